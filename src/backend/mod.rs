@@ -1,0 +1,39 @@
+//! The backend trait: the only way the engine reads or changes a server. A backend describes the
+//! account it runs as, fetches live state for a scope, and applies the actions of one plan phase.
+//! Server ids, wire formats, authentication, paging and retries stay inside `backend/<name>/`;
+//! the engine only sees the backend-neutral model (`crate::model`).
+
+pub mod traccar;
+
+use std::future::Future;
+
+use crate::model::{Account, Action, Live, Scope};
+use crate::secret::Secret;
+
+/// What applying one action produced.
+#[derive(Debug)]
+pub enum Applied {
+    Done,
+    /// A user was created with this generated password (for `--credentials-out` only).
+    Created {
+        password: Secret,
+    },
+}
+
+/// The result of one action: `Err` carries the request and the server's message, never a
+/// credential.
+pub type Outcome = Result<Applied, String>;
+
+pub trait Backend: Send + Sync {
+    /// Checks the credential with a protected read and detects the account's role and the
+    /// server's version. Called before planning; no writes.
+    fn describe(&self) -> impl Future<Output = anyhow::Result<Account>> + Send;
+
+    /// Reads every user the account can see, the devices and groups it may link, and the direct
+    /// device and group links of the users in `scope`.
+    fn fetch(&self, scope: &Scope) -> impl Future<Output = anyhow::Result<Live>> + Send;
+
+    /// Applies the actions of one plan phase (they are independent of each other) and returns
+    /// one outcome per action, in the same order. May batch and run them concurrently.
+    fn apply_phase(&self, actions: &[Action]) -> impl Future<Output = Vec<Outcome>> + Send;
+}

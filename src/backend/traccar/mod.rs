@@ -1,0 +1,1 @@
+//! traccar backend: to be written.

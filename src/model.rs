@@ -1,0 +1,369 @@
+//! The backend-neutral model: desired state (from the fleet file), live state (from a server),
+//! and the vocabulary both share. Everything is keyed by natural keys (lower-cased email, device
+//! uniqueId, group name), never by server ids: ids stay inside `backend/<name>/`.
+//!
+//! This module holds data only. It does no I/O and knows nothing about YAML, HTTP or Traccar.
+//!
+//! Conventions:
+//! - A desired user's `fields` holds only the fields the file manages; a field that is absent is
+//!   left alone on the server ("`None` means not managed").
+//! - A live user's `fields` holds every field the backend can read, including every attribute.
+//! - `Value::Null` for an attribute means "this key must not be present".
+//! - Times are truncated to whole seconds when a `Value` is built, so equality is instant equality
+//!   at second precision (Traccar's databases may drop milliseconds).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The natural key of a user: the trimmed, lower-cased email. Emails match case-insensitively.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserKey(String);
+
+impl UserKey {
+    pub fn new(email: &str) -> Self {
+        UserKey(email.trim().to_lowercase())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user field fleetform can manage. `Attribute(key)` is one key of the user's attribute map:
+/// attributes are managed key by key, so keys the file does not name are kept.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    Name,
+    Phone,
+    Readonly,
+    DeviceReadonly,
+    LimitCommands,
+    DisableReports,
+    Disabled,
+    DeviceLimit,
+    UserLimit,
+    ExpirationTime,
+    Attribute(String),
+}
+
+impl Field {
+    /// Every non-attribute field, in display order.
+    pub const SCALARS: [Field; 10] = [
+        Field::Name,
+        Field::Phone,
+        Field::Readonly,
+        Field::DeviceReadonly,
+        Field::LimitCommands,
+        Field::DisableReports,
+        Field::Disabled,
+        Field::DeviceLimit,
+        Field::UserLimit,
+        Field::ExpirationTime,
+    ];
+
+    /// The name users see in the file and in plans: Traccar's own camelCase field names, and
+    /// `attributes.<key>` for attributes.
+    pub fn name(&self) -> String {
+        match self {
+            Field::Name => "name".into(),
+            Field::Phone => "phone".into(),
+            Field::Readonly => "readonly".into(),
+            Field::DeviceReadonly => "deviceReadonly".into(),
+            Field::LimitCommands => "limitCommands".into(),
+            Field::DisableReports => "disableReports".into(),
+            Field::Disabled => "disabled".into(),
+            Field::DeviceLimit => "deviceLimit".into(),
+            Field::UserLimit => "userLimit".into(),
+            Field::ExpirationTime => "expirationTime".into(),
+            Field::Attribute(key) => format!("attributes.{key}"),
+        }
+    }
+
+    /// Parses what `name()` prints.
+    pub fn parse(name: &str) -> Option<Field> {
+        if let Some(key) = name.strip_prefix("attributes.") {
+            return Some(Field::Attribute(key.to_string()));
+        }
+        Field::SCALARS.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Field::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown field {name}")))
+    }
+}
+
+/// A field's value. `Null` is "absent / no value" (an attribute that must not exist, a user
+/// without an expiration time, an empty phone).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Time(DateTime<Utc>),
+    Text(String),
+    Json(serde_json::Value),
+}
+
+impl Value {
+    /// A time value at second precision.
+    pub fn time(t: DateTime<Utc>) -> Value {
+        Value::Time(t.trunc_subsecs(0))
+    }
+
+    /// Converts an attribute value from JSON, folding scalars into the typed variants so that
+    /// `"4711"` in the file equals `"4711"` on the server however each side spelled it.
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Json(v.clone()),
+            },
+            serde_json::Value::String(s) => Value::Text(s.clone()),
+            other => Value::Json(other.clone()),
+        }
+    }
+
+    /// The JSON form, for writing attributes back to a server.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Time(t) => serde_json::Value::String(t.to_rfc3339()),
+            Value::Text(s) => serde_json::Value::String(s.clone()),
+            Value::Json(j) => j.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Time(t) => f.write_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            Value::Text(s) => write!(f, "{s:?}"),
+            Value::Json(j) => write!(f, "{j}"),
+        }
+    }
+}
+
+/// What the file says happens to managed users that left it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Prune {
+    #[default]
+    Delete,
+    Disable,
+    Keep,
+}
+
+/// One user as the fleet file wants it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredUser {
+    /// The email as spelled in the file (used when creating the user).
+    pub email: String,
+    /// Managed fields only, roles already merged in.
+    pub fields: BTreeMap<Field, Value>,
+    /// Device uniqueIds linked directly to the user. The full set: others are unlinked.
+    pub devices: BTreeSet<String>,
+    /// Group names linked directly to the user. The full set: others are unlinked.
+    pub groups: BTreeSet<String>,
+    /// Where the user is defined, `file:line:column`, for error messages (None in tests).
+    pub origin: Option<String>,
+}
+
+/// The whole fleet file, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    /// This file's identity, stamped on the users it manages (the ownership marker).
+    pub fleet: String,
+    /// The billing account, if any: never modified, deleted or unlinked from its devices.
+    pub manager: Option<UserKey>,
+    pub prune: Prune,
+    pub users: BTreeMap<UserKey, DesiredUser>,
+}
+
+/// The role of the account fleetform runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Manager,
+    User,
+}
+
+/// Who fleetform is talking to and as whom, learnt before planning.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// The backend kind, e.g. "traccar".
+    pub backend: String,
+    /// The server's base URL, without credentials.
+    pub url: String,
+    /// The server's version string, e.g. "6.14.5".
+    pub server_version: String,
+    /// The acting account's email as the server spells it.
+    pub email: String,
+    pub role: Role,
+}
+
+/// One user as the server has it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveUser {
+    /// The email as the server spells it.
+    pub email: String,
+    pub administrator: bool,
+    /// The fleet named by the user's ownership marker, if it has one.
+    pub marker: Option<String>,
+    /// Every readable field, and every attribute except the marker.
+    pub fields: BTreeMap<Field, Value>,
+    /// Direct device links, by uniqueId. Only filled for users in scope.
+    pub devices: BTreeSet<String>,
+    /// Direct group links, by name. Only filled for users in scope.
+    pub groups: BTreeSet<String>,
+    /// Emails (lower-cased) of the users that manage this one.
+    pub managed_by: BTreeSet<UserKey>,
+}
+
+/// The live state of a server, as far as the acting account can see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Live {
+    pub account: Account,
+    /// Every user the account can see. Links are filled only for users in scope.
+    pub users: BTreeMap<UserKey, LiveUser>,
+    /// Every device uniqueId the account may link (for an admin: every device).
+    pub devices: BTreeSet<String>,
+    /// Every group name the account may link. Names are not unique on Traccar; a name held by
+    /// more than one group is listed in `ambiguous_groups` and may not be used in a file.
+    pub groups: BTreeSet<String>,
+    pub ambiguous_groups: BTreeSet<String>,
+    /// The devices of the `manager` account, when the file names one and it exists.
+    pub manager_devices: Option<BTreeSet<String>>,
+}
+
+/// Which users the fetch must read links for: the file's users and this fleet's marked users.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scope {
+    pub fleet: String,
+    pub emails: BTreeSet<UserKey>,
+    pub manager: Option<UserKey>,
+}
+
+impl Scope {
+    pub fn of(desired: &Desired) -> Scope {
+        Scope {
+            fleet: desired.fleet.clone(),
+            emails: desired.users.keys().cloned().collect(),
+            manager: desired.manager.clone(),
+        }
+    }
+
+    /// Whether a live user's links must be read.
+    pub fn contains(&self, key: &UserKey, user: &LiveUser) -> bool {
+        self.emails.contains(key) || user.marker.as_deref() == Some(self.fleet.as_str())
+    }
+}
+
+/// What kind of thing a link points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    Device,
+    Group,
+}
+
+impl fmt::Display for LinkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkKind::Device => "device",
+            LinkKind::Group => "group",
+        })
+    }
+}
+
+/// One field that an update changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: Field,
+    pub before: Value,
+    pub after: Value,
+}
+
+/// One step of a plan. Users are named by email as the file (create) or server (others) spells
+/// them; links by device uniqueId or group name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Create a user with these fields and the fleet's marker; `managed_by` is the manager
+    /// account that must own it (admin runs with `manager` set). A random password is generated
+    /// at apply time and never appears in the plan.
+    CreateUser {
+        email: String,
+        fields: BTreeMap<Field, Value>,
+        managed_by: Option<String>,
+    },
+    /// Change only the listed fields; `adopt` adds this fleet's marker to an unmarked user.
+    UpdateUser {
+        email: String,
+        changes: Vec<FieldChange>,
+        adopt: bool,
+    },
+    Link {
+        email: String,
+        kind: LinkKind,
+        target: String,
+    },
+    Unlink {
+        email: String,
+        kind: LinkKind,
+        target: String,
+    },
+    /// Set `disabled: true` on a managed user that left the file (`prune: disable`).
+    DisableUser { email: String },
+    /// Delete a managed user that left the file (`prune: delete`).
+    DeleteUser { email: String },
+}
+
+impl Action {
+    /// The email of the user the action is about.
+    pub fn email(&self) -> &str {
+        match self {
+            Action::CreateUser { email, .. }
+            | Action::UpdateUser { email, .. }
+            | Action::Link { email, .. }
+            | Action::Unlink { email, .. }
+            | Action::DisableUser { email }
+            | Action::DeleteUser { email } => email,
+        }
+    }
+}
