@@ -1,1 +1,249 @@
-//! apply: to be written.
+//! apply: runs a plan through a backend, phase by phase, and reports what was done, what failed
+//! (with the server's message) and what was skipped. This is the only place that writes.
+//!
+//! Rules:
+//! - Phases run in plan order (revocations before grants; see plan.rs); the actions inside a
+//!   phase are independent and the backend may run them concurrently and in batches.
+//! - After a failure, apply goes on with independent actions but never runs an action whose
+//!   prerequisite failed. Prerequisites are per user: once any action for a user failed, that
+//!   user's later actions are skipped. A failed create therefore skips the user's links, and a
+//!   failed revocation skips the grants that would otherwise leave the user with more access
+//!   than either the old or the new file grants.
+//! - Nothing is lost: the report lists every action, and a re-run plans exactly what is left.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use crate::backend::{Applied, Backend};
+use crate::model::{Action, UserKey};
+use crate::plan::{Phase, Plan};
+use crate::secret::Secret;
+
+/// What happened to every action of a plan.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub done: Vec<Action>,
+    pub failed: Vec<(Action, String)>,
+    pub skipped: Vec<(Action, String)>,
+    /// Generated passwords of the users created, for `--credentials-out`.
+    pub credentials: Vec<(String, Secret)>,
+}
+
+impl Report {
+    pub fn is_success(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+
+    /// A human summary: one line per failure or skip, then the counts.
+    pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for (action, message) in &self.failed {
+            writeln!(out, "failed:  {}: {message}", describe(action))?;
+        }
+        for (action, reason) in &self.skipped {
+            writeln!(out, "skipped: {}: {reason}", describe(action))?;
+        }
+        writeln!(
+            out,
+            "Apply: {} done, {} failed, {} skipped.",
+            self.done.len(),
+            self.failed.len(),
+            self.skipped.len()
+        )
+    }
+}
+
+/// A one-line description of an action, for progress and reports.
+pub fn describe(action: &Action) -> String {
+    match action {
+        Action::CreateUser { email, .. } => format!("create user {email}"),
+        Action::UpdateUser { email, .. } => format!("update user {email}"),
+        Action::Link {
+            email,
+            kind,
+            target,
+        } => format!("link {kind} {target} to {email}"),
+        Action::Unlink {
+            email,
+            kind,
+            target,
+        } => format!("unlink {kind} {target} from {email}"),
+        Action::DisableUser { email } => format!("disable user {email}"),
+        Action::DeleteUser { email } => format!("delete user {email}"),
+    }
+}
+
+/// Runs `plan` through `backend`. `progress` receives one line per phase.
+pub async fn apply<B: Backend>(backend: &B, plan: &Plan, progress: &mut dyn Write) -> Report {
+    let mut report = Report::default();
+    let mut failed_users: BTreeSet<UserKey> = BTreeSet::new();
+    for (phase, actions) in plan.phases() {
+        let (runnable, blocked): (Vec<&Action>, Vec<&Action>) = actions
+            .iter()
+            .partition(|a| !failed_users.contains(&UserKey::new(a.email())));
+        for action in blocked {
+            report.skipped.push((
+                action.clone(),
+                "an earlier action for this user failed".into(),
+            ));
+        }
+        let runnable: Vec<Action> = runnable.into_iter().cloned().collect();
+        if runnable.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            progress,
+            "{}: {} action(s)...",
+            phase_label(phase),
+            runnable.len()
+        );
+        let outcomes = backend.apply_phase(&runnable).await;
+        for (action, outcome) in runnable.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(Applied::Done) => report.done.push(action),
+                Ok(Applied::Created { password }) => {
+                    report
+                        .credentials
+                        .push((action.email().to_string(), password));
+                    report.done.push(action);
+                }
+                Err(message) => {
+                    failed_users.insert(UserKey::new(action.email()));
+                    report.failed.push((action, message));
+                }
+            }
+        }
+    }
+    report
+}
+
+fn phase_label(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Unlink => "Removing links",
+        Phase::Disable => "Disabling users",
+        Phase::Delete => "Deleting users",
+        Phase::Update => "Updating users",
+        Phase::Create => "Creating users",
+        Phase::Link => "Adding links",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Outcome;
+    use crate::model::{Account, LinkKind, Live, Role, Scope};
+    use std::sync::Mutex;
+
+    /// A backend that fails the actions whose description contains a marker string.
+    struct Scripted {
+        fail: &'static str,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl Backend for Scripted {
+        async fn describe(&self) -> anyhow::Result<Account> {
+            anyhow::bail!("not used")
+        }
+        async fn fetch(&self, _: &Scope) -> anyhow::Result<Live> {
+            anyhow::bail!("not used")
+        }
+        async fn apply_phase(&self, actions: &[Action]) -> Vec<Outcome> {
+            actions
+                .iter()
+                .map(|a| {
+                    let d = describe(a);
+                    self.seen.lock().unwrap().push(d.clone());
+                    if d.contains(self.fail) {
+                        Err("boom".to_string())
+                    } else if matches!(a, Action::CreateUser { .. }) {
+                        Ok(Applied::Created {
+                            password: Secret::new("pw"),
+                        })
+                    } else {
+                        Ok(Applied::Done)
+                    }
+                })
+                .collect()
+        }
+    }
+
+    fn plan(actions: Vec<Action>) -> Plan {
+        Plan {
+            fleet: "f".into(),
+            account: Account {
+                backend: "test".into(),
+                url: "http://127.0.0.1".into(),
+                server_version: "1".into(),
+                email: "admin@x".into(),
+                role: Role::Admin,
+            },
+            actions,
+        }
+    }
+
+    fn link(email: &str, target: &str) -> Action {
+        Action::Link {
+            email: email.into(),
+            kind: LinkKind::Device,
+            target: target.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_create_skips_that_users_links_only() {
+        let backend = Scripted {
+            fail: "create user a@x",
+            seen: Mutex::new(vec![]),
+        };
+        let create = |e: &str| Action::CreateUser {
+            email: e.into(),
+            fields: Default::default(),
+            managed_by: None,
+        };
+        let p = plan(vec![
+            create("a@x"),
+            create("b@x"),
+            link("a@x", "D1"),
+            link("b@x", "D2"),
+        ]);
+        let report = apply(&backend, &p, &mut Vec::new()).await;
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(report.skipped.len(), 1);
+        assert_eq!(report.skipped[0].0, link("a@x", "D1"));
+        assert_eq!(report.done.len(), 2);
+        assert_eq!(report.credentials.len(), 1);
+        assert!(
+            !backend
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|s| s.contains("D1"))
+        );
+        assert!(!report.is_success());
+    }
+
+    #[tokio::test]
+    async fn a_failed_unlink_skips_that_users_grants() {
+        let backend = Scripted {
+            fail: "unlink device D1",
+            seen: Mutex::new(vec![]),
+        };
+        let p = plan(vec![
+            Action::Unlink {
+                email: "a@x".into(),
+                kind: LinkKind::Device,
+                target: "D1".into(),
+            },
+            link("a@x", "D2"),
+        ]);
+        let report = apply(&backend, &p, &mut Vec::new()).await;
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(report.skipped.len(), 1);
+        let mut out = Vec::new();
+        report.write_to(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("failed:  unlink device D1 from a@x: boom"));
+        assert!(text.contains("Apply: 0 done, 1 failed, 1 skipped."));
+    }
+}

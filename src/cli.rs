@@ -1,1 +1,145 @@
-//! cli: to be written.
+//! The command line: clap derive types, flags and help text. No logic lives here; `commands.rs`
+//! runs what these types describe.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Declarative, GitOps-style reconciliation of Traccar fleets: users, their permissions and
+/// their device and group links, from a version-controlled YAML file.
+///
+/// Credentials come only from the environment: TRACCAR_TOKEN (an API token), or
+/// TRACCAR_EMAIL with TRACCAR_PASSWORD, or TRACCAR_AUTH_TOKEN (base64 of email:password).
+#[derive(Debug, Parser)]
+#[command(name = "fleetform", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// When to colour the output. `auto` colours a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+pub const EXIT_CODES: &str = "Exit codes: 0 success (and no changes), 1 error, \
+2 the plan has changes (plan --detailed-exitcode only).";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a fleet file without contacting any server.
+    Validate {
+        /// The fleet file.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Show what apply would change on the server (a dry run; writes nothing).
+    Plan(PlanArgs),
+    /// Change the server to match the fleet file.
+    Apply(ApplyArgs),
+    /// Print the JSON Schema of the fleet file.
+    Schema,
+    /// Serve a Traccar-compatible in-memory server for tests and rehearsals.
+    #[cfg(feature = "sandbox")]
+    Sandbox(SandboxArgs),
+    /// Walk through plan, apply and re-plan of fleet.yaml.example against a seeded sandbox.
+    #[cfg(feature = "sandbox")]
+    Demo {
+        /// The fleet file to demonstrate with.
+        #[arg(short = 'f', long = "file", default_value = "fleet.yaml.example")]
+        file: PathBuf,
+    },
+}
+
+/// How to reach the server.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The fleet file.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The Traccar server's URL; overrides `server.url` in the file.
+    #[arg(long, env = "TRACCAR_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Allow plain http to a host that is not loopback (credentials travel unencrypted).
+    #[arg(long)]
+    pub insecure_http: bool,
+
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Timeout of every request, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Exit with 2 when the plan has changes (0 when it has none, 1 on error).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Apply without asking; required when not on a terminal.
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// Write the generated passwords of created users to this file (mode 0600; CSV, or JSON
+    /// when the name ends in .json). Passwords are never printed.
+    #[arg(long, value_name = "PATH")]
+    pub credentials_out: Option<PathBuf>,
+
+    /// Overwrite an existing --credentials-out file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[cfg(feature = "sandbox")]
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8082")]
+    pub listen: std::net::SocketAddr,
+
+    /// The Traccar generation to imitate: 6.14, 6.9 or 5.12.
+    #[arg(long, default_value = "6.14")]
+    pub traccar_version: String,
+
+    /// Delay every request by this many milliseconds (imitates a server across a network).
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Traccar's per-client throttle (web.maxRequestsPerSec): excess requests are delayed.
+    #[arg(long)]
+    pub max_requests_per_sec: Option<u32>,
+
+    /// Allow self-registration after the first user.
+    #[arg(long)]
+    pub registration: bool,
+}

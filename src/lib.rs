@@ -17,7 +17,10 @@
 pub mod apply;
 pub mod backend;
 pub mod cli;
+pub mod commands;
 pub mod config;
+#[cfg(feature = "sandbox")]
+pub mod demo;
 pub mod diff;
 pub mod model;
 pub mod plan;

@@ -277,6 +277,9 @@ pub struct Scope {
     pub fleet: String,
     pub emails: BTreeSet<UserKey>,
     pub manager: Option<UserKey>,
+    /// The groups the file lists per user; servers that cannot list group links exactly need
+    /// them to infer which visible groups are direct links.
+    pub desired_groups: BTreeMap<UserKey, BTreeSet<String>>,
 }
 
 impl Scope {
@@ -285,6 +288,11 @@ impl Scope {
             fleet: desired.fleet.clone(),
             emails: desired.users.keys().cloned().collect(),
             manager: desired.manager.clone(),
+            desired_groups: desired
+                .users
+                .iter()
+                .map(|(k, u)| (k.clone(), u.groups.clone()))
+                .collect(),
         }
     }
 
