@@ -1,1 +1,666 @@
-//! diff: to be written.
+//! diff: pure. Compares the desired fleet with the live server and returns the actions that move
+//! live towards desired, in no particular order (`plan` orders them and checks them against what
+//! the acting account may do). It must not do I/O, must not order or refuse actions, and must
+//! never produce an action that changes nothing.
+//!
+//! Design:
+//! - Scope. An action is only ever about (a) a user named in the file or (b) a live user carrying
+//!   this fleet's marker (pruning). Administrators, the acting account and the manager are
+//!   dropped from both sides before comparing ("never touched"), and so are users in the file
+//!   that another fleet's marker claims: `plan` reports those as problems, but `diff` on its own
+//!   is already safe.
+//! - Users are matched by `UserKey` (lower-cased email). Creates use the email as the file spells
+//!   it; every other action uses the email as the server spells it, because that is what the
+//!   backend will find.
+//! - Fields: only the fields the file names are compared ("`None` means not managed"). Equality
+//!   is `same_value`: an empty name or phone equals null (Traccar returns null for ""), and a null
+//!   attribute means "key absent", so it differs only when the live user has the key.
+//! - Links are full sets: desired - live is linked, live - desired is unlinked.
+//! - Pruning touches only marked users that left the file; a disabled or kept user keeps its
+//!   links (re-adding it to the file later restores it as it was), a deleted one loses them with
+//!   the user, so no unlink is planned for either.
+
+use std::collections::BTreeSet;
+
+use crate::model::{
+    Action, Desired, DesiredUser, Field, FieldChange, LinkKind, Live, LiveUser, Prune, Role,
+    UserKey, Value,
+};
+
+/// The actions that move `live` to `desired`, in no particular order. Never contains a no-op.
+pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
+    let untouchable = untouchable(desired, live);
+    let mut actions = Vec::new();
+
+    for (key, want) in &desired.users {
+        if untouchable.contains(key) {
+            continue;
+        }
+        match live.users.get(key) {
+            None => create(desired, live, want, &mut actions),
+            Some(have) => {
+                if have
+                    .marker
+                    .as_deref()
+                    .is_some_and(|fleet| fleet != desired.fleet)
+                {
+                    continue;
+                }
+                update(want, have, &mut actions);
+            }
+        }
+    }
+
+    for (key, have) in &live.users {
+        if untouchable.contains(key)
+            || desired.users.contains_key(key)
+            || have.marker.as_deref() != Some(desired.fleet.as_str())
+        {
+            continue;
+        }
+        match desired.prune {
+            Prune::Delete => actions.push(Action::DeleteUser {
+                email: have.email.clone(),
+            }),
+            Prune::Disable => {
+                if have.fields.get(&Field::Disabled) != Some(&Value::Bool(true)) {
+                    actions.push(Action::DisableUser {
+                        email: have.email.clone(),
+                    });
+                }
+            }
+            Prune::Keep => {}
+        }
+    }
+
+    actions
+}
+
+/// The users fleetform never touches: administrators, the acting account and the manager.
+pub fn untouchable(desired: &Desired, live: &Live) -> BTreeSet<UserKey> {
+    let mut keys: BTreeSet<UserKey> = live
+        .users
+        .iter()
+        .filter(|(_, user)| user.administrator)
+        .map(|(key, _)| key.clone())
+        .collect();
+    keys.insert(UserKey::new(&live.account.email));
+    if let Some(manager) = &desired.manager {
+        keys.insert(manager.clone());
+    }
+    keys
+}
+
+/// Whether a live field already has the desired value (see the design comment).
+pub fn same_value(field: &Field, desired: &Value, live: Option<&Value>) -> bool {
+    match field {
+        Field::Attribute(_) => match (desired, live) {
+            (Value::Null, None) => true,
+            (Value::Null, Some(_)) | (_, None) => false,
+            (want, Some(have)) => want == have,
+        },
+        Field::Name | Field::Phone => {
+            empty_as_null(desired) == empty_as_null(live.unwrap_or(&Value::Null))
+        }
+        _ => desired == live.unwrap_or(&Value::Null),
+    }
+}
+
+fn empty_as_null(value: &Value) -> &Value {
+    match value {
+        Value::Text(text) if text.is_empty() => &Value::Null,
+        other => other,
+    }
+}
+
+fn create(desired: &Desired, live: &Live, want: &DesiredUser, actions: &mut Vec<Action>) {
+    // A null attribute means "absent", which a new user already is.
+    let fields = want
+        .fields
+        .iter()
+        .filter(|(field, value)| !(matches!(field, Field::Attribute(_)) && **value == Value::Null))
+        .map(|(field, value)| (field.clone(), value.clone()))
+        .collect();
+    let managed_by = match (&desired.manager, live.account.role) {
+        (Some(manager), Role::Admin) => Some(
+            live.users
+                .get(manager)
+                .map_or_else(|| manager.to_string(), |user| user.email.clone()),
+        ),
+        _ => None,
+    };
+    actions.push(Action::CreateUser {
+        email: want.email.clone(),
+        fields,
+        managed_by,
+    });
+    links(
+        &want.email,
+        &want.devices,
+        &BTreeSet::new(),
+        LinkKind::Device,
+        actions,
+    );
+    links(
+        &want.email,
+        &want.groups,
+        &BTreeSet::new(),
+        LinkKind::Group,
+        actions,
+    );
+}
+
+fn update(want: &DesiredUser, have: &LiveUser, actions: &mut Vec<Action>) {
+    let changes: Vec<FieldChange> = want
+        .fields
+        .iter()
+        .filter(|(field, value)| !same_value(field, value, have.fields.get(*field)))
+        .map(|(field, value)| FieldChange {
+            field: field.clone(),
+            before: have.fields.get(field).cloned().unwrap_or(Value::Null),
+            after: value.clone(),
+        })
+        .collect();
+    let adopt = have.marker.is_none();
+    if !changes.is_empty() || adopt {
+        actions.push(Action::UpdateUser {
+            email: have.email.clone(),
+            changes,
+            adopt,
+        });
+    }
+    links(
+        &have.email,
+        &want.devices,
+        &have.devices,
+        LinkKind::Device,
+        actions,
+    );
+    links(
+        &have.email,
+        &want.groups,
+        &have.groups,
+        LinkKind::Group,
+        actions,
+    );
+}
+
+/// Links `want - have` and unlinks `have - want`.
+fn links(
+    email: &str,
+    want: &BTreeSet<String>,
+    have: &BTreeSet<String>,
+    kind: LinkKind,
+    actions: &mut Vec<Action>,
+) {
+    for target in want.difference(have) {
+        actions.push(Action::Link {
+            email: email.to_string(),
+            kind,
+            target: target.clone(),
+        });
+    }
+    for target in have.difference(want) {
+        actions.push(Action::Unlink {
+            email: email.to_string(),
+            kind,
+            target: target.clone(),
+        });
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! Table-driven tests (peribolos style): each case is a desired and a live state built with
+    //! the small helpers below, and the exact set of expected actions.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::model::{Account, Desired, DesiredUser, Live, LiveUser};
+
+    pub(crate) const FLEET: &str = "acme-bikes";
+    pub(crate) const ME: &str = "Admin@Acme.example";
+    pub(crate) const BOSS: &str = "fleet@acme.example";
+
+    pub(crate) fn account(role: Role) -> Account {
+        Account {
+            backend: "traccar".into(),
+            url: "https://traccar.acme.example".into(),
+            server_version: "6.14.5".into(),
+            email: ME.into(),
+            role,
+        }
+    }
+
+    pub(crate) fn want(email: &str) -> DesiredUser {
+        DesiredUser {
+            email: email.into(),
+            fields: BTreeMap::new(),
+            devices: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            origin: None,
+        }
+    }
+
+    pub(crate) fn have(email: &str, marker: Option<&str>) -> LiveUser {
+        LiveUser {
+            email: email.into(),
+            administrator: false,
+            marker: marker.map(str::to_string),
+            fields: BTreeMap::new(),
+            devices: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            managed_by: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn with_field(mut user: DesiredUser, field: Field, value: Value) -> DesiredUser {
+        user.fields.insert(field, value);
+        user
+    }
+
+    pub(crate) fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    pub(crate) fn desired(users: Vec<DesiredUser>) -> Desired {
+        Desired {
+            fleet: FLEET.into(),
+            manager: None,
+            prune: Prune::Delete,
+            users: users
+                .into_iter()
+                .map(|u| (UserKey::new(&u.email), u))
+                .collect(),
+        }
+    }
+
+    /// A live server with the acting admin, devices D1..D3 and groups G1, G2 (and an ambiguous
+    /// group "Twice").
+    pub(crate) fn live(role: Role, users: Vec<LiveUser>) -> Live {
+        let mut me = have(ME, None);
+        me.administrator = role == Role::Admin;
+        let mut all: BTreeMap<UserKey, LiveUser> = users
+            .into_iter()
+            .map(|u| (UserKey::new(&u.email), u))
+            .collect();
+        all.insert(UserKey::new(ME), me);
+        Live {
+            account: account(role),
+            users: all,
+            devices: set(&["D1", "D2", "D3"]),
+            groups: set(&["G1", "G2"]),
+            ambiguous_groups: set(&["Twice"]),
+            manager_devices: None,
+        }
+    }
+
+    fn link(email: &str, kind: LinkKind, target: &str) -> Action {
+        Action::Link {
+            email: email.into(),
+            kind,
+            target: target.into(),
+        }
+    }
+
+    fn unlink(email: &str, kind: LinkKind, target: &str) -> Action {
+        Action::Unlink {
+            email: email.into(),
+            kind,
+            target: target.into(),
+        }
+    }
+
+    fn change(field: Field, before: Value, after: Value) -> FieldChange {
+        FieldChange {
+            field,
+            before,
+            after,
+        }
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    struct Case {
+        name: &'static str,
+        desired: Desired,
+        live: Live,
+        want: Vec<Action>,
+    }
+
+    fn sorted(mut actions: Vec<Action>) -> Vec<Action> {
+        actions.sort_by_key(|a| format!("{a:?}"));
+        actions
+    }
+
+    fn cases() -> Vec<Case> {
+        let mut linked = have("b@x.test", Some(FLEET));
+        linked.devices = set(&["D1", "D2"]);
+        linked.groups = set(&["G1"]);
+        let mut linked_want = want("b@x.test");
+        linked_want.devices = set(&["D2", "D3"]);
+        linked_want.groups = set(&["G2"]);
+
+        let mut admin = have("root@x.test", Some(FLEET));
+        admin.administrator = true;
+        let mut disabled = have("gone@x.test", Some(FLEET));
+        disabled.fields.insert(Field::Disabled, Value::Bool(true));
+        let mut attrs = have("c@x.test", Some(FLEET));
+        attrs
+            .fields
+            .insert(Field::Attribute("kept".into()), Value::Int(1));
+        attrs
+            .fields
+            .insert(Field::Attribute("gone".into()), Value::Int(2));
+        attrs.fields.insert(Field::Phone, Value::Null);
+        let mut prune_linked = have("old@x.test", Some(FLEET));
+        prune_linked.devices = set(&["D1"]);
+
+        let mut with_manager = desired(vec![with_field(
+            want("New@X.test"),
+            Field::Name,
+            text("New"),
+        )]);
+        with_manager.manager = Some(UserKey::new(BOSS));
+
+        let mut prune_disable = desired(vec![]);
+        prune_disable.prune = Prune::Disable;
+        let mut prune_keep = desired(vec![]);
+        prune_keep.prune = Prune::Keep;
+
+        vec![
+            Case {
+                name: "empty desired, empty live: nothing",
+                desired: desired(vec![]),
+                live: live(Role::Admin, vec![]),
+                want: vec![],
+            },
+            Case {
+                name: "create with fields and links, no manager",
+                desired: desired(vec![{
+                    let mut u = with_field(want("Max@X.test"), Field::Name, text("Max"));
+                    u.fields
+                        .insert(Field::Attribute("absent".into()), Value::Null);
+                    u.devices = set(&["D1"]);
+                    u.groups = set(&["G1"]);
+                    u
+                }]),
+                live: live(Role::Admin, vec![]),
+                want: vec![
+                    Action::CreateUser {
+                        email: "Max@X.test".into(),
+                        fields: [(Field::Name, text("Max"))].into_iter().collect(),
+                        managed_by: None,
+                    },
+                    link("Max@X.test", LinkKind::Device, "D1"),
+                    link("Max@X.test", LinkKind::Group, "G1"),
+                ],
+            },
+            Case {
+                name: "admin create with manager: managed_by as the server spells it",
+                desired: with_manager.clone(),
+                live: live(Role::Admin, vec![have("Fleet@Acme.example", None)]),
+                want: vec![Action::CreateUser {
+                    email: "New@X.test".into(),
+                    fields: [(Field::Name, text("New"))].into_iter().collect(),
+                    managed_by: Some("Fleet@Acme.example".into()),
+                }],
+            },
+            Case {
+                name: "admin create with a missing manager: managed_by is the file's key",
+                desired: with_manager.clone(),
+                live: live(Role::Admin, vec![]),
+                want: vec![Action::CreateUser {
+                    email: "New@X.test".into(),
+                    fields: [(Field::Name, text("New"))].into_iter().collect(),
+                    managed_by: Some(BOSS.into()),
+                }],
+            },
+            Case {
+                name: "manager-run create: no managed_by (the server links the creator)",
+                desired: with_manager,
+                live: live(Role::Manager, vec![]),
+                want: vec![Action::CreateUser {
+                    email: "New@X.test".into(),
+                    fields: [(Field::Name, text("New"))].into_iter().collect(),
+                    managed_by: None,
+                }],
+            },
+            Case {
+                name: "adopt an unmarked user with no field changes",
+                desired: desired(vec![want("a@x.test")]),
+                live: live(Role::Admin, vec![have("A@x.test", None)]),
+                want: vec![Action::UpdateUser {
+                    email: "A@x.test".into(),
+                    changes: vec![],
+                    adopt: true,
+                }],
+            },
+            Case {
+                name: "marked user in sync: no update (no-op free)",
+                desired: desired(vec![with_field(want("a@x.test"), Field::Name, text("A"))]),
+                live: live(
+                    Role::Admin,
+                    vec![{
+                        let mut u = have("a@x.test", Some(FLEET));
+                        u.fields.insert(Field::Name, text("A"));
+                        u.fields.insert(Field::Phone, text("+43"));
+                        u
+                    }],
+                ),
+                want: vec![],
+            },
+            Case {
+                name: "update only the changed fields; before is null when absent",
+                desired: desired(vec![{
+                    let mut u = with_field(want("a@x.test"), Field::Name, text("New"));
+                    u.fields.insert(Field::Readonly, Value::Bool(true));
+                    u.fields.insert(Field::DeviceLimit, Value::Int(5));
+                    u
+                }]),
+                live: live(
+                    Role::Admin,
+                    vec![{
+                        let mut u = have("a@x.test", Some(FLEET));
+                        u.fields.insert(Field::Name, text("Old"));
+                        u.fields.insert(Field::DeviceLimit, Value::Int(5));
+                        u
+                    }],
+                ),
+                want: vec![Action::UpdateUser {
+                    email: "a@x.test".into(),
+                    changes: vec![
+                        change(Field::Name, text("Old"), text("New")),
+                        change(Field::Readonly, Value::Null, Value::Bool(true)),
+                    ],
+                    adopt: false,
+                }],
+            },
+            Case {
+                name: "empty phone and name equal null",
+                desired: desired(vec![{
+                    let mut u = with_field(want("c@x.test"), Field::Phone, text(""));
+                    u.fields.insert(Field::Name, Value::Null);
+                    u
+                }]),
+                live: live(
+                    Role::Admin,
+                    vec![{
+                        let mut u = attrs.clone();
+                        u.fields.insert(Field::Name, text(""));
+                        u
+                    }],
+                ),
+                want: vec![],
+            },
+            Case {
+                name: "null attribute removes a present key only",
+                desired: desired(vec![{
+                    let mut u = with_field(
+                        want("c@x.test"),
+                        Field::Attribute("gone".into()),
+                        Value::Null,
+                    );
+                    u.fields
+                        .insert(Field::Attribute("never".into()), Value::Null);
+                    u
+                }]),
+                live: live(Role::Admin, vec![attrs]),
+                want: vec![Action::UpdateUser {
+                    email: "c@x.test".into(),
+                    changes: vec![change(
+                        Field::Attribute("gone".into()),
+                        Value::Int(2),
+                        Value::Null,
+                    )],
+                    adopt: false,
+                }],
+            },
+            Case {
+                name: "links: desired - live linked, live - desired unlinked",
+                desired: desired(vec![linked_want]),
+                live: live(Role::Admin, vec![linked]),
+                want: vec![
+                    unlink("b@x.test", LinkKind::Device, "D1"),
+                    link("b@x.test", LinkKind::Device, "D3"),
+                    unlink("b@x.test", LinkKind::Group, "G1"),
+                    link("b@x.test", LinkKind::Group, "G2"),
+                ],
+            },
+            Case {
+                name: "prune delete: marked user that left the file, no unlinks",
+                desired: desired(vec![]),
+                live: live(Role::Admin, vec![prune_linked.clone()]),
+                want: vec![Action::DeleteUser {
+                    email: "old@x.test".into(),
+                }],
+            },
+            Case {
+                name: "prune disable: disable unless already disabled, links kept",
+                desired: prune_disable.clone(),
+                live: live(Role::Admin, vec![prune_linked.clone(), disabled.clone()]),
+                want: vec![Action::DisableUser {
+                    email: "old@x.test".into(),
+                }],
+            },
+            Case {
+                name: "prune keep: nothing at all",
+                desired: prune_keep,
+                live: live(Role::Admin, vec![prune_linked, disabled]),
+                want: vec![],
+            },
+            Case {
+                name: "never touched: admins, the acting account, the manager, strangers",
+                desired: {
+                    let mut d = desired(vec![
+                        with_field(want("root@x.test"), Field::Name, text("R")),
+                        with_field(want("admin@acme.example"), Field::Name, text("Me")),
+                        with_field(want(BOSS), Field::Name, text("Boss")),
+                        with_field(want("theirs@x.test"), Field::Name, text("T")),
+                    ]);
+                    d.manager = Some(UserKey::new(BOSS));
+                    d
+                },
+                live: live(
+                    Role::Admin,
+                    vec![
+                        admin,
+                        {
+                            let mut u = have(BOSS, Some(FLEET));
+                            u.devices = set(&["D1"]);
+                            u
+                        },
+                        have("theirs@x.test", Some("other-fleet")),
+                        have("stranger@x.test", None),
+                        have("neighbour@x.test", Some("other-fleet")),
+                    ],
+                ),
+                want: vec![],
+            },
+        ]
+    }
+
+    #[test]
+    fn diff_table() {
+        for case in cases() {
+            let got = diff(&case.desired, &case.live);
+            assert_eq!(sorted(got), sorted(case.want), "case: {}", case.name);
+        }
+    }
+
+    #[test]
+    fn same_value_table() {
+        let attr = Field::Attribute("k".into());
+        let table: Vec<(&str, Field, Value, Option<Value>, bool)> = vec![
+            (
+                "empty phone = null",
+                Field::Phone,
+                text(""),
+                Some(Value::Null),
+                true,
+            ),
+            ("empty phone = absent", Field::Phone, text(""), None, true),
+            (
+                "null name = empty",
+                Field::Name,
+                Value::Null,
+                Some(text("")),
+                true,
+            ),
+            (
+                "name differs",
+                Field::Name,
+                text("a"),
+                Some(text("b")),
+                false,
+            ),
+            ("attr null = absent", attr.clone(), Value::Null, None, true),
+            (
+                "attr null vs key",
+                attr.clone(),
+                Value::Null,
+                Some(Value::Null),
+                false,
+            ),
+            (
+                "attr value vs absent",
+                attr.clone(),
+                Value::Int(1),
+                None,
+                false,
+            ),
+            ("attr equal", attr, Value::Int(1), Some(Value::Int(1)), true),
+            (
+                "bool vs absent",
+                Field::Readonly,
+                Value::Bool(false),
+                None,
+                false,
+            ),
+            (
+                "null expiry = absent",
+                Field::ExpirationTime,
+                Value::Null,
+                None,
+                true,
+            ),
+            (
+                "empty text is not null elsewhere",
+                Field::Attribute("t".into()),
+                text(""),
+                None,
+                false,
+            ),
+        ];
+        for (name, field, want, have, same) in table {
+            assert_eq!(
+                same_value(&field, &want, have.as_ref()),
+                same,
+                "case: {name}"
+            );
+        }
+    }
+}

@@ -1,16 +1,39 @@
 //! plan: pure. Turns desired x live into an ordered `Plan`, checks it against what the acting
 //! account may do, summarises it, and simulates it (for tests: simulate(live, plan) == desired).
+//! It must not do I/O and must not print: problems are returned as values, every one of them at
+//! once, and `main` decides how to show them.
 //!
-//! CONTRACT (other modules rely on these; the implementation is being written):
+//! CONTRACT (other modules rely on these):
 //! - `Plan { fleet, account, actions }`: actions in execution order.
 //! - `Phase::of(&Action)`; `Plan::phases()` yields consecutive runs of one phase.
 //! - `Plan::summary() -> Summary { create, update, delete, disable, link, unlink }`.
 //! - `plan(&Desired, &Live) -> Result<Plan, Vec<Problem>>`.
 //! - `simulate(&Live, &Plan) -> Live`.
+//!
+//! Design: the order of a plan.
+//! Phases run in this order: Unlink, Disable, Delete, Update, Create, Link. Revocations come
+//! before grants, so a run that stops half way (network error, server refusal, Ctrl-C) leaves
+//! less access than before, never more: a user may briefly lose a device it keeps, but no one
+//! ever briefly gains a device the file takes away. Update comes before Create and Link because
+//! an update may tighten a user (readonly, disabled, expirationTime) and must land before the
+//! user is given anything new; Create precedes Link because a new user must exist to be linked.
+//! Actions inside a phase are independent of each other (a backend may run them concurrently)
+//! and are sorted by user (lower-cased email), then link kind and target, so the same inputs
+//! always give the same plan, byte for byte.
+//!
+//! Design: refusals. `plan` first collects every problem with the inputs (unknown devices and
+//! groups, users fleetform never manages, users of another fleet, what the acting role cannot
+//! do) and fails with all of them, each naming the file position and what to do. A plan that
+//! is returned can be applied by the acting account as it stands.
+
+use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::{Account, Action};
+use crate::diff::diff;
+use crate::model::{
+    Account, Action, Desired, Field, LinkKind, Live, LiveUser, Role, UserKey, Value,
+};
 
 /// The version of the JSON plan format (`format_version`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -24,7 +47,7 @@ pub struct Plan {
     pub actions: Vec<Action>,
 }
 
-/// Execution phases, in the order they run.
+/// Execution phases, in the order they run (see the design comment at the top).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
@@ -47,6 +70,35 @@ impl Phase {
             Action::Link { .. } => Phase::Link,
         }
     }
+
+    /// The snake_case name used in the JSON plan.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Unlink => "unlink",
+            Phase::Disable => "disable",
+            Phase::Delete => "delete",
+            Phase::Update => "update",
+            Phase::Create => "create",
+            Phase::Link => "link",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How many actions of each kind a plan holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub disable: usize,
+    pub link: usize,
+    pub unlink: usize,
 }
 
 impl Plan {
@@ -55,5 +107,902 @@ impl Plan {
         self.actions
             .chunk_by(|a, b| Phase::of(a) == Phase::of(b))
             .map(|run| (Phase::of(&run[0]), run))
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for action in &self.actions {
+            let count = match action {
+                Action::CreateUser { .. } => &mut summary.create,
+                Action::UpdateUser { .. } => &mut summary.update,
+                Action::DeleteUser { .. } => &mut summary.delete,
+                Action::DisableUser { .. } => &mut summary.disable,
+                Action::Link { .. } => &mut summary.link,
+                Action::Unlink { .. } => &mut summary.unlink,
+            };
+            *count += 1;
+        }
+        summary
+    }
+
+    /// Whether the server already matches the file.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+/// One reason a plan cannot be made, with what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The user's email as the file spells it, when the problem is about one user.
+    pub user: Option<String>,
+    /// Where the user is defined (`DesiredUser::origin`, `file:line:column`).
+    pub origin: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(origin) = &self.origin {
+            write!(f, "{origin}: ")?;
+        }
+        if let Some(user) = &self.user {
+            write!(f, "user {user}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+/// Diffs, checks and orders. Fails with every problem found: problems with the account and
+/// the manager first, then each user's, users in key order.
+pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
+    let mut problems = check_inputs(desired, live);
+    let mut actions = diff(desired, live);
+    if live.account.role == Role::Manager {
+        problems.extend(check_manager_limits(desired, &actions));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    actions.sort_by_cached_key(order_key);
+    Ok(Plan {
+        fleet: desired.fleet.clone(),
+        account: live.account.clone(),
+        actions,
+    })
+}
+
+/// Phase, then user, then link kind and target: see the design comment.
+fn order_key(action: &Action) -> (Phase, UserKey, Option<LinkKind>, String) {
+    let (kind, target) = match action {
+        Action::Link { kind, target, .. } | Action::Unlink { kind, target, .. } => {
+            (Some(*kind), target.clone())
+        }
+        _ => (None, String::new()),
+    };
+    (
+        Phase::of(action),
+        UserKey::new(action.email()),
+        kind,
+        target,
+    )
+}
+
+/// Everything wrong with the inputs, independent of the diff.
+fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
+    let account = &live.account;
+    let me = UserKey::new(&account.email);
+    let mut problems = Vec::new();
+
+    if account.role == Role::User {
+        problems.push(Problem {
+            user: None,
+            origin: None,
+            message: format!(
+                "the account {} is a plain user; run fleetform as an administrator or a manager",
+                account.email
+            ),
+        });
+    }
+
+    // The manager must exist for an admin run to attach new users and check the billing
+    // account; a manager run never sees other managers, so it is not checked there.
+    let manager_devices = match (&desired.manager, account.role) {
+        (Some(manager), Role::Admin) => {
+            if live.users.contains_key(manager) {
+                Some(live.manager_devices.clone().unwrap_or_default())
+            } else {
+                problems.push(Problem {
+                    user: None,
+                    origin: None,
+                    message: format!(
+                        "the manager account {manager} does not exist on the server; create it \
+                         or fix the fleet's `manager`"
+                    ),
+                });
+                None
+            }
+        }
+        _ => None,
+    };
+
+    for (key, want) in &desired.users {
+        let mut problem = |message: String| {
+            problems.push(Problem {
+                user: Some(want.email.clone()),
+                origin: want.origin.clone(),
+                message,
+            })
+        };
+
+        // One reason per user is enough: the first that applies, most specific first.
+        let have: Option<&LiveUser> = live.users.get(key);
+        let other_fleet = have
+            .and_then(|u| u.marker.as_deref())
+            .filter(|fleet| *fleet != desired.fleet);
+        if *key == me {
+            problem(format!(
+                "is the account fleetform runs as ({}); fleetform never manages it, remove the \
+                 user from the file",
+                account.email
+            ));
+        } else if desired.manager.as_ref() == Some(key) {
+            problem(
+                "is the fleet's manager account; fleetform never manages it, remove the user \
+                 from the file"
+                    .into(),
+            );
+        } else if have.is_some_and(|u| u.administrator) {
+            problem(
+                "is an administrator on the server; fleetform never manages administrators, \
+                 remove the user from the file"
+                    .into(),
+            );
+        } else if let Some(other) = other_fleet {
+            problem(format!(
+                "belongs to fleet {other}; remove the user from one of the two fleet files \
+                 (and from the other fleet first if it should move here)"
+            ));
+        }
+
+        for device in &want.devices {
+            if !live.devices.contains(device) {
+                problem(format!(
+                    "device {device} is not visible to {} (check the uniqueId or the account's \
+                     device links)",
+                    account.email
+                ));
+            } else if let Some(allowed) = &manager_devices
+                && !allowed.contains(device)
+            {
+                problem(format!(
+                    "device {device} is not one of the manager's devices; the fleet must stay \
+                     in the billing account (link the device to the manager first)"
+                ));
+            }
+        }
+        for group in &want.groups {
+            if live.ambiguous_groups.contains(group) {
+                problem(format!(
+                    "group {group} is ambiguous: several groups on the server have this name; \
+                     rename them so the name is unique"
+                ));
+            } else if !live.groups.contains(group) {
+                problem(format!(
+                    "group {group} is not visible to {} (check the name or the account's group \
+                     links)",
+                    account.email
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// A manager cannot set limits: Traccar forces both to 0 on users a manager creates and refuses
+/// to change them on update.
+fn check_manager_limits(desired: &Desired, actions: &[Action]) -> Vec<Problem> {
+    const MESSAGE: &str = "a manager account cannot change deviceLimit/userLimit; ask an \
+                           administrator or remove the field";
+    let is_limit = |field: &Field| matches!(field, Field::DeviceLimit | Field::UserLimit);
+    let mut problems = Vec::new();
+    for action in actions {
+        let wrong: Vec<String> = match action {
+            Action::CreateUser { fields, .. } => fields
+                .iter()
+                .filter(|(field, value)| is_limit(field) && **value != Value::Int(0))
+                .map(|(field, value)| format!("{field} {value} (the server will set 0)"))
+                .collect(),
+            Action::UpdateUser { changes, .. } => changes
+                .iter()
+                .filter(|change| is_limit(&change.field))
+                .map(|c| format!("{} {} -> {}", c.field, c.before, c.after))
+                .collect(),
+            _ => continue,
+        };
+        let key = UserKey::new(action.email());
+        let origin = desired.users.get(&key).and_then(|u| u.origin.clone());
+        for what in wrong {
+            problems.push(Problem {
+                user: Some(action.email().to_string()),
+                origin: origin.clone(),
+                message: format!("{what}: {MESSAGE}"),
+            });
+        }
+    }
+    problems
+}
+
+/// What the server would look like after a successful apply of `plan` to `live`. A model of
+/// the backend for tests: it changes exactly what each action says, nothing else.
+pub fn simulate(live: &Live, plan: &Plan) -> Live {
+    let mut next = live.clone();
+    for action in &plan.actions {
+        let key = UserKey::new(action.email());
+        match action {
+            Action::CreateUser {
+                email,
+                fields,
+                managed_by,
+            } => {
+                let mut user = LiveUser {
+                    email: email.clone(),
+                    administrator: false,
+                    marker: Some(plan.fleet.clone()),
+                    fields: Default::default(),
+                    devices: Default::default(),
+                    groups: Default::default(),
+                    managed_by: managed_by.iter().map(|m| UserKey::new(m)).collect(),
+                };
+                if plan.account.role == Role::Manager {
+                    user.managed_by.insert(UserKey::new(&plan.account.email));
+                }
+                for (field, value) in fields {
+                    set_field(&mut user, field, value);
+                }
+                next.users.insert(key, user);
+            }
+            Action::UpdateUser { changes, adopt, .. } => {
+                if let Some(user) = next.users.get_mut(&key) {
+                    for change in changes {
+                        set_field(user, &change.field, &change.after);
+                    }
+                    if *adopt {
+                        user.marker = Some(plan.fleet.clone());
+                    }
+                }
+            }
+            Action::Link { kind, target, .. } | Action::Unlink { kind, target, .. } => {
+                if let Some(user) = next.users.get_mut(&key) {
+                    let links = match kind {
+                        LinkKind::Device => &mut user.devices,
+                        LinkKind::Group => &mut user.groups,
+                    };
+                    if matches!(action, Action::Link { .. }) {
+                        links.insert(target.clone());
+                    } else {
+                        links.remove(target);
+                    }
+                }
+            }
+            Action::DisableUser { .. } => {
+                if let Some(user) = next.users.get_mut(&key) {
+                    user.fields.insert(Field::Disabled, Value::Bool(true));
+                }
+            }
+            Action::DeleteUser { .. } => {
+                next.users.remove(&key);
+            }
+        }
+    }
+    next
+}
+
+/// A null attribute is an absent key; every other value is stored as is.
+fn set_field(user: &mut LiveUser, field: &Field, value: &Value) {
+    if matches!(field, Field::Attribute(_)) && *value == Value::Null {
+        user.fields.remove(field);
+    } else {
+        user.fields.insert(field.clone(), value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Table-driven tests for problems, ordering and summary (peribolos style), then property
+    //! tests for the algebra: plan, simulate, plan again.
+
+    use super::*;
+    use crate::diff::tests::{BOSS, FLEET, ME, desired, have, live, set, want, with_field};
+    use crate::model::{DesiredUser, Prune};
+
+    fn at(mut user: DesiredUser, origin: &str) -> DesiredUser {
+        user.origin = Some(origin.into());
+        user
+    }
+
+    fn messages(result: Result<Plan, Vec<Problem>>) -> Vec<String> {
+        match result {
+            Ok(plan) => panic!("expected problems, got {plan:?}"),
+            Err(problems) => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn problem_display_names_origin_user_and_what_to_do() {
+        let mut user = at(want("max@x.at"), "fleet.yaml:12:5");
+        user.devices = set(&["BT-1"]);
+        let mut live = live(Role::Admin, vec![]);
+        live.account.email = "admin@x".into();
+        assert_eq!(
+            messages(plan(&desired(vec![user]), &live)),
+            vec![
+                "fleet.yaml:12:5: user max@x.at: device BT-1 is not visible to admin@x (check \
+                 the uniqueId or the account's device links)"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut admin = have("root@x.test", None);
+        admin.administrator = true;
+        let mut bad_links = at(want("links@x.test"), "f.yaml:1:3");
+        bad_links.devices = set(&["D1", "NOPE"]);
+        bad_links.groups = set(&["G1", "Twice", "Nowhere"]);
+        let mut d = desired(vec![
+            bad_links,
+            at(want("root@x.test"), "f.yaml:2:3"),
+            at(want(ME), "f.yaml:3:3"),
+            at(want(BOSS), "f.yaml:4:3"),
+            at(want("theirs@x.test"), "f.yaml:5:3"),
+            at(want("fine@x.test"), "f.yaml:6:3"),
+        ]);
+        d.manager = Some(UserKey::new(BOSS));
+        let live = live(
+            Role::Admin,
+            vec![admin, have("theirs@x.test", Some("other-fleet"))],
+        );
+        let got = messages(plan(&d, &live));
+        let expected = [
+            "the manager account fleet@acme.example does not exist on the server",
+            "f.yaml:5:3: user theirs@x.test: belongs to fleet other-fleet",
+            "f.yaml:1:3: user links@x.test: device NOPE is not visible to Admin@Acme.example",
+            "f.yaml:1:3: user links@x.test: group Nowhere is not visible",
+            "f.yaml:1:3: user links@x.test: group Twice is ambiguous",
+            "f.yaml:2:3: user root@x.test: is an administrator on the server",
+            "f.yaml:3:3: user Admin@Acme.example: is the account fleetform runs as",
+            "f.yaml:4:3: user fleet@acme.example: is the fleet's manager account",
+        ];
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        for prefix in expected {
+            assert!(
+                got.iter().any(|m| m.starts_with(prefix)),
+                "missing {prefix:?} in {got:#?}"
+            );
+        }
+        assert!(
+            got.iter()
+                .all(|m| m.contains("; ") || m.contains(" (check ")),
+            "say what to do: {got:#?}"
+        );
+    }
+
+    #[test]
+    fn a_plain_user_account_is_one_problem() {
+        let d = desired(vec![want("a@x.test"), want("b@x.test")]);
+        let got = messages(plan(&d, &live(Role::User, vec![])));
+        assert_eq!(
+            got,
+            vec![
+                "the account Admin@Acme.example is a plain user; run fleetform as an \
+                 administrator or a manager"
+            ]
+        );
+    }
+
+    #[test]
+    fn admin_with_manager_keeps_the_fleet_in_the_billing_account() {
+        let mut user = want("a@x.test");
+        user.devices = set(&["D1", "D2"]);
+        let mut d = desired(vec![user]);
+        d.manager = Some(UserKey::new(BOSS));
+        let mut live = live(Role::Admin, vec![have(BOSS, None)]);
+        live.manager_devices = Some(set(&["D1"]));
+        assert_eq!(
+            messages(plan(&d, &live)),
+            vec![
+                "user a@x.test: device D2 is not one of the manager's devices; the fleet must \
+                 stay in the billing account (link the device to the manager first)"
+            ]
+        );
+        live.manager_devices = Some(set(&["D1", "D2"]));
+        assert!(plan(&d, &live).is_ok());
+    }
+
+    #[test]
+    fn manager_account_restrictions() {
+        let limit = "a manager account cannot change deviceLimit/userLimit; ask an \
+                     administrator or remove the field";
+        let mut marked = have("old@x.test", Some(FLEET));
+        marked.fields.insert(Field::UserLimit, Value::Int(0));
+        marked.fields.insert(Field::DeviceLimit, Value::Int(3));
+        // (name, desired users, problems expected)
+        let table: Vec<(&str, Vec<DesiredUser>, Vec<String>)> = vec![
+            (
+                "create with limits 0: allowed, the server sets 0 anyway",
+                vec![{
+                    let u = with_field(want("n@x.test"), Field::DeviceLimit, Value::Int(0));
+                    with_field(u, Field::UserLimit, Value::Int(0))
+                }],
+                vec![],
+            ),
+            (
+                "create with a non-zero limit",
+                vec![with_field(
+                    want("n@x.test"),
+                    Field::DeviceLimit,
+                    Value::Int(5),
+                )],
+                vec![format!(
+                    "user n@x.test: deviceLimit 5 (the server will set 0): {limit}"
+                )],
+            ),
+            (
+                "update that changes a limit",
+                vec![with_field(
+                    want("old@x.test"),
+                    Field::UserLimit,
+                    Value::Int(2),
+                )],
+                vec![format!("user old@x.test: userLimit 0 -> 2: {limit}")],
+            ),
+            (
+                "update that leaves the limits as they are",
+                vec![{
+                    let u = with_field(want("old@x.test"), Field::DeviceLimit, Value::Int(3));
+                    with_field(u, Field::Name, Value::Text("Old".into()))
+                }],
+                vec![],
+            ),
+        ];
+        for (name, users, expected) in table {
+            let result = plan(&desired(users), &live(Role::Manager, vec![marked.clone()]));
+            let got = match result {
+                Ok(_) => vec![],
+                Err(problems) => problems.iter().map(ToString::to_string).collect(),
+            };
+            assert_eq!(got, expected, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn phases_run_revocations_first_and_sort_inside_a_phase() {
+        let mut b = have("B@x.test", Some(FLEET));
+        b.devices = set(&["D1", "D3"]);
+        let mut a = have("a@x.test", None);
+        a.groups = set(&["G1"]);
+        let mut d = desired(vec![
+            {
+                let mut u = with_field(want("b@x.test"), Field::Name, Value::Text("B".into()));
+                u.devices = set(&["D2"]);
+                u
+            },
+            {
+                let mut u = want("a@x.test");
+                u.devices = set(&["D2"]);
+                u
+            },
+            {
+                let mut u = want("C@x.test");
+                u.groups = set(&["G2"]);
+                u.devices = set(&["D1"]);
+                u
+            },
+        ]);
+        d.prune = Prune::Delete;
+        let live = live(
+            Role::Admin,
+            vec![
+                b,
+                a,
+                have("z@x.test", Some(FLEET)),
+                have("y@x.test", Some(FLEET)),
+            ],
+        );
+        let plan = plan(&d, &live).expect("plan");
+        let got: Vec<String> = plan
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::Link {
+                    email,
+                    kind,
+                    target,
+                    ..
+                } => format!("link {email} {kind} {target}"),
+                Action::Unlink {
+                    email,
+                    kind,
+                    target,
+                } => {
+                    format!("unlink {email} {kind} {target}")
+                }
+                other => format!("{} {}", Phase::of(other), other.email()),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "unlink a@x.test group G1",
+                "unlink B@x.test device D1",
+                "unlink B@x.test device D3",
+                "delete y@x.test",
+                "delete z@x.test",
+                "update a@x.test",
+                "update B@x.test",
+                "create C@x.test",
+                "link a@x.test device D2",
+                "link B@x.test device D2",
+                "link C@x.test device D1",
+                "link C@x.test group G2",
+            ]
+        );
+        let phases: Vec<Phase> = plan.phases().map(|(phase, _)| phase).collect();
+        assert_eq!(
+            phases,
+            vec![
+                Phase::Unlink,
+                Phase::Delete,
+                Phase::Update,
+                Phase::Create,
+                Phase::Link
+            ]
+        );
+        assert_eq!(
+            plan.summary(),
+            Summary {
+                create: 1,
+                update: 2,
+                delete: 2,
+                disable: 0,
+                link: 4,
+                unlink: 3
+            }
+        );
+        assert!(!plan.is_empty());
+    }
+
+    #[test]
+    fn simulate_then_plan_again_is_empty() {
+        let mut d = desired(vec![{
+            let mut u = with_field(want("New@x.test"), Field::Name, Value::Text("N".into()));
+            u.devices = set(&["D1"]);
+            u
+        }]);
+        d.prune = Prune::Disable;
+        let live = live(Role::Admin, vec![have("old@x.test", Some(FLEET))]);
+        let first = plan(&d, &live).expect("plan");
+        assert_eq!(first.summary().disable, 1);
+        let after = simulate(&live, &first);
+        let created = &after.users[&UserKey::new("new@x.test")];
+        assert_eq!(created.marker.as_deref(), Some(FLEET));
+        assert_eq!(created.devices, set(&["D1"]));
+        assert_eq!(
+            after.users[&UserKey::new("old@x.test")].fields[&Field::Disabled],
+            Value::Bool(true)
+        );
+        let again = plan(&d, &after).expect("plan again");
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(again.summary(), Summary::default());
+    }
+
+    mod props {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use chrono::{TimeZone, Utc};
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        use super::super::*;
+        use crate::diff::same_value;
+        use crate::diff::tests::{BOSS, FLEET, ME, account};
+        use crate::model::{DesiredUser, Prune};
+
+        /// The desired pool includes the acting account and the manager, which the fix-up
+        /// drops again, so generation also exercises "never touched".
+        const EMAILS: [&str; 7] = [
+            "a@x.test", "b@x.test", "c@x.test", "d@x.test", "e@x.test", ME, BOSS,
+        ];
+        const DEVICES: [&str; 4] = ["D1", "D2", "D3", "D4"];
+        const GROUPS: [&str; 3] = ["G1", "G2", "Twice"];
+
+        fn email() -> impl Strategy<Value = String> {
+            (select(&EMAILS[..]), any::<bool>()).prop_map(|(e, upper)| {
+                if upper {
+                    e.to_uppercase()
+                } else {
+                    e.to_string()
+                }
+            })
+        }
+
+        fn field() -> impl Strategy<Value = Field> {
+            select(vec![
+                Field::Name,
+                Field::Phone,
+                Field::Readonly,
+                Field::Disabled,
+                Field::DeviceLimit,
+                Field::UserLimit,
+                Field::ExpirationTime,
+                Field::Attribute("k1".into()),
+                Field::Attribute("k2".into()),
+            ])
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                (0i64..3).prop_map(Value::Int),
+                select(vec!["", "x", "y"]).prop_map(|s| Value::Text(s.into())),
+                Just(Value::time(
+                    Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+                )),
+            ]
+        }
+
+        fn fields() -> impl Strategy<Value = BTreeMap<Field, Value>> {
+            prop::collection::btree_map(field(), value(), 0..4)
+        }
+
+        fn names(pool: &'static [&'static str]) -> impl Strategy<Value = BTreeSet<String>> {
+            prop::collection::btree_set(select(pool).prop_map(str::to_string), 0..=pool.len())
+        }
+
+        fn live_user() -> impl Strategy<Value = LiveUser> {
+            (
+                email(),
+                prop::bool::weighted(0.15),
+                select(vec![None, Some(FLEET), Some("other")]),
+                fields(),
+                names(&DEVICES),
+                names(&GROUPS),
+            )
+                .prop_map(|(email, administrator, marker, fields, devices, groups)| {
+                    LiveUser {
+                        email,
+                        administrator,
+                        marker: marker.map(str::to_string),
+                        fields,
+                        devices,
+                        groups,
+                        managed_by: BTreeSet::new(),
+                    }
+                })
+        }
+
+        fn desired_user() -> impl Strategy<Value = DesiredUser> {
+            (email(), fields(), names(&DEVICES), names(&GROUPS)).prop_map(
+                |(email, fields, devices, groups)| DesiredUser {
+                    email,
+                    fields,
+                    devices,
+                    groups,
+                    origin: None,
+                },
+            )
+        }
+
+        /// A random desired and live pair that `plan` accepts: the generators are free, the
+        /// fix-up removes exactly what `plan` refuses.
+        fn case() -> impl Strategy<Value = (Desired, Live)> {
+            (
+                select(vec![Role::Admin, Role::Manager]),
+                select(vec![Prune::Delete, Prune::Disable, Prune::Keep]),
+                any::<bool>(),
+                prop::collection::vec(live_user(), 0..7),
+                prop::collection::vec(desired_user(), 0..6),
+                names(&DEVICES),
+                names(&GROUPS),
+                names(&DEVICES),
+                any::<bool>(),
+            )
+                .prop_map(
+                    |(
+                        role,
+                        prune,
+                        has_manager,
+                        live_users,
+                        desired_users,
+                        devices,
+                        groups,
+                        manager_devices,
+                        twice_ambiguous,
+                    )| {
+                        fix_up(
+                            role,
+                            prune,
+                            has_manager,
+                            live_users,
+                            desired_users,
+                            devices,
+                            groups,
+                            manager_devices,
+                            twice_ambiguous,
+                        )
+                    },
+                )
+        }
+
+        #[allow(
+            clippy::too_many_arguments,
+            reason = "the tuple of one proptest strategy"
+        )]
+        fn fix_up(
+            role: Role,
+            prune: Prune,
+            has_manager: bool,
+            live_users: Vec<LiveUser>,
+            desired_users: Vec<DesiredUser>,
+            devices: BTreeSet<String>,
+            groups: BTreeSet<String>,
+            manager_devices: BTreeSet<String>,
+            twice_ambiguous: bool,
+        ) -> (Desired, Live) {
+            let mut users: BTreeMap<UserKey, LiveUser> = live_users
+                .into_iter()
+                .map(|u| (UserKey::new(&u.email), u))
+                .collect();
+            let me = users.entry(UserKey::new(ME)).or_insert_with(|| LiveUser {
+                email: ME.into(),
+                administrator: false,
+                marker: None,
+                fields: BTreeMap::new(),
+                devices: BTreeSet::new(),
+                groups: BTreeSet::new(),
+                managed_by: BTreeSet::new(),
+            });
+            me.administrator = role == Role::Admin;
+            let manager = has_manager.then(|| UserKey::new(BOSS));
+            let manager_devices = match (&manager, role) {
+                (Some(key), Role::Admin) => {
+                    users.entry(key.clone()).or_insert_with(|| LiveUser {
+                        email: BOSS.into(),
+                        administrator: false,
+                        marker: None,
+                        fields: BTreeMap::new(),
+                        devices: manager_devices.clone(),
+                        groups: BTreeSet::new(),
+                        managed_by: BTreeSet::new(),
+                    });
+                    Some(manager_devices)
+                }
+                _ => None,
+            };
+            let ambiguous: BTreeSet<String> = if twice_ambiguous {
+                ["Twice".to_string()].into()
+            } else {
+                BTreeSet::new()
+            };
+            let live = Live {
+                account: Account {
+                    role,
+                    ..account(role)
+                },
+                users,
+                devices,
+                groups,
+                ambiguous_groups: ambiguous,
+                manager_devices,
+            };
+
+            let mut desired = Desired {
+                fleet: FLEET.into(),
+                manager: manager.clone(),
+                prune,
+                users: BTreeMap::new(),
+            };
+            for mut user in desired_users {
+                let key = UserKey::new(&user.email);
+                let refused = live.users.get(&key).is_some_and(|u| {
+                    u.administrator || u.marker.as_deref().is_some_and(|m| m != FLEET)
+                }) || key == UserKey::new(ME)
+                    || Some(&key) == manager.as_ref();
+                if refused {
+                    continue;
+                }
+                user.devices.retain(|d| {
+                    live.devices.contains(d)
+                        && live.manager_devices.as_ref().is_none_or(|m| m.contains(d))
+                });
+                user.groups
+                    .retain(|g| live.groups.contains(g) && !live.ambiguous_groups.contains(g));
+                if role == Role::Manager {
+                    user.fields
+                        .retain(|f, _| !matches!(f, Field::DeviceLimit | Field::UserLimit));
+                }
+                desired.users.insert(key, user);
+            }
+            (desired, live)
+        }
+
+        fn pruned(desired: &Desired, live: &Live, key: &UserKey, user: &LiveUser) -> bool {
+            !desired.users.contains_key(key)
+                && user.marker.as_deref() == Some(FLEET)
+                && !crate::diff::untouchable(desired, live).contains(key)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn plan_converges_and_stays_in_scope((desired, live) in case()) {
+                let first = plan(&desired, &live);
+                prop_assert!(first.is_ok(), "{:?}", first.err());
+                let Ok(first) = first else { unreachable!() };
+
+                // Ordered: strictly increasing (phase, user, kind, target).
+                for pair in first.actions.windows(2) {
+                    prop_assert!(order_key(&pair[0]) < order_key(&pair[1]), "{pair:?}");
+                }
+
+                // No action is a no-op: each one changes the simulated server.
+                let mut state = live.clone();
+                for action in &first.actions {
+                    let step = Plan { actions: vec![action.clone()], ..first.clone() };
+                    let next = simulate(&state, &step);
+                    prop_assert_ne!(&next, &state, "no-op: {:?}", action);
+                    state = next;
+                }
+                let after = simulate(&live, &first);
+                prop_assert_eq!(&state, &after);
+
+                // Planning again finds nothing to do.
+                let again = plan(&desired, &after);
+                prop_assert!(again.as_ref().is_ok_and(Plan::is_empty), "{:?}", again);
+
+                // The managed scope reached desired.
+                for (key, want) in &desired.users {
+                    let got = after.users.get(key);
+                    prop_assert!(got.is_some(), "missing {}", key);
+                    let Some(got) = got else { unreachable!() };
+                    prop_assert_eq!(got.marker.as_deref(), Some(FLEET));
+                    prop_assert_eq!(&got.devices, &want.devices);
+                    prop_assert_eq!(&got.groups, &want.groups);
+                    for (field, value) in &want.fields {
+                        prop_assert!(same_value(field, value, got.fields.get(field)), "{}", field);
+                    }
+                }
+
+                // Pruned users follow `prune`; everyone else is exactly as before.
+                for (key, before) in &live.users {
+                    if desired.users.contains_key(key) {
+                        continue;
+                    }
+                    let now = after.users.get(key);
+                    if pruned(&desired, &live, key, before) {
+                        match desired.prune {
+                            Prune::Delete => prop_assert!(now.is_none()),
+                            Prune::Disable => {
+                                let mut expected = before.clone();
+                                expected.fields.insert(Field::Disabled, Value::Bool(true));
+                                prop_assert_eq!(now, Some(&expected));
+                            }
+                            Prune::Keep => prop_assert_eq!(now, Some(before)),
+                        }
+                    } else {
+                        prop_assert_eq!(now, Some(before));
+                    }
+                }
+                // Nothing appears that is not in the file.
+                for key in after.users.keys() {
+                    prop_assert!(live.users.contains_key(key) || desired.users.contains_key(key));
+                }
+            }
+        }
     }
 }

@@ -1,1 +1,466 @@
-//! render: to be written.
+//! render: pure. Turns a `Plan` into what people and machines read: a Terraform-like text view
+//! (`text`) and a versioned JSON contract (`json`, `json_string`). Output goes into an injected
+//! writer or is returned as a value. It must not compute, reorder or filter actions (the plan
+//! is the single source of truth), must not decide whether to colour (the caller passes
+//! `color`), and must never print a secret: the model has none, and none may be added here.
+//!
+//! Design of the text view: actions are grouped per user, users in key (lower-cased email)
+//! order, so a reviewer reads one block per person: a header with `+` (create), `~` (update or
+//! links only) or `-` (delete, disable), the field lines, then the link lines (removals before
+//! additions, as they run). The last line always counts every kind of action, and an empty plan says
+//! "No changes." so scripts and humans can tell at a glance.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde_json::{Map, json};
+
+use crate::model::{Action, Field, Role, UserKey, Value};
+use crate::plan::{FORMAT_VERSION, Phase, Plan};
+
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// The human view of a plan, Terraform style. ANSI colour only when `color` is true.
+pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    if plan.is_empty() {
+        return writeln!(out, "No changes. The fleet matches the server.");
+    }
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("{code}{s}{RESET}")
+        } else {
+            s.to_string()
+        }
+    };
+
+    let account = &plan.account;
+    writeln!(
+        out,
+        "fleetform will change fleet {} on {} ({} {}) as {} ({}):",
+        plan.fleet,
+        account.url,
+        account.backend,
+        account.server_version,
+        account.email,
+        role_name(account.role)
+    )?;
+
+    let mut users: BTreeMap<UserKey, Vec<&Action>> = BTreeMap::new();
+    for action in &plan.actions {
+        users
+            .entry(UserKey::new(action.email()))
+            .or_default()
+            .push(action);
+    }
+
+    for actions in users.values() {
+        writeln!(out)?;
+        let (sign, code, email, note) = header(plan, actions);
+        writeln!(out, "  {} user {email}{note}", paint(code, sign))?;
+        // Fields before links, whatever the phase order: the block reads as "who, what, access".
+        let (links, others): (Vec<&Action>, Vec<&Action>) = actions
+            .iter()
+            .partition(|a| matches!(a, Action::Link { .. } | Action::Unlink { .. }));
+        for action in others.into_iter().chain(links) {
+            match action {
+                Action::CreateUser { fields, .. } => {
+                    for (field, value) in fields {
+                        writeln!(out, "      {field}: {value}")?;
+                    }
+                }
+                Action::UpdateUser { changes, .. } => {
+                    for change in changes {
+                        writeln!(
+                            out,
+                            "      {}: {} -> {}",
+                            change.field,
+                            change.before,
+                            after(&change.field, &change.after)
+                        )?;
+                    }
+                }
+                Action::Link { kind, target, .. } => {
+                    writeln!(out, "      {} {kind} {target}", paint(GREEN, "+"))?;
+                }
+                Action::Unlink { kind, target, .. } => {
+                    writeln!(out, "      {} {kind} {target}", paint(RED, "-"))?;
+                }
+                Action::DisableUser { .. } | Action::DeleteUser { .. } => {}
+            }
+        }
+    }
+
+    let s = plan.summary();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{} {} to create, {} to update, {} to delete, {} to disable, {} links to add, {} links \
+         to remove.",
+        paint(BOLD, "Plan:"),
+        s.create,
+        s.update,
+        s.delete,
+        s.disable,
+        s.link,
+        s.unlink
+    )
+}
+
+/// The header of one user's block: sign, its colour, the email as the plan spells it, a note.
+fn header<'a>(
+    plan: &Plan,
+    actions: &[&'a Action],
+) -> (&'static str, &'static str, &'a str, String) {
+    for action in actions {
+        match action {
+            Action::CreateUser {
+                email, managed_by, ..
+            } => {
+                let note = managed_by
+                    .as_ref()
+                    .map(|m| format!(" (managed by {m})"))
+                    .unwrap_or_default();
+                return ("+", GREEN, email, note);
+            }
+            Action::DeleteUser { email } => return ("-", RED, email, " (delete)".into()),
+            Action::DisableUser { email } => return ("-", RED, email, " (disable)".into()),
+            Action::UpdateUser { email, adopt, .. } => {
+                let note = if *adopt {
+                    format!(" (adopt into fleet {})", plan.fleet)
+                } else {
+                    String::new()
+                };
+                return ("~", YELLOW, email, note);
+            }
+            Action::Link { .. } | Action::Unlink { .. } => {}
+        }
+    }
+    // Only links: the user exists and stays as it is.
+    let email = actions.first().map_or("", |a| a.email());
+    ("~", YELLOW, email, String::new())
+}
+
+/// A null attribute is removed rather than set to null; say so.
+fn after(field: &Field, value: &Value) -> String {
+    match (field, value) {
+        (Field::Attribute(_), Value::Null) => "(removed)".into(),
+        _ => value.to_string(),
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Manager => "manager",
+        Role::User => "user",
+    }
+}
+
+/// The machine view of a plan: a versioned contract for CI, bots and audit logs.
+///
+/// Format version 1 (`crate::plan::FORMAT_VERSION`); fields are only ever added within a
+/// version, and a change of meaning or a removal bumps it:
+///
+/// ```text
+/// {
+///   "format_version": 1,
+///   "fleet": "acme-bikes",                      // the fleet file's identity (marker)
+///   "server": { "backend": "traccar", "url": "https://…", "version": "6.14.5" },
+///   "account": { "email": "admin@…", "role": "admin" | "manager" | "user" },
+///   "summary": { "create": 1, "update": 1, "delete": 0, "disable": 0, "link": 2, "unlink": 1 },
+///   "actions": [                                // in execution order
+///     { "phase": "unlink" | "disable" | "delete" | "update" | "create" | "link",
+///       "action": "create_user", "email": "…", "managed_by": "…" | null,
+///       "fields": { "<field>": <value>, … } },
+///     { …, "action": "update_user", "email": "…", "adopt": true | false,
+///       "changes": [ { "field": "<field>", "before": <value>, "after": <value> }, … ] },
+///     { …, "action": "link" | "unlink", "email": "…", "kind": "device" | "group",
+///       "target": "<device uniqueId or group name>" },
+///     { …, "action": "disable_user" | "delete_user", "email": "…" }
+///   ]
+/// }
+/// ```
+///
+/// `<field>` is Traccar's camelCase field name or `attributes.<key>`. `<value>` is JSON: null,
+/// a boolean, an integer, a string, a time as an RFC 3339 string at second precision in UTC
+/// (`"2027-01-01T00:00:00Z"`), or any JSON for structured attributes. An attribute whose
+/// `after` is null is removed. Emails are spelled as the file (create) or the server (others)
+/// spells them. No password, token or other secret ever appears: created users' passwords are
+/// generated at apply time and are not part of the plan.
+pub fn json(plan: &Plan) -> serde_json::Value {
+    let s = plan.summary();
+    let actions: Vec<serde_json::Value> = plan.actions.iter().map(action_json).collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "fleet": plan.fleet,
+        "server": {
+            "backend": plan.account.backend,
+            "url": plan.account.url,
+            "version": plan.account.server_version,
+        },
+        "account": {
+            "email": plan.account.email,
+            "role": role_name(plan.account.role),
+        },
+        "summary": {
+            "create": s.create,
+            "update": s.update,
+            "delete": s.delete,
+            "disable": s.disable,
+            "link": s.link,
+            "unlink": s.unlink,
+        },
+        "actions": actions,
+    })
+}
+
+/// `json`, pretty-printed.
+pub fn json_string(plan: &Plan) -> String {
+    format!("{:#}", json(plan))
+}
+
+fn action_json(action: &Action) -> serde_json::Value {
+    let mut object = Map::new();
+    object.insert("phase".into(), json!(Phase::of(action).name()));
+    let (name, rest) = match action {
+        Action::CreateUser {
+            email,
+            fields,
+            managed_by,
+        } => {
+            let fields: Map<String, serde_json::Value> = fields
+                .iter()
+                .map(|(field, value)| (field.name(), value_json(value)))
+                .collect();
+            (
+                "create_user",
+                json!({ "email": email, "managed_by": managed_by, "fields": fields }),
+            )
+        }
+        Action::UpdateUser {
+            email,
+            changes,
+            adopt,
+        } => {
+            let changes: Vec<serde_json::Value> = changes
+                .iter()
+                .map(|c| {
+                    json!({
+                        "field": c.field.name(),
+                        "before": value_json(&c.before),
+                        "after": value_json(&c.after),
+                    })
+                })
+                .collect();
+            (
+                "update_user",
+                json!({ "email": email, "adopt": adopt, "changes": changes }),
+            )
+        }
+        Action::Link {
+            email,
+            kind,
+            target,
+        } => (
+            "link",
+            json!({ "email": email, "kind": kind.to_string(), "target": target }),
+        ),
+        Action::Unlink {
+            email,
+            kind,
+            target,
+        } => (
+            "unlink",
+            json!({ "email": email, "kind": kind.to_string(), "target": target }),
+        ),
+        Action::DisableUser { email } => ("disable_user", json!({ "email": email })),
+        Action::DeleteUser { email } => ("delete_user", json!({ "email": email })),
+    };
+    object.insert("action".into(), json!(name));
+    if let serde_json::Value::Object(rest) = rest {
+        object.extend(rest);
+    }
+    serde_json::Value::Object(object)
+}
+
+fn value_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Time(t) => json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        other => other.to_json(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::diff::tests::{BOSS, FLEET, account};
+    use crate::model::{FieldChange, LinkKind};
+
+    fn link(email: &str, kind: LinkKind, target: &str) -> Action {
+        Action::Link {
+            email: email.into(),
+            kind,
+            target: target.into(),
+        }
+    }
+
+    fn unlink(email: &str, kind: LinkKind, target: &str) -> Action {
+        Action::Unlink {
+            email: email.into(),
+            kind,
+            target: target.into(),
+        }
+    }
+
+    /// Every kind of action, in execution order, as `plan` would order them.
+    fn representative() -> Plan {
+        let expires = Utc.with_ymd_and_hms(2027, 6, 30, 23, 59, 59).unwrap();
+        Plan {
+            fleet: FLEET.into(),
+            account: account(Role::Admin),
+            actions: vec![
+                unlink("Anna@x.test", LinkKind::Group, "Graz"),
+                unlink("links@x.test", LinkKind::Device, "BT-000001"),
+                Action::DisableUser {
+                    email: "left@x.test".into(),
+                },
+                Action::DeleteUser {
+                    email: "old@x.test".into(),
+                },
+                Action::UpdateUser {
+                    email: "Anna@x.test".into(),
+                    changes: vec![
+                        FieldChange {
+                            field: Field::Phone,
+                            before: Value::Null,
+                            after: Value::Text("+43 1 234".into()),
+                        },
+                        FieldChange {
+                            field: Field::ExpirationTime,
+                            before: Value::Null,
+                            after: Value::time(expires),
+                        },
+                        FieldChange {
+                            field: Field::Attribute("costCenter".into()),
+                            before: Value::Int(4711),
+                            after: Value::Null,
+                        },
+                    ],
+                    adopt: true,
+                },
+                Action::UpdateUser {
+                    email: "bert@x.test".into(),
+                    changes: vec![FieldChange {
+                        field: Field::Readonly,
+                        before: Value::Bool(false),
+                        after: Value::Bool(true),
+                    }],
+                    adopt: false,
+                },
+                Action::CreateUser {
+                    email: "max@mustermann.at".into(),
+                    fields: [
+                        (Field::Name, Value::Text("Max Mustermann".into())),
+                        (Field::DeviceLimit, Value::Int(0)),
+                        (Field::Attribute("team".into()), Value::Text("north".into())),
+                    ]
+                    .into_iter()
+                    .collect(),
+                    managed_by: Some(BOSS.into()),
+                },
+                link("Anna@x.test", LinkKind::Device, "BT-000123"),
+                link("links@x.test", LinkKind::Group, "Vienna"),
+                link("max@mustermann.at", LinkKind::Device, "BT-000123"),
+                link("max@mustermann.at", LinkKind::Group, "Vienna"),
+            ],
+        }
+    }
+
+    fn empty() -> Plan {
+        Plan {
+            actions: vec![],
+            ..representative()
+        }
+    }
+
+    fn render_text(plan: &Plan, color: bool) -> String {
+        let mut out = Vec::new();
+        text(plan, &mut out, color).expect("write to a Vec");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// Snapshots show the escape character as `\e` so they stay readable.
+    fn visible(s: &str) -> String {
+        s.replace('\x1b', "\\e")
+    }
+
+    #[test]
+    fn text_snapshot() {
+        insta::assert_snapshot!("text_plain", render_text(&representative(), false));
+    }
+
+    #[test]
+    fn text_color_snapshot() {
+        insta::assert_snapshot!("text_color", visible(&render_text(&representative(), true)));
+    }
+
+    #[test]
+    fn text_empty_snapshot() {
+        let plain = render_text(&empty(), false);
+        assert!(plain.contains("No changes."));
+        assert_eq!(render_text(&empty(), true), plain, "nothing to colour");
+        insta::assert_snapshot!("text_empty", plain);
+    }
+
+    #[test]
+    fn json_snapshot() {
+        insta::assert_snapshot!("json", json_string(&representative()));
+    }
+
+    #[test]
+    fn json_empty_snapshot() {
+        insta::assert_snapshot!("json_empty", json_string(&empty()));
+    }
+
+    #[test]
+    fn text_without_color_has_no_escapes() {
+        assert!(!render_text(&representative(), false).contains('\x1b'));
+        assert!(render_text(&representative(), true).contains(GREEN));
+    }
+
+    #[test]
+    fn json_is_versioned_and_counts_match() {
+        let value = json(&representative());
+        assert_eq!(value["format_version"], json!(FORMAT_VERSION));
+        assert_eq!(value["summary"]["link"], json!(4));
+        assert_eq!(
+            value["actions"].as_array().map(Vec::len),
+            Some(representative().actions.len())
+        );
+        assert!(
+            !json_string(&representative())
+                .to_lowercase()
+                .contains("password")
+        );
+    }
+
+    #[test]
+    fn a_failing_writer_is_an_error_not_a_panic() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("closed"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        assert!(text(&representative(), &mut Broken, false).is_err());
+    }
+}
