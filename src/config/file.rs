@@ -80,22 +80,22 @@ macro_rules! with_user_fields {
             /// value means the key must be absent. The key `fleetform` is reserved.
             #[serde(default)]
             pub attributes: Option<BTreeMap<String, serde_json::Value>>,
-            /// Read-only user: may not change anything, including its own settings.
+            /// Read-only user: may not create, edit or delete anything, nor change links.
             #[serde(default)]
             pub readonly: Option<bool>,
-            /// May not edit devices (but may still use them).
+            /// May not create, edit or delete devices (but may still see and use them).
             #[serde(default)]
             pub device_readonly: Option<bool>,
             /// May not send commands to devices.
             #[serde(default)]
             pub limit_commands: Option<bool>,
-            /// May not run reports.
+            /// May not run reports or export positions.
             #[serde(default)]
             pub disable_reports: Option<bool>,
-            /// Disabled users can't log in.
+            /// A disabled user can not log in.
             #[serde(default)]
             pub disabled: Option<bool>,
-            /// How many devices the user may create: -1 unlimited, 0 none.
+            /// How many devices the user may create: -1 unlimited, 0 none, n at most n visible devices.
             #[serde(default)]
             #[schemars(range(min = -1))]
             pub device_limit: Option<i64>,
@@ -106,6 +106,7 @@ macro_rules! with_user_fields {
             /// When the account expires, as an RFC 3339 timestamp such as
             /// `2027-06-30T00:00:00Z`. `null` means it never expires.
             #[serde(default, deserialize_with = "nullable")]
+            #[schemars(extend("format" = "date-time"))]
             pub expiration_time: Option<Option<String>>,
         }
 
@@ -133,6 +134,7 @@ with_user_fields! {
     /// A named permission preset: the same fields as a user, without email, role and links.
     #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[schemars(rename = "Role")]
     pub struct FileRole {}
 }
 
@@ -141,6 +143,7 @@ with_user_fields! {
     /// server.
     #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[schemars(rename = "User")]
     pub struct FileUser {
         /// The user's email, the login. Matched case-insensitively.
         #[schemars(email)]
@@ -194,9 +197,59 @@ pub fn schema_json() -> String {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .for_deserialize()
         .into_generator();
-    let schema = generator.into_root_schema_for::<FleetFile>();
+    let mut schema = generator.into_root_schema_for::<FleetFile>().to_value();
+    refuse_null_in_schema(&mut schema);
     let mut text =
         serde_json::to_string_pretty(&schema).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
+}
+
+/// schemars describes every `Option` field as nullable, but fleetform refuses `null` except for
+/// `NULLABLE_KEYS` (see `validate::refuse_nulls`); make the schema say so, so editors warn too.
+fn refuse_null_in_schema(schema: &mut serde_json::Value) {
+    use serde_json::Value as J;
+    if let Some(properties) = schema.get_mut("properties").and_then(J::as_object_mut) {
+        for (name, property) in properties.iter_mut() {
+            let Some(object) = property.as_object_mut() else {
+                continue;
+            };
+            // Leaving a key out means "not managed", which no default value expresses.
+            if object.get("default") == Some(&J::Null) {
+                object.remove("default");
+            }
+            if NULLABLE_KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            if let Some(J::Array(types)) = object.get_mut("type") {
+                types.retain(|t| t != "null");
+                if let [only] = types.as_slice() {
+                    let only = only.clone();
+                    object.insert("type".into(), only);
+                }
+            }
+            let any_of = object.get("anyOf").and_then(J::as_array).cloned();
+            if let Some(any_of) = any_of {
+                let rest: Vec<J> = any_of
+                    .into_iter()
+                    .filter(|s| s.get("type") != Some(&J::from("null")))
+                    .collect();
+                object.remove("anyOf");
+                match <[J; 1]>::try_from(rest) {
+                    Ok([J::Object(only)]) => object.extend(only),
+                    Ok([other]) => {
+                        object.insert("anyOf".into(), J::Array(vec![other]));
+                    }
+                    Err(rest) => {
+                        object.insert("anyOf".into(), J::Array(rest));
+                    }
+                }
+            }
+        }
+    }
+    match schema {
+        J::Object(map) => map.values_mut().for_each(refuse_null_in_schema),
+        J::Array(items) => items.iter_mut().for_each(refuse_null_in_schema),
+        _ => {}
+    }
 }
