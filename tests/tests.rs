@@ -1,1 +1,2 @@
+mod config_files;
 mod e2e;

@@ -1,0 +1,356 @@
+//! Typed decoding of located YAML nodes with the derived serde deserializers of the file types,
+//! recovering after errors so that every problem in a mapping is reported, each with the
+//! location of the node it is about.
+//!
+//! Design: `decode` runs `T::deserialize` over a mapping node. When it fails, the error names the
+//! entry (key) it came from and the node it is about; that entry is recorded as a problem and
+//! left out, and deserialization runs again, until it succeeds or fails for a reason no entry
+//! explains (a missing required key). A mapping of n entries is read at most n + 1 times, which
+//! is cheap because `decode` is called per user and per role, not on the whole file.
+//!
+//! Scalars are typed by the target, like serde-saphyr does: a string field reads the source text
+//! of `0664123` or `true`; a boolean field accepts only true/false.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
+
+use super::yaml::{Kind, Node, Pos};
+
+/// A decoding error: what went wrong, the node it is about, and the root entry it came from.
+#[derive(Debug)]
+pub struct DecodeError {
+    message: String,
+    pos: Option<Pos>,
+    entry: Option<usize>,
+    missing: Option<&'static str>,
+    /// Whether the message already names the key it is about.
+    keyed: bool,
+}
+
+impl DecodeError {
+    fn at(mut self, pos: Pos) -> Self {
+        self.pos.get_or_insert(pos);
+        self
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl de::Error for DecodeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DecodeError {
+            message: msg.to_string(),
+            pos: None,
+            entry: None,
+            missing: None,
+            keyed: false,
+        }
+    }
+
+    fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        Self::custom(format_args!("expected {exp}, found {}", describe(&unexp)))
+    }
+
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        let hint = match suggest(field, expected) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("the keys allowed here are: {}", expected.join(", ")),
+        };
+        Self::custom(format_args!("unknown key `{field}`: {hint}"))
+    }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
+        Self::custom(format_args!(
+            "`{variant}` is not allowed here: use one of {}",
+            expected.join(", ")
+        ))
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        let mut e = Self::custom(format_args!(
+            "the required key `{field}` is missing: add it"
+        ));
+        e.missing = Some(field);
+        e
+    }
+
+    fn duplicate_field(field: &'static str) -> Self {
+        Self::custom(format_args!("`{field}` is given twice: keep one"))
+    }
+}
+
+fn describe(unexp: &de::Unexpected<'_>) -> String {
+    match unexp {
+        de::Unexpected::Unit | de::Unexpected::Option => "null".into(),
+        de::Unexpected::Seq => "a list".into(),
+        de::Unexpected::Map => "a mapping".into(),
+        de::Unexpected::Str(s) => format!("the string {s:?}"),
+        de::Unexpected::Signed(i) => format!("the integer {i}"),
+        de::Unexpected::Unsigned(i) => format!("the integer {i}"),
+        de::Unexpected::Float(x) => format!("the number {x}"),
+        de::Unexpected::Bool(b) => format!("the boolean {b}"),
+        other => other.to_string(),
+    }
+}
+
+/// The closest allowed key, if it is a plausible typo (edit distance at most 2, ignoring case).
+pub fn suggest<'a>(got: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let got = got.to_lowercase();
+    allowed
+        .iter()
+        .map(|a| (edit_distance(&got, &a.to_lowercase()), *a))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A problem found while decoding: where, and what.
+pub type Found = (Pos, String);
+
+/// Decodes `node` (normally a mapping) into `T`, leaving out the entries of `skip` and every
+/// entry that fails. Returns the value if one could be built, and every problem found.
+pub fn decode<T: DeserializeOwned>(node: &Node, skip: &BTreeSet<usize>) -> (Option<T>, Vec<Found>) {
+    let mut skip = skip.clone();
+    let mut dropped_keys: Vec<String> = Vec::new();
+    let mut found = Vec::new();
+    // Each round either succeeds, stops, or drops one more entry: bounded by the entry count.
+    for _ in 0..=node.entries().len() {
+        let de = NodeDe {
+            node,
+            skip: Some(&skip),
+        };
+        match T::deserialize(de) {
+            Ok(value) => return (Some(value), found),
+            Err(e) => {
+                // A required key that failed to decode is reported once, not again as missing.
+                let already = e
+                    .missing
+                    .is_some_and(|m| dropped_keys.iter().any(|k| k == m));
+                if !already {
+                    found.push((e.pos.unwrap_or(node.pos), e.message));
+                }
+                match e.entry {
+                    Some(i) if !skip.contains(&i) => {
+                        skip.insert(i);
+                        if let Some((k, _)) = node.entries().get(i) {
+                            dropped_keys.extend(k.as_text().map(str::to_string));
+                        }
+                    }
+                    _ => return (None, found),
+                }
+            }
+        }
+    }
+    (None, found)
+}
+
+/// A serde deserializer over one node. `skip` is set only for the root mapping being decoded:
+/// it lists the entries to leave out, and errors from its entries are tagged with the entry.
+#[derive(Clone, Copy)]
+struct NodeDe<'a> {
+    node: &'a Node,
+    skip: Option<&'a BTreeSet<usize>>,
+}
+
+impl<'a> NodeDe<'a> {
+    fn child(node: &'a Node) -> Self {
+        NodeDe { node, skip: None }
+    }
+
+    fn err(&self, e: DecodeError) -> DecodeError {
+        e.at(self.node.pos)
+    }
+}
+
+impl<'de> de::Deserializer<'de> for NodeDe<'_> {
+    type Error = DecodeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        let result = match &self.node.kind {
+            Kind::Null { .. } => visitor.visit_unit(),
+            Kind::Bool { value, .. } => visitor.visit_bool(*value),
+            Kind::Int { value, .. } => match i64::try_from(*value) {
+                Ok(i) => visitor.visit_i64(i),
+                Err(_) => match u64::try_from(*value) {
+                    Ok(u) => visitor.visit_u64(u),
+                    Err(_) => visitor.visit_i128(*value),
+                },
+            },
+            Kind::Float { value, .. } => visitor.visit_f64(*value),
+            Kind::Str(s) => visitor.visit_str(s),
+            Kind::Seq(items) => visitor.visit_seq(SeqDe {
+                items: items.iter(),
+            }),
+            Kind::Map(entries) => visitor.visit_map(MapDe {
+                entries,
+                next: 0,
+                skip: self.skip,
+                value: None,
+            }),
+        };
+        result.map_err(|e| self.err(e))
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        match self.node.as_text() {
+            Some(text) => visitor.visit_str(text).map_err(|e| self.err(e)),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        if self.node.is_null() {
+            visitor.visit_none().map_err(|e| self.err(e))
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DecodeError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DecodeError> {
+        // Only unit variants written as plain strings (`prune: delete`) occur in fleet files.
+        match &self.node.kind {
+            Kind::Str(s) => visitor
+                .visit_enum(s.as_str().into_deserializer())
+                .map_err(|e| self.err(e)),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 bytes byte_buf unit unit_struct
+        seq tuple tuple_struct map struct ignored_any
+    }
+}
+
+struct SeqDe<'a> {
+    items: std::slice::Iter<'a, Node>,
+}
+
+impl<'de> de::SeqAccess<'de> for SeqDe<'_> {
+    type Error = DecodeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DecodeError> {
+        match self.items.next() {
+            Some(node) => seed.deserialize(NodeDe::child(node)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+}
+
+struct MapDe<'a> {
+    entries: &'a [(Node, Node)],
+    next: usize,
+    skip: Option<&'a BTreeSet<usize>>,
+    value: Option<(usize, &'a Node)>,
+}
+
+impl MapDe<'_> {
+    fn tag(&self, index: usize, e: DecodeError, pos: Pos) -> DecodeError {
+        let mut e = e.at(pos);
+        if self.skip.is_some() {
+            e.entry = Some(index);
+        }
+        e
+    }
+}
+
+impl<'de> de::MapAccess<'de> for MapDe<'_> {
+    type Error = DecodeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DecodeError> {
+        while let Some((key, value)) = self.entries.get(self.next) {
+            let index = self.next;
+            self.next += 1;
+            if self.skip.is_some_and(|s| s.contains(&index)) {
+                continue;
+            }
+            self.value = Some((index, value));
+            return seed
+                .deserialize(NodeDe::child(key))
+                .map(Some)
+                .map_err(|e| self.tag(index, e, key.pos));
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DecodeError> {
+        match self.value.take() {
+            Some((index, node)) => seed.deserialize(NodeDe::child(node)).map_err(|mut e| {
+                // The innermost key names the value: "`readonly`: expected a boolean, ...".
+                if !e.keyed {
+                    let key = self.entries.get(index).and_then(|(k, _)| k.as_text());
+                    if let Some(key) = key {
+                        e.message = format!("`{key}`: {}", e.message);
+                    }
+                    e.keyed = true;
+                }
+                self.tag(index, e, node.pos)
+            }),
+            None => Err(de::Error::custom("a mapping value was read before its key")),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len().saturating_sub(self.next))
+    }
+}

@@ -1,0 +1,150 @@
+//! The committed fleet files and schema: `fleet.yaml.example` and every file in `examples/`
+//! validate, and `schemas/fleet.schema.json` is what the file types generate.
+
+use std::path::{Path, PathBuf};
+
+use fleetform::config;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The demo sandbox is seeded with these devices and groups only.
+fn demo_devices() -> Vec<String> {
+    (101..=112).map(|n| format!("BT-000{n}")).collect()
+}
+
+#[test]
+fn schema_is_fresh() {
+    let path = root().join("schemas/fleet.schema.json");
+    let generated = config::schema_json();
+    if std::env::var_os("FLEETFORM_BLESS").is_some() {
+        std::fs::create_dir_all(root().join("schemas")).expect("create schemas/");
+        std::fs::write(&path, &generated).expect("write the schema");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "schemas/fleet.schema.json is stale (the fleet file types changed). Regenerate it with\n    \
+         FLEETFORM_BLESS=1 cargo test --test tests config_files::schema_is_fresh\n\
+         (or `cargo run -- schema > schemas/fleet.schema.json`) and commit it."
+    );
+}
+
+#[test]
+fn schema_is_valid_json_naming_the_top_level_keys() {
+    let schema: serde_json::Value = serde_json::from_str(&config::schema_json()).expect("JSON");
+    let properties = schema["properties"].as_object().expect("properties");
+    for key in [
+        "version", "fleet", "server", "manager", "prune", "roles", "users",
+    ] {
+        assert!(
+            properties.contains_key(key),
+            "{key} missing from the schema"
+        );
+    }
+    assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+}
+
+#[test]
+fn the_top_level_example_is_the_demo_fleet() {
+    let loaded = config::load(&root().join("fleet.yaml.example")).unwrap_or_else(|e| panic!("{e}"));
+    let desired = &loaded.desired;
+    assert_eq!(desired.fleet, "acme-bikes");
+    assert_eq!(
+        desired.manager.as_ref().map(|m| m.as_str()),
+        Some("fleet@acme.example")
+    );
+    assert_eq!(loaded.server_url.as_deref(), Some("http://127.0.0.1:8082"));
+    let devices = demo_devices();
+    for user in desired.users.values() {
+        for device in &user.devices {
+            assert!(
+                devices.contains(device),
+                "{device} is not in the demo sandbox"
+            );
+        }
+        for group in &user.groups {
+            assert!(
+                ["Vienna", "Graz"].contains(&group.as_str()),
+                "{group} is not a demo group"
+            );
+        }
+    }
+    assert!(
+        desired.users.len() >= 3,
+        "the demo should show several users"
+    );
+}
+
+#[test]
+fn the_top_level_example_shows_every_field() {
+    let text = std::fs::read_to_string(root().join("fleet.yaml.example")).expect("read");
+    let schema: serde_json::Value = serde_json::from_str(&config::schema_json()).expect("JSON");
+    let mut keys: Vec<String> = Vec::new();
+    for def in schema["$defs"].as_object().expect("$defs").values() {
+        if let Some(props) = def["properties"].as_object() {
+            keys.extend(props.keys().cloned());
+        }
+    }
+    keys.extend(
+        schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned(),
+    );
+    for key in keys {
+        assert!(
+            text.contains(&format!("{key}:")),
+            "fleet.yaml.example does not show `{key}`"
+        );
+    }
+    for option in ["delete", "disable", "keep"] {
+        assert!(
+            text.contains(option),
+            "fleet.yaml.example does not mention prune: {option}"
+        );
+    }
+}
+
+#[test]
+fn every_example_validates() {
+    let dir = root().join("examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    let names: Vec<String> = files.iter().map(|p| name(p)).collect();
+    assert!(names.contains(&"minimal.yaml".to_string()), "{names:?}");
+    assert!(names.contains(&"roles.yaml".to_string()), "{names:?}");
+    for file in &files {
+        let loaded = config::load(file).unwrap_or_else(|e| panic!("{}:\n{e}", file.display()));
+        assert_eq!(loaded.source, file.display().to_string());
+    }
+}
+
+#[test]
+fn a_missing_file_is_one_problem_naming_it() {
+    let path = root().join("examples/does-not-exist.yaml");
+    let problems = config::load(&path).expect_err("missing file");
+    assert_eq!(problems.0.len(), 1);
+    assert_eq!(
+        problems.0[0].location.as_deref(),
+        Some(path.display().to_string().as_str())
+    );
+    assert!(
+        problems.0[0].message.contains("can't read"),
+        "{}",
+        problems.0[0].message
+    );
+}
+
+fn name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
