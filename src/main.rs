@@ -87,4 +87,3 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
     }
 }
 
-use std::io::Write as _;
