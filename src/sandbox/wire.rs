@@ -336,7 +336,8 @@ pub fn read_user(value: &Value, body: &str, legacy: bool) -> Result<UserInput, A
         name: r.string("name")?,
         login: r.string("login")?,
         email: r.trimmed("email", "email")?,
-        phone: r.trimmed("phone", "phone")?,
+        // Traccar's setPhone tolerates null (unlike setEmail / setUniqueId).
+        phone: r.string("phone")?.map(|s| s.trim().to_string()),
         readonly: r.bool("readonly")?,
         administrator: r.bool("administrator")?,
         map: r.string("map")?,
@@ -375,7 +376,8 @@ pub fn read_device(value: &Value, body: &str) -> Result<Device, ApiError> {
         calendar_id: r.long("calendarId")?,
         name: r.string("name")?,
         unique_id: r.trimmed("uniqueId", "uniqueId")?,
-        phone: r.trimmed("phone", "phone")?,
+        // Traccar's setPhone tolerates null (unlike setEmail / setUniqueId).
+        phone: r.string("phone")?.map(|s| s.trim().to_string()),
         model: r.string("model")?,
         contact: r.string("contact")?,
         category: r.string("category")?,
