@@ -56,7 +56,19 @@ impl de::Error for DecodeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::custom(format_args!("expected {exp}, found {}", describe(&unexp)))
+        let expected = friendly(&exp.to_string());
+        Self::custom(format_args!(
+            "expected {expected}, found {}",
+            describe(&unexp)
+        ))
+    }
+
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        let expected = friendly(&exp.to_string());
+        Self::custom(format_args!(
+            "expected {expected}, found {}",
+            describe(&unexp)
+        ))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
@@ -87,6 +99,25 @@ impl de::Error for DecodeError {
     }
 }
 
+/// serde's names for what it expected, in the words of a YAML file.
+fn friendly(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" => "a whole number (0 or more)".into(),
+        "i8" | "i16" | "i32" | "i64" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a sequence" => "a list".into(),
+        "a map" => "a mapping".into(),
+        "a string" | "a boolean" => expected.into(),
+        "option" => "a value".into(),
+        other if other.starts_with("struct ") => "a mapping".into(),
+        other if other.starts_with("enum ") || other.starts_with("variant identifier") => {
+            "one of the listed words".into()
+        }
+        other if other.starts_with("field identifier") => "a key name".into(),
+        other => other.into(),
+    }
+}
+
 fn describe(unexp: &de::Unexpected<'_>) -> String {
     match unexp {
         de::Unexpected::Unit | de::Unexpected::Option => "null".into(),
@@ -101,13 +132,14 @@ fn describe(unexp: &de::Unexpected<'_>) -> String {
     }
 }
 
-/// The closest allowed key, if it is a plausible typo (edit distance at most 2, ignoring case).
+/// The closest allowed key, if it is a plausible typo (a small edit distance, ignoring case).
 pub fn suggest<'a>(got: &str, allowed: &[&'a str]) -> Option<&'a str> {
     let got = got.to_lowercase();
     allowed
         .iter()
         .map(|a| (edit_distance(&got, &a.to_lowercase()), *a))
-        .filter(|(d, _)| *d <= 2)
+        // Short keys are close to many others; demand more similarity from them.
+        .filter(|(d, _)| *d <= if got.chars().count() <= 5 { 1 } else { 2 })
         .min_by_key(|(d, _)| *d)
         .map(|(_, a)| a)
 }
@@ -131,9 +163,21 @@ pub type Found = (Pos, String);
 
 /// Decodes `node` (normally a mapping) into `T`, leaving out the entries of `skip` and every
 /// entry that fails. Returns the value if one could be built, and every problem found.
-pub fn decode<T: DeserializeOwned>(node: &Node, skip: &BTreeSet<usize>) -> (Option<T>, Vec<Found>) {
+/// `reported_missing` names required keys the caller already reported as missing.
+pub fn decode<T: DeserializeOwned>(
+    node: &Node,
+    skip: &BTreeSet<usize>,
+    reported_missing: &[&str],
+) -> (Option<T>, Vec<Found>) {
     let mut skip = skip.clone();
-    let mut dropped_keys: Vec<String> = Vec::new();
+    // A required key that was reported, or left out for a reason already reported, is not
+    // reported again as missing.
+    let mut dropped_keys: Vec<String> = reported_missing.iter().map(|k| k.to_string()).collect();
+    for i in &skip {
+        if let Some(key) = node.entries().get(*i).and_then(|(k, _)| k.as_text()) {
+            dropped_keys.push(key.to_string());
+        }
+    }
     let mut found = Vec::new();
     // Each round either succeeds, stops, or drops one more entry: bounded by the entry count.
     for _ in 0..=node.entries().len() {

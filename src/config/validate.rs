@@ -100,6 +100,21 @@ fn refuse_nulls(ctx: &mut Context<'_>, node: &Node, nullable: &[&str]) -> BTreeS
     refused
 }
 
+/// Reports every required key `node` lacks (serde would name only the first) and returns them.
+fn require(ctx: &mut Context<'_>, node: &Node, keys: &[(&'static str, &str)]) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    for (key, example) in keys {
+        if node.get(key).is_none() {
+            ctx.report(
+                Some(node.pos),
+                format!("the required key `{key}` is missing: add it, e.g. `{example}`"),
+            );
+            missing.push(*key);
+        }
+    }
+    missing
+}
+
 /// Validates the whole document. Returns the model and the server URL.
 pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<String>)> {
     if !matches!(root.kind, super::yaml::Kind::Map(_)) {
@@ -117,7 +132,15 @@ pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<S
     let mut skip = refuse_nulls(ctx, root, &[]);
     let roles_node = entry_index(root, "roles", &mut skip);
     let users_node = entry_index(root, "users", &mut skip);
-    let (file, found) = decode::<FleetFile>(root, &skip);
+    let missing = require(
+        ctx,
+        root,
+        &[("version", "version: 1"), ("fleet", "fleet: my-fleet")],
+    );
+    if let Some((_, server)) = root.get("server") {
+        refuse_nulls(ctx, server, &[]);
+    }
+    let (file, found) = decode::<FleetFile>(root, &skip, &missing);
     ctx.report_all(found);
 
     let roles = roles_node
@@ -188,7 +211,7 @@ fn decode_roles<'n>(
             continue;
         }
         let skip = refuse_nulls(ctx, value, &NULLABLE_KEYS);
-        let (role, found) = decode::<FileRole>(value, &skip);
+        let (role, found) = decode::<FileRole>(value, &skip, &[]);
         ctx.report_all(found);
         roles.push((name.to_string(), value, role));
     }
@@ -219,7 +242,8 @@ fn decode_users<'n>(ctx: &mut Context<'_>, node: &'n Node) -> Vec<(&'n Node, Opt
             continue;
         }
         let skip = refuse_nulls(ctx, item, &NULLABLE_KEYS);
-        let (user, found) = decode::<FileUser>(item, &skip);
+        let missing = require(ctx, item, &[("email", "email: someone@example.com")]);
+        let (user, found) = decode::<FileUser>(item, &skip, &missing);
         ctx.report_all(found);
         users.push((item, user));
     }
