@@ -295,15 +295,19 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _variants: &'static [&'static str],
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
-        // Only unit variants written as plain strings (`prune: delete`) occur in fleet files.
-        match &self.node.kind {
-            Kind::Str(s) => visitor
-                .visit_enum(s.as_str().into_deserializer())
+        // Only unit variants written as plain words (`prune: delete`) occur in fleet files.
+        match self.node.as_text() {
+            Some(word) => visitor
+                .visit_enum(word.into_deserializer())
                 .map_err(|e| self.err(e)),
-            _ => self.deserialize_any(visitor),
+            None => Err(self.err(de::Error::custom(format_args!(
+                "expected one of {}, found {}",
+                variants.join(", "),
+                self.node.describe()
+            )))),
         }
     }
 

@@ -420,6 +420,18 @@ fn cases() -> Vec<Case> {
             ],
         ),
         (
+            "prune is not a word",
+            file("prune: [delete]\n"),
+            vec!["f.yaml:3:8: `prune`: expected one of delete, disable, keep, found a list"],
+        ),
+        (
+            "a limit beyond what Traccar stores",
+            file("users:\n  - { email: a@x.at, userLimit: 2147483648 }\n"),
+            vec![
+                "f.yaml:4:33: `userLimit` is 2147483648: use -1 for unlimited, 0 for none, or a number up to 2147483647",
+            ],
+        ),
+        (
             "bad server url",
             file("server: { url: traccar.example.com }\n"),
             vec![
@@ -502,8 +514,8 @@ fn cases() -> Vec<Case> {
                 "roles:\n  r: { userLimit: -2 }\nusers:\n  - { email: a@x.at, deviceLimit: -7 }\n",
             ),
             vec![
-                "f.yaml:4:19: `userLimit` is -2: use -1 for unlimited, 0 for none, or a positive number",
-                "f.yaml:6:35: `deviceLimit` is -7: use -1 for unlimited, 0 for none, or a positive number",
+                "f.yaml:4:19: `userLimit` is -2: use -1 for unlimited, 0 for none, or a number up to 2147483647",
+                "f.yaml:6:35: `deviceLimit` is -7: use -1 for unlimited, 0 for none, or a number up to 2147483647",
             ],
         ),
         (
@@ -862,4 +874,25 @@ fn the_limits_leave_room_for_a_large_fleet_sharing_an_anchor() {
     let loaded = ok(&text);
     assert_eq!(loaded.desired.users.len(), 1_250);
     assert_eq!(user(&loaded, "user1249@example.com").devices.len(), 12);
+}
+
+#[test]
+fn fleet_names_follow_the_documented_pattern() {
+    assert_eq!(FLEET_NAME_PATTERN, r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
+    for (name, valid) in [
+        ("acme-bikes", true),
+        ("a", true),
+        ("A.b_c-9", true),
+        (&"x".repeat(64), true),
+        (&"x".repeat(65), false),
+        ("", false),
+        ("-acme", false),
+        (".acme", false),
+        ("acme bikes", false),
+        ("acme/bikes", false),
+        ("äcme", false),
+    ] {
+        let got = parse(&format!("version: 1\nfleet: '{name}'\n"), "f.yaml").is_ok();
+        assert_eq!(got, valid, "{name:?}");
+    }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::decode::{Found, decode};
 use super::file::{FileRole, FileUser, FleetFile, NULLABLE_KEYS, UserFields};
-use super::yaml::{Node, Pos};
+use super::yaml::{Kind, Node, Pos};
 use super::{Problem, Problems};
 use crate::model::{Desired, DesiredUser, Field, UserKey, Value};
 
@@ -117,7 +117,7 @@ fn require(ctx: &mut Context<'_>, node: &Node, keys: &[(&'static str, &str)]) ->
 
 /// Validates the whole document. Returns the model and the server URL.
 pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<String>)> {
-    if !matches!(root.kind, super::yaml::Kind::Map(_)) {
+    if !matches!(root.kind, Kind::Map(_)) {
         ctx.report(
             Some(root.pos),
             format!(
@@ -130,8 +130,8 @@ pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<S
 
     // Roles and users are decoded one by one below, so one broken entry hides nothing else.
     let mut skip = refuse_nulls(ctx, root, &[]);
-    let roles_node = entry_index(root, "roles", &mut skip);
-    let users_node = entry_index(root, "users", &mut skip);
+    let roles_node = take_entry(root, "roles", &mut skip);
+    let users_node = take_entry(root, "users", &mut skip);
     let missing = require(
         ctx,
         root,
@@ -167,8 +167,9 @@ pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<S
     ))
 }
 
-/// Takes `key`'s entry out of the top-level decode and returns its value node.
-fn entry_index<'n>(root: &'n Node, key: &str, skip: &mut BTreeSet<usize>) -> Option<&'n Node> {
+/// Takes `key`'s entry out of the top-level decode and returns its value node (unless it was
+/// refused as null).
+fn take_entry<'n>(root: &'n Node, key: &str, skip: &mut BTreeSet<usize>) -> Option<&'n Node> {
     let (i, (_, value)) = root
         .entries()
         .iter()
@@ -183,7 +184,7 @@ fn decode_roles<'n>(
     ctx: &mut Context<'_>,
     node: &'n Node,
 ) -> Vec<(String, &'n Node, Option<FileRole>)> {
-    if !matches!(node.kind, super::yaml::Kind::Map(_)) {
+    if !matches!(node.kind, Kind::Map(_)) {
         ctx.report(
             Some(node.pos),
             format!(
@@ -199,7 +200,7 @@ fn decode_roles<'n>(
             ctx.report(Some(key.pos), "a role name must be a string");
             continue;
         };
-        if !matches!(value.kind, super::yaml::Kind::Map(_)) {
+        if !matches!(value.kind, Kind::Map(_)) {
             ctx.report(
                 Some(value.pos),
                 format!(
@@ -219,7 +220,7 @@ fn decode_roles<'n>(
 }
 
 fn decode_users<'n>(ctx: &mut Context<'_>, node: &'n Node) -> Vec<(&'n Node, Option<FileUser>)> {
-    if !matches!(node.kind, super::yaml::Kind::Seq(_)) {
+    if !matches!(node.kind, Kind::Seq(_)) {
         ctx.report(
             Some(node.pos),
             format!(
@@ -231,7 +232,7 @@ fn decode_users<'n>(ctx: &mut Context<'_>, node: &'n Node) -> Vec<(&'n Node, Opt
     }
     let mut users = Vec::new();
     for item in node.items() {
-        if !matches!(item.kind, super::yaml::Kind::Map(_)) {
+        if !matches!(item.kind, Kind::Map(_)) {
             ctx.report(
                 Some(item.pos),
                 format!(
@@ -364,10 +365,14 @@ fn managed_fields(
         (Field::UserLimit, fields.user_limit),
     ] {
         let Some(n) = value else { continue };
-        if n < -1 {
+        // Traccar stores limits as 32-bit Java ints.
+        if n < -1 || n > i64::from(i32::MAX) {
             ctx.report(
                 Some(value_pos(node, &field.name())),
-                format!("`{field}` is {n}: use -1 for unlimited, 0 for none, or a positive number"),
+                format!(
+                    "`{field}` is {n}: use -1 for unlimited, 0 for none, or a number up to {}",
+                    i32::MAX
+                ),
             );
         } else {
             out.insert(field, Value::Int(n));
