@@ -179,6 +179,23 @@ pub fn decode<T: DeserializeOwned>(
         }
     }
     let mut found = Vec::new();
+    // Unknown keys are found in one pass up front: dropping them one per round would make a
+    // mapping with many unknown keys quadratic. What is left are distinct known keys, so the
+    // rounds below are bounded by the number of fields of `T`.
+    if let Some(fields) = struct_fields::<T>() {
+        for (i, (key, _)) in node.entries().iter().enumerate() {
+            if skip.contains(&i) {
+                continue;
+            }
+            let message = match key.as_text() {
+                Some(name) if fields.contains(&name) => continue,
+                Some(name) => <DecodeError as de::Error>::unknown_field(name, fields).message,
+                None => format!("a key must be a word, not {}", key.describe()),
+            };
+            found.push((key.pos, message));
+            skip.insert(i);
+        }
+    }
     // Each round either succeeds, stops, or drops one more entry: bounded by the entry count.
     for _ in 0..=node.entries().len() {
         let de = NodeDe {
@@ -208,6 +225,57 @@ pub fn decode<T: DeserializeOwned>(
         }
     }
     (None, found)
+}
+
+/// The field names of a derived struct `T`, which serde passes to `deserialize_struct`.
+fn struct_fields<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
+    match T::deserialize(FieldsProbe) {
+        Err(Probed(fields)) => fields,
+        Ok(_) => None,
+    }
+}
+
+/// A deserializer that only records the fields a struct asks for, then stops.
+struct FieldsProbe;
+
+#[derive(Debug)]
+struct Probed(Option<&'static [&'static str]>);
+
+impl fmt::Display for Probed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("field probe")
+    }
+}
+
+impl std::error::Error for Probed {}
+
+impl de::Error for Probed {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Probed(None)
+    }
+}
+
+impl<'de> de::Deserializer<'de> for FieldsProbe {
+    type Error = Probed;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Probed> {
+        Err(Probed(None))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Probed> {
+        Err(Probed(Some(fields)))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
 }
 
 /// A serde deserializer over one node. `skip` is set only for the root mapping being decoded:

@@ -896,3 +896,23 @@ fn fleet_names_follow_the_documented_pattern() {
         assert_eq!(got, valid, "{name:?}");
     }
 }
+
+#[test]
+fn many_unknown_keys_are_reported_in_one_pass() {
+    // Dropping one unknown key per decoding round would make this quadratic (minutes); it is
+    // reported in one pass instead. (No timing assertion: tests never assert on timing.)
+    let keys: String = (0..5_000).map(|i| format!("    k{i}: 1\n")).collect();
+    let got = problems(&file(&format!(
+        "users:\n  - email: a@x.at\n{keys}    readonly: 1\n"
+    )));
+    assert_eq!(got.len(), 5_001);
+    assert!(
+        got[0].starts_with("f.yaml:5:5: unknown key `k0`"),
+        "{}",
+        got[0]
+    );
+    assert_eq!(
+        got[5_000],
+        "f.yaml:5005:15: `readonly`: expected a boolean, found the integer 1"
+    );
+}
