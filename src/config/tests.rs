@@ -916,3 +916,12 @@ fn many_unknown_keys_are_reported_in_one_pass() {
         "f.yaml:5005:15: `readonly`: expected a boolean, found the integer 1"
     );
 }
+
+#[test]
+fn crlf_line_endings_keep_locations() {
+    let text = file("users:\n  - email: a@x.at\n    readonly: 1\n").replace('\n', "\r\n");
+    assert_eq!(
+        problems(&text),
+        ["f.yaml:5:15: `readonly`: expected a boolean, found the integer 1"]
+    );
+}
