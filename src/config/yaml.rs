@@ -133,7 +133,7 @@ fn options() -> serde_saphyr::Options {
             max_anchors: 10_000,
             max_total_scalar_bytes: MAX_DOCUMENT_BYTES,
             // Anchors are for sharing a list or a few fields; a billion laughs records and
-            // replays exponentially many events and hits these limits within milliseconds.
+            // replays exponentially many events and hits these limits long before memory runs out.
             max_recorded_anchor_events: 100_000,
             // The ratio heuristic refuses one anchor shared by thousands of users (a common
             // list of devices); the replay limits below bound the real cost instead.
