@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::decode::{Found, decode};
 use super::file::{FileRole, FileUser, FleetFile, NULLABLE_KEYS, UserFields};
-use super::yaml::{Node, Pos};
+use super::yaml::{Kind, Node, Pos};
 use super::{Problem, Problems};
 use crate::model::{Desired, DesiredUser, Field, UserKey, Value};
 
@@ -100,9 +100,24 @@ fn refuse_nulls(ctx: &mut Context<'_>, node: &Node, nullable: &[&str]) -> BTreeS
     refused
 }
 
+/// Reports every required key `node` lacks (serde would name only the first) and returns them.
+fn require(ctx: &mut Context<'_>, node: &Node, keys: &[(&'static str, &str)]) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    for (key, example) in keys {
+        if node.get(key).is_none() {
+            ctx.report(
+                Some(node.pos),
+                format!("the required key `{key}` is missing: add it, e.g. `{example}`"),
+            );
+            missing.push(*key);
+        }
+    }
+    missing
+}
+
 /// Validates the whole document. Returns the model and the server URL.
 pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<String>)> {
-    if !matches!(root.kind, super::yaml::Kind::Map(_)) {
+    if !matches!(root.kind, Kind::Map(_)) {
         ctx.report(
             Some(root.pos),
             format!(
@@ -115,9 +130,17 @@ pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<S
 
     // Roles and users are decoded one by one below, so one broken entry hides nothing else.
     let mut skip = refuse_nulls(ctx, root, &[]);
-    let roles_node = entry_index(root, "roles", &mut skip);
-    let users_node = entry_index(root, "users", &mut skip);
-    let (file, found) = decode::<FleetFile>(root, &skip);
+    let roles_node = take_entry(root, "roles", &mut skip);
+    let users_node = take_entry(root, "users", &mut skip);
+    let missing = require(
+        ctx,
+        root,
+        &[("version", "version: 1"), ("fleet", "fleet: my-fleet")],
+    );
+    if let Some((_, server)) = root.get("server") {
+        refuse_nulls(ctx, server, &[]);
+    }
+    let (file, found) = decode::<FleetFile>(root, &skip, &missing);
     ctx.report_all(found);
 
     let roles = roles_node
@@ -144,8 +167,9 @@ pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<S
     ))
 }
 
-/// Takes `key`'s entry out of the top-level decode and returns its value node.
-fn entry_index<'n>(root: &'n Node, key: &str, skip: &mut BTreeSet<usize>) -> Option<&'n Node> {
+/// Takes `key`'s entry out of the top-level decode and returns its value node (unless it was
+/// refused as null).
+fn take_entry<'n>(root: &'n Node, key: &str, skip: &mut BTreeSet<usize>) -> Option<&'n Node> {
     let (i, (_, value)) = root
         .entries()
         .iter()
@@ -160,7 +184,7 @@ fn decode_roles<'n>(
     ctx: &mut Context<'_>,
     node: &'n Node,
 ) -> Vec<(String, &'n Node, Option<FileRole>)> {
-    if !matches!(node.kind, super::yaml::Kind::Map(_)) {
+    if !matches!(node.kind, Kind::Map(_)) {
         ctx.report(
             Some(node.pos),
             format!(
@@ -176,7 +200,7 @@ fn decode_roles<'n>(
             ctx.report(Some(key.pos), "a role name must be a string");
             continue;
         };
-        if !matches!(value.kind, super::yaml::Kind::Map(_)) {
+        if !matches!(value.kind, Kind::Map(_)) {
             ctx.report(
                 Some(value.pos),
                 format!(
@@ -188,7 +212,7 @@ fn decode_roles<'n>(
             continue;
         }
         let skip = refuse_nulls(ctx, value, &NULLABLE_KEYS);
-        let (role, found) = decode::<FileRole>(value, &skip);
+        let (role, found) = decode::<FileRole>(value, &skip, &[]);
         ctx.report_all(found);
         roles.push((name.to_string(), value, role));
     }
@@ -196,7 +220,7 @@ fn decode_roles<'n>(
 }
 
 fn decode_users<'n>(ctx: &mut Context<'_>, node: &'n Node) -> Vec<(&'n Node, Option<FileUser>)> {
-    if !matches!(node.kind, super::yaml::Kind::Seq(_)) {
+    if !matches!(node.kind, Kind::Seq(_)) {
         ctx.report(
             Some(node.pos),
             format!(
@@ -208,7 +232,7 @@ fn decode_users<'n>(ctx: &mut Context<'_>, node: &'n Node) -> Vec<(&'n Node, Opt
     }
     let mut users = Vec::new();
     for item in node.items() {
-        if !matches!(item.kind, super::yaml::Kind::Map(_)) {
+        if !matches!(item.kind, Kind::Map(_)) {
             ctx.report(
                 Some(item.pos),
                 format!(
@@ -219,7 +243,8 @@ fn decode_users<'n>(ctx: &mut Context<'_>, node: &'n Node) -> Vec<(&'n Node, Opt
             continue;
         }
         let skip = refuse_nulls(ctx, item, &NULLABLE_KEYS);
-        let (user, found) = decode::<FileUser>(item, &skip);
+        let missing = require(ctx, item, &[("email", "email: someone@example.com")]);
+        let (user, found) = decode::<FileUser>(item, &skip, &missing);
         ctx.report_all(found);
         users.push((item, user));
     }
@@ -340,10 +365,14 @@ fn managed_fields(
         (Field::UserLimit, fields.user_limit),
     ] {
         let Some(n) = value else { continue };
-        if n < -1 {
+        // Traccar stores limits as 32-bit Java ints.
+        if n < -1 || n > i64::from(i32::MAX) {
             ctx.report(
                 Some(value_pos(node, &field.name())),
-                format!("`{field}` is {n}: use -1 for unlimited, 0 for none, or a positive number"),
+                format!(
+                    "`{field}` is {n}: use -1 for unlimited, 0 for none, or a number up to {}",
+                    i32::MAX
+                ),
             );
         } else {
             out.insert(field, Value::Int(n));
