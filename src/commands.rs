@@ -93,6 +93,8 @@ pub async fn connect(
     };
     let options = Options {
         concurrency: usize::from(args.concurrency),
+        batch_size: args.batch_size as usize,
+        bulk: !args.no_bulk,
         timeout: Duration::from_secs(args.timeout.max(1)),
         insecure_http: args.insecure_http,
         ..Options::default()

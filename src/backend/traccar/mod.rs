@@ -5,8 +5,10 @@
 //!
 //! Version gates (from ../shared/traccar/API-NOTES.md §11):
 //! - `GET /api/permissions` (admin) lists every user→device link in one request from 6.14.0;
-//!   user→group pairs only work in it after 6.14.5, so earlier servers infer group links from
-//!   `GET /api/groups?userId=` (see `links.rs`).
+//!   user→group pairs need a spelling trick on 6.14.0–6.14.5 (see `read.rs`), and servers
+//!   without the listing infer group links from `GET /api/groups?userId=` (see `links.rs`).
+//! - `GET /api/users?deviceId=` (admins 6.3+, managers 6.6+) lets `read.rs` read device links
+//!   per device when a fleet has fewer devices than users.
 //! - Everything else used here exists from 5.1 on.
 
 pub mod api;
@@ -36,6 +38,10 @@ pub struct Options {
     pub concurrency: usize,
     /// Links per `/api/permissions/bulk` request.
     pub batch_size: usize,
+    /// Use Traccar's bulk requests: the `GET /api/permissions` listing for reads (6.14+, admin)
+    /// and `/api/permissions/bulk` for links. Off: one request per object or link, as a
+    /// hand-written script would (the benchmark's baseline).
+    pub bulk: bool,
     /// Timeout of every request.
     pub timeout: Duration,
     /// Allow plain http to hosts that are not loopback.
@@ -47,6 +53,7 @@ impl Default for Options {
         Options {
             concurrency: 8,
             batch_size: 500,
+            bulk: true,
             timeout: Duration::from_secs(30),
             insecure_http: false,
         }
@@ -181,34 +188,6 @@ impl TraccarBackend {
 
     fn has_permission_listing(&self) -> bool {
         self.role == Role::Admin && self.version >= Version(6, 14, 0)
-    }
-
-    /// `GET /api/permissions` lists user→group pairs correctly only after 6.14.5.
-    fn has_group_listing(&self) -> bool {
-        self.role == Role::Admin && self.version > Version(6, 14, 5)
-    }
-
-    async fn list(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Vec<Json>> {
-        Ok(self.api.get::<Vec<Json>>(path, query).await?)
-    }
-
-    async fn list_permissions(&self, property: &str) -> anyhow::Result<Vec<(Id, Id)>> {
-        let rows: Vec<Map<String, Json>> = self
-            .api
-            .get(
-                "/api/permissions",
-                &[("userId", "0".into()), (property, "0".into())],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    wire::permission_id(r, "userId")?,
-                    wire::permission_id(r, property)?,
-                ))
-            })
-            .collect())
     }
 }
 

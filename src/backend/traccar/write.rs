@@ -234,8 +234,14 @@ impl TraccarBackend {
                 .extend(relink);
         }
         let mut chunks: Vec<(bool, Vec<(usize, Json)>)> = Vec::new();
+        // Without bulk (`--no-bulk`, the benchmark's baseline) every link is its own request.
+        let batch_size = if self.options.bulk {
+            self.options.batch_size.max(1)
+        } else {
+            1
+        };
         for ((is_link, _), items) in batches {
-            for chunk in items.chunks(self.options.batch_size.max(1)) {
+            for chunk in items.chunks(batch_size) {
                 chunks.push((is_link, chunk.to_vec()));
             }
         }
@@ -258,15 +264,14 @@ impl TraccarBackend {
         } else {
             Method::DELETE
         };
-        let bodies: Vec<Json> = chunk.iter().map(|(_, b)| b.clone()).collect();
-        let bulk = self
-            .api
-            .write(
-                method.clone(),
+        let (path, body) = match chunk.as_slice() {
+            [(_, single)] if !self.options.bulk => ("/api/permissions", single.clone()),
+            _ => (
                 "/api/permissions/bulk",
-                Some(&Json::Array(bodies)),
-            )
-            .await;
+                Json::Array(chunk.iter().map(|(_, b)| b.clone()).collect()),
+            ),
+        };
+        let bulk = self.api.write(method.clone(), path, Some(&body)).await;
         match bulk {
             Ok(()) => chunk
                 .into_iter()
