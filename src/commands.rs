@@ -91,6 +91,10 @@ pub async fn connect(
             loaded.source
         );
     };
+    #[allow(
+        clippy::needless_update,
+        reason = "backend options other branches add keep their defaults"
+    )]
     let options = Options {
         concurrency: usize::from(args.concurrency),
         batch_size: args.batch_size as usize,
