@@ -153,7 +153,13 @@ impl TraccarBackend {
     }
 
     async fn read_one(&self, read: Read) -> anyhow::Result<Answer> {
-        let q = |key: &'static str, id: Id| [(key, id.0.to_string())];
+        // Only ids, uniqueIds and emails are read here: attributes are left on the server.
+        let q = |key: &'static str, id: Id| {
+            [
+                (key, id.0.to_string()),
+                ("excludeAttributes", "true".to_string()),
+            ]
+        };
         Ok(match read {
             Read::DevicesOfUser(u) => {
                 Answer::DevicesOfUser(u, self.get_list("/api/devices", &q("userId", u)).await?)
@@ -175,11 +181,12 @@ impl TraccarBackend {
 
     pub(super) async fn fetch_live(&self, scope: &Scope) -> anyhow::Result<Live> {
         let admin = self.role == Role::Admin;
-        let all: Vec<(&str, String)> = if admin {
-            vec![("all", "true".into())]
-        } else {
-            vec![]
-        };
+        // Devices and groups are read for ids, names and parents only; `excludeAttributes`
+        // (6.10+, ignored before) keeps their attributes off the wire.
+        let mut all: Vec<(&str, String)> = vec![("excludeAttributes", "true".into())];
+        if admin {
+            all.push(("all", "true".into()));
+        }
         let listing = self.options.bulk && self.has_permission_listing();
 
         // Round 1.
