@@ -58,6 +58,62 @@ struct EmailRow {
     email: Option<String>,
 }
 
+/// One entry of `GET /api/users`, converted to the model while the list is decoded, so the
+/// whole list is never held as JSON objects (at 50,000 users those take several times the
+/// memory of the model).
+struct ListedUser {
+    id: Option<Id>,
+    /// None for share users (`temporary`: Traccar's own, fleetform never sees them) and
+    /// entries without an id.
+    entry: Option<(UserKey, LiveUser)>,
+}
+
+fn listed_user(u: &Map<String, Json>) -> ListedUser {
+    let id = id_of(u);
+    let temporary = u.get("temporary").and_then(Json::as_bool) == Some(true);
+    let entry = (id.is_some() && !temporary).then(|| {
+        let email = email_of(u);
+        let user = LiveUser {
+            administrator: u.get("administrator").and_then(Json::as_bool) == Some(true),
+            marker: wire::marker(u),
+            fields: wire::user_fields(u),
+            devices: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            managed_by: BTreeSet::new(),
+            email,
+        };
+        (UserKey::new(&user.email), user)
+    });
+    ListedUser { id, entry }
+}
+
+struct UserList(Vec<ListedUser>);
+
+impl<'de> Deserialize<'de> for UserList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<UserList, D::Error> {
+        struct Elements;
+        impl<'de> serde::de::Visitor<'de> for Elements {
+            type Value = UserList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of users")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<UserList, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(element) = seq.next_element::<Json>()? {
+                    if let Json::Object(m) = element {
+                        out.push(listed_user(&m));
+                    }
+                }
+                Ok(UserList(out))
+            }
+        }
+        d.deserialize_seq(Elements)
+    }
+}
+
 /// How the device links of the users in scope are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum DeviceReads {
@@ -191,7 +247,7 @@ impl TraccarBackend {
 
         // Round 1.
         let (users, (devices, device_rows), (groups, group_rows)) = tokio::try_join!(
-            self.get_list::<Json>("/api/users", &[]),
+            async { anyhow::Ok(self.api.get::<UserList>("/api/users", &[]).await?) },
             async {
                 let devices: Vec<wire::Device> = self
                     .get_list("/api/devices", &all)
@@ -232,41 +288,18 @@ impl TraccarBackend {
             groups.iter().map(|g| (g.id, g.parent_id())).collect();
 
         // Users: every visible one; a manager does not see itself in the list.
-        let mut raw_users: Vec<Map<String, Json>> = users
-            .into_iter()
-            .filter_map(|u| match u {
-                Json::Object(m) => Some(m),
-                _ => None,
-            })
-            .collect();
-        if !raw_users.iter().any(|u| id_of(u) == Some(self.me_id)) {
-            raw_users.push(self.me_json.clone());
+        let mut listed = users.0;
+        if !listed.iter().any(|u| u.id == Some(self.me_id)) {
+            listed.push(listed_user(&self.me_json));
         }
         let mut live_users: BTreeMap<UserKey, LiveUser> = BTreeMap::new();
         let mut user_ids: HashMap<UserKey, Id> = HashMap::new();
-        for u in &raw_users {
-            // Share users (`temporary`) are Traccar's own; fleetform never sees them.
-            if u.get("temporary").and_then(Json::as_bool) == Some(true) {
-                continue;
+        for ListedUser { id, entry } in listed {
+            if let (Some(id), Some((key, user))) = (id, entry) {
+                user_ids.insert(key.clone(), id);
+                live_users.insert(key, user);
             }
-            let Some(id) = id_of(u) else { continue };
-            let email = email_of(u);
-            let key = UserKey::new(&email);
-            user_ids.insert(key.clone(), id);
-            live_users.insert(
-                key,
-                LiveUser {
-                    administrator: u.get("administrator").and_then(Json::as_bool) == Some(true),
-                    marker: wire::marker(u),
-                    fields: wire::user_fields(u),
-                    email,
-                    devices: BTreeSet::new(),
-                    groups: BTreeSet::new(),
-                    managed_by: BTreeSet::new(),
-                },
-            );
         }
-        drop(raw_users);
 
         // Links of the users in scope (never of administrators: fleetform does not manage them).
         let in_scope: Vec<(UserKey, Id)> = live_users
