@@ -75,7 +75,7 @@ pub struct ServerArgs {
     /// Requests in flight at once, for reads and for the independent writes of one plan phase.
     /// A default Traccar throttles a client to 25 requests/s, so there the request count, not
     /// this, decides the wall time (see BENCHMARKS.md).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
     /// Links per /api/permissions/bulk request. Traccar has no bulk user create: users are
