@@ -18,9 +18,13 @@
 //! - `FLEET_SWEEP_SIZE` [1000], `FLEET_SWEEP` [4,8,16,32,64]: no-change plan on 6.9 per concurrency
 //! - `FLEET_CORE_USERS` [100000]; `FLEET_PARTS` [core,sizes,sweep,baseline,throttle]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fleetform::apply;
@@ -58,6 +62,78 @@ fn env_num(name: &str, default: usize) -> usize {
 }
 
 // ---- measuring ----
+
+// fleetform's own memory, apart from the in-process sandbox's: the sandbox runs on its own
+// runtime, whose threads are marked; heap bytes allocated on every other thread are counted.
+// (Process RSS is printed too, but it holds the sandbox's store and its response buffers.)
+
+thread_local! {
+    static SANDBOX_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+static CLIENT_HEAP: AtomicIsize = AtomicIsize::new(0);
+static CLIENT_PEAK: AtomicIsize = AtomicIsize::new(0);
+
+fn track(delta: isize) {
+    if !SANDBOX_THREAD.try_with(Cell::get).unwrap_or(false) {
+        let now = CLIENT_HEAP.fetch_add(delta, Ordering::Relaxed) + delta;
+        CLIENT_PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only sizes are counted.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            track(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) };
+        track(-(layout.size() as isize));
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            track(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Starts a client-heap measurement; returns the heap in use now.
+fn heap_start() -> isize {
+    let now = CLIENT_HEAP.load(Ordering::Relaxed);
+    CLIENT_PEAK.store(now, Ordering::Relaxed);
+    now
+}
+
+/// The client heap's peak since `heap_start`, above what was in use then, in KiB.
+fn heap_peak_above(start: isize) -> u64 {
+    ((CLIENT_PEAK.load(Ordering::Relaxed) - start).max(0) / 1024) as u64
+}
+
+/// The runtime the sandboxes run on, apart from fleetform's.
+fn sandbox_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(|| SANDBOX_THREAD.with(|c| c.set(true)))
+            .build()
+            .expect("sandbox runtime")
+    })
+}
 
 fn status_kb(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -100,6 +176,8 @@ struct Run {
     by_route: BTreeMap<String, u64>,
     start_kb: u64,
     peak_kb: u64,
+    /// fleetform's heap peak during the run, above its heap at the start (KiB).
+    heap_kb: u64,
     actions: usize,
 }
 
@@ -123,9 +201,11 @@ async fn measure(sandbox: &Sandbox, work: impl Future<Output = usize>) -> Run {
     sandbox.reset_stats();
     let start_kb = status_kb("VmRSS:");
     reset_peak();
+    let heap = heap_start();
     let t = Instant::now();
     let actions = work.await;
     let wall = t.elapsed();
+    let heap_kb = heap_peak_above(heap);
     let stats = sandbox.stats();
     Run {
         wall,
@@ -134,6 +214,7 @@ async fn measure(sandbox: &Sandbox, work: impl Future<Output = usize>) -> Run {
         by_route: stats.by_route,
         start_kb,
         peak_kb: status_kb("VmHWM:"),
+        heap_kb,
         actions,
     }
 }
@@ -279,17 +360,18 @@ fn admin() -> Credentials {
 
 async fn start(version: TraccarVersion, latency: Duration, throttle: Option<u32>) -> Sandbox {
     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-    Sandbox::start(
-        SandboxConfig {
-            version,
-            latency,
-            max_requests_per_sec: throttle,
-            registration: false,
-        },
-        listen,
-    )
-    .await
-    .expect("sandbox starts")
+    let config = SandboxConfig {
+        version,
+        latency,
+        max_requests_per_sec: throttle,
+        registration: false,
+    };
+    // Started on the sandbox runtime, so its connections are served there.
+    sandbox_runtime()
+        .spawn(Sandbox::start(config, listen))
+        .await
+        .expect("sandbox task")
+        .expect("sandbox starts")
 }
 
 /// Connects, plans, and applies when asked; returns the number of planned actions.
@@ -363,22 +445,23 @@ async fn suite(n: usize, latency: Duration, options: &Options) -> Vec<Scenario> 
 
 fn print_suite_header() {
     println!(
-        "| users | scenario | actions | requests | wall (s) | lower bound (s) | wall / bound | peak RSS (MB) | RSS before (MB) | requests by route |"
+        "| users | scenario | actions | requests | wall (s) | lower bound (s) | wall / bound | fleetform heap peak (MB) | process peak RSS (MB) | RSS before (MB) | requests by route |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
 }
 
 fn print_suite(n: usize, results: &[Scenario], concurrency: usize, latency: Duration) {
     for s in results {
         let bound = s.run.lower_bound(concurrency, latency);
         println!(
-            "| {n} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} |",
             s.name,
             s.run.actions,
             s.run.requests,
             secs(s.run.wall),
             secs(bound),
             s.run.wall.as_secs_f64() / bound.as_secs_f64().max(1e-9),
+            mb(s.run.heap_kb),
             mb(s.run.peak_kb),
             mb(s.run.start_kb),
             s.run.routes()
@@ -487,19 +570,21 @@ fn core(n: usize) {
             ambiguous_groups: BTreeSet::new(),
             manager_devices: None,
         };
-        let start_kb = status_kb("VmRSS:");
         reset_peak();
+        let heap = heap_start();
         let cpu = thread_cpu();
         let plan = plan::plan(&desired, &live).expect("plan");
         render::text(&plan, &mut std::io::sink(), false).expect("text");
         let json = render::json_string(&plan);
         let cpu = thread_cpu().saturating_sub(cpu);
+        let peak_kb = heap_peak_above(0);
         println!(
-            "| {label} | {} | {:.3} | {} | {} | {:.1} |",
+            "| {label} | {} | {:.3} | {} | {} | {} | {:.1} |",
             plan.actions.len(),
             cpu.as_secs_f64(),
+            mb((heap / 1024) as u64),
+            mb(peak_kb),
             mb(status_kb("VmHWM:")),
-            mb(start_kb),
             json.len() as f64 / 1e6
         );
     }
