@@ -477,9 +477,9 @@ fn core(n: usize) {
         2 * n
     );
     println!(
-        "| live state | actions | CPU (s) | peak RSS (MB) | RSS before (MB) | JSON plan (MB) |"
+        "| live state | actions | CPU (s) | heap before: inputs (MB) | heap peak (MB) | peak RSS (MB) | JSON plan (MB) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let desired_fields: BTreeMap<Field, Value> = [
         (Field::DeviceReadonly, Value::Bool(true)),
         (Field::LimitCommands, Value::Bool(true)),
