@@ -200,17 +200,12 @@ pub fn login(
     password: &str,
 ) -> Result<Login, ApiError> {
     let identifier = identifier.trim();
-    let matches = |value: &Option<String>| match value {
-        Some(v) if version.case_insensitive_login() => {
-            v.to_lowercase() == identifier.to_lowercase()
-        }
-        Some(v) => v == identifier,
-        None => false,
-    };
-    let Some(user) = store
-        .users()
-        .find(|u| matches(&u.email) || matches(&u.login))
-    else {
+    let exact = |value: &Option<String>| value.as_deref() == Some(identifier);
+    let found = store
+        .users_by_identifier(identifier)
+        .into_iter()
+        .find(|u| version.case_insensitive_login() || exact(&u.email) || exact(&u.login));
+    let Some(user) = found else {
         return Ok(Login::Failed);
     };
     match &user.password {

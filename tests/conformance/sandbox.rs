@@ -230,3 +230,43 @@ async fn curl_walkthrough_creates_users_devices_and_links() {
     devices.expect(200);
     assert_eq!(devices.json()[0]["uniqueId"], json!("123456789012345"));
 }
+
+#[tokio::test]
+async fn seed_handles_large_fleets() {
+    let t = sandbox_target(SandboxConfig::default()).await;
+    let manager = t.sandbox().seed(|store| {
+        let manager = store
+            .add_user("boss", "boss@example.com", Some("pw"))
+            .expect("manager");
+        store.set_limits(manager, -1, -1);
+        for i in 0..5_000 {
+            let user = store
+                .add_user(&format!("u{i}"), &format!("u{i}@example.com"), None)
+                .expect("user");
+            let device = store
+                .add_device(&format!("d{i}"), &format!("imei-{i}"), 0)
+                .expect("device");
+            store.link_managed_user(manager, user).expect("managed");
+            store.link_user_device(user, device).expect("link");
+        }
+        assert!(
+            store.add_user("dup", "u7@example.com", None).is_err(),
+            "unique email still enforced"
+        );
+        manager
+    });
+    let boss = Creds {
+        id: manager,
+        email: "boss@example.com".into(),
+        password: "pw".into(),
+    };
+    assert_eq!(t.ids(Auth::Basic(&boss), "/api/users").await.len(), 5_000);
+    assert_eq!(t.ids(t.admin(), "/api/devices?all=true").await.len(), 5_000);
+    assert_eq!(
+        t.ids(t.admin(), "/api/devices?uniqueId=imei-42")
+            .await
+            .len(),
+        0,
+        "admins see only their own"
+    );
+}
