@@ -25,7 +25,8 @@ pub enum ApiError {
         message: Option<String>,
         /// A `Caused by:` exception (class, message); the pre-6.7 one-line form shows only this.
         cause: Option<(String, String)>,
-        /// Source file and line shown in the one-line (pre-6.7) form and the first frame.
+        /// The first stack frame, `package.Class.method(File.java:line)`; the one-line (pre-6.7)
+        /// form shows only `File.java:line`.
         site: &'static str,
     },
     /// A Jackson deserialization error: 400 text/plain, the message only.
@@ -49,7 +50,12 @@ impl ApiError {
 
     /// `java.lang.SecurityException: <message>` (400): access denied, limits, readonly, registration.
     pub fn security(message: &str) -> ApiError {
-        ApiError::java(400, SECURITY, Some(message), "PermissionsService.java:212")
+        ApiError::java(
+            400,
+            SECURITY,
+            Some(message),
+            "org.traccar.api.security.PermissionsService.checkPermission(PermissionsService.java:212)",
+        )
     }
 
     /// `java.lang.IllegalArgumentException: <message>` (400).
@@ -58,7 +64,7 @@ impl ApiError {
             400,
             "java.lang.IllegalArgumentException",
             Some(message),
-            "Permission.java:66",
+            "org.traccar.model.Permission.<init>(Permission.java:66)",
         )
     }
 
@@ -68,7 +74,7 @@ impl ApiError {
             400,
             "java.lang.NullPointerException",
             Some(message),
-            "PermissionsService.java:93",
+            "org.traccar.api.security.PermissionsService.checkUserUpdate(PermissionsService.java:93)",
         )
     }
 
@@ -81,7 +87,12 @@ impl ApiError {
 
     /// Any other exception class with an optional message (400).
     pub fn other(class: &str, message: Option<&str>) -> ApiError {
-        ApiError::java(400, class, message, "PermissionsResource.java:71")
+        ApiError::java(
+            400,
+            class,
+            message,
+            "org.traccar.api.resource.PermissionsResource.add(PermissionsResource.java:71)",
+        )
     }
 
     /// `org.traccar.storage.StorageException` wrapping an H2 JDBC exception (400).
@@ -92,7 +103,7 @@ impl ApiError {
             class: "org.traccar.storage.StorageException".to_string(),
             message: Some(format!("{full}: {jdbc_message}")),
             cause: Some((full, jdbc_message.to_string())),
-            site: "DatabaseStorage.java:121",
+            site: "org.traccar.storage.DatabaseStorage.addObject(DatabaseStorage.java:121)",
         }
     }
 
@@ -150,7 +161,7 @@ impl ApiError {
             401,
             "jakarta.ws.rs.WebApplicationException",
             Some("HTTP 401 Unauthorized"),
-            "SecurityRequestFilter.java:129",
+            "org.traccar.api.security.SecurityRequestFilter.filter(SecurityRequestFilter.java:129)",
         )
     }
 
@@ -164,7 +175,7 @@ impl ApiError {
             status,
             "jakarta.ws.rs.WebApplicationException",
             Some(&format!("HTTP {status} {reason}")),
-            "SessionResource.java:110",
+            "org.traccar.api.resource.SessionResource.get(SessionResource.java:110)",
         )
     }
 
@@ -174,7 +185,7 @@ impl ApiError {
             404,
             "jakarta.ws.rs.NotFoundException",
             Some("HTTP 404 Not Found"),
-            "ServerRuntime.java:255",
+            "org.glassfish.jersey.server.ServerRuntime$2.run(ServerRuntime.java:266)",
         )
     }
 
@@ -184,7 +195,7 @@ impl ApiError {
             405,
             "jakarta.ws.rs.NotAllowedException",
             Some("HTTP 405 Method Not Allowed"),
-            "MethodSelectingRouter.java:442",
+            "org.glassfish.jersey.server.internal.routing.MethodSelectingRouter.getMethodRouter(MethodSelectingRouter.java:442)",
         )
     }
 
@@ -194,7 +205,7 @@ impl ApiError {
             415,
             "jakarta.ws.rs.NotSupportedException",
             Some("HTTP 415 Unsupported Media Type"),
-            "MethodSelectingRouter.java:470",
+            "org.glassfish.jersey.server.internal.routing.MethodSelectingRouter.getMethodRouter(MethodSelectingRouter.java:470)",
         )
     }
 
@@ -307,9 +318,7 @@ fn stack_trace(
         Some(m) => format!("{class}: {m}\n"),
         None => format!("{class}\n"),
     };
-    let file = site.split(':').next().unwrap_or(site);
-    let method = file.trim_end_matches(".java");
-    out.push_str(&format!("\tat org.traccar.{method}.invoke({site})\n"));
+    out.push_str(&format!("\tat {site}\n"));
     for frame in FRAMES {
         out.push_str("\tat ");
         out.push_str(frame);
@@ -338,5 +347,9 @@ fn one_line(
     let message = message
         .map(|m| m.replace('\n', " "))
         .unwrap_or_else(|| "null".to_string());
-    format!("{message} - {simple} ({site} < BaseResource.java:58 < ...)")
+    let location = site
+        .rsplit_once('(')
+        .map(|(_, l)| l.trim_end_matches(')'))
+        .unwrap_or(site);
+    format!("{message} - {simple} ({location} < BaseResource.java:58 < ...)")
 }

@@ -36,7 +36,8 @@ fn location(body: &str, key: Option<&str>) -> String {
         end += skipped;
         let before = &body[..end];
         line = before.matches('\n').count() + 1;
-        column = end - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+        // Jackson has read one more character (the value's first) when it reports.
+        column = end - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 2;
     }
     format!("{SOURCE}; line: {line}, column: {column}]")
 }

@@ -90,7 +90,7 @@ fn parse_expiration(raw: &str) -> Result<DateTime<Utc>, ApiError> {
                 "java.time.format.DateTimeParseException".to_string(),
                 format!("Text '{raw}' could not be parsed at index 0"),
             )),
-            site: "ParamConverterFactory.java:80",
+            site: "org.glassfish.jersey.server.internal.inject.FormParamValueParamProvider$FormParamValueProvider.apply(FormParamValueParamProvider.java:80)",
         })
 }
 
