@@ -189,15 +189,19 @@ pub enum Login {
     Ok(i64),
     /// Unknown user or wrong password.
     Failed,
+    /// Right password, but the user has a `totpKey` and no code was given.
+    CodeRequired,
 }
 
 /// `LoginService.login`: matches `email` or `login` (case-insensitively from v6.13, exactly
 /// before), the first row wins. A user without a password fails with Traccar's NPE (400).
+/// A user with a `totpKey` must also give the current `code` (Basic auth never can: 401).
 pub fn login(
     store: &Store,
     version: TraccarVersion,
     identifier: &str,
     password: &str,
+    code: Option<&str>,
 ) -> Result<Login, ApiError> {
     let identifier = identifier.trim();
     let exact = |value: &Option<String>| value.as_deref() == Some(identifier);
@@ -212,7 +216,24 @@ pub fn login(
         None => Err(ApiError::npe(
             "Cannot invoke \"String.toCharArray()\" because \"data\" is null",
         )),
-        Some(hash) if hash.verify(password) => Ok(Login::Ok(user.id)),
+        Some(hash) if hash.verify(password) => {
+            match user.totp_key.as_deref().filter(|k| !k.is_empty()) {
+                None => Ok(Login::Ok(user.id)),
+                Some(key) => match code {
+                    None => Ok(Login::CodeRequired),
+                    Some(code) => match code.trim().parse::<u32>() {
+                        Ok(code) if super::totp::verify(key, code, Utc::now().timestamp()) => {
+                            Ok(Login::Ok(user.id))
+                        }
+                        Ok(_) => Err(ApiError::security("User authorization failed")),
+                        Err(_) => Err(ApiError::other(
+                            "java.lang.NumberFormatException",
+                            Some(&format!("For input string: \"{code}\"")),
+                        )),
+                    },
+                },
+            }
+        }
         Some(_) => Ok(Login::Failed),
     }
 }
@@ -298,8 +319,10 @@ pub fn identify(
                     Some("Index 1 out of bounds for length 1"),
                 ));
             };
-            match login(store, version, identifier, password)? {
+            match login(store, version, identifier, password, None)? {
                 Login::Ok(id) => id,
+                // TOTP users cannot use Basic: the code is never supplied.
+                Login::CodeRequired => return Ok(Identity::Failed),
                 Login::Failed if version.bad_credentials_npe() => {
                     return Err(ApiError::npe(
                         "Cannot invoke \"org.traccar.api.security.LoginResult.getUser()\" because \"loginResult\" is null",

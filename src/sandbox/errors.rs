@@ -33,6 +33,8 @@ pub enum ApiError {
     Jackson(String),
     /// Jetty's HTML 404 page (a missing object id, or a path outside `/api`).
     JettyNotFound(String),
+    /// `POST /api/session` for a TOTP user without `code`: 401 with `WWW-Authenticate: TOTP`.
+    TotpRequired,
 }
 
 const SECURITY: &str = "java.lang.SecurityException";
@@ -215,6 +217,7 @@ impl ApiError {
             ApiError::Java { status, .. } => *status,
             ApiError::Jackson(_) => 400,
             ApiError::JettyNotFound(_) => 404,
+            ApiError::TotpRequired => 401,
         }
     }
 
@@ -227,6 +230,7 @@ impl ApiError {
             },
             ApiError::Jackson(m) => m.lines().next().unwrap_or_default().to_string(),
             ApiError::JettyNotFound(_) => "Error 404 Not Found".to_string(),
+            ApiError::TotpRequired => ApiError::unauthorized().first_line(),
         }
     }
 
@@ -234,6 +238,13 @@ impl ApiError {
     /// `WWW-Authenticate: Basic realm="api"` to 401s, as Traccar does since v5.7.
     pub fn into_response(self, version: TraccarVersion, accept_html: bool) -> Response {
         match self {
+            ApiError::TotpRequired => {
+                let mut response = ApiError::unauthorized().into_response(version, false);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("TOTP"));
+                response
+            }
             ApiError::Java {
                 status,
                 class,

@@ -7,7 +7,7 @@
 //! generation it imitates (6.14.5 by default, 6.9.1, 5.12).
 //!
 //! **Out of scope**: positions, protocols, reports, notifications, geofences, commands, drivers,
-//! calendars, maintenance, attributes/computed, orders, share links, TOTP, LDAP/OpenID,
+//! calendars, maintenance, attributes/computed, orders, share links, LDAP/OpenID, `totpForce`,
 //! impersonation (`GET /api/session/{id}`). Links to those object types are accepted by the
 //! permissions endpoint's parser but always fail the foreign-key check, as no such object exists.
 //!
@@ -25,6 +25,7 @@ mod errors;
 mod routes;
 mod rules;
 mod store;
+mod totp;
 mod version;
 mod wire;
 
@@ -45,6 +46,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use errors::ApiError;
 pub use store::{Device, Group, LinkTable, ObjectType, PasswordHash, ServerSettings, Store, User};
+pub use totp::current_code as totp_code;
 pub use version::TraccarVersion;
 
 use auth::{AuthState, Identity};

@@ -434,3 +434,54 @@ async fn basic_credentials_without_colon_are_400() {
         r.text
     );
 }
+
+#[tokio::test]
+async fn totp_users_cannot_use_basic_and_form_login_needs_the_code() {
+    let t = target().await;
+    let key = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let u = t.user(json!({"totpKey": key})).await;
+    t.get(Auth::Basic(&u), "/api/devices").await.expect(401);
+    let r = t
+        .form(
+            &client(),
+            Auth::None,
+            "/api/session",
+            &[("email", &u.email), ("password", &u.password)],
+        )
+        .await;
+    r.expect(401);
+    assert_eq!(r.header("www-authenticate").as_deref(), Some("TOTP"));
+    let now = Utc::now().timestamp();
+    let code = fleetform::sandbox::totp_code(key, now).expect("code");
+    let wrong = format!("{:06}", (code + 500_000) % 1_000_000);
+    let r = t
+        .form(
+            &client(),
+            Auth::None,
+            "/api/session",
+            &[
+                ("email", &u.email),
+                ("password", &u.password),
+                ("code", &wrong),
+            ],
+        )
+        .await;
+    r.expect_error(
+        400,
+        "java.lang.SecurityException: User authorization failed",
+    );
+    let right = format!("{code:06}");
+    let r = t
+        .form(
+            &client(),
+            Auth::None,
+            "/api/session",
+            &[
+                ("email", &u.email),
+                ("password", &u.password),
+                ("code", &right),
+            ],
+        )
+        .await;
+    r.expect(200);
+}

@@ -46,7 +46,12 @@ pub fn login(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let form = ctx.form();
     let email = form.first("email").unwrap_or_default().to_string();
     let password = form.first("password").unwrap_or_default().to_string();
-    match auth::login(ctx.store, ctx.version, &email, &password)? {
+    let code = form
+        .first("code")
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    match auth::login(ctx.store, ctx.version, &email, &password, code.as_deref())? {
+        Login::CodeRequired => Err(ApiError::TotpRequired),
         Login::Ok(id) => {
             let Some(user) = ctx.store.user(id) else {
                 return Err(ApiError::unauthorized());
