@@ -265,10 +265,14 @@ impl<'a> Reader<'a> {
     }
 
     /// A string whose setter calls `trim()`: JSON null is a NullPointerException.
+    /// Jackson wraps the setter's NullPointerException in a JsonMappingException, which
+    /// Jersey's mapper answers as 400 text/plain.
     fn trimmed(&self, key: &str, variable: &str) -> Result<Option<String>, ApiError> {
         match self.map.get(key) {
-            Some(Value::Null) => Err(ApiError::npe(&format!(
-                "Cannot invoke \"String.trim()\" because \"{variable}\" is null"
+            Some(Value::Null) => Err(ApiError::Jackson(format!(
+                "Cannot invoke \"String.trim()\" because \"{variable}\" is null\n at {} (through reference chain: {}[\"{key}\"])",
+                location(self.body, Some(key)),
+                self.class.java
             ))),
             _ => Ok(self.string(key)?.map(|s| s.trim().to_string())),
         }

@@ -110,8 +110,8 @@ async fn user_without_name_or_email_is_400_not_null() {
         .await;
     r.expect(400);
     assert!(
-        r.first_line().starts_with("java.lang.NullPointerException"),
-        "{}",
+        r.first_line().contains("because \"email\" is null"),
+        "setter NPE: {}",
         r.text
     );
 }
