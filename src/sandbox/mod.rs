@@ -558,8 +558,18 @@ fn process(
     let session_id = session_cookie(headers);
     let mut db = lock(&shared.db);
     let Db { store, auth } = &mut *db;
-    let identity = match auth::identify(store, auth, version, authorization, session_id.as_deref())
-    {
+    let origin = auth::RequestOrigin {
+        origin: headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        host: headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    };
+    let identity = match auth::identify(
+        store,
+        auth,
+        version,
+        authorization,
+        session_id.as_deref(),
+        origin,
+    ) {
         Ok(identity) => identity,
         Err(e) => return fail(e),
     };
@@ -578,6 +588,7 @@ fn process(
         path_id,
         via_session: authorization.is_none() && me != 0,
         session_id,
+        origin: origin.origin.map(str::to_string),
         uri,
     };
     let result = routes::handle(route, method, &mut ctx);

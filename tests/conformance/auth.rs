@@ -485,3 +485,40 @@ async fn totp_users_cannot_use_basic_and_form_login_needs_the_code() {
         .await;
     r.expect(200);
 }
+
+#[tokio::test]
+async fn session_cookie_is_bound_to_its_origin_from_6_12() {
+    let t = target().await;
+    let c = cookie_client();
+    let login = c
+        .post(t.url("/api/session"))
+        .header("Origin", "http://good.example")
+        .form(&[("email", &t.admin.email), ("password", &t.admin.password)])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(login.status(), 200);
+    let with_origin =
+        |origin: &'static str| c.get(t.url("/api/users")).header("Origin", origin).send();
+    assert_eq!(
+        with_origin("http://good.example")
+            .await
+            .expect("sent")
+            .status(),
+        200
+    );
+    let foreign = with_origin("http://evil.example")
+        .await
+        .expect("sent")
+        .status();
+    assert_eq!(foreign, if t.at_least(6, 12) { 401 } else { 200 });
+    assert_eq!(
+        c.get(t.url("/api/users"))
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200,
+        "no Origin: allowed"
+    );
+}

@@ -256,3 +256,24 @@ async fn v5_12_first_user_needs_registration_and_accepts_twelve_hour_format() {
         .await;
     r.expect(200);
 }
+
+#[tokio::test]
+async fn v6_9_does_not_check_the_session_origin() {
+    let t = sandbox_target(mode(TraccarVersion::V6_9)).await;
+    let c = cookie_client();
+    t.form(
+        &c,
+        Auth::None,
+        "/api/session",
+        &[("email", &t.admin.email), ("password", &t.admin.password)],
+    )
+    .await
+    .expect(200);
+    let r = c
+        .get(t.url("/api/users"))
+        .header("Origin", "http://elsewhere.example")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 200);
+}

@@ -215,6 +215,8 @@ pub struct Ctx<'a> {
     pub session_id: Option<String>,
     /// Whether the caller authenticated through a cookie session (for token expiry capping).
     pub via_session: bool,
+    /// The request's `Origin` header (stored in new sessions).
+    pub origin: Option<String>,
     /// The full request URI (for Jetty's 404 page).
     pub uri: String,
 }

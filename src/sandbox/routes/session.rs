@@ -26,7 +26,9 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
             return Err(ApiError::unauthorized());
         }
         let json = user_json(user, false);
-        let sid = ctx.auth.open_session(user_id, Some(expiration));
+        let sid = ctx
+            .auth
+            .open_session(user_id, Some(expiration), ctx.origin.clone());
         return Ok(Reply::WithSession(Box::new(Reply::Json(json)), sid));
     }
     // Only the cookie session counts here; Basic/Bearer headers do not.
@@ -62,7 +64,7 @@ pub fn login(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
             if let Some(old) = ctx.session_id.take() {
                 ctx.auth.sessions.remove(&old);
             }
-            let sid = ctx.auth.open_session(id, None);
+            let sid = ctx.auth.open_session(id, None, ctx.origin.clone());
             Ok(Reply::WithSession(Box::new(Reply::Json(json)), sid))
         }
         Login::Failed if ctx.version.bad_credentials_npe() => Err(ApiError::npe(
