@@ -277,3 +277,26 @@ async fn v6_9_does_not_check_the_session_origin() {
         .expect("sent");
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn v6_14_links_devices_to_devices_but_v6_9_has_no_such_table() {
+    let t = sandbox_target(mode(TraccarVersion::V6_14)).await;
+    let (a, _) = t.device(t.admin()).await;
+    let (b, _) = t.device(t.admin()).await;
+    t.link(t.admin(), json!({"deviceId": a, "linkedDeviceId": b}))
+        .await
+        .expect(204);
+    assert_eq!(
+        t.ids(t.admin(), &format!("/api/devices?deviceId={a}"))
+            .await,
+        vec![b]
+    );
+    let old = sandbox_target(mode(TraccarVersion::V6_9)).await;
+    let (a, _) = old.device(old.admin()).await;
+    let (b, _) = old.device(old.admin()).await;
+    let r = old
+        .link(old.admin(), json!({"deviceId": a, "linkedDeviceId": b}))
+        .await;
+    r.expect(400);
+    assert!(r.text.contains("TC_DEVICE_DEVICE"), "{}", r.text);
+}
