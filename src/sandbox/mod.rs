@@ -7,13 +7,17 @@
 //! generation it imitates (6.14.5 by default, 6.9.1, 5.12).
 //!
 //! **Out of scope**: positions, protocols, reports, notifications, geofences, commands, drivers,
-//! calendars, maintenance, attributes/computed, orders, share links, LDAP/OpenID, `totpForce`,
-//! impersonation (`GET /api/session/{id}`). Links to those object types are accepted by the
-//! permissions endpoint's parser but always fail the foreign-key check, as no such object exists.
+//! calendars, maintenance, computed attributes, orders, share links (temporary users), LDAP and
+//! OpenID, server attributes such as `totpForce`, audit log. Links to those object types pass the
+//! permissions endpoint's parser but always fail the foreign-key check (no such object exists).
+//!
+//! Also provided, beyond Traccar: a request log and per-route counters readable in-process, an
+//! optional per-request latency, Traccar's per-client request throttle (off by default), a fault
+//! hook ([`Sandbox::set_fault_hook`]) and direct seeding ([`Sandbox::seed`]).
 //!
 //! Layout: `mod.rs` (this file: public API, HTTP wiring, request log, statistics, throttle,
 //! latency and fault injection), `version.rs`, `store.rs` (tables, multiset links, sequences),
-//! `rules.rs` (permission checks), `auth.rs` (Basic, Bearer tokens, cookie sessions),
+//! `rules.rs` (permission checks), `auth.rs` (Basic, Bearer tokens, cookie sessions), `totp.rs`,
 //! `wire.rs` (Jackson-like JSON), `errors.rs` (Traccar's error answers), `routes/` (handlers).
 //!
 //! The HTTP layer is a plain hyper HTTP/1.1 connection loop serving axum bodies, so that a fault

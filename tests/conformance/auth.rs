@@ -522,3 +522,48 @@ async fn session_cookie_is_bound_to_its_origin_from_6_12() {
         "no Origin: allowed"
     );
 }
+
+#[tokio::test]
+async fn impersonation_needs_admin_or_manager_and_switches_the_session() {
+    let t = target().await;
+    let m = t.manager(5, 0).await;
+    let (r, sub) = t.create_user(Auth::Basic(&m), json!({})).await;
+    r.expect(200);
+    let other = t.user(json!({})).await;
+    let c = cookie_client();
+    t.form(
+        &c,
+        Auth::None,
+        "/api/session",
+        &[("email", &m.email), ("password", &m.password)],
+    )
+    .await
+    .expect(200);
+    t.send(
+        &c,
+        Auth::None,
+        Method::GET,
+        &format!("/api/session/{}", other.id),
+        None,
+    )
+    .await
+    .expect_error(400, "java.lang.SecurityException: User access denied");
+    t.send(
+        &c,
+        Auth::None,
+        Method::GET,
+        &format!("/api/session/{}", sub.id),
+        None,
+    )
+    .await
+    .expect(200);
+    let who = t
+        .send(&c, Auth::None, Method::GET, "/api/session", None)
+        .await;
+    who.expect(200);
+    assert_eq!(
+        who.id(),
+        sub.id,
+        "the session now belongs to the impersonated user"
+    );
+}

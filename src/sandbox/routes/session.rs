@@ -74,6 +74,27 @@ pub fn login(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     }
 }
 
+/// `GET /api/session/{id}`: an admin, or a manager of `{id}`, switches its cookie session to
+/// that user (a session is opened when the caller used Basic or Bearer).
+pub fn impersonate(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = ctx.path_id;
+    crate::sandbox::rules::check_user(ctx.store, ctx.me, id)?;
+    let Some(user) = ctx.store.user(id) else {
+        return Err(ApiError::JettyNotFound(ctx.uri.clone()));
+    };
+    let json = user_json(user, false);
+    if let Some(session) = ctx
+        .session_id
+        .as_deref()
+        .and_then(|sid| ctx.auth.sessions.get_mut(sid))
+    {
+        session.user_id = Some(id);
+        return Ok(Reply::Json(json));
+    }
+    let sid = ctx.auth.open_session(id, None, ctx.origin.clone());
+    Ok(Reply::WithSession(Box::new(Reply::Json(json)), sid))
+}
+
 pub fn logout(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     if let Some(session) = ctx
         .session_id
