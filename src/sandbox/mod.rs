@@ -632,3 +632,10 @@ fn reply_response(reply: Reply) -> Response<Body> {
         }
     }
 }
+
+// Tests and benchmarks hold a `Sandbox` across awaits on multi-threaded runtimes.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Sandbox>();
+    assert_send_sync::<Stats>();
+};
