@@ -15,6 +15,15 @@
 //! optional per-request latency, Traccar's per-client request throttle (off by default), a fault
 //! hook ([`Sandbox::set_fault_hook`]) and direct seeding ([`Sandbox::seed`]).
 //!
+//! Where the notes and the 6.9.1 observations disagree, the sandbox follows the observation:
+//! a missing id is Jetty's HTML 404 page (notes: empty body); a permission body with one key is
+//! `java.util.NoSuchElementException` (notes: `Invalid permission`, still used for three or more
+//! keys); error bodies say `Content-Type: application/json`, Jackson errors `text/plain`, 405/415
+//! carry no Content-Type; the bootstrap administrator gets `deviceLimit: -1`. Duplicate link rows
+//! are kept (notes) yet lists show each object once and one DELETE removes them all (observed),
+//! so both agree. `GET /api/permissions` answers H2's upper-case column labels (`USERID`), as the
+//! notes derive for the default database. Unverified details are chosen as the notes derive them.
+//!
 //! Layout: `mod.rs` (this file: public API, HTTP wiring, request log, statistics, throttle,
 //! latency and fault injection), `version.rs`, `store.rs` (tables, multiset links, sequences),
 //! `rules.rs` (permission checks), `auth.rs` (Basic, Bearer tokens, cookie sessions), `totp.rs`,
@@ -50,6 +59,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use errors::ApiError;
 pub use store::{Device, Group, LinkTable, ObjectType, PasswordHash, ServerSettings, Store, User};
+/// The current TOTP code of a base32 `totpKey` (for tests and demos of TOTP users).
 pub use totp::current_code as totp_code;
 pub use version::TraccarVersion;
 
