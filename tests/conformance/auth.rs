@@ -12,9 +12,9 @@ async fn missing_credentials_on_protected_endpoint_is_401_with_traccar_body() {
     let t = target().await;
     let r = t.get(Auth::None, "/api/users").await;
     r.expect(401);
-    assert!(
-        r.text
-            .starts_with("jakarta.ws.rs.WebApplicationException: HTTP 401 Unauthorized"),
+    assert_eq!(
+        r.first_line(),
+        "jakarta.ws.rs.WebApplicationException: HTTP 401 Unauthorized",
         "{}",
         r.text
     );
@@ -49,8 +49,10 @@ async fn wrong_basic_password_is_401() {
     let r = t
         .get(Auth::Raw(&t.admin.email, "definitely-wrong"), "/api/users")
         .await;
-    r.expect(401);
-    assert!(r.first_line().contains("HTTP 401 Unauthorized"));
+    r.expect(t.bad_credentials());
+    if t.bad_credentials() == 401 {
+        assert!(r.first_line().contains("HTTP 401 Unauthorized"));
+    }
 }
 
 #[tokio::test]
@@ -59,6 +61,10 @@ async fn permit_all_server_endpoint_ignores_bad_credentials() {
     let r = t
         .get(Auth::Raw(&t.admin.email, "definitely-wrong"), "/api/server")
         .await;
+    if t.bad_credentials() == 400 {
+        r.expect(400); // 5.11-5.12: the filter's NPE escapes even on @PermitAll endpoints
+        return;
+    }
     r.expect(200);
     assert!(r.json()["version"].is_string());
     assert!(
@@ -76,6 +82,10 @@ async fn post_users_with_bad_credentials_is_registration_not_401() {
     let (r, _) = t
         .create_user(Auth::Raw(&t.admin.email, "definitely-wrong"), json!({}))
         .await;
+    if t.bad_credentials() == 400 {
+        r.expect(400);
+        return;
+    }
     r.expect_error(400, "java.lang.SecurityException: Registration disabled");
 }
 
@@ -126,7 +136,7 @@ async fn form_login_with_wrong_password_is_401() {
             &[("email", &t.admin.email), ("password", "nope")],
         )
         .await;
-    r.expect(401);
+    r.expect(t.bad_credentials());
 }
 
 #[tokio::test]
@@ -283,7 +293,9 @@ async fn token_survives_password_change() {
     t.put(t.admin(), &format!("/api/users/{}", u.id), body)
         .await
         .expect(200);
-    t.get(Auth::Basic(&u), "/api/devices").await.expect(401);
+    t.get(Auth::Basic(&u), "/api/devices")
+        .await
+        .expect(t.bad_credentials());
     t.get(Auth::Raw(&u.email, "a-new-password"), "/api/devices")
         .await
         .expect(200);
@@ -303,7 +315,11 @@ async fn login_email_case_sensitivity_depends_on_version() {
         )
         .await;
     // Case-insensitive login exists only from 6.13.
-    r.expect(if t.at_least(6, 13) { 200 } else { 401 });
+    r.expect(if t.at_least(6, 13) {
+        200
+    } else {
+        t.bad_credentials()
+    });
 }
 
 #[tokio::test]
@@ -373,7 +389,7 @@ async fn authorization_header_wins_over_session_cookie() {
         None,
     )
     .await
-    .expect(401);
+    .expect(t.bad_credentials());
 }
 
 #[tokio::test]

@@ -32,14 +32,49 @@ pub struct Resp {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
+    /// The server writes pre-6.7 one-line error bodies (`<message> - <Class> (<File:line> ...)`).
+    pub legacy: bool,
 }
 
 impl Resp {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
-    pub fn first_line(&self) -> &str {
-        self.text.lines().next().unwrap_or_default()
+    /// The first line of the body in the v6.7+ form `<class>: <message>`; pre-6.7 one-line
+    /// bodies are translated (their root cause keeps its message).
+    pub fn first_line(&self) -> String {
+        let line = self.text.lines().next().unwrap_or_default();
+        if !self.legacy || self.status < 400 {
+            return line.to_string();
+        }
+        let Some((message, rest)) = line.rsplit_once(" - ") else {
+            return line.to_string();
+        };
+        let simple = rest.split(' ').next().unwrap_or_default();
+        let class = match simple {
+            "SecurityException"
+            | "NullPointerException"
+            | "IllegalArgumentException"
+            | "ArrayIndexOutOfBoundsException" => {
+                format!("java.lang.{simple}")
+            }
+            "NoSuchElementException" => "java.util.NoSuchElementException".to_string(),
+            "WebApplicationException"
+            | "NotFoundException"
+            | "NotAllowedException"
+            | "NotSupportedException" => {
+                format!("jakarta.ws.rs.{simple}")
+            }
+            jdbc if jdbc.starts_with("Jdbc") => {
+                format!("org.traccar.storage.StorageException: org.h2.jdbc.{jdbc}")
+            }
+            other => other.to_string(),
+        };
+        if message == "null" {
+            class
+        } else {
+            format!("{class}: {message}")
+        }
     }
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
@@ -216,6 +251,15 @@ impl Target {
         v >= (major, minor)
     }
 
+    /// The status of a request with wrong Basic credentials (5.11–5.12: 400 NPE, else 401).
+    pub fn bad_credentials(&self) -> u16 {
+        if self.at_least(5, 11) && !self.at_least(6, 0) {
+            400
+        } else {
+            401
+        }
+    }
+
     pub fn admin(&self) -> Auth<'_> {
         Auth::Basic(&self.admin)
     }
@@ -249,6 +293,7 @@ impl Target {
             status,
             headers,
             text,
+            legacy: !self.at_least(6, 7),
         }
     }
 
@@ -300,6 +345,7 @@ impl Target {
             status,
             headers,
             text: response.text().await.expect("body"),
+            legacy: !self.at_least(6, 7),
         }
     }
 
@@ -324,6 +370,7 @@ impl Target {
             status,
             headers,
             text: response.text().await.expect("body"),
+            legacy: !self.at_least(6, 7),
         }
     }
 
