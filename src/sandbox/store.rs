@@ -79,6 +79,8 @@ pub struct User {
     pub poi_layer: Option<String>,
     pub totp_key: Option<String>,
     pub temporary: bool,
+    /// Only known to v6.1 and older (removed in v6.2).
+    pub twelve_hour_format: bool,
     pub attributes: Map<String, Value>,
     pub password: Option<PasswordHash>,
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::errors::ApiError;
 use super::store::{Device, Group, ServerSettings, User};
+use super::version::TraccarVersion;
 
 const SOURCE: &str = "[Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled)";
 
@@ -360,6 +361,7 @@ pub fn read_user(value: &Value, body: &str, legacy: bool) -> Result<UserInput, A
         poi_layer: r.string("poiLayer")?,
         totp_key: r.string("totpKey")?,
         temporary: r.bool("temporary")?,
+        twelve_hour_format: r.bool("twelveHourFormat")?,
         password: None,
     };
     // User.setPassword ignores null and "".
@@ -408,20 +410,45 @@ fn attributes_value(attributes: &Map<String, Value>, exclude: bool) -> Value {
     }
 }
 
-/// A user as Traccar serializes it (`password` always null; no hash, no salt).
-pub fn user_json(u: &User, exclude_attributes: bool) -> Value {
-    json!({
-        "id": u.id, "attributes": attributes_value(&u.attributes, exclude_attributes),
-        "name": u.name, "login": u.login, "email": u.email, "phone": u.phone,
-        "readonly": u.readonly, "administrator": u.administrator, "map": u.map,
-        "latitude": u.latitude, "longitude": u.longitude, "zoom": u.zoom,
-        "coordinateFormat": u.coordinate_format, "disabled": u.disabled,
-        "expirationTime": time_value(&u.expiration_time), "deviceLimit": u.device_limit,
-        "userLimit": u.user_limit, "deviceReadonly": u.device_readonly,
-        "limitCommands": u.limit_commands, "disableReports": u.disable_reports,
-        "fixedEmail": u.fixed_email, "poiLayer": u.poi_layer, "totpKey": u.totp_key,
-        "temporary": u.temporary, "password": null,
-    })
+/// A user as Traccar serializes it (`password` always null; no hash, no salt). Servers before
+/// v6.2 also write `twelveHourFormat` (after `zoom`).
+pub fn user_json(u: &User, exclude_attributes: bool, version: TraccarVersion) -> Value {
+    let mut out = Map::new();
+    let mut put = |k: &str, v: Value| {
+        out.insert(k.to_string(), v);
+    };
+    put("id", json!(u.id));
+    put(
+        "attributes",
+        attributes_value(&u.attributes, exclude_attributes),
+    );
+    put("name", json!(u.name));
+    put("login", json!(u.login));
+    put("email", json!(u.email));
+    put("phone", json!(u.phone));
+    put("readonly", json!(u.readonly));
+    put("administrator", json!(u.administrator));
+    put("map", json!(u.map));
+    put("latitude", json!(u.latitude));
+    put("longitude", json!(u.longitude));
+    put("zoom", json!(u.zoom));
+    if !version.at_least(6, 2) {
+        put("twelveHourFormat", json!(u.twelve_hour_format));
+    }
+    put("coordinateFormat", json!(u.coordinate_format));
+    put("disabled", json!(u.disabled));
+    put("expirationTime", time_value(&u.expiration_time));
+    put("deviceLimit", json!(u.device_limit));
+    put("userLimit", json!(u.user_limit));
+    put("deviceReadonly", json!(u.device_readonly));
+    put("limitCommands", json!(u.limit_commands));
+    put("disableReports", json!(u.disable_reports));
+    put("fixedEmail", json!(u.fixed_email));
+    put("poiLayer", json!(u.poi_layer));
+    put("totpKey", json!(u.totp_key));
+    put("temporary", json!(u.temporary));
+    put("password", Value::Null);
+    Value::Object(out)
 }
 
 /// A device as Traccar serializes it (always `offline`, never a position).

@@ -255,6 +255,21 @@ async fn v5_12_first_user_needs_registration_and_accepts_twelve_hour_format() {
         .create_user(t.admin(), json!({"twelveHourFormat": true}))
         .await;
     r.expect(200);
+    assert_eq!(r.json()["twelveHourFormat"], json!(true));
+    let stored = t.fetch(&format!("/api/users/{}", r.id())).await;
+    assert_eq!(
+        stored["twelveHourFormat"],
+        json!(true),
+        "5.12 still stores and writes it"
+    );
+    let modern = sandbox_target(mode(TraccarVersion::V6_14)).await;
+    assert!(
+        modern
+            .fetch(&format!("/api/users/{}", modern.admin.id))
+            .await
+            .get("twelveHourFormat")
+            .is_none()
+    );
 }
 
 #[tokio::test]

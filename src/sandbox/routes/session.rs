@@ -25,7 +25,7 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         if auth::check_disabled(user).is_err() {
             return Err(ApiError::unauthorized());
         }
-        let json = user_json(user, false);
+        let json = user_json(user, false, ctx.version);
         let sid = ctx
             .auth
             .open_session(user_id, Some(expiration), ctx.origin.clone());
@@ -39,7 +39,7 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         .and_then(|s| s.user_id)
         .and_then(|id| ctx.store.user(id));
     match user {
-        Some(user) => Ok(Reply::Json(user_json(user, false))),
+        Some(user) => Ok(Reply::Json(user_json(user, false, ctx.version))),
         None => Err(ApiError::web(404)),
     }
 }
@@ -60,7 +60,7 @@ pub fn login(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
             };
             // Disabled/expired: SecurityException, 400 here (only CodeRequired is caught).
             auth::check_disabled(user)?;
-            let json = user_json(user, false);
+            let json = user_json(user, false, ctx.version);
             if let Some(old) = ctx.session_id.take() {
                 ctx.auth.sessions.remove(&old);
             }
@@ -82,7 +82,7 @@ pub fn impersonate(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let Some(user) = ctx.store.user(id) else {
         return Err(ApiError::JettyNotFound(ctx.uri.clone()));
     };
-    let json = user_json(user, false);
+    let json = user_json(user, false, ctx.version);
     if let Some(session) = ctx
         .session_id
         .as_deref()
