@@ -364,3 +364,11 @@ fn one_line(
         .unwrap_or(site);
     format!("{message} - {simple} ({location} < BaseResource.java:58 < ...)")
 }
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.first_line(), self.status())
+    }
+}
+
+impl std::error::Error for ApiError {}

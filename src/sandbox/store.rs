@@ -826,7 +826,7 @@ impl Store {
     // ---- seeding helpers (in-process, no permission checks) ----
 
     /// Adds a user with the given password (none: cannot log in). Returns its id.
-    /// Panics never; a duplicate email returns the storage error.
+    /// A duplicate email returns the storage error, as over HTTP.
     pub fn add_user(
         &mut self,
         name: &str,
