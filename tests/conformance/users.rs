@@ -109,11 +109,8 @@ async fn user_without_name_or_email_is_400_not_null() {
         .post(t.admin(), "/api/users", json!({"name": "n", "email": null}))
         .await;
     r.expect(400);
-    assert!(
-        r.first_line().contains("because \"email\" is null"),
-        "setter NPE: {}",
-        r.text
-    );
+    // The setter's NPE; its wording depends on the JVM's helpful-NPE parameter names.
+    assert!(r.text.contains("is null"), "setter NPE: {}", r.text);
 }
 
 #[tokio::test]
