@@ -583,3 +583,24 @@ async fn impersonation_needs_admin_or_manager_and_switches_the_session() {
         "the session now belongs to the impersonated user"
     );
 }
+
+#[tokio::test]
+async fn bearer_token_of_a_deleted_user_is_400_up_to_6_14_5() {
+    let t = target().await;
+    let u = t.user(json!({})).await;
+    let token = t
+        .form(&client(), Auth::Basic(&u), "/api/session/token", &[])
+        .await;
+    token.expect(200);
+    t.delete(t.admin(), &format!("/api/users/{}", u.id))
+        .await
+        .expect(204);
+    let r = t.get(Auth::Bearer(&token.text), "/api/devices").await;
+    // The filter dereferences the missing user (fixed after 6.14.5 with a 401).
+    r.expect(400);
+    assert!(
+        r.first_line().starts_with("java.lang.NullPointerException"),
+        "{}",
+        r.text
+    );
+}

@@ -319,3 +319,31 @@ async fn delete_device_cascades_its_links() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn exclude_attributes_empties_attributes_from_6_10() {
+    let t = target().await;
+    let r = t
+        .create_device(t.admin(), json!({"attributes": {"speedLimit": 80}}))
+        .await;
+    r.expect(200);
+    let list = t
+        .get(t.admin(), &format!("/api/devices?id={}", r.id()))
+        .await;
+    assert_eq!(list.json()[0]["attributes"], json!({"speedLimit": 80}));
+    let path = format!("/api/devices?userId={}&excludeAttributes=true", t.admin.id);
+    let listed = t.get(t.admin(), &path).await.json();
+    let item = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|d| d["id"] == json!(r.id()))
+        .cloned()
+        .expect("listed");
+    let expected = if t.at_least(6, 10) {
+        json!({})
+    } else {
+        json!({"speedLimit": 80})
+    };
+    assert_eq!(item["attributes"], expected);
+}
