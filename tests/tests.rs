@@ -1,3 +1,4 @@
+mod conformance;
 mod config_files;
 mod convergence;
 mod e2e;
