@@ -85,6 +85,8 @@ pub struct ServerArgs {
 pub enum Format {
     Text,
     Json,
+    /// GitHub-flavoured markdown for pull-request comments, risky changes first.
+    Markdown,
 }
 
 #[derive(Debug, Args)]

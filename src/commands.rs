@@ -122,6 +122,7 @@ pub async fn make_plan<B: Backend>(backend: &B, loaded: &Loaded) -> anyhow::Resu
 pub fn render_plan(plan: &Plan, format: Format, io: &mut Io<'_>) -> anyhow::Result<()> {
     match format {
         Format::Text => render::text(plan, io.out, io.color)?,
+        Format::Markdown => render::markdown(plan, io.out)?,
         Format::Json => {
             writeln!(
                 io.out,

@@ -269,6 +269,8 @@ pub(crate) mod tests {
             fleet: FLEET.into(),
             manager: None,
             prune: Prune::Delete,
+            prune_after: None,
+            safety: Default::default(),
             users: users
                 .into_iter()
                 .map(|u| (UserKey::new(&u.email), u))
@@ -293,6 +295,9 @@ pub(crate) mod tests {
             groups: set(&["G1", "G2"]),
             ambiguous_groups: set(&["Twice"]),
             manager_devices: None,
+            now: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 1, 12, 0, 0)
+                .single()
+                .unwrap_or_default(),
         }
     }
 

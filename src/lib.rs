@@ -25,6 +25,7 @@ pub mod diff;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod risk;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secret;

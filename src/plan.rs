@@ -898,12 +898,15 @@ mod tests {
                 groups,
                 ambiguous_groups: ambiguous,
                 manager_devices,
+                now: Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap(),
             };
 
             let mut desired = Desired {
                 fleet: FLEET.into(),
                 manager: manager.clone(),
                 prune,
+                prune_after: None,
+                safety: Default::default(),
                 users: BTreeMap::new(),
             };
             for mut user in desired_users {

@@ -138,6 +138,8 @@ pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<S
             fleet: top.fleet?,
             manager: top.manager.map(|(key, _)| key),
             prune: file.prune.unwrap_or_default(),
+            prune_after: None,
+            safety: Default::default(),
             users: users?,
         },
         file.server.and_then(|s| s.url),

@@ -437,6 +437,7 @@ impl Backend for TraccarBackend {
             groups: group_names.keys().cloned().collect(),
             ambiguous_groups,
             manager_devices,
+            now: chrono::Utc::now(),
         })
     }
 
