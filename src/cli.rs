@@ -120,6 +120,12 @@ pub struct ApplyArgs {
     /// Overwrite an existing --credentials-out file.
     #[arg(long)]
     pub force: bool,
+
+    /// Apply even when the plan deletes or disables, or unlinks, more than the fleet file's
+    /// `safety:` limits allow (by default: more than 25% of the managed users once there are 8,
+    /// every managed user, or more than 25% of their links once there are 20).
+    #[arg(long)]
+    pub allow_mass_removal: bool,
 }
 
 #[cfg(feature = "sandbox")]

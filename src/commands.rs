@@ -15,9 +15,10 @@ use crate::backend::traccar::api::Credentials;
 use crate::backend::traccar::{Options, TraccarBackend};
 use crate::cli::{ApplyArgs, Color, Format, PlanArgs, ServerArgs};
 use crate::config::{self, Loaded};
-use crate::model::Scope;
+use crate::model::{Live, Scope};
 use crate::plan::{self, Plan};
 use crate::render;
+use crate::safety;
 use crate::secret::Secret;
 
 /// Exit codes.
@@ -104,19 +105,31 @@ pub async fn connect(
 
 /// The pipeline up to the plan: describe, fetch, diff and check. No writes.
 pub async fn make_plan<B: Backend>(backend: &B, loaded: &Loaded) -> anyhow::Result<Plan> {
+    make_plan_with_live(backend, loaded)
+        .await
+        .map(|(plan, _)| plan)
+}
+
+/// `make_plan`, also returning the live state the plan was made from (the safety limits and
+/// `--target` judge the plan against it).
+pub async fn make_plan_with_live<B: Backend>(
+    backend: &B,
+    loaded: &Loaded,
+) -> anyhow::Result<(Plan, Live)> {
     backend.describe().await?;
     let live = backend
         .fetch(&Scope::of(&loaded.desired))
         .await
         .context("reading the server's state")?;
-    plan::plan(&loaded.desired, &live).map_err(|problems| {
+    let plan = plan::plan(&loaded.desired, &live).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         anyhow::anyhow!(
             "{}\n{} problem(s) found before any change was made; nothing was applied",
             lines.join("\n"),
             problems.len()
         )
-    })
+    })?;
+    Ok((plan, live))
 }
 
 pub fn render_plan(plan: &Plan, format: Format, io: &mut Io<'_>) -> anyhow::Result<()> {
@@ -166,11 +179,13 @@ pub async fn apply_command<B: Backend>(
     approval: Approval<'_>,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let plan = make_plan(backend, loaded).await?;
+    let (plan, live) = make_plan_with_live(backend, loaded).await?;
     render_plan(&plan, Format::Text, io)?;
     if plan.actions.is_empty() {
         return Ok(EXIT_OK);
     }
+    // After the plan is shown, so the refusal's numbers can be checked against it.
+    safety::check(&loaded.desired, &live, &plan, args.allow_mass_removal)?;
     match approval {
         Approval::Auto => {}
         Approval::Refuse => bail!(

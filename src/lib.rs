@@ -26,6 +26,7 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod risk;
+pub mod safety;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secret;
