@@ -79,6 +79,11 @@ pub struct ServerArgs {
     /// Timeout of every request, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
+
+    /// Limit the plan (and apply) to this user, by email (case-insensitive). Repeatable. The
+    /// user must be in the fleet file or managed by the fleet on the server.
+    #[arg(long = "target", value_name = "EMAIL")]
+    pub target: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -20,6 +20,7 @@ use crate::plan::{self, Plan};
 use crate::render;
 use crate::safety;
 use crate::secret::Secret;
+use crate::target;
 
 /// Exit codes.
 pub const EXIT_OK: i32 = 0;
@@ -132,6 +133,17 @@ pub async fn make_plan_with_live<B: Backend>(
     Ok((plan, live))
 }
 
+/// `make_plan_with_live`, narrowed to `--target` users (all users when none are given).
+pub async fn make_targeted_plan<B: Backend>(
+    backend: &B,
+    loaded: &Loaded,
+    targets: &[String],
+) -> anyhow::Result<(Plan, Live)> {
+    let (plan, live) = make_plan_with_live(backend, loaded).await?;
+    let plan = target::restrict(plan, targets, &loaded.desired, &live)?;
+    Ok((plan, live))
+}
+
 pub fn render_plan(plan: &Plan, format: Format, io: &mut Io<'_>) -> anyhow::Result<()> {
     match format {
         Format::Text => render::text(plan, io.out, io.color)?,
@@ -153,7 +165,7 @@ pub async fn plan_command<B: Backend>(
     args: &PlanArgs,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let plan = make_plan(backend, loaded).await?;
+    let (plan, _) = make_targeted_plan(backend, loaded, &args.server.target).await?;
     render_plan(&plan, args.format, io)?;
     Ok(if args.detailed_exitcode && !plan.actions.is_empty() {
         EXIT_CHANGES
@@ -179,7 +191,7 @@ pub async fn apply_command<B: Backend>(
     approval: Approval<'_>,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let (plan, live) = make_plan_with_live(backend, loaded).await?;
+    let (plan, live) = make_targeted_plan(backend, loaded, &args.server.target).await?;
     render_plan(&plan, Format::Text, io)?;
     if plan.actions.is_empty() {
         return Ok(EXIT_OK);

@@ -30,3 +30,4 @@ pub mod safety;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secret;
+pub mod target;
