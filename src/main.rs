@@ -86,5 +86,3 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Demo { file } => fleetform::demo::run(&file, io).await,
     }
 }
-
-use std::io::Write as _;

@@ -283,7 +283,16 @@ mod tests {
             ..Safety::default()
         };
         // (name, managed users, links each, actions, limits, override, expected refusals)
-        let table: Vec<(&str, usize, usize, Vec<Action>, Safety, bool, Vec<&str>)> = vec![
+        type Row = (
+            &'static str,
+            usize,
+            usize,
+            Vec<Action>,
+            Safety,
+            bool,
+            Vec<&'static str>,
+        );
+        let table: Vec<Row> = vec![
             ("nothing", 10, 0, vec![], Safety::default(), false, vec![]),
             (
                 "25% of 8 is fine",

@@ -92,7 +92,8 @@ mod tests {
             ],
         );
         let full = plan(&d, &l).expect("plan");
-        let table: Vec<(&str, Vec<&str>, Result<Vec<&str>, Vec<&str>>)> = vec![
+        type Emails = Vec<&'static str>;
+        let table: Vec<(&str, Emails, Result<Emails, Emails>)> = vec![
             (
                 "no target: everything",
                 vec![],
