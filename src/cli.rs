@@ -35,9 +35,9 @@ pub enum Color {
 pub enum Command {
     /// Check a fleet file without contacting any server.
     Validate {
-        /// The fleet file.
-        #[arg(short = 'f', long = "file", value_name = "FILE")]
-        file: PathBuf,
+        /// The fleet file, or a directory of *.yaml/*.yml files. Repeat to merge several.
+        #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
+        file: Vec<PathBuf>,
     },
     /// Show what apply would change on the server (a dry run; writes nothing).
     Plan(PlanArgs),
@@ -60,9 +60,10 @@ pub enum Command {
 /// How to reach the server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// The fleet file.
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    /// The fleet file, or a directory of *.yaml/*.yml files. Repeat to merge several files;
+    /// `${VAR}` in string values is read from the environment.
+    #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
+    pub file: Vec<PathBuf>,
 
     /// The Traccar server's URL; overrides `server.url` in the file.
     #[arg(long, env = "TRACCAR_URL", value_name = "URL")]

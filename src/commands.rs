@@ -4,7 +4,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -65,16 +65,22 @@ pub fn credentials_from_env() -> anyhow::Result<Credentials> {
     )
 }
 
+/// Loads one fleet file (or directory).
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
-    config::load(path).map_err(|problems| anyhow::anyhow!("{problems}"))
+    load_files(&[path.to_path_buf()])
 }
 
-pub fn validate(path: &Path, io: &mut Io<'_>) -> anyhow::Result<i32> {
-    let loaded = load(path)?;
+/// Loads and merges the fleet files (`-f`, repeatable; a directory stands for its files).
+pub fn load_files(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
+    config::load_many(paths).map_err(|problems| anyhow::anyhow!("{problems}"))
+}
+
+pub fn validate(paths: &[PathBuf], io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let loaded = load_files(paths)?;
     writeln!(
         io.out,
         "{}: valid (fleet {}, {} users).",
-        path.display(),
+        loaded.source,
         loaded.desired.fleet,
         loaded.desired.users.len()
     )?;
