@@ -72,6 +72,7 @@ pub const PRUNE_AFTER_PATTERN: &str = r"^[0-9]+[dhm]$";
 /// given. Every key is optional; the defaults are shown.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Safety")]
 pub struct FileSafety {
     /// Refuse when the plan deletes or disables more than this percentage of the fleet's
     /// managed users (default 25).
