@@ -59,6 +59,10 @@ impl de::Error for DecodeError {
         Self::custom(format_args!("expected {exp}, found {}", describe(&unexp)))
     }
 
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        Self::invalid_type(unexp, exp)
+    }
+
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let hint = match suggest(field, expected) {
             Some(s) => format!("did you mean `{s}`?"),

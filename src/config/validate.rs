@@ -428,8 +428,9 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
         }
     }
 
-    let several = docs.len() > 1;
-    if !tops.is_empty() {
+    let several = ctx.sources.len() > 1;
+    // Only when every file was read: a file that failed to parse may well give the key.
+    if tops.len() == ctx.sources.len() {
         for (key, count, hint) in [
             ("version", versions, "version: 1"),
             ("fleet", fleets_given, "fleet: <name>"),
