@@ -118,8 +118,8 @@ pub fn load_many(paths: &[PathBuf]) -> Result<Loaded, Problems> {
     }
 }
 
-/// The files `paths` stand for: a directory's `*.yaml`/`*.yml` files sorted by name, other
-/// paths as given.
+/// The files `paths` stand for: a directory's `*.yaml`/`*.yml` files sorted by name (hidden
+/// files skipped), other paths as given; each file once.
 fn expand_paths(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for path in paths {
@@ -141,7 +141,12 @@ fn expand_paths(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> 
         let mut found: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|entry| entry.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .filter(|p| {
+                let hidden = p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                !hidden && p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            })
             .collect();
         found.sort();
         if found.is_empty() {
@@ -152,6 +157,9 @@ fn expand_paths(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> 
         }
         files.extend(found);
     }
+    // The same file named twice (`-f dir -f dir/a.yaml`) is read once.
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|p| seen.insert(p.clone()));
     files
 }
 

@@ -378,12 +378,19 @@ fn load_many_expands_directories_and_reports_unreadable_files() {
     let extra = dir.path().join("extra.yaml");
     std::fs::write(&extra, "users:\n  - email: b@x.test\n").expect("write");
 
-    let loaded = load_many(&[fleet.clone(), extra.clone()]).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(fleet.join(".swap.yaml"), "not: [valid").expect("write");
+    let loaded = load_many(&[fleet.clone(), extra.clone(), fleet.join("00-base.yaml")])
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(loaded.desired.users.len(), 2);
     let names: Vec<String> = loaded.source.split(", ").map(str::to_string).collect();
     assert!(names[0].ends_with("00-base.yaml"), "{names:?}");
     assert!(names[1].ends_with("10-users.yml"), "{names:?}");
     assert!(names[2].ends_with("extra.yaml"), "{names:?}");
+    assert_eq!(
+        names.len(),
+        3,
+        "hidden files skipped, each file once: {names:?}"
+    );
 
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
