@@ -10,10 +10,15 @@
 //! - A variable that is not set is a problem located at the value, naming the variable (never
 //!   "empty": an unset secret must not silently become an empty password or phone).
 //! - Every substitution is recorded as (value, what to show instead): the whole substituted
-//!   value shows as its `${...}` template, and each variable's value as `${NAME}`.
+//!   value shows as its `${...}` template, and each variable's value as `${NAME}`. Values
+//!   shorter than `MIN_REDACTED_LEN` characters are not recorded: replacing every `1` or `no`
+//!   in messages would garble line numbers and words, and so short a value is no secret.
 
 use super::decode::Found;
 use super::yaml::{Kind, Node};
+
+/// Substituted values at least this long are kept out of messages.
+pub const MIN_REDACTED_LEN: usize = 3;
 
 /// The environment lookup: the value of a variable, or `None` when it is not set.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -46,9 +51,9 @@ fn walk(
                         redactions.push((value.clone(), text.clone()));
                         redactions.extend(
                             vars.into_iter()
-                                .filter(|(_, v)| !v.is_empty())
                                 .map(|(name, v)| (v, format!("${{{name}}}"))),
                         );
+                        redactions.retain(|(v, _)| v.chars().count() >= MIN_REDACTED_LEN);
                     }
                     *text = value;
                 }

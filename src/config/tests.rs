@@ -178,6 +178,7 @@ fn env(name: &str) -> Option<String> {
         "SECRET" => Some("hunter2-secret".into()),
         "BAD_EMAIL" => Some("not-an-email-hunter3".into()),
         "PRUNE" => Some("sometimes-hunter4".into()),
+        "ONE" => Some("1".into()),
         _ => None,
     }
 }
@@ -232,6 +233,14 @@ fn env_substitution_table() {
                 "f.yaml:3:8: `prune`: `${PRUNE}` is not allowed here: use one of delete, \
                  disable, keep",
                 "f.yaml:5:12: invalid email \"${BAD_EMAIL}\": an email needs an `@`",
+            ],
+        ),
+        (
+            "values too short to be secrets do not garble messages",
+            format!("{HEAD}users:\n  - email: a@x.test\n    name: ${{ONE}}\n  - email: a@x.test\n"),
+            vec![
+                "f.yaml:6:12: the user a@x.test is listed twice (first at f.yaml:4:12); emails \
+                 match case-insensitively: keep one entry",
             ],
         ),
         (
@@ -403,4 +412,24 @@ fn load_many_expands_directories_and_reports_unreadable_files() {
     assert!(lines[0].contains("holds no *.yaml or *.yml"), "{lines:?}");
     assert!(lines[1].contains("can't read the fleet file"), "{lines:?}");
     assert!(lines[2].contains("invalid email \"nope\""), "{lines:?}");
+}
+
+#[test]
+fn the_split_example_merges() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/split");
+    let loaded = load_many(&[dir]).unwrap_or_else(|e| panic!("{e}"));
+    let d = &loaded.desired;
+    assert_eq!(d.fleet, "split-example");
+    assert_eq!(d.users.len(), 3);
+    assert_eq!(d.prune_after, Some(TimeDelta::days(30)));
+    assert_eq!(d.safety.max_removal_percent, 10);
+    let carla = &d.users[&UserKey::new("carla@graz.example")];
+    assert!(
+        carla
+            .origin
+            .as_deref()
+            .is_some_and(|o| o.ends_with("20-graz.yaml:6:5")),
+        "{:?}",
+        carla.origin
+    );
 }
