@@ -1,2 +1,3 @@
 mod config_files;
+mod convergence;
 mod e2e;

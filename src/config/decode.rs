@@ -56,11 +56,19 @@ impl de::Error for DecodeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::custom(format_args!("expected {exp}, found {}", describe(&unexp)))
+        let expected = friendly(&exp.to_string());
+        Self::custom(format_args!(
+            "expected {expected}, found {}",
+            describe(&unexp)
+        ))
     }
 
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::invalid_type(unexp, exp)
+        let expected = friendly(&exp.to_string());
+        Self::custom(format_args!(
+            "expected {expected}, found {}",
+            describe(&unexp)
+        ))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
@@ -91,6 +99,25 @@ impl de::Error for DecodeError {
     }
 }
 
+/// serde's names for what it expected, in the words of a YAML file.
+fn friendly(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" => "a whole number (0 or more)".into(),
+        "i8" | "i16" | "i32" | "i64" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a sequence" => "a list".into(),
+        "a map" => "a mapping".into(),
+        "a string" | "a boolean" => expected.into(),
+        "option" => "a value".into(),
+        other if other.starts_with("struct ") => "a mapping".into(),
+        other if other.starts_with("enum ") || other.starts_with("variant identifier") => {
+            "one of the listed words".into()
+        }
+        other if other.starts_with("field identifier") => "a key name".into(),
+        other => other.into(),
+    }
+}
+
 fn describe(unexp: &de::Unexpected<'_>) -> String {
     match unexp {
         de::Unexpected::Unit | de::Unexpected::Option => "null".into(),
@@ -105,13 +132,14 @@ fn describe(unexp: &de::Unexpected<'_>) -> String {
     }
 }
 
-/// The closest allowed key, if it is a plausible typo (edit distance at most 2, ignoring case).
+/// The closest allowed key, if it is a plausible typo (a small edit distance, ignoring case).
 pub fn suggest<'a>(got: &str, allowed: &[&'a str]) -> Option<&'a str> {
     let got = got.to_lowercase();
     allowed
         .iter()
         .map(|a| (edit_distance(&got, &a.to_lowercase()), *a))
-        .filter(|(d, _)| *d <= 2)
+        // Short keys are close to many others; demand more similarity from them.
+        .filter(|(d, _)| *d <= if got.chars().count() <= 5 { 1 } else { 2 })
         .min_by_key(|(d, _)| *d)
         .map(|(_, a)| a)
 }
@@ -135,10 +163,39 @@ pub type Found = (Pos, String);
 
 /// Decodes `node` (normally a mapping) into `T`, leaving out the entries of `skip` and every
 /// entry that fails. Returns the value if one could be built, and every problem found.
-pub fn decode<T: DeserializeOwned>(node: &Node, skip: &BTreeSet<usize>) -> (Option<T>, Vec<Found>) {
+/// `reported_missing` names required keys the caller already reported as missing.
+pub fn decode<T: DeserializeOwned>(
+    node: &Node,
+    skip: &BTreeSet<usize>,
+    reported_missing: &[&str],
+) -> (Option<T>, Vec<Found>) {
     let mut skip = skip.clone();
-    let mut dropped_keys: Vec<String> = Vec::new();
+    // A required key that was reported, or left out for a reason already reported, is not
+    // reported again as missing.
+    let mut dropped_keys: Vec<String> = reported_missing.iter().map(|k| k.to_string()).collect();
+    for i in &skip {
+        if let Some(key) = node.entries().get(*i).and_then(|(k, _)| k.as_text()) {
+            dropped_keys.push(key.to_string());
+        }
+    }
     let mut found = Vec::new();
+    // Unknown keys are found in one pass up front: dropping them one per round would make a
+    // mapping with many unknown keys quadratic. What is left are distinct known keys, so the
+    // rounds below are bounded by the number of fields of `T`.
+    if let Some(fields) = struct_fields::<T>() {
+        for (i, (key, _)) in node.entries().iter().enumerate() {
+            if skip.contains(&i) {
+                continue;
+            }
+            let message = match key.as_text() {
+                Some(name) if fields.contains(&name) => continue,
+                Some(name) => <DecodeError as de::Error>::unknown_field(name, fields).message,
+                None => format!("a key must be a word, not {}", key.describe()),
+            };
+            found.push((key.pos, message));
+            skip.insert(i);
+        }
+    }
     // Each round either succeeds, stops, or drops one more entry: bounded by the entry count.
     for _ in 0..=node.entries().len() {
         let de = NodeDe {
@@ -168,6 +225,57 @@ pub fn decode<T: DeserializeOwned>(node: &Node, skip: &BTreeSet<usize>) -> (Opti
         }
     }
     (None, found)
+}
+
+/// The field names of a derived struct `T`, which serde passes to `deserialize_struct`.
+fn struct_fields<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
+    match T::deserialize(FieldsProbe) {
+        Err(Probed(fields)) => fields,
+        Ok(_) => None,
+    }
+}
+
+/// A deserializer that only records the fields a struct asks for, then stops.
+struct FieldsProbe;
+
+#[derive(Debug)]
+struct Probed(Option<&'static [&'static str]>);
+
+impl fmt::Display for Probed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("field probe")
+    }
+}
+
+impl std::error::Error for Probed {}
+
+impl de::Error for Probed {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Probed(None)
+    }
+}
+
+impl<'de> de::Deserializer<'de> for FieldsProbe {
+    type Error = Probed;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Probed> {
+        Err(Probed(None))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Probed> {
+        Err(Probed(Some(fields)))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
 }
 
 /// A serde deserializer over one node. `skip` is set only for the root mapping being decoded:
@@ -255,15 +363,19 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _variants: &'static [&'static str],
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
-        // Only unit variants written as plain strings (`prune: delete`) occur in fleet files.
-        match &self.node.kind {
-            Kind::Str(s) => visitor
-                .visit_enum(s.as_str().into_deserializer())
+        // Only unit variants written as plain words (`prune: delete`) occur in fleet files.
+        match self.node.as_text() {
+            Some(word) => visitor
+                .visit_enum(word.into_deserializer())
                 .map_err(|e| self.err(e)),
-            _ => self.deserialize_any(visitor),
+            None => Err(self.err(de::Error::custom(format_args!(
+                "expected one of {}, found {}",
+                variants.join(", "),
+                self.node.describe()
+            )))),
         }
     }
 

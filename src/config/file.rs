@@ -238,7 +238,8 @@ where
 }
 
 /// The JSON Schema of the fleet file, pretty-printed with a trailing newline. This is what
-/// `fleetform schema` prints and what `schemas/fleet.schema.json` holds.
+/// `fleetform schema` prints and what `schemas/fleet.schema.json` holds (a test compares them;
+/// `FLEETFORM_BLESS=1 cargo test --test tests config_files` rewrites the file).
 pub fn schema_json() -> String {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .for_deserialize()

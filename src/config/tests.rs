@@ -1,13 +1,52 @@
-//! Unit tests of config: every problem kind with its location and message, merges, and hostile
-//! input.
+//! Unit tests of config: each problem kind with its location and message, all problems at once,
+//! role merges, nullable fields, and hostile input that must fail cleanly, never panic.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{TimeZone, Utc};
+use proptest::prelude::*;
 
 use super::*;
+use crate::model::{DesiredUser, Field, Prune, UserKey, Value};
+
+/// A valid file: two header lines, then `rest` from line 3 on.
+fn file(rest: &str) -> String {
+    format!("version: 1\nfleet: acme\n{rest}")
+}
+
+fn ok(text: &str) -> Loaded {
+    parse(text, "f.yaml").unwrap_or_else(|e| panic!("expected no problems, got:\n{e}"))
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match parse(text, "f.yaml") {
+        Ok(loaded) => panic!("expected problems, got {loaded:#?}"),
+        Err(Problems(list)) => list.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn user<'a>(loaded: &'a Loaded, email: &str) -> &'a DesiredUser {
+    loaded
+        .desired
+        .users
+        .get(&UserKey::new(email))
+        .unwrap_or_else(|| panic!("{email} not in {:?}", loaded.desired.users.keys()))
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
 
 #[test]
-fn smoke() {
-    let text = r#"# yaml-language-server: $schema=./schemas/fleet.schema.json
+fn the_issue_example_gives_the_model() {
+    let loaded = ok(
+        r#"# yaml-language-server: $schema=./schemas/fleet.schema.json
 version: 1
-fleet: acme-bikes
+fleet: acme-bikes                  # this file's identity
 server:
   url: https://traccar.example.com
 manager: fleet@acme.example
@@ -23,26 +62,877 @@ users:
     devices: [BT-000123]
     groups: [Vienna]
     attributes: { costCenter: "4711" }
-"#;
-    let loaded = parse(text, "fleet.yaml").unwrap();
-    println!("{loaded:#?}");
-    let bad = "version: 2\nfleet: 'no way'\nbogus: 1\nprune: never\nusers:\n  - email: a@b\n    readonly: maybe\n    nme: x\n    deviceLimit: -5\n  - email: A@B\n    role: ridr\n    devices: [x, x]\n    attributes: {fleetform: 1}\n  - email: nope\n    expirationTime: tomorrow\n  - 7\n  - name: q\n    readonly: [1]\n";
-    println!("{}", parse(bad, "f.yaml").unwrap_err());
+"#,
+    );
+    let fields = BTreeMap::from([
+        (Field::Name, text("Max Mustermann")),
+        (Field::Readonly, Value::Bool(false)),
+        (Field::DeviceReadonly, Value::Bool(true)),
+        (Field::LimitCommands, Value::Bool(true)),
+        (Field::DeviceLimit, Value::Int(0)),
+        (
+            Field::ExpirationTime,
+            Value::time(Utc.with_ymd_and_hms(2027, 6, 30, 0, 0, 0).unwrap()),
+        ),
+        (Field::Attribute("costCenter".into()), text("4711")),
+    ]);
+    let expected = Loaded {
+        desired: crate::model::Desired {
+            fleet: "acme-bikes".into(),
+            manager: Some(UserKey::new("fleet@acme.example")),
+            prune: Prune::Delete,
+            prune_after: None,
+            safety: Safety::default(),
+            users: BTreeMap::from([(
+                UserKey::new("max@mustermann.at"),
+                DesiredUser {
+                    email: "max@mustermann.at".into(),
+                    fields,
+                    devices: set(&["BT-000123"]),
+                    groups: set(&["Vienna"]),
+                    origin: Some("f.yaml:11:5".into()),
+                },
+            )]),
+        },
+        server_url: Some("https://traccar.example.com".into()),
+        source: "f.yaml".into(),
+    };
+    assert_eq!(loaded, expected);
+}
+
+#[test]
+fn defaults_absent_fields_are_not_managed_and_links_are_empty() {
+    let loaded = ok(&file("users:\n  - email: a@example.com\n"));
+    assert_eq!(loaded.desired.prune, Prune::Delete);
+    assert_eq!(loaded.desired.manager, None);
+    assert_eq!(loaded.server_url, None);
+    let a = user(&loaded, "a@example.com");
+    assert!(a.fields.is_empty(), "{:?}", a.fields);
+    assert!(a.devices.is_empty() && a.groups.is_empty());
+    // No users at all is a valid (if drastic) fleet: prune removes every managed user.
+    assert!(ok(&file("")).desired.users.is_empty());
+    assert!(ok(&file("users: []\nroles: {}\n")).desired.users.is_empty());
+}
+
+#[test]
+fn prune_values() {
+    for (word, prune) in [
+        ("delete", Prune::Delete),
+        ("disable", Prune::Disable),
+        ("keep", Prune::Keep),
+    ] {
+        assert_eq!(ok(&file(&format!("prune: {word}\n"))).desired.prune, prune);
+    }
+}
+
+#[test]
+fn every_field_maps_to_its_model_field() {
+    let loaded = ok(&file(
+        "users:
+  - email: a@example.com
+    name: A
+    phone: '+43 1'
+    readonly: true
+    deviceReadonly: true
+    limitCommands: false
+    disableReports: true
+    disabled: false
+    deviceLimit: -1
+    userLimit: 5
+    expirationTime: 2027-01-01T12:00:00.750+01:00
+    attributes: { n: 7, b: true, s: x, nested: { k: [1] }, gone: null }
+",
+    ));
+    let a = user(&loaded, "a@example.com");
+    let expected = BTreeMap::from([
+        (Field::Name, text("A")),
+        (Field::Phone, text("+43 1")),
+        (Field::Readonly, Value::Bool(true)),
+        (Field::DeviceReadonly, Value::Bool(true)),
+        (Field::LimitCommands, Value::Bool(false)),
+        (Field::DisableReports, Value::Bool(true)),
+        (Field::Disabled, Value::Bool(false)),
+        (Field::DeviceLimit, Value::Int(-1)),
+        (Field::UserLimit, Value::Int(5)),
+        // Converted to UTC and truncated to whole seconds.
+        (
+            Field::ExpirationTime,
+            Value::Time(Utc.with_ymd_and_hms(2027, 1, 1, 11, 0, 0).unwrap()),
+        ),
+        (Field::Attribute("n".into()), Value::Int(7)),
+        (Field::Attribute("b".into()), Value::Bool(true)),
+        (Field::Attribute("s".into()), text("x")),
+        (
+            Field::Attribute("nested".into()),
+            Value::Json(serde_json::json!({ "k": [1] })),
+        ),
+        (Field::Attribute("gone".into()), Value::Null),
+    ]);
+    assert_eq!(a.fields, expected);
+}
+
+#[test]
+fn expiration_time_null_timestamp_or_absent() {
+    let loaded = ok(&file(
+        "users:
+  - { email: never@x.at, expirationTime: null }
+  - { email: tilde@x.at, expirationTime: ~ }
+  - { email: when@x.at, expirationTime: 2027-06-30T00:00:00Z }
+  - { email: quoted@x.at, expirationTime: '2027-06-30T00:00:00Z' }
+  - { email: absent@x.at }
+",
+    ));
+    let get = |e: &str| user(&loaded, e).fields.get(&Field::ExpirationTime).cloned();
+    let when = Value::time(Utc.with_ymd_and_hms(2027, 6, 30, 0, 0, 0).unwrap());
+    assert_eq!(get("never@x.at"), Some(Value::Null));
+    assert_eq!(get("tilde@x.at"), Some(Value::Null));
+    assert_eq!(get("when@x.at"), Some(when.clone()));
+    assert_eq!(get("quoted@x.at"), Some(when));
+    assert_eq!(get("absent@x.at"), None);
+}
+
+#[test]
+fn phone_null_means_no_phone() {
+    let loaded = ok(&file("users:\n  - { email: a@x.at, phone: null }\n"));
+    assert_eq!(
+        user(&loaded, "a@x.at").fields.get(&Field::Phone),
+        Some(&Value::Null)
+    );
+}
+
+#[test]
+fn string_fields_read_scalars_as_written() {
+    let loaded = ok(&file(
+        "users:
+  - email: a@x.at
+    name: 0x1F
+    phone: 0664123
+    devices: [101, 1e3, true, 007]
+    groups: [2024]
+",
+    ));
+    let a = user(&loaded, "a@x.at");
+    assert_eq!(a.fields[&Field::Name], text("0x1F"));
+    assert_eq!(a.fields[&Field::Phone], text("0664123"));
+    assert_eq!(a.devices, set(&["101", "1e3", "true", "007"]));
+    assert_eq!(a.groups, set(&["2024"]));
+}
+
+#[test]
+fn the_norway_problem_does_not_happen() {
+    // `no` is a string, not false: as a name it is kept, as a flag it is refused.
+    let loaded = ok(&file("users:\n  - { email: a@x.at, name: no }\n"));
+    assert_eq!(user(&loaded, "a@x.at").fields[&Field::Name], text("no"));
+    assert_eq!(
+        problems(&file("users:\n  - { email: a@x.at, readonly: yes }\n")),
+        [r#"f.yaml:4:32: `readonly`: expected a boolean, found the string "yes""#]
+    );
+}
+
+#[test]
+fn roles_merge_and_user_fields_override() {
+    let loaded = ok(&file(
+        "roles:
+  rider:
+    readonly: true
+    deviceLimit: 0
+    expirationTime: 2030-01-01T00:00:00Z
+    attributes: { app: bikes, tier: standard, drop: null }
+  empty: {}
+users:
+  - email: plain@x.at
+    role: rider
+  - email: custom@x.at
+    role: rider
+    readonly: false
+    expirationTime: null
+    attributes: { tier: gold, extra: 1 }
+  - email: none@x.at
+    role: empty
+",
+    ));
+    let plain = &user(&loaded, "plain@x.at").fields;
+    assert_eq!(plain[&Field::Readonly], Value::Bool(true));
+    assert_eq!(plain[&Field::DeviceLimit], Value::Int(0));
+    assert_eq!(plain[&Field::Attribute("app".into())], text("bikes"));
+    assert_eq!(plain[&Field::Attribute("drop".into())], Value::Null);
+    assert_eq!(plain.len(), 6, "{plain:?}");
+
+    let custom = &user(&loaded, "custom@x.at").fields;
+    assert_eq!(custom[&Field::Readonly], Value::Bool(false));
+    assert_eq!(custom[&Field::DeviceLimit], Value::Int(0));
+    assert_eq!(custom[&Field::ExpirationTime], Value::Null);
+    assert_eq!(custom[&Field::Attribute("app".into())], text("bikes"));
+    assert_eq!(custom[&Field::Attribute("tier".into())], text("gold"));
+    assert_eq!(custom[&Field::Attribute("extra".into())], Value::Int(1));
+    assert_eq!(custom.len(), 7, "{custom:?}");
+
+    assert!(user(&loaded, "none@x.at").fields.is_empty());
+}
+
+#[test]
+fn yaml_anchors_and_merge_keys_work() {
+    let loaded = ok(&file(
+        "users:
+  - &first
+    email: a@x.at
+    devices: &shared [BT-1, BT-2]
+  - email: b@x.at
+    devices: *shared
+  - <<: *first
+    email: c@x.at
+",
+    ));
+    assert_eq!(user(&loaded, "b@x.at").devices, set(&["BT-1", "BT-2"]));
+    assert_eq!(user(&loaded, "c@x.at").devices, set(&["BT-1", "BT-2"]));
+}
+
+#[test]
+fn emails_are_trimmed_and_keyed_case_insensitively() {
+    let loaded = ok(&file("users:\n  - email: '  Max@Example.AT '\n"));
+    let max = user(&loaded, "max@example.at");
+    assert_eq!(max.email, "Max@Example.AT");
+    assert_eq!(max.origin.as_deref(), Some("f.yaml:4:5"));
+}
+
+#[test]
+fn each_user_has_its_origin() {
+    let loaded = ok(&file(
+        "users:\n  - email: a@x.at\n  - { email: b@x.at }\n  -\n    email: c@x.at\n",
+    ));
+    let origin = |e: &str| user(&loaded, e).origin.clone().unwrap_or_default();
+    assert_eq!(origin("a@x.at"), "f.yaml:4:5");
+    assert_eq!(origin("b@x.at"), "f.yaml:5:5");
+    assert_eq!(origin("c@x.at"), "f.yaml:7:5");
+}
+
+/// (what, file text, expected problems in order as `location: message`).
+type Case = (&'static str, String, Vec<&'static str>);
+
+fn cases() -> Vec<Case> {
+    vec![
+        (
+            "unknown top-level key, with a suggestion",
+            file("userz: []\n"),
+            vec!["f.yaml:3:1: unknown key `userz`: did you mean `users`?"],
+        ),
+        (
+            "unknown top-level key, listing the allowed ones",
+            file("colour: red\n"),
+            vec![
+                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, roles, users",
+            ],
+        ),
+        (
+            "unknown server key",
+            file("server:\n  uri: http://x\n"),
+            vec!["f.yaml:4:3: `server`: unknown key `uri`: did you mean `url`?"],
+        ),
+        (
+            "unknown role key",
+            file("roles:\n  r: { readOnly: true }\n"),
+            vec!["f.yaml:4:8: unknown key `readOnly`: did you mean `readonly`?"],
+        ),
+        (
+            "unknown user key",
+            file("users:\n  - email: a@x.at\n    device: [BT-1]\n"),
+            vec!["f.yaml:5:5: unknown key `device`: did you mean `devices`?"],
+        ),
+        (
+            "a user may not set administrator",
+            file("users:\n  - email: a@x.at\n    administrator: true\n"),
+            vec![
+                "f.yaml:5:5: unknown key `administrator`: the keys allowed here are: email, role, devices, groups, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+            ],
+        ),
+        (
+            "a role may not hold email, role or links",
+            file("roles:\n  r:\n    devices: [BT-1]\n"),
+            vec![
+                "f.yaml:5:5: unknown key `devices`: the keys allowed here are: name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+            ],
+        ),
+        (
+            "wrong type of a boolean",
+            file("users:\n  - email: a@x.at\n    disabled: 1\n"),
+            vec!["f.yaml:5:15: `disabled`: expected a boolean, found the integer 1"],
+        ),
+        (
+            "wrong type of a limit",
+            file("users:\n  - email: a@x.at\n    deviceLimit: lots\n"),
+            vec![r#"f.yaml:5:18: `deviceLimit`: expected a whole number, found the string "lots""#],
+        ),
+        (
+            "wrong type of a list item",
+            file("users:\n  - email: a@x.at\n    groups: [Vienna, [Graz]]\n"),
+            vec!["f.yaml:5:22: `groups`: expected a string, found a list"],
+        ),
+        (
+            "wrong type of attributes",
+            file("users:\n  - email: a@x.at\n    attributes: [a]\n"),
+            vec!["f.yaml:5:17: `attributes`: expected a mapping, found a list"],
+        ),
+        (
+            "version is not 1",
+            "version: 2\nfleet: acme\n".to_string(),
+            vec!["f.yaml:1:10: unsupported format version 2: this fleetform reads `version: 1`"],
+        ),
+        (
+            "version is a string",
+            "version: '1'\nfleet: acme\n".to_string(),
+            vec![
+                r#"f.yaml:1:10: `version`: expected a whole number (0 or more), found the string "1""#,
+            ],
+        ),
+        (
+            "required top-level keys are missing, both reported",
+            "users: []\n".to_string(),
+            vec![
+                "f.yaml:1:1: the required key `version` is missing: add it, e.g. `version: 1`",
+                "f.yaml:1:1: the required key `fleet` is missing: add it, e.g. `fleet: my-fleet`",
+            ],
+        ),
+        (
+            "an empty file",
+            String::new(),
+            vec![
+                "f.yaml:1:1: the required key `version` is missing: add it, e.g. `version: 1`",
+                "f.yaml:1:1: the required key `fleet` is missing: add it, e.g. `fleet: my-fleet`",
+            ],
+        ),
+        (
+            "bad fleet name",
+            "version: 1\nfleet: -acme\n".to_string(),
+            vec![
+                r#"f.yaml:2:8: invalid fleet name "-acme": use 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit"#,
+            ],
+        ),
+        (
+            "fleet name too long",
+            format!("version: 1\nfleet: {}\n", "a".repeat(65)),
+            vec![
+                "f.yaml:2:8: invalid fleet name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": use 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit",
+            ],
+        ),
+        (
+            "bad prune",
+            file("prune: never\n"),
+            vec![
+                "f.yaml:3:8: `prune`: `never` is not allowed here: use one of delete, disable, keep",
+            ],
+        ),
+        (
+            "prune is not a word",
+            file("prune: [delete]\n"),
+            vec!["f.yaml:3:8: `prune`: expected one of delete, disable, keep, found a list"],
+        ),
+        (
+            "a limit beyond what Traccar stores",
+            file("users:\n  - { email: a@x.at, userLimit: 2147483648 }\n"),
+            vec![
+                "f.yaml:4:33: `userLimit` is 2147483648: use -1 for unlimited, 0 for none, or a number up to 2147483647",
+            ],
+        ),
+        (
+            "bad server url",
+            file("server: { url: traccar.example.com }\n"),
+            vec![
+                r#"f.yaml:3:16: invalid server url "traccar.example.com": it must start with http:// or https://"#,
+            ],
+        ),
+        (
+            "bad manager email",
+            file("manager: billing\n"),
+            vec![r#"f.yaml:3:10: invalid manager email "billing": an email needs an `@`"#],
+        ),
+        (
+            "the manager is listed as a user",
+            file("manager: fleet@acme.example\nusers:\n  - email: FLEET@acme.example\n"),
+            vec![
+                "f.yaml:5:12: fleet@acme.example is the manager account (at f.yaml:3:10), which fleetform never changes: remove it from `users`",
+            ],
+        ),
+        (
+            "bad emails",
+            file(
+                "users:\n  - email: a@\n  - email: 'a b@x.at'\n  - email: a@b@c\n  - email: a@x..at\n",
+            ),
+            vec![
+                r#"f.yaml:4:12: invalid email "a@": an email needs text before and after the `@`"#,
+                r#"f.yaml:5:12: invalid email "a b@x.at": an email can't contain spaces"#,
+                r#"f.yaml:6:12: invalid email "a@b@c": an email has only one `@`"#,
+                r#"f.yaml:7:12: invalid email "a@x..at": the domain after the `@` is malformed"#,
+            ],
+        ),
+        (
+            "a user without email",
+            file("users:\n  - name: Nobody\n"),
+            vec![
+                "f.yaml:4:5: the required key `email` is missing: add it, e.g. `email: someone@example.com`",
+            ],
+        ),
+        (
+            "duplicate emails, case-insensitively, naming both places",
+            file("users:\n  - email: max@x.at\n  - email: other@x.at\n  - email: ' MAX@X.AT'\n"),
+            vec![
+                "f.yaml:6:12: the user max@x.at is listed twice (first at f.yaml:4:12); emails match case-insensitively: keep one entry",
+            ],
+        ),
+        (
+            "unknown role, with a suggestion",
+            file("roles:\n  rider: {}\nusers:\n  - { email: a@x.at, role: ridr }\n"),
+            vec!["f.yaml:6:28: unknown role `ridr`: did you mean `rider`?"],
+        ),
+        (
+            "unknown role, listing the roles",
+            file("roles:\n  rider: {}\n  guest: {}\nusers:\n  - { email: a@x.at, role: admin }\n"),
+            vec!["f.yaml:7:28: unknown role `admin`: the roles defined are: guest, rider"],
+        ),
+        (
+            "unknown role when no roles are defined",
+            file("users:\n  - { email: a@x.at, role: rider }\n"),
+            vec!["f.yaml:4:28: unknown role `rider`: define it under `roles:`"],
+        ),
+        (
+            "bad timestamps",
+            file(
+                "users:\n  - { email: a@x.at, expirationTime: 2027-06-30 }\n  - { email: b@x.at, expirationTime: tomorrow }\n",
+            ),
+            vec![
+                r#"f.yaml:4:38: `expirationTime` "2027-06-30" is not an RFC 3339 timestamp (premature end of input): write e.g. 2027-06-30T00:00:00Z, or null for never"#,
+                r#"f.yaml:5:38: `expirationTime` "tomorrow" is not an RFC 3339 timestamp (premature end of input): write e.g. 2027-06-30T00:00:00Z, or null for never"#,
+            ],
+        ),
+        (
+            "a bad timestamp in a role",
+            file("roles:\n  r: { expirationTime: 2027-02-30T00:00:00Z }\n"),
+            vec![
+                r#"f.yaml:4:24: `expirationTime` "2027-02-30T00:00:00Z" is not an RFC 3339 timestamp (input is out of range): write e.g. 2027-06-30T00:00:00Z, or null for never"#,
+            ],
+        ),
+        (
+            "limits below -1",
+            file(
+                "roles:\n  r: { userLimit: -2 }\nusers:\n  - { email: a@x.at, deviceLimit: -7 }\n",
+            ),
+            vec![
+                "f.yaml:4:19: `userLimit` is -2: use -1 for unlimited, 0 for none, or a number up to 2147483647",
+                "f.yaml:6:35: `deviceLimit` is -7: use -1 for unlimited, 0 for none, or a number up to 2147483647",
+            ],
+        ),
+        (
+            "the reserved attribute",
+            file(
+                "roles:\n  r:\n    attributes: { fleetform: x }\nusers:\n  - email: a@x.at\n    attributes:\n      fleetform: other\n",
+            ),
+            vec![
+                "f.yaml:5:19: the attribute `fleetform` is reserved: fleetform keeps its ownership marker there; use another key",
+                "f.yaml:9:7: the attribute `fleetform` is reserved: fleetform keeps its ownership marker there; use another key",
+            ],
+        ),
+        (
+            "duplicate devices and groups within a user",
+            file(
+                "users:\n  - email: a@x.at\n    devices: [BT-1, BT-2, BT-1]\n    groups:\n      - Vienna\n      - Vienna\n",
+            ),
+            vec![
+                "f.yaml:5:27: device `BT-1` is listed twice in this user's `devices`: remove one",
+                "f.yaml:8:9: group `Vienna` is listed twice in this user's `groups`: remove one",
+            ],
+        ),
+        (
+            "empty link names",
+            file("users:\n  - { email: a@x.at, devices: [''], groups: [' '] }\n"),
+            vec![
+                "f.yaml:4:32: an empty device name in `devices`: remove it",
+                "f.yaml:4:46: an empty group name in `groups`: remove it",
+            ],
+        ),
+        (
+            "null where it would silently mean unmanaged",
+            file("manager:\nusers:\n  - email: a@x.at\n    readonly: null\n    devices:\n"),
+            vec![
+                "f.yaml:3:8: `manager` is null: give it a value, or remove the key to leave it unmanaged",
+                "f.yaml:6:15: `readonly` is null: give it a value, or remove the key to leave it unmanaged",
+                "f.yaml:7:12: `devices` is null: give it a value, or remove the key to leave it unmanaged (write [] for no links)",
+            ],
+        ),
+        (
+            "users is not a list",
+            file("users:\n  a@x.at: {}\n"),
+            vec!["f.yaml:4:3: `users` must be a list of users (`- email: ...`), not a mapping"],
+        ),
+        (
+            "roles is not a mapping",
+            file("roles: [rider]\n"),
+            vec!["f.yaml:3:8: `roles` must be a mapping from role names to fields, not a list"],
+        ),
+        (
+            "a role is not a mapping",
+            file("roles:\n  rider: readonly\n"),
+            vec![
+                "f.yaml:4:10: role `rider` must be a mapping of user fields (e.g. `{ readonly: true }`), not a string",
+            ],
+        ),
+        (
+            "a user is not a mapping",
+            file("users:\n  - a@x.at\n"),
+            vec!["f.yaml:4:5: a user must be a mapping with at least `email:`, not a string"],
+        ),
+        (
+            "the document is not a mapping",
+            "- version: 1\n".to_string(),
+            vec![
+                "f.yaml:1:1: the file holds a list, not a fleet: start it with `version: 1` and `fleet: <name>`",
+            ],
+        ),
+        (
+            "YAML syntax error",
+            file("users:\n  - email: a@x.at\n    name: [unclosed\n"),
+            vec!["f.yaml:5:11: invalid YAML: unclosed bracket '['"],
+        ),
+        (
+            "duplicate YAML keys",
+            file("users:\n  - email: a@x.at\n    name: A\n    name: B\n"),
+            vec![
+                "f.yaml:6:5: invalid YAML: duplicate mapping key: name (a key may appear once in a mapping: keep one)",
+            ],
+        ),
+        (
+            "tab indentation",
+            file("users:\n\t- email: a@x.at\n"),
+            vec![
+                "f.yaml:4:2: invalid YAML: tabs disallowed within this context (block indentation)",
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn each_problem_kind_has_its_location_and_message() {
+    let mut failures = Vec::new();
+    for (what, text, expected) in cases() {
+        let got = match parse(&text, "f.yaml") {
+            Ok(_) => vec!["<no problems>".to_string()],
+            Err(p) => p.0.iter().map(ToString::to_string).collect(),
+        };
+        // A trailing ": " in an expectation means "this prefix" (parser wording may change).
+        let matches = got.len() == expected.len()
+            && got.iter().zip(&expected).all(|(g, e)| {
+                if e.ends_with(": ") {
+                    g.starts_with(e)
+                } else {
+                    g == e
+                }
+            });
+        if !matches {
+            failures.push(format!("{what}:\n  expected {expected:#?}\n  got {got:#?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn all_problems_are_reported_at_once_in_file_order() {
+    let text = "version: 3
+fleet: 'bad name'
+bogus: true
+roles:
+  r: { readonly: maybe, nope: 1 }
+users:
+  - email: a@x.at
+    readonly: 7
+    typo: 1
+    devices: [d, d]
+  - email: A@X.AT
+    role: missing
+  - email: broken
+    expirationTime: soon
+  - name: no email
+    disabled: 0
+  - 42
+";
+    let got = problems(text);
+    let locations: Vec<&str> = got
+        .iter()
+        .map(|p| p.split(": ").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        locations,
+        [
+            "f.yaml:1:10",  // version
+            "f.yaml:2:8",   // fleet name
+            "f.yaml:3:1",   // unknown key
+            "f.yaml:5:18",  // role: readonly type
+            "f.yaml:5:25",  // role: unknown key
+            "f.yaml:8:15",  // user 1: readonly type
+            "f.yaml:9:5",   // user 1: unknown key
+            "f.yaml:10:18", // user 1: duplicate device
+            "f.yaml:11:12", // user 2: duplicate email
+            "f.yaml:12:11", // user 2: unknown role
+            "f.yaml:13:12", // user 3: bad email
+            "f.yaml:14:21", // user 3: bad timestamp
+            "f.yaml:15:5",  // user 4: missing email
+            "f.yaml:16:15", // user 4: disabled type
+            "f.yaml:17:5",  // user 5: not a mapping
+        ],
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn a_broken_entry_does_not_hide_later_problems_in_it() {
+    // The first key fails to decode; the keys after it are still checked.
+    let got = problems(&file(
+        "users:\n  - email: [a]\n    readonly: x\n    bogus: 1\n",
+    ));
+    assert_eq!(
+        got,
+        [
+            "f.yaml:4:12: `email`: expected a string, found a list",
+            r#"f.yaml:5:15: `readonly`: expected a boolean, found the string "x""#,
+            "f.yaml:6:5: unknown key `bogus`: the keys allowed here are: email, role, devices, groups, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+        ]
+    );
+}
+
+#[test]
+fn problems_display_one_per_line_then_a_count() {
+    let err =
+        parse(&file("users:\n  - email: a\n  - email: b\n"), "fleet.yaml").expect_err("bad emails");
+    assert_eq!(
+        err.to_string(),
+        "fleet.yaml:4:12: invalid email \"a\": an email needs an `@`\n\
+         fleet.yaml:5:12: invalid email \"b\": an email needs an `@`\n\
+         2 problem(s) found"
+    );
+    let problem = Problem {
+        location: None,
+        message: "m".into(),
+    };
+    assert_eq!(problem.to_string(), "m");
+    let _: &dyn std::error::Error = &err;
+}
+
+#[test]
+fn load_reads_a_file_and_names_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fleet.yaml");
+    std::fs::write(&path, file("users:\n  - email: a@x.at\n")).expect("write");
+    let loaded = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.source, path.display().to_string());
+    let origin = format!("{}:4:5", path.display());
+    assert_eq!(
+        user(&loaded, "a@x.at").origin.as_deref(),
+        Some(origin.as_str())
+    );
+
+    std::fs::write(&path, b"version: 1\nfleet: a\xff\n").expect("write");
+    let err = load(&path).expect_err("invalid UTF-8");
+    assert_eq!(
+        err.0[0].location.as_deref(),
+        Some(format!("{}:2:9", path.display()).as_str())
+    );
+}
+
+// Hostile input: each must come back as problems, quickly, without a panic or a stack overflow.
+
+fn one_problem(text: &str) -> String {
+    let got = problems(text);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    got.into_iter().next().unwrap_or_default()
+}
+
+#[test]
+fn billion_laughs_is_refused() {
+    let mut text = String::from(
+        "version: 1\nfleet: a\nroles:\n  x:\n    attributes:\n      a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("      a{i}: &a{i} [{refs}]\n"));
+    }
+    let problem = one_problem(&text);
+    assert!(problem.contains("invalid YAML"), "{problem}");
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let flow = format!(
+        "version: 1\nfleet: a\nx: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    assert!(one_problem(&flow).contains("invalid YAML"));
+    let mut block = String::from("version: 1\nfleet: a\nx:\n");
+    for depth in 1..200 {
+        block.push_str(&format!("{}- \n", "  ".repeat(depth)));
+    }
+    assert!(one_problem(&block).contains("invalid YAML"));
+    let maps: String = (0..300).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+    assert!(one_problem(&maps).contains("invalid YAML"));
+}
+
+#[test]
+fn a_huge_document_is_refused_before_parsing() {
+    let huge = format!(
+        "version: 1\nfleet: a\nusers:\n  - {{ email: a@x.at, name: '{}' }}\n",
+        "x".repeat(MAX_DOCUMENT_BYTES)
+    );
+    let problem = one_problem(&huge);
+    assert!(problem.starts_with("f.yaml: "), "{problem}");
+    assert!(problem.contains("bytes"), "{problem}");
+    let err = parse_bytes(huge.as_bytes(), "f.yaml").expect_err("too large");
+    assert!(err.0[0].message.contains("larger than"), "{err}");
+}
+
+#[test]
+fn a_large_scalar_within_the_limit_is_fine() {
+    let name = "x".repeat(1_000_000);
+    let loaded = ok(&file(&format!(
+        "users:\n  - {{ email: a@x.at, name: '{name}' }}\n"
+    )));
+    assert_eq!(user(&loaded, "a@x.at").fields[&Field::Name], text(&name));
+}
+
+#[test]
+fn invalid_utf8_names_the_place() {
+    let err = parse_bytes(b"version: 1\nfleet: ab\xc3\x28\n", "f.yaml").expect_err("utf-8");
+    assert_eq!(
+        err.to_string(),
+        "f.yaml:2:10: the file is not valid UTF-8 text: save it with UTF-8 encoding\n1 problem(s) found"
+    );
+    // A byte order mark is fine.
+    let bom = [b"\xEF\xBB\xBF".as_slice(), file("").as_bytes()].concat();
+    assert!(parse_bytes(&bom, "f.yaml").is_ok());
+}
+
+#[test]
+fn several_documents_are_refused() {
+    let problem = one_problem("version: 1\nfleet: a\n---\nversion: 1\nfleet: b\n");
+    assert!(problem.contains("invalid YAML"), "{problem}");
+}
+
+#[test]
+fn odd_but_harmless_yaml_fails_cleanly() {
+    for text in [
+        "? [a, b]\n: c\n",
+        "version: 1\nfleet: a\nusers:\n  - { ? [x] : y, email: a@x.at }\n",
+        "!!binary aGVsbG8=",
+        "version: !!str 1\nfleet: a\n",
+        "*unknown\n",
+        "&a [*a]\n",
+        "version: 1\nfleet: a\nusers:\n  - email: a@x.at\n    attributes: { x: .nan }\n",
+        "\0",
+        "version: 99999999999999999999999999999\nfleet: a\n",
+        "version: -1\nfleet: a\n",
+    ] {
+        assert!(parse(text, "f.yaml").is_err(), "{text:?} should be refused");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parse_never_panics_on_arbitrary_text(text in "\\PC*") {
+        let _ = parse(&text, "f.yaml");
+    }
+
+    #[test]
+    fn parse_never_panics_on_yaml_like_text(
+        text in "(version: 1\nfleet: a\n)?([ \\-:\\[\\]{},&*!|>'\"#?a-z0-9@.\n]{0,200})"
+    ) {
+        let _ = parse(&text, "f.yaml");
+    }
+
+    #[test]
+    fn parse_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = parse_bytes(&bytes, "f.yaml");
+    }
+
+    #[test]
+    fn problems_always_have_a_location(text in "(version: 1\nfleet: a\nusers:\n  - )[ a-z:@\\-\\[\\]{}\n]{0,80}") {
+        if let Err(problems) = parse(&text, "f.yaml") {
+            prop_assert!(!problems.0.is_empty());
+            for p in &problems.0 {
+                prop_assert!(p.location.as_deref().is_some_and(|l| l.starts_with("f.yaml")));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_limits_leave_room_for_a_large_fleet_sharing_an_anchor() {
+    let mut text = file("x-devices: &all [BT-000101, BT-000102, BT-000103, BT-000104, BT-000105, BT-000106, BT-000107, BT-000108, BT-000109, BT-000110, BT-000111, BT-000112]\n")
+        .replace("x-devices: ", "roles:\n  r:\n    attributes:\n      all: ")
+        .replace("&all [", "&all\n        [");
+    text.push_str("users:\n");
+    for i in 0..1_250 {
+        text.push_str(&format!(
+            "  - email: user{i}@example.com\n    name: User {i}\n    role: r\n    devices: *all\n    groups: [Vienna]\n"
+        ));
+    }
+    let loaded = ok(&text);
+    assert_eq!(loaded.desired.users.len(), 1_250);
+    assert_eq!(user(&loaded, "user1249@example.com").devices.len(), 12);
+}
+
+#[test]
+fn fleet_names_follow_the_documented_pattern() {
+    assert_eq!(FLEET_NAME_PATTERN, r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
+    for (name, valid) in [
+        ("acme-bikes", true),
+        ("a", true),
+        ("A.b_c-9", true),
+        (&"x".repeat(64), true),
+        (&"x".repeat(65), false),
+        ("", false),
+        ("-acme", false),
+        (".acme", false),
+        ("acme bikes", false),
+        ("acme/bikes", false),
+        ("äcme", false),
+    ] {
+        let got = parse(&format!("version: 1\nfleet: '{name}'\n"), "f.yaml").is_ok();
+        assert_eq!(got, valid, "{name:?}");
+    }
+}
+
+#[test]
+fn many_unknown_keys_are_reported_in_one_pass() {
+    // Dropping one unknown key per decoding round would make this quadratic (minutes); it is
+    // reported in one pass instead. (No timing assertion: tests never assert on timing.)
+    let keys: String = (0..5_000).map(|i| format!("    k{i}: 1\n")).collect();
+    let got = problems(&file(&format!(
+        "users:\n  - email: a@x.at\n{keys}    readonly: 1\n"
+    )));
+    assert_eq!(got.len(), 5_001);
+    assert!(
+        got[0].starts_with("f.yaml:5:5: unknown key `k0`"),
+        "{}",
+        got[0]
+    );
+    assert_eq!(
+        got[5_000],
+        "f.yaml:5005:15: `readonly`: expected a boolean, found the integer 1"
+    );
+}
+
+#[test]
+fn crlf_line_endings_keep_locations() {
+    let text = file("users:\n  - email: a@x.at\n    readonly: 1\n").replace('\n', "\r\n");
+    assert_eq!(
+        problems(&text),
+        ["f.yaml:5:15: `readonly`: expected a boolean, found the integer 1"]
+    );
 }
 
 use chrono::TimeDelta;
 
-use crate::model::{Prune, Safety, UserKey, Value};
+use crate::model::Safety;
 
 const HEAD: &str = "version: 1\nfleet: acme\n";
-
-/// The problems of `text` as `location: message` lines, or the loaded fleet.
-fn problems(text: &str) -> Vec<String> {
-    match parse(text, "f.yaml") {
-        Ok(loaded) => panic!("expected problems, got {loaded:?}"),
-        Err(p) => p.0.iter().map(ToString::to_string).collect(),
-    }
-}
 
 #[test]
 fn safety_and_prune_after_table() {
@@ -117,7 +1007,9 @@ fn top_level_problems_table() {
         (
             "negative count",
             format!("{HEAD}safety:\n  minLinksForPercent: -1\n"),
-            vec!["f.yaml:4:23: `minLinksForPercent`: expected u32, found the integer -1"],
+            vec![
+                "f.yaml:4:23: `minLinksForPercent`: expected a whole number (0 or more), found the integer -1",
+            ],
         ),
         (
             "pruneAfter without a unit",
@@ -161,8 +1053,8 @@ fn top_level_problems_table() {
             "missing version and fleet",
             "users: []\n".to_string(),
             vec![
-                "f.yaml:1:1: the required key `version` is missing: add it",
-                "f.yaml:1:1: the required key `fleet` is missing: add it",
+                "f.yaml:1:1: the required key `version` is missing: add it, e.g. `version: 1`",
+                "f.yaml:1:1: the required key `fleet` is missing: add it, e.g. `fleet: my-fleet`",
             ],
         ),
     ];
@@ -201,7 +1093,6 @@ fn env_substitution_table() {
         Some("https://traccar.example.com")
     );
     let user = &ok.desired.users[&UserKey::new("a@x.test")];
-    use crate::model::Field;
     assert_eq!(user.fields[&Field::Phone], Value::Text("+43 664 1".into()));
     assert_eq!(
         user.fields[&Field::Name],
@@ -334,7 +1225,7 @@ fn several_files_problems_table() {
             "no file gives the fleet",
             vec![("a.yaml", "version: 1\n"), ("b.yaml", "users: []\n")],
             vec![
-                "a.yaml: none of the merged fleet files gives `fleet`: add `fleet: <name>` to \
+                "a.yaml: none of the merged fleet files gives `fleet`: add `fleet: my-fleet` to \
                  one of them",
             ],
         ),

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::decode::{Found, decode};
 use super::file::{FileRole, FileSafety, FileUser, FleetFile, NULLABLE_KEYS, UserFields};
-use super::yaml::{Node, Pos};
+use super::yaml::{Kind, Node, Pos};
 use super::{Problem, Problems};
 use crate::model::{
     DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, Prune, Safety, UserKey, Value,
@@ -133,6 +133,21 @@ fn refuse_nulls(ctx: &mut Context, node: &Node, nullable: &[&str]) -> BTreeSet<u
     refused
 }
 
+/// Reports every required key `node` lacks (serde would name only the first) and returns them.
+fn require(ctx: &mut Context, node: &Node, keys: &[(&'static str, &str)]) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    for (key, example) in keys {
+        if node.get(key).is_none() {
+            ctx.report(
+                Some(node.pos),
+                format!("the required key `{key}` is missing: add it, e.g. `{example}`"),
+            );
+            missing.push(*key);
+        }
+    }
+    missing
+}
+
 /// One parsed file: its index among the context's sources, and its root node.
 pub type Doc<'n> = (usize, &'n Node);
 
@@ -145,7 +160,7 @@ pub fn validate_docs(ctx: &mut Context, docs: &[Doc<'_>]) -> Option<(Desired, Op
     let mut users = Vec::new();
     for &(file, root) in docs {
         ctx.select(file);
-        if !matches!(root.kind, super::yaml::Kind::Map(_)) {
+        if !matches!(root.kind, Kind::Map(_)) {
             ctx.report(
                 Some(root.pos),
                 format!(
@@ -158,9 +173,13 @@ pub fn validate_docs(ctx: &mut Context, docs: &[Doc<'_>]) -> Option<(Desired, Op
         }
         // Roles and users are decoded one by one below, so one broken entry hides nothing else.
         let mut skip = refuse_nulls(ctx, root, &[]);
-        let roles_node = entry_index(root, "roles", &mut skip);
-        let users_node = entry_index(root, "users", &mut skip);
-        let (top, found) = decode::<FleetFile>(root, &skip);
+        let roles_node = take_entry(root, "roles", &mut skip);
+        let users_node = take_entry(root, "users", &mut skip);
+        if let Some((_, server)) = root.get("server") {
+            refuse_nulls(ctx, server, &[]);
+        }
+        // `version` and `fleet` are required, but may come from another file: see `check_top`.
+        let (top, found) = decode::<FleetFile>(root, &skip, &[]);
         ctx.report_all(found);
         if let Some(node) = roles_node {
             roles.extend(
@@ -202,8 +221,9 @@ pub fn validate_docs(ctx: &mut Context, docs: &[Doc<'_>]) -> Option<(Desired, Op
     ))
 }
 
-/// Takes `key`'s entry out of the top-level decode and returns its value node.
-fn entry_index<'n>(root: &'n Node, key: &str, skip: &mut BTreeSet<usize>) -> Option<&'n Node> {
+/// Takes `key`'s entry out of the top-level decode and returns its value node (unless it was
+/// refused as null).
+fn take_entry<'n>(root: &'n Node, key: &str, skip: &mut BTreeSet<usize>) -> Option<&'n Node> {
     let (i, (_, value)) = root
         .entries()
         .iter()
@@ -218,7 +238,7 @@ fn entry_index<'n>(root: &'n Node, key: &str, skip: &mut BTreeSet<usize>) -> Opt
 type RoleEntry<'n> = (String, Pos, &'n Node, Option<FileRole>);
 
 fn decode_roles<'n>(ctx: &mut Context, node: &'n Node) -> Vec<RoleEntry<'n>> {
-    if !matches!(node.kind, super::yaml::Kind::Map(_)) {
+    if !matches!(node.kind, Kind::Map(_)) {
         ctx.report(
             Some(node.pos),
             format!(
@@ -234,7 +254,7 @@ fn decode_roles<'n>(ctx: &mut Context, node: &'n Node) -> Vec<RoleEntry<'n>> {
             ctx.report(Some(key.pos), "a role name must be a string");
             continue;
         };
-        if !matches!(value.kind, super::yaml::Kind::Map(_)) {
+        if !matches!(value.kind, Kind::Map(_)) {
             ctx.report(
                 Some(value.pos),
                 format!(
@@ -246,7 +266,7 @@ fn decode_roles<'n>(ctx: &mut Context, node: &'n Node) -> Vec<RoleEntry<'n>> {
             continue;
         }
         let skip = refuse_nulls(ctx, value, &NULLABLE_KEYS);
-        let (role, found) = decode::<FileRole>(value, &skip);
+        let (role, found) = decode::<FileRole>(value, &skip, &[]);
         ctx.report_all(found);
         roles.push((name.to_string(), key.pos, value, role));
     }
@@ -254,7 +274,7 @@ fn decode_roles<'n>(ctx: &mut Context, node: &'n Node) -> Vec<RoleEntry<'n>> {
 }
 
 fn decode_users<'n>(ctx: &mut Context, node: &'n Node) -> Vec<(&'n Node, Option<FileUser>)> {
-    if !matches!(node.kind, super::yaml::Kind::Seq(_)) {
+    if !matches!(node.kind, Kind::Seq(_)) {
         ctx.report(
             Some(node.pos),
             format!(
@@ -266,7 +286,7 @@ fn decode_users<'n>(ctx: &mut Context, node: &'n Node) -> Vec<(&'n Node, Option<
     }
     let mut users = Vec::new();
     for item in node.items() {
-        if !matches!(item.kind, super::yaml::Kind::Map(_)) {
+        if !matches!(item.kind, Kind::Map(_)) {
             ctx.report(
                 Some(item.pos),
                 format!(
@@ -277,7 +297,8 @@ fn decode_users<'n>(ctx: &mut Context, node: &'n Node) -> Vec<(&'n Node, Option<
             continue;
         }
         let skip = refuse_nulls(ctx, item, &NULLABLE_KEYS);
-        let (user, found) = decode::<FileUser>(item, &skip);
+        let missing = require(ctx, item, &[("email", "email: someone@example.com")]);
+        let (user, found) = decode::<FileUser>(item, &skip, &missing);
         ctx.report_all(found);
         users.push((item, user));
     }
@@ -340,8 +361,10 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
     for (file, root, top) in tops {
         let (file, root) = (*file, *root);
         ctx.select(file);
+        // Given, even if wrongly (its problem is reported already): not missing.
+        versions += usize::from(root.get("version").is_some());
+        fleets_given += usize::from(root.get("fleet").is_some());
         if let Some(version) = top.version {
-            versions += 1;
             if version != FORMAT_VERSION {
                 ctx.report(
                     Some(value_pos(root, "version")),
@@ -352,7 +375,6 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
             }
         }
         if let Some(fleet) = &top.fleet {
-            fleets_given += 1;
             let pos = value_pos(root, "fleet");
             if valid_fleet_name(fleet) {
                 fleets.push(Given {
@@ -433,7 +455,7 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
     if tops.len() == ctx.sources.len() {
         for (key, count, hint) in [
             ("version", versions, "version: 1"),
-            ("fleet", fleets_given, "fleet: <name>"),
+            ("fleet", fleets_given, "fleet: my-fleet"),
         ] {
             if count > 0 {
                 continue;
@@ -450,7 +472,7 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
                 ctx.select(*file);
                 ctx.report(
                     Some(root.pos),
-                    format!("the required key `{key}` is missing: add it"),
+                    format!("the required key `{key}` is missing: add it, e.g. `{hint}`"),
                 );
             }
         }
@@ -630,10 +652,14 @@ fn managed_fields(
         (Field::UserLimit, fields.user_limit),
     ] {
         let Some(n) = value else { continue };
-        if n < -1 {
+        // Traccar stores limits as 32-bit Java ints.
+        if n < -1 || n > i64::from(i32::MAX) {
             ctx.report(
                 Some(value_pos(node, &field.name())),
-                format!("`{field}` is {n}: use -1 for unlimited, 0 for none, or a positive number"),
+                format!(
+                    "`{field}` is {n}: use -1 for unlimited, 0 for none, or a number up to {}",
+                    i32::MAX
+                ),
             );
         } else {
             out.insert(field, Value::Int(n));

@@ -132,10 +132,16 @@ fn options() -> serde_saphyr::Options {
             max_aliases: 10_000,
             max_anchors: 10_000,
             max_total_scalar_bytes: MAX_DOCUMENT_BYTES,
+            // Anchors are for sharing a list or a few fields; a billion laughs records and
+            // replays exponentially many events and hits these limits long before memory runs out.
+            max_recorded_anchor_events: 100_000,
+            // The ratio heuristic refuses one anchor shared by thousands of users (a common
+            // list of devices); the replay limits below bound the real cost instead.
+            enforce_alias_anchor_ratio: false,
         },
         alias_limits: serde_saphyr::alias_limits! {
             // A shared device list used by every user is fine; a billion laughs is not.
-            max_total_replayed_events: 1_000_000,
+            max_total_replayed_events: 250_000,
             max_replay_stack_depth: 16,
             max_alias_expansions_per_anchor: 100_000,
         },
@@ -219,7 +225,23 @@ fn syntax_error(err: &serde_saphyr::Error) -> SyntaxError {
             message = rest.to_string();
         }
     }
-    let message = message.trim_start_matches("error: ").to_string();
+    let mut message = message.trim_start_matches("error: ").to_string();
+    if message.starts_with("budget breached") {
+        message = format!(
+            "the file exceeds fleetform's safety limits (aliases, nodes, nesting or size); simplify it ({message})"
+        );
+    }
+    // The parser repeats the location in some messages; ours is already in front.
+    if let Some(p) = pos {
+        let suffix = format!(" at line {}, column {}", p.line, p.column);
+        if let Some(rest) = message.strip_suffix(&suffix) {
+            message = rest.to_string();
+        }
+    }
+    // serde-saphyr's advice is for programmers; ours is for the file's author.
+    if let Some((head, _)) = message.split_once(", set DuplicateKeyPolicy") {
+        message = format!("{head} (a key may appear once in a mapping: keep one)");
+    }
     SyntaxError {
         pos,
         message: format!("invalid YAML: {message}"),

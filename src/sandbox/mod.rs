@@ -1,1 +1,617 @@
-//! sandbox: to be written.
+//! The Traccar sandbox: a faithful in-memory Traccar server for tests, benchmarks, demos and
+//! rehearsals (cargo feature `sandbox`).
+//!
+//! It answers the users / devices / groups / permissions / session / server API rule for rule as
+//! `shared/traccar/API-NOTES.md` documents it, and where a real server answered differently
+//! (`observed-api.md`, Traccar 6.9.1) as the real server did. [`TraccarVersion`] selects the
+//! generation it imitates (6.14.5 by default, 6.9.1, 5.12).
+//!
+//! **Out of scope**: positions, protocols, reports, notifications, geofences, commands, drivers,
+//! calendars, maintenance, attributes/computed, orders, share links, TOTP, LDAP/OpenID,
+//! impersonation (`GET /api/session/{id}`). Links to those object types are accepted by the
+//! permissions endpoint's parser but always fail the foreign-key check, as no such object exists.
+//!
+//! Layout: `mod.rs` (this file: public API, HTTP wiring, request log, statistics, throttle,
+//! latency and fault injection), `version.rs`, `store.rs` (tables, multiset links, sequences),
+//! `rules.rs` (permission checks), `auth.rs` (Basic, Bearer tokens, cookie sessions),
+//! `wire.rs` (Jackson-like JSON), `errors.rs` (Traccar's error answers), `routes/` (handlers).
+//!
+//! The HTTP layer is a plain hyper HTTP/1.1 connection loop serving axum bodies, so that a fault
+//! can drop a connection without answering. Handlers run synchronously under one store lock,
+//! which is never held across an await.
+
+mod auth;
+mod errors;
+mod routes;
+mod rules;
+mod store;
+mod version;
+mod wire;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use errors::ApiError;
+pub use store::{Device, Group, LinkTable, ObjectType, PasswordHash, ServerSettings, Store, User};
+pub use version::TraccarVersion;
+
+use auth::{AuthState, Identity};
+use routes::{BodyKind, Ctx, Pairs, Reply, Route};
+
+/// How the sandbox behaves.
+#[derive(Clone, Debug, Default)]
+pub struct SandboxConfig {
+    /// The Traccar generation to imitate (default 6.14.5).
+    pub version: TraccarVersion,
+    /// Added to every request before it is handled (`--latency-ms`).
+    pub latency: Duration,
+    /// Traccar's `web.maxRequestsPerSec`: per client IP, requests beyond N in the current
+    /// one-second window are delayed by about 100 ms each (never rejected). `None`: off.
+    pub max_requests_per_sec: Option<u32>,
+    /// The server's `registration` flag. A fresh 6.x server has it off; the very first user may
+    /// still register (and becomes an administrator). On 5.12 the first user needs it on too,
+    /// as on a real 5.12 server (whose fresh default was on).
+    pub registration: bool,
+}
+
+/// Request counters since start or the last [`Sandbox::reset_stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Every request received, including faulted ones.
+    pub total: u64,
+    /// Per route, e.g. `"GET /api/users/{id}"`; unmatched paths count as `"GET (unmatched)"`.
+    pub by_route: BTreeMap<String, u64>,
+    /// Requests delayed by the per-client throttle.
+    pub throttled: u64,
+    /// Requests a fault hook answered, delayed, dropped or lost.
+    pub faulted: u64,
+}
+
+/// One request as recorded in the log. Never holds headers, bodies or token values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, with any `token` value replaced by `REDACTED`.
+    pub query: Option<String>,
+    /// The status answered; 0 when the connection was dropped without an answer.
+    pub status: u16,
+    /// The route template, e.g. `"PUT /api/users/{id}"`.
+    pub route: String,
+}
+
+/// What a fault hook sees of a request, before it is handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// 1-based sequence number of the request since start.
+    pub seq: u64,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// The route template, e.g. `"POST /api/permissions"`.
+    pub route: String,
+}
+
+/// A fault to inject into one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and plain-text body without handling the request.
+    Respond { status: u16, body: String },
+    /// Wait this long, then handle the request normally.
+    Delay(Duration),
+    /// Close the connection without answering and without handling the request.
+    Drop,
+    /// Handle the request (its changes are applied), then close the connection without answering.
+    AnswerLost,
+}
+
+/// Decides per request whether to inject a fault.
+pub type FaultHook = Arc<dyn Fn(&RequestInfo) -> Option<Fault> + Send + Sync>;
+
+/// The most requests kept in the log (oldest dropped first).
+pub const LOG_CAPACITY: usize = 100_000;
+
+struct Db {
+    store: Store,
+    auth: AuthState,
+}
+
+#[derive(Default)]
+struct Metrics {
+    seq: u64,
+    stats: Stats,
+    log: VecDeque<LoggedRequest>,
+}
+
+struct Shared {
+    config: SandboxConfig,
+    db: Mutex<Db>,
+    metrics: Mutex<Metrics>,
+    hook: Mutex<Option<FaultHook>>,
+    throttle: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock cannot leave the sandbox's data half-written in a way that
+    // matters more than stopping the server; keep serving.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A running sandbox server.
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Starts serving on `listen` (port 0: an ephemeral port) with an empty database.
+    pub async fn start(config: SandboxConfig, listen: SocketAddr) -> anyhow::Result<Sandbox> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let mut addr = listener.local_addr().context("reading the bound address")?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        let shared = Arc::new(Shared {
+            db: Mutex::new(Db {
+                store: Store::new(config.registration),
+                auth: AuthState::default(),
+            }),
+            config,
+            metrics: Mutex::new(Metrics::default()),
+            hook: Mutex::new(None),
+            throttle: Mutex::new(HashMap::new()),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        Ok(Sandbox {
+            shared,
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:8082`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The version it imitates.
+    pub fn version(&self) -> TraccarVersion {
+        self.shared.config.version
+    }
+
+    /// Request counters.
+    pub fn stats(&self) -> Stats {
+        lock(&self.shared.metrics).stats.clone()
+    }
+
+    /// The request log, oldest first (at most [`LOG_CAPACITY`] entries).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.shared.metrics).log.iter().cloned().collect()
+    }
+
+    /// Clears the counters and the request log.
+    pub fn reset_stats(&self) {
+        let mut metrics = lock(&self.shared.metrics);
+        metrics.stats = Stats::default();
+        metrics.log.clear();
+    }
+
+    /// Installs (or removes) the fault hook, called once per request before it is handled.
+    pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
+        *lock(&self.shared.hook) = hook;
+    }
+
+    /// Changes the database directly, without HTTP or permission checks (fast seeding for
+    /// benchmarks). Do not call it from inside a request handler.
+    pub fn seed<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut lock(&self.shared.db).store)
+    }
+
+    /// Stops accepting connections and closes open ones.
+    pub async fn shutdown(mut self) {
+        self.stop_now();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Serves until Ctrl-C, printing `Traccar sandbox (version 6.14.5) listening on http://...` first.
+pub async fn serve(config: SandboxConfig, listen: SocketAddr) -> anyhow::Result<()> {
+    let version = config.version;
+    let sandbox = Sandbox::start(config, listen).await?;
+    println!(
+        "Traccar sandbox (version {}) listening on {}",
+        version.version_string(),
+        sandbox.url()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let shared = shared.clone();
+                        async move { serve_request(shared, peer, request).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.abort_all();
+}
+
+/// The error that makes hyper close the connection without an answer.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+fn redact_query(query: Option<&str>) -> Option<String> {
+    query.map(|q| {
+        q.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k == "token" || k == "password" => format!("{k}=REDACTED"),
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    })
+}
+
+impl Shared {
+    fn record(&self, info: &RequestInfo, status: u16) {
+        let mut metrics = lock(&self.metrics);
+        if metrics.log.len() >= LOG_CAPACITY {
+            metrics.log.pop_front();
+        }
+        metrics.log.push_back(LoggedRequest {
+            method: info.method.clone(),
+            path: info.path.clone(),
+            query: info.query.clone(),
+            status,
+            route: info.route.clone(),
+        });
+    }
+
+    /// Jetty's DoSFilter, simplified: a fixed one-second window per client IP.
+    fn throttle_delay(&self, ip: IpAddr) -> bool {
+        let Some(limit) = self.config.max_requests_per_sec else {
+            return false;
+        };
+        let now = Instant::now();
+        let mut windows = lock(&self.throttle);
+        let entry = windows.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(1) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 > limit
+    }
+}
+
+async fn serve_request(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, DropConnection> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().map(str::to_string);
+    let method = parts.method.as_str().to_string();
+    let matched = Route::parse(&path).filter(|(r, _)| r.exists(shared.config.version));
+    let route_name = match matched {
+        Some((route, _)) => format!("{method} {}", route.template()),
+        None => format!("{method} (unmatched)"),
+    };
+    let info = {
+        let mut metrics = lock(&shared.metrics);
+        metrics.seq += 1;
+        metrics.stats.total += 1;
+        *metrics
+            .stats
+            .by_route
+            .entry(route_name.clone())
+            .or_insert(0) += 1;
+        RequestInfo {
+            seq: metrics.seq,
+            method: method.clone(),
+            path: path.clone(),
+            query: redact_query(raw_query.as_deref()),
+            route: route_name,
+        }
+    };
+    let hook = lock(&shared.hook).clone();
+    let fault = hook.and_then(|h| h(&info));
+    if fault.is_some() {
+        lock(&shared.metrics).stats.faulted += 1;
+    }
+    if shared.throttle_delay(peer.ip()) {
+        lock(&shared.metrics).stats.throttled += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !shared.config.latency.is_zero() {
+        tokio::time::sleep(shared.config.latency).await;
+    }
+    let mut answer_lost = false;
+    match fault {
+        Some(Fault::Respond { status, body }) => {
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            shared.record(&info, status);
+            return Ok(response);
+        }
+        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Drop) => {
+            shared.record(&info, 0);
+            return Err(DropConnection);
+        }
+        Some(Fault::AnswerLost) => answer_lost = true,
+        None => {}
+    }
+    let bytes = match Limited::new(body, 16 * 1024 * 1024).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            shared.record(&info, 0);
+            return Err(DropConnection);
+        }
+    };
+    let uri = format!(
+        "http://{}{}",
+        parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1"),
+        parts.uri
+    );
+    let mut response = process(
+        &shared,
+        &parts.method,
+        &parts.headers,
+        &path,
+        raw_query.as_deref(),
+        &bytes,
+        matched,
+        uri,
+    );
+    add_common_headers(response.headers_mut());
+    shared.record(&info, response.status().as_u16());
+    if answer_lost {
+        return Err(DropConnection);
+    }
+    Ok(response)
+}
+
+fn add_common_headers(headers: &mut HeaderMap) {
+    headers.insert(header::SERVER, HeaderValue::from_static("Jetty(12.1.0)"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("origin, content-type, accept, authorization"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == "JSESSIONID")
+        .map(|(_, v)| v.to_string())
+}
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces of one request"
+)]
+fn process(
+    shared: &Shared,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &str,
+    raw_query: Option<&str>,
+    body: &[u8],
+    matched: Option<(Route, Option<&str>)>,
+    uri: String,
+) -> Response<Body> {
+    let version = shared.config.version;
+    let accept_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let fail = |e: ApiError| e.into_response(version, accept_html);
+    if !path.starts_with("/api/") {
+        return fail(ApiError::JettyNotFound(uri));
+    }
+    let Some((route, raw_id)) = matched else {
+        return fail(ApiError::jaxrs_not_found());
+    };
+    let methods = route.methods(version);
+    if method == Method::OPTIONS {
+        let mut response = Response::new(Body::empty());
+        if let Ok(allow) = HeaderValue::from_str(&[methods, &["OPTIONS"]].concat().join(", ")) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        return response;
+    }
+    let method = method.as_str();
+    if !methods.contains(&method) {
+        return fail(ApiError::not_allowed());
+    }
+    let expected = match route.body(method) {
+        BodyKind::Json => Some("application/json"),
+        BodyKind::Form => Some("application/x-www-form-urlencoded"),
+        BodyKind::None => None,
+    };
+    if let (Some(expected), Some(actual)) = (expected, media_type(headers))
+        && actual != expected
+    {
+        return fail(ApiError::unsupported_media_type());
+    }
+    let path_id = match raw_id {
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(id) => id,
+            Err(_) => return fail(ApiError::jaxrs_not_found()),
+        },
+        None => 0,
+    };
+    let query = Pairs::parse(raw_query.unwrap_or_default());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let session_id = session_cookie(headers);
+    let mut db = lock(&shared.db);
+    let Db { store, auth } = &mut *db;
+    let identity = match auth::identify(store, auth, version, authorization, session_id.as_deref())
+    {
+        Ok(identity) => identity,
+        Err(e) => return fail(e),
+    };
+    let me = match identity {
+        Identity::User(id) => id,
+        _ if route.permit_all(method) => 0,
+        _ => return fail(ApiError::unauthorized()),
+    };
+    let mut ctx = Ctx {
+        store,
+        auth,
+        version,
+        me,
+        query: &query,
+        body,
+        path_id,
+        via_session: authorization.is_none() && me != 0,
+        session_id,
+        uri,
+    };
+    let result = routes::handle(route, method, &mut ctx);
+    drop(db);
+    match result {
+        Ok(reply) => reply_response(reply),
+        Err(e) => fail(e),
+    }
+}
+
+fn reply_response(reply: Reply) -> Response<Body> {
+    let json = HeaderValue::from_static("application/json");
+    match reply {
+        Reply::Json(value) => {
+            let mut response = Response::new(Body::from(value.to_string()));
+            response.headers_mut().insert(header::CONTENT_TYPE, json);
+            response
+        }
+        Reply::Text(text) => {
+            let mut response = Response::new(Body::from(text));
+            response.headers_mut().insert(header::CONTENT_TYPE, json);
+            response
+        }
+        Reply::NoContent => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
+        Reply::WithSession(inner, sid) => {
+            let mut response = reply_response(*inner);
+            if let Ok(cookie) =
+                HeaderValue::from_str(&format!("JSESSIONID={sid}; Path=/; HttpOnly"))
+            {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+    }
+}

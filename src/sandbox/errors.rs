@@ -1,0 +1,342 @@
+//! Error answers exactly as Traccar gives them: the exception catalogue and its rendering.
+//!
+//! Traccar maps every exception thrown inside a resource to **400** with a plain-text body that
+//! still says `Content-Type: application/json` (v6.7+: a Java stack trace; before: one line,
+//! `<root message> - <SimpleClass> (<File>:<line> < ...)`). Jackson parse errors are 400
+//! `text/plain` without a stack trace; a missing id is Jetty's HTML 404 page; 401/404/405/415 thrown
+//! by JAX-RS get the same stack-trace treatment. This module only builds answers; it decides
+//! nothing about *when* they happen.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use super::version::TraccarVersion;
+
+/// A Java-looking failure, rendered per imitated version by [`ApiError::into_response`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApiError {
+    /// An exception that reached Traccar's `ResourceErrorHandler` (or JAX-RS): status + trace.
+    Java {
+        status: u16,
+        /// Fully qualified class, e.g. `java.lang.SecurityException`.
+        class: String,
+        /// `None` for exceptions without a message (e.g. `java.util.NoSuchElementException`).
+        message: Option<String>,
+        /// A `Caused by:` exception (class, message); the pre-6.7 one-line form shows only this.
+        cause: Option<(String, String)>,
+        /// Source file and line shown in the one-line (pre-6.7) form and the first frame.
+        site: &'static str,
+    },
+    /// A Jackson deserialization error: 400 text/plain, the message only.
+    Jackson(String),
+    /// Jetty's HTML 404 page (a missing object id, or a path outside `/api`).
+    JettyNotFound(String),
+}
+
+const SECURITY: &str = "java.lang.SecurityException";
+
+impl ApiError {
+    fn java(status: u16, class: &str, message: Option<&str>, site: &'static str) -> ApiError {
+        ApiError::Java {
+            status,
+            class: class.to_string(),
+            message: message.map(str::to_string),
+            cause: None,
+            site,
+        }
+    }
+
+    /// `java.lang.SecurityException: <message>` (400): access denied, limits, readonly, registration.
+    pub fn security(message: &str) -> ApiError {
+        ApiError::java(400, SECURITY, Some(message), "PermissionsService.java:212")
+    }
+
+    /// `java.lang.IllegalArgumentException: <message>` (400).
+    pub fn illegal_argument(message: &str) -> ApiError {
+        ApiError::java(
+            400,
+            "java.lang.IllegalArgumentException",
+            Some(message),
+            "Permission.java:66",
+        )
+    }
+
+    /// `java.lang.NullPointerException: <message>` (400).
+    pub fn npe(message: &str) -> ApiError {
+        ApiError::java(
+            400,
+            "java.lang.NullPointerException",
+            Some(message),
+            "PermissionsService.java:93",
+        )
+    }
+
+    /// The NPE Traccar throws when a check dereferences the anonymous (null) user.
+    pub fn npe_null_user() -> ApiError {
+        ApiError::npe(
+            "Cannot invoke \"org.traccar.model.User.getAdministrator()\" because \"user\" is null",
+        )
+    }
+
+    /// Any other exception class with an optional message (400).
+    pub fn other(class: &str, message: Option<&str>) -> ApiError {
+        ApiError::java(400, class, message, "PermissionsResource.java:71")
+    }
+
+    /// `org.traccar.storage.StorageException` wrapping an H2 JDBC exception (400).
+    pub fn storage(jdbc_class: &str, jdbc_message: &str) -> ApiError {
+        let full = format!("org.h2.jdbc.{jdbc_class}");
+        ApiError::Java {
+            status: 400,
+            class: "org.traccar.storage.StorageException".to_string(),
+            message: Some(format!("{full}: {jdbc_message}")),
+            cause: Some((full, jdbc_message.to_string())),
+            site: "DatabaseStorage.java:121",
+        }
+    }
+
+    /// H2 NOT NULL violation on `column` of `insert`.
+    pub fn not_null(column: &str, insert: &str) -> ApiError {
+        ApiError::storage(
+            "JdbcSQLIntegrityConstraintViolationException",
+            &format!(
+                "NULL not allowed for column \"{column}\"; SQL statement:\n{insert} [23502-232]"
+            ),
+        )
+    }
+
+    /// H2 unique index violation (duplicate email or uniqueId).
+    pub fn unique(index: &str, table_column: &str, value: &str, statement: &str) -> ApiError {
+        ApiError::storage(
+            "JdbcSQLIntegrityConstraintViolationException",
+            &format!(
+                "Unique index or primary key violation: \"PUBLIC.{index} ON PUBLIC.{table_column} NULLS FIRST) VALUES ( /* 1 */ '{value}' )\"; SQL statement:\n{statement} [23505-232]"
+            ),
+        )
+    }
+
+    /// H2 foreign key violation.
+    pub fn foreign_key(
+        constraint: &str,
+        table: &str,
+        column: &str,
+        target: &str,
+        id: i64,
+        statement: &str,
+    ) -> ApiError {
+        ApiError::storage(
+            "JdbcSQLIntegrityConstraintViolationException",
+            &format!(
+                "Referential integrity constraint violation: \"{constraint}: PUBLIC.{table} FOREIGN KEY({column}) REFERENCES PUBLIC.{target}(ID) ({id})\"; SQL statement:\n{statement} [23506-232]"
+            ),
+        )
+    }
+
+    /// H2 "table not found" (a permission whose key pair names no link table).
+    pub fn table_not_found(table: &str, statement: &str) -> ApiError {
+        ApiError::storage(
+            "JdbcSQLSyntaxErrorException",
+            &format!(
+                "Table \"{}\" not found; SQL statement:\n{statement} [42102-232]",
+                table.to_uppercase()
+            ),
+        )
+    }
+
+    /// 401 from the security filter (no `WWW-Authenticate` unless Accept has text/html).
+    pub fn unauthorized() -> ApiError {
+        ApiError::java(
+            401,
+            "jakarta.ws.rs.WebApplicationException",
+            Some("HTTP 401 Unauthorized"),
+            "SecurityRequestFilter.java:129",
+        )
+    }
+
+    /// A `WebApplicationException` with the given status (e.g. 404 from `GET /api/session`).
+    pub fn web(status: u16) -> ApiError {
+        let reason = StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        ApiError::java(
+            status,
+            "jakarta.ws.rs.WebApplicationException",
+            Some(&format!("HTTP {status} {reason}")),
+            "SessionResource.java:110",
+        )
+    }
+
+    /// JAX-RS 404: unknown path under /api, or a path/query parameter that does not convert.
+    pub fn jaxrs_not_found() -> ApiError {
+        ApiError::java(
+            404,
+            "jakarta.ws.rs.NotFoundException",
+            Some("HTTP 404 Not Found"),
+            "ServerRuntime.java:255",
+        )
+    }
+
+    /// JAX-RS 405.
+    pub fn not_allowed() -> ApiError {
+        ApiError::java(
+            405,
+            "jakarta.ws.rs.NotAllowedException",
+            Some("HTTP 405 Method Not Allowed"),
+            "MethodSelectingRouter.java:442",
+        )
+    }
+
+    /// JAX-RS 415.
+    pub fn unsupported_media_type() -> ApiError {
+        ApiError::java(
+            415,
+            "jakarta.ws.rs.NotSupportedException",
+            Some("HTTP 415 Unsupported Media Type"),
+            "MethodSelectingRouter.java:470",
+        )
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Java { status, .. } => *status,
+            ApiError::Jackson(_) => 400,
+            ApiError::JettyNotFound(_) => 404,
+        }
+    }
+
+    /// The first line of the body as a v6.7+ server would write it (for logs and tests).
+    pub fn first_line(&self) -> String {
+        match self {
+            ApiError::Java { class, message, .. } => match message {
+                Some(m) => format!("{class}: {}", m.lines().next().unwrap_or_default()),
+                None => class.clone(),
+            },
+            ApiError::Jackson(m) => m.lines().next().unwrap_or_default().to_string(),
+            ApiError::JettyNotFound(_) => "Error 404 Not Found".to_string(),
+        }
+    }
+
+    /// Renders the answer the imitated version would give. `accept_html` adds
+    /// `WWW-Authenticate: Basic realm="api"` to 401s, as Traccar does since v5.7.
+    pub fn into_response(self, version: TraccarVersion, accept_html: bool) -> Response {
+        match self {
+            ApiError::Java {
+                status,
+                class,
+                message,
+                cause,
+                site,
+            } => {
+                let body = if version.stack_trace_errors() {
+                    stack_trace(&class, message.as_deref(), cause.as_ref(), site)
+                } else {
+                    one_line(&class, message.as_deref(), cause.as_ref(), site)
+                };
+                let mut response = Response::new(Body::from(body));
+                *response.status_mut() =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                // Jersey uses the resource's @Produces even for the plain-text trace; 405/415 are
+                // produced before a resource method is chosen and carry no Content-Type.
+                if status != 405 && status != 415 {
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                }
+                if status == 401 && accept_html {
+                    response.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"api\""),
+                    );
+                }
+                response
+            }
+            ApiError::Jackson(message) => {
+                let mut response = Response::new(Body::from(message));
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                response
+            }
+            ApiError::JettyNotFound(uri) => {
+                let body = format!(
+                    "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n<title>Error 404 Not Found</title>\n</head>\n<body>\n<h2>HTTP ERROR 404 Not Found</h2>\n<table>\n<tr><th>URI:</th><td>{}</td></tr>\n<tr><th>STATUS:</th><td>404</td></tr>\n<tr><th>MESSAGE:</th><td>Not Found</td></tr>\n</table>\n<hr/><a href=\"https://jetty.org/\">Powered by Jetty:// 12.1.0</a><hr/>\n\n</body>\n</html>\n",
+                    html_escape(&uri)
+                );
+                let mut response = Response::new(Body::from(body));
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html;charset=iso-8859-1"),
+                );
+                response
+            }
+        }
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The fake frames below the first line: enough to look like Traccar, few enough to stay small.
+const FRAMES: [&str; 8] = [
+    "org.traccar.api.BaseResource.invoke(BaseResource.java:58)",
+    "java.base/jdk.internal.reflect.DirectMethodHandleAccessor.invoke(DirectMethodHandleAccessor.java:103)",
+    "java.base/java.lang.reflect.Method.invoke(Method.java:580)",
+    "org.glassfish.jersey.server.model.internal.ResourceMethodInvocationHandlerFactory.lambda$static$0(ResourceMethodInvocationHandlerFactory.java:52)",
+    "org.glassfish.jersey.server.ServerRuntime$1.run(ServerRuntime.java:255)",
+    "org.eclipse.jetty.ee10.servlet.ServletHandler$ChainEnd.doFilter(ServletHandler.java:1605)",
+    "org.eclipse.jetty.server.Server.handle(Server.java:182)",
+    "java.base/java.lang.Thread.run(Thread.java:1583)",
+];
+
+fn stack_trace(
+    class: &str,
+    message: Option<&str>,
+    cause: Option<&(String, String)>,
+    site: &str,
+) -> String {
+    let mut out = match message {
+        Some(m) => format!("{class}: {m}\n"),
+        None => format!("{class}\n"),
+    };
+    let file = site.split(':').next().unwrap_or(site);
+    let method = file.trim_end_matches(".java");
+    out.push_str(&format!("\tat org.traccar.{method}.invoke({site})\n"));
+    for frame in FRAMES {
+        out.push_str("\tat ");
+        out.push_str(frame);
+        out.push('\n');
+    }
+    if let Some((cause_class, cause_message)) = cause {
+        out.push_str(&format!("Caused by: {cause_class}: {cause_message}\n"));
+        out.push_str("\tat org.h2.message.DbException.getJdbcSQLException(DbException.java:520)\n");
+        out.push_str("\t... 42 more\n");
+    }
+    out
+}
+
+fn one_line(
+    class: &str,
+    message: Option<&str>,
+    cause: Option<&(String, String)>,
+    site: &str,
+) -> String {
+    // Log.exceptionStack in v6.6 and older: the root cause, its simple class name, a few frames.
+    let (class, message) = match cause {
+        Some((c, m)) => (c.as_str(), Some(m.as_str())),
+        None => (class, message),
+    };
+    let simple = class.rsplit('.').next().unwrap_or(class);
+    let message = message
+        .map(|m| m.replace('\n', " "))
+        .unwrap_or_else(|| "null".to_string());
+    format!("{message} - {simple} ({site} < BaseResource.java:58 < ...)")
+}

@@ -1,0 +1,298 @@
+//! `/api/permissions` and `/api/permissions/bulk` (`PermissionsResource`): links between a user
+//! and a device, group or managed user (and the out-of-scope types, whose objects never exist).
+//!
+//! A body is an ordered JSON object with two `<type>Id` keys: the **first key is the owner**.
+//! Bulk calls check only that every item has the same key set before writing, then check and
+//! apply item by item (non-transactional). Link tables are multisets: POST adds a duplicate row,
+//! DELETE removes every row of the pair and is a no-op when there is none.
+
+use serde_json::{Map, Value, json};
+
+use super::{Ctx, Reply};
+use crate::sandbox::errors::ApiError;
+use crate::sandbox::rules;
+use crate::sandbox::store::ObjectType;
+
+/// One parsed permission: (owner type, owner id, property type, property id).
+type Permission = (ObjectType, i64, ObjectType, i64);
+
+const LONG_MAP: &str = "java.util.LinkedHashMap<java.lang.String,java.lang.Long>";
+
+fn jackson_shape(expected: &str, value: &Value) -> ApiError {
+    let kind = match value {
+        Value::Array(_) => "Array value (token `JsonToken.START_ARRAY`)",
+        Value::Object(_) => "Object value (token `JsonToken.START_OBJECT`)",
+        Value::String(_) => "String value (token `JsonToken.VALUE_STRING`)",
+        Value::Null => "Null value (token `JsonToken.VALUE_NULL`)",
+        _ => "Scalar value",
+    };
+    ApiError::Jackson(format!(
+        "Cannot deserialize value of type `{expected}` from {kind}\n at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: 1, column: 1]"
+    ))
+}
+
+/// Jackson's view of one item: `LinkedHashMap<String, Long>` (numeric strings are coerced).
+fn as_long_map(value: &Value) -> Result<Vec<(String, Option<i64>)>, ApiError> {
+    let Value::Object(map) = value else {
+        return Err(jackson_shape(LONG_MAP, value));
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let n = match v {
+                Value::Null => None,
+                Value::Number(n) => Some(n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0)),
+                Value::String(s) => Some(s.trim().parse().map_err(|_| {
+                    ApiError::Jackson(format!(
+                        "Cannot deserialize value of type `java.lang.Long` from String \"{s}\": not a valid `java.lang.Long` value"
+                    ))
+                })?),
+                other => return Err(jackson_shape("java.lang.Long", other)),
+            };
+            Ok((k.clone(), n))
+        })
+        .collect()
+}
+
+/// `new Permission(LinkedHashMap)`: the first key is the owner, the second the property.
+fn permission(entries: &[(String, Option<i64>)]) -> Result<Permission, ApiError> {
+    if entries.len() < 2 {
+        // The constructor's second iterator.next() (observed on 6.9.1).
+        return Err(ApiError::other("java.util.NoSuchElementException", None));
+    }
+    if entries.len() > 2 {
+        return Err(ApiError::illegal_argument("Invalid permission"));
+    }
+    let class = |key: &str| {
+        ObjectType::from_key(key).ok_or_else(|| {
+            let stem = key.get(..key.len().saturating_sub(2)).unwrap_or(key);
+            ApiError::other(
+                "java.lang.ClassNotFoundException",
+                Some(&format!("org.traccar.model.{stem}")),
+            )
+        })
+    };
+    let owner = class(&entries[0].0)?;
+    let property = class(&entries[1].0)?;
+    let unboxed = |v: Option<i64>| {
+        v.ok_or_else(|| ApiError::npe("Cannot invoke \"java.lang.Long.longValue()\" because the return value of \"java.util.Map$Entry.getValue()\" is null"))
+    };
+    Ok((
+        owner,
+        unboxed(entries[0].1)?,
+        property,
+        unboxed(entries[1].1)?,
+    ))
+}
+
+fn table_name(owner: ObjectType, property: ObjectType) -> String {
+    format!("tc_{}_{}", owner.storage_name(), property.storage_name())
+}
+
+fn check_item(
+    ctx: &Ctx<'_>,
+    (owner, owner_id, property, property_id): Permission,
+) -> Result<(), ApiError> {
+    if !rules::is_admin(ctx.store, ctx.me) {
+        rules::check_permission(ctx.store, ctx.me, owner, owner_id)?;
+        rules::check_permission(ctx.store, ctx.me, property, property_id)?;
+    }
+    Ok(())
+}
+
+fn apply(ctx: &mut Ctx<'_>, item: &Value, add: bool) -> Result<(), ApiError> {
+    let p = permission(&as_long_map(item)?)?;
+    check_item(ctx, p)?;
+    let (owner, owner_id, property, property_id) = p;
+    if !rules::link_table_exists(ctx.version, owner, property) {
+        let table = table_name(owner, property);
+        let statement = if add {
+            format!("INSERT INTO {table} VALUES (?, ?)")
+        } else {
+            format!(
+                "DELETE FROM {table} WHERE {} = ? AND {} = ?",
+                owner.column(),
+                property.column()
+            )
+        };
+        return Err(ApiError::table_not_found(&table, &statement));
+    }
+    if add {
+        ctx.store
+            .insert_link(owner, owner_id, property, property_id)
+    } else {
+        ctx.store
+            .delete_link(owner, owner_id, property, property_id);
+        Ok(())
+    }
+}
+
+fn run(ctx: &mut Ctx<'_>, bulk: bool, add: bool) -> Result<Reply, ApiError> {
+    let body = ctx.json()?;
+    if bulk {
+        let Value::Array(items) = &body else {
+            return Err(jackson_shape(
+                "java.util.List<java.util.LinkedHashMap<java.lang.String,java.lang.Long>>",
+                &body,
+            ));
+        };
+        // Jackson deserializes the whole list before the resource method runs.
+        let maps: Vec<_> = items.iter().map(as_long_map).collect::<Result<_, _>>()?;
+        rules::check_restriction_readonly(ctx.store, ctx.me)?;
+        // checkPermissionTypes: every item has the same key *set* (order not compared).
+        if let Some(first) = maps.first() {
+            let keys = |m: &Vec<(String, Option<i64>)>| {
+                let mut k: Vec<String> = m.iter().map(|(k, _)| k.clone()).collect();
+                k.sort();
+                k
+            };
+            let expected = keys(first);
+            if maps.iter().any(|m| keys(m) != expected) {
+                return Err(ApiError::Java {
+                    status: 400,
+                    class: "jakarta.ws.rs.WebApplicationException".to_string(),
+                    message: Some("HTTP 400 Bad Request".to_string()),
+                    cause: None,
+                    site: "PermissionsResource.java:58",
+                });
+            }
+        }
+        // Not transactional: items before a failure stay applied.
+        for item in items {
+            apply(ctx, item, add)?;
+        }
+    } else {
+        as_long_map(&body)?;
+        rules::check_restriction_readonly(ctx.store, ctx.me)?;
+        apply(ctx, &body, add)?;
+    }
+    Ok(Reply::NoContent)
+}
+
+pub fn link(ctx: &mut Ctx<'_>, bulk: bool) -> Result<Reply, ApiError> {
+    run(ctx, bulk, true)
+}
+
+pub fn unlink(ctx: &mut Ctx<'_>, bulk: bool) -> Result<Reply, ApiError> {
+    run(ctx, bulk, false)
+}
+
+/// Java's `String.hashCode`.
+fn java_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The iteration order of a `java.util.HashMap` holding `keys` (inserted in this order).
+fn java_hashmap_order(keys: &[String]) -> Vec<String> {
+    let mut capacity = 16usize;
+    while keys.len() as f64 > capacity as f64 * 0.75 {
+        capacity *= 2;
+    }
+    let bucket = |k: &str| {
+        let h = java_hash(k) as u32;
+        ((h ^ (h >> 16)) as usize) & (capacity - 1)
+    };
+    let mut indexed: Vec<(usize, usize, &String)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (bucket(k), i, k))
+        .collect();
+    indexed.sort();
+    indexed.into_iter().map(|(_, _, k)| k.clone()).collect()
+}
+
+/// `GET /api/permissions` (v6.14.0–6.14.5): admin only; the first two `*Id` query parameters
+/// **in Jersey's HashMap order** name owner and property (0 = wildcard). Keys in the answer are
+/// H2's upper-case column labels, duplicates included.
+pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    rules::check_admin(ctx.store, ctx.me)?;
+    let mut distinct: Vec<String> = Vec::new();
+    for (k, _) in &ctx.query.0 {
+        if !distinct.contains(k) {
+            distinct.push(k.clone());
+        }
+    }
+    let ordered: Vec<String> = java_hashmap_order(&distinct)
+        .into_iter()
+        .filter(|k| k.ends_with("Id"))
+        .collect();
+    if ordered.len() < 2 {
+        return Err(ApiError::npe(
+            "Cannot invoke \"java.util.Map$Entry.getKey()\" because \"entry\" is null",
+        ));
+    }
+    let class = |key: &str| {
+        ObjectType::from_key(key).ok_or_else(|| {
+            ApiError::other(
+                "java.lang.ClassNotFoundException",
+                Some(&format!("org.traccar.model.{}", &key[..key.len() - 2])),
+            )
+        })
+    };
+    let value = |key: &str| -> Result<i64, ApiError> {
+        let raw = ctx.query.first(key).unwrap_or_default();
+        raw.trim().parse().map_err(|_| {
+            ApiError::other(
+                "java.lang.NumberFormatException",
+                Some(&format!("For input string: \"{raw}\"")),
+            )
+        })
+    };
+    let owner = class(&ordered[0])?;
+    let property = class(&ordered[1])?;
+    let (owner_id, property_id) = (value(&ordered[0])?, value(&ordered[1])?);
+    if !rules::link_table_exists(ctx.version, owner, property) {
+        let table = table_name(owner, property);
+        return Err(ApiError::table_not_found(
+            &table,
+            &format!("SELECT * FROM {table}"),
+        ));
+    }
+    let rows = ctx
+        .store
+        .links(owner, property)
+        .map(|t| t.rows())
+        .unwrap_or_default();
+    let (owner_col, property_col) = (
+        owner.column().to_uppercase(),
+        property.column().to_uppercase(),
+    );
+    let out: Vec<Value> = rows
+        .into_iter()
+        .filter(|(o, p)| {
+            (owner_id == 0 || *o == owner_id) && (property_id == 0 || *p == property_id)
+        })
+        .map(|(o, p)| {
+            let mut m = Map::new();
+            m.insert(owner_col.clone(), json!(o));
+            m.insert(property_col.clone(), json!(p));
+            Value::Object(m)
+        })
+        .collect();
+    Ok(Reply::Json(Value::Array(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(keys: &[&str]) -> Vec<String> {
+        java_hashmap_order(&keys.iter().map(|k| k.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn java_hash_matches_java() {
+        assert_eq!(java_hash("userId"), -836030906);
+        assert_eq!(java_hash(""), 0);
+    }
+
+    #[test]
+    fn hashmap_order_matches_the_notes() {
+        assert_eq!(order(&["userId", "groupId"]), ["groupId", "userId"]);
+        assert_eq!(
+            order(&["userId", "managedUserId"]),
+            ["managedUserId", "userId"]
+        );
+        assert_eq!(order(&["userId", "deviceId"]), ["userId", "deviceId"]);
+    }
+}

@@ -1,0 +1,801 @@
+//! The in-memory "database": users, devices and groups tables with per-table id sequences, the
+//! server settings row, and link tables kept as **multisets** (Traccar's link tables have no
+//! unique constraint, so re-POSTing a link adds a duplicate row).
+//!
+//! The store enforces only what the database enforces (NOT NULL, UNIQUE, foreign keys,
+//! cascades); who may do what lives in `rules.rs`. Sequences advance on every insert attempt,
+//! so a failed insert consumes an id as on H2. Passwords are kept as salted SHA-256 hashes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::errors::ApiError;
+
+/// A salted password hash. The plain password is never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash {
+    salt: String,
+    hash: String,
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+impl PasswordHash {
+    pub fn new(password: &str) -> PasswordHash {
+        let salt = hex::encode(rand::random::<[u8; 16]>());
+        let hash = Self::digest(&salt, password);
+        PasswordHash { salt, hash }
+    }
+
+    fn digest(salt: &str, password: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(salt.as_bytes());
+        hasher.update(b":");
+        hasher.update(password.as_bytes());
+        hex::encode(hasher.finalize())
+    }
+
+    pub fn verify(&self, password: &str) -> bool {
+        let candidate = Self::digest(&self.salt, password);
+        candidate.len() == self.hash.len()
+            && candidate
+                .bytes()
+                .zip(self.hash.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// A row of `tc_users`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct User {
+    pub id: i64,
+    pub name: Option<String>,
+    pub login: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub readonly: bool,
+    pub administrator: bool,
+    pub map: Option<String>,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub zoom: i64,
+    pub coordinate_format: Option<String>,
+    pub disabled: bool,
+    pub expiration_time: Option<DateTime<Utc>>,
+    pub device_limit: i64,
+    pub user_limit: i64,
+    pub device_readonly: bool,
+    pub limit_commands: bool,
+    pub disable_reports: bool,
+    pub fixed_email: bool,
+    pub poi_layer: Option<String>,
+    pub totp_key: Option<String>,
+    pub temporary: bool,
+    pub attributes: Map<String, Value>,
+    pub password: Option<PasswordHash>,
+}
+
+impl User {
+    /// A manager is a user with `userLimit != 0`.
+    pub fn manager(&self) -> bool {
+        self.user_limit != 0
+    }
+}
+
+/// A row of `tc_devices`. `status`, `lastUpdate` and `positionId` are never stored.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Device {
+    pub id: i64,
+    pub name: Option<String>,
+    pub unique_id: Option<String>,
+    pub group_id: i64,
+    pub calendar_id: i64,
+    pub phone: Option<String>,
+    pub model: Option<String>,
+    pub contact: Option<String>,
+    pub category: Option<String>,
+    pub disabled: bool,
+    pub expiration_time: Option<DateTime<Utc>>,
+    pub attributes: Map<String, Value>,
+}
+
+/// A row of `tc_groups`; `group_id` is the parent (0 = none).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Group {
+    pub id: i64,
+    pub name: Option<String>,
+    pub group_id: i64,
+    pub attributes: Map<String, Value>,
+}
+
+/// The single row of `tc_servers`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerSettings {
+    pub registration: bool,
+    pub readonly: bool,
+    pub device_readonly: bool,
+    pub map: Option<String>,
+    pub bing_key: Option<String>,
+    pub map_url: Option<String>,
+    pub overlay_url: Option<String>,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub zoom: i64,
+    pub force_settings: bool,
+    pub coordinate_format: Option<String>,
+    pub limit_commands: bool,
+    pub disable_reports: bool,
+    pub fixed_email: bool,
+    pub poi_layer: Option<String>,
+    pub announcement: Option<String>,
+    pub attributes: Map<String, Value>,
+}
+
+/// A model class that can appear in a permission key (`<type>Id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectType {
+    User,
+    Device,
+    Group,
+    ManagedUser,
+    LinkedDevice,
+    Geofence,
+    Notification,
+    Calendar,
+    Attribute,
+    Driver,
+    Command,
+    Maintenance,
+    Order,
+    Report,
+}
+
+impl ObjectType {
+    const ALL: [ObjectType; 14] = [
+        ObjectType::User,
+        ObjectType::Device,
+        ObjectType::Group,
+        ObjectType::ManagedUser,
+        ObjectType::LinkedDevice,
+        ObjectType::Geofence,
+        ObjectType::Notification,
+        ObjectType::Calendar,
+        ObjectType::Attribute,
+        ObjectType::Driver,
+        ObjectType::Command,
+        ObjectType::Maintenance,
+        ObjectType::Order,
+        ObjectType::Report,
+    ];
+
+    /// The Java simple class name (`Device`, `ManagedUser`, ...), as in "Device access denied".
+    pub fn class_name(self) -> &'static str {
+        match self {
+            ObjectType::User => "User",
+            ObjectType::Device => "Device",
+            ObjectType::Group => "Group",
+            ObjectType::ManagedUser => "ManagedUser",
+            ObjectType::LinkedDevice => "LinkedDevice",
+            ObjectType::Geofence => "Geofence",
+            ObjectType::Notification => "Notification",
+            ObjectType::Calendar => "Calendar",
+            ObjectType::Attribute => "Attribute",
+            ObjectType::Driver => "Driver",
+            ObjectType::Command => "Command",
+            ObjectType::Maintenance => "Maintenance",
+            ObjectType::Order => "Order",
+            ObjectType::Report => "Report",
+        }
+    }
+
+    /// `Permission.getKeyClass`: drop the trailing `Id`, match the class name case-insensitively.
+    pub fn from_key(key: &str) -> Option<ObjectType> {
+        let stem = key.get(..key.len().checked_sub(2)?)?;
+        ObjectType::ALL
+            .into_iter()
+            .find(|t| t.class_name().eq_ignore_ascii_case(stem))
+    }
+
+    /// The storage name: `Managed`/`Linked` prefixes stripped, lower case (`manageduser` -> `user`).
+    pub fn storage_name(self) -> &'static str {
+        match self {
+            ObjectType::ManagedUser => "user",
+            ObjectType::LinkedDevice => "device",
+            other => match other {
+                ObjectType::User => "user",
+                ObjectType::Device => "device",
+                ObjectType::Group => "group",
+                ObjectType::Geofence => "geofence",
+                ObjectType::Notification => "notification",
+                ObjectType::Calendar => "calendar",
+                ObjectType::Attribute => "attribute",
+                ObjectType::Driver => "driver",
+                ObjectType::Command => "command",
+                ObjectType::Maintenance => "maintenance",
+                ObjectType::Order => "order",
+                ObjectType::Report => "report",
+                ObjectType::ManagedUser | ObjectType::LinkedDevice => "",
+            },
+        }
+    }
+
+    /// The object table this type lives in (`tc_users`, ...).
+    pub fn table(self) -> String {
+        format!("tc_{}s", self.storage_name())
+    }
+
+    /// The link-table column for this side of a permission (`userid`, `manageduserid`, ...).
+    pub fn column(self) -> String {
+        format!("{}id", self.class_name().to_lowercase())
+    }
+}
+
+/// A link table: `(owner, property)` pairs with multiplicities (duplicate rows are kept).
+#[derive(Clone, Debug, Default)]
+pub struct LinkTable {
+    by_owner: BTreeMap<i64, BTreeMap<i64, u32>>,
+    by_property: BTreeMap<i64, BTreeMap<i64, u32>>,
+}
+
+impl LinkTable {
+    /// Inserts one row (a duplicate when the pair exists).
+    pub fn insert(&mut self, owner: i64, property: i64) {
+        *self
+            .by_owner
+            .entry(owner)
+            .or_default()
+            .entry(property)
+            .or_insert(0) += 1;
+        *self
+            .by_property
+            .entry(property)
+            .or_default()
+            .entry(owner)
+            .or_insert(0) += 1;
+    }
+
+    /// Deletes every row of the pair; a missing pair is a no-op.
+    pub fn remove(&mut self, owner: i64, property: i64) {
+        if let Some(m) = self.by_owner.get_mut(&owner) {
+            m.remove(&property);
+            if m.is_empty() {
+                self.by_owner.remove(&owner);
+            }
+        }
+        if let Some(m) = self.by_property.get_mut(&property) {
+            m.remove(&owner);
+            if m.is_empty() {
+                self.by_property.remove(&property);
+            }
+        }
+    }
+
+    pub fn contains(&self, owner: i64, property: i64) -> bool {
+        self.by_owner
+            .get(&owner)
+            .is_some_and(|m| m.contains_key(&property))
+    }
+
+    /// Distinct properties linked from `owner`.
+    pub fn properties(&self, owner: i64) -> BTreeSet<i64> {
+        self.by_owner
+            .get(&owner)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Distinct owners linked to `property`.
+    pub fn owners(&self, property: i64) -> BTreeSet<i64> {
+        self.by_property
+            .get(&property)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn remove_owner(&mut self, owner: i64) {
+        for property in self.properties(owner) {
+            self.remove(owner, property);
+        }
+    }
+
+    fn remove_property(&mut self, property: i64) {
+        for owner in self.owners(property) {
+            self.remove(owner, property);
+        }
+    }
+
+    /// Every row, duplicates repeated, ordered by owner then property.
+    pub fn rows(&self) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        for (owner, props) in &self.by_owner {
+            for (property, count) in props {
+                for _ in 0..*count {
+                    out.push((*owner, *property));
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of rows, duplicates included.
+    pub fn len(&self) -> usize {
+        self.by_owner
+            .values()
+            .flat_map(|m| m.values())
+            .map(|c| *c as usize)
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_owner.is_empty()
+    }
+}
+
+/// The whole in-memory database.
+#[derive(Debug, Default)]
+pub struct Store {
+    pub(crate) users: BTreeMap<i64, User>,
+    pub(crate) devices: BTreeMap<i64, Device>,
+    pub(crate) groups: BTreeMap<i64, Group>,
+    pub(crate) server: ServerSettings,
+    /// Link tables keyed by (owner storage name, property storage name), e.g. ("user", "device").
+    links: BTreeMap<(&'static str, &'static str), LinkTable>,
+    last_user_id: i64,
+    last_device_id: i64,
+    last_group_id: i64,
+}
+
+const USER_INSERT: &str = "INSERT INTO tc_users(temporary, poiLayer, latitude, login, fixedEmail, administrator, readonly, disabled, userLimit, map, email, longitude, deviceReadonly, disableReports, zoom, coordinateFormat, phone, limitCommands, expirationTime, name, attributes, totpKey, deviceLimit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const USER_UPDATE: &str = "UPDATE tc_users SET name = ?, login = ?, email = ?, phone = ?, readonly = ?, administrator = ?, map = ?, latitude = ?, longitude = ?, zoom = ?, coordinateFormat = ?, disabled = ?, expirationTime = ?, deviceLimit = ?, userLimit = ?, deviceReadonly = ?, limitCommands = ?, disableReports = ?, fixedEmail = ?, poiLayer = ?, totpKey = ?, temporary = ?, attributes = ? WHERE id = ?";
+const DEVICE_INSERT: &str = "INSERT INTO tc_devices(groupId, calendarId, phone, expirationTime, contact, name, disabled, model, attributes, category, uniqueId) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const DEVICE_UPDATE: &str = "UPDATE tc_devices SET groupId = ?, calendarId = ?, phone = ?, expirationTime = ?, contact = ?, name = ?, disabled = ?, model = ?, attributes = ?, category = ?, uniqueId = ? WHERE id = ?";
+const GROUP_INSERT: &str = "INSERT INTO tc_groups(name, groupId, attributes) VALUES (?, ?, ?)";
+const GROUP_UPDATE: &str =
+    "UPDATE tc_groups SET name = ?, groupId = ?, attributes = ? WHERE id = ?";
+
+impl Store {
+    pub fn new(registration: bool) -> Store {
+        Store {
+            server: ServerSettings {
+                registration,
+                ..ServerSettings::default()
+            },
+            ..Store::default()
+        }
+    }
+
+    // ---- reads ----
+
+    pub fn user(&self, id: i64) -> Option<&User> {
+        self.users.get(&id)
+    }
+    pub fn device(&self, id: i64) -> Option<&Device> {
+        self.devices.get(&id)
+    }
+    pub fn group(&self, id: i64) -> Option<&Group> {
+        self.groups.get(&id)
+    }
+    pub fn user_mut(&mut self, id: i64) -> Option<&mut User> {
+        self.users.get_mut(&id)
+    }
+    pub fn device_mut(&mut self, id: i64) -> Option<&mut Device> {
+        self.devices.get_mut(&id)
+    }
+    pub fn group_mut(&mut self, id: i64) -> Option<&mut Group> {
+        self.groups.get_mut(&id)
+    }
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.users.values()
+    }
+    pub fn devices(&self) -> impl Iterator<Item = &Device> {
+        self.devices.values()
+    }
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+    pub fn server(&self) -> &ServerSettings {
+        &self.server
+    }
+    pub fn server_mut(&mut self) -> &mut ServerSettings {
+        &mut self.server
+    }
+
+    /// Whether an object of `kind` with `id` exists (types the sandbox does not model never do).
+    pub fn exists(&self, kind: ObjectType, id: i64) -> bool {
+        match kind {
+            ObjectType::User | ObjectType::ManagedUser => self.users.contains_key(&id),
+            ObjectType::Device | ObjectType::LinkedDevice => self.devices.contains_key(&id),
+            ObjectType::Group => self.groups.contains_key(&id),
+            _ => false,
+        }
+    }
+
+    /// The link table between two storage names, if any rows were ever written.
+    pub fn links(&self, owner: ObjectType, property: ObjectType) -> Option<&LinkTable> {
+        self.links
+            .get(&(owner.storage_name(), property.storage_name()))
+    }
+
+    /// Distinct properties linked from `owner_id` (e.g. the devices directly linked to a user).
+    pub fn linked(&self, owner: ObjectType, owner_id: i64, property: ObjectType) -> BTreeSet<i64> {
+        self.links(owner, property)
+            .map(|t| t.properties(owner_id))
+            .unwrap_or_default()
+    }
+
+    /// Distinct owners linking to `property_id` (e.g. the users directly linked to a device).
+    pub fn linked_to(
+        &self,
+        owner: ObjectType,
+        property: ObjectType,
+        property_id: i64,
+    ) -> BTreeSet<i64> {
+        self.links(owner, property)
+            .map(|t| t.owners(property_id))
+            .unwrap_or_default()
+    }
+
+    pub fn is_linked(
+        &self,
+        owner: ObjectType,
+        owner_id: i64,
+        property: ObjectType,
+        property_id: i64,
+    ) -> bool {
+        self.links(owner, property)
+            .is_some_and(|t| t.contains(owner_id, property_id))
+    }
+
+    // ---- users ----
+
+    /// Inserts a user as `INSERT INTO tc_users` would: NOT NULL name and email, unique email
+    /// (case-sensitive, as on H2). The id is consumed even when the insert fails.
+    pub fn insert_user(&mut self, mut user: User) -> Result<i64, ApiError> {
+        self.last_user_id += 1;
+        let id = self.last_user_id;
+        self.check_user_columns(&user, 0, USER_INSERT)?;
+        user.id = id;
+        self.users.insert(id, user);
+        Ok(id)
+    }
+
+    /// `UPDATE tc_users SET <every column> WHERE id = ?`; the password hash is kept unless
+    /// `password` is given. Updating a missing row changes nothing.
+    pub fn update_user(
+        &mut self,
+        mut user: User,
+        password: Option<PasswordHash>,
+    ) -> Result<(), ApiError> {
+        self.check_user_columns(&user, user.id, USER_UPDATE)?;
+        if let Some(old) = self.users.get(&user.id) {
+            user.password = password.or_else(|| old.password.clone());
+            self.users.insert(user.id, user);
+        }
+        Ok(())
+    }
+
+    fn check_user_columns(
+        &self,
+        user: &User,
+        own_id: i64,
+        statement: &str,
+    ) -> Result<(), ApiError> {
+        if user.name.is_none() {
+            return Err(ApiError::not_null("NAME", statement));
+        }
+        let Some(email) = user.email.as_deref() else {
+            return Err(ApiError::not_null("EMAIL", statement));
+        };
+        if self
+            .users
+            .values()
+            .any(|u| u.id != own_id && u.email.as_deref() == Some(email))
+        {
+            return Err(ApiError::unique(
+                "CONSTRAINT_9_INDEX_1",
+                "TC_USERS(EMAIL",
+                email,
+                statement,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Deletes a user and, by cascade, every link row on either side. Devices and groups it
+    /// created stay. A missing id is a no-op.
+    pub fn delete_user(&mut self, id: i64) {
+        if self.users.remove(&id).is_none() {
+            return;
+        }
+        for ((owner, property), table) in self.links.iter_mut() {
+            if *owner == "user" {
+                table.remove_owner(id);
+            }
+            if *property == "user" {
+                table.remove_property(id);
+            }
+        }
+    }
+
+    // ---- devices ----
+
+    pub fn insert_device(&mut self, mut device: Device) -> Result<i64, ApiError> {
+        self.last_device_id += 1;
+        let id = self.last_device_id;
+        self.check_device_columns(&device, 0, DEVICE_INSERT)?;
+        device.id = id;
+        self.devices.insert(id, device);
+        Ok(id)
+    }
+
+    pub fn update_device(&mut self, device: Device) -> Result<(), ApiError> {
+        self.check_device_columns(&device, device.id, DEVICE_UPDATE)?;
+        if self.devices.contains_key(&device.id) {
+            self.devices.insert(device.id, device);
+        }
+        Ok(())
+    }
+
+    fn check_device_columns(
+        &self,
+        device: &Device,
+        own_id: i64,
+        statement: &str,
+    ) -> Result<(), ApiError> {
+        if device.name.is_none() {
+            return Err(ApiError::not_null("NAME", statement));
+        }
+        let Some(unique_id) = device.unique_id.as_deref() else {
+            return Err(ApiError::not_null("UNIQUEID", statement));
+        };
+        if self
+            .devices
+            .values()
+            .any(|d| d.id != own_id && d.unique_id.as_deref() == Some(unique_id))
+        {
+            return Err(ApiError::unique(
+                "CONSTRAINT_A_INDEX_6",
+                "TC_DEVICES(UNIQUEID",
+                unique_id,
+                statement,
+            ));
+        }
+        if device.group_id != 0 && !self.groups.contains_key(&device.group_id) {
+            return Err(ApiError::foreign_key(
+                "FK_DEVICES_GROUPID",
+                "TC_DEVICES",
+                "GROUPID",
+                "TC_GROUPS",
+                device.group_id,
+                statement,
+            ));
+        }
+        if device.calendar_id != 0 {
+            return Err(ApiError::foreign_key(
+                "FK_DEVICES_CALENDARID",
+                "TC_DEVICES",
+                "CALENDARID",
+                "TC_CALENDARS",
+                device.calendar_id,
+                statement,
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn delete_device(&mut self, id: i64) {
+        if self.devices.remove(&id).is_none() {
+            return;
+        }
+        for ((owner, property), table) in self.links.iter_mut() {
+            if *owner == "device" {
+                table.remove_owner(id);
+            }
+            if *property == "device" {
+                table.remove_property(id);
+            }
+        }
+    }
+
+    // ---- groups ----
+
+    pub fn insert_group(&mut self, mut group: Group) -> Result<i64, ApiError> {
+        self.last_group_id += 1;
+        let id = self.last_group_id;
+        self.check_group_columns(&group, GROUP_INSERT)?;
+        group.id = id;
+        self.groups.insert(id, group);
+        Ok(id)
+    }
+
+    pub fn update_group(&mut self, group: Group) -> Result<(), ApiError> {
+        self.check_group_columns(&group, GROUP_UPDATE)?;
+        if self.groups.contains_key(&group.id) {
+            self.groups.insert(group.id, group);
+        }
+        Ok(())
+    }
+
+    fn check_group_columns(&self, group: &Group, statement: &str) -> Result<(), ApiError> {
+        if group.name.is_none() {
+            return Err(ApiError::not_null("NAME", statement));
+        }
+        if group.group_id != 0 && !self.groups.contains_key(&group.group_id) {
+            return Err(ApiError::foreign_key(
+                "FK_GROUPS_GROUPID",
+                "TC_GROUPS",
+                "GROUPID",
+                "TC_GROUPS",
+                group.group_id,
+                statement,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Deletes a group: its devices and child groups get `groupId = 0` (ON DELETE SET NULL), its
+    /// link rows cascade away.
+    pub fn delete_group(&mut self, id: i64) {
+        if self.groups.remove(&id).is_none() {
+            return;
+        }
+        for device in self.devices.values_mut().filter(|d| d.group_id == id) {
+            device.group_id = 0;
+        }
+        for group in self.groups.values_mut().filter(|g| g.group_id == id) {
+            group.group_id = 0;
+        }
+        for ((owner, property), table) in self.links.iter_mut() {
+            if *owner == "group" {
+                table.remove_owner(id);
+            }
+            if *property == "group" {
+                table.remove_property(id);
+            }
+        }
+    }
+
+    // ---- links ----
+
+    /// Inserts one link row with foreign-key checks (owner first, as H2 reports them).
+    /// The caller has already checked that the table exists.
+    pub fn insert_link(
+        &mut self,
+        owner: ObjectType,
+        owner_id: i64,
+        property: ObjectType,
+        property_id: i64,
+    ) -> Result<(), ApiError> {
+        let table = format!("tc_{}_{}", owner.storage_name(), property.storage_name());
+        let statement = format!("INSERT INTO {table} VALUES (?, ?)");
+        for (kind, id) in [(owner, owner_id), (property, property_id)] {
+            if !self.exists(kind, id) {
+                let column = kind.column().to_uppercase();
+                return Err(ApiError::foreign_key(
+                    &format!(
+                        "FK_{}_{}_{}",
+                        owner.storage_name(),
+                        property.storage_name(),
+                        column
+                    )
+                    .to_uppercase(),
+                    &table.to_uppercase(),
+                    &column,
+                    &kind.table().to_uppercase(),
+                    id,
+                    &statement,
+                ));
+            }
+        }
+        self.links
+            .entry((owner.storage_name(), property.storage_name()))
+            .or_default()
+            .insert(owner_id, property_id);
+        Ok(())
+    }
+
+    /// Deletes every row of the pair (no-op when absent).
+    pub fn delete_link(
+        &mut self,
+        owner: ObjectType,
+        owner_id: i64,
+        property: ObjectType,
+        property_id: i64,
+    ) {
+        if let Some(table) = self
+            .links
+            .get_mut(&(owner.storage_name(), property.storage_name()))
+        {
+            table.remove(owner_id, property_id);
+        }
+    }
+
+    // ---- seeding helpers (in-process, no permission checks) ----
+
+    /// Adds a user with the given password (none: cannot log in). Returns its id.
+    /// Panics never; a duplicate email returns the storage error.
+    pub fn add_user(
+        &mut self,
+        name: &str,
+        email: &str,
+        password: Option<&str>,
+    ) -> Result<i64, ApiError> {
+        self.insert_user(User {
+            name: Some(name.to_string()),
+            email: Some(email.to_string()),
+            password: password.map(PasswordHash::new),
+            ..User::default()
+        })
+    }
+
+    /// Adds an administrator (deviceLimit -1) with a password. Returns its id.
+    pub fn add_admin(&mut self, name: &str, email: &str, password: &str) -> Result<i64, ApiError> {
+        self.insert_user(User {
+            name: Some(name.to_string()),
+            email: Some(email.to_string()),
+            administrator: true,
+            device_limit: -1,
+            password: Some(PasswordHash::new(password)),
+            ..User::default()
+        })
+    }
+
+    /// Adds a device (optionally in a group). Returns its id.
+    pub fn add_device(
+        &mut self,
+        name: &str,
+        unique_id: &str,
+        group_id: i64,
+    ) -> Result<i64, ApiError> {
+        self.insert_device(Device {
+            name: Some(name.to_string()),
+            unique_id: Some(unique_id.to_string()),
+            group_id,
+            ..Device::default()
+        })
+    }
+
+    /// Adds a group under `parent` (0 = top level). Returns its id.
+    pub fn add_group(&mut self, name: &str, parent: i64) -> Result<i64, ApiError> {
+        self.insert_group(Group {
+            name: Some(name.to_string()),
+            group_id: parent,
+            ..Group::default()
+        })
+    }
+
+    /// Links a user to a device (`tc_user_device`).
+    pub fn link_user_device(&mut self, user_id: i64, device_id: i64) -> Result<(), ApiError> {
+        self.insert_link(ObjectType::User, user_id, ObjectType::Device, device_id)
+    }
+
+    /// Links a user to a group (`tc_user_group`).
+    pub fn link_user_group(&mut self, user_id: i64, group_id: i64) -> Result<(), ApiError> {
+        self.insert_link(ObjectType::User, user_id, ObjectType::Group, group_id)
+    }
+
+    /// Makes `manager_id` manage `user_id` (`tc_user_user`).
+    pub fn link_managed_user(&mut self, manager_id: i64, user_id: i64) -> Result<(), ApiError> {
+        self.insert_link(
+            ObjectType::User,
+            manager_id,
+            ObjectType::ManagedUser,
+            user_id,
+        )
+    }
+
+    /// Sets a user's password (hashed).
+    pub fn set_password(&mut self, user_id: i64, password: &str) {
+        if let Some(user) = self.users.get_mut(&user_id) {
+            user.password = Some(PasswordHash::new(password));
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The Traccar generation the sandbox imitates, and every behaviour switch that depends on it.
+//!
+//! Each predicate names the Traccar release that introduced the behaviour (see the version table,
+//! §11 of API-NOTES.md). Handlers ask these predicates; they never compare versions themselves.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A Traccar release line the sandbox can imitate. Ordered oldest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TraccarVersion {
+    /// Traccar 5.12: one-line error bodies, bad Basic credentials give 400 (NPE), no paging.
+    V5_12,
+    /// Traccar 6.9.1: the version observed in observed-api.md.
+    V6_9,
+    /// Traccar 6.14.5, the latest release (default).
+    #[default]
+    V6_14,
+}
+
+impl TraccarVersion {
+    /// Every supported version, oldest first.
+    pub const ALL: [TraccarVersion; 3] = [
+        TraccarVersion::V5_12,
+        TraccarVersion::V6_9,
+        TraccarVersion::V6_14,
+    ];
+
+    /// The `version` reported by `GET /api/server`.
+    pub fn version_string(&self) -> &'static str {
+        match self {
+            TraccarVersion::V5_12 => "5.12",
+            TraccarVersion::V6_9 => "6.9.1",
+            TraccarVersion::V6_14 => "6.14.5",
+        }
+    }
+
+    /// (major, minor) of the imitated release.
+    fn number(&self) -> (u32, u32) {
+        match self {
+            TraccarVersion::V5_12 => (5, 12),
+            TraccarVersion::V6_9 => (6, 9),
+            TraccarVersion::V6_14 => (6, 14),
+        }
+    }
+
+    /// Whether the imitated release is `major.minor` or newer.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        self.number() >= (major, minor)
+    }
+
+    /// v6.0: the first user may register even when registration is disabled.
+    pub fn first_user_ignores_registration(&self) -> bool {
+        self.at_least(6, 0)
+    }
+    /// v5.11–v5.12: bad Basic (and form login) credentials give 400 NullPointerException.
+    pub fn bad_credentials_npe(&self) -> bool {
+        !self.at_least(6, 0)
+    }
+    /// v6.2: the Authorization scheme is matched case-insensitively.
+    pub fn case_insensitive_scheme(&self) -> bool {
+        self.at_least(6, 2)
+    }
+    /// v6.3: `GET /api/users?deviceId=` exists (admins; managers from v6.6).
+    pub fn users_by_device(&self) -> bool {
+        self.at_least(6, 3)
+    }
+    /// v6.6: managers may use `GET /api/users?deviceId=`.
+    pub fn users_by_device_for_managers(&self) -> bool {
+        self.at_least(6, 6)
+    }
+    /// v6.3: a readonly user may save its own `notificationTokens` / `termsAccepted`.
+    pub fn readonly_self_attributes(&self) -> bool {
+        self.at_least(6, 3)
+    }
+    /// v6.6: lists are ordered by name.
+    pub fn sorted_lists(&self) -> bool {
+        self.at_least(6, 6)
+    }
+    /// v6.7: error bodies are full stack traces instead of one line.
+    pub fn stack_trace_errors(&self) -> bool {
+        self.at_least(6, 7)
+    }
+    /// v6.10: `excludeAttributes`.
+    pub fn exclude_attributes(&self) -> bool {
+        self.at_least(6, 10)
+    }
+    /// v6.11: token revocation and a random id inside tokens.
+    pub fn token_revocation(&self) -> bool {
+        self.at_least(6, 11)
+    }
+    /// v6.12: `GET /api/users?deviceId=` also requires access to the device.
+    pub fn users_by_device_checks_device(&self) -> bool {
+        self.at_least(6, 12)
+    }
+    /// v6.13: `limit` / `offset` / `keyword` on lists.
+    pub fn paging(&self) -> bool {
+        self.at_least(6, 13)
+    }
+    /// v6.13: login identifiers are matched case-insensitively.
+    pub fn case_insensitive_login(&self) -> bool {
+        self.at_least(6, 13)
+    }
+    /// v6.13: `deviceId` -> `linkedDeviceId` links.
+    pub fn linked_devices(&self) -> bool {
+        self.at_least(6, 13)
+    }
+    /// v6.14: `GET /api/permissions` (admin only).
+    pub fn permissions_listing(&self) -> bool {
+        self.at_least(6, 14)
+    }
+    /// v6.14: group cycle detection walks up to 3 ancestors (before: only `groupId == id`).
+    pub fn deep_cycle_check(&self) -> bool {
+        self.at_least(6, 14)
+    }
+}
+
+impl fmt::Display for TraccarVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.version_string())
+    }
+}
+
+impl FromStr for TraccarVersion {
+    type Err = anyhow::Error;
+
+    /// Accepts "6.14", "6.14.5", "v6.9", "6.9.1", "5.12", "5.12.0"; the patch level is ignored.
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        let t = s.trim().trim_start_matches(['v', 'V']);
+        let mut parts = t.split('.');
+        let major = parts.next().unwrap_or_default();
+        let minor = parts.next().unwrap_or_default();
+        match (major, minor) {
+            ("6", "14") => Ok(TraccarVersion::V6_14),
+            ("6", "9") => Ok(TraccarVersion::V6_9),
+            ("5", "12") => Ok(TraccarVersion::V5_12),
+            _ => {
+                anyhow::bail!("unsupported Traccar version {s:?}: expected one of 6.14, 6.9, 5.12")
+            }
+        }
+    }
+}
