@@ -1,3 +1,4 @@
 mod config_files;
 mod convergence;
 mod e2e;
+mod gitops;
