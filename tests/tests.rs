@@ -2,3 +2,4 @@ mod conformance;
 mod config_files;
 mod convergence;
 mod e2e;
+mod gitops;
