@@ -1,5 +1,5 @@
-mod conformance;
 mod config_files;
+mod conformance;
 mod convergence;
 mod e2e;
 mod gitops;
