@@ -16,7 +16,7 @@ use crate::backend::traccar::{Options, TraccarBackend};
 use crate::cli::{ApplyArgs, Color, Format, PlanArgs, ServerArgs};
 use crate::config::{self, Loaded};
 use crate::model::Scope;
-use crate::plan::{self, Plan};
+use crate::plan::Plan;
 use crate::render;
 use crate::secret::Secret;
 
@@ -104,19 +104,29 @@ pub async fn connect(
 
 /// The pipeline up to the plan: describe, fetch, diff and check. No writes.
 pub async fn make_plan<B: Backend>(backend: &B, loaded: &Loaded) -> anyhow::Result<Plan> {
+    Ok(make_plan_and_live(backend, loaded).await?.0)
+}
+
+/// `make_plan`, also returning the live state it read (for saved plans and drift reports).
+pub async fn make_plan_and_live<B: Backend>(
+    backend: &B,
+    loaded: &Loaded,
+) -> anyhow::Result<(Plan, crate::model::Live)> {
     backend.describe().await?;
     let live = backend
         .fetch(&Scope::of(&loaded.desired))
         .await
         .context("reading the server's state")?;
-    plan::plan(&loaded.desired, &live).map_err(|problems| {
+    // Adds each user's applied record (see drift.rs) and plans.
+    let plan = crate::drift::plan_recorded(&loaded.desired, &live).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         anyhow::anyhow!(
             "{}\n{} problem(s) found before any change was made; nothing was applied",
             lines.join("\n"),
             problems.len()
         )
-    })
+    })?;
+    Ok((plan, live))
 }
 
 pub fn render_plan(plan: &Plan, format: Format, io: &mut Io<'_>) -> anyhow::Result<()> {
@@ -139,8 +149,9 @@ pub async fn plan_command<B: Backend>(
     args: &PlanArgs,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let plan = make_plan(backend, loaded).await?;
+    let (plan, live) = make_plan_and_live(backend, loaded).await?;
     render_plan(&plan, args.format, io)?;
+    crate::workflow::save_plan(&plan, &live, loaded, &args.saved)?;
     Ok(if args.detailed_exitcode && !plan.actions.is_empty() {
         EXIT_CHANGES
     } else {
@@ -166,7 +177,18 @@ pub async fn apply_command<B: Backend>(
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
     let plan = make_plan(backend, loaded).await?;
-    render_plan(&plan, Format::Text, io)?;
+    execute_plan(backend, &plan, args, approval, io).await
+}
+
+/// Shows `plan`, asks for approval and applies it (shared by `apply -f` and `apply --plan`).
+pub async fn execute_plan<B: Backend>(
+    backend: &B,
+    plan: &Plan,
+    args: &ApplyArgs,
+    approval: Approval<'_>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    render_plan(plan, Format::Text, io)?;
     if plan.actions.is_empty() {
         return Ok(EXIT_OK);
     }
@@ -201,7 +223,8 @@ pub async fn apply_command<B: Backend>(
         _ => None,
     };
     writeln!(io.out)?;
-    let report = apply::apply(backend, &plan, io.out).await;
+    let report = apply::apply(backend, plan, io.out).await;
+    crate::workflow::apply_metrics(plan, &report, &args.saved)?;
     if let (Some(file), Some(path)) = (credentials_file.as_mut(), &args.credentials_out) {
         write_credentials(file, path, &report.credentials)
             .with_context(|| format!("writing {}", path.display()))?;

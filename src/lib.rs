@@ -22,9 +22,15 @@ pub mod config;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod diff;
+pub mod drift;
+pub mod export;
+pub mod gitops_args;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod render;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod saved;
 pub mod secret;
+pub mod workflow;

@@ -77,7 +77,8 @@ macro_rules! with_user_fields {
             #[serde(default, deserialize_with = "nullable")]
             pub phone: Option<Option<String>>,
             /// Free-form attributes, managed key by key: keys not listed are left alone. A `null`
-            /// value means the key must be absent. The key `fleetform` is reserved.
+            /// value means the key must be absent. The keys `fleetform` and `fleetformApplied` are
+            /// reserved.
             #[serde(default)]
             pub attributes: Option<BTreeMap<String, serde_json::Value>>,
             /// Read-only user: may not create, edit or delete anything, nor change links.
