@@ -8,7 +8,8 @@
 //! Every user fleetform writes carries the attribute `fleetformApplied` (`APPLIED_ATTRIBUTE`),
 //! `v1:<digest>:<fields>`: `<digest>` is the first 128 bits (32 hex digits) of the SHA-256 of
 //! the user's canonical desired state (every managed field name with its value, and the device
-//! and group link sets), `<fields>` the JSON list of the managed field names it covers. The
+//! and group link sets), `<fields>` the comma-separated names of the managed fields it covers
+//! (`%` and `,` in attribute keys written as `%25` and `%2C`). The
 //! record is one more managed attribute of the desired state (`stamp`), so the ordinary update
 //! machinery writes it: on create, with every field update, and whenever the file's link sets
 //! change (the digest covers them, so its value changes and an update is planned next to the
@@ -129,8 +130,10 @@ pub fn desired_digest(user: &DesiredUser) -> String {
 
 /// The record fleetform writes on a user it applies `user` to.
 pub fn record_of(user: &DesiredUser) -> Value {
-    let names: Vec<String> = managed_fields(user).map(|(f, _)| f.name()).collect();
-    let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
+    let names: Vec<String> = managed_fields(user)
+        .map(|(f, _)| f.name().replace('%', "%25").replace(',', "%2C"))
+        .collect();
+    let names = names.join(",");
     Value::Text(format!("{RECORD_VERSION}:{}:{names}", desired_digest(user)))
 }
 
@@ -147,10 +150,10 @@ pub fn parse_record(value: &Value) -> Option<Record> {
     };
     let rest = text.strip_prefix(RECORD_VERSION)?.strip_prefix(':')?;
     let (digest, names) = rest.split_once(':')?;
-    let names: Vec<String> = serde_json::from_str(names).ok()?;
     let fields = names
-        .iter()
-        .map(|n| Field::parse(n))
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| Field::parse(&n.replace("%2C", ",").replace("%25", "%")))
         .collect::<Option<Vec<Field>>>()?;
     Some(Record {
         digest: digest.to_string(),
@@ -424,6 +427,11 @@ mod tests {
             &applied(&u, have("max@x.at", None)),
             &record
         ));
+
+        let odd = Field::Attribute("a,b%2C".into());
+        let u = with_field(max(), odd.clone(), Value::Int(1));
+        let record = parse_record(&record_of(&u)).expect("parses");
+        assert_eq!(record.fields, vec![Field::Readonly, odd]);
     }
 
     #[test]

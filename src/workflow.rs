@@ -240,14 +240,16 @@ pub async fn export_command<B: Backend>(
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
     let account = backend.describe().await?;
-    let scope = |emails| Scope {
-        fleet: args.fleet.clone(),
+    // The listing reads no links (no emails, no fleet); the second fetch reads the links of
+    // exactly the exported users.
+    let scope = |fleet: &str, emails| Scope {
+        fleet: fleet.to_string(),
         emails,
         manager: None,
         desired_groups: Default::default(),
     };
     let listed = backend
-        .fetch(&scope(Default::default()))
+        .fetch(&scope("", Default::default()))
         .await
         .context("listing users")?;
     let which = match args.scope {
@@ -256,7 +258,7 @@ pub async fn export_command<B: Backend>(
     };
     let users = export::select(&listed, &args.fleet, which);
     let live = backend
-        .fetch(&scope(users.clone()))
+        .fetch(&scope(&args.fleet, users.clone()))
         .await
         .context("reading the exported users' links")?;
     let header = format!(
