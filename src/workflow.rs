@@ -198,6 +198,18 @@ pub async fn apply_saved<B: Backend>(
         );
     }
     let plan = saved::plan_of(saved, live.account.clone())?;
+    writeln!(
+        io.out,
+        "Saved plan of {} checked: {} ({} {}) as {}, and the {} user(s) and the device/group catalogue it read, are unchanged.\n",
+        saved
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        saved.server.url,
+        saved.server.backend,
+        saved.server.version,
+        saved.account.email,
+        saved.fingerprints.users.len()
+    )?;
     commands::execute_plan(backend, &plan, args, approval, io).await
 }
 
