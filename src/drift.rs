@@ -33,6 +33,10 @@
 //!
 //! Creates, deletes, disables and adoptions are always *pending*.
 //!
+//! Where the server keeps an audit log the account may read (Traccar 6.7+, administrators),
+//! the command adds who changed each drifted user and when (`Backend::audit`); elsewhere the
+//! report simply has no such section.
+//!
 //! Limits: a managed user deleted by hand is re-created, reported as pending (nothing on the
 //! server remembers it); a link added by hand to a user that fleetform never recorded is
 //! pending; when an apply stops half way, a user whose update (with the new record) landed but
@@ -47,6 +51,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::backend::AuditEntry;
 use crate::model::{Action, Desired, DesiredUser, Field, Live, LiveUser, UserKey, Value};
 use crate::plan::{self, Plan, Problem};
 
@@ -232,6 +237,9 @@ pub struct Report {
     pub fleet: String,
     pub pending: Vec<Difference>,
     pub drift: Vec<Difference>,
+    /// Who changed the drifted users, newest first, where the server's audit log is readable.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit: BTreeMap<UserKey, Vec<AuditEntry>>,
 }
 
 impl Report {
@@ -265,6 +273,7 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
         fleet: desired.fleet.clone(),
         pending: Vec::new(),
         drift: Vec::new(),
+        audit: BTreeMap::new(),
     };
     let verdict = |email: &str, field: Option<&Field>| -> Verdict {
         let key = UserKey::new(email);
@@ -369,6 +378,18 @@ pub fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             &report.drift
         )
     )?;
+    if !report.audit.is_empty() {
+        writeln!(
+            out,
+            "Recent changes to the drifted users (the server's audit log):"
+        )?;
+        for (user, entries) in &report.audit {
+            for e in entries {
+                writeln!(out, "  {user}: {} by {} ({})", e.time, e.by, e.action)?;
+            }
+        }
+        writeln!(out)?;
+    }
     write!(
         out,
         "{}",

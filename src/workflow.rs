@@ -221,7 +221,11 @@ pub async fn drift_command<B: Backend>(
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
     let (plan, live) = commands::make_plan_and_live(backend, loaded).await?;
-    let report = drift::classify(&loaded.desired, &live, &plan);
+    let mut report = drift::classify(&loaded.desired, &live, &plan);
+    if !report.drift.is_empty() {
+        let drifted: Vec<_> = report.drifted_users().into_iter().collect();
+        report.audit = backend.audit(&drifted).await;
+    }
     match args.format {
         DriftFormat::Text => drift::text(&report, io.out)?,
         DriftFormat::Json => writeln!(io.out, "{}", serde_json::to_string_pretty(&report)?)?,

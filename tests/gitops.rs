@@ -157,7 +157,11 @@ async fn a_fresh_saved_plan_applies_and_the_replan_is_empty_and_holds_no_secret(
     );
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
     assert!(apply.stdout.contains("Saved plan of"), "{}", apply.stdout);
-    assert!(apply.stdout.contains("Plan: 2 to create"), "{}", apply.stdout);
+    assert!(
+        apply.stdout.contains("Plan: 2 to create"),
+        "{}",
+        apply.stdout
+    );
     let max = env.user("max@mustermann.at").await.expect("created");
     assert_eq!(max["attributes"]["fleetform"], "acme-bikes");
     assert!(
