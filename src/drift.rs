@@ -491,6 +491,38 @@ mod tests {
     }
 
     #[test]
+    fn the_text_report_has_a_section_per_kind_and_counts() {
+        let u = max();
+        let mut hand = applied(&u, have("max@x.at", None));
+        hand.devices.insert("D2".into());
+        let mut d = desired(vec![u, want("new@x.at")]);
+        d.prune = crate::model::Prune::Keep;
+        let mut r = report(&d, &live(Role::Admin, vec![hand]));
+        r.audit.insert(
+            UserKey::new("max@x.at"),
+            vec![AuditEntry {
+                time: "2026-11-01T10:00:00Z".into(),
+                by: "admin@x.at".into(),
+                action: "link".into(),
+            }],
+        );
+        let mut out = Vec::new();
+        text(&r, &mut out).expect("write");
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(out.contains("Drift (changed on the server"), "{out}");
+        assert!(out.contains("  max@x.at: unlink device D2 ("), "{out}");
+        assert!(
+            out.contains("2026-11-01T10:00:00Z by admin@x.at (link)"),
+            "{out}"
+        );
+        assert!(out.contains("  new@x.at: create user ("), "{out}");
+        assert!(
+            out.contains("Drift: 1 change(s) on 1 user(s); pending: 1 change(s)."),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn a_record_only_update_is_not_planned_but_rides_along_with_links() {
         let u = max();
         let mut old = applied(&u, have("max@x.at", None));
