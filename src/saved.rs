@@ -1,5 +1,5 @@
 //! saved: the saved plan file (`plan --out`, `apply --plan`) and the checks that keep it from
-//! going stale silently. Pure apart from nothing: reading and writing the file is `workflow`'s.
+//! going stale silently. Pure: reading and writing the file is `workflow`'s job.
 //! It must never hold a secret: the plan has none (passwords are generated at apply time), the
 //! server URL is refused with credentials in it, and live objects appear only as digests.
 //!
@@ -20,6 +20,11 @@
 //! the server URL, version or acting account differ. The actions it runs are decoded from the
 //! saved JSON (values typed by their field, so a text attribute that looks like a date stays
 //! text) and re-encoded to prove the round trip is exact.
+//!
+//! Limits: the check and the first write are not atomic, so a change made in between is not
+//! seen; fingerprints cover every readable field, so an unmanaged change to a user in scope
+//! (a phone number, an attribute an app writes) also makes the plan stale; the fleet file's
+//! digest is recorded for CI to compare, apply does not need the file.
 
 use std::collections::{BTreeMap, BTreeSet};
 
