@@ -15,8 +15,8 @@ use crate::backend::traccar::api::Credentials;
 use crate::backend::traccar::{Options, TraccarBackend};
 use crate::cli::{ApplyArgs, Color, Format, PlanArgs, ServerArgs};
 use crate::config::{self, Loaded};
-use crate::model::{Live, Scope};
-use crate::plan::{self, Plan};
+use crate::model::{Desired, Live, Scope};
+use crate::plan::Plan;
 use crate::render;
 use crate::safety;
 use crate::secret::Secret;
@@ -112,14 +112,12 @@ pub async fn connect(
 
 /// The pipeline up to the plan: describe, fetch, diff and check. No writes.
 pub async fn make_plan<B: Backend>(backend: &B, loaded: &Loaded) -> anyhow::Result<Plan> {
-    make_plan_with_live(backend, loaded)
-        .await
-        .map(|(plan, _)| plan)
+    Ok(make_plan_and_live(backend, loaded).await?.0)
 }
 
-/// `make_plan`, also returning the live state the plan was made from (the safety limits and
-/// `--target` judge the plan against it).
-pub async fn make_plan_with_live<B: Backend>(
+/// `make_plan`, also returning the live state it read (for saved plans, drift reports, the
+/// safety limits and `--target`).
+pub async fn make_plan_and_live<B: Backend>(
     backend: &B,
     loaded: &Loaded,
 ) -> anyhow::Result<(Plan, Live)> {
@@ -128,7 +126,8 @@ pub async fn make_plan_with_live<B: Backend>(
         .fetch(&Scope::of(&loaded.desired))
         .await
         .context("reading the server's state")?;
-    let plan = plan::plan(&loaded.desired, &live).map_err(|problems| {
+    // Adds each user's applied record (see drift.rs) and plans.
+    let plan = crate::drift::plan_recorded(&loaded.desired, &live).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         anyhow::anyhow!(
             "{}\n{} problem(s) found before any change was made; nothing was applied",
@@ -139,13 +138,13 @@ pub async fn make_plan_with_live<B: Backend>(
     Ok((plan, live))
 }
 
-/// `make_plan_with_live`, narrowed to `--target` users (all users when none are given).
+/// `make_plan_and_live`, narrowed to `--target` users (all users when none are given).
 pub async fn make_targeted_plan<B: Backend>(
     backend: &B,
     loaded: &Loaded,
     targets: &[String],
 ) -> anyhow::Result<(Plan, Live)> {
-    let (plan, live) = make_plan_with_live(backend, loaded).await?;
+    let (plan, live) = make_plan_and_live(backend, loaded).await?;
     let plan = target::restrict(plan, targets, &loaded.desired, &live)?;
     Ok((plan, live))
 }
@@ -171,8 +170,9 @@ pub async fn plan_command<B: Backend>(
     args: &PlanArgs,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let (plan, _) = make_targeted_plan(backend, loaded, &args.server.target).await?;
+    let (plan, live) = make_targeted_plan(backend, loaded, &args.server.target).await?;
     render_plan(&plan, args.format, io)?;
+    crate::workflow::save_plan(&plan, &live, loaded, &args.saved)?;
     Ok(if args.detailed_exitcode && !plan.actions.is_empty() {
         EXIT_CHANGES
     } else {
@@ -198,12 +198,25 @@ pub async fn apply_command<B: Backend>(
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
     let (plan, live) = make_targeted_plan(backend, loaded, &args.server.target).await?;
-    render_plan(&plan, Format::Text, io)?;
+    execute_plan(backend, &plan, (&loaded.desired, &live), args, approval, io).await
+}
+
+/// Shows `plan`, checks the safety limits against the fleet and the live state it was made
+/// from, asks for approval and applies it (shared by `apply -f` and `apply --plan`).
+pub async fn execute_plan<B: Backend>(
+    backend: &B,
+    plan: &Plan,
+    (desired, live): (&Desired, &Live),
+    args: &ApplyArgs,
+    approval: Approval<'_>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    render_plan(plan, Format::Text, io)?;
     if plan.actions.is_empty() {
         return Ok(EXIT_OK);
     }
     // After the plan is shown, so the refusal's numbers can be checked against it.
-    safety::check(&loaded.desired, &live, &plan, args.allow_mass_removal)?;
+    safety::check(desired, live, plan, args.allow_mass_removal)?;
     match approval {
         Approval::Auto => {}
         Approval::Refuse => bail!(
@@ -235,7 +248,8 @@ pub async fn apply_command<B: Backend>(
         _ => None,
     };
     writeln!(io.out)?;
-    let report = apply::apply(backend, &plan, io.out).await;
+    let report = apply::apply(backend, plan, io.out).await;
+    crate::workflow::apply_metrics(plan, &report, &args.saved)?;
     if let (Some(file), Some(path)) = (credentials_file.as_mut(), &args.credentials_out) {
         write_credentials(file, path, &report.credentials)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -447,6 +461,7 @@ mod tests {
             credentials_out: None,
             force: false,
             allow_mass_removal: allow,
+            saved: Default::default(),
         }
     }
 
@@ -518,6 +533,7 @@ mod tests {
             server: server(&["u1@x.test"]),
             format: Format::Markdown,
             detailed_exitcode: true,
+            saved: Default::default(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut io = Io {

@@ -3,3 +3,4 @@ mod conformance;
 mod convergence;
 mod e2e;
 mod gitops;
+mod safety_targets;
