@@ -31,22 +31,15 @@ fn now() -> i64 {
 
 /// The bytes the fleet file digest covers: the file, or for a directory every `*.yaml` and
 /// `*.yml` in it, by name, each preceded by its name.
-fn fleet_file_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
-    if !path.is_dir() {
-        return std::fs::read(path).with_context(|| format!("reading {}", path.display()));
-    }
-    let mut files: Vec<_> = std::fs::read_dir(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
-    files.sort();
+/// The bytes the saved plan's digest covers: every file read, name and content, in order.
+fn fleet_file_bytes(files: &[String]) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     for file in files {
-        bytes.extend_from_slice(file.to_string_lossy().as_bytes());
-        bytes.push(0);
-        bytes.extend(std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
+        if files.len() > 1 {
+            bytes.extend_from_slice(file.as_bytes());
+            bytes.push(0);
+        }
+        bytes.extend(std::fs::read(file).with_context(|| format!("reading {file}"))?);
     }
     Ok(bytes)
 }
@@ -59,7 +52,7 @@ pub fn save_plan(
     args: &PlanOutArgs,
 ) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
-        let bytes = fleet_file_bytes(Path::new(&loaded.source))?;
+        let bytes = fleet_file_bytes(&loaded.sources)?;
         let mut saved = saved::save(
             plan,
             live,

@@ -425,3 +425,26 @@ fn apply_takes_either_a_file_or_a_saved_plan() {
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stderr).contains("--file"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_of_several_files_saves_and_applies() {
+    let env = env().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = dir.path().join("fleet.d");
+    std::fs::create_dir(&files).expect("mkdir");
+    let cut = FLEET.find("users:").expect("users");
+    // The top level in one file, the users in another.
+    std::fs::write(files.join("00-fleet.yaml"), &FLEET[..cut]).expect("write");
+    std::fs::write(
+        files.join("10-users.yaml"),
+        format!("version: 1\n{}", &FLEET[cut..]),
+    )
+    .expect("write");
+    let saved = dir.path().join("plan.json");
+    let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &files]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let apply = fleetform(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let again = fleetform(&env, &["plan", "--detailed-exitcode", "-f"], &[&files]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+}
