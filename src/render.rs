@@ -16,6 +16,7 @@ use std::io::{self, Write};
 
 use serde_json::{Map, json};
 
+use crate::drift::APPLIED_ATTRIBUTE;
 use crate::model::{Action, Field, Role, UserKey, Value};
 use crate::plan::{FORMAT_VERSION, Phase, Plan};
 use crate::risk::{Risk, change_risk, risk};
@@ -25,6 +26,13 @@ const YELLOW: &str = "\x1b[33m";
 const RED: &str = "\x1b[31m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
+
+/// Whether a field is shown to people. fleetform's applied record (`fleetformApplied`, see
+/// drift.rs) rides along with every change of a user; it is bookkeeping, not a change anyone
+/// reviews, so the text and markdown views leave it out (the JSON plan keeps it).
+fn shown(field: &Field) -> bool {
+    !matches!(field, Field::Attribute(key) if key == APPLIED_ATTRIBUTE)
+}
 
 /// The human view of a plan, Terraform style. ANSI colour only when `color` is true.
 pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
@@ -87,12 +95,12 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
         for action in others.into_iter().chain(links) {
             match action {
                 Action::CreateUser { fields, .. } => {
-                    for (field, value) in fields {
+                    for (field, value) in fields.iter().filter(|(f, _)| shown(f)) {
                         writeln!(out, "      {field}: {value}")?;
                     }
                 }
                 Action::UpdateUser { changes, .. } => {
-                    for change in changes {
+                    for change in changes.iter().filter(|c| shown(&c.field)) {
                         writeln!(
                             out,
                             "      {}: {} -> {}{}",
@@ -278,7 +286,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         for action in others.into_iter().chain(links) {
             match action {
                 Action::CreateUser { fields, .. } => {
-                    for (field, value) in fields {
+                    for (field, value) in fields.iter().filter(|(f, _)| shown(f)) {
                         writeln!(
                             out,
                             "- {}: {}",
@@ -289,7 +297,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
                     }
                 }
                 Action::UpdateUser { changes, .. } => {
-                    for change in changes {
+                    for change in changes.iter().filter(|c| shown(&c.field)) {
                         writeln!(
                             out,
                             "- {}: {} → {}{}",
