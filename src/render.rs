@@ -632,6 +632,38 @@ mod tests {
     }
 
     #[test]
+    fn the_applied_record_is_left_out_of_text_and_markdown_but_kept_in_json() {
+        let record = Field::Attribute(APPLIED_ATTRIBUTE.into());
+        let plan = Plan {
+            fleet: FLEET.into(),
+            account: account(Role::Admin),
+            actions: vec![Action::UpdateUser {
+                email: "a@x.test".into(),
+                changes: vec![
+                    FieldChange {
+                        field: Field::Readonly,
+                        before: Value::Bool(false),
+                        after: Value::Bool(true),
+                    },
+                    FieldChange {
+                        field: record.clone(),
+                        before: Value::Text("v1:old".into()),
+                        after: Value::Text("v1:new".into()),
+                    },
+                ],
+                adopt: false,
+            }],
+        };
+        let text = render_text(&plan, false);
+        assert!(text.contains("readonly: false -> true"), "{text}");
+        assert!(!text.contains("v1:new"), "{text}");
+        let mut md = Vec::new();
+        markdown(&plan, &mut md).expect("write to a Vec");
+        assert!(!String::from_utf8(md).expect("utf-8").contains("v1:new"));
+        assert!(json_string(&plan).contains("v1:new"));
+    }
+
+    #[test]
     fn text_snapshot() {
         insta::assert_snapshot!("text_plain", render_text(&representative(), false));
     }
