@@ -33,7 +33,7 @@ use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::commands;
 use fleetform::config::{self, Loaded};
 use fleetform::model::{
-    Account, Desired, DesiredUser, Field, Live, LiveUser, Prune, Role, UserKey, Value,
+    Account, Desired, DesiredUser, Field, Live, LiveUser, Prune, Role, Safety, UserKey, Value,
 };
 use fleetform::plan;
 use fleetform::render;
@@ -237,7 +237,7 @@ fn rider_name(u: usize) -> String {
     format!("Rider {u}")
 }
 fn rider_group(u: usize, n: usize) -> Option<usize> {
-    (u % 10 == 0).then(|| (u / 10) % group_count(n))
+    u.is_multiple_of(10).then(|| (u / 10) % group_count(n))
 }
 
 fn fleet_yaml(n: usize) -> String {
@@ -269,7 +269,7 @@ fn seed_base(store: &mut Store, n: usize) {
         .map(|g| store.add_group(&group_name(g), 0).expect("group"))
         .collect();
     for d in 0..2 * n {
-        let group = if d % 4 == 0 {
+        let group = if d.is_multiple_of(4) {
             groups[(d / 4) % groups.len()]
         } else {
             0
@@ -490,6 +490,8 @@ fn core(n: usize) {
         fleet: FLEET.into(),
         manager: None,
         prune: Prune::Delete,
+        prune_after: None,
+        safety: Safety::default(),
         users: (0..n)
             .map(|u| {
                 let mut fields = desired_fields.clone();
@@ -523,7 +525,7 @@ fn core(n: usize) {
                     fields.extend(desired_fields.clone());
                     let mut devices: BTreeSet<String> =
                         [unique_id(2 * u), unique_id(2 * u + 1)].into();
-                    let name = if u % 10 == 0 {
+                    let name = if u.is_multiple_of(10) {
                         match (u / 10) % 3 {
                             0 => {
                                 devices.remove(&unique_id(2 * u));
@@ -569,6 +571,7 @@ fn core(n: usize) {
             groups: (0..group_count(n)).map(group_name).collect(),
             ambiguous_groups: BTreeSet::new(),
             manager_devices: None,
+            now: chrono::Utc::now(),
         };
         reset_peak();
         let heap = heap_start();

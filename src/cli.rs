@@ -22,7 +22,8 @@ pub struct Cli {
 }
 
 pub const EXIT_CODES: &str = "Exit codes: 0 success (and no changes), 1 error, \
-2 the plan has changes (plan --detailed-exitcode only).";
+2 the plan has changes (plan --detailed-exitcode only). \
+drift: 0 in sync, 2 pending changes only, 3 drift (with or without pending), 1 error.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Color {
@@ -35,14 +36,19 @@ pub enum Color {
 pub enum Command {
     /// Check a fleet file without contacting any server.
     Validate {
-        /// The fleet file.
-        #[arg(short = 'f', long = "file", value_name = "FILE")]
-        file: PathBuf,
+        /// The fleet file, or a directory of *.yaml/*.yml files. Repeat to merge several.
+        #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
+        file: Vec<PathBuf>,
     },
     /// Show what apply would change on the server (a dry run; writes nothing).
     Plan(PlanArgs),
     /// Change the server to match the fleet file.
     Apply(ApplyArgs),
+    /// Report, without writing, what the file asks for that was never applied (pending) and
+    /// what was changed on the server behind the file's back (drift).
+    Drift(crate::gitops_args::DriftArgs),
+    /// Write a fleet file from the live server, to adopt it.
+    Export(crate::gitops_args::ExportArgs),
     /// Print the JSON Schema of the fleet file.
     Schema,
     /// Serve a Traccar-compatible in-memory server for tests and rehearsals.
@@ -60,9 +66,10 @@ pub enum Command {
 /// How to reach the server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// The fleet file.
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    /// The fleet file, or a directory of *.yaml/*.yml files. Repeat to merge several files;
+    /// `${VAR}` in string values is read from the environment.
+    #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
+    pub file: Vec<PathBuf>,
 
     /// The Traccar server's URL; overrides `server.url` in the file.
     #[arg(long, env = "TRACCAR_URL", value_name = "URL")]
@@ -91,12 +98,19 @@ pub struct ServerArgs {
     /// Timeout of every request, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
+
+    /// Limit the plan (and apply) to this user, by email (case-insensitive). Repeatable. The
+    /// user must be in the fleet file or managed by the fleet on the server.
+    #[arg(long = "target", value_name = "EMAIL")]
+    pub target: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
+    /// GitHub-flavoured markdown for pull-request comments, risky changes first.
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -111,12 +125,19 @@ pub struct PlanArgs {
     /// Exit with 2 when the plan has changes (0 when it has none, 1 on error).
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    #[command(flatten)]
+    pub saved: crate::gitops_args::PlanOutArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("file", |a| a.required(false).required_unless_present("plan")))]
 pub struct ApplyArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub saved: crate::gitops_args::ApplyPlanArgs,
 
     /// Apply without asking; required when not on a terminal.
     #[arg(long)]
@@ -130,6 +151,12 @@ pub struct ApplyArgs {
     /// Overwrite an existing --credentials-out file.
     #[arg(long)]
     pub force: bool,
+
+    /// Apply even when the plan deletes or disables, or unlinks, more than the fleet file's
+    /// `safety:` limits allow (by default: more than 25% of the managed users once there are 8,
+    /// every managed user, or more than 25% of their links once there are 20).
+    #[arg(long)]
+    pub allow_mass_removal: bool,
 }
 
 #[cfg(feature = "sandbox")]

@@ -79,6 +79,8 @@ pub struct User {
     pub poi_layer: Option<String>,
     pub totp_key: Option<String>,
     pub temporary: bool,
+    /// Only known to v6.1 and older (removed in v6.2).
+    pub twelve_hour_format: bool,
     pub attributes: Map<String, Value>,
     pub password: Option<PasswordHash>,
 }
@@ -828,7 +830,7 @@ impl Store {
     // ---- seeding helpers (in-process, no permission checks) ----
 
     /// Adds a user with the given password (none: cannot log in). Returns its id.
-    /// Panics never; a duplicate email returns the storage error.
+    /// A duplicate email returns the storage error, as over HTTP.
     pub fn add_user(
         &mut self,
         name: &str,

@@ -469,6 +469,7 @@ impl TraccarBackend {
             groups: group_names.into_keys().collect(),
             ambiguous_groups,
             manager_devices,
+            now: chrono::Utc::now(),
         })
     }
 }
