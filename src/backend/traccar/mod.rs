@@ -40,6 +40,10 @@ pub struct Options {
     pub timeout: Duration,
     /// Allow plain http to hosts that are not loopback.
     pub insecure_http: bool,
+    /// Retries after failed requests (see `api::RetryPolicy`).
+    pub retry: api::RetryPolicy,
+    /// Log every request to stderr (`-v`).
+    pub verbose: bool,
 }
 
 impl Default for Options {
@@ -49,6 +53,8 @@ impl Default for Options {
             batch_size: 500,
             timeout: Duration::from_secs(30),
             insecure_http: false,
+            retry: api::RetryPolicy::default(),
+            verbose: false,
         }
     }
 }
@@ -134,7 +140,12 @@ impl TraccarBackend {
         options: Options,
     ) -> anyhow::Result<TraccarBackend> {
         let base = api::check_url(url, options.insecure_http)?;
-        let (api, me) = Api::connect(base.clone(), credentials, options.timeout).await?;
+        let client = api::ClientConfig {
+            timeout: options.timeout,
+            retry: options.retry.clone(),
+            verbose: options.verbose,
+        };
+        let (api, me) = Api::connect(base.clone(), credentials, client).await?;
         let Json::Object(me_json) = me else {
             bail!("the server's session answer is not a user object");
         };
@@ -160,6 +171,11 @@ impl TraccarBackend {
             options,
             ids: Mutex::new(Ids::default()),
         })
+    }
+
+    /// Requests sent and retried so far by this backend's client.
+    pub fn client_stats(&self) -> api::ClientStats {
+        self.api.stats()
     }
 
     fn ids(&self) -> std::sync::MutexGuard<'_, Ids> {
