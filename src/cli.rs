@@ -79,6 +79,10 @@ pub struct ServerArgs {
     /// Timeout of every request, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
+
+    /// Log every request to stderr as `METHOD path -> status (ms)` (never credentials).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

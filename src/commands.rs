@@ -5,6 +5,8 @@
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -95,6 +97,7 @@ pub async fn connect(
         concurrency: usize::from(args.concurrency),
         timeout: Duration::from_secs(args.timeout.max(1)),
         insecure_http: args.insecure_http,
+        verbose: args.verbose,
         ..Options::default()
     };
     TraccarBackend::connect(&url, credentials, options)
@@ -163,6 +166,7 @@ pub async fn apply_command<B: Backend>(
     loaded: &Loaded,
     args: &ApplyArgs,
     approval: Approval<'_>,
+    cancel: &AtomicBool,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
     let plan = make_plan(backend, loaded).await?;
@@ -190,6 +194,10 @@ pub async fn apply_command<B: Backend>(
             }
         }
     }
+    if cancel.load(Ordering::SeqCst) {
+        writeln!(io.out, "Apply cancelled; nothing was changed.")?;
+        return Ok(EXIT_ERROR);
+    }
     // Opened before the first write, so a path that cannot be written stops the run early.
     let creates = plan
         .actions
@@ -201,7 +209,7 @@ pub async fn apply_command<B: Backend>(
         _ => None,
     };
     writeln!(io.out)?;
-    let report = apply::apply(backend, &plan, io.out).await;
+    let report = apply::apply_with_cancel(backend, &plan, io.out, cancel).await;
     if let (Some(file), Some(path)) = (credentials_file.as_mut(), &args.credentials_out) {
         write_credentials(file, path, &report.credentials)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -219,7 +227,14 @@ pub async fn apply_command<B: Backend>(
         )?;
     }
     report.write_to(io.out)?;
-    if report.is_success() {
+    if report.interrupted {
+        bail!(
+            "apply was interrupted: {} action(s) done, {} failed, {} not started; run apply again to finish",
+            report.done.len(),
+            report.failed.len(),
+            report.skipped.len()
+        )
+    } else if report.is_success() {
         Ok(EXIT_OK)
     } else {
         bail!(
@@ -303,4 +318,22 @@ pub fn approval_for<'a>(auto: bool, stdin: &'a mut dyn BufRead, is_terminal: boo
 /// Whether standard input is a terminal (for `apply`'s confirmation).
 pub fn stdin_is_terminal() -> bool {
     io::stdin().is_terminal()
+}
+
+/// A flag that Ctrl-C sets, for `apply_command`: the first Ctrl-C lets the requests in flight
+/// finish and the report print; a second one exits at once (130, as a shell would).
+pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        set.store(true, Ordering::SeqCst);
+        eprintln!("Interrupted: finishing the requests in flight (Ctrl-C again to stop at once)...");
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+    flag
 }

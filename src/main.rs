@@ -64,7 +64,8 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
                 &mut stdin,
                 commands::stdin_is_terminal(),
             );
-            commands::apply_command(&backend, &loaded, &args, approval, io).await
+            let cancel = commands::cancel_on_ctrl_c();
+            commands::apply_command(&backend, &loaded, &args, approval, &cancel, io).await
         }
         Command::Schema => {
             io.out
