@@ -1,2 +1,3 @@
 mod config_files;
 mod e2e;
+mod faults;
