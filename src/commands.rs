@@ -102,7 +102,12 @@ pub async fn connect(
     };
     TraccarBackend::connect(&url, credentials, options)
         .await
-        .with_context(|| format!("connecting to {url}"))
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                crate::backend::traccar::api::redact_url(&url)
+            )
+        })
 }
 
 /// The pipeline up to the plan: describe, fetch, diff and check. No writes.

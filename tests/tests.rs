@@ -1,3 +1,4 @@
 mod config_files;
 mod e2e;
 mod faults;
+mod security;

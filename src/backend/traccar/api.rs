@@ -317,7 +317,7 @@ pub fn check_url(url: &str, allow_insecure_http: bool) -> anyhow::Result<Url> {
 }
 
 /// A URL as it may be shown in a message: anything between `://` and `@` (user info) is cut.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!("{}://<redacted>@{}", &url[..scheme_end], &url[at + 1..])
