@@ -339,7 +339,10 @@ mod tests {
         let mut out = Vec::new();
         report.write_to(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("Apply interrupted: 1 done, 0 failed, 2 skipped."), "{text}");
+        assert!(
+            text.contains("Apply interrupted: 1 done, 0 failed, 2 skipped."),
+            "{text}"
+        );
         assert!(String::from_utf8(progress).unwrap().contains("Interrupted"));
     }
 }

@@ -335,7 +335,9 @@ pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
             return;
         }
         set.store(true, Ordering::SeqCst);
-        eprintln!("Interrupted: finishing the requests in flight (Ctrl-C again to stop at once)...");
+        eprintln!(
+            "Interrupted: finishing the requests in flight (Ctrl-C again to stop at once)..."
+        );
         if tokio::signal::ctrl_c().await.is_ok() {
             std::process::exit(130);
         }

@@ -36,7 +36,11 @@ fn fleet_file(new: bool) -> String {
     let mut yaml = String::from(
         "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nprune: delete\nusers:\n",
     );
-    let users: Vec<usize> = if new { (2..14).collect() } else { (0..10).collect() };
+    let users: Vec<usize> = if new {
+        (2..14).collect()
+    } else {
+        (0..10).collect()
+    };
     for i in users {
         let shift = if new { 2 } else { 0 };
         let d1 = 101 + (i + shift) % 12;
@@ -79,7 +83,10 @@ fn access_of(store: &Store) -> BTreeMap<String, Access> {
         let mut tokens = Access::new();
         for d in store.linked(ObjectType::User, user.id, ObjectType::Device) {
             if let Some(device) = store.device(d) {
-                tokens.insert(format!("D:{}", device.unique_id.clone().unwrap_or_default()));
+                tokens.insert(format!(
+                    "D:{}",
+                    device.unique_id.clone().unwrap_or_default()
+                ));
             }
         }
         for g in store.linked(ObjectType::User, user.id, ObjectType::Group) {
@@ -111,9 +118,11 @@ fn desired_access(loaded: &Loaded) -> BTreeMap<String, Access> {
 
 /// Everything about a user fleetform must not touch: its record and its links of every kind.
 fn untouched_state(store: &Store, email: &str) -> String {
-    let user = store
-        .users()
-        .find(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)));
+    let user = store.users().find(|u| {
+        u.email
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(email))
+    });
     let Some(user) = user else {
         return "missing".into();
     };
@@ -328,7 +337,10 @@ impl World {
             }
             for email in access.keys() {
                 if email.starts_with("user") {
-                    assert!(new.desired.users.contains_key(&UserKey::new(email)), "{email} was not pruned");
+                    assert!(
+                        new.desired.users.contains_key(&UserKey::new(email)),
+                        "{email} was not pruned"
+                    );
                 }
             }
             let manager = store
@@ -339,12 +351,20 @@ impl World {
             let managed = store.linked(ObjectType::User, manager, ObjectType::ManagedUser);
             for u in store.users().filter(|_| check_managed) {
                 if u.email.as_deref().is_some_and(|e| e.starts_with("user")) {
-                    assert!(managed.contains(&u.id), "{:?} is not managed by the manager", u.email);
+                    assert!(
+                        managed.contains(&u.id),
+                        "{:?} is not managed by the manager",
+                        u.email
+                    );
                 }
             }
         });
         let violations = invariant.violations.lock().unwrap();
-        assert!(violations.is_empty(), "invariant violated:\n{}", violations.join("\n"));
+        assert!(
+            violations.is_empty(),
+            "invariant violated:\n{}",
+            violations.join("\n")
+        );
     }
 
     fn duplicate_link_rows(&self) -> usize {
@@ -382,9 +402,11 @@ async fn converges_under(version: TraccarVersion, plan: faults::Plan) {
     assert!(!world.run(&old, &mut warmup).await.expect("old apply"));
     assert!(world.run(&old, &mut warmup).await.expect("old re-plan"));
     world.add_outsider().await;
-    let invariant = Arc::new(world.sandbox.seed(|s| {
-        Invariant::new(s, &new, &["outsider@example.at", DEMO_MANAGER, DEMO_ADMIN])
-    }));
+    let invariant = Arc::new(
+        world
+            .sandbox
+            .seed(|s| Invariant::new(s, &new, &["outsider@example.at", DEMO_MANAGER, DEMO_ADMIN])),
+    );
     let (hook, counts) = plan.hook();
     world.watch(&invariant, Some(hook));
     let mut figures = Figures::default();
@@ -519,9 +541,10 @@ async fn a_killed_apply_converges_when_run_again() {
         let mut figures = Figures::default();
         assert!(!world.run(&old, &mut figures).await.expect("old apply"));
         world.add_outsider().await;
-        let invariant = Arc::new(world.sandbox.seed(|s| {
-            Invariant::new(s, &new, &["outsider@example.at", DEMO_MANAGER, DEMO_ADMIN])
-        }));
+        let invariant =
+            Arc::new(world.sandbox.seed(|s| {
+                Invariant::new(s, &new, &["outsider@example.at", DEMO_MANAGER, DEMO_ADMIN])
+            }));
         world.watch(&invariant, None);
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("fleet.yaml");
@@ -541,7 +564,10 @@ async fn a_killed_apply_converges_when_run_again() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let status = child.wait().expect("wait");
-        assert!(killed, "seed {seed}: the apply ended before it could be killed ({status})");
+        assert!(
+            killed,
+            "seed {seed}: the apply ended before it could be killed ({status})"
+        );
         // A re-run (the library pipeline) finishes the job.
         let mut converged = false;
         for _ in 0..2 {
@@ -587,7 +613,10 @@ async fn ctrl_c_finishes_in_flight_work_and_reports_the_rest() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("Apply interrupted:"), "{stdout}");
-    assert!(stdout.contains("not started: the apply was interrupted"), "{stdout}");
+    assert!(
+        stdout.contains("not started: the apply was interrupted"),
+        "{stdout}"
+    );
     assert!(stderr.contains("apply was interrupted"), "{stderr}");
     // The next run finishes the job.
     let new = fleet(&new_text);

@@ -75,7 +75,8 @@ fn admin_password(c: &Credentials) -> String {
 async fn secrets_never_appear_in_any_output() {
     let env = env().await;
     let password = admin_password(&env.admin);
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{DEMO_ADMIN}:{password}"));
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{DEMO_ADMIN}:{password}"));
     let token = reqwest::Client::new()
         .post(format!("{}/api/session/token", env.url))
         .basic_auth(DEMO_ADMIN, Some(&password))
@@ -93,14 +94,23 @@ async fn secrets_never_appear_in_any_output() {
     let creds = dir.path().join("creds.json");
 
     type Auth<'a> = &'a [(&'a str, &'a str)];
-    let with_password: Auth = &[("TRACCAR_EMAIL", DEMO_ADMIN), ("TRACCAR_PASSWORD", &password)];
+    let with_password: Auth = &[
+        ("TRACCAR_EMAIL", DEMO_ADMIN),
+        ("TRACCAR_PASSWORD", &password),
+    ];
     let with_basic: Auth = &[("TRACCAR_AUTH_TOKEN", &basic)];
     let with_token: Auth = &[("TRACCAR_TOKEN", &token)];
     let mut runs = Vec::new();
-    for (i, auth) in [with_password, with_basic, with_token].into_iter().enumerate() {
+    for (i, auth) in [with_password, with_basic, with_token]
+        .into_iter()
+        .enumerate()
+    {
         let cmd = |args: &[&str]| {
             let mut c = bin();
-            c.args(args).arg("-f").arg(&file).env("TRACCAR_URL", &env.url);
+            c.args(args)
+                .arg("-f")
+                .arg(&file)
+                .env("TRACCAR_URL", &env.url);
             if args[0] == "apply" {
                 c.arg("--credentials-out").arg(&creds);
             }
@@ -111,7 +121,11 @@ async fn secrets_never_appear_in_any_output() {
         };
         let plan = run(&mut cmd(&["plan", "-v"]));
         assert_eq!(plan.code, 0, "{}", plan.stderr);
-        assert!(plan.stderr.contains("GET /api/users -> 200 ("), "{}", plan.stderr);
+        assert!(
+            plan.stderr.contains("GET /api/users -> 200 ("),
+            "{}",
+            plan.stderr
+        );
         let json = run(&mut cmd(&["plan", "-v", "--format", "json"]));
         assert_eq!(json.code, 0, "{}", json.stderr);
         serde_json::from_str::<Json>(&json.stdout).expect("a JSON plan");
@@ -124,16 +138,21 @@ async fn secrets_never_appear_in_any_output() {
     }
     // A wrong secret of each kind: the error must not echo it.
     let wrong_password = "Wr0ng-Passw0rd-Value";
-    let wrong_basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{DEMO_ADMIN}:{wrong_password}"));
+    let wrong_basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{DEMO_ADMIN}:{wrong_password}"));
     let wrong_token = format!("{token}x");
     for auth in [
-        vec![("TRACCAR_EMAIL", DEMO_ADMIN), ("TRACCAR_PASSWORD", wrong_password)],
+        vec![
+            ("TRACCAR_EMAIL", DEMO_ADMIN),
+            ("TRACCAR_PASSWORD", wrong_password),
+        ],
         vec![("TRACCAR_AUTH_TOKEN", wrong_basic.as_str())],
         vec![("TRACCAR_TOKEN", wrong_token.as_str())],
     ] {
         let mut c = bin();
-        c.args(["plan", "-v", "-f"]).arg(&file).env("TRACCAR_URL", &env.url);
+        c.args(["plan", "-v", "-f"])
+            .arg(&file)
+            .env("TRACCAR_URL", &env.url);
         for (k, v) in auth {
             c.env(k, v);
         }
@@ -164,8 +183,16 @@ async fn secrets_never_appear_in_any_output() {
     .collect();
     for (i, r) in runs.iter().enumerate() {
         for s in &secrets {
-            assert!(!r.stdout.contains(s), "run {i}: a secret in stdout:\n{}", r.stdout);
-            assert!(!r.stderr.contains(s), "run {i}: a secret in stderr:\n{}", r.stderr);
+            assert!(
+                !r.stdout.contains(s),
+                "run {i}: a secret in stdout:\n{}",
+                r.stdout
+            );
+            assert!(
+                !r.stderr.contains(s),
+                "run {i}: a secret in stderr:\n{}",
+                r.stderr
+            );
         }
     }
 }
@@ -186,19 +213,39 @@ fn plain_http_is_refused_for_remote_hosts_unless_insecure_http() {
     };
     let refused = run(&mut base("http://traccar.example.com"));
     assert_eq!(refused.code, 1);
-    assert!(refused.stderr.contains("refusing plain http"), "{}", refused.stderr);
-    assert!(refused.stderr.contains("--insecure-http"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("refusing plain http"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--insecure-http"),
+        "{}",
+        refused.stderr
+    );
     // With the flag, the refusal is lifted (the documentation address then fails to connect).
     let allowed = run(base("http://192.0.2.1:9").arg("--insecure-http"));
     assert_eq!(allowed.code, 1);
-    assert!(!allowed.stderr.contains("refusing plain http"), "{}", allowed.stderr);
+    assert!(
+        !allowed.stderr.contains("refusing plain http"),
+        "{}",
+        allowed.stderr
+    );
     // Credentials in the URL are refused, and not repeated.
     let in_url = run(&mut base("https://admin:Url-Secret-9@traccar.example.com"));
     assert_eq!(in_url.code, 1);
-    assert!(in_url.stderr.contains("must not contain credentials"), "{}", in_url.stderr);
+    assert!(
+        in_url.stderr.contains("must not contain credentials"),
+        "{}",
+        in_url.stderr
+    );
     for r in [&refused, &allowed, &in_url] {
         for s in ["S3cret-In-Clear", "Url-Secret-9"] {
-            assert!(!r.stderr.contains(s) && !r.stdout.contains(s), "{}", r.stderr);
+            assert!(
+                !r.stderr.contains(s) && !r.stdout.contains(s),
+                "{}",
+                r.stderr
+            );
         }
     }
     // A scheme fleetform does not speak is refused too, without echoing user info.
@@ -217,16 +264,25 @@ fn credentials_files_are_private_and_not_overwritten_without_force() {
     let mut f = commands::open_credentials_file(&path, false).expect("create");
     writeln!(f, "x").expect("write");
     drop(f);
-    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode(&path), 0o600);
     let err = commands::open_credentials_file(&path, false).expect_err("exists");
     assert!(format!("{err:#}").contains("--force"), "{err:#}");
-    assert_eq!(std::fs::read_to_string(&path).expect("read"), "x\n", "left as it was");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        "x\n",
+        "left as it was"
+    );
     // --force on a file that was world-readable: overwritten, and private again.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     drop(commands::open_credentials_file(&path, true).expect("force"));
     assert_eq!(mode(&path), 0o600);
-    assert_eq!(std::fs::read_to_string(&path).expect("read"), "", "truncated");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        "",
+        "truncated"
+    );
 }
 
 /// A hook that answers every `GET <path>` with `status` and `body`, as a broken proxy would.
@@ -253,10 +309,20 @@ async fn malformed_server_answers_give_a_clean_error_naming_the_request() {
     };
     for (path, status, body, expect) in [
         ("/api/users", 200, "this is not json{", "GET /api/users"),
-        ("/api/users", 200, "{\"an\": \"object, not a list\"}", "GET /api/users"),
+        (
+            "/api/users",
+            200,
+            "{\"an\": \"object, not a list\"}",
+            "GET /api/users",
+        ),
         ("/api/devices", 200, "[{\"id\": \"seven\"}]", "/api/devices"),
         ("/api/groups", 200, "[1, 2, 3]", "/api/groups"),
-        ("/api/users", 502, "<html><body>Bad gateway</body></html>", "GET /api/users -> 502"),
+        (
+            "/api/users",
+            502,
+            "<html><body>Bad gateway</body></html>",
+            "GET /api/users -> 502",
+        ),
         ("/api/server", 200, "\u{0}\u{1}garbage", "/api/server"),
     ] {
         env.sandbox.set_fault_hook(Some(answer(path, status, body)));
@@ -282,7 +348,9 @@ async fn malformed_server_answers_give_a_clean_error_naming_the_request() {
 #[test]
 fn hostile_fleet_files_fail_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut laughs = String::from("version: 1\nfleet: a\nroles:\n  x:\n    attributes:\n      a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut laughs = String::from(
+        "version: 1\nfleet: a\nroles:\n  x:\n    attributes:\n      a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
     for i in 1..12 {
         let refs = vec![format!("*a{}", i - 1); 10].join(", ");
         laughs.push_str(&format!("      a{i}: &a{i} [{refs}]\n"));
@@ -292,8 +360,12 @@ fn hostile_fleet_files_fail_cleanly() {
         ("alias bomb", laughs.into_bytes()),
         (
             "deep nesting",
-            format!("version: 1\nfleet: a\nx: {}{}\n", "[".repeat(50_000), "]".repeat(50_000))
-                .into_bytes(),
+            format!(
+                "version: 1\nfleet: a\nx: {}{}\n",
+                "[".repeat(50_000),
+                "]".repeat(50_000)
+            )
+            .into_bytes(),
         ),
         ("huge file", huge),
         (
@@ -301,8 +373,14 @@ fn hostile_fleet_files_fail_cleanly() {
             format!("version: 1\nfleet: {}\n", "a".repeat(2_000_000)).into_bytes(),
         ),
         ("invalid UTF-8", b"version: 1\nfleet: \xff\xfe\n".to_vec()),
-        ("duplicate keys", b"version: 1\nfleet: a\nfleet: b\n".to_vec()),
-        ("wrong types", b"version: [1]\nfleet: {a: b}\nusers: 7\n".to_vec()),
+        (
+            "duplicate keys",
+            b"version: 1\nfleet: a\nfleet: b\n".to_vec(),
+        ),
+        (
+            "wrong types",
+            b"version: [1]\nfleet: {a: b}\nusers: 7\n".to_vec(),
+        ),
         ("not a mapping", b"- just\n- a list\n".to_vec()),
         ("binary", (0u8..=255).cycle().take(5_000).collect()),
     ];
@@ -313,7 +391,10 @@ fn hostile_fleet_files_fail_cleanly() {
         assert_eq!(r.code, 1, "{what}: {}", r.stderr);
         assert!(r.stderr.contains("fleet.yaml"), "{what}: {}", r.stderr);
         assert!(!r.stderr.contains("panicked"), "{what}: {}", r.stderr);
-        assert!(r.stderr.len() < 20_000, "{what}: the error is not the file again");
+        assert!(
+            r.stderr.len() < 20_000,
+            "{what}: the error is not the file again"
+        );
     }
 }
 

@@ -83,7 +83,10 @@ fn shorten(message: String) -> String {
         return message;
     }
     let head: String = message.chars().take(MAX_PROBLEM_CHARS / 2).collect();
-    let tail: String = message.chars().skip(count - MAX_PROBLEM_CHARS / 4).collect();
+    let tail: String = message
+        .chars()
+        .skip(count - MAX_PROBLEM_CHARS / 4)
+        .collect();
     format!(
         "{head}[... {} characters cut ...]{tail}",
         count - MAX_PROBLEM_CHARS / 2 - MAX_PROBLEM_CHARS / 4

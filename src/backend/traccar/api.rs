@@ -286,7 +286,8 @@ impl fmt::Debug for Api {
 /// Refuses plain http to anything but loopback: Basic credentials and tokens would travel in
 /// clear. `allow_insecure_http` (the `--insecure-http` flag) lifts the refusal.
 pub fn check_url(url: &str, allow_insecure_http: bool) -> anyhow::Result<Url> {
-    let parsed = Url::parse(url).with_context(|| format!("invalid server URL {:?}", redact_url(url)))?;
+    let parsed =
+        Url::parse(url).with_context(|| format!("invalid server URL {:?}", redact_url(url)))?;
     match parsed.scheme() {
         "https" => {}
         "http" => {
@@ -461,9 +462,7 @@ impl Api {
             let (result, retry_after) = self.send_once(method, url, shown, json, form).await;
             let failure = match &result {
                 Ok((status, _)) if status.is_success() => None,
-                Ok((status, body)) => {
-                    Some(classify(*status, &String::from_utf8_lossy(body)))
-                }
+                Ok((status, body)) => Some(classify(*status, &String::from_utf8_lossy(body))),
                 Err(e) => Some(e.failure),
             };
             let retry = match failure {

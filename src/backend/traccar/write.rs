@@ -126,7 +126,11 @@ impl TraccarBackend {
         let mut attempt = 0;
         let id = loop {
             attempt += 1;
-            let error = match self.api.post::<Map<String, Json>>("/api/users", &body).await {
+            let error = match self
+                .api
+                .post::<Map<String, Json>>("/api/users", &body)
+                .await
+            {
                 Ok(created) => {
                     break id_of(&created).ok_or("POST /api/users -> 200: the answer has no id")?;
                 }
@@ -326,8 +330,10 @@ impl TraccarBackend {
         for ((is_link, kind), items) in batches {
             let mut items = items.into_iter().peekable();
             while items.peek().is_some() {
-                let chunk: Vec<LinkItem> =
-                    items.by_ref().take(self.options.batch_size.max(1)).collect();
+                let chunk: Vec<LinkItem> = items
+                    .by_ref()
+                    .take(self.options.batch_size.max(1))
+                    .collect();
                 chunks.push((is_link, kind, chunk));
             }
         }
@@ -396,7 +402,11 @@ impl TraccarBackend {
         let mut queue: VecDeque<Vec<LinkItem>> = VecDeque::from([batch]);
         let mut retries = 0;
         let fail = |out: &mut Vec<(usize, Outcome)>, items: Vec<LinkItem>, message: &str| {
-            out.extend(items.into_iter().map(|i| (i.index, Err(message.to_string()))));
+            out.extend(
+                items
+                    .into_iter()
+                    .map(|i| (i.index, Err(message.to_string()))),
+            );
         };
         while let Some(batch) = queue.pop_front() {
             if batch.is_empty() {
@@ -470,11 +480,7 @@ impl TraccarBackend {
 
     /// The (user, target) links of this kind that exist for the users of `items`, read exactly;
     /// `None` when the server cannot list them exactly or the read failed.
-    async fn present_links(
-        &self,
-        kind: LinkKind,
-        items: &[LinkItem],
-    ) -> Option<HashSet<(Id, Id)>> {
+    async fn present_links(&self, kind: LinkKind, items: &[LinkItem]) -> Option<HashSet<(Id, Id)>> {
         match kind {
             LinkKind::Device if self.has_permission_listing() => self
                 .list_permissions("deviceId")
