@@ -623,3 +623,106 @@ async fn ctrl_c_finishes_in_flight_work_and_reports_the_rest() {
     assert!(!world.run(&new, &mut figures).await.expect("re-run"));
     assert!(world.run(&new, &mut figures).await.expect("re-plan"));
 }
+
+// ---- what the client sends after one precise fault ----
+
+/// A hook that injects `fault` into the first request of `route` only.
+fn first(route: &'static str, fault: fleetform::sandbox::Fault) -> FaultHook {
+    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    Arc::new(move |info| {
+        (info.route == route && !fired.swap(true, std::sync::atomic::Ordering::SeqCst))
+            .then(|| fault.clone())
+    })
+}
+
+fn routes_after(sandbox: &Sandbox, from: usize) -> Vec<String> {
+    sandbox
+        .requests()
+        .into_iter()
+        .skip(from)
+        .map(|r| r.route)
+        .collect()
+}
+
+const ONE_USER: &str = "version: 1\nfleet: acme-bikes\nusers:\n  - email: new@acme.example\n    devices: [BT-000101, BT-000102]\n";
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_found_not_sent_twice() {
+    use fleetform::sandbox::Fault;
+    for (fault, posts) in [(Fault::AnswerLost, 1), (Fault::Drop, 2)] {
+        let world = world(TraccarVersion::V6_14, Duration::ZERO).await;
+        let loaded = fleet(ONE_USER);
+        let backend = world.backend().await.expect("connect");
+        let plan = commands::make_plan(&backend, &loaded).await.expect("plan");
+        world
+            .sandbox
+            .set_fault_hook(Some(first("POST /api/users", fault.clone())));
+        let from = world.sandbox.requests().len();
+        let report = apply::apply(&backend, &plan, &mut Vec::new()).await;
+        assert!(report.is_success(), "{fault:?}: {:?}", report.failed);
+        let routes = routes_after(&world.sandbox, from);
+        let post_count = routes.iter().filter(|r| *r == "POST /api/users").count();
+        assert_eq!(post_count, posts, "{fault:?}: {routes:?}");
+        let first_post = routes.iter().position(|r| r == "POST /api/users");
+        let check = routes.iter().position(|r| r == "GET /api/users");
+        assert!(
+            check > first_post,
+            "{fault:?}: the create is checked: {routes:?}"
+        );
+        let users = world.sandbox.seed(|s| {
+            s.users()
+                .filter(|u| u.email.as_deref() == Some("new@acme.example"))
+                .count()
+        });
+        assert_eq!(users, 1, "{fault:?}");
+        // The reported password is the one the server has.
+        let (email, password) = &report.credentials[0];
+        let ok = reqwest::Client::new()
+            .get(format!("{}/api/devices", world.url))
+            .basic_auth(email, Some(password.expose()))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(ok.status(), 200, "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_link_batch_whose_answer_was_lost_is_read_back_not_sent_twice() {
+    use fleetform::sandbox::Fault;
+    let world = world(TraccarVersion::V6_14, Duration::ZERO).await;
+    let loaded = fleet(ONE_USER);
+    let backend = world.backend().await.expect("connect");
+    let plan = commands::make_plan(&backend, &loaded).await.expect("plan");
+    world
+        .sandbox
+        .set_fault_hook(Some(first("POST /api/permissions/bulk", Fault::AnswerLost)));
+    let from = world.sandbox.requests().len();
+    let report = apply::apply(&backend, &plan, &mut Vec::new()).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    let routes = routes_after(&world.sandbox, from);
+    let bulk: Vec<usize> = routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| *r == "POST /api/permissions/bulk")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        bulk.len(),
+        1,
+        "read back, nothing missing, nothing resent: {routes:?}"
+    );
+    assert!(
+        routes[bulk[0]..]
+            .iter()
+            .any(|r| r == "GET /api/permissions"),
+        "{routes:?}"
+    );
+    let rows = world.sandbox.seed(|s| {
+        s.links(ObjectType::User, ObjectType::Device)
+            .map(|t| t.rows().len())
+            .unwrap_or(0)
+    });
+    // The manager's 12 devices, and the new user's 2: no duplicate row.
+    assert_eq!(rows, 14);
+}

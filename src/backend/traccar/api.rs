@@ -765,4 +765,113 @@ mod tests {
         }
         assert!(Credentials::from_basic_token(&Secret::new("!!!")).is_err());
     }
+
+    #[test]
+    fn failures_are_classified_by_what_the_server_may_have_done() {
+        let c = |status: u16, body: &str| classify(StatusCode::from_u16(status).unwrap(), body);
+        assert_eq!(c(429, ""), Failure::NotApplied);
+        assert_eq!(c(500, "java.lang.NullPointerException"), Failure::Ambiguous);
+        assert_eq!(c(502, "<html>"), Failure::Ambiguous);
+        assert_eq!(c(503, ""), Failure::Ambiguous);
+        assert_eq!(
+            c(400, "java.lang.SecurityException: Device access denied"),
+            Failure::Permanent
+        );
+        assert_eq!(c(401, ""), Failure::Permanent);
+        assert_eq!(c(404, ""), Failure::Permanent);
+        // Traccar's 400 for a storage outage is transient; a constraint violation is not.
+        assert_eq!(
+            c(
+                400,
+                "org.traccar.storage.StorageException: java.sql.SQLTransientConnectionException: Connection is not available"
+            ),
+            Failure::Ambiguous
+        );
+        assert_eq!(
+            c(
+                400,
+                "org.traccar.storage.StorageException: org.h2.jdbc.JdbcSQLIntegrityConstraintViolationException: Unique index or primary key violation"
+            ),
+            Failure::Permanent
+        );
+        assert_eq!(
+            c(
+                400,
+                "org.traccar.storage.StorageException: Referential integrity constraint violation: FK_USER_DEVICE_DEVICEID"
+            ),
+            Failure::Permanent
+        );
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_retry_after_is_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(800),
+            max_retry_after: Duration::from_secs(2),
+        };
+        for _ in 0..50 {
+            let first = policy.delay(1, None);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = policy.delay(3, None);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            let capped = policy.delay(30, None);
+            assert!(capped <= Duration::from_millis(800));
+            // Retry-After is honoured up to the cap.
+            assert_eq!(
+                policy.delay(1, Some(Duration::from_secs(1))),
+                Duration::from_secs(1)
+            );
+            assert_eq!(
+                policy.delay(1, Some(Duration::from_secs(3600))),
+                Duration::from_secs(2)
+            );
+        }
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn printed_requests_and_urls_hold_no_secret() {
+        assert_eq!(
+            display_path("/api/session", &[("token", "abc".into())]),
+            "/api/session?token=REDACTED"
+        );
+        assert_eq!(
+            display_path("/api/devices", &[("userId", "5".into())]),
+            "/api/devices?userId=5"
+        );
+        assert_eq!(
+            redact_url("https://admin:pw@traccar.example.com/"),
+            "https://<redacted>@traccar.example.com/"
+        );
+        assert_eq!(
+            redact_url("https://traccar.example.com"),
+            "https://traccar.example.com"
+        );
+        let err = check_url("ftp://u:Very-Secret@host", false).unwrap_err();
+        assert!(!format!("{err:#}").contains("Very-Secret"));
+    }
+
+    #[cfg(feature = "sandbox")]
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_refused() {
+        let response = |body: &'static str| reqwest::Response::from(http_response(body));
+        assert!(matches!(read_body(response("12345"), 5).await, Ok(b) if b == b"12345"));
+        assert!(matches!(
+            read_body(response("123456"), 5).await,
+            Err(BodyError::TooLarge)
+        ));
+    }
+
+    /// An HTTP response built in memory (through axum's `http`, present with the sandbox).
+    #[cfg(feature = "sandbox")]
+    fn http_response(body: &'static str) -> axum::http::Response<&'static str> {
+        axum::http::Response::new(body)
+    }
 }
