@@ -35,9 +35,9 @@ pub enum Color {
 pub enum Command {
     /// Check a fleet file without contacting any server.
     Validate {
-        /// The fleet file.
-        #[arg(short = 'f', long = "file", value_name = "FILE")]
-        file: PathBuf,
+        /// The fleet file, or a directory of *.yaml/*.yml files. Repeat to merge several.
+        #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
+        file: Vec<PathBuf>,
     },
     /// Show what apply would change on the server (a dry run; writes nothing).
     Plan(PlanArgs),
@@ -60,9 +60,10 @@ pub enum Command {
 /// How to reach the server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// The fleet file.
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    /// The fleet file, or a directory of *.yaml/*.yml files. Repeat to merge several files;
+    /// `${VAR}` in string values is read from the environment.
+    #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
+    pub file: Vec<PathBuf>,
 
     /// The Traccar server's URL; overrides `server.url` in the file.
     #[arg(long, env = "TRACCAR_URL", value_name = "URL")]
@@ -80,6 +81,11 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
 
+    /// Limit the plan (and apply) to this user, by email (case-insensitive). Repeatable. The
+    /// user must be in the fleet file or managed by the fleet on the server.
+    #[arg(long = "target", value_name = "EMAIL")]
+    pub target: Vec<String>,
+
     /// Log every request to stderr as `METHOD path -> status (ms)` (never credentials).
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -89,6 +95,8 @@ pub struct ServerArgs {
 pub enum Format {
     Text,
     Json,
+    /// GitHub-flavoured markdown for pull-request comments, risky changes first.
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +130,12 @@ pub struct ApplyArgs {
     /// Overwrite an existing --credentials-out file.
     #[arg(long)]
     pub force: bool,
+
+    /// Apply even when the plan deletes or disables, or unlinks, more than the fleet file's
+    /// `safety:` limits allow (by default: more than 25% of the managed users once there are 8,
+    /// every managed user, or more than 25% of their links once there are 20).
+    #[arg(long)]
+    pub allow_mass_removal: bool,
 }
 
 #[cfg(feature = "sandbox")]

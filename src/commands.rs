@@ -4,7 +4,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,10 +17,12 @@ use crate::backend::traccar::api::Credentials;
 use crate::backend::traccar::{Options, TraccarBackend};
 use crate::cli::{ApplyArgs, Color, Format, PlanArgs, ServerArgs};
 use crate::config::{self, Loaded};
-use crate::model::Scope;
+use crate::model::{Live, Scope};
 use crate::plan::{self, Plan};
 use crate::render;
+use crate::safety;
 use crate::secret::Secret;
+use crate::target;
 
 /// Exit codes.
 pub const EXIT_OK: i32 = 0;
@@ -65,16 +67,22 @@ pub fn credentials_from_env() -> anyhow::Result<Credentials> {
     )
 }
 
+/// Loads one fleet file (or directory).
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
-    config::load(path).map_err(|problems| anyhow::anyhow!("{problems}"))
+    load_files(&[path.to_path_buf()])
 }
 
-pub fn validate(path: &Path, io: &mut Io<'_>) -> anyhow::Result<i32> {
-    let loaded = load(path)?;
+/// Loads and merges the fleet files (`-f`, repeatable; a directory stands for its files).
+pub fn load_files(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
+    config::load_many(paths).map_err(|problems| anyhow::anyhow!("{problems}"))
+}
+
+pub fn validate(paths: &[PathBuf], io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let loaded = load_files(paths)?;
     writeln!(
         io.out,
         "{}: valid (fleet {}, {} users).",
-        path.display(),
+        loaded.source,
         loaded.desired.fleet,
         loaded.desired.users.len()
     )?;
@@ -112,24 +120,48 @@ pub async fn connect(
 
 /// The pipeline up to the plan: describe, fetch, diff and check. No writes.
 pub async fn make_plan<B: Backend>(backend: &B, loaded: &Loaded) -> anyhow::Result<Plan> {
+    make_plan_with_live(backend, loaded)
+        .await
+        .map(|(plan, _)| plan)
+}
+
+/// `make_plan`, also returning the live state the plan was made from (the safety limits and
+/// `--target` judge the plan against it).
+pub async fn make_plan_with_live<B: Backend>(
+    backend: &B,
+    loaded: &Loaded,
+) -> anyhow::Result<(Plan, Live)> {
     backend.describe().await?;
     let live = backend
         .fetch(&Scope::of(&loaded.desired))
         .await
         .context("reading the server's state")?;
-    plan::plan(&loaded.desired, &live).map_err(|problems| {
+    let plan = plan::plan(&loaded.desired, &live).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         anyhow::anyhow!(
             "{}\n{} problem(s) found before any change was made; nothing was applied",
             lines.join("\n"),
             problems.len()
         )
-    })
+    })?;
+    Ok((plan, live))
+}
+
+/// `make_plan_with_live`, narrowed to `--target` users (all users when none are given).
+pub async fn make_targeted_plan<B: Backend>(
+    backend: &B,
+    loaded: &Loaded,
+    targets: &[String],
+) -> anyhow::Result<(Plan, Live)> {
+    let (plan, live) = make_plan_with_live(backend, loaded).await?;
+    let plan = target::restrict(plan, targets, &loaded.desired, &live)?;
+    Ok((plan, live))
 }
 
 pub fn render_plan(plan: &Plan, format: Format, io: &mut Io<'_>) -> anyhow::Result<()> {
     match format {
         Format::Text => render::text(plan, io.out, io.color)?,
+        Format::Markdown => render::markdown(plan, io.out)?,
         Format::Json => {
             writeln!(
                 io.out,
@@ -147,7 +179,7 @@ pub async fn plan_command<B: Backend>(
     args: &PlanArgs,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let plan = make_plan(backend, loaded).await?;
+    let (plan, _) = make_targeted_plan(backend, loaded, &args.server.target).await?;
     render_plan(&plan, args.format, io)?;
     Ok(if args.detailed_exitcode && !plan.actions.is_empty() {
         EXIT_CHANGES
@@ -171,14 +203,28 @@ pub async fn apply_command<B: Backend>(
     loaded: &Loaded,
     args: &ApplyArgs,
     approval: Approval<'_>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    apply_command_with_cancel(backend, loaded, args, approval, &AtomicBool::new(false), io).await
+}
+
+/// `apply_command` that stops starting new work once `cancel` is set (Ctrl-C, see
+/// `cancel_on_ctrl_c`): what is in flight finishes, the report is printed, and it fails.
+pub async fn apply_command_with_cancel<B: Backend>(
+    backend: &B,
+    loaded: &Loaded,
+    args: &ApplyArgs,
+    approval: Approval<'_>,
     cancel: &AtomicBool,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let plan = make_plan(backend, loaded).await?;
+    let (plan, live) = make_targeted_plan(backend, loaded, &args.server.target).await?;
     render_plan(&plan, Format::Text, io)?;
     if plan.actions.is_empty() {
         return Ok(EXIT_OK);
     }
+    // After the plan is shown, so the refusal's numbers can be checked against it.
+    safety::check(&loaded.desired, &live, &plan, args.allow_mass_removal)?;
     match approval {
         Approval::Auto => {}
         Approval::Refuse => bail!(
@@ -343,4 +389,205 @@ pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
         }
     });
     flag
+}
+
+#[cfg(test)]
+mod tests {
+    //! The wiring of plan and apply: `--target`, the safety refusal and its override, and the
+    //! markdown format, against an in-memory backend that records what it is asked to do.
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Mutex;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::backend::{Applied, Outcome};
+    use crate::model::{Account, Action, LiveUser, Role, UserKey};
+
+    const ADMIN: &str = "admin@x.test";
+
+    struct Fake {
+        live: Live,
+        applied: Mutex<Vec<Action>>,
+    }
+
+    impl Backend for Fake {
+        async fn describe(&self) -> anyhow::Result<Account> {
+            Ok(self.live.account.clone())
+        }
+        async fn fetch(&self, _scope: &Scope) -> anyhow::Result<Live> {
+            Ok(self.live.clone())
+        }
+        async fn apply_phase(&self, actions: &[Action]) -> Vec<Outcome> {
+            let mut applied = self.applied.lock().expect("lock");
+            applied.extend(actions.iter().cloned());
+            actions
+                .iter()
+                .map(|a| match a {
+                    Action::CreateUser { .. } => Ok(Applied::Created {
+                        password: crate::secret::Secret::new("pw"),
+                    }),
+                    _ => Ok(Applied::Done),
+                })
+                .collect()
+        }
+    }
+
+    /// A server with the admin and `n` users of fleet `acme`, `u0@x.test`..
+    fn fake(n: usize) -> Fake {
+        let user = |email: &str, marker: Option<&str>| LiveUser {
+            email: email.into(),
+            administrator: email == ADMIN,
+            marker: marker.map(str::to_string),
+            fields: BTreeMap::new(),
+            devices: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            managed_by: BTreeSet::new(),
+        };
+        let mut users: BTreeMap<UserKey, LiveUser> = (0..n)
+            .map(|i| {
+                let email = format!("u{i}@x.test");
+                (UserKey::new(&email), user(&email, Some("acme")))
+            })
+            .collect();
+        users.insert(UserKey::new(ADMIN), user(ADMIN, None));
+        Fake {
+            live: Live {
+                account: Account {
+                    backend: "fake".into(),
+                    url: "http://127.0.0.1:1".into(),
+                    server_version: "6.14.5".into(),
+                    email: ADMIN.into(),
+                    role: Role::Admin,
+                },
+                users,
+                devices: BTreeSet::new(),
+                groups: BTreeSet::new(),
+                ambiguous_groups: BTreeSet::new(),
+                manager_devices: None,
+                now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            },
+            applied: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A fleet file keeping users `u{keep}` and adding `new@x.test`.
+    fn file(keep: std::ops::Range<usize>) -> Loaded {
+        let mut text = "version: 1\nfleet: acme\nusers:\n  - email: new@x.test\n".to_string();
+        for i in keep {
+            text.push_str(&format!("  - email: u{i}@x.test\n"));
+        }
+        config::parse(&text, "fleet.yaml").expect("valid")
+    }
+
+    fn server(targets: &[&str]) -> ServerArgs {
+        ServerArgs {
+            file: vec![],
+            url: None,
+            insecure_http: false,
+            concurrency: 1,
+            timeout: 1,
+            target: targets.iter().map(|t| t.to_string()).collect(),
+            verbose: false,
+        }
+    }
+
+    fn apply_args(targets: &[&str], allow: bool) -> ApplyArgs {
+        ApplyArgs {
+            server: server(targets),
+            auto_approve: true,
+            credentials_out: None,
+            force: false,
+            allow_mass_removal: allow,
+        }
+    }
+
+    async fn run_apply(backend: &Fake, loaded: &Loaded, args: &ApplyArgs) -> anyhow::Result<i32> {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut io = Io {
+            out: &mut out,
+            err: &mut err,
+            color: false,
+        };
+        apply_command(backend, loaded, args, Approval::Auto, &mut io).await
+    }
+
+    fn applied(backend: &Fake) -> Vec<String> {
+        backend
+            .applied
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(crate::apply::describe)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn apply_refuses_mass_removal_before_any_write_unless_overridden() {
+        // 10 managed users, the file keeps 7: 3 deletes are 30% > 25%.
+        let backend = fake(10);
+        let loaded = file(0..7);
+        let refused = run_apply(&backend, &loaded, &apply_args(&[], false)).await;
+        let message = format!("{:#}", refused.expect_err("refused"));
+        assert!(
+            message.contains("3 of the fleet's 10 managed users (30%)"),
+            "{message}"
+        );
+        assert!(message.contains("--allow-mass-removal"), "{message}");
+        assert!(applied(&backend).is_empty(), "nothing may be written");
+
+        let code = run_apply(&backend, &loaded, &apply_args(&[], true)).await;
+        assert_eq!(code.expect("applied"), EXIT_OK);
+        assert_eq!(
+            applied(&backend),
+            [
+                "delete user u7@x.test",
+                "delete user u8@x.test",
+                "delete user u9@x.test",
+                "create user new@x.test"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn target_limits_apply_and_the_safety_check_sees_the_narrowed_plan() {
+        let backend = fake(10);
+        let loaded = file(0..7);
+        let code = run_apply(&backend, &loaded, &apply_args(&["U8@x.test"], false)).await;
+        assert_eq!(code.expect("one delete is within the limits"), EXIT_OK);
+        assert_eq!(applied(&backend), ["delete user u8@x.test"]);
+
+        let unknown = run_apply(&backend, &loaded, &apply_args(&["nobody@x.test"], false)).await;
+        let message = format!("{:#}", unknown.expect_err("unknown target"));
+        assert!(message.contains("--target nobody@x.test"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn plan_renders_markdown_for_the_targets() {
+        let backend = fake(2);
+        let loaded = file(0..1);
+        let args = PlanArgs {
+            server: server(&["u1@x.test"]),
+            format: Format::Markdown,
+            detailed_exitcode: true,
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut io = Io {
+            out: &mut out,
+            err: &mut err,
+            color: false,
+        };
+        let code = plan_command(&backend, &loaded, &args, &mut io)
+            .await
+            .expect("plan");
+        assert_eq!(code, EXIT_CHANGES);
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.starts_with("### fleetform plan for fleet `acme`"),
+            "{text}"
+        );
+        assert!(text.contains("**`u1@x.test`**: delete"), "{text}");
+        assert!(!text.contains("new@x.test"), "{text}");
+    }
 }

@@ -19,12 +19,20 @@
 //! - Pruning touches only marked users that left the file; a disabled or kept user keeps its
 //!   links (re-adding it to the file later restores it as it was), a deleted one loses them with
 //!   the user, so no unlink is planned for either.
+//! - `prune: disable` with `pruneAfter` (`Desired::prune_after`): a marked user that left the
+//!   file and is not disabled is disabled; one that is disabled and whose
+//!   `DISABLED_AT_ATTRIBUTE` (written by the backend when it disables) is at least
+//!   `prune_after` before `Live::now` is deleted; any other (disabled by someone else, or not
+//!   long enough) is left alone. `now` comes with the live state, so the diff stays pure. The
+//!   attribute is never compared: the file may not name it (config reserves it).
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{
-    Action, Desired, DesiredUser, Field, FieldChange, LinkKind, Live, LiveUser, Prune, Role,
-    UserKey, Value,
+    Action, DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, FieldChange, LinkKind, Live,
+    LiveUser, Prune, Role, UserKey, Value,
 };
 
 /// The actions that move `live` to `desired`, in no particular order. Never contains a no-op.
@@ -67,6 +75,12 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
                     actions.push(Action::DisableUser {
                         email: have.email.clone(),
                     });
+                } else if let Some(grace) = desired.prune_after
+                    && disabled_at(have).is_some_and(|at| at + grace <= live.now)
+                {
+                    actions.push(Action::DeleteUser {
+                        email: have.email.clone(),
+                    });
                 }
             }
             Prune::Keep => {}
@@ -74,6 +88,21 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
     }
 
     actions
+}
+
+/// When fleetform disabled this user (`DISABLED_AT_ATTRIBUTE`), if it recorded it and the value
+/// is a valid RFC 3339 time. A missing or malformed value never leads to a delete.
+pub fn disabled_at(user: &LiveUser) -> Option<DateTime<Utc>> {
+    match user
+        .fields
+        .get(&Field::Attribute(DISABLED_AT_ATTRIBUTE.to_string()))?
+    {
+        Value::Time(t) => Some(*t),
+        Value::Text(text) => DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        _ => None,
+    }
 }
 
 /// The users fleetform never touches: administrators, the acting account and the manager.
@@ -269,6 +298,8 @@ pub(crate) mod tests {
             fleet: FLEET.into(),
             manager: None,
             prune: Prune::Delete,
+            prune_after: None,
+            safety: Default::default(),
             users: users
                 .into_iter()
                 .map(|u| (UserKey::new(&u.email), u))
@@ -293,6 +324,9 @@ pub(crate) mod tests {
             groups: set(&["G1", "G2"]),
             ambiguous_groups: set(&["Twice"]),
             manager_devices: None,
+            now: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 1, 12, 0, 0)
+                .single()
+                .unwrap_or_default(),
         }
     }
 
@@ -368,6 +402,36 @@ pub(crate) mod tests {
 
         let mut prune_disable = desired(vec![]);
         prune_disable.prune = Prune::Disable;
+        let mut prune_after = prune_disable.clone();
+        prune_after.prune_after = Some(chrono::TimeDelta::days(30));
+        let disabled_since = |email: &str, at: &str| {
+            let mut u = have(email, Some(FLEET));
+            u.fields.insert(Field::Disabled, Value::Bool(true));
+            u.fields.insert(
+                Field::Attribute(DISABLED_AT_ATTRIBUTE.into()),
+                Value::Text(at.into()),
+            );
+            u
+        };
+        // `live()` reads the server at 2026-11-01T12:00:00Z.
+        let grace_users = vec![
+            disabled_since("long@x.test", "2026-09-01T00:00:00Z"),
+            disabled_since("exactly@x.test", "2026-10-02T12:00:00Z"),
+            disabled_since("recent@x.test", "2026-10-20T00:00:00Z"),
+            disabled_since("garbled@x.test", "last tuesday"),
+            disabled.clone(),
+            {
+                let mut u = disabled_since("enabled@x.test", "2026-01-01T00:00:00Z");
+                u.fields.insert(Field::Disabled, Value::Bool(false));
+                u
+            },
+            have("active@x.test", Some(FLEET)),
+            disabled_since("stranger@x.test", "2026-01-01T00:00:00Z"),
+        ];
+        let mut grace_live = live(Role::Admin, grace_users);
+        if let Some(u) = grace_live.users.get_mut(&UserKey::new("stranger@x.test")) {
+            u.marker = None;
+        }
         let mut prune_keep = desired(vec![]);
         prune_keep.prune = Prune::Keep;
 
@@ -545,6 +609,38 @@ pub(crate) mod tests {
                 want: vec![Action::DisableUser {
                     email: "old@x.test".into(),
                 }],
+            },
+            Case {
+                name: "pruneAfter: delete only users fleetform disabled long enough ago",
+                desired: prune_after.clone(),
+                live: grace_live.clone(),
+                want: vec![
+                    Action::DeleteUser {
+                        email: "long@x.test".into(),
+                    },
+                    Action::DeleteUser {
+                        email: "exactly@x.test".into(),
+                    },
+                    Action::DisableUser {
+                        email: "enabled@x.test".into(),
+                    },
+                    Action::DisableUser {
+                        email: "active@x.test".into(),
+                    },
+                ],
+            },
+            Case {
+                name: "prune disable without pruneAfter never deletes",
+                desired: prune_disable.clone(),
+                live: grace_live,
+                want: vec![
+                    Action::DisableUser {
+                        email: "enabled@x.test".into(),
+                    },
+                    Action::DisableUser {
+                        email: "active@x.test".into(),
+                    },
+                ],
             },
             Case {
                 name: "prune keep: nothing at all",

@@ -10,9 +10,12 @@
 //! - **manager**: the fleet's billing account, never modified and never unlinked from its devices.
 //! - **marker**: the attribute naming the fleet that owns a user; only marked users are pruned.
 //!
-//! The pipeline: `config::load` -> `Backend::describe` + `Backend::fetch` -> `plan::plan`
-//! (which runs `diff::diff`) -> `render` -> `apply::apply`. Only `config::load` and the backend
-//! do I/O; `diff`, `plan` and `render` are pure.
+//! - **risk**: what an action does to access (escalation, removal, revocation, grant).
+//!
+//! The pipeline: `config::load` / `config::load_many` -> `Backend::describe` + `Backend::fetch`
+//! -> `plan::plan` (which runs `diff::diff`) -> `target::restrict` (`--target`) -> `render`
+//! (labels from `risk`) -> `safety::check` (apply only) -> `apply::apply`. Only `config::load*`
+//! and the backend do I/O; `diff`, `plan`, `target`, `risk`, `safety` and `render` are pure.
 
 pub mod apply;
 pub mod backend;
@@ -25,6 +28,9 @@ pub mod diff;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod risk;
+pub mod safety;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secret;
+pub mod target;

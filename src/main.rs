@@ -49,13 +49,13 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
     match command {
         Command::Validate { file } => commands::validate(&file, io),
         Command::Plan(args) => {
-            let loaded = commands::load(&args.server.file)?;
+            let loaded = commands::load_files(&args.server.file)?;
             let credentials = commands::credentials_from_env()?;
             let backend = commands::connect(&args.server, &loaded, &credentials).await?;
             commands::plan_command(&backend, &loaded, &args, io).await
         }
         Command::Apply(args) => {
-            let loaded = commands::load(&args.server.file)?;
+            let loaded = commands::load_files(&args.server.file)?;
             let credentials = commands::credentials_from_env()?;
             let backend = commands::connect(&args.server, &loaded, &credentials).await?;
             let mut stdin = io::stdin().lock();
@@ -65,7 +65,7 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
                 commands::stdin_is_terminal(),
             );
             let cancel = commands::cancel_on_ctrl_c();
-            commands::apply_command(&backend, &loaded, &args, approval, &cancel, io).await
+            commands::apply_command_with_cancel(&backend, &loaded, &args, approval, &cancel, io).await
         }
         Command::Schema => {
             io.out

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The natural key of a user: the trimmed, lower-cased email. Emails match case-insensitively.
@@ -176,6 +176,12 @@ impl fmt::Display for Value {
     }
 }
 
+/// The user attribute in which a backend records when fleetform disabled a user (`prune:
+/// disable`), as an RFC 3339 timestamp in UTC. `pruneAfter` deletes a disabled user only once
+/// this time is old enough. Reserved in the fleet file like the ownership marker; the diff never
+/// manages it.
+pub const DISABLED_AT_ATTRIBUTE: &str = "fleetformDisabledAt";
+
 /// What the file says happens to managed users that left it.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
@@ -211,7 +217,43 @@ pub struct Desired {
     /// The billing account, if any: never modified, deleted or unlinked from its devices.
     pub manager: Option<UserKey>,
     pub prune: Prune,
+    /// With `prune: disable`: delete a user fleetform disabled once it has been disabled this
+    /// long (`pruneAfter`). `None`: disabled users stay disabled.
+    pub prune_after: Option<TimeDelta>,
+    /// The limits `apply` checks before it changes anything (`safety:` in the file).
+    pub safety: Safety,
     pub users: BTreeMap<UserKey, DesiredUser>,
+}
+
+/// Safety limits against mass removal (`safety:` in the fleet file). `apply` refuses a plan
+/// that exceeds one of them unless `--allow-mass-removal` is given; see `crate::safety`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Safety {
+    /// The most managed users one plan may delete or disable, in percent of the fleet's managed
+    /// users (default 25).
+    pub max_removal_percent: u32,
+    /// The percentage limit on removals applies once the fleet has this many managed users
+    /// (default 8): below that, one removal is already a large share.
+    pub min_managed_for_percent: usize,
+    /// The most links one plan may remove, in percent of the managed users' links (default 25).
+    pub max_unlink_percent: u32,
+    /// The percentage limit on unlinks applies once the managed users have this many links
+    /// (default 20).
+    pub min_links_for_percent: usize,
+    /// Whether a plan may delete or disable every managed user (default false).
+    pub allow_remove_all: bool,
+}
+
+impl Default for Safety {
+    fn default() -> Self {
+        Safety {
+            max_removal_percent: 25,
+            min_managed_for_percent: 8,
+            max_unlink_percent: 25,
+            min_links_for_percent: 20,
+            allow_remove_all: false,
+        }
+    }
 }
 
 /// The role of the account fleetform runs as.
@@ -269,6 +311,10 @@ pub struct Live {
     pub ambiguous_groups: BTreeSet<String>,
     /// The devices of the `manager` account, when the file names one and it exists.
     pub manager_devices: Option<BTreeSet<String>>,
+    /// When this state was read (the fetching machine's clock). The diff compares
+    /// `DISABLED_AT_ATTRIBUTE` against it for `pruneAfter`; keeping it here keeps the diff pure
+    /// and `plan(&Desired, &Live)` unchanged.
+    pub now: DateTime<Utc>,
 }
 
 /// Which users the fetch must read links for: the file's users and this fleet's marked users.

@@ -8,7 +8,8 @@
 //! - `Phase::of(&Action)`; `Plan::phases()` yields consecutive runs of one phase.
 //! - `Plan::summary() -> Summary { create, update, delete, disable, link, unlink }`.
 //! - `plan(&Desired, &Live) -> Result<Plan, Vec<Problem>>`.
-//! - `simulate(&Live, &Plan) -> Live`.
+//! - `simulate(&Live, &Plan) -> Live`: a disable also records `DISABLED_AT_ATTRIBUTE` at
+//!   `Live::now` (and enabling forgets it), as backends must, so `pruneAfter` converges.
 //!
 //! Design: the order of a plan.
 //! Phases run in this order: Unlink, Disable, Delete, Update, Create, Link. Revocations come
@@ -28,11 +29,13 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::diff::diff;
 use crate::model::{
-    Account, Action, Desired, Field, LinkKind, Live, LiveUser, Role, UserKey, Value,
+    Account, Action, DISABLED_AT_ATTRIBUTE, Desired, Field, LinkKind, Live, LiveUser, Role,
+    UserKey, Value,
 };
 
 /// The version of the JSON plan format (`format_version`).
@@ -368,6 +371,10 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                 if let Some(user) = next.users.get_mut(&key) {
                     for change in changes {
                         set_field(user, &change.field, &change.after);
+                        // A backend forgets when fleetform disabled a user it enables again.
+                        if change.field == Field::Disabled && change.after != Value::Bool(true) {
+                            user.fields.remove(&disabled_at_field());
+                        }
                     }
                     if *adopt {
                         user.marker = Some(plan.fleet.clone());
@@ -390,6 +397,9 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
             Action::DisableUser { .. } => {
                 if let Some(user) = next.users.get_mut(&key) {
                     user.fields.insert(Field::Disabled, Value::Bool(true));
+                    // What a backend must do: record when, for `pruneAfter`.
+                    user.fields
+                        .insert(disabled_at_field(), disabled_at_value(live.now));
                 }
             }
             Action::DeleteUser { .. } => {
@@ -398,6 +408,16 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
         }
     }
     next
+}
+
+fn disabled_at_field() -> Field {
+    Field::Attribute(DISABLED_AT_ATTRIBUTE.to_string())
+}
+
+/// The value a backend writes into `DISABLED_AT_ATTRIBUTE` when it disables a user at `now`:
+/// RFC 3339 in UTC at second precision, e.g. `"2026-11-01T12:00:00Z"`.
+pub fn disabled_at_value(now: DateTime<Utc>) -> Value {
+    Value::Text(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// A null attribute is an absent key; every other value is stored as is.
@@ -771,18 +791,29 @@ mod tests {
                 fields(),
                 names(&DEVICES),
                 names(&GROUPS),
+                select(vec![
+                    None,
+                    Some("2026-01-01T00:00:00Z"),
+                    Some("2026-10-31T00:00:00Z"),
+                    Some("garbage"),
+                ]),
             )
-                .prop_map(|(email, administrator, marker, fields, devices, groups)| {
-                    LiveUser {
-                        email,
-                        administrator,
-                        marker: marker.map(str::to_string),
-                        fields,
-                        devices,
-                        groups,
-                        managed_by: BTreeSet::new(),
-                    }
-                })
+                .prop_map(
+                    |(email, administrator, marker, mut fields, devices, groups, disabled_at)| {
+                        if let Some(at) = disabled_at {
+                            fields.insert(disabled_at_field(), Value::Text(at.into()));
+                        }
+                        LiveUser {
+                            email,
+                            administrator,
+                            marker: marker.map(str::to_string),
+                            fields,
+                            devices,
+                            groups,
+                            managed_by: BTreeSet::new(),
+                        }
+                    },
+                )
         }
 
         fn desired_user() -> impl Strategy<Value = DesiredUser> {
@@ -802,7 +833,10 @@ mod tests {
         fn case() -> impl Strategy<Value = (Desired, Live)> {
             (
                 select(vec![Role::Admin, Role::Manager]),
-                select(vec![Prune::Delete, Prune::Disable, Prune::Keep]),
+                (
+                    select(vec![Prune::Delete, Prune::Disable, Prune::Keep]),
+                    select(vec![None, Some(chrono::TimeDelta::days(30))]),
+                ),
                 any::<bool>(),
                 prop::collection::vec(live_user(), 0..7),
                 prop::collection::vec(desired_user(), 0..6),
@@ -814,7 +848,7 @@ mod tests {
                 .prop_map(
                     |(
                         role,
-                        prune,
+                        (prune, prune_after),
                         has_manager,
                         live_users,
                         desired_users,
@@ -826,6 +860,7 @@ mod tests {
                         fix_up(
                             role,
                             prune,
+                            prune_after,
                             has_manager,
                             live_users,
                             desired_users,
@@ -845,6 +880,7 @@ mod tests {
         fn fix_up(
             role: Role,
             prune: Prune,
+            prune_after: Option<chrono::TimeDelta>,
             has_manager: bool,
             live_users: Vec<LiveUser>,
             desired_users: Vec<DesiredUser>,
@@ -898,12 +934,15 @@ mod tests {
                 groups,
                 ambiguous_groups: ambiguous,
                 manager_devices,
+                now: Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap(),
             };
 
             let mut desired = Desired {
                 fleet: FLEET.into(),
                 manager: manager.clone(),
                 prune,
+                prune_after,
+                safety: Default::default(),
                 users: BTreeMap::new(),
             };
             for mut user in desired_users {
@@ -988,9 +1027,24 @@ mod tests {
                         match desired.prune {
                             Prune::Delete => prop_assert!(now.is_none()),
                             Prune::Disable => {
-                                let mut expected = before.clone();
-                                expected.fields.insert(Field::Disabled, Value::Bool(true));
-                                prop_assert_eq!(now, Some(&expected));
+                                let was_disabled =
+                                    before.fields.get(&Field::Disabled) == Some(&Value::Bool(true));
+                                let expired = desired.prune_after.is_some_and(|grace| {
+                                    crate::diff::disabled_at(before)
+                                        .is_some_and(|at| at + grace <= live.now)
+                                });
+                                if was_disabled && expired {
+                                    prop_assert!(now.is_none());
+                                } else if was_disabled {
+                                    prop_assert_eq!(now, Some(before));
+                                } else {
+                                    let mut expected = before.clone();
+                                    expected.fields.insert(Field::Disabled, Value::Bool(true));
+                                    expected
+                                        .fields
+                                        .insert(disabled_at_field(), disabled_at_value(live.now));
+                                    prop_assert_eq!(now, Some(&expected));
+                                }
                             }
                             Prune::Keep => prop_assert_eq!(now, Some(before)),
                         }

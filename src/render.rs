@@ -1,5 +1,6 @@
 //! render: pure. Turns a `Plan` into what people and machines read: a Terraform-like text view
-//! (`text`) and a versioned JSON contract (`json`, `json_string`). Output goes into an injected
+//! (`text`), a markdown report for pull-request comments (`markdown`) and a versioned JSON
+//! contract (`json`, `json_string`). Output goes into an injected
 //! writer or is returned as a value. It must not compute, reorder or filter actions (the plan
 //! is the single source of truth), must not decide whether to colour (the caller passes
 //! `color`), and must never print a secret: the model has none, and none may be added here.
@@ -17,6 +18,7 @@ use serde_json::{Map, json};
 
 use crate::model::{Action, Field, Role, UserKey, Value};
 use crate::plan::{FORMAT_VERSION, Phase, Plan};
+use crate::risk::{Risk, change_risk, risk};
 
 const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
@@ -60,7 +62,24 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
     for actions in users.values() {
         writeln!(out)?;
         let (sign, code, email, note) = header(plan, actions);
-        writeln!(out, "  {} user {email}{note}", paint(code, sign))?;
+        // Creates, deletes and disables are labelled on the header; updates per field line.
+        let header_risk = actions
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a,
+                    Action::UpdateUser { .. } | Action::Link { .. } | Action::Unlink { .. }
+                )
+            })
+            .map(|a| risk(a))
+            .min()
+            .unwrap_or(Risk::None);
+        writeln!(
+            out,
+            "  {} user {email}{note}{}",
+            paint(code, sign),
+            tag(header_risk)
+        )?;
         // Fields before links, whatever the phase order: the block reads as "who, what, access".
         let (links, others): (Vec<&Action>, Vec<&Action>) = actions
             .iter()
@@ -76,18 +95,21 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
                     for change in changes {
                         writeln!(
                             out,
-                            "      {}: {} -> {}",
+                            "      {}: {} -> {}{}",
                             change.field,
                             change.before,
-                            after(&change.field, &change.after)
+                            after(&change.field, &change.after),
+                            tag(change_risk(change))
                         )?;
                     }
                 }
                 Action::Link { kind, target, .. } => {
-                    writeln!(out, "      {} {kind} {target}", paint(GREEN, "+"))?;
+                    let label = tag(risk(action));
+                    writeln!(out, "      {} {kind} {target}{label}", paint(GREEN, "+"))?;
                 }
                 Action::Unlink { kind, target, .. } => {
-                    writeln!(out, "      {} {kind} {target}", paint(RED, "-"))?;
+                    let label = tag(risk(action));
+                    writeln!(out, "      {} {kind} {target}{label}", paint(RED, "-"))?;
                 }
                 Action::DisableUser { .. } | Action::DeleteUser { .. } => {}
             }
@@ -108,6 +130,14 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
         s.link,
         s.unlink
     )
+}
+
+/// ` [escalation]` and the like at the end of a text line; nothing for `Risk::None`.
+fn tag(risk: Risk) -> String {
+    match risk {
+        Risk::None => String::new(),
+        other => format!("  {}", other.tag()),
+    }
 }
 
 /// The header of one user's block: sign, its colour, the email as the plan spells it, a note.
@@ -160,6 +190,187 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// The pull-request view of a plan, GitHub-flavoured markdown: a heading naming the fleet and
+/// server, a table of counts per action kind, a table of counts per risk label (see
+/// `crate::risk`), then one block per user, riskiest users first (then by email), each line
+/// labelled. Values are shown as code spans so nothing in them is read as markdown.
+pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    let account = &plan.account;
+    writeln!(out, "### fleetform plan for fleet {}", code(&plan.fleet))?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Server {} ({} {}), as {} ({}).",
+        code(&account.url),
+        account.backend,
+        account.server_version,
+        code(&account.email),
+        role_name(account.role)
+    )?;
+    writeln!(out)?;
+    if plan.is_empty() {
+        return writeln!(out, "**No changes.** The fleet matches the server.");
+    }
+
+    let s = plan.summary();
+    writeln!(out, "| Action | Count |")?;
+    writeln!(out, "| --- | ---: |")?;
+    for (what, n) in [
+        ("create user", s.create),
+        ("update user", s.update),
+        ("delete user", s.delete),
+        ("disable user", s.disable),
+        ("add link", s.link),
+        ("remove link", s.unlink),
+    ] {
+        writeln!(out, "| {what} | {n} |")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "| Risk | Actions |")?;
+    writeln!(out, "| --- | ---: |")?;
+    for label in Risk::ALL {
+        let n = plan.actions.iter().filter(|a| risk(a) == label).count();
+        writeln!(out, "| {} | {n} |", md_risk(label))?;
+    }
+
+    let mut users: BTreeMap<UserKey, Vec<&Action>> = BTreeMap::new();
+    for action in &plan.actions {
+        users
+            .entry(UserKey::new(action.email()))
+            .or_default()
+            .push(action);
+    }
+    let mut blocks: Vec<(Risk, &UserKey, &Vec<&Action>)> = users
+        .iter()
+        .map(|(key, actions)| {
+            let worst = actions.iter().map(|a| risk(a)).min().unwrap_or(Risk::None);
+            (worst, key, actions)
+        })
+        .collect();
+    blocks.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+
+    writeln!(out)?;
+    writeln!(out, "#### Changes per user, riskiest first")?;
+    for (worst, _, actions) in blocks {
+        writeln!(out)?;
+        let (_, _, email, note) = header(plan, actions);
+        let verb = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::CreateUser { .. } => Some("create"),
+                Action::DeleteUser { .. } => Some("delete"),
+                Action::DisableUser { .. } => Some("disable"),
+                Action::UpdateUser { .. } => Some("update"),
+                Action::Link { .. } | Action::Unlink { .. } => None,
+            })
+            .unwrap_or("links");
+        let note = if matches!(verb, "delete" | "disable") {
+            String::new()
+        } else {
+            note
+        };
+        writeln!(out, "**{}**: {verb}{note}: {}", code(email), md_risk(worst))?;
+        writeln!(out)?;
+        let (links, others): (Vec<&Action>, Vec<&Action>) = actions
+            .iter()
+            .partition(|a| matches!(a, Action::Link { .. } | Action::Unlink { .. }));
+        let mut lines = 0;
+        for action in others.into_iter().chain(links) {
+            match action {
+                Action::CreateUser { fields, .. } => {
+                    for (field, value) in fields {
+                        writeln!(
+                            out,
+                            "- {}: {}",
+                            code(&field.name()),
+                            code(&value.to_string())
+                        )?;
+                        lines += 1;
+                    }
+                }
+                Action::UpdateUser { changes, .. } => {
+                    for change in changes {
+                        writeln!(
+                            out,
+                            "- {}: {} → {}{}",
+                            code(&change.field.name()),
+                            code(&change.before.to_string()),
+                            code(&after(&change.field, &change.after)),
+                            md_label(change_risk(change))
+                        )?;
+                        lines += 1;
+                    }
+                }
+                Action::Link { kind, target, .. } => {
+                    writeln!(
+                        out,
+                        "- add {kind} {}{}",
+                        code(target),
+                        md_label(risk(action))
+                    )?;
+                    lines += 1;
+                }
+                Action::Unlink { kind, target, .. } => {
+                    writeln!(
+                        out,
+                        "- remove {kind} {}{}",
+                        code(target),
+                        md_label(risk(action))
+                    )?;
+                    lines += 1;
+                }
+                Action::DisableUser { .. } => {
+                    writeln!(out, "- disable the account (it keeps its links)")?;
+                    lines += 1;
+                }
+                Action::DeleteUser { .. } => {
+                    writeln!(out, "- delete the account and its links")?;
+                    lines += 1;
+                }
+            }
+        }
+        if lines == 0 {
+            writeln!(out, "- no field changes")?;
+        }
+    }
+    Ok(())
+}
+
+/// A risk label for markdown: the serious ones stand out.
+fn md_risk(risk: Risk) -> String {
+    match risk {
+        Risk::PrivilegeEscalation | Risk::AccountRemoved => format!("**⚠️ {}**", risk.title()),
+        other => other.title().to_string(),
+    }
+}
+
+/// ` · <label>` at the end of a markdown line; nothing for `Risk::None`.
+fn md_label(risk: Risk) -> String {
+    match risk {
+        Risk::None => String::new(),
+        other => format!(" · {}", md_risk(other)),
+    }
+}
+
+/// A CommonMark code span holding `text` literally, whatever backticks it contains; `|` is
+/// escaped so a span can sit in a table cell.
+fn code(text: &str) -> String {
+    let text = text.replace(['\n', '\r'], " ").replace('|', "\\|");
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') || longest > 0 {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
 /// The machine view of a plan: a versioned contract for CI, bots and audit logs.
 ///
 /// Format version 1 (`crate::plan::FORMAT_VERSION`); fields are only ever added within a
@@ -174,6 +385,8 @@ fn role_name(role: Role) -> &'static str {
 ///   "summary": { "create": 1, "update": 1, "delete": 0, "disable": 0, "link": 2, "unlink": 1 },
 ///   "actions": [                                // in execution order
 ///     { "phase": "unlink" | "disable" | "delete" | "update" | "create" | "link",
+///       "risk": "privilege_escalation" | "account_removed" | "access_revoked"
+///             | "access_granted" | "none",          // added in version 1 (crate::risk)
 ///       "action": "create_user", "email": "…", "managed_by": "…" | null,
 ///       "fields": { "<field>": <value>, … } },
 ///     { …, "action": "update_user", "email": "…", "adopt": true | false,
@@ -185,6 +398,8 @@ fn role_name(role: Role) -> &'static str {
 /// }
 /// ```
 ///
+/// `risk` labels what the action does to access (see `crate::risk` for the rules); it was
+/// added to format version 1 without a bump, as an addition that older readers ignore.
 /// `<field>` is Traccar's camelCase field name or `attributes.<key>`. `<value>` is JSON: null,
 /// a boolean, an integer, a string, a time as an RFC 3339 string at second precision in UTC
 /// (`"2027-01-01T00:00:00Z"`), or any JSON for structured attributes. An attribute whose
@@ -226,6 +441,7 @@ pub fn json_string(plan: &Plan) -> String {
 fn action_json(action: &Action) -> serde_json::Value {
     let mut object = Map::new();
     object.insert("phase".into(), json!(Phase::of(action).name()));
+    object.insert("risk".into(), json!(risk(action).name()));
     let (name, rest) = match action {
         Action::CreateUser {
             email,
@@ -356,11 +572,18 @@ mod tests {
                 },
                 Action::UpdateUser {
                     email: "bert@x.test".into(),
-                    changes: vec![FieldChange {
-                        field: Field::Readonly,
-                        before: Value::Bool(false),
-                        after: Value::Bool(true),
-                    }],
+                    changes: vec![
+                        FieldChange {
+                            field: Field::Readonly,
+                            before: Value::Bool(false),
+                            after: Value::Bool(true),
+                        },
+                        FieldChange {
+                            field: Field::UserLimit,
+                            before: Value::Int(0),
+                            after: Value::Int(5),
+                        },
+                    ],
                     adopt: false,
                 },
                 Action::CreateUser {
@@ -418,6 +641,44 @@ mod tests {
         insta::assert_snapshot!("text_empty", plain);
     }
 
+    fn render_markdown(plan: &Plan) -> String {
+        let mut out = Vec::new();
+        markdown(plan, &mut out).expect("write to a Vec");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn markdown_snapshot() {
+        insta::assert_snapshot!("markdown", render_markdown(&representative()));
+    }
+
+    #[test]
+    fn markdown_empty_snapshot() {
+        let md = render_markdown(&empty());
+        assert!(md.contains("No changes."));
+        insta::assert_snapshot!("markdown_empty", md);
+    }
+
+    #[test]
+    fn markdown_puts_risky_users_first() {
+        let md = render_markdown(&representative());
+        let pos = |needle: &str| {
+            md.find(needle)
+                .unwrap_or_else(|| panic!("{needle} in\n{md}"))
+        };
+        // bert becomes a manager (escalation), then removals, then revocations, then grants.
+        assert!(pos("**`bert@x.test`**") < pos("**`left@x.test`**"));
+        assert!(pos("**`left@x.test`**") < pos("**`Anna@x.test`**"));
+        assert!(pos("**`old@x.test`**") < pos("**`max@mustermann.at`**"));
+    }
+
+    #[test]
+    fn code_spans_survive_backticks_and_pipes() {
+        assert_eq!(code("a"), "`a`");
+        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(code("a|b"), "`a\\|b`");
+    }
+
     #[test]
     fn json_snapshot() {
         insta::assert_snapshot!("json", json_string(&representative()));
@@ -443,6 +704,8 @@ mod tests {
             value["actions"].as_array().map(Vec::len),
             Some(representative().actions.len())
         );
+        assert_eq!(value["actions"][0]["risk"], json!("access_revoked"));
+        assert_eq!(value["actions"][2]["risk"], json!("account_removed"));
         assert!(
             !json_string(&representative())
                 .to_lowercase()

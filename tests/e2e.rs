@@ -343,6 +343,14 @@ async fn a_user_removed_from_the_file_is_disabled_with_prune_disable() {
     env.apply(&yaml).await;
     let erika = env.user("erika@example.at").await.expect("still there");
     assert_eq!(erika["disabled"], true);
+    // The disable time is recorded for `pruneAfter`.
+    let stamp = erika["attributes"]["fleetformDisabledAt"]
+        .as_str()
+        .expect("disable time recorded");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+        "{stamp}"
+    );
     // Links of a disabled user are left alone, and the re-plan is empty.
     assert!(
         env.devices_of("erika@example.at")

@@ -1,4 +1,7 @@
 mod config_files;
+mod conformance;
+mod convergence;
 mod e2e;
 mod faults;
 mod security;
+mod gitops;

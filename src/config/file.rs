@@ -21,14 +21,18 @@ pub const FLEET_NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "fleetform fleet file (version 1)")]
 pub struct FleetFile {
-    /// The format version of this file. Must be 1.
+    /// The format version of this file. Must be 1. Required; when several files are merged
+    /// (`-f` repeated, or a directory), at least one of them must give it.
+    #[serde(default)]
     #[schemars(range(min = 1, max = 1))]
-    pub version: u32,
+    pub version: Option<u32>,
     /// This file's identity. fleetform stamps it on the users it creates or adopts, and only
     /// ever deletes or disables users stamped with it. Letters, digits, `.`, `_` and `-`; up to
-    /// 64 characters.
+    /// 64 characters. Required; when several files are merged, at least one of them must give
+    /// it, and every file that gives it must give the same name.
+    #[serde(default)]
     #[schemars(regex(pattern = FLEET_NAME_PATTERN))]
-    pub fleet: String,
+    pub fleet: Option<String>,
     /// The server to reconcile. `TRACCAR_URL` or `--url` override it.
     #[serde(default)]
     pub server: Option<Server>,
@@ -42,6 +46,15 @@ pub struct FleetFile {
     /// (the default), `disable`, or `keep`.
     #[serde(default)]
     pub prune: Option<Prune>,
+    /// With `prune: disable`: delete a user fleetform disabled once it has been disabled this
+    /// long, e.g. `30d` (days), `12h` (hours) or `90m` (minutes). Left out, disabled users stay.
+    #[serde(default)]
+    #[schemars(regex(pattern = PRUNE_AFTER_PATTERN))]
+    pub prune_after: Option<String>,
+    /// Limits that make `apply` refuse a plan removing too much (an emptied or truncated file),
+    /// unless `--allow-mass-removal` is given.
+    #[serde(default)]
+    pub safety: Option<FileSafety>,
     /// Named permission presets. A user names one with `role:`; the user's own fields override
     /// the role's.
     #[serde(default)]
@@ -52,8 +65,40 @@ pub struct FleetFile {
     pub users: Vec<FileUser>,
 }
 
+/// The pattern of `pruneAfter` (also enforced by `validate`).
+pub const PRUNE_AFTER_PATTERN: &str = r"^[0-9]+[dhm]$";
+
+/// Limits that make `apply` refuse a plan removing too much, unless `--allow-mass-removal` is
+/// given. Every key is optional; the defaults are shown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Safety")]
+pub struct FileSafety {
+    /// Refuse when the plan deletes or disables more than this percentage of the fleet's
+    /// managed users (default 25).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_removal_percent: Option<u32>,
+    /// Apply `maxRemovalPercent` only once the fleet manages at least this many users
+    /// (default 8).
+    #[serde(default)]
+    pub min_managed_for_percent: Option<u32>,
+    /// Refuse when the plan removes more than this percentage of the managed users' device and
+    /// group links (default 25).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_unlink_percent: Option<u32>,
+    /// Apply `maxUnlinkPercent` only once the managed users have at least this many links
+    /// (default 20).
+    #[serde(default)]
+    pub min_links_for_percent: Option<u32>,
+    /// Allow a plan that deletes or disables every managed user (default false).
+    #[serde(default)]
+    pub allow_remove_all: Option<bool>,
+}
+
 /// The server to reconcile.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Server {
     /// The server's base URL, e.g. `https://traccar.example.com`.
@@ -77,7 +122,8 @@ macro_rules! with_user_fields {
             #[serde(default, deserialize_with = "nullable")]
             pub phone: Option<Option<String>>,
             /// Free-form attributes, managed key by key: keys not listed are left alone. A `null`
-            /// value means the key must be absent. The key `fleetform` is reserved.
+            /// value means the key must be absent. The keys `fleetform` and
+            /// `fleetformDisabledAt` are reserved.
             #[serde(default)]
             pub attributes: Option<BTreeMap<String, serde_json::Value>>,
             /// Read-only user: may not create, edit or delete anything, nor change links.

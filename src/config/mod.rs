@@ -6,18 +6,24 @@
 //! - `yaml`: text -> a tree of located nodes (serde-saphyr, with limits against hostile input);
 //! - `decode`: nodes -> the file types, with serde, recovering after each error;
 //! - `file`: the file types as written (serde + schemars; the schema is generated from them);
-//! - `validate`: file types -> `Desired`, checking every rule that spans values.
+//! - `env`: `${VAR}` substitution in string values, and redaction of what was substituted;
+//! - `validate`: file types -> `Desired`, checking every rule that spans values and merging
+//!   several files into one fleet.
 
 mod decode;
+mod env;
 mod file;
 mod validate;
 mod yaml;
 
 use std::fmt;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-pub use file::{FLEET_NAME_PATTERN, FileRole, FileUser, FleetFile, Server, schema_json};
+pub use file::{
+    FLEET_NAME_PATTERN, FileRole, FileSafety, FileUser, FleetFile, PRUNE_AFTER_PATTERN, Server,
+    schema_json,
+};
 pub use validate::{FORMAT_VERSION, MARKER_ATTRIBUTE};
 pub use yaml::MAX_DOCUMENT_BYTES;
 
@@ -29,7 +35,8 @@ pub struct Loaded {
     pub desired: Desired,
     /// `server.url` from the file, if given (the caller applies `TRACCAR_URL` / `--url`).
     pub server_url: Option<String>,
-    /// The file name as given, as used in problem locations and users' `origin`.
+    /// The file name as given, as used in problem locations and users' `origin` (several files:
+    /// their names joined with ", ").
     pub source: String,
 }
 
@@ -65,23 +72,102 @@ impl fmt::Display for Problems {
 
 impl std::error::Error for Problems {}
 
-impl Problems {
-    fn one(location: Option<String>, message: impl Into<String>) -> Problems {
-        Problems(vec![Problem {
-            location,
-            message: message.into(),
-        }])
+/// Reads and validates the fleet file at `path` (a directory: every `*.yaml`/`*.yml` in it,
+/// merged), substituting `${VAR}` from the process environment.
+pub fn load(path: &Path) -> Result<Loaded, Problems> {
+    load_many(&[path.to_path_buf()])
+}
+
+/// Reads, merges and validates several fleet files, substituting `${VAR}` from the process
+/// environment. A directory stands for its `*.yaml` and `*.yml` files, sorted by name (not
+/// recursive). Every problem of every file is reported at once.
+///
+/// Merge rules: the top-level `version`, `fleet`, `server`, `manager`, `prune`, `pruneAfter` and
+/// `safety` may be given in any of the files but must agree where given (at least one file
+/// gives `version` and `fleet`); `roles` are merged and `users` concatenated, and a role or a
+/// user defined twice is a problem naming both places.
+pub fn load_many(paths: &[PathBuf]) -> Result<Loaded, Problems> {
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    for path in expand_paths(paths, &mut problems) {
+        let source = path.display().to_string();
+        match read_file(&path, &source) {
+            Ok(text) => files.push((source, text)),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if files.is_empty() && problems.is_empty() {
+        problems.push(Problem {
+            location: None,
+            message: "no fleet file given".into(),
+        });
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let result = if files.is_empty() {
+        Err(Problems(Vec::new()))
+    } else {
+        parse_many(&files, &env)
+    };
+    match result {
+        Ok(loaded) if problems.is_empty() => Ok(loaded),
+        Ok(_) => Err(Problems(problems)),
+        Err(Problems(more)) => {
+            problems.extend(more);
+            Err(Problems(problems))
+        }
     }
 }
 
-/// Reads and validates the fleet file at `path`.
-pub fn load(path: &Path) -> Result<Loaded, Problems> {
-    let source = path.display().to_string();
-    let cannot = |e: std::io::Error| {
-        Problems::one(
-            Some(source.clone()),
-            format!("can't read the fleet file: {e}"),
-        )
+/// The files `paths` stand for: a directory's `*.yaml`/`*.yml` files sorted by name (hidden
+/// files skipped), other paths as given; each file once.
+fn expand_paths(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let source = path.display().to_string();
+        let entries = match std::fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) => {
+                problems.push(Problem {
+                    location: Some(source),
+                    message: format!("can't read the directory: {e}"),
+                });
+                continue;
+            }
+        };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|p| {
+                let hidden = p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                !hidden && p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            })
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            problems.push(Problem {
+                location: Some(source),
+                message: "the directory holds no *.yaml or *.yml fleet files".into(),
+            });
+        }
+        files.extend(found);
+    }
+    // The same file named twice (`-f dir -f dir/a.yaml`) is read once.
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|p| seen.insert(p.clone()));
+    files
+}
+
+/// A fleet file's text, size-limited and checked to be UTF-8.
+fn read_file(path: &Path, source: &str) -> Result<String, Problem> {
+    let cannot = |e: std::io::Error| Problem {
+        location: Some(source.to_string()),
+        message: format!("can't read the fleet file: {e}"),
     };
     let file = std::fs::File::open(path).map_err(cannot)?;
     let mut bytes = Vec::new();
@@ -90,22 +176,28 @@ pub fn load(path: &Path) -> Result<Loaded, Problems> {
         .unwrap_or(u64::MAX)
         .saturating_add(1);
     file.take(limit).read_to_end(&mut bytes).map_err(cannot)?;
-    parse_bytes(&bytes, &source)
+    text_of(&bytes, source)
 }
 
 /// Validates fleet file bytes, which must be UTF-8 (a leading byte order mark is allowed).
+/// `${VAR}` is not substituted (no variable is set).
 pub fn parse_bytes(bytes: &[u8], source_name: &str) -> Result<Loaded, Problems> {
+    let text = text_of(bytes, source_name).map_err(|p| Problems(vec![p]))?;
+    parse(&text, source_name)
+}
+
+fn text_of(bytes: &[u8], source_name: &str) -> Result<String, Problem> {
     if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(Problems::one(
-            Some(source_name.to_string()),
-            format!(
+        return Err(Problem {
+            location: Some(source_name.to_string()),
+            message: format!(
                 "the file is larger than {MAX_DOCUMENT_BYTES} bytes, the most a fleet file may have"
             ),
-        ));
+        });
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
-        Ok(text) => parse(text, source_name),
+        Ok(text) => Ok(text.to_string()),
         Err(e) => {
             let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
             let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
@@ -114,37 +206,60 @@ pub fn parse_bytes(bytes: &[u8], source_name: &str) -> Result<Loaded, Problems> 
                 .chars()
                 .count()
                 + 1;
-            Err(Problems::one(
-                Some(format!("{source_name}:{line}:{column}")),
-                "the file is not valid UTF-8 text: save it with UTF-8 encoding",
-            ))
+            Err(Problem {
+                location: Some(format!("{source_name}:{line}:{column}")),
+                message: "the file is not valid UTF-8 text: save it with UTF-8 encoding".into(),
+            })
         }
     }
 }
 
-/// Validates fleet file text. Pure: `source_name` is only used in locations.
+/// Validates fleet file text. Pure: `source_name` is only used in locations. No variable is
+/// set, so a `${VAR}` is a problem (use `parse_many` to pass an environment).
 pub fn parse(text: &str, source_name: &str) -> Result<Loaded, Problems> {
-    let mut ctx = validate::Context::new(source_name);
-    let root = match yaml::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            ctx.report(e.pos, e.message);
-            return Err(ctx.finish().err().unwrap_or_else(|| Problems(Vec::new())));
+    parse_many(&[(source_name.to_string(), text.to_string())], &|_| None)
+}
+
+/// Validates and merges several fleet files, given as (name, text), substituting `${VAR}`
+/// through `env`. Pure. See `load_many` for the merge rules.
+pub fn parse_many(files: &[(String, String)], env: env::Env<'_>) -> Result<Loaded, Problems> {
+    let names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
+    let mut ctx = validate::Context::many(&names);
+    let mut roots = Vec::new();
+    for (i, (_, text)) in files.iter().enumerate() {
+        ctx.select(i);
+        match yaml::parse(text) {
+            Ok(mut root) => {
+                let (found, redactions) = env::substitute(&mut root, env);
+                ctx.redact(redactions);
+                for (pos, message) in found {
+                    ctx.report(Some(pos), message);
+                }
+                roots.push((i, root));
+            }
+            Err(e) => ctx.report(e.pos, e.message),
         }
+    }
+    let docs: Vec<validate::Doc<'_>> = roots.iter().map(|(i, root)| (*i, root)).collect();
+    let result = if roots.len() == files.len() {
+        validate::validate_docs(&mut ctx, &docs)
+    } else {
+        // Still check the files that parsed, so every problem is reported at once.
+        validate::validate_docs(&mut ctx, &docs);
+        None
     };
-    let result = validate::validate(&mut ctx, &root);
     ctx.finish()?;
     match result {
         Some((desired, server_url)) => Ok(Loaded {
             desired,
             server_url,
-            source: source_name.to_string(),
+            source: names.join(", "),
         }),
         // Validation only gives up after reporting why; this guards the invariant anyway.
-        None => Err(Problems::one(
-            Some(source_name.to_string()),
-            "the fleet file could not be read (no details available)",
-        )),
+        None => Err(Problems(vec![Problem {
+            location: Some(names.join(", ")),
+            message: "the fleet file could not be read (no details available)".into(),
+        }])),
     }
 }
 

@@ -9,13 +9,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::decode::{Found, decode};
-use super::file::{FileRole, FileUser, FleetFile, NULLABLE_KEYS, UserFields};
+use super::file::{FileRole, FileSafety, FileUser, FleetFile, NULLABLE_KEYS, UserFields};
 use super::yaml::{Kind, Node, Pos};
 use super::{Problem, Problems};
-use crate::model::{Desired, DesiredUser, Field, UserKey, Value};
+use crate::model::{
+    DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, Prune, Safety, UserKey, Value,
+};
 
 /// The attribute fleetform keeps its ownership marker in.
 pub const MARKER_ATTRIBUTE: &str = "fleetform";
@@ -23,34 +25,65 @@ pub const MARKER_ATTRIBUTE: &str = "fleetform";
 /// The only format version this build reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Collects problems for one file.
-pub struct Context<'a> {
-    source: &'a str,
-    problems: Vec<(Option<Pos>, Problem)>,
+/// Collects problems for one or several files (merged with `-f` repeated or a directory).
+/// Positions are relative to the file selected with `select`; problems come out in file order,
+/// then position order.
+pub struct Context {
+    sources: Vec<String>,
+    current: usize,
+    problems: Vec<(usize, Option<Pos>, Problem)>,
+    /// Substituted `${VAR}` values and what to show instead (see `config::env`).
+    redactions: Vec<(String, String)>,
 }
 
-impl<'a> Context<'a> {
-    pub fn new(source: &'a str) -> Self {
+impl Context {
+    /// A context for several files, the first selected.
+    pub fn many(sources: &[String]) -> Self {
         Context {
-            source,
+            sources: sources.to_vec(),
+            current: 0,
             problems: Vec::new(),
+            redactions: Vec::new(),
         }
     }
 
+    /// Makes positions refer to the `file`-th source.
+    pub fn select(&mut self, file: usize) {
+        self.current = file;
+    }
+
+    /// Never echo these values in a message: show the replacement instead.
+    pub fn redact(&mut self, redactions: impl IntoIterator<Item = (String, String)>) {
+        self.redactions.extend(redactions);
+        // Longest first, so a whole substituted value wins over the variables inside it.
+        self.redactions
+            .sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+    }
+
+    fn source(&self) -> &str {
+        self.sources.get(self.current).map_or("", String::as_str)
+    }
+
     pub fn location(&self, pos: Pos) -> String {
-        format!("{}:{pos}", self.source)
+        format!("{}:{pos}", self.source())
+    }
+
+    /// `location` in the `file`-th source, whichever is selected.
+    pub fn location_in(&self, file: usize, pos: Pos) -> String {
+        let source = self.sources.get(file).map_or("", String::as_str);
+        format!("{source}:{pos}")
     }
 
     pub fn report(&mut self, pos: Option<Pos>, message: impl Into<String>) {
         let location = Some(match pos {
             Some(p) => self.location(p),
-            None => self.source.to_string(),
+            None => self.source().to_string(),
         });
         let problem = Problem {
             location,
-            message: shorten(message.into()),
+            message: shorten(super::env::redact(&message.into(), &self.redactions)),
         };
-        self.problems.push((pos, problem));
+        self.problems.push((self.current, pos, problem));
     }
 
     fn report_all(&mut self, found: Vec<Found>) {
@@ -64,9 +97,9 @@ impl<'a> Context<'a> {
         if self.problems.is_empty() {
             return Ok(());
         }
-        self.problems.sort_by_key(|(pos, _)| *pos);
+        self.problems.sort_by_key(|(file, pos, _)| (*file, *pos));
         Err(Problems(
-            self.problems.into_iter().map(|(_, p)| p).collect(),
+            self.problems.into_iter().map(|(_, _, p)| p).collect(),
         ))
     }
 }
@@ -99,7 +132,7 @@ fn value_pos(node: &Node, key: &str) -> Pos {
 }
 
 /// `null` would silently mean "not managed" for most keys; refuse it so the intent is explicit.
-fn refuse_nulls(ctx: &mut Context<'_>, node: &Node, nullable: &[&str]) -> BTreeSet<usize> {
+fn refuse_nulls(ctx: &mut Context, node: &Node, nullable: &[&str]) -> BTreeSet<usize> {
     let mut refused = BTreeSet::new();
     for (i, (key, value)) in node.entries().iter().enumerate() {
         let Some(name) = key.as_text() else { continue };
@@ -123,7 +156,7 @@ fn refuse_nulls(ctx: &mut Context<'_>, node: &Node, nullable: &[&str]) -> BTreeS
 }
 
 /// Reports every required key `node` lacks (serde would name only the first) and returns them.
-fn require(ctx: &mut Context<'_>, node: &Node, keys: &[(&'static str, &str)]) -> Vec<&'static str> {
+fn require(ctx: &mut Context, node: &Node, keys: &[(&'static str, &str)]) -> Vec<&'static str> {
     let mut missing = Vec::new();
     for (key, example) in keys {
         if node.get(key).is_none() {
@@ -137,55 +170,76 @@ fn require(ctx: &mut Context<'_>, node: &Node, keys: &[(&'static str, &str)]) ->
     missing
 }
 
-/// Validates the whole document. Returns the model and the server URL.
-pub fn validate(ctx: &mut Context<'_>, root: &Node) -> Option<(Desired, Option<String>)> {
-    if !matches!(root.kind, Kind::Map(_)) {
-        ctx.report(
-            Some(root.pos),
-            format!(
-                "the file holds {}, not a fleet: start it with `version: 1` and `fleet: <name>`",
-                root.describe()
-            ),
-        );
-        return None;
-    }
+/// One parsed file: its index among the context's sources, and its root node.
+pub type Doc<'n> = (usize, &'n Node);
 
-    // Roles and users are decoded one by one below, so one broken entry hides nothing else.
-    let mut skip = refuse_nulls(ctx, root, &[]);
-    let roles_node = take_entry(root, "roles", &mut skip);
-    let users_node = take_entry(root, "users", &mut skip);
-    let missing = require(
-        ctx,
-        root,
-        &[("version", "version: 1"), ("fleet", "fleet: my-fleet")],
-    );
-    if let Some((_, server)) = root.get("server") {
-        refuse_nulls(ctx, server, &[]);
+/// Validates several documents as one fleet (see `config::load_many` for the merge rules).
+/// Returns the model and the server URL.
+pub fn validate_docs(ctx: &mut Context, docs: &[Doc<'_>]) -> Option<(Desired, Option<String>)> {
+    let mut complete = true;
+    let mut tops = Vec::new();
+    let mut roles = Vec::new();
+    let mut users = Vec::new();
+    for &(file, root) in docs {
+        ctx.select(file);
+        if !matches!(root.kind, Kind::Map(_)) {
+            ctx.report(
+                Some(root.pos),
+                format!(
+                    "the file holds {}, not a fleet: start it with `version: 1` and `fleet: <name>`",
+                    root.describe()
+                ),
+            );
+            complete = false;
+            continue;
+        }
+        // Roles and users are decoded one by one below, so one broken entry hides nothing else.
+        let mut skip = refuse_nulls(ctx, root, &[]);
+        let roles_node = take_entry(root, "roles", &mut skip);
+        let users_node = take_entry(root, "users", &mut skip);
+        if let Some((_, server)) = root.get("server") {
+            refuse_nulls(ctx, server, &[]);
+        }
+        // `version` and `fleet` are required, but may come from another file: see `check_top`.
+        let (top, found) = decode::<FleetFile>(root, &skip, &[]);
+        ctx.report_all(found);
+        if let Some(node) = roles_node {
+            roles.extend(
+                decode_roles(ctx, node)
+                    .into_iter()
+                    .map(|(name, pos, node, role)| (file, name, pos, node, role)),
+            );
+        }
+        if let Some(node) = users_node {
+            users.extend(
+                decode_users(ctx, node)
+                    .into_iter()
+                    .map(|(node, user)| (file, node, user)),
+            );
+        }
+        match top {
+            Some(top) => tops.push((file, root, top)),
+            None => complete = false,
+        }
     }
-    let (file, found) = decode::<FleetFile>(root, &skip, &missing);
-    ctx.report_all(found);
-
-    let roles = roles_node
-        .map(|node| decode_roles(ctx, node))
-        .unwrap_or_default();
-    let users = users_node
-        .map(|node| decode_users(ctx, node))
-        .unwrap_or_default();
 
     // Users are checked even when the top level is broken: their problems are independent.
-    let top = file.as_ref().map(|f| check_top(ctx, root, f));
-    let manager = top.as_ref().and_then(|t| t.manager.as_ref());
+    let top = check_top(ctx, &tops, docs);
     let roles = check_roles(ctx, &roles);
-    let users = check_users(ctx, &users, &roles, manager);
-    let (file, top) = (file?, top?);
+    let users = check_users(ctx, &users, &roles, top.manager.as_ref());
+    if !complete {
+        return None;
+    }
     Some((
         Desired {
             fleet: top.fleet?,
             manager: top.manager.map(|(key, _)| key),
-            prune: file.prune.unwrap_or_default(),
+            prune: top.prune,
+            prune_after: top.prune_after,
+            safety: top.safety,
             users: users?,
         },
-        file.server.and_then(|s| s.url),
+        top.server_url,
     ))
 }
 
@@ -202,10 +256,10 @@ fn take_entry<'n>(root: &'n Node, key: &str, skip: &mut BTreeSet<usize>) -> Opti
     (!refused).then_some(value)
 }
 
-fn decode_roles<'n>(
-    ctx: &mut Context<'_>,
-    node: &'n Node,
-) -> Vec<(String, &'n Node, Option<FileRole>)> {
+/// A decoded role: its name, where the name is, its mapping and its fields (if they decode).
+type RoleEntry<'n> = (String, Pos, &'n Node, Option<FileRole>);
+
+fn decode_roles<'n>(ctx: &mut Context, node: &'n Node) -> Vec<RoleEntry<'n>> {
     if !matches!(node.kind, Kind::Map(_)) {
         ctx.report(
             Some(node.pos),
@@ -230,18 +284,18 @@ fn decode_roles<'n>(
                     value.describe()
                 ),
             );
-            roles.push((name.to_string(), value, None));
+            roles.push((name.to_string(), key.pos, value, None));
             continue;
         }
         let skip = refuse_nulls(ctx, value, &NULLABLE_KEYS);
         let (role, found) = decode::<FileRole>(value, &skip, &[]);
         ctx.report_all(found);
-        roles.push((name.to_string(), value, role));
+        roles.push((name.to_string(), key.pos, value, role));
     }
     roles
 }
 
-fn decode_users<'n>(ctx: &mut Context<'_>, node: &'n Node) -> Vec<(&'n Node, Option<FileUser>)> {
+fn decode_users<'n>(ctx: &mut Context, node: &'n Node) -> Vec<(&'n Node, Option<FileUser>)> {
     if !matches!(node.kind, Kind::Seq(_)) {
         ctx.report(
             Some(node.pos),
@@ -273,55 +327,288 @@ fn decode_users<'n>(ctx: &mut Context<'_>, node: &'n Node) -> Vec<(&'n Node, Opt
     users
 }
 
+/// The top-level keys, merged over every file.
 struct Top {
     fleet: Option<String>,
-    manager: Option<(UserKey, Pos)>,
+    /// The manager and where it is given.
+    manager: Option<(UserKey, String)>,
+    prune: Prune,
+    prune_after: Option<TimeDelta>,
+    safety: Safety,
+    server_url: Option<String>,
 }
 
-fn check_top(ctx: &mut Context<'_>, root: &Node, file: &FleetFile) -> Top {
-    if file.version != FORMAT_VERSION {
-        ctx.report(
-            Some(value_pos(root, "version")),
-            format!(
-                "unsupported format version {}: this fleetform reads `version: {FORMAT_VERSION}`",
-                file.version
-            ),
-        );
-    }
-    let fleet = if valid_fleet_name(&file.fleet) {
-        Some(file.fleet.clone())
-    } else {
-        ctx.report(
-            Some(value_pos(root, "fleet")),
-            format!(
-                "invalid fleet name {:?}: use 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit",
-                file.fleet
-            ),
-        );
-        None
-    };
-    if let Some(url) = file.server.as_ref().and_then(|s| s.url.as_deref()) {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            let pos = root
-                .get("server")
-                .map_or(root.pos, |(_, server)| value_pos(server, "url"));
+/// A top-level value as one file gives it, and where.
+struct Given<T> {
+    value: T,
+    file: usize,
+    pos: Pos,
+}
+
+/// The first value given; every later one that differs is reported, naming both places.
+fn agree<T: PartialEq>(
+    ctx: &mut Context,
+    key: &str,
+    given: Vec<Given<T>>,
+    show: impl Fn(&T) -> String,
+) -> Option<Given<T>> {
+    let mut given = given.into_iter();
+    let first = given.next()?;
+    let first_at = ctx.location_in(first.file, first.pos);
+    for other in given {
+        if other.value != first.value {
+            ctx.select(other.file);
             ctx.report(
-                Some(pos),
-                format!("invalid server url {url:?}: it must start with http:// or https://"),
+                Some(other.pos),
+                format!(
+                    "`{key}` is {} here but {} at {first_at}: merged fleet files must agree; give it in one file only",
+                    show(&other.value),
+                    show(&first.value)
+                ),
             );
         }
     }
-    let manager = file.manager.as_deref().and_then(|email| {
-        let pos = value_pos(root, "manager");
-        match check_email(email) {
-            Ok(key) => Some((key, pos)),
-            Err(why) => {
-                ctx.report(Some(pos), format!("invalid manager email {email:?}: {why}"));
-                None
+    Some(first)
+}
+
+fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<'_>]) -> Top {
+    let mut versions = 0;
+    let mut fleets_given = 0;
+    let mut fleets = Vec::new();
+    let mut urls = Vec::new();
+    let mut managers = Vec::new();
+    let mut prunes = Vec::new();
+    let mut prune_afters = Vec::new();
+    let mut safeties = Vec::new();
+    for (file, root, top) in tops {
+        let (file, root) = (*file, *root);
+        ctx.select(file);
+        // Given, even if wrongly (its problem is reported already): not missing.
+        versions += usize::from(root.get("version").is_some());
+        fleets_given += usize::from(root.get("fleet").is_some());
+        if let Some(version) = top.version {
+            if version != FORMAT_VERSION {
+                ctx.report(
+                    Some(value_pos(root, "version")),
+                    format!(
+                        "unsupported format version {version}: this fleetform reads `version: {FORMAT_VERSION}`"
+                    ),
+                );
             }
         }
+        if let Some(fleet) = &top.fleet {
+            let pos = value_pos(root, "fleet");
+            if valid_fleet_name(fleet) {
+                fleets.push(Given {
+                    value: fleet.clone(),
+                    file,
+                    pos,
+                });
+            } else {
+                ctx.report(
+                    Some(pos),
+                    format!(
+                        "invalid fleet name {fleet:?}: use 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit"
+                    ),
+                );
+            }
+        }
+        if let Some(url) = top.server.as_ref().and_then(|s| s.url.as_deref()) {
+            let pos = root
+                .get("server")
+                .map_or(root.pos, |(_, server)| value_pos(server, "url"));
+            if url.starts_with("http://") || url.starts_with("https://") {
+                urls.push(Given {
+                    value: url.to_string(),
+                    file,
+                    pos,
+                });
+            } else {
+                ctx.report(
+                    Some(pos),
+                    format!("invalid server url {url:?}: it must start with http:// or https://"),
+                );
+            }
+        }
+        if let Some(email) = top.manager.as_deref() {
+            let pos = value_pos(root, "manager");
+            match check_email(email) {
+                Ok(key) => managers.push(Given {
+                    value: key,
+                    file,
+                    pos,
+                }),
+                Err(why) => {
+                    ctx.report(Some(pos), format!("invalid manager email {email:?}: {why}"))
+                }
+            }
+        }
+        if let Some(prune) = top.prune {
+            prunes.push(Given {
+                value: prune,
+                file,
+                pos: value_pos(root, "prune"),
+            });
+        }
+        if let Some(text) = &top.prune_after {
+            let pos = value_pos(root, "pruneAfter");
+            match parse_duration(text) {
+                Ok(delta) => prune_afters.push(Given {
+                    value: (text.trim().to_string(), delta),
+                    file,
+                    pos,
+                }),
+                Err(why) => ctx.report(Some(pos), format!("invalid `pruneAfter` {text:?}: {why}")),
+            }
+        }
+        if let Some(safety) = &top.safety {
+            let node = root.get("safety").map_or(root, |(_, v)| v);
+            check_safety(ctx, node, safety);
+            safeties.push(Given {
+                value: safety.clone(),
+                file,
+                pos: node.pos,
+            });
+        }
+    }
+
+    let several = ctx.sources.len() > 1;
+    // Only when every file was read: a file that failed to parse may well give the key.
+    if tops.len() == ctx.sources.len() {
+        for (key, count, hint) in [
+            ("version", versions, "version: 1"),
+            ("fleet", fleets_given, "fleet: my-fleet"),
+        ] {
+            if count > 0 {
+                continue;
+            }
+            if several {
+                ctx.select(0);
+                ctx.report(
+                    None,
+                    format!(
+                        "none of the merged fleet files gives `{key}`: add `{hint}` to one of them"
+                    ),
+                );
+            } else if let Some((file, root)) = docs.first() {
+                ctx.select(*file);
+                ctx.report(
+                    Some(root.pos),
+                    format!("the required key `{key}` is missing: add it, e.g. `{hint}`"),
+                );
+            }
+        }
+    }
+
+    let fleet = agree(ctx, "fleet", fleets, |f| format!("{f:?}")).map(|g| g.value);
+    let server_url = agree(ctx, "server.url", urls, |u| format!("{u:?}")).map(|g| g.value);
+    let manager = agree(ctx, "manager", managers, |m| m.to_string()).map(|g| {
+        let at = ctx.location_in(g.file, g.pos);
+        (g.value, at)
     });
-    Top { fleet, manager }
+    let prune = agree(ctx, "prune", prunes, |p| prune_name(*p).to_string());
+    let prune_after = agree(ctx, "pruneAfter", prune_afters, |(text, _)| {
+        format!("{text:?}")
+    });
+    let safety = agree(ctx, "safety", safeties, |_| {
+        "a different `safety:`".to_string()
+    })
+    .map(|g| to_safety(&g.value))
+    .unwrap_or_default();
+
+    let prune_value = prune.as_ref().map(|g| g.value).unwrap_or_default();
+    if let Some(g) = &prune_after
+        && prune_value != Prune::Disable
+    {
+        ctx.select(g.file);
+        ctx.report(
+            Some(g.pos),
+            format!(
+                "`pruneAfter` only works with `prune: disable` (it deletes users fleetform disabled that long ago), but prune is {}: set `prune: disable` or remove `pruneAfter`",
+                prune_name(prune_value)
+            ),
+        );
+    }
+    Top {
+        fleet,
+        manager,
+        prune: prune_value,
+        prune_after: prune_after.map(|g| g.value.1),
+        safety,
+        server_url,
+    }
+}
+
+fn prune_name(prune: Prune) -> &'static str {
+    match prune {
+        Prune::Delete => "delete",
+        Prune::Disable => "disable",
+        Prune::Keep => "keep",
+    }
+}
+
+/// `30d`, `12h`, `90m` (the pattern `PRUNE_AFTER_PATTERN`), at least one minute.
+pub fn parse_duration(text: &str) -> Result<TimeDelta, &'static str> {
+    const HINT: &str =
+        "write a whole number followed by d (days), h (hours) or m (minutes), e.g. 30d";
+    let text = text.trim();
+    let Some(unit) = text.chars().last() else {
+        return Err(HINT);
+    };
+    let digits = &text[..text.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(HINT);
+    }
+    let n: i64 = digits.parse().map_err(|_| "the number is too large")?;
+    let delta = match unit {
+        'd' => TimeDelta::try_days(n),
+        'h' => TimeDelta::try_hours(n),
+        'm' => TimeDelta::try_minutes(n),
+        _ => return Err(HINT),
+    }
+    .ok_or("the number is too large")?;
+    if delta <= TimeDelta::zero() {
+        return Err(
+            "it must be at least 1m: a disabled user is deleted only after this grace period",
+        );
+    }
+    Ok(delta)
+}
+
+fn check_safety(ctx: &mut Context, node: &Node, safety: &FileSafety) {
+    for (key, value) in [
+        ("maxRemovalPercent", safety.max_removal_percent),
+        ("maxUnlinkPercent", safety.max_unlink_percent),
+    ] {
+        if let Some(n) = value
+            && n > 100
+        {
+            ctx.report(
+                Some(value_pos(node, key)),
+                format!("`{key}` is {n}: a percentage is 0 to 100"),
+            );
+        }
+    }
+}
+
+fn to_safety(file: &FileSafety) -> Safety {
+    let default = Safety::default();
+    let count =
+        |n: Option<u32>, d: usize| n.map_or(d, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    Safety {
+        max_removal_percent: file
+            .max_removal_percent
+            .unwrap_or(default.max_removal_percent),
+        min_managed_for_percent: count(
+            file.min_managed_for_percent,
+            default.min_managed_for_percent,
+        ),
+        max_unlink_percent: file
+            .max_unlink_percent
+            .unwrap_or(default.max_unlink_percent),
+        min_links_for_percent: count(file.min_links_for_percent, default.min_links_for_percent),
+        allow_remove_all: file.allow_remove_all.unwrap_or(default.allow_remove_all),
+    }
 }
 
 /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`, without a regex engine.
@@ -356,7 +643,7 @@ pub fn check_email(email: &str) -> Result<UserKey, &'static str> {
 
 /// Converts a role's or user's fields; `node` is its mapping, for locations.
 fn managed_fields(
-    ctx: &mut Context<'_>,
+    ctx: &mut Context,
     node: &Node,
     fields: UserFields<'_>,
 ) -> BTreeMap<Field, Value> {
@@ -420,16 +707,21 @@ fn managed_fields(
     }
     if let Some(attributes) = fields.attributes {
         for (key, value) in attributes {
-            if key == MARKER_ATTRIBUTE {
+            let why = match key.as_str() {
+                MARKER_ATTRIBUTE => "fleetform keeps its ownership marker there",
+                DISABLED_AT_ATTRIBUTE => {
+                    "fleetform records there when it disabled the user (for `pruneAfter`)"
+                }
+                _ => "",
+            };
+            if !why.is_empty() {
                 let pos = node
                     .get("attributes")
-                    .and_then(|(_, attrs)| attrs.get(MARKER_ATTRIBUTE))
+                    .and_then(|(_, attrs)| attrs.get(key))
                     .map_or(node.pos, |(k, _)| k.pos);
                 ctx.report(
                     Some(pos),
-                    format!(
-                        "the attribute `{MARKER_ATTRIBUTE}` is reserved: fleetform keeps its ownership marker there; use another key"
-                    ),
+                    format!("the attribute `{key}` is reserved: {why}; use another key"),
                 );
                 continue;
             }
@@ -443,29 +735,45 @@ struct Role {
     fields: Option<BTreeMap<Field, Value>>,
 }
 
+/// Converts every role's fields; a role defined in two files is reported at the second, and
+/// the first definition is used.
 fn check_roles(
-    ctx: &mut Context<'_>,
-    roles: &[(String, &Node, Option<FileRole>)],
+    ctx: &mut Context,
+    roles: &[(usize, String, Pos, &Node, Option<FileRole>)],
 ) -> BTreeMap<String, Role> {
-    roles
-        .iter()
-        .map(|(name, node, role)| {
-            let fields = role.as_ref().map(|r| managed_fields(ctx, node, r.fields()));
-            (name.clone(), Role { fields })
-        })
-        .collect()
+    let mut out = BTreeMap::new();
+    let mut seen: BTreeMap<&str, String> = BTreeMap::new();
+    for (file, name, name_pos, node, role) in roles {
+        ctx.select(*file);
+        let fields = role.as_ref().map(|r| managed_fields(ctx, node, r.fields()));
+        if let Some(first) = seen.get(name.as_str()) {
+            ctx.report(
+                Some(*name_pos),
+                format!(
+                    "the role `{name}` is defined twice (first at {first}): keep one definition"
+                ),
+            );
+            continue;
+        }
+        seen.insert(name, ctx.location(*name_pos));
+        out.insert(name.clone(), Role { fields });
+    }
+    out
 }
 
+/// Converts every user, across files: a user listed twice (in one file or two) is reported at
+/// the second entry, naming the first.
 fn check_users(
-    ctx: &mut Context<'_>,
-    users: &[(&Node, Option<FileUser>)],
+    ctx: &mut Context,
+    users: &[(usize, &Node, Option<FileUser>)],
     roles: &BTreeMap<String, Role>,
-    manager: Option<&(UserKey, Pos)>,
+    manager: Option<&(UserKey, String)>,
 ) -> Option<BTreeMap<UserKey, DesiredUser>> {
     let mut out: BTreeMap<UserKey, DesiredUser> = BTreeMap::new();
-    let mut seen: BTreeMap<UserKey, Pos> = BTreeMap::new();
+    let mut seen: BTreeMap<UserKey, String> = BTreeMap::new();
     let mut complete = true;
-    for (node, user) in users {
+    for (file, node, user) in users {
+        ctx.select(*file);
         let Some(user) = user else {
             complete = false;
             continue;
@@ -486,23 +794,21 @@ fn check_users(
                 ctx.report(
                     Some(email_pos),
                     format!(
-                        "the user {key} is listed twice (first at {}); emails match case-insensitively: keep one entry",
-                        ctx.location(*first)
+                        "the user {key} is listed twice (first at {first}); emails match case-insensitively: keep one entry"
                     ),
                 );
             } else {
-                seen.insert(key.clone(), email_pos);
+                seen.insert(key.clone(), ctx.location(email_pos));
             }
-            if let Some((manager, manager_pos)) = manager {
-                if manager == key {
-                    ctx.report(
-                        Some(email_pos),
-                        format!(
-                            "{key} is the manager account (at {}), which fleetform never changes: remove it from `users`",
-                            ctx.location(*manager_pos)
-                        ),
-                    );
-                }
+            if let Some((manager, manager_at)) = manager
+                && manager == key
+            {
+                ctx.report(
+                    Some(email_pos),
+                    format!(
+                        "{key} is the manager account (at {manager_at}), which fleetform never changes: remove it from `users`"
+                    ),
+                );
             }
         }
 
@@ -550,7 +856,7 @@ fn check_users(
 
 /// A user's device or group links as a set, reporting empty and repeated entries.
 fn links(
-    ctx: &mut Context<'_>,
+    ctx: &mut Context,
     node: &Node,
     key: &str,
     what: &str,

@@ -28,6 +28,35 @@ pub struct Session {
     pub user_id: Option<i64>,
     /// Set when the session was opened with `GET /api/session?token=`: the token's expiry.
     pub expiration: Option<DateTime<Utc>>,
+    /// The `Origin` header of the login request, if any (checked from v6.12).
+    pub origin: Option<String>,
+}
+
+/// The request's `Origin` and `Host` headers, for the v6.12 session origin check.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestOrigin<'a> {
+    pub origin: Option<&'a str>,
+    pub host: Option<&'a str>,
+}
+
+impl RequestOrigin<'_> {
+    /// `SecurityRequestFilter`: an `Origin` must equal the one stored at login or, when none was
+    /// stored, name the same host as the `Host` header. Requests without `Origin` pass.
+    fn allows(&self, stored: Option<&str>) -> bool {
+        let Some(origin) = self.origin else {
+            return true;
+        };
+        match stored {
+            Some(stored) => stored == origin,
+            None => {
+                let host = origin
+                    .split_once("://")
+                    .map(|(_, rest)| rest)
+                    .unwrap_or(origin);
+                Some(host) == self.host
+            }
+        }
+    }
 }
 
 /// Server-side authentication state: signing key, cookie sessions, revoked token ids.
@@ -170,13 +199,19 @@ impl AuthState {
     }
 
     /// Opens a new cookie session and returns its id.
-    pub fn open_session(&mut self, user_id: i64, expiration: Option<DateTime<Utc>>) -> String {
+    pub fn open_session(
+        &mut self,
+        user_id: i64,
+        expiration: Option<DateTime<Utc>>,
+        origin: Option<String>,
+    ) -> String {
         let id = format!("node0{}", hex::encode(rand::random::<[u8; 12]>()));
         self.sessions.insert(
             id.clone(),
             Session {
                 user_id: Some(user_id),
                 expiration,
+                origin,
             },
         );
         id
@@ -189,35 +224,51 @@ pub enum Login {
     Ok(i64),
     /// Unknown user or wrong password.
     Failed,
+    /// Right password, but the user has a `totpKey` and no code was given.
+    CodeRequired,
 }
 
 /// `LoginService.login`: matches `email` or `login` (case-insensitively from v6.13, exactly
 /// before), the first row wins. A user without a password fails with Traccar's NPE (400).
+/// A user with a `totpKey` must also give the current `code` (Basic auth never can: 401).
 pub fn login(
     store: &Store,
     version: TraccarVersion,
     identifier: &str,
     password: &str,
+    code: Option<&str>,
 ) -> Result<Login, ApiError> {
     let identifier = identifier.trim();
-    let matches = |value: &Option<String>| match value {
-        Some(v) if version.case_insensitive_login() => {
-            v.to_lowercase() == identifier.to_lowercase()
-        }
-        Some(v) => v == identifier,
-        None => false,
-    };
-    let Some(user) = store
-        .users()
-        .find(|u| matches(&u.email) || matches(&u.login))
-    else {
+    let exact = |value: &Option<String>| value.as_deref() == Some(identifier);
+    let found = store
+        .users_by_identifier(identifier)
+        .into_iter()
+        .find(|u| version.case_insensitive_login() || exact(&u.email) || exact(&u.login));
+    let Some(user) = found else {
         return Ok(Login::Failed);
     };
     match &user.password {
         None => Err(ApiError::npe(
             "Cannot invoke \"String.toCharArray()\" because \"data\" is null",
         )),
-        Some(hash) if hash.verify(password) => Ok(Login::Ok(user.id)),
+        Some(hash) if hash.verify(password) => {
+            match user.totp_key.as_deref().filter(|k| !k.is_empty()) {
+                None => Ok(Login::Ok(user.id)),
+                Some(key) => match code {
+                    None => Ok(Login::CodeRequired),
+                    Some(code) => match code.trim().parse::<u32>() {
+                        Ok(code) if super::totp::verify(key, code, Utc::now().timestamp()) => {
+                            Ok(Login::Ok(user.id))
+                        }
+                        Ok(_) => Err(ApiError::security("User authorization failed")),
+                        Err(_) => Err(ApiError::other(
+                            "java.lang.NumberFormatException",
+                            Some(&format!("For input string: \"{code}\"")),
+                        )),
+                    },
+                },
+            }
+        }
         Some(_) => Ok(Login::Failed),
     }
 }
@@ -252,6 +303,7 @@ pub fn identify(
     version: TraccarVersion,
     authorization: Option<&str>,
     session_id: Option<&str>,
+    origin: RequestOrigin<'_>,
 ) -> Result<Identity, ApiError> {
     if let Some(header) = authorization {
         let (scheme, credentials) = match header.split_once(' ') {
@@ -303,8 +355,10 @@ pub fn identify(
                     Some("Index 1 out of bounds for length 1"),
                 ));
             };
-            match login(store, version, identifier, password)? {
+            match login(store, version, identifier, password, None)? {
                 Login::Ok(id) => id,
+                // TOTP users cannot use Basic: the code is never supplied.
+                Login::CodeRequired => return Ok(Identity::Failed),
                 Login::Failed if version.bad_credentials_npe() => {
                     return Err(ApiError::npe(
                         "Cannot invoke \"org.traccar.api.security.LoginResult.getUser()\" because \"loginResult\" is null",
@@ -327,6 +381,9 @@ pub fn identify(
     {
         if session.expiration.is_some_and(|e| e <= Utc::now()) {
             auth.sessions.remove(sid);
+            return Ok(Identity::None);
+        }
+        if version.session_origin_check() && !origin.allows(session.origin.as_deref()) {
             return Ok(Identity::None);
         }
         return Ok(match store.user(user_id) {

@@ -25,13 +25,16 @@ pub enum ApiError {
         message: Option<String>,
         /// A `Caused by:` exception (class, message); the pre-6.7 one-line form shows only this.
         cause: Option<(String, String)>,
-        /// Source file and line shown in the one-line (pre-6.7) form and the first frame.
+        /// The first stack frame, `package.Class.method(File.java:line)`; the one-line (pre-6.7)
+        /// form shows only `File.java:line`.
         site: &'static str,
     },
     /// A Jackson deserialization error: 400 text/plain, the message only.
     Jackson(String),
     /// Jetty's HTML 404 page (a missing object id, or a path outside `/api`).
     JettyNotFound(String),
+    /// `POST /api/session` for a TOTP user without `code`: 401 with `WWW-Authenticate: TOTP`.
+    TotpRequired,
 }
 
 const SECURITY: &str = "java.lang.SecurityException";
@@ -49,7 +52,12 @@ impl ApiError {
 
     /// `java.lang.SecurityException: <message>` (400): access denied, limits, readonly, registration.
     pub fn security(message: &str) -> ApiError {
-        ApiError::java(400, SECURITY, Some(message), "PermissionsService.java:212")
+        ApiError::java(
+            400,
+            SECURITY,
+            Some(message),
+            "org.traccar.api.security.PermissionsService.checkPermission(PermissionsService.java:212)",
+        )
     }
 
     /// `java.lang.IllegalArgumentException: <message>` (400).
@@ -58,7 +66,7 @@ impl ApiError {
             400,
             "java.lang.IllegalArgumentException",
             Some(message),
-            "Permission.java:66",
+            "org.traccar.model.Permission.<init>(Permission.java:66)",
         )
     }
 
@@ -68,7 +76,7 @@ impl ApiError {
             400,
             "java.lang.NullPointerException",
             Some(message),
-            "PermissionsService.java:93",
+            "org.traccar.api.security.PermissionsService.checkUserUpdate(PermissionsService.java:93)",
         )
     }
 
@@ -81,7 +89,12 @@ impl ApiError {
 
     /// Any other exception class with an optional message (400).
     pub fn other(class: &str, message: Option<&str>) -> ApiError {
-        ApiError::java(400, class, message, "PermissionsResource.java:71")
+        ApiError::java(
+            400,
+            class,
+            message,
+            "org.traccar.api.resource.PermissionsResource.add(PermissionsResource.java:71)",
+        )
     }
 
     /// `org.traccar.storage.StorageException` wrapping an H2 JDBC exception (400).
@@ -92,7 +105,7 @@ impl ApiError {
             class: "org.traccar.storage.StorageException".to_string(),
             message: Some(format!("{full}: {jdbc_message}")),
             cause: Some((full, jdbc_message.to_string())),
-            site: "DatabaseStorage.java:121",
+            site: "org.traccar.storage.DatabaseStorage.addObject(DatabaseStorage.java:121)",
         }
     }
 
@@ -150,7 +163,7 @@ impl ApiError {
             401,
             "jakarta.ws.rs.WebApplicationException",
             Some("HTTP 401 Unauthorized"),
-            "SecurityRequestFilter.java:129",
+            "org.traccar.api.security.SecurityRequestFilter.filter(SecurityRequestFilter.java:129)",
         )
     }
 
@@ -164,7 +177,7 @@ impl ApiError {
             status,
             "jakarta.ws.rs.WebApplicationException",
             Some(&format!("HTTP {status} {reason}")),
-            "SessionResource.java:110",
+            "org.traccar.api.resource.SessionResource.get(SessionResource.java:110)",
         )
     }
 
@@ -174,7 +187,7 @@ impl ApiError {
             404,
             "jakarta.ws.rs.NotFoundException",
             Some("HTTP 404 Not Found"),
-            "ServerRuntime.java:255",
+            "org.glassfish.jersey.server.ServerRuntime$2.run(ServerRuntime.java:266)",
         )
     }
 
@@ -184,7 +197,7 @@ impl ApiError {
             405,
             "jakarta.ws.rs.NotAllowedException",
             Some("HTTP 405 Method Not Allowed"),
-            "MethodSelectingRouter.java:442",
+            "org.glassfish.jersey.server.internal.routing.MethodSelectingRouter.getMethodRouter(MethodSelectingRouter.java:442)",
         )
     }
 
@@ -194,7 +207,7 @@ impl ApiError {
             415,
             "jakarta.ws.rs.NotSupportedException",
             Some("HTTP 415 Unsupported Media Type"),
-            "MethodSelectingRouter.java:470",
+            "org.glassfish.jersey.server.internal.routing.MethodSelectingRouter.getMethodRouter(MethodSelectingRouter.java:470)",
         )
     }
 
@@ -204,6 +217,7 @@ impl ApiError {
             ApiError::Java { status, .. } => *status,
             ApiError::Jackson(_) => 400,
             ApiError::JettyNotFound(_) => 404,
+            ApiError::TotpRequired => 401,
         }
     }
 
@@ -216,6 +230,7 @@ impl ApiError {
             },
             ApiError::Jackson(m) => m.lines().next().unwrap_or_default().to_string(),
             ApiError::JettyNotFound(_) => "Error 404 Not Found".to_string(),
+            ApiError::TotpRequired => ApiError::unauthorized().first_line(),
         }
     }
 
@@ -223,6 +238,13 @@ impl ApiError {
     /// `WWW-Authenticate: Basic realm="api"` to 401s, as Traccar does since v5.7.
     pub fn into_response(self, version: TraccarVersion, accept_html: bool) -> Response {
         match self {
+            ApiError::TotpRequired => {
+                let mut response = ApiError::unauthorized().into_response(version, false);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("TOTP"));
+                response
+            }
             ApiError::Java {
                 status,
                 class,
@@ -307,9 +329,7 @@ fn stack_trace(
         Some(m) => format!("{class}: {m}\n"),
         None => format!("{class}\n"),
     };
-    let file = site.split(':').next().unwrap_or(site);
-    let method = file.trim_end_matches(".java");
-    out.push_str(&format!("\tat org.traccar.{method}.invoke({site})\n"));
+    out.push_str(&format!("\tat {site}\n"));
     for frame in FRAMES {
         out.push_str("\tat ");
         out.push_str(frame);
@@ -338,5 +358,17 @@ fn one_line(
     let message = message
         .map(|m| m.replace('\n', " "))
         .unwrap_or_else(|| "null".to_string());
-    format!("{message} - {simple} ({site} < BaseResource.java:58 < ...)")
+    let location = site
+        .rsplit_once('(')
+        .map(|(_, l)| l.trim_end_matches(')'))
+        .unwrap_or(site);
+    format!("{message} - {simple} ({location} < BaseResource.java:58 < ...)")
 }
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.first_line(), self.status())
+    }
+}
+
+impl std::error::Error for ApiError {}

@@ -7,13 +7,26 @@
 //! generation it imitates (6.14.5 by default, 6.9.1, 5.12).
 //!
 //! **Out of scope**: positions, protocols, reports, notifications, geofences, commands, drivers,
-//! calendars, maintenance, attributes/computed, orders, share links, TOTP, LDAP/OpenID,
-//! impersonation (`GET /api/session/{id}`). Links to those object types are accepted by the
-//! permissions endpoint's parser but always fail the foreign-key check, as no such object exists.
+//! calendars, maintenance, computed attributes, orders, share links (temporary users), LDAP and
+//! OpenID, server attributes such as `totpForce`, audit log. Links to those object types pass the
+//! permissions endpoint's parser but always fail the foreign-key check (no such object exists).
+//!
+//! Also provided, beyond Traccar: a request log and per-route counters readable in-process, an
+//! optional per-request latency, Traccar's per-client request throttle (off by default), a fault
+//! hook ([`Sandbox::set_fault_hook`]) and direct seeding ([`Sandbox::seed`]).
+//!
+//! Where the notes and the 6.9.1 observations disagree, the sandbox follows the observation:
+//! a missing id is Jetty's HTML 404 page (notes: empty body); a permission body with one key is
+//! `java.util.NoSuchElementException` (notes: `Invalid permission`, still used for three or more
+//! keys); error bodies say `Content-Type: application/json`, Jackson errors `text/plain`, 405/415
+//! carry no Content-Type; the bootstrap administrator gets `deviceLimit: -1`. Duplicate link rows
+//! are kept (notes) yet lists show each object once and one DELETE removes them all (observed),
+//! so both agree. `GET /api/permissions` answers H2's upper-case column labels (`USERID`), as the
+//! notes derive for the default database. Unverified details are chosen as the notes derive them.
 //!
 //! Layout: `mod.rs` (this file: public API, HTTP wiring, request log, statistics, throttle,
 //! latency and fault injection), `version.rs`, `store.rs` (tables, multiset links, sequences),
-//! `rules.rs` (permission checks), `auth.rs` (Basic, Bearer tokens, cookie sessions),
+//! `rules.rs` (permission checks), `auth.rs` (Basic, Bearer tokens, cookie sessions), `totp.rs`,
 //! `wire.rs` (Jackson-like JSON), `errors.rs` (Traccar's error answers), `routes/` (handlers).
 //!
 //! The HTTP layer is a plain hyper HTTP/1.1 connection loop serving axum bodies, so that a fault
@@ -26,6 +39,7 @@ pub mod faults;
 mod routes;
 mod rules;
 mod store;
+mod totp;
 mod version;
 mod wire;
 
@@ -46,6 +60,8 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use errors::ApiError;
 pub use store::{Device, Group, LinkTable, ObjectType, PasswordHash, ServerSettings, Store, User};
+/// The current TOTP code of a base32 `totpKey` (for tests and demos of TOTP users).
+pub use totp::current_code as totp_code;
 pub use version::TraccarVersion;
 
 use auth::{AuthState, Identity};
@@ -582,8 +598,18 @@ fn process(
     let session_id = session_cookie(headers);
     let mut db = lock(&shared.db);
     let Db { store, auth } = &mut *db;
-    let identity = match auth::identify(store, auth, version, authorization, session_id.as_deref())
-    {
+    let origin = auth::RequestOrigin {
+        origin: headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        host: headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    };
+    let identity = match auth::identify(
+        store,
+        auth,
+        version,
+        authorization,
+        session_id.as_deref(),
+        origin,
+    ) {
         Ok(identity) => identity,
         Err(e) => return fail(e),
     };
@@ -602,6 +628,7 @@ fn process(
         path_id,
         via_session: authorization.is_none() && me != 0,
         session_id,
+        origin: origin.origin.map(str::to_string),
         uri,
     };
     let result = routes::handle(route, method, &mut ctx);
@@ -641,3 +668,10 @@ fn reply_response(reply: Reply) -> Response<Body> {
         }
     }
 }
+
+// Tests and benchmarks hold a `Sandbox` across awaits on multi-threaded runtimes.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Sandbox>();
+    assert_send_sync::<Stats>();
+};

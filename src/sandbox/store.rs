@@ -79,6 +79,8 @@ pub struct User {
     pub poi_layer: Option<String>,
     pub totp_key: Option<String>,
     pub temporary: bool,
+    /// Only known to v6.1 and older (removed in v6.2).
+    pub twelve_hour_format: bool,
     pub attributes: Map<String, Value>,
     pub password: Option<PasswordHash>,
 }
@@ -351,6 +353,11 @@ pub struct Store {
     last_user_id: i64,
     last_device_id: i64,
     last_group_id: i64,
+    /// Lower-cased email and login -> user ids (lookups for login and the unique check).
+    email_index: BTreeMap<String, BTreeSet<i64>>,
+    login_index: BTreeMap<String, BTreeSet<i64>>,
+    /// Exact uniqueId -> device id.
+    unique_id_index: BTreeMap<String, i64>,
 }
 
 const USER_INSERT: &str = "INSERT INTO tc_users(temporary, poiLayer, latitude, login, fixedEmail, administrator, readonly, disabled, userLimit, map, email, longitude, deviceReadonly, disableReports, zoom, coordinateFormat, phone, limitCommands, expirationTime, name, attributes, totpKey, deviceLimit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -383,14 +390,104 @@ impl Store {
     pub fn group(&self, id: i64) -> Option<&Group> {
         self.groups.get(&id)
     }
-    pub fn user_mut(&mut self, id: i64) -> Option<&mut User> {
-        self.users.get_mut(&id)
+    /// Changes a stored user in place (seeding; no checks). Returns false when it does not exist.
+    pub fn modify_user(&mut self, id: i64, f: impl FnOnce(&mut User)) -> bool {
+        let Some(mut user) = self.users.get(&id).cloned() else {
+            return false;
+        };
+        self.unindex_user(id);
+        f(&mut user);
+        user.id = id;
+        self.index_user(&user);
+        self.users.insert(id, user);
+        true
     }
-    pub fn device_mut(&mut self, id: i64) -> Option<&mut Device> {
-        self.devices.get_mut(&id)
+    /// Changes a stored device in place (seeding; no checks). Returns false when it does not exist.
+    pub fn modify_device(&mut self, id: i64, f: impl FnOnce(&mut Device)) -> bool {
+        let Some(mut device) = self.devices.get(&id).cloned() else {
+            return false;
+        };
+        self.unindex_device(id);
+        f(&mut device);
+        device.id = id;
+        self.index_device(&device);
+        self.devices.insert(id, device);
+        true
     }
-    pub fn group_mut(&mut self, id: i64) -> Option<&mut Group> {
-        self.groups.get_mut(&id)
+    /// Changes a stored group in place (seeding; no checks). Returns false when it does not exist.
+    pub fn modify_group(&mut self, id: i64, f: impl FnOnce(&mut Group)) -> bool {
+        match self.groups.get_mut(&id) {
+            Some(group) => {
+                f(group);
+                group.id = id;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Users whose email or login equals `identifier` ignoring case, lowest id first.
+    pub fn users_by_identifier(&self, identifier: &str) -> Vec<&User> {
+        let key = identifier.to_lowercase();
+        let mut ids: BTreeSet<i64> = self.email_index.get(&key).cloned().unwrap_or_default();
+        ids.extend(self.login_index.get(&key).into_iter().flatten());
+        ids.iter().filter_map(|id| self.users.get(id)).collect()
+    }
+
+    /// The device with exactly this uniqueId.
+    pub fn device_by_unique_id(&self, unique_id: &str) -> Option<&Device> {
+        self.unique_id_index
+            .get(unique_id)
+            .and_then(|id| self.devices.get(id))
+    }
+
+    fn index_user(&mut self, user: &User) {
+        if let Some(email) = &user.email {
+            self.email_index
+                .entry(email.to_lowercase())
+                .or_default()
+                .insert(user.id);
+        }
+        if let Some(login) = &user.login {
+            self.login_index
+                .entry(login.to_lowercase())
+                .or_default()
+                .insert(user.id);
+        }
+    }
+
+    fn unindex_user(&mut self, id: i64) {
+        let Some(user) = self.users.get(&id) else {
+            return;
+        };
+        for (index, key) in [
+            (&mut self.email_index, &user.email),
+            (&mut self.login_index, &user.login),
+        ] {
+            if let Some(key) = key {
+                let key = key.to_lowercase();
+                if let Some(ids) = index.get_mut(&key) {
+                    ids.remove(&id);
+                    if ids.is_empty() {
+                        index.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn index_device(&mut self, device: &Device) {
+        if let Some(unique_id) = &device.unique_id {
+            self.unique_id_index.insert(unique_id.clone(), device.id);
+        }
+    }
+
+    fn unindex_device(&mut self, id: i64) {
+        if let Some(unique_id) = self.devices.get(&id).and_then(|d| d.unique_id.clone())
+            && self.unique_id_index.get(&unique_id) == Some(&id)
+        {
+            self.unique_id_index.remove(&unique_id);
+        }
     }
     pub fn users(&self) -> impl Iterator<Item = &User> {
         self.users.values()
@@ -463,6 +560,7 @@ impl Store {
         let id = self.last_user_id;
         self.check_user_columns(&user, 0, USER_INSERT)?;
         user.id = id;
+        self.index_user(&user);
         self.users.insert(id, user);
         Ok(id)
     }
@@ -477,6 +575,8 @@ impl Store {
         self.check_user_columns(&user, user.id, USER_UPDATE)?;
         if let Some(old) = self.users.get(&user.id) {
             user.password = password.or_else(|| old.password.clone());
+            self.unindex_user(user.id);
+            self.index_user(&user);
             self.users.insert(user.id, user);
         }
         Ok(())
@@ -512,6 +612,7 @@ impl Store {
     /// Deletes a user and, by cascade, every link row on either side. Devices and groups it
     /// created stay. A missing id is a no-op.
     pub fn delete_user(&mut self, id: i64) {
+        self.unindex_user(id);
         if self.users.remove(&id).is_none() {
             return;
         }
@@ -532,6 +633,7 @@ impl Store {
         let id = self.last_device_id;
         self.check_device_columns(&device, 0, DEVICE_INSERT)?;
         device.id = id;
+        self.index_device(&device);
         self.devices.insert(id, device);
         Ok(id)
     }
@@ -539,6 +641,8 @@ impl Store {
     pub fn update_device(&mut self, device: Device) -> Result<(), ApiError> {
         self.check_device_columns(&device, device.id, DEVICE_UPDATE)?;
         if self.devices.contains_key(&device.id) {
+            self.unindex_device(device.id);
+            self.index_device(&device);
             self.devices.insert(device.id, device);
         }
         Ok(())
@@ -557,9 +661,9 @@ impl Store {
             return Err(ApiError::not_null("UNIQUEID", statement));
         };
         if self
-            .devices
-            .values()
-            .any(|d| d.id != own_id && d.unique_id.as_deref() == Some(unique_id))
+            .unique_id_index
+            .get(unique_id)
+            .is_some_and(|id| *id != own_id)
         {
             return Err(ApiError::unique(
                 "CONSTRAINT_A_INDEX_6",
@@ -592,6 +696,7 @@ impl Store {
     }
 
     pub fn delete_device(&mut self, id: i64) {
+        self.unindex_device(id);
         if self.devices.remove(&id).is_none() {
             return;
         }
@@ -721,7 +826,7 @@ impl Store {
     // ---- seeding helpers (in-process, no permission checks) ----
 
     /// Adds a user with the given password (none: cannot log in). Returns its id.
-    /// Panics never; a duplicate email returns the storage error.
+    /// A duplicate email returns the storage error, as over HTTP.
     pub fn add_user(
         &mut self,
         name: &str,
@@ -797,5 +902,13 @@ impl Store {
         if let Some(user) = self.users.get_mut(&user_id) {
             user.password = Some(PasswordHash::new(password));
         }
+    }
+
+    /// Makes a user a manager with the given limits (seeding shortcut).
+    pub fn set_limits(&mut self, user_id: i64, device_limit: i64, user_limit: i64) -> bool {
+        self.modify_user(user_id, |u| {
+            u.device_limit = device_limit;
+            u.user_limit = user_limit;
+        })
     }
 }

@@ -93,6 +93,10 @@ impl TraccarVersion {
     pub fn users_by_device_checks_device(&self) -> bool {
         self.at_least(6, 12)
     }
+    /// v6.12: a cookie session is only honoured from the origin it was opened from.
+    pub fn session_origin_check(&self) -> bool {
+        self.at_least(6, 12)
+    }
     /// v6.13: `limit` / `offset` / `keyword` on lists.
     pub fn paging(&self) -> bool {
         self.at_least(6, 13)

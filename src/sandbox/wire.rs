@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::errors::ApiError;
 use super::store::{Device, Group, ServerSettings, User};
+use super::version::TraccarVersion;
 
 const SOURCE: &str = "[Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled)";
 
@@ -36,7 +37,8 @@ fn location(body: &str, key: Option<&str>) -> String {
         end += skipped;
         let before = &body[..end];
         line = before.matches('\n').count() + 1;
-        column = end - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+        // Jackson has read one more character (the value's first) when it reports.
+        column = end - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 2;
     }
     format!("{SOURCE}; line: {line}, column: {column}]")
 }
@@ -264,10 +266,14 @@ impl<'a> Reader<'a> {
     }
 
     /// A string whose setter calls `trim()`: JSON null is a NullPointerException.
+    /// Jackson wraps the setter's NullPointerException in a JsonMappingException, which
+    /// Jersey's mapper answers as 400 text/plain.
     fn trimmed(&self, key: &str, variable: &str) -> Result<Option<String>, ApiError> {
         match self.map.get(key) {
-            Some(Value::Null) => Err(ApiError::npe(&format!(
-                "Cannot invoke \"String.trim()\" because \"{variable}\" is null"
+            Some(Value::Null) => Err(ApiError::Jackson(format!(
+                "Cannot invoke \"String.trim()\" because \"{variable}\" is null\n at {} (through reference chain: {}[\"{key}\"])",
+                location(self.body, Some(key)),
+                self.class.java
             ))),
             _ => Ok(self.string(key)?.map(|s| s.trim().to_string())),
         }
@@ -336,8 +342,7 @@ pub fn read_user(value: &Value, body: &str, legacy: bool) -> Result<UserInput, A
         name: r.string("name")?,
         login: r.string("login")?,
         email: r.trimmed("email", "email")?,
-        // Traccar's setPhone tolerates null (unlike setEmail / setUniqueId).
-        phone: r.string("phone")?.map(|s| s.trim().to_string()),
+        phone: r.string("phone")?.map(|p| p.trim().to_string()),
         readonly: r.bool("readonly")?,
         administrator: r.bool("administrator")?,
         map: r.string("map")?,
@@ -356,6 +361,7 @@ pub fn read_user(value: &Value, body: &str, legacy: bool) -> Result<UserInput, A
         poi_layer: r.string("poiLayer")?,
         totp_key: r.string("totpKey")?,
         temporary: r.bool("temporary")?,
+        twelve_hour_format: r.bool("twelveHourFormat")?,
         password: None,
     };
     // User.setPassword ignores null and "".
@@ -376,8 +382,7 @@ pub fn read_device(value: &Value, body: &str) -> Result<Device, ApiError> {
         calendar_id: r.long("calendarId")?,
         name: r.string("name")?,
         unique_id: r.trimmed("uniqueId", "uniqueId")?,
-        // Traccar's setPhone tolerates null (unlike setEmail / setUniqueId).
-        phone: r.string("phone")?.map(|s| s.trim().to_string()),
+        phone: r.string("phone")?.map(|p| p.trim().to_string()),
         model: r.string("model")?,
         contact: r.string("contact")?,
         category: r.string("category")?,
@@ -405,20 +410,45 @@ fn attributes_value(attributes: &Map<String, Value>, exclude: bool) -> Value {
     }
 }
 
-/// A user as Traccar serializes it (`password` always null; no hash, no salt).
-pub fn user_json(u: &User, exclude_attributes: bool) -> Value {
-    json!({
-        "id": u.id, "attributes": attributes_value(&u.attributes, exclude_attributes),
-        "name": u.name, "login": u.login, "email": u.email, "phone": u.phone,
-        "readonly": u.readonly, "administrator": u.administrator, "map": u.map,
-        "latitude": u.latitude, "longitude": u.longitude, "zoom": u.zoom,
-        "coordinateFormat": u.coordinate_format, "disabled": u.disabled,
-        "expirationTime": time_value(&u.expiration_time), "deviceLimit": u.device_limit,
-        "userLimit": u.user_limit, "deviceReadonly": u.device_readonly,
-        "limitCommands": u.limit_commands, "disableReports": u.disable_reports,
-        "fixedEmail": u.fixed_email, "poiLayer": u.poi_layer, "totpKey": u.totp_key,
-        "temporary": u.temporary, "password": null,
-    })
+/// A user as Traccar serializes it (`password` always null; no hash, no salt). Servers before
+/// v6.2 also write `twelveHourFormat` (after `zoom`).
+pub fn user_json(u: &User, exclude_attributes: bool, version: TraccarVersion) -> Value {
+    let mut out = Map::new();
+    let mut put = |k: &str, v: Value| {
+        out.insert(k.to_string(), v);
+    };
+    put("id", json!(u.id));
+    put(
+        "attributes",
+        attributes_value(&u.attributes, exclude_attributes),
+    );
+    put("name", json!(u.name));
+    put("login", json!(u.login));
+    put("email", json!(u.email));
+    put("phone", json!(u.phone));
+    put("readonly", json!(u.readonly));
+    put("administrator", json!(u.administrator));
+    put("map", json!(u.map));
+    put("latitude", json!(u.latitude));
+    put("longitude", json!(u.longitude));
+    put("zoom", json!(u.zoom));
+    if !version.at_least(6, 2) {
+        put("twelveHourFormat", json!(u.twelve_hour_format));
+    }
+    put("coordinateFormat", json!(u.coordinate_format));
+    put("disabled", json!(u.disabled));
+    put("expirationTime", time_value(&u.expiration_time));
+    put("deviceLimit", json!(u.device_limit));
+    put("userLimit", json!(u.user_limit));
+    put("deviceReadonly", json!(u.device_readonly));
+    put("limitCommands", json!(u.limit_commands));
+    put("disableReports", json!(u.disable_reports));
+    put("fixedEmail", json!(u.fixed_email));
+    put("poiLayer", json!(u.poi_layer));
+    put("totpKey", json!(u.totp_key));
+    put("temporary", json!(u.temporary));
+    put("password", Value::Null);
+    Value::Object(out)
 }
 
 /// A device as Traccar serializes it (always `offline`, never a position).

@@ -233,6 +233,7 @@ impl TraccarBackend {
             groups: group_names.keys().cloned().collect(),
             ambiguous_groups,
             manager_devices,
+            now: chrono::Utc::now(),
         })
     }
 }

@@ -15,7 +15,8 @@ use super::api::ApiError;
 use super::wire::{self, Id};
 use super::{TraccarBackend, email_of, id_of, random_password};
 use crate::backend::{Applied, Outcome};
-use crate::model::{Action, Field, LinkKind, UserKey, Value};
+use crate::model::{Action, DISABLED_AT_ATTRIBUTE, Field, LinkKind, UserKey, Value};
+use crate::plan;
 
 impl TraccarBackend {
     pub(super) async fn apply_actions(&self, actions: &[Action]) -> Vec<Outcome> {
@@ -68,13 +69,31 @@ impl TraccarBackend {
                 changes,
                 adopt,
             } => {
-                let fields: Vec<(&Field, &Value)> =
+                let mut fields: Vec<(&Field, &Value)> =
                     changes.iter().map(|c| (&c.field, &c.after)).collect();
+                // A user enabled again carries no stale disable time.
+                let stamp = Field::Attribute(DISABLED_AT_ATTRIBUTE.into());
+                if changes
+                    .iter()
+                    .any(|c| c.field == Field::Disabled && c.after != Value::Bool(true))
+                {
+                    fields.push((&stamp, &Value::Null));
+                }
                 self.update_user(email, &fields, *adopt).await
             }
             Action::DisableUser { email } => {
-                self.update_user(email, &[(&Field::Disabled, &Value::Bool(true))], false)
-                    .await
+                // The time of the disable starts `pruneAfter`'s grace period.
+                let disabled_at = plan::disabled_at_value(chrono::Utc::now());
+                let stamp = Field::Attribute(DISABLED_AT_ATTRIBUTE.into());
+                self.update_user(
+                    email,
+                    &[
+                        (&Field::Disabled, &Value::Bool(true)),
+                        (&stamp, &disabled_at),
+                    ],
+                    false,
+                )
+                .await
             }
             Action::DeleteUser { email } => {
                 let id = self.user_id(email)?;

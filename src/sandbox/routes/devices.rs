@@ -39,7 +39,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         return Ok(Reply::Json(serde_json::Value::Array(out)));
     }
     let user_id = ctx.query.long("userId")?.unwrap_or(0);
-    let ids: Vec<i64> = if ctx.query.bool("all") {
+    let mut ids: Vec<i64> = if ctx.query.bool("all") {
         if rules::is_admin(store, me) {
             store.devices().map(|d| d.id).collect()
         } else {
@@ -54,6 +54,17 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
             .into_iter()
             .collect()
     };
+    // v6.13 linked devices: AND-ed with the conditions above.
+    let linked_from = if ctx.version.linked_devices() {
+        ctx.query.long("deviceId")?.unwrap_or(0)
+    } else {
+        0
+    };
+    if linked_from > 0 {
+        rules::check_permission(store, me, ObjectType::Device, linked_from)?;
+        let linked = store.linked(ObjectType::Device, linked_from, ObjectType::LinkedDevice);
+        ids.retain(|id| linked.contains(id));
+    }
     let devices: Vec<&Device> = ids.iter().filter_map(|id| store.device(*id)).collect();
     finish_list(
         ctx,

@@ -25,6 +25,8 @@ use super::version::TraccarVersion;
 pub enum Route {
     Server,
     Session,
+    /// `GET /api/session/{id}`: impersonation.
+    SessionUser,
     SessionToken,
     SessionTokenRevoke,
     Users,
@@ -56,6 +58,7 @@ impl Route {
             ["session"] => Route::Session,
             ["session", "token"] => Route::SessionToken,
             ["session", "token", "revoke"] => Route::SessionTokenRevoke,
+            ["session", id] => return Some((Route::SessionUser, Some(id))),
             ["users"] => Route::Users,
             ["users", id] => return Some((Route::User, Some(id))),
             ["devices"] => Route::Devices,
@@ -74,6 +77,7 @@ impl Route {
         match self {
             Route::Server => "/api/server",
             Route::Session => "/api/session",
+            Route::SessionUser => "/api/session/{id}",
             Route::SessionToken => "/api/session/token",
             Route::SessionTokenRevoke => "/api/session/token/revoke",
             Route::Users => "/api/users",
@@ -97,6 +101,7 @@ impl Route {
         match self {
             Route::Server => &["GET", "PUT"],
             Route::Session => &["GET", "POST", "DELETE"],
+            Route::SessionUser => &["GET"],
             Route::SessionToken | Route::SessionTokenRevoke => &["POST"],
             Route::Users | Route::Devices | Route::Groups => &["GET", "POST"],
             Route::User | Route::Device | Route::Group => &["GET", "PUT", "DELETE"],
@@ -215,6 +220,8 @@ pub struct Ctx<'a> {
     pub session_id: Option<String>,
     /// Whether the caller authenticated through a cookie session (for token expiry capping).
     pub via_session: bool,
+    /// The request's `Origin` header (stored in new sessions).
+    pub origin: Option<String>,
     /// The full request URI (for Jetty's 404 page).
     pub uri: String,
 }
@@ -264,6 +271,7 @@ pub fn handle(route: Route, method: &str, ctx: &mut Ctx<'_>) -> Result<Reply, Ap
         (Route::Session, "GET") => session::get(ctx),
         (Route::Session, "POST") => session::login(ctx),
         (Route::Session, _) => session::logout(ctx),
+        (Route::SessionUser, _) => session::impersonate(ctx),
         (Route::SessionToken, _) => session::token(ctx),
         (Route::SessionTokenRevoke, _) => session::revoke(ctx),
         (Route::Users, "GET") => users::list(ctx),

@@ -152,7 +152,7 @@ fn run(ctx: &mut Ctx<'_>, bulk: bool, add: bool) -> Result<Reply, ApiError> {
                     class: "jakarta.ws.rs.WebApplicationException".to_string(),
                     message: Some("HTTP 400 Bad Request".to_string()),
                     cause: None,
-                    site: "PermissionsResource.java:58",
+                    site: "org.traccar.api.resource.PermissionsResource.checkPermissionTypes(PermissionsResource.java:58)",
                 });
             }
         }

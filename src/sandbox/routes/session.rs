@@ -25,8 +25,10 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         if auth::check_disabled(user).is_err() {
             return Err(ApiError::unauthorized());
         }
-        let json = user_json(user, false);
-        let sid = ctx.auth.open_session(user_id, Some(expiration));
+        let json = user_json(user, false, ctx.version);
+        let sid = ctx
+            .auth
+            .open_session(user_id, Some(expiration), ctx.origin.clone());
         return Ok(Reply::WithSession(Box::new(Reply::Json(json)), sid));
     }
     // Only the cookie session counts here; Basic/Bearer headers do not.
@@ -37,7 +39,7 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         .and_then(|s| s.user_id)
         .and_then(|id| ctx.store.user(id));
     match user {
-        Some(user) => Ok(Reply::Json(user_json(user, false))),
+        Some(user) => Ok(Reply::Json(user_json(user, false, ctx.version))),
         None => Err(ApiError::web(404)),
     }
 }
@@ -46,18 +48,23 @@ pub fn login(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let form = ctx.form();
     let email = form.first("email").unwrap_or_default().to_string();
     let password = form.first("password").unwrap_or_default().to_string();
-    match auth::login(ctx.store, ctx.version, &email, &password)? {
+    let code = form
+        .first("code")
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    match auth::login(ctx.store, ctx.version, &email, &password, code.as_deref())? {
+        Login::CodeRequired => Err(ApiError::TotpRequired),
         Login::Ok(id) => {
             let Some(user) = ctx.store.user(id) else {
                 return Err(ApiError::unauthorized());
             };
             // Disabled/expired: SecurityException, 400 here (only CodeRequired is caught).
             auth::check_disabled(user)?;
-            let json = user_json(user, false);
+            let json = user_json(user, false, ctx.version);
             if let Some(old) = ctx.session_id.take() {
                 ctx.auth.sessions.remove(&old);
             }
-            let sid = ctx.auth.open_session(id, None);
+            let sid = ctx.auth.open_session(id, None, ctx.origin.clone());
             Ok(Reply::WithSession(Box::new(Reply::Json(json)), sid))
         }
         Login::Failed if ctx.version.bad_credentials_npe() => Err(ApiError::npe(
@@ -65,6 +72,27 @@ pub fn login(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         )),
         Login::Failed => Err(ApiError::unauthorized()),
     }
+}
+
+/// `GET /api/session/{id}`: an admin, or a manager of `{id}`, switches its cookie session to
+/// that user (a session is opened when the caller used Basic or Bearer).
+pub fn impersonate(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = ctx.path_id;
+    crate::sandbox::rules::check_user(ctx.store, ctx.me, id)?;
+    let Some(user) = ctx.store.user(id) else {
+        return Err(ApiError::JettyNotFound(ctx.uri.clone()));
+    };
+    let json = user_json(user, false, ctx.version);
+    if let Some(session) = ctx
+        .session_id
+        .as_deref()
+        .and_then(|sid| ctx.auth.sessions.get_mut(sid))
+    {
+        session.user_id = Some(id);
+        return Ok(Reply::Json(json));
+    }
+    let sid = ctx.auth.open_session(id, None, ctx.origin.clone());
+    Ok(Reply::WithSession(Box::new(Reply::Json(json)), sid))
 }
 
 pub fn logout(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
@@ -90,7 +118,7 @@ fn parse_expiration(raw: &str) -> Result<DateTime<Utc>, ApiError> {
                 "java.time.format.DateTimeParseException".to_string(),
                 format!("Text '{raw}' could not be parsed at index 0"),
             )),
-            site: "ParamConverterFactory.java:80",
+            site: "org.glassfish.jersey.server.internal.inject.FormParamValueParamProvider$FormParamValueProvider.apply(FormParamValueParamProvider.java:80)",
         })
 }
 

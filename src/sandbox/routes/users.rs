@@ -44,12 +44,13 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         ids.retain(|id| linked.contains(id));
     }
     let users: Vec<&User> = ids.iter().filter_map(|id| store.user(*id)).collect();
+    let version = ctx.version;
     finish_list(
         ctx,
         users,
         |u| u.name.clone().unwrap_or_default(),
         |u| vec![u.name.clone(), u.email.clone()],
-        user_json,
+        |u, exclude| user_json(u, exclude, version),
     )
 }
 
@@ -57,7 +58,7 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = ctx.path_id;
     rules::check_permission(ctx.store, ctx.me, ObjectType::User, id)?;
     match ctx.store.user(id) {
-        Some(user) => Ok(Reply::Json(user_json(user, false))),
+        Some(user) => Ok(Reply::Json(user_json(user, false, ctx.version))),
         None => Err(ApiError::JettyNotFound(ctx.uri.clone())),
     }
 }
@@ -106,7 +107,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
             .insert_link(ObjectType::User, me, ObjectType::ManagedUser, id)?;
     }
     match ctx.store.user(id) {
-        Some(user) => Ok(Reply::Json(user_json(user, false))),
+        Some(user) => Ok(Reply::Json(user_json(user, false, ctx.version))),
         None => Err(ApiError::npe("user")),
     }
 }
@@ -130,7 +131,7 @@ pub fn update(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         input.password.as_deref().map(PasswordHash::new),
     )?;
     // The response echoes the request entity (defaults filled in), not the stored row.
-    Ok(Reply::Json(user_json(&after, false)))
+    Ok(Reply::Json(user_json(&after, false, ctx.version)))
 }
 
 pub fn delete(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {

@@ -1,0 +1,137 @@
+//! target: pure. `--target EMAIL` narrows a finished plan to the actions about the named users,
+//! for a quick fix to one person without touching the rest of the fleet. It only filters: it
+//! must not add, reorder or change actions, so a targeted plan is always a sub-sequence of the
+//! full plan and keeps its phase order.
+//!
+//! A target must name a user the fleet knows: one in the file, or a live user carrying this
+//! fleet's marker (so a pruned user can be targeted). Emails match case-insensitively. An
+//! unknown target is an error naming it, rather than a silently empty plan, because a typo
+//! would otherwise look like "no changes".
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::model::{Desired, Live, UserKey};
+use crate::plan::Plan;
+
+/// The targets that name no user of the fleet, as given on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownTargets(pub Vec<String>);
+
+impl fmt::Display for UnknownTargets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "--target {}: not a user of the fleet file, nor a user the fleet manages on the \
+             server; check the spelling",
+            self.0.join(", --target ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownTargets {}
+
+/// The actions of `plan` about the `targets` (all of them when `targets` is empty).
+pub fn restrict(
+    plan: Plan,
+    targets: &[String],
+    desired: &Desired,
+    live: &Live,
+) -> Result<Plan, UnknownTargets> {
+    if targets.is_empty() {
+        return Ok(plan);
+    }
+    let known = |key: &UserKey| {
+        desired.users.contains_key(key)
+            || live
+                .users
+                .get(key)
+                .is_some_and(|u| u.marker.as_deref() == Some(desired.fleet.as_str()))
+    };
+    let unknown: Vec<String> = targets
+        .iter()
+        .filter(|t| !known(&UserKey::new(t)))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(UnknownTargets(unknown));
+    }
+    let keys: BTreeSet<UserKey> = targets.iter().map(|t| UserKey::new(t)).collect();
+    Ok(Plan {
+        actions: plan
+            .actions
+            .into_iter()
+            .filter(|a| keys.contains(&UserKey::new(a.email())))
+            .collect(),
+        ..plan
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::tests::{FLEET, desired, have, live, set, want};
+    use crate::model::{Prune, Role};
+    use crate::plan::plan;
+
+    fn emails(plan: &Plan) -> Vec<String> {
+        plan.actions.iter().map(|a| a.email().to_string()).collect()
+    }
+
+    #[test]
+    fn target_table() {
+        let mut a = want("A@x.test");
+        a.devices = set(&["D1"]);
+        let mut d = desired(vec![a, want("b@x.test")]);
+        d.prune = Prune::Delete;
+        let l = live(
+            Role::Admin,
+            vec![
+                have("old@x.test", Some(FLEET)),
+                have("theirs@x.test", Some("other")),
+            ],
+        );
+        let full = plan(&d, &l).expect("plan");
+        type Emails = Vec<&'static str>;
+        let table: Vec<(&str, Emails, Result<Emails, Emails>)> = vec![
+            (
+                "no target: everything",
+                vec![],
+                Ok(vec!["old@x.test", "A@x.test", "b@x.test", "A@x.test"]),
+            ),
+            (
+                "one user, case-insensitive, all its actions in order",
+                vec!["a@X.TEST"],
+                Ok(vec!["A@x.test", "A@x.test"]),
+            ),
+            ("a pruned user", vec!["old@x.test"], Ok(vec!["old@x.test"])),
+            (
+                "several, repeated",
+                vec!["b@x.test", "old@x.test", "B@x.test"],
+                Ok(vec!["old@x.test", "b@x.test"]),
+            ),
+            (
+                "unknown and other fleets' users are named",
+                vec!["a@x.test", "nobody@x.test", "theirs@x.test"],
+                Err(vec!["nobody@x.test", "theirs@x.test"]),
+            ),
+        ];
+        for (name, targets, expected) in table {
+            let targets: Vec<String> = targets.into_iter().map(String::from).collect();
+            let got = restrict(full.clone(), &targets, &d, &l).map(|p| emails(&p));
+            let expected = expected
+                .map(|v| v.into_iter().map(String::from).collect::<Vec<_>>())
+                .map_err(|v| UnknownTargets(v.into_iter().map(String::from).collect()));
+            assert_eq!(got, expected, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn the_error_names_every_unknown_target() {
+        let text = UnknownTargets(vec!["x@y".into(), "z@y".into()]).to_string();
+        assert!(
+            text.starts_with("--target x@y, --target z@y: not a user"),
+            "{text}"
+        );
+    }
+}

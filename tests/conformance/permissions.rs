@@ -1,0 +1,380 @@
+//! Permissions (links): owner-first key order, duplicates, no-op deletes, bulk semantics,
+//! per-item checks for non-admins, and the admin-only listing of 6.14.
+
+use serde_json::{Value, json};
+
+use super::harness::*;
+
+fn rows_for(list: &Value, owner: &str, owner_id: i64) -> usize {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .filter(|row| {
+            row.as_object()
+                .expect("object")
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case(owner) && v.as_i64() == Some(owner_id))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn permission_denials_are_400_not_403() {
+    let t = target().await;
+    let m = t.manager(5, 0).await;
+    let (d, _) = t.device(t.admin()).await;
+    let r = t
+        .link(Auth::Basic(&m), json!({"userId": m.id, "deviceId": d}))
+        .await;
+    r.expect_error(400, "java.lang.SecurityException: Device access denied");
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    if t.at_least(6, 7) {
+        assert!(
+            r.text
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.starts_with("\tat ")),
+            "a stack trace follows: {}",
+            r.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn owner_key_must_come_first() {
+    let t = target().await;
+    let (d, _) = t.device(t.admin()).await;
+    let u = t.user(json!({})).await;
+    let reversed = format!("{{\"deviceId\":{d},\"userId\":{}}}", u.id);
+    let r = t
+        .post_raw(t.admin(), "/api/permissions", "application/json", &reversed)
+        .await;
+    r.expect(400);
+    assert!(
+        r.first_line()
+            .starts_with("org.traccar.storage.StorageException"),
+        "{}",
+        r.text
+    );
+    assert!(
+        t.ids(t.admin(), &format!("/api/devices?userId={}", u.id))
+            .await
+            .is_empty()
+    );
+    let ordered = format!("{{\"userId\":{},\"deviceId\":{d}}}", u.id);
+    t.post_raw(t.admin(), "/api/permissions", "application/json", &ordered)
+        .await
+        .expect(204);
+    assert_eq!(
+        t.ids(t.admin(), &format!("/api/devices?userId={}", u.id))
+            .await,
+        vec![d]
+    );
+}
+
+#[tokio::test]
+async fn repost_of_a_link_is_204_and_the_device_is_listed_once() {
+    let t = target().await;
+    let (d, _) = t.device(t.admin()).await;
+    let u = t.user(json!({})).await;
+    for _ in 0..2 {
+        t.link(t.admin(), json!({"userId": u.id, "deviceId": d}))
+            .await
+            .expect(204);
+    }
+    assert_eq!(
+        t.ids(t.admin(), &format!("/api/devices?userId={}", u.id))
+            .await,
+        vec![d]
+    );
+    if t.at_least(6, 14) {
+        let list = t
+            .get(
+                t.admin(),
+                &format!("/api/permissions?userId={}&deviceId={d}", u.id),
+            )
+            .await;
+        list.expect(200);
+        assert_eq!(
+            rows_for(&list.json(), "userId", u.id),
+            2,
+            "duplicate rows: {}",
+            list.text
+        );
+    }
+    // One DELETE removes every duplicate.
+    t.delete_json(
+        t.admin(),
+        "/api/permissions",
+        json!({"userId": u.id, "deviceId": d}),
+    )
+    .await
+    .expect(204);
+    assert!(
+        t.ids(t.admin(), &format!("/api/devices?userId={}", u.id))
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn delete_of_missing_link_is_a_204_no_op() {
+    let t = target().await;
+    let (d, _) = t.device(t.admin()).await;
+    let u = t.user(json!({})).await;
+    t.delete_json(
+        t.admin(),
+        "/api/permissions",
+        json!({"userId": u.id, "deviceId": d}),
+    )
+    .await
+    .expect(204);
+    t.call(
+        t.admin(),
+        reqwest::Method::DELETE,
+        "/api/permissions/bulk",
+        Some(json!([{"userId": u.id, "deviceId": d}])),
+    )
+    .await
+    .expect(204);
+}
+
+#[tokio::test]
+async fn link_to_missing_object_is_400_foreign_key() {
+    let t = target().await;
+    let u = t.user(json!({})).await;
+    let r = t
+        .link(t.admin(), json!({"userId": u.id, "deviceId": 999999999}))
+        .await;
+    r.expect(400);
+    assert!(
+        r.text
+            .contains("Referential integrity constraint violation"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("FK_USER_DEVICE_DEVICEID"), "{}", r.text);
+    let (d, _) = t.device(t.admin()).await;
+    let r = t
+        .link(t.admin(), json!({"userId": 999999999, "deviceId": d}))
+        .await;
+    r.expect(400);
+    assert!(r.text.contains("FK_USER_DEVICE_USERID"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn permission_with_one_key_is_400() {
+    let t = target().await;
+    let r = t.link(t.admin(), json!({"userId": t.admin.id})).await;
+    r.expect_error(400, "java.util.NoSuchElementException");
+}
+
+#[tokio::test]
+async fn bulk_requires_the_same_key_set_before_any_write() {
+    let t = target().await;
+    let u = t.user(json!({})).await;
+    let (d, _) = t.device(t.admin()).await;
+    let g = t.group(t.admin(), 0).await;
+    let r = t
+        .post(
+            t.admin(),
+            "/api/permissions/bulk",
+            json!([{"userId": u.id, "deviceId": d}, {"userId": u.id, "groupId": g}]),
+        )
+        .await;
+    r.expect(400);
+    assert!(
+        r.first_line().contains("WebApplicationException"),
+        "{}",
+        r.text
+    );
+    assert!(
+        t.ids(t.admin(), &format!("/api/devices?userId={}", u.id))
+            .await
+            .is_empty(),
+        "nothing applied"
+    );
+    t.post(t.admin(), "/api/permissions/bulk", json!([]))
+        .await
+        .expect(204);
+}
+
+#[tokio::test]
+async fn bulk_is_not_transactional() {
+    let t = target().await;
+    let m = t.manager(5, 5).await;
+    let (r, sub) = t.create_user(Auth::Basic(&m), json!({})).await;
+    r.expect(200);
+    let (own, _) = t.device(Auth::Basic(&m)).await;
+    let (foreign, _) = t.device(t.admin()).await;
+    let r = t
+        .post(
+            Auth::Basic(&m),
+            "/api/permissions/bulk",
+            json!([{"userId": sub.id, "deviceId": own}, {"userId": sub.id, "deviceId": foreign}]),
+        )
+        .await;
+    r.expect_error(400, "java.lang.SecurityException: Device access denied");
+    assert_eq!(
+        t.ids(t.admin(), &format!("/api/devices?userId={}", sub.id))
+            .await,
+        vec![own],
+        "the first item stayed applied"
+    );
+}
+
+#[tokio::test]
+async fn manager_links_visible_devices_to_managed_users_only() {
+    let t = target().await;
+    let m = t.manager(5, 5).await;
+    let (r, sub) = t.create_user(Auth::Basic(&m), json!({})).await;
+    r.expect(200);
+    let (own, _) = t.device(Auth::Basic(&m)).await;
+    t.link(Auth::Basic(&m), json!({"userId": sub.id, "deviceId": own}))
+        .await
+        .expect(204);
+    let other = t.user(json!({})).await;
+    t.link(
+        Auth::Basic(&m),
+        json!({"userId": other.id, "deviceId": own}),
+    )
+    .await
+    .expect_error(400, "java.lang.SecurityException: User access denied");
+    assert_eq!(
+        t.ids(Auth::Basic(&m), &format!("/api/devices?userId={}", sub.id))
+            .await,
+        vec![own]
+    );
+}
+
+#[tokio::test]
+async fn managed_user_links_require_existing_management() {
+    let t = target().await;
+    let m = t.manager(5, 0).await;
+    let (_, a) = t.create_user(Auth::Basic(&m), json!({})).await;
+    let (_, b) = t.create_user(Auth::Basic(&m), json!({})).await;
+    let stranger = t.user(json!({})).await;
+    t.link(
+        Auth::Basic(&m),
+        json!({"userId": a.id, "managedUserId": stranger.id}),
+    )
+    .await
+    .expect_error(
+        400,
+        "java.lang.SecurityException: ManagedUser access denied",
+    );
+    t.link(
+        Auth::Basic(&m),
+        json!({"userId": a.id, "managedUserId": b.id}),
+    )
+    .await
+    .expect(204);
+    assert_eq!(
+        t.ids(t.admin(), &format!("/api/users?userId={}", a.id))
+            .await,
+        vec![b.id]
+    );
+}
+
+#[tokio::test]
+async fn admin_links_managed_users_and_groups() {
+    let t = target().await;
+    let m = t.user(json!({})).await;
+    let u = t.user(json!({})).await;
+    let g = t.group(t.admin(), 0).await;
+    t.link(t.admin(), json!({"userId": m.id, "managedUserId": u.id}))
+        .await
+        .expect(204);
+    t.link(t.admin(), json!({"userId": u.id, "groupId": g}))
+        .await
+        .expect(204);
+    assert_eq!(
+        t.ids(t.admin(), &format!("/api/users?userId={}", m.id))
+            .await,
+        vec![u.id]
+    );
+    assert_eq!(
+        t.ids(t.admin(), &format!("/api/groups?userId={}", u.id))
+            .await,
+        vec![g]
+    );
+}
+
+#[tokio::test]
+async fn readonly_user_links_are_operation_restricted() {
+    let t = target().await;
+    let u = t.user(json!({"readonly": true})).await;
+    let (d, _) = t.device(t.admin()).await;
+    t.link(t.admin(), json!({"userId": u.id, "deviceId": d}))
+        .await
+        .expect(204);
+    t.link(Auth::Basic(&u), json!({"userId": u.id, "deviceId": d}))
+        .await
+        .expect_error(400, "java.lang.SecurityException: Operation restricted");
+}
+
+#[tokio::test]
+async fn plain_user_may_link_own_device_to_itself_but_not_others() {
+    let t = target().await;
+    let u = t.user(json!({})).await;
+    let (mine, _) = t.device(t.admin()).await;
+    let (other, _) = t.device(t.admin()).await;
+    t.link(t.admin(), json!({"userId": u.id, "deviceId": mine}))
+        .await
+        .expect(204);
+    t.link(Auth::Basic(&u), json!({"userId": u.id, "deviceId": mine}))
+        .await
+        .expect(204);
+    t.link(Auth::Basic(&u), json!({"userId": u.id, "deviceId": other}))
+        .await
+        .expect_error(400, "java.lang.SecurityException: Device access denied");
+}
+
+#[tokio::test]
+async fn permissions_listing_is_admin_only_and_exists_from_6_14() {
+    let t = target().await;
+    let u = t.user(json!({})).await;
+    let (d, _) = t.device(t.admin()).await;
+    t.link(t.admin(), json!({"userId": u.id, "deviceId": d}))
+        .await
+        .expect(204);
+    let r = t
+        .get(
+            t.admin(),
+            &format!("/api/permissions?userId={}&deviceId=0", u.id),
+        )
+        .await;
+    if !t.at_least(6, 14) {
+        r.expect(405);
+        return;
+    }
+    r.expect(200);
+    assert_eq!(rows_for(&r.json(), "userId", u.id), 1, "{}", r.text);
+    t.get(
+        Auth::Basic(&u),
+        &format!("/api/permissions?userId={}&deviceId=0", u.id),
+    )
+    .await
+    .expect_error(
+        400,
+        "java.lang.SecurityException: Administrator access required",
+    );
+}
+
+#[tokio::test]
+async fn delete_permissions_needs_a_json_body() {
+    let t = target().await;
+    let r = t
+        .client
+        .delete(t.url("/api/permissions"))
+        .basic_auth(&t.admin.email, Some(&t.admin.password))
+        .header("Content-Type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 415);
+}

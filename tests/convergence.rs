@@ -1,0 +1,464 @@
+//! Property test of the whole loop against the sandbox: for random live states and random fleet
+//! files, applying the plan yields exactly the desired state on the managed scope, the re-plan
+//! is empty, no action is a no-op, and nothing outside the managed scope changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use fleetform::apply;
+use fleetform::backend::Backend;
+use fleetform::backend::traccar::api::Credentials;
+use fleetform::backend::traccar::{Options, TraccarBackend};
+use fleetform::commands;
+use fleetform::config;
+use fleetform::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
+use fleetform::model::{Action, Field, Scope, UserKey, Value};
+use fleetform::sandbox::{Sandbox, SandboxConfig};
+use proptest::prelude::*;
+use serde_json::{Value as Json, json};
+
+const USERS: [&str; 4] = [
+    "ann@fleet.test",
+    "Bob@fleet.test",
+    "cid@fleet.test",
+    "dee@fleet.test",
+];
+const OUTSIDER: &str = "outsider@fleet.test";
+const DEVICES: [&str; 5] = [
+    "BT-000101",
+    "BT-000102",
+    "BT-000103",
+    "BT-000107",
+    "BT-000108",
+];
+const GROUPS: [&str; 2] = ["Vienna", "Graz"];
+
+#[derive(Clone, Debug)]
+struct LiveUserSpec {
+    /// None: unmarked; Some(true): this fleet; Some(false): another fleet.
+    marker: Option<bool>,
+    readonly: bool,
+    device_readonly: bool,
+    disabled: bool,
+    devices: BTreeSet<usize>,
+    groups: BTreeSet<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct DesiredUserSpec {
+    name: Option<String>,
+    readonly: Option<bool>,
+    device_readonly: Option<bool>,
+    devices: BTreeSet<usize>,
+    groups: BTreeSet<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    live: Vec<Option<LiveUserSpec>>,
+    outsider_devices: BTreeSet<usize>,
+    desired: Vec<Option<DesiredUserSpec>>,
+    prune: &'static str,
+    with_manager: bool,
+}
+
+fn subset(n: usize) -> impl Strategy<Value = BTreeSet<usize>> {
+    proptest::collection::btree_set(0..n, 0..=n)
+}
+
+fn live_user() -> impl Strategy<Value = LiveUserSpec> {
+    (
+        prop_oneof![Just(None), Just(Some(true)), Just(Some(false))],
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        subset(DEVICES.len()),
+        subset(GROUPS.len()),
+    )
+        .prop_map(
+            |(marker, readonly, device_readonly, disabled, devices, groups)| LiveUserSpec {
+                marker,
+                readonly,
+                device_readonly,
+                disabled,
+                devices,
+                groups,
+            },
+        )
+}
+
+fn desired_user() -> impl Strategy<Value = DesiredUserSpec> {
+    (
+        proptest::option::of(prop_oneof![
+            Just("Alpha".to_string()),
+            Just("Beta".to_string())
+        ]),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(any::<bool>()),
+        subset(DEVICES.len()),
+        subset(GROUPS.len()),
+    )
+        .prop_map(
+            |(name, readonly, device_readonly, devices, groups)| DesiredUserSpec {
+                name,
+                readonly,
+                device_readonly,
+                devices,
+                groups,
+            },
+        )
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        proptest::collection::vec(proptest::option::of(live_user()), USERS.len()),
+        subset(DEVICES.len()),
+        proptest::collection::vec(proptest::option::of(desired_user()), USERS.len()),
+        prop_oneof![Just("delete"), Just("disable"), Just("keep")],
+        any::<bool>(),
+    )
+        .prop_map(
+            |(live, outsider_devices, mut desired, prune, with_manager)| {
+                // A user of another fleet may not be in this file (that is a plan error, tested
+                // elsewhere); keep the property about successful plans.
+                for (i, l) in live.iter().enumerate() {
+                    if matches!(
+                        l,
+                        Some(LiveUserSpec {
+                            marker: Some(false),
+                            ..
+                        })
+                    ) {
+                        desired[i] = None;
+                    }
+                }
+                Case {
+                    live,
+                    outsider_devices,
+                    desired,
+                    prune,
+                    with_manager,
+                }
+            },
+        )
+}
+
+fn yaml(case: &Case) -> String {
+    let mut s = format!("version: 1\nfleet: prop\nprune: {}\n", case.prune);
+    if case.with_manager {
+        s.push_str(&format!("manager: {DEMO_MANAGER}\n"));
+    }
+    if case.desired.iter().all(Option::is_none) {
+        s.push_str("users: []\n");
+    } else {
+        s.push_str("users:\n");
+    }
+    for (i, d) in case.desired.iter().enumerate() {
+        let Some(d) = d else { continue };
+        s.push_str(&format!("  - email: {}\n", USERS[i].to_uppercase()));
+        if let Some(n) = &d.name {
+            s.push_str(&format!("    name: {n}\n"));
+        }
+        if let Some(r) = d.readonly {
+            s.push_str(&format!("    readonly: {r}\n"));
+        }
+        if let Some(r) = d.device_readonly {
+            s.push_str(&format!("    deviceReadonly: {r}\n"));
+        }
+        let devices: Vec<&str> = d.devices.iter().map(|&j| DEVICES[j]).collect();
+        let groups: Vec<&str> = d.groups.iter().map(|&j| GROUPS[j]).collect();
+        s.push_str(&format!("    devices: [{}]\n", devices.join(", ")));
+        s.push_str(&format!("    groups: [{}]\n", groups.join(", ")));
+    }
+    s
+}
+
+struct Admin {
+    http: reqwest::Client,
+    url: String,
+    password: String,
+}
+
+impl Admin {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Json>) -> Json {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .basic_auth(DEMO_ADMIN, Some(&self.password));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().await.unwrap_or(Json::Null)
+    }
+
+    async fn ids(&self, path: &str, key: &str) -> BTreeMap<String, i64> {
+        let list = self.call(reqwest::Method::GET, path, None).await;
+        list.as_array()
+            .expect("array")
+            .iter()
+            .map(|o| {
+                (
+                    o[key].as_str().unwrap_or_default().to_string(),
+                    o["id"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Everything outside the managed scope, for the "nothing else moves" check.
+async fn outside_state(admin: &Admin, managed: &BTreeSet<UserKey>) -> Json {
+    let users = admin.call(reqwest::Method::GET, "/api/users", None).await;
+    let mut out = Vec::new();
+    for u in users.as_array().expect("array") {
+        let email = u["email"].as_str().unwrap_or_default();
+        if managed.contains(&UserKey::new(email)) {
+            continue;
+        }
+        let id = u["id"].as_i64().unwrap_or(0);
+        let devices = admin
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/devices?userId={id}"),
+                None,
+            )
+            .await;
+        let groups = admin
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/groups?userId={id}"),
+                None,
+            )
+            .await;
+        out.push(json!({"user": u, "devices": devices, "groups": groups}));
+    }
+    Json::Array(out)
+}
+
+async fn run_case(case: Case) -> Result<(), TestCaseError> {
+    let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let sandbox = Sandbox::start(SandboxConfig::default(), listen)
+        .await
+        .expect("sandbox");
+    let url = sandbox.url();
+    let seeded = demo::seed(&url).await.expect("seed");
+    let Credentials::Password { password, .. } = &seeded.admin else {
+        unreachable!("demo seeds password credentials")
+    };
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+        password: password.expose().to_string(),
+    };
+    let device_ids = admin.ids("/api/devices?all=true", "uniqueId").await;
+    let group_ids = admin.ids("/api/groups?all=true", "name").await;
+
+    // Build the random live state through the API, as an operator would by hand.
+    let mut specs: Vec<(&str, LiveUserSpec)> = case
+        .live
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.clone().map(|l| (USERS[i], l)))
+        .collect();
+    specs.push((
+        OUTSIDER,
+        LiveUserSpec {
+            marker: None,
+            readonly: false,
+            device_readonly: false,
+            disabled: false,
+            devices: case.outsider_devices.clone(),
+            groups: BTreeSet::new(),
+        },
+    ));
+    for (email, spec) in &specs {
+        let mut attributes = serde_json::Map::new();
+        match spec.marker {
+            Some(true) => {
+                attributes.insert("fleetform".into(), json!("prop"));
+            }
+            Some(false) => {
+                attributes.insert("fleetform".into(), json!("other"));
+            }
+            None => {}
+        }
+        let user = admin
+            .call(
+                reqwest::Method::POST,
+                "/api/users",
+                Some(
+                    json!({"name": "Live", "email": email, "password": "p-long-enough",
+                    "readonly": spec.readonly, "deviceReadonly": spec.device_readonly,
+                    "disabled": spec.disabled, "attributes": attributes}),
+                ),
+            )
+            .await;
+        let uid = user["id"].as_i64().expect("id");
+        for &d in &spec.devices {
+            admin
+                .call(
+                    reqwest::Method::POST,
+                    "/api/permissions",
+                    Some(json!({"userId": uid, "deviceId": device_ids[DEVICES[d]]})),
+                )
+                .await;
+        }
+        for &g in &spec.groups {
+            admin
+                .call(
+                    reqwest::Method::POST,
+                    "/api/permissions",
+                    Some(json!({"userId": uid, "groupId": group_ids[GROUPS[g]]})),
+                )
+                .await;
+        }
+    }
+
+    let text = yaml(&case);
+    let loaded =
+        config::parse(&text, "prop.yaml").map_err(|p| TestCaseError::fail(p.to_string()))?;
+    let backend = TraccarBackend::connect(&url, &seeded.admin, Options::default())
+        .await
+        .expect("connect");
+    let live = backend
+        .fetch(&Scope::of(&loaded.desired))
+        .await
+        .expect("fetch");
+    let managed: BTreeSet<UserKey> = live
+        .users
+        .iter()
+        .filter(|(k, u)| {
+            loaded.desired.users.contains_key(*k) || u.marker.as_deref() == Some("prop")
+        })
+        .map(|(k, _)| k.clone())
+        .chain(loaded.desired.users.keys().cloned())
+        .collect();
+    let outside_before = outside_state(&admin, &managed).await;
+
+    let plan = commands::make_plan(&backend, &loaded)
+        .await
+        .map_err(|e| TestCaseError::fail(format!("{e:#}\n{text}")))?;
+
+    // No action is a no-op: each one changes something that is there (or absent) now.
+    for action in &plan.actions {
+        let user = live.users.get(&UserKey::new(action.email()));
+        let effective = match action {
+            Action::CreateUser { .. } => user.is_none(),
+            Action::UpdateUser { changes, adopt, .. } => {
+                *adopt || changes.iter().any(|c| c.before != c.after)
+            }
+            Action::Link { kind, target, .. } => {
+                user.is_some_and(|u| match kind {
+                    fleetform::model::LinkKind::Device => !u.devices.contains(target),
+                    fleetform::model::LinkKind::Group => !u.groups.contains(target),
+                }) || user.is_none()
+            }
+            Action::Unlink { kind, target, .. } => user.is_some_and(|u| match kind {
+                fleetform::model::LinkKind::Device => u.devices.contains(target),
+                fleetform::model::LinkKind::Group => u.groups.contains(target),
+            }),
+            Action::DisableUser { .. } => {
+                user.is_some_and(|u| u.fields.get(&Field::Disabled) != Some(&Value::Bool(true)))
+            }
+            Action::DeleteUser { .. } => user.is_some(),
+        };
+        prop_assert!(effective, "no-op action {:?}", action);
+    }
+
+    let report = apply::apply(&backend, &plan, &mut Vec::new()).await;
+    prop_assert!(
+        report.is_success(),
+        "apply failed: {:?}\n{}",
+        report.failed,
+        text
+    );
+
+    let again = commands::make_plan(&backend, &loaded)
+        .await
+        .expect("re-plan");
+    prop_assert!(
+        again.actions.is_empty(),
+        "re-plan not empty: {:?}\n{}",
+        again.actions,
+        text
+    );
+
+    // The desired state, read back from the server.
+    for (i, d) in case.desired.iter().enumerate() {
+        let Some(d) = d else { continue };
+        let users = admin.ids("/api/users", "email").await;
+        let uid = users
+            .iter()
+            .find(|(e, _)| e.eq_ignore_ascii_case(USERS[i]))
+            .map(|(_, id)| *id)
+            .expect("desired user exists");
+        let user = admin
+            .call(reqwest::Method::GET, &format!("/api/users/{uid}"), None)
+            .await;
+        if let Some(n) = &d.name {
+            prop_assert_eq!(user["name"].as_str(), Some(n.as_str()));
+        }
+        if let Some(r) = d.readonly {
+            prop_assert_eq!(user["readonly"].as_bool(), Some(r));
+        }
+        if let Some(r) = d.device_readonly {
+            prop_assert_eq!(user["deviceReadonly"].as_bool(), Some(r));
+        }
+        prop_assert_eq!(user["attributes"]["fleetform"].as_str(), Some("prop"));
+        let devices: BTreeSet<String> = admin
+            .ids(&format!("/api/devices?userId={uid}"), "uniqueId")
+            .await
+            .into_keys()
+            .collect();
+        let want: BTreeSet<String> = d.devices.iter().map(|&j| DEVICES[j].to_string()).collect();
+        prop_assert_eq!(devices, want);
+        // The demo groups are flat, so the visible groups are exactly the linked ones.
+        let groups: BTreeSet<String> = admin
+            .ids(&format!("/api/groups?userId={uid}"), "name")
+            .await
+            .into_keys()
+            .collect();
+        let want: BTreeSet<String> = d.groups.iter().map(|&j| GROUPS[j].to_string()).collect();
+        prop_assert_eq!(groups, want);
+    }
+    // Pruned users follow the policy.
+    for (i, l) in case.live.iter().enumerate() {
+        let Some(l) = l else { continue };
+        if case.desired[i].is_some() || l.marker != Some(true) {
+            continue;
+        }
+        let exists = admin
+            .ids("/api/users", "email")
+            .await
+            .keys()
+            .any(|e| e.eq_ignore_ascii_case(USERS[i]));
+        match case.prune {
+            "delete" => prop_assert!(!exists),
+            _ => prop_assert!(exists),
+        }
+    }
+    let outside_after = outside_state(&admin, &managed).await;
+    prop_assert_eq!(outside_before, outside_after);
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 32,
+        failure_persistence: None,
+        .. ProptestConfig::default()
+    })]
+
+    #[test]
+    fn apply_converges_on_the_sandbox(case in case()) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(run_case(case))?;
+    }
+}
