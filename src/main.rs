@@ -65,7 +65,8 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
                 commands::stdin_is_terminal(),
             );
             let cancel = commands::cancel_on_ctrl_c();
-            commands::apply_command_with_cancel(&backend, &loaded, &args, approval, &cancel, io).await
+            commands::apply_command_with_cancel(&backend, &loaded, &args, approval, &cancel, io)
+                .await
         }
         Command::Schema => {
             io.out

@@ -3,5 +3,5 @@ mod conformance;
 mod convergence;
 mod e2e;
 mod faults;
-mod security;
 mod gitops;
+mod security;

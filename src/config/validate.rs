@@ -386,15 +386,15 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
         // Given, even if wrongly (its problem is reported already): not missing.
         versions += usize::from(root.get("version").is_some());
         fleets_given += usize::from(root.get("fleet").is_some());
-        if let Some(version) = top.version {
-            if version != FORMAT_VERSION {
-                ctx.report(
-                    Some(value_pos(root, "version")),
-                    format!(
-                        "unsupported format version {version}: this fleetform reads `version: {FORMAT_VERSION}`"
-                    ),
-                );
-            }
+        if let Some(version) = top.version
+            && version != FORMAT_VERSION
+        {
+            ctx.report(
+                Some(value_pos(root, "version")),
+                format!(
+                    "unsupported format version {version}: this fleetform reads `version: {FORMAT_VERSION}`"
+                ),
+            );
         }
         if let Some(fleet) = &top.fleet {
             let pos = value_pos(root, "fleet");
