@@ -506,17 +506,24 @@ fn binary_apply(world: &World, file: &std::path::Path) -> Command {
         panic!("admin has a password")
     };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetform"));
-    cmd.args(["apply", "--auto-approve", "--concurrency", "1", "-f"])
-        .arg(file)
-        .env_remove("TRACCAR_TOKEN")
-        .env_remove("TRACCAR_AUTH_TOKEN")
-        .env("TRACCAR_URL", &world.url)
-        .env("TRACCAR_EMAIL", DEMO_ADMIN)
-        .env("TRACCAR_PASSWORD", password.expose())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "apply",
+        "--auto-approve",
+        "--allow-mass-removal",
+        "--concurrency",
+        "1",
+        "-f",
+    ])
+    .arg(file)
+    .env_remove("TRACCAR_TOKEN")
+    .env_remove("TRACCAR_AUTH_TOKEN")
+    .env("TRACCAR_URL", &world.url)
+    .env("TRACCAR_EMAIL", DEMO_ADMIN)
+    .env("TRACCAR_PASSWORD", password.expose())
+    .env("NO_COLOR", "1")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     cmd
 }
 
