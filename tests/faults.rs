@@ -218,6 +218,7 @@ struct World {
     sandbox: Arc<Sandbox>,
     url: String,
     admin: Credentials,
+    manager: Credentials,
 }
 
 async fn world(version: TraccarVersion, latency: Duration) -> World {
@@ -235,6 +236,7 @@ async fn world(version: TraccarVersion, latency: Duration) -> World {
         sandbox,
         url,
         admin: seeded.admin,
+        manager: seeded.manager,
     }
 }
 
@@ -743,4 +745,59 @@ async fn a_link_batch_whose_answer_was_lost_is_read_back_not_sent_twice() {
     });
     // The manager's 12 devices, and the new user's 2: no duplicate row.
     assert_eq!(rows, 14);
+}
+
+/// Traccar applies a bulk in order and stops at the first refusal. The items before it are
+/// found by reading back, the refused one fails with the server's message, the rest are sent
+/// again and succeed.
+#[tokio::test]
+async fn a_refused_item_fails_alone_and_the_rest_of_its_batch_is_applied() {
+    let world = world(TraccarVersion::V6_14, Duration::ZERO).await;
+    let yaml = "version: 1\nfleet: acme-bikes\nusers:\n  - email: rider1@acme.example\n    devices: [BT-000101, BT-000102, BT-000103]\n  - email: rider2@acme.example\n    devices: [BT-000104]\n";
+    let loaded = fleet(yaml);
+    let backend = TraccarBackend::connect(&world.url, &world.manager, fast_options())
+        .await
+        .expect("connect");
+    let plan = commands::make_plan(&backend, &loaded).await.expect("plan");
+    // After planning, the manager loses BT-000102 (its link, and the group that showed it).
+    world.sandbox.seed(|s| {
+        let manager = s
+            .users()
+            .find(|u| u.email.as_deref() == Some(DEMO_MANAGER))
+            .expect("manager")
+            .id;
+        let device = s
+            .devices()
+            .find(|d| d.unique_id.as_deref() == Some("BT-000102"))
+            .expect("device")
+            .id;
+        assert!(s.modify_device(device, |d| d.group_id = 0));
+        s.delete_link(ObjectType::User, manager, ObjectType::Device, device);
+    });
+    let from = world.sandbox.requests().len();
+    let report = apply::apply(&backend, &plan, &mut Vec::new()).await;
+    let failed: Vec<String> = report
+        .failed
+        .iter()
+        .map(|(a, m)| format!("{}: {m}", apply::describe(a)))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].starts_with("link device BT-000102 to rider1@acme.example: POST /api/permissions/bulk -> 400: Device access denied"),
+        "{failed:?}"
+    );
+    let access = world.sandbox.seed(|s| access_of(s));
+    assert_eq!(
+        access["rider1@acme.example"],
+        ["D:BT-000101", "D:BT-000103"].map(String::from).into()
+    );
+    assert_eq!(
+        access["rider2@acme.example"],
+        ["D:BT-000104"].map(String::from).into()
+    );
+    let bulk = routes_after(&world.sandbox, from)
+        .iter()
+        .filter(|r| *r == "POST /api/permissions/bulk")
+        .count();
+    assert_eq!(bulk, 2, "the batch, then what was after the refused item");
 }

@@ -420,6 +420,10 @@ impl TraccarBackend {
         let mut out = Vec::with_capacity(batch.len());
         let mut queue: VecDeque<Vec<LinkItem>> = VecDeque::from([batch]);
         let mut retries = 0;
+        // Refusals in a row with nothing applied in between: a refusal of the whole request
+        // (read-only account, lost session) would otherwise cost one round per item.
+        let mut refusals = 0;
+        let mut last_refusal = String::new();
         let fail = |out: &mut Vec<(usize, Outcome)>, items: Vec<LinkItem>, message: &str| {
             out.extend(
                 items
@@ -431,6 +435,10 @@ impl TraccarBackend {
             if batch.is_empty() {
                 continue;
             }
+            if refusals >= MAX_REFUSALS_IN_A_ROW {
+                fail(&mut out, batch, &last_refusal);
+                continue;
+            }
             let bodies = Json::Array(batch.iter().map(|i| i.body.clone()).collect());
             let error = match self
                 .api
@@ -438,6 +446,7 @@ impl TraccarBackend {
                 .await
             {
                 Ok(()) => {
+                    refusals = 0;
                     out.extend(batch.into_iter().map(|i| (i.index, Ok(Applied::Done))));
                     continue;
                 }
@@ -446,12 +455,18 @@ impl TraccarBackend {
             let retry = error.is_retryable();
             if retry {
                 retries += 1;
+            } else {
+                refusals += 1;
+                last_refusal = error.to_string();
             }
             match self.present_links(kind, &batch).await {
                 Some(present) => {
                     let (done, missing): (Vec<LinkItem>, Vec<LinkItem>) = batch
                         .into_iter()
                         .partition(|i| present.contains(&(i.user, i.target)));
+                    if !done.is_empty() {
+                        refusals = 0;
+                    }
                     out.extend(done.into_iter().map(|i| (i.index, Ok(Applied::Done))));
                     if missing.is_empty() {
                         continue;
@@ -538,6 +553,10 @@ impl TraccarBackend {
         }
     }
 }
+
+/// After this many refusals of a link batch in a row, with nothing applied in between, the
+/// rest of the batch fails with the last refusal instead of being tried item by item.
+const MAX_REFUSALS_IN_A_ROW: u32 = 3;
 
 /// One link or unlink of a batch: the action's index, the ids and the permission body.
 struct LinkItem {
