@@ -219,6 +219,7 @@ struct World {
     url: String,
     admin: Credentials,
     manager: Credentials,
+    options: Options,
 }
 
 async fn world(version: TraccarVersion, latency: Duration) -> World {
@@ -237,12 +238,13 @@ async fn world(version: TraccarVersion, latency: Duration) -> World {
         url,
         admin: seeded.admin,
         manager: seeded.manager,
+        options: fast_options(),
     }
 }
 
 impl World {
     async fn backend(&self) -> anyhow::Result<TraccarBackend> {
-        TraccarBackend::connect(&self.url, &self.admin, fast_options()).await
+        TraccarBackend::connect(&self.url, &self.admin, self.options.clone()).await
     }
 
     /// One apply run as the administrator; `Ok(true)` when the plan was already empty.
@@ -396,8 +398,16 @@ struct Figures {
 /// Applies the old file cleanly, then the new one under `plan`'s faults until a run finds
 /// nothing to do, checking the invariant before every request.
 async fn converges_under(version: TraccarVersion, plan: faults::Plan) {
-    let label = format!("{:?} rate {} {:?}", version, plan.rate, plan.kinds);
-    let world = world(version, Duration::ZERO).await;
+    converges_with(version, plan, fast_options()).await;
+}
+
+async fn converges_with(version: TraccarVersion, plan: faults::Plan, options: Options) {
+    let label = format!(
+        "{:?} rate {} {:?}, {} attempts per request, concurrency {}",
+        version, plan.rate, plan.kinds, options.retry.max_attempts, options.concurrency
+    );
+    let mut world = world(version, Duration::ZERO).await;
+    world.options = options;
     let old = fleet(&fleet_file(false));
     let new = fleet(&fleet_file(true));
     let mut warmup = Figures::default();
@@ -413,13 +423,25 @@ async fn converges_under(version: TraccarVersion, plan: faults::Plan) {
     world.watch(&invariant, Some(hook));
     let mut figures = Figures::default();
     let mut converged = false;
+    let mut outcomes = Vec::new();
     while figures.runs < MAX_RUNS {
         figures.runs += 1;
-        if let Ok(true) = world.run(&new, &mut figures).await {
-            converged = true;
-            break;
+        let failed_before = figures.failed;
+        match world.run(&new, &mut figures).await {
+            Ok(true) => {
+                outcomes.push("nothing to do".to_string());
+                converged = true;
+                break;
+            }
+            Ok(false) => outcomes.push(format!(
+                "applied, {} failed",
+                figures.failed - failed_before
+            )),
+            // Connecting or reading failed after its retries: nothing was written.
+            Err(e) => outcomes.push(format!("stopped before writing: {e:#}")),
         }
     }
+    eprintln!("[faults] {label}: runs: {outcomes:?}");
     let dupes = world.duplicate_link_rows();
     eprintln!(
         "[faults] {label}: {} run(s), {} requests, {} retries, {} faults injected, {} failed and {} skipped actions on the way, {} duplicate link rows, {} states checked",
@@ -488,6 +510,24 @@ async fn faults_of_every_kind_converge_on_6_9() {
         ..faults::Plan::new(21, 0.10)
     };
     converges_under(TraccarVersion::V6_9, plan).await;
+}
+
+/// Few retries and a high fault rate: actions fail, their users' later actions are skipped, and
+/// re-runs finish the job, with the invariant holding at every request throughout. One request
+/// at a time, so the faulted requests are the same on every test run.
+#[tokio::test]
+async fn failures_and_skips_are_finished_by_re_runs() {
+    // Seeds whose runs include failed actions (and runs stopped while reading).
+    for seed in [52, 53, 57] {
+        let plan = faults::Plan {
+            slow: Duration::from_millis(700),
+            ..faults::Plan::new(seed, 0.12)
+        };
+        let mut options = fast_options();
+        options.retry.max_attempts = 2;
+        options.concurrency = 1;
+        converges_with(TraccarVersion::V6_14, plan, options).await;
+    }
 }
 
 /// A fifth of all requests lost after being applied: creates and link batches must be checked,

@@ -184,9 +184,24 @@ impl TraccarBackend {
                 .ids()
                 .manager
                 .ok_or("the manager account is not known on the server")?;
-            self.link_managed_user(manager, id)
-                .await
-                .map_err(|e| format!("user created, but linking it to its manager failed: {e}"))?;
+            if let Err(e) = self.link_managed_user(manager, id).await {
+                // Left unlinked, the user would stay unmanaged for good: plans link a user to
+                // its manager only when they create it. Undo the create (the user has no links
+                // and no one has its password yet), so that the next run creates it again.
+                let undo = self
+                    .api
+                    .write(Method::DELETE, &format!("/api/users/{}", id.0), None)
+                    .await;
+                self.ids().users.remove(&UserKey::new(email));
+                return Err(match undo {
+                    Ok(()) => format!(
+                        "linking the new user to its manager failed, so it was deleted again for the next run to create: {e}"
+                    ),
+                    Err(u) => format!(
+                        "user created, but linking it to its manager failed ({e}) and deleting it again failed too ({u}); link it to the manager by hand"
+                    ),
+                });
+            }
         }
         Ok(Applied::Created { password })
     }
