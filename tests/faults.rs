@@ -709,10 +709,23 @@ const ONE_USER: &str = "version: 1\nfleet: acme-bikes\nusers:\n  - email: new@ac
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_found_not_sent_twice() {
     use fleetform::sandbox::Fault;
-    for (fault, posts) in [(Fault::AnswerLost, 1), (Fault::Drop, 2)] {
+    let cases = [
+        (Fault::AnswerLost, 1, false),
+        (Fault::Drop, 2, false),
+        // A manager sees only the users it manages, the new one included.
+        (Fault::AnswerLost, 1, true),
+    ];
+    for (fault, posts, as_manager) in cases {
         let world = world(TraccarVersion::V6_14, Duration::ZERO).await;
         let loaded = fleet(ONE_USER);
-        let backend = world.backend().await.expect("connect");
+        let credentials = if as_manager {
+            &world.manager
+        } else {
+            &world.admin
+        };
+        let backend = TraccarBackend::connect(&world.url, credentials, fast_options())
+            .await
+            .expect("connect");
         let plan = commands::make_plan(&backend, &loaded).await.expect("plan");
         world
             .sandbox
