@@ -22,7 +22,8 @@ pub struct Cli {
 }
 
 pub const EXIT_CODES: &str = "Exit codes: 0 success (and no changes), 1 error, \
-2 the plan has changes (plan --detailed-exitcode only).";
+2 the plan has changes (plan --detailed-exitcode only). \
+drift: 0 in sync, 2 pending changes only, 3 drift (with or without pending), 1 error.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Color {
@@ -43,6 +44,11 @@ pub enum Command {
     Plan(PlanArgs),
     /// Change the server to match the fleet file.
     Apply(ApplyArgs),
+    /// Report, without writing, what the file asks for that was never applied (pending) and
+    /// what was changed on the server behind the file's back (drift).
+    Drift(crate::gitops_args::DriftArgs),
+    /// Write a fleet file from the live server, to adopt it.
+    Export(crate::gitops_args::ExportArgs),
     /// Print the JSON Schema of the fleet file.
     Schema,
     /// Serve a Traccar-compatible in-memory server for tests and rehearsals.
@@ -111,12 +117,19 @@ pub struct PlanArgs {
     /// Exit with 2 when the plan has changes (0 when it has none, 1 on error).
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    #[command(flatten)]
+    pub saved: crate::gitops_args::PlanOutArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("file", |a| a.required(false).required_unless_present("plan")))]
 pub struct ApplyArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub saved: crate::gitops_args::ApplyPlanArgs,
 
     /// Apply without asking; required when not on a terminal.
     #[arg(long)]

@@ -5,7 +5,6 @@
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -17,8 +16,8 @@ use crate::backend::traccar::api::Credentials;
 use crate::backend::traccar::{Options, TraccarBackend};
 use crate::cli::{ApplyArgs, Color, Format, PlanArgs, ServerArgs};
 use crate::config::{self, Loaded};
-use crate::model::{Live, Scope};
-use crate::plan::{self, Plan};
+use crate::model::{Desired, Live, Scope};
+use crate::plan::Plan;
 use crate::render;
 use crate::safety;
 use crate::secret::Secret;
@@ -120,14 +119,12 @@ pub async fn connect(
 
 /// The pipeline up to the plan: describe, fetch, diff and check. No writes.
 pub async fn make_plan<B: Backend>(backend: &B, loaded: &Loaded) -> anyhow::Result<Plan> {
-    make_plan_with_live(backend, loaded)
-        .await
-        .map(|(plan, _)| plan)
+    Ok(make_plan_and_live(backend, loaded).await?.0)
 }
 
-/// `make_plan`, also returning the live state the plan was made from (the safety limits and
-/// `--target` judge the plan against it).
-pub async fn make_plan_with_live<B: Backend>(
+/// `make_plan`, also returning the live state it read (for saved plans, drift reports, the
+/// safety limits and `--target`).
+pub async fn make_plan_and_live<B: Backend>(
     backend: &B,
     loaded: &Loaded,
 ) -> anyhow::Result<(Plan, Live)> {
@@ -136,7 +133,8 @@ pub async fn make_plan_with_live<B: Backend>(
         .fetch(&Scope::of(&loaded.desired))
         .await
         .context("reading the server's state")?;
-    let plan = plan::plan(&loaded.desired, &live).map_err(|problems| {
+    // Adds each user's applied record (see drift.rs) and plans.
+    let plan = crate::drift::plan_recorded(&loaded.desired, &live).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         anyhow::anyhow!(
             "{}\n{} problem(s) found before any change was made; nothing was applied",
@@ -147,13 +145,13 @@ pub async fn make_plan_with_live<B: Backend>(
     Ok((plan, live))
 }
 
-/// `make_plan_with_live`, narrowed to `--target` users (all users when none are given).
+/// `make_plan_and_live`, narrowed to `--target` users (all users when none are given).
 pub async fn make_targeted_plan<B: Backend>(
     backend: &B,
     loaded: &Loaded,
     targets: &[String],
 ) -> anyhow::Result<(Plan, Live)> {
-    let (plan, live) = make_plan_with_live(backend, loaded).await?;
+    let (plan, live) = make_plan_and_live(backend, loaded).await?;
     let plan = target::restrict(plan, targets, &loaded.desired, &live)?;
     Ok((plan, live))
 }
@@ -179,8 +177,9 @@ pub async fn plan_command<B: Backend>(
     args: &PlanArgs,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let (plan, _) = make_targeted_plan(backend, loaded, &args.server.target).await?;
+    let (plan, live) = make_targeted_plan(backend, loaded, &args.server.target).await?;
     render_plan(&plan, args.format, io)?;
+    crate::workflow::save_plan(&plan, &live, loaded, &args.saved)?;
     Ok(if args.detailed_exitcode && !plan.actions.is_empty() {
         EXIT_CHANGES
     } else {
@@ -205,26 +204,26 @@ pub async fn apply_command<B: Backend>(
     approval: Approval<'_>,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    apply_command_with_cancel(backend, loaded, args, approval, &AtomicBool::new(false), io).await
+    let (plan, live) = make_targeted_plan(backend, loaded, &args.server.target).await?;
+    execute_plan(backend, &plan, (&loaded.desired, &live), args, approval, io).await
 }
 
-/// `apply_command` that stops starting new work once `cancel` is set (Ctrl-C, see
-/// `cancel_on_ctrl_c`): what is in flight finishes, the report is printed, and it fails.
-pub async fn apply_command_with_cancel<B: Backend>(
+/// Shows `plan`, checks the safety limits against the fleet and the live state it was made
+/// from, asks for approval and applies it (shared by `apply -f` and `apply --plan`).
+pub async fn execute_plan<B: Backend>(
     backend: &B,
-    loaded: &Loaded,
+    plan: &Plan,
+    (desired, live): (&Desired, &Live),
     args: &ApplyArgs,
     approval: Approval<'_>,
-    cancel: &AtomicBool,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let (plan, live) = make_targeted_plan(backend, loaded, &args.server.target).await?;
-    render_plan(&plan, Format::Text, io)?;
+    render_plan(plan, Format::Text, io)?;
     if plan.actions.is_empty() {
         return Ok(EXIT_OK);
     }
     // After the plan is shown, so the refusal's numbers can be checked against it.
-    safety::check(&loaded.desired, &live, &plan, args.allow_mass_removal)?;
+    safety::check(desired, live, plan, args.allow_mass_removal)?;
     match approval {
         Approval::Auto => {}
         Approval::Refuse => bail!(
@@ -245,7 +244,7 @@ pub async fn apply_command_with_cancel<B: Backend>(
             }
         }
     }
-    if cancel.load(Ordering::SeqCst) {
+    if INTERRUPTED.load(Ordering::SeqCst) {
         writeln!(io.out, "Apply cancelled; nothing was changed.")?;
         return Ok(EXIT_ERROR);
     }
@@ -260,7 +259,8 @@ pub async fn apply_command_with_cancel<B: Backend>(
         _ => None,
     };
     writeln!(io.out)?;
-    let report = apply::apply_with_cancel(backend, &plan, io.out, cancel).await;
+    let report = apply::apply_with_cancel(backend, plan, io.out, &INTERRUPTED).await;
+    crate::workflow::apply_metrics(plan, &report, &args.saved)?;
     if let (Some(file), Some(path)) = (credentials_file.as_mut(), &args.credentials_out) {
         write_credentials(file, path, &report.credentials)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -294,6 +294,28 @@ pub async fn apply_command_with_cancel<B: Backend>(
             report.skipped.len()
         )
     }
+}
+
+/// Set by the Ctrl-C handler (`cancel_on_ctrl_c`, installed by `main` for `apply`); `apply`
+/// checks it between slices of work. Nothing else sets it, so library callers and tests are
+/// unaffected (they pass their own flag to `apply::apply_with_cancel`).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C stop an apply cleanly: the first Ctrl-C lets the requests in flight finish and
+/// the report print (exit 1); a second one exits at once (130, as a shell would).
+pub fn cancel_on_ctrl_c() {
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        eprintln!(
+            "Interrupted: finishing the requests in flight (Ctrl-C again to stop at once)..."
+        );
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
 }
 
 /// Creates the credentials file with mode 0600; refuses to overwrite without `force`.
@@ -369,26 +391,6 @@ pub fn approval_for<'a>(auto: bool, stdin: &'a mut dyn BufRead, is_terminal: boo
 /// Whether standard input is a terminal (for `apply`'s confirmation).
 pub fn stdin_is_terminal() -> bool {
     io::stdin().is_terminal()
-}
-
-/// A flag that Ctrl-C sets, for `apply_command`: the first Ctrl-C lets the requests in flight
-/// finish and the report print; a second one exits at once (130, as a shell would).
-pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let set = flag.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        set.store(true, Ordering::SeqCst);
-        eprintln!(
-            "Interrupted: finishing the requests in flight (Ctrl-C again to stop at once)..."
-        );
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
-        }
-    });
-    flag
 }
 
 #[cfg(test)]
@@ -500,6 +502,7 @@ mod tests {
             credentials_out: None,
             force: false,
             allow_mass_removal: allow,
+            saved: Default::default(),
         }
     }
 
@@ -571,6 +574,7 @@ mod tests {
             server: server(&["u1@x.test"]),
             format: Format::Markdown,
             detailed_exitcode: true,
+            saved: Default::default(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut io = Io {

@@ -25,6 +25,10 @@ pub mod config;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod diff;
+pub mod drift;
+pub mod export;
+pub mod gitops_args;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod render;
@@ -32,5 +36,7 @@ pub mod risk;
 pub mod safety;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod saved;
 pub mod secret;
 pub mod target;
+pub mod workflow;

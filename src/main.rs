@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use fleetform::cli::{Cli, Command};
 use fleetform::commands::{self, EXIT_ERROR, Io};
+use fleetform::workflow;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -49,24 +50,53 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
     match command {
         Command::Validate { file } => commands::validate(&file, io),
         Command::Plan(args) => {
-            let loaded = commands::load_files(&args.server.file)?;
-            let credentials = commands::credentials_from_env()?;
-            let backend = commands::connect(&args.server, &loaded, &credentials).await?;
-            commands::plan_command(&backend, &loaded, &args, io).await
+            let metrics_out = args.saved.metrics_out.clone();
+            let result = async {
+                let loaded = commands::load_files(&args.server.file)?;
+                let credentials = commands::credentials_from_env()?;
+                let backend = commands::connect(&args.server, &loaded, &credentials).await?;
+                commands::plan_command(&backend, &loaded, &args, io).await
+            }
+            .await;
+            workflow::record_failure(result, metrics_out.as_deref(), "plan", "")
         }
         Command::Apply(args) => {
-            let loaded = commands::load_files(&args.server.file)?;
+            commands::cancel_on_ctrl_c();
+            let metrics_out = args.saved.metrics_out.clone();
+            let result = async {
+                let mut stdin = io::stdin().lock();
+                let approval = commands::approval_for(
+                    args.auto_approve,
+                    &mut stdin,
+                    commands::stdin_is_terminal(),
+                );
+                if let Some(saved) = &args.saved.plan {
+                    return workflow::apply_saved_command(saved, &args, approval, io).await;
+                }
+                let loaded = commands::load_files(&args.server.file)?;
+                let credentials = commands::credentials_from_env()?;
+                let backend = commands::connect(&args.server, &loaded, &credentials).await?;
+                commands::apply_command(&backend, &loaded, &args, approval, io).await
+            }
+            .await;
+            workflow::record_failure(result, metrics_out.as_deref(), "apply", "")
+        }
+        Command::Drift(args) => {
+            let result = async {
+                let loaded = commands::load_files(&args.server.file)?;
+                let credentials = commands::credentials_from_env()?;
+                let backend = commands::connect(&args.server, &loaded, &credentials).await?;
+                workflow::drift_command(&backend, &loaded, &args, io).await
+            }
+            .await;
+            workflow::record_failure(result, args.metrics_out.as_deref(), "drift", "")
+        }
+        Command::Export(args) => {
             let credentials = commands::credentials_from_env()?;
-            let backend = commands::connect(&args.server, &loaded, &credentials).await?;
-            let mut stdin = io::stdin().lock();
-            let approval = commands::approval_for(
-                args.auto_approve,
-                &mut stdin,
-                commands::stdin_is_terminal(),
-            );
-            let cancel = commands::cancel_on_ctrl_c();
-            commands::apply_command_with_cancel(&backend, &loaded, &args, approval, &cancel, io)
-                .await
+            let backend =
+                workflow::connect_url(&args.url, &credentials, args.insecure_http, args.timeout, 8)
+                    .await?;
+            workflow::export_command(&backend, &args, io).await
         }
         Command::Schema => {
             io.out

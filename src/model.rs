@@ -227,7 +227,8 @@ pub struct Desired {
 
 /// Safety limits against mass removal (`safety:` in the fleet file). `apply` refuses a plan
 /// that exceeds one of them unless `--allow-mass-removal` is given; see `crate::safety`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Safety {
     /// The most managed users one plan may delete or disable, in percent of the fleet's managed
     /// users (default 25).

@@ -16,6 +16,7 @@ use std::io::{self, Write};
 
 use serde_json::{Map, json};
 
+use crate::drift::APPLIED_ATTRIBUTE;
 use crate::model::{Action, Field, Role, UserKey, Value};
 use crate::plan::{FORMAT_VERSION, Phase, Plan};
 use crate::risk::{Risk, change_risk, risk};
@@ -25,6 +26,13 @@ const YELLOW: &str = "\x1b[33m";
 const RED: &str = "\x1b[31m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
+
+/// Whether a field is shown to people. fleetform's applied record (`fleetformApplied`, see
+/// drift.rs) rides along with every change of a user; it is bookkeeping, not a change anyone
+/// reviews, so the text and markdown views leave it out (the JSON plan keeps it).
+fn shown(field: &Field) -> bool {
+    !matches!(field, Field::Attribute(key) if key == APPLIED_ATTRIBUTE)
+}
 
 /// The human view of a plan, Terraform style. ANSI colour only when `color` is true.
 pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
@@ -87,12 +95,12 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
         for action in others.into_iter().chain(links) {
             match action {
                 Action::CreateUser { fields, .. } => {
-                    for (field, value) in fields {
+                    for (field, value) in fields.iter().filter(|(f, _)| shown(f)) {
                         writeln!(out, "      {field}: {value}")?;
                     }
                 }
                 Action::UpdateUser { changes, .. } => {
-                    for change in changes {
+                    for change in changes.iter().filter(|c| shown(&c.field)) {
                         writeln!(
                             out,
                             "      {}: {} -> {}{}",
@@ -278,7 +286,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         for action in others.into_iter().chain(links) {
             match action {
                 Action::CreateUser { fields, .. } => {
-                    for (field, value) in fields {
+                    for (field, value) in fields.iter().filter(|(f, _)| shown(f)) {
                         writeln!(
                             out,
                             "- {}: {}",
@@ -289,7 +297,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
                     }
                 }
                 Action::UpdateUser { changes, .. } => {
-                    for change in changes {
+                    for change in changes.iter().filter(|c| shown(&c.field)) {
                         writeln!(
                             out,
                             "- {}: {} → {}{}",
@@ -621,6 +629,38 @@ mod tests {
     /// Snapshots show the escape character as `\e` so they stay readable.
     fn visible(s: &str) -> String {
         s.replace('\x1b', "\\e")
+    }
+
+    #[test]
+    fn the_applied_record_is_left_out_of_text_and_markdown_but_kept_in_json() {
+        let record = Field::Attribute(APPLIED_ATTRIBUTE.into());
+        let plan = Plan {
+            fleet: FLEET.into(),
+            account: account(Role::Admin),
+            actions: vec![Action::UpdateUser {
+                email: "a@x.test".into(),
+                changes: vec![
+                    FieldChange {
+                        field: Field::Readonly,
+                        before: Value::Bool(false),
+                        after: Value::Bool(true),
+                    },
+                    FieldChange {
+                        field: record.clone(),
+                        before: Value::Text("v1:old".into()),
+                        after: Value::Text("v1:new".into()),
+                    },
+                ],
+                adopt: false,
+            }],
+        };
+        let text = render_text(&plan, false);
+        assert!(text.contains("readonly: false -> true"), "{text}");
+        assert!(!text.contains("v1:new"), "{text}");
+        let mut md = Vec::new();
+        markdown(&plan, &mut md).expect("write to a Vec");
+        assert!(!String::from_utf8(md).expect("utf-8").contains("v1:new"));
+        assert!(json_string(&plan).contains("v1:new"));
     }
 
     #[test]

@@ -1,32 +1,39 @@
-//! GitOps features end to end, against the in-process sandbox and the real binary: the safety
-//! refusal and its override, `--target`, several files with `${VAR}`, the markdown report, and
-//! `pruneAfter` reading the disabled-at attribute the backend records.
+//! The GitOps workflow against the in-process sandbox, mostly through the real binary: saved
+//! plans (stale ones refused with nothing applied, fresh ones applied, never a secret), drift
+//! versus pending exit codes, the export round trip, and `--metrics-out` files parsed back.
+//! Tests that run the binary use the multi-thread runtime so the sandbox keeps answering.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
 
 use fleetform::backend::traccar::api::Credentials;
+use fleetform::config;
 use fleetform::demo::DEMO_ADMIN;
-use fleetform::model::{Action, DISABLED_AT_ATTRIBUTE};
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 
 use crate::e2e::{Env, env};
 
-const TWO_USERS: &str = r#"
+const FLEET: &str = r#"
 version: 1
 fleet: acme-bikes
 manager: fleet@acme.example
 prune: delete
+roles:
+  rider: { deviceReadonly: true, limitCommands: true }
 users:
   - email: max@mustermann.at
     name: Max Mustermann
-    devices: [BT-000101]
+    role: rider
+    devices: [BT-000101, BT-000102]
+    groups: [Vienna]
+    attributes: { costCenter: "4711" }
   - email: erika@example.at
     name: Erika Musterfrau
+    readonly: true
+    expirationTime: 2027-06-30T00:00:00Z
     devices: [BT-000107]
 "#;
-
-const NO_USERS: &str =
-    "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nprune: delete\nusers: []\n";
 
 struct Run {
     code: i32,
@@ -34,26 +41,25 @@ struct Run {
     stderr: String,
 }
 
-fn admin_password(env: &Env) -> String {
-    match &env.admin {
+fn secret(c: &Credentials) -> String {
+    match c {
         Credentials::Password { password, .. } => password.expose().to_string(),
         Credentials::Token(t) => t.expose().to_string(),
     }
 }
 
-/// Runs the binary as the demo admin against `env`'s sandbox.
-fn fleetform(env: &Env, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetform"))
-        .args(args)
+/// Runs the binary as the demo administrator against `env`.
+fn fleetform(env: &Env, args: &[&str], files: &[&Path]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetform"));
+    cmd.args(args)
+        .args(files)
         .env_remove("TRACCAR_TOKEN")
         .env_remove("TRACCAR_AUTH_TOKEN")
         .env("TRACCAR_URL", &env.url)
         .env("TRACCAR_EMAIL", DEMO_ADMIN)
-        .env("TRACCAR_PASSWORD", admin_password(env))
-        .env("NO_COLOR", "1")
-        .env("RIDER_NAME", "Max from the environment")
-        .output()
-        .expect("run fleetform");
+        .env("TRACCAR_PASSWORD", secret(&env.admin))
+        .env("NO_COLOR", "1");
+    let out = cmd.output().expect("run fleetform");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -61,205 +67,384 @@ fn fleetform(env: &Env, args: &[&str]) -> Run {
     }
 }
 
-fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).expect("write");
-    path.display().to_string()
+/// One sample of a Prometheus text file: name, labels, value.
+type Sample = (String, BTreeMap<String, String>, f64);
+
+/// A small parser for the text exposition format: checks that every sample's metric has HELP
+/// and TYPE lines before it and parses labels and values.
+fn parse_metrics(text: &str) -> Vec<Sample> {
+    let mut typed: Vec<String> = Vec::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split(' ');
+            typed.push(parts.next().expect("name").to_string());
+            assert_eq!(parts.next(), Some("gauge"), "{line}");
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("value");
+        let value: f64 = value.parse().expect("number");
+        let (name, labels) = series.split_once('{').expect("labels");
+        let labels = labels.strip_suffix('}').expect("closing brace");
+        let mut map = BTreeMap::new();
+        for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once("=\"").expect("label");
+            map.insert(k.to_string(), v.trim_end_matches('"').to_string());
+        }
+        assert!(typed.iter().any(|t| t == name), "{name} has no TYPE line");
+        samples.push((name.to_string(), map, value));
+    }
+    samples
+}
+
+fn sample(samples: &[Sample], name: &str, label: Option<(&str, &str)>) -> f64 {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name && label.is_none_or(|(k, v)| l.get(k).map(String::as_str) == Some(v))
+        })
+        .unwrap_or_else(|| panic!("{name} {label:?} missing from {samples:?}"))
+        .2
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apply_refuses_removing_every_managed_user_until_overridden() {
-    let env = env().await;
-    env.apply(TWO_USERS).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let empty = write(&dir, "fleet.yaml", NO_USERS);
-
-    let refused = fleetform(&env, &["apply", "--auto-approve", "-f", &empty]);
-    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
-    assert!(
-        refused
-            .stderr
-            .contains("deletes or disables every one of the fleet's 2 managed user(s)"),
-        "{}",
-        refused.stderr
-    );
-    assert!(
-        refused.stderr.contains("--allow-mass-removal"),
-        "{}",
-        refused.stderr
-    );
-    assert!(
-        refused.stdout.contains("(delete)  [removed]"),
-        "{}",
-        refused.stdout
-    );
-    assert!(
-        env.user("max@mustermann.at").await.is_some(),
-        "nothing applied"
-    );
-    assert!(
-        env.user("erika@example.at").await.is_some(),
-        "nothing applied"
-    );
-
-    let forced = fleetform(
-        &env,
-        &[
-            "apply",
-            "--auto-approve",
-            "--allow-mass-removal",
-            "-f",
-            &empty,
-        ],
-    );
-    assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
-    assert!(env.user("max@mustermann.at").await.is_none());
-    assert!(env.user("erika@example.at").await.is_none());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn target_narrows_plan_and_apply_to_the_named_users() {
+async fn a_fresh_saved_plan_applies_and_the_replan_is_empty_and_holds_no_secret() {
     let env = env().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(&dir, "fleet.yaml", TWO_USERS);
+    let file = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    let creds = dir.path().join("creds.csv");
+    let metrics = dir.path().join("plan.prom");
+    std::fs::write(&file, FLEET).expect("write");
 
     let plan = fleetform(
         &env,
+        &["plan", "--detailed-exitcode", "--out"],
         &[
-            "plan",
-            "--format",
-            "json",
-            "--target",
-            "ERIKA@example.at",
-            "-f",
+            &saved,
+            Path::new("--metrics-out"),
+            &metrics,
+            Path::new("-f"),
             &file,
         ],
     );
-    assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let json: Json = serde_json::from_str(&plan.stdout).expect("json");
-    let emails: Vec<&str> = json["actions"]
-        .as_array()
-        .expect("actions")
-        .iter()
-        .filter_map(|a| a["email"].as_str())
-        .collect();
-    assert_eq!(emails, ["erika@example.at", "erika@example.at"]);
-    assert_eq!(json["actions"][0]["risk"], "access_granted");
+    assert_eq!(plan.code, 2, "{}", plan.stderr);
+    let text = std::fs::read_to_string(&saved).expect("saved plan");
+    let json: Json = serde_json::from_str(&text).expect("json");
+    assert_eq!(json["saved_plan_version"], 1);
+    assert_eq!(json["server"]["url"], json!(env.url.trim_end_matches('/')));
+    assert_eq!(json["account"]["email"], DEMO_ADMIN);
+    assert_eq!(json["plan"]["summary"]["create"], 2);
+    assert_eq!(json["fingerprints"]["users"]["max@mustermann.at"], "absent");
+    assert_eq!(
+        json["fleet_file"]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    let samples = parse_metrics(&std::fs::read_to_string(&metrics).expect("metrics"));
+    assert_eq!(
+        sample(&samples, "fleetform_plan_actions", Some(("kind", "create"))),
+        2.0
+    );
+    assert_eq!(sample(&samples, "fleetform_last_run_success", None), 1.0);
 
     let apply = fleetform(
         &env,
-        &[
-            "apply",
-            "--auto-approve",
-            "--target",
-            "erika@example.at",
-            "-f",
-            &file,
-        ],
+        &["apply", "--auto-approve", "--plan"],
+        &[&saved, Path::new("--credentials-out"), &creds],
     );
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
-    assert!(env.user("erika@example.at").await.is_some());
+    assert!(apply.stdout.contains("Saved plan of"), "{}", apply.stdout);
     assert!(
-        env.user("max@mustermann.at").await.is_none(),
-        "not targeted"
+        apply.stdout.contains("Plan: 2 to create"),
+        "{}",
+        apply.stdout
+    );
+    let max = env.user("max@mustermann.at").await.expect("created");
+    assert_eq!(max["attributes"]["fleetform"], "acme-bikes");
+    assert!(
+        max["attributes"]["fleetformApplied"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("v1:")),
+        "the applied record is written: {max}"
     );
 
-    let unknown = fleetform(
-        &env,
-        &["plan", "--target", "nobody@example.at", "-f", &file],
-    );
-    assert_eq!(unknown.code, 1);
+    let replan = fleetform(&env, &["plan", "--detailed-exitcode", "-f"], &[&file]);
+    assert_eq!(replan.code, 0, "{}{}", replan.stdout, replan.stderr);
+    assert!(replan.stdout.contains("No changes."), "{}", replan.stdout);
+
+    // Secrets: neither the credential nor the generated passwords are in the saved plan.
+    let written = std::fs::read_to_string(&creds).expect("credentials");
+    let generated: Vec<&str> = written
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.rsplit(',').next())
+        .collect();
+    assert_eq!(generated.len(), 2);
+    for s in generated
+        .iter()
+        .copied()
+        .chain([secret(&env.admin).as_str()])
+    {
+        assert!(!text.contains(s), "a secret is in the saved plan");
+    }
+    assert!(!text.to_lowercase().contains("password"), "{text}");
+
+    // Applying the same saved plan again is refused: the users it would create exist now.
+    let again = fleetform(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(again.code, 1, "{}", again.stdout);
     assert!(
-        unknown.stderr.contains("--target nobody@example.at"),
+        again
+            .stderr
+            .contains("user max@mustermann.at was created since the plan"),
         "{}",
-        unknown.stderr
+        again.stderr
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn several_files_with_variables_plan_as_one_fleet_in_markdown() {
+async fn a_stale_saved_plan_is_refused_naming_what_changed_and_nothing_is_applied() {
+    let env = env().await;
+    env.apply(FLEET).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    let metrics = dir.path().join("apply.prom");
+    std::fs::write(&file, FLEET.replace("Max Mustermann", "Max M.")).expect("write");
+    let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &file]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    // Someone changes a user the plan read, by hand, after the review.
+    env.put_user("erika@example.at", |u| u["phone"] = json!("+43 1 999"))
+        .await;
+    let apply = fleetform(
+        &env,
+        &["apply", "--auto-approve", "--metrics-out"],
+        &[&metrics, Path::new("--plan"), &saved],
+    );
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(apply.stderr.contains("stale"), "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("nothing was applied"),
+        "{}",
+        apply.stderr
+    );
+    assert!(
+        apply
+            .stderr
+            .contains("user erika@example.at changed since the plan"),
+        "{}",
+        apply.stderr
+    );
+    assert!(
+        !apply.stderr.contains("max@mustermann.at"),
+        "{}",
+        apply.stderr
+    );
+    let max = env.user("max@mustermann.at").await.expect("user");
+    assert_eq!(max["name"], "Max Mustermann", "nothing was applied");
+    let samples = parse_metrics(&std::fs::read_to_string(&metrics).expect("metrics"));
+    assert_eq!(
+        sample(
+            &samples,
+            "fleetform_last_run_success",
+            Some(("command", "apply"))
+        ),
+        0.0
+    );
+
+    // A saved plan made against another server version is refused too.
+    let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &file]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let mut json: Json =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("read")).expect("json");
+    json["server"]["version"] = json!("6.9.1");
+    json["account"]["email"] = json!("someone@else.example");
+    std::fs::write(&saved, json.to_string()).expect("write");
+    let apply = fleetform(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 1);
+    assert!(apply.stderr.contains("server version"), "{}", apply.stderr);
+    assert!(apply.stderr.contains("acting account"), "{}", apply.stderr);
+    assert_eq!(
+        env.user("max@mustermann.at").await.expect("user")["name"],
+        "Max Mustermann"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_tells_pending_from_drift_with_exit_codes_and_metrics() {
+    let env = env().await;
+    env.apply(FLEET).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet.yaml");
+    let metrics = dir.path().join("drift.prom");
+    let drift = |file: &Path| {
+        fleetform(
+            &env,
+            &["drift", "--format", "json", "--metrics-out"],
+            &[&metrics, Path::new("-f"), file],
+        )
+    };
+    let report = |r: &Run| -> Json { serde_json::from_str(&r.stdout).expect("json report") };
+
+    // In sync.
+    std::fs::write(&file, FLEET).expect("write");
+    let r = drift(&file);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    // Pending only: the file asks for more than was applied.
+    let changed = FLEET.replace(
+        "[BT-000101, BT-000102]",
+        "[BT-000101, BT-000102, BT-000103]",
+    );
+    let changed_file = dir.path().join("changed.yaml");
+    std::fs::write(&changed_file, &changed).expect("write");
+    let r = drift(&changed_file);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let j = report(&r);
+    assert_eq!(j["pending"].as_array().map(Vec::len), Some(1), "{j}");
+    assert_eq!(j["drift"], json!([]));
+    let samples = parse_metrics(&std::fs::read_to_string(&metrics).expect("metrics"));
+    assert_eq!(sample(&samples, "fleetform_drift_objects", None), 0.0);
+    assert_eq!(sample(&samples, "fleetform_pending_changes", None), 1.0);
+
+    // Drift only: a managed field changed by hand behind the file's back.
+    env.put_user("max@mustermann.at", |u| {
+        u["deviceReadonly"] = json!(false);
+        u["phone"] = json!("+43 1 234"); // not managed: not drift
+    })
+    .await;
+    let r = drift(&file);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let j = report(&r);
+    assert_eq!(j["drift"][0]["email"], "max@mustermann.at", "{j}");
+    assert!(
+        j["drift"][0]["change"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("deviceReadonly")),
+        "{j}"
+    );
+    assert_eq!(j["pending"], json!([]));
+    // The sandbox has no audit log (404): the report simply has no audit section.
+    assert!(j.get("audit").is_none(), "{j}");
+    let samples = parse_metrics(&std::fs::read_to_string(&metrics).expect("metrics"));
+    assert_eq!(
+        sample(
+            &samples,
+            "fleetform_drift_objects",
+            Some(("command", "drift"))
+        ),
+        1.0
+    );
+    assert_eq!(sample(&samples, "fleetform_last_run_success", None), 1.0);
+    assert!(sample(&samples, "fleetform_last_run_timestamp_seconds", None) > 1.7e9);
+
+    // Both: drift wins the exit code, and the pending change is still reported as pending.
+    let r = drift(&changed_file);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let j = report(&r);
+    assert!(!j["drift"].as_array().expect("drift").is_empty(), "{j}");
+
+    // The text report names both sections; drift never wrote anything.
+    let text = fleetform(&env, &["drift", "-f"], &[&changed_file]);
+    assert_eq!(text.code, 3);
+    assert!(text.stdout.contains("Drift"), "{}", text.stdout);
+    assert_eq!(
+        env.user("max@mustermann.at").await.expect("user")["deviceReadonly"],
+        false
+    );
+    // Apply restores the file's state; drift is clean again.
+    env.apply(FLEET).await;
+    assert_eq!(drift(&file).code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_plan_has_no_changes() {
+    let env = env().await;
+    env.apply(FLEET).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("exported.yaml");
+    let r = fleetform(
+        &env,
+        &["export", "--fleet", "acme-bikes", "--infer-roles", "-o"],
+        &[&out],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&out).expect("exported");
+    let loaded = config::parse(&text, "exported.yaml").unwrap_or_else(|p| panic!("{p}\n{text}"));
+    assert_eq!(loaded.desired.users.len(), 2, "{text}");
+    assert!(!text.contains("fleetformApplied"), "{text}");
+    assert!(
+        text.contains("BT-000107") && text.contains("Vienna"),
+        "{text}"
+    );
+    let plan = fleetform(&env, &["plan", "--detailed-exitcode", "-f"], &[&out]);
+    assert_eq!(plan.code, 0, "{}{}\n{text}", plan.stdout, plan.stderr);
+
+    // `--scope all` also lists unmarked users, never administrators or the acting account.
+    let all = fleetform(
+        &env,
+        &["export", "--fleet", "acme-bikes", "--scope", "all"],
+        &[],
+    );
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    assert!(all.stdout.contains("fleet@acme.example"), "{}", all.stdout);
+    assert!(
+        !all.stdout.contains(&format!("email: \"{DEMO_ADMIN}\"")),
+        "{}",
+        all.stdout
+    );
+    // Refuses to overwrite.
+    let again = fleetform(&env, &["export", "--fleet", "acme-bikes", "-o"], &[&out]);
+    assert_eq!(again.code, 1);
+}
+
+#[test]
+fn the_applied_record_attribute_is_reserved() {
+    let yaml = "version: 1\nfleet: f\nusers:\n  - email: a@x.at\n    attributes: { fleetformApplied: x }\n";
+    let problems = config::parse(yaml, "f.yaml").expect_err("reserved");
+    assert!(
+        problems.to_string().contains("fleetformApplied"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn apply_takes_either_a_file_or_a_saved_plan() {
+    let r = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["apply", "--plan", "p.json", "-f", "f.yaml"])
+        .output()
+        .expect("run");
+    assert_eq!(r.status.code(), Some(1));
+    let r = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .args(["apply", "--auto-approve"])
+        .output()
+        .expect("run");
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--file"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_of_several_files_saves_and_applies() {
     let env = env().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let parts = dir.path().join("fleet.d");
-    std::fs::create_dir(&parts).expect("mkdir");
+    let files = dir.path().join("fleet.d");
+    std::fs::create_dir(&files).expect("mkdir");
+    let cut = FLEET.find("users:").expect("users");
+    // The top level in one file, the users in another.
+    std::fs::write(files.join("00-fleet.yaml"), &FLEET[..cut]).expect("write");
     std::fs::write(
-        parts.join("00-base.yaml"),
-        "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\n\
-         roles:\n  rider: { deviceReadonly: true }\n",
+        files.join("10-users.yaml"),
+        format!("version: 1\n{}", &FLEET[cut..]),
     )
     .expect("write");
-    std::fs::write(
-        parts.join("10-riders.yaml"),
-        "users:\n  - email: max@mustermann.at\n    name: ${RIDER_NAME}\n    role: rider\n",
-    )
-    .expect("write");
-    let parts = parts.display().to_string();
-
-    let plan = fleetform(&env, &["plan", "--format", "markdown", "-f", &parts]);
+    let saved = dir.path().join("plan.json");
+    let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &files]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    assert!(
-        plan.stdout
-            .starts_with("### fleetform plan for fleet `acme-bikes`"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains("| create user | 1 |"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains("`\"Max from the environment\"`"),
-        "{}",
-        plan.stdout
-    );
-
-    let valid = fleetform(&env, &["validate", "-f", &parts]);
-    assert_eq!(valid.code, 0, "{}", valid.stderr);
-
-    // A variable that is not set is a located error naming it.
-    let extra = write(
-        &dir,
-        "extra.yaml",
-        "users:\n  - email: x@example.at\n    phone: ${NOT_SET_ANYWHERE}\n",
-    );
-    let missing = fleetform(&env, &["validate", "-f", &parts, "-f", &extra]);
-    assert_eq!(missing.code, 1);
-    assert!(
-        missing
-            .stderr
-            .contains("extra.yaml:3:12: the environment variable NOT_SET_ANYWHERE"),
-        "{}",
-        missing.stderr
-    );
-}
-
-/// Marks `email` disabled at `at`, as the backend records it on `DisableUser`.
-async fn disable_by_hand(env: &Env, email: &str, at: &str) {
-    let mut user = env.user(email).await.expect("user");
-    user["disabled"] = Json::Bool(true);
-    user["attributes"][DISABLED_AT_ATTRIBUTE] = Json::String(at.into());
-    let id = user["id"].as_i64().expect("id");
-    env.admin(
-        reqwest::Method::PUT,
-        &format!("/api/users/{id}"),
-        Some(user),
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn prune_after_deletes_only_users_disabled_long_enough_ago() {
-    let env = env().await;
-    env.apply(TWO_USERS).await;
-    disable_by_hand(&env, "max@mustermann.at", "2020-01-01T00:00:00Z").await;
-    disable_by_hand(&env, "erika@example.at", "2999-01-01T00:00:00Z").await;
-    let file = NO_USERS.replace("prune: delete", "prune: disable\npruneAfter: 30d");
-    let plan = env.plan(&file).await;
-    assert_eq!(
-        plan.actions,
-        vec![Action::DeleteUser {
-            email: "max@mustermann.at".into()
-        }]
-    );
+    let apply = fleetform(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let again = fleetform(&env, &["plan", "--detailed-exitcode", "-f"], &[&files]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
 }

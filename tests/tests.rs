@@ -4,4 +4,5 @@ mod convergence;
 mod e2e;
 mod faults;
 mod gitops;
+mod safety_targets;
 mod security;

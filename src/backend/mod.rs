@@ -7,7 +7,9 @@ pub mod traccar;
 
 use std::future::Future;
 
-use crate::model::{Account, Action, Live, Scope};
+use std::collections::BTreeMap;
+
+use crate::model::{Account, Action, Live, Scope, UserKey};
 use crate::secret::Secret;
 
 /// What applying one action produced.
@@ -36,4 +38,26 @@ pub trait Backend: Send + Sync {
     /// Applies the actions of one plan phase (they are independent of each other) and returns
     /// one outcome per action, in the same order. May batch and run them concurrently.
     fn apply_phase(&self, actions: &[Action]) -> impl Future<Output = Vec<Outcome>> + Send;
+
+    /// Recent audit-log entries about these users (fetched before), newest first, where the
+    /// server keeps an audit log the account may read. Never fails: without a log, or on any
+    /// error reading it, the answer is empty.
+    fn audit(
+        &self,
+        users: &[UserKey],
+    ) -> impl Future<Output = BTreeMap<UserKey, Vec<AuditEntry>>> + Send {
+        let _ = users;
+        async { BTreeMap::new() }
+    }
+}
+
+/// One audit-log entry: who did what to a user, and when.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    /// As the server wrote it (ISO 8601).
+    pub time: String,
+    /// The email of the account that acted (or `user #id` when the log has no email).
+    pub by: String,
+    /// The server's action type, e.g. `edit`, `link`.
+    pub action: String,
 }

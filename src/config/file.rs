@@ -122,7 +122,7 @@ macro_rules! with_user_fields {
             #[serde(default, deserialize_with = "nullable")]
             pub phone: Option<Option<String>>,
             /// Free-form attributes, managed key by key: keys not listed are left alone. A `null`
-            /// value means the key must be absent. The keys `fleetform` and
+            /// value means the key must be absent. The keys `fleetform`, `fleetformApplied` and
             /// `fleetformDisabledAt` are reserved.
             #[serde(default)]
             pub attributes: Option<BTreeMap<String, serde_json::Value>>,

@@ -38,6 +38,8 @@ pub struct Loaded {
     /// The file name as given, as used in problem locations and users' `origin` (several files:
     /// their names joined with ", ").
     pub source: String,
+    /// Each file read, in order (a directory given on the command line appears as its files).
+    pub sources: Vec<String>,
 }
 
 /// One thing wrong with a fleet file. The message says what to do about it.
@@ -254,6 +256,7 @@ pub fn parse_many(files: &[(String, String)], env: env::Env<'_>) -> Result<Loade
             desired,
             server_url,
             source: names.join(", "),
+            sources: names.clone(),
         }),
         // Validation only gives up after reporting why; this guards the invariant anyway.
         None => Err(Problems(vec![Problem {

@@ -96,6 +96,7 @@ users:
         },
         server_url: Some("https://traccar.example.com".into()),
         source: "f.yaml".into(),
+        sources: vec!["f.yaml".into()],
     };
     assert_eq!(loaded, expected);
 }

@@ -725,6 +725,19 @@ fn managed_fields(
                 );
                 continue;
             }
+            if key == crate::drift::APPLIED_ATTRIBUTE {
+                let pos = node
+                    .get("attributes")
+                    .and_then(|(_, attrs)| attrs.get(key))
+                    .map_or(node.pos, |(k, _)| k.pos);
+                ctx.report(
+                    Some(pos),
+                    format!(
+                        "the attribute `{key}` is reserved: fleetform records what it last applied there (for `fleetform drift`); use another key"
+                    ),
+                );
+                continue;
+            }
             out.insert(Field::Attribute(key.clone()), Value::from_json(value));
         }
     }

@@ -10,6 +10,7 @@
 //! - Everything else used here exists from 5.1 on.
 
 pub mod api;
+pub mod audit;
 pub mod links;
 mod read;
 pub mod wire;
@@ -239,6 +240,13 @@ impl Backend for TraccarBackend {
 
     async fn apply_phase(&self, actions: &[Action]) -> Vec<Outcome> {
         self.apply_actions(actions).await
+    }
+
+    async fn audit(
+        &self,
+        users: &[UserKey],
+    ) -> std::collections::BTreeMap<UserKey, Vec<crate::backend::AuditEntry>> {
+        self.audit_of(users).await
     }
 }
 

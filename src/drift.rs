@@ -1,0 +1,541 @@
+//! drift: pure. Records on each managed user what fleetform last applied to it, and tells the
+//! two reasons a server can differ from the fleet file apart: changes the file asks for that
+//! were never applied (*pending*) and changes made on the server behind the file's back
+//! (*drift*). It must not do I/O; `workflow` fetches, and `render`-like output lives here only
+//! for the drift report.
+//!
+//! Design: the applied record.
+//! Every user fleetform writes carries the attribute `fleetformApplied` (`APPLIED_ATTRIBUTE`),
+//! `v1:<digest>:<fields>`: `<digest>` is the first 128 bits (32 hex digits) of the SHA-256 of
+//! the user's canonical desired state (every managed field name with its value, and the device
+//! and group link sets), `<fields>` the comma-separated names of the managed fields it covers
+//! (`%` and `,` in attribute keys written as `%25` and `%2C`). The
+//! record is one more managed attribute of the desired state (`stamp`), so the ordinary update
+//! machinery writes it: on create, with every field update, and whenever the file's link sets
+//! change (the digest covers them, so its value changes and an update is planned next to the
+//! link actions). `plan_recorded` then drops an update whose only change is the record: a plan
+//! stays empty exactly when the server matches the file (a re-plan after apply, an exported
+//! file, or users applied by an older fleetform never show bookkeeping-only changes). The
+//! record is therefore only refreshed together with a real change.
+//!
+//! Design: the drift rule. For each difference the plan finds on a user (a field update or a
+//! link or unlink), with `D` the digest of the user's current desired state and `R` the record
+//! on the live user:
+//! 1. no record (or an unreadable one): *pending*, fleetform has no memory of applying it;
+//! 2. `R.digest == D`: fleetform applied exactly this desired state, so every difference was
+//!    made on the server since: *drift*;
+//! 3. otherwise the file changed since the last apply. If the live user, projected onto the
+//!    fields `R` covers, has digest `R.digest`, the server is still as fleetform left it: every
+//!    difference is *pending*;
+//! 4. otherwise both changed. A field the record does not cover is *pending* (newly managed);
+//!    every other difference is reported as *drift* (the server was changed behind fleetform's
+//!    back, and one digest cannot say which of these differences that change was).
+//!
+//! Creates, deletes, disables and adoptions are always *pending*.
+//!
+//! Where the server keeps an audit log the account may read (Traccar 6.7+, administrators),
+//! the command adds who changed each drifted user and when (`Backend::audit`); elsewhere the
+//! report simply has no such section.
+//!
+//! Limits: a managed user deleted by hand is re-created, reported as pending (nothing on the
+//! server remembers it); a link added by hand to a user that fleetform never recorded is
+//! pending; when an apply stops half way, a user whose update (with the new record) landed but
+//! whose later link actions failed reports those links as drift until the next apply; a value
+//! changed by hand and changed back is in sync. The record is not a secret and not a signature:
+//! anyone who can edit the user can forge it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::backend::AuditEntry;
+use crate::model::{Action, Desired, DesiredUser, Field, Live, LiveUser, UserKey, Value};
+use crate::plan::{self, Plan, Problem};
+
+/// The user attribute holding what fleetform last applied (reserved in fleet files).
+pub const APPLIED_ATTRIBUTE: &str = "fleetformApplied";
+
+/// Exit codes of `fleetform drift`.
+pub const EXIT_IN_SYNC: i32 = 0;
+pub const EXIT_PENDING: i32 = 2;
+pub const EXIT_DRIFT: i32 = 3;
+
+const RECORD_VERSION: &str = "v1";
+
+fn applied_field() -> Field {
+    Field::Attribute(APPLIED_ATTRIBUTE.to_string())
+}
+
+/// A value in the canonical, typed form the digests hash: an empty name or phone is null (as
+/// `diff::same_value` treats it), JSON objects have sorted keys.
+fn canonical_value(field: &Field, value: &Value) -> serde_json::Value {
+    use serde_json::json;
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Text(s) if s.is_empty() && matches!(field, Field::Name | Field::Phone) => {
+            serde_json::Value::Null
+        }
+        Value::Bool(b) => json!({ "b": b }),
+        Value::Int(i) => json!({ "i": i }),
+        Value::Time(t) => json!({ "t": t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) }),
+        Value::Text(s) => json!({ "s": s }),
+        Value::Json(j) => json!({ "j": sorted_json(j) }),
+    }
+}
+
+/// JSON with every object's keys in sorted order, so equal values serialize equally.
+pub fn sorted_json(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<&String, serde_json::Value> =
+                map.iter().map(|(k, v)| (k, sorted_json(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(sorted_json).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The first 128 bits of the SHA-256 of a canonical state, in hex.
+fn digest<'a>(
+    fields: impl Iterator<Item = (&'a Field, &'a Value)>,
+    devices: &BTreeSet<String>,
+    groups: &BTreeSet<String>,
+) -> String {
+    let fields: BTreeMap<String, serde_json::Value> = fields
+        .map(|(field, value)| (field.name(), canonical_value(field, value)))
+        .collect();
+    let canonical = serde_json::json!({
+        "fields": fields,
+        "devices": devices,
+        "groups": groups,
+    });
+    let hash = Sha256::digest(canonical.to_string().as_bytes());
+    hex::encode(hash.get(..16).unwrap_or_default())
+}
+
+/// The managed fields of a desired user, without the record itself.
+fn managed_fields(user: &DesiredUser) -> impl Iterator<Item = (&Field, &Value)> {
+    user.fields.iter().filter(|(field, _)| !is_record(field))
+}
+
+fn is_record(field: &Field) -> bool {
+    matches!(field, Field::Attribute(key) if key == APPLIED_ATTRIBUTE)
+}
+
+/// The digest of a desired user's state (record excluded).
+pub fn desired_digest(user: &DesiredUser) -> String {
+    digest(managed_fields(user), &user.devices, &user.groups)
+}
+
+/// The record fleetform writes on a user it applies `user` to.
+pub fn record_of(user: &DesiredUser) -> Value {
+    let names: Vec<String> = managed_fields(user)
+        .map(|(f, _)| f.name().replace('%', "%25").replace(',', "%2C"))
+        .collect();
+    let names = names.join(",");
+    Value::Text(format!("{RECORD_VERSION}:{}:{names}", desired_digest(user)))
+}
+
+/// A record read back from a live user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub digest: String,
+    pub fields: Vec<Field>,
+}
+
+pub fn parse_record(value: &Value) -> Option<Record> {
+    let Value::Text(text) = value else {
+        return None;
+    };
+    let rest = text.strip_prefix(RECORD_VERSION)?.strip_prefix(':')?;
+    let (digest, names) = rest.split_once(':')?;
+    let fields = names
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| Field::parse(&n.replace("%2C", ",").replace("%25", "%")))
+        .collect::<Option<Vec<Field>>>()?;
+    Some(Record {
+        digest: digest.to_string(),
+        fields,
+    })
+}
+
+/// The record a live user carries, if it has a readable one.
+pub fn live_record(user: &LiveUser) -> Option<Record> {
+    user.fields.get(&applied_field()).and_then(parse_record)
+}
+
+/// Whether the live user, projected onto the fields the record covers, is what it records.
+pub fn live_matches_record(user: &LiveUser, record: &Record) -> bool {
+    let values: Vec<(Field, Value)> = record
+        .fields
+        .iter()
+        .map(|f| {
+            (
+                f.clone(),
+                user.fields.get(f).cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    digest(
+        values.iter().map(|(f, v)| (f, v)),
+        &user.devices,
+        &user.groups,
+    ) == record.digest
+}
+
+/// The desired state with every user's record added as a managed attribute.
+pub fn stamp(desired: &Desired) -> Desired {
+    let mut stamped = desired.clone();
+    for user in stamped.users.values_mut() {
+        let record = record_of(user);
+        user.fields.insert(applied_field(), record);
+    }
+    stamped
+}
+
+/// `plan::plan` of the stamped desired state, without updates whose only change is the
+/// record (see the design comment). Every command that plans goes through here.
+pub fn plan_recorded(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
+    let mut plan = plan::plan(&stamp(desired), live)?;
+    let record_only = |action: &Action| match action {
+        Action::UpdateUser { changes, adopt, .. } => {
+            !*adopt && changes.iter().all(|c| is_record(&c.field))
+        }
+        _ => false,
+    };
+    let busy: BTreeSet<UserKey> = plan
+        .actions
+        .iter()
+        .filter(|a| !record_only(a))
+        .map(|a| UserKey::new(a.email()))
+        .collect();
+    plan.actions
+        .retain(|a| !record_only(a) || busy.contains(&UserKey::new(a.email())));
+    Ok(plan)
+}
+
+/// Why a difference is pending or drift.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub email: String,
+    /// What apply would do about it, e.g. `readonly: false -> true`, `link device BT-1`.
+    pub change: String,
+    pub reason: String,
+}
+
+/// The drift report: what the file asks for and was never applied, and what changed on the
+/// server behind the file's back.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub fleet: String,
+    pub pending: Vec<Difference>,
+    pub drift: Vec<Difference>,
+    /// Who changed the drifted users, newest first, where the server's audit log is readable.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit: BTreeMap<UserKey, Vec<AuditEntry>>,
+}
+
+impl Report {
+    /// 0 in sync, 2 pending only, 3 drift (with or without pending).
+    pub fn exit_code(&self) -> i32 {
+        if !self.drift.is_empty() {
+            EXIT_DRIFT
+        } else if !self.pending.is_empty() {
+            EXIT_PENDING
+        } else {
+            EXIT_IN_SYNC
+        }
+    }
+
+    /// The users with at least one drifted difference.
+    pub fn drifted_users(&self) -> BTreeSet<UserKey> {
+        self.drift.iter().map(|d| UserKey::new(&d.email)).collect()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pending(&'static str),
+    Drift(&'static str),
+}
+
+/// Classifies every change of `plan` (made by `plan_recorded(desired, live)`) by the rule in
+/// the design comment.
+pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
+    let mut report = Report {
+        fleet: desired.fleet.clone(),
+        pending: Vec::new(),
+        drift: Vec::new(),
+        audit: BTreeMap::new(),
+    };
+    let verdict = |email: &str, field: Option<&Field>| -> Verdict {
+        let key = UserKey::new(email);
+        let (Some(want), Some(have)) = (desired.users.get(&key), live.users.get(&key)) else {
+            return Verdict::Pending("not in the file");
+        };
+        let Some(record) = live_record(have) else {
+            return Verdict::Pending("no record of an earlier apply on this user");
+        };
+        if record.digest == desired_digest(want) {
+            Verdict::Drift("changed on the server after fleetform applied this file")
+        } else if live_matches_record(have, &record) {
+            Verdict::Pending("the file changed since the last apply")
+        } else if field.is_some_and(|f| !record.fields.contains(f)) {
+            Verdict::Pending("newly managed by the file")
+        } else {
+            Verdict::Drift(
+                "changed on the server after the last apply (the file changed too, so this \
+                 may also be pending)",
+            )
+        }
+    };
+    let mut push = |email: &str, change: String, verdict: Verdict| {
+        let (list, reason) = match verdict {
+            Verdict::Pending(r) => (&mut report.pending, r),
+            Verdict::Drift(r) => (&mut report.drift, r),
+        };
+        list.push(Difference {
+            email: email.to_string(),
+            change,
+            reason: reason.to_string(),
+        });
+    };
+    for action in &plan.actions {
+        let email = action.email();
+        match action {
+            Action::CreateUser { .. } => push(
+                email,
+                "create user".into(),
+                Verdict::Pending("in the file, not on the server"),
+            ),
+            Action::DeleteUser { .. } => push(
+                email,
+                "delete user".into(),
+                Verdict::Pending("managed by this fleet, not in the file"),
+            ),
+            Action::DisableUser { .. } => push(
+                email,
+                "disable user".into(),
+                Verdict::Pending("managed by this fleet, not in the file"),
+            ),
+            Action::UpdateUser { changes, adopt, .. } => {
+                if *adopt {
+                    push(
+                        email,
+                        format!("adopt into fleet {}", desired.fleet),
+                        Verdict::Pending("in the file, not yet marked as this fleet's"),
+                    );
+                }
+                for change in changes.iter().filter(|c| !is_record(&c.field)) {
+                    let text = format!("{}: {} -> {}", change.field, change.before, change.after);
+                    push(email, text, verdict(email, Some(&change.field)));
+                }
+            }
+            Action::Link { kind, target, .. } => {
+                push(email, format!("link {kind} {target}"), verdict(email, None));
+            }
+            Action::Unlink { kind, target, .. } => {
+                push(
+                    email,
+                    format!("unlink {kind} {target}"),
+                    verdict(email, None),
+                );
+            }
+        }
+    }
+    report
+}
+
+/// The human view of a drift report.
+pub fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.pending.is_empty() && report.drift.is_empty() {
+        return writeln!(out, "In sync. The server matches fleet {}.", report.fleet);
+    }
+    let section = |title: &str, items: &[Difference]| -> String {
+        let mut s = String::new();
+        if items.is_empty() {
+            return s;
+        }
+        let _ = writeln!(s, "{title}:");
+        for d in items {
+            let _ = writeln!(s, "  {}: {} ({})", d.email, d.change, d.reason);
+        }
+        s.push('\n');
+        s
+    };
+    write!(
+        out,
+        "{}",
+        section(
+            "Drift (changed on the server behind the file's back)",
+            &report.drift
+        )
+    )?;
+    if !report.audit.is_empty() {
+        writeln!(
+            out,
+            "Recent changes to the drifted users (the server's audit log):"
+        )?;
+        for (user, entries) in &report.audit {
+            for e in entries {
+                writeln!(out, "  {user}: {} by {} ({})", e.time, e.by, e.action)?;
+            }
+        }
+        writeln!(out)?;
+    }
+    write!(
+        out,
+        "{}",
+        section(
+            "Pending (asked for by the file, not applied yet)",
+            &report.pending
+        )
+    )?;
+    writeln!(
+        out,
+        "Drift: {} change(s) on {} user(s); pending: {} change(s). `fleetform apply` restores the file's state.",
+        report.drift.len(),
+        report.drifted_users().len(),
+        report.pending.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::tests::{FLEET, desired, have, live, set, want, with_field};
+    use crate::model::Role;
+
+    fn applied(user: &DesiredUser, mut live: LiveUser) -> LiveUser {
+        live.marker = Some(FLEET.into());
+        for (f, v) in &user.fields {
+            live.fields.insert(f.clone(), v.clone());
+        }
+        live.fields.insert(applied_field(), record_of(user));
+        live.devices = user.devices.clone();
+        live.groups = user.groups.clone();
+        live
+    }
+
+    fn max() -> DesiredUser {
+        let mut u = with_field(want("max@x.at"), Field::Readonly, Value::Bool(true));
+        u.devices = set(&["D1"]);
+        u
+    }
+
+    fn report(d: &Desired, l: &Live) -> Report {
+        let plan = plan_recorded(d, l).expect("plan");
+        classify(d, l, &plan)
+    }
+
+    #[test]
+    fn records_round_trip_and_ignore_themselves() {
+        let u = max();
+        let record = parse_record(&record_of(&u)).expect("parses");
+        assert_eq!(record.digest, desired_digest(&u));
+        assert_eq!(record.fields, vec![Field::Readonly]);
+        let stamped = stamp(&desired(vec![u.clone()]));
+        let s = &stamped.users[&UserKey::new("max@x.at")];
+        assert_eq!(desired_digest(s), desired_digest(&u));
+        assert!(live_matches_record(
+            &applied(&u, have("max@x.at", None)),
+            &record
+        ));
+
+        let odd = Field::Attribute("a,b%2C".into());
+        let u = with_field(max(), odd.clone(), Value::Int(1));
+        let record = parse_record(&record_of(&u)).expect("parses");
+        assert_eq!(record.fields, vec![Field::Readonly, odd]);
+    }
+
+    #[test]
+    fn the_four_cases() {
+        let u = max();
+        let d = desired(vec![u.clone()]);
+        // In sync.
+        let l = live(Role::Admin, vec![applied(&u, have("max@x.at", None))]);
+        let r = report(&d, &l);
+        assert_eq!(r.exit_code(), EXIT_IN_SYNC, "{r:?}");
+        // Drift: a hand-made change after apply.
+        let mut hand = applied(&u, have("max@x.at", None));
+        hand.fields.insert(Field::Readonly, Value::Bool(false));
+        hand.devices.insert("D2".into());
+        let r = report(&d, &live(Role::Admin, vec![hand.clone()]));
+        assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
+        assert_eq!(r.drift.len(), 2);
+        assert!(r.pending.is_empty());
+        // Pending: the file changed, the server is as applied.
+        let mut u2 = u.clone();
+        u2.devices.insert("D3".into());
+        u2.fields.insert(Field::DeviceReadonly, Value::Bool(true));
+        let d2 = desired(vec![u2]);
+        let r = report(&d2, &l);
+        assert_eq!(r.exit_code(), EXIT_PENDING, "{r:?}");
+        assert_eq!(r.pending.len(), 2, "{r:?}");
+        // Both: the file changed and the server changed.
+        let r = report(&d2, &live(Role::Admin, vec![hand]));
+        assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
+        assert!(
+            r.pending
+                .iter()
+                .any(|p| p.change.starts_with("deviceReadonly")),
+            "newly managed field is pending: {r:?}"
+        );
+    }
+
+    #[test]
+    fn the_text_report_has_a_section_per_kind_and_counts() {
+        let u = max();
+        let mut hand = applied(&u, have("max@x.at", None));
+        hand.devices.insert("D2".into());
+        let mut d = desired(vec![u, want("new@x.at")]);
+        d.prune = crate::model::Prune::Keep;
+        let mut r = report(&d, &live(Role::Admin, vec![hand]));
+        r.audit.insert(
+            UserKey::new("max@x.at"),
+            vec![AuditEntry {
+                time: "2026-11-01T10:00:00Z".into(),
+                by: "admin@x.at".into(),
+                action: "link".into(),
+            }],
+        );
+        let mut out = Vec::new();
+        text(&r, &mut out).expect("write");
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(out.contains("Drift (changed on the server"), "{out}");
+        assert!(out.contains("  max@x.at: unlink device D2 ("), "{out}");
+        assert!(
+            out.contains("2026-11-01T10:00:00Z by admin@x.at (link)"),
+            "{out}"
+        );
+        assert!(out.contains("  new@x.at: create user ("), "{out}");
+        assert!(
+            out.contains("Drift: 1 change(s) on 1 user(s); pending: 1 change(s)."),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_record_only_update_is_not_planned_but_rides_along_with_links() {
+        let u = max();
+        let mut old = applied(&u, have("max@x.at", None));
+        old.fields.remove(&applied_field());
+        let l = live(Role::Admin, vec![old.clone()]);
+        assert!(
+            plan_recorded(&desired(vec![u.clone()]), &l)
+                .expect("plan")
+                .is_empty()
+        );
+        let mut u2 = u.clone();
+        u2.devices.insert("D2".into());
+        let plan = plan_recorded(&desired(vec![u2]), &l).expect("plan");
+        assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
+    }
+}

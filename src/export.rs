@@ -1,0 +1,208 @@
+//! export: pure. Writes a fleet file (YAML text) from live state, for adopting a server that
+//! fleetform does not manage yet (`fleetform export`). It must not do I/O: `workflow` fetches
+//! twice through the `Backend` trait (once to list users, once with a scope of the exported
+//! emails to read their links) and writes the text.
+//!
+//! Design:
+//! - Who is exported: never administrators, the acting account or Traccar's temporary share
+//!   users (the backend drops those); with `managed` only users carrying this fleet's marker,
+//!   with `all` every user without a marker or with this fleet's (users of another fleet stay
+//!   with their fleet).
+//! - What: name and phone when set, the permission fields (readonly, deviceReadonly,
+//!   limitCommands, disableReports, deviceLimit, userLimit), disabled, expirationTime when set,
+//!   direct device and group links. Attributes are not exported (they often hold app state such
+//!   as push tokens); add the ones to manage by hand.
+//! - `--infer-roles`: users with identical permission fields, when at least two share them,
+//!   get a role `role-N` (most common first) instead of repeating the fields.
+//! - `prune: keep`, so the adopted file deletes nothing until someone decides otherwise.
+//! - The YAML is written by hand (strings as JSON-quoted scalars, which YAML reads as is) and
+//!   then checked with `config::parse`, so export never hands out a file fleetform refuses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use crate::config;
+use crate::drift::APPLIED_ATTRIBUTE;
+use crate::model::{Field, Live, LiveUser, UserKey, Value};
+
+/// Which users to export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// Users carrying this fleet's marker.
+    Managed,
+    /// Every user fleetform may manage that no other fleet claims.
+    All,
+}
+
+/// The fields that make up a role under `--infer-roles`.
+const PERMISSIONS: [Field; 6] = [
+    Field::Readonly,
+    Field::DeviceReadonly,
+    Field::LimitCommands,
+    Field::DisableReports,
+    Field::DeviceLimit,
+    Field::UserLimit,
+];
+
+/// The users to export (see the design comment).
+pub fn select(live: &Live, fleet: &str, which: Which) -> BTreeSet<UserKey> {
+    let me = UserKey::new(&live.account.email);
+    live.users
+        .iter()
+        .filter(|(key, user)| **key != me && !user.administrator)
+        .filter(|(_, user)| match (which, user.marker.as_deref()) {
+            (_, Some(marker)) => marker == fleet,
+            (Which::All, None) => true,
+            (Which::Managed, None) => false,
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn yaml_value(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Time(t) => q(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        Value::Text(s) if s.is_empty() => return None,
+        Value::Text(s) => q(s),
+        Value::Json(j) => j.to_string(),
+    })
+}
+
+fn permissions(user: &LiveUser) -> Vec<(Field, String)> {
+    PERMISSIONS
+        .iter()
+        .filter_map(|f| {
+            let v = user.fields.get(f).and_then(yaml_value)?;
+            Some((f.clone(), v))
+        })
+        .collect()
+}
+
+fn list(items: &BTreeSet<String>) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| q(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// The fleet file for `users` (keys of `live.users`, with links read), checked by
+/// `config::parse`. `header` is written as a comment on top.
+pub fn fleet_file(
+    live: &Live,
+    fleet: &str,
+    users: &BTreeSet<UserKey>,
+    infer_roles: bool,
+    header: &str,
+) -> Result<String, config::Problems> {
+    let exported: Vec<&LiveUser> = users.iter().filter_map(|k| live.users.get(k)).collect();
+
+    // Roles: identical permission sets shared by at least two users, most common first.
+    let mut roles: Vec<(Vec<(Field, String)>, usize)> = Vec::new();
+    if infer_roles {
+        type Set = Vec<(Field, String)>;
+        let mut counts: BTreeMap<Vec<(String, String)>, (Set, usize)> = BTreeMap::new();
+        for user in &exported {
+            let set = permissions(user);
+            if set.is_empty() {
+                continue;
+            }
+            let key = set.iter().map(|(f, v)| (f.name(), v.clone())).collect();
+            counts.entry(key).or_insert((set, 0)).1 += 1;
+        }
+        roles = counts.into_values().filter(|(_, n)| *n >= 2).collect();
+        roles.sort_by_key(|r| std::cmp::Reverse(r.1));
+    }
+    let role_of = |user: &LiveUser| -> Option<usize> {
+        let set = permissions(user);
+        roles.iter().position(|(r, _)| *r == set)
+    };
+
+    let mut out = String::new();
+    for line in header.lines() {
+        let _ = writeln!(out, "# {line}");
+    }
+    let _ = writeln!(out, "version: 1");
+    let _ = writeln!(out, "fleet: {}", q(fleet));
+    let _ = writeln!(
+        out,
+        "# keep: users removed from this file stay on the server. Use delete or disable once the file is complete."
+    );
+    let _ = writeln!(out, "prune: keep");
+    if !roles.is_empty() {
+        let _ = writeln!(out, "roles:");
+        for (i, (set, _)) in roles.iter().enumerate() {
+            let _ = writeln!(out, "  role-{}:", i + 1);
+            for (field, value) in set {
+                let _ = writeln!(out, "    {field}: {value}");
+            }
+        }
+    }
+    if exported.is_empty() {
+        let _ = writeln!(out, "users: []");
+    } else {
+        let _ = writeln!(out, "users:");
+    }
+    for user in &exported {
+        let _ = writeln!(out, "  - email: {}", q(&user.email));
+        let role = role_of(user);
+        if let Some(i) = role {
+            let _ = writeln!(out, "    role: role-{}", i + 1);
+        }
+        for field in Field::SCALARS {
+            if role.is_some() && PERMISSIONS.contains(&field) {
+                continue;
+            }
+            if let Some(value) = user.fields.get(&field).and_then(yaml_value) {
+                let _ = writeln!(out, "    {field}: {value}");
+            }
+        }
+        if !user.devices.is_empty() {
+            let _ = writeln!(out, "    devices: {}", list(&user.devices));
+        }
+        if !user.groups.is_empty() {
+            let _ = writeln!(out, "    groups: {}", list(&user.groups));
+        }
+    }
+    // The record and the marker are fleetform's bookkeeping, never exported.
+    debug_assert!(!out.contains(APPLIED_ATTRIBUTE));
+    config::parse(&out, "exported fleet file")?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::tests::{FLEET, have, live, set};
+    use crate::model::Role;
+
+    #[test]
+    fn exports_a_valid_file_with_roles() {
+        let mut a = have("a@x.at", Some(FLEET));
+        a.fields
+            .insert(Field::Name, Value::Text("A \"quoted\" name".into()));
+        a.fields.insert(Field::Readonly, Value::Bool(true));
+        a.devices = set(&["D1"]);
+        let mut b = have("b@x.at", Some(FLEET));
+        b.fields.insert(Field::Readonly, Value::Bool(true));
+        b.groups = set(&["G1"]);
+        let c = have("c@x.at", None);
+        let l = live(Role::Admin, vec![a, b, c]);
+        let users = select(&l, FLEET, Which::Managed);
+        assert_eq!(users.len(), 2);
+        assert_eq!(select(&l, FLEET, Which::All).len(), 3);
+        let text = fleet_file(&l, FLEET, &users, true, "test").expect("valid");
+        assert!(text.contains("role: role-1"), "{text}");
+        let loaded = config::parse(&text, "t").expect("parses");
+        let a = &loaded.desired.users[&UserKey::new("a@x.at")];
+        assert_eq!(a.fields[&Field::Readonly], Value::Bool(true));
+        assert_eq!(
+            a.fields[&Field::Name],
+            Value::Text("A \"quoted\" name".into())
+        );
+    }
+}

@@ -1,0 +1,488 @@
+//! saved: the saved plan file (`plan --out`, `apply --plan`) and the checks that keep it from
+//! going stale silently. Pure: reading and writing the file is `workflow`'s job.
+//! It must never hold a secret: the plan has none (passwords are generated at apply time), the
+//! server URL is refused with credentials in it, and live objects appear only as digests.
+//!
+//! Design: what a saved plan must prove at apply time.
+//! A saved plan is the reviewed `plan --format json` object plus what is needed to show that
+//! the server is still the one it was made against: the server (backend, URL, version), the
+//! acting account (email, role), the SHA-256 of the fleet file, the scope the plan fetched
+//! (so apply re-reads exactly those objects) and a fingerprint of every live object the plan
+//! read. A fingerprint is the SHA-256 of the object's canonical model form:
+//! - every user in scope (the file's users, present or `absent`, and this fleet's marked
+//!   users): email, administrator flag, marker, every readable field and attribute, device and
+//!   group links, managing users;
+//! - the catalogue: the devices and groups the account may link, the ambiguous group names and
+//!   the manager's devices.
+//!
+//! Apply re-fetches with the same scope, recomputes the fingerprints and refuses, naming each
+//! object that changed, appeared or disappeared; it applies nothing then. It also refuses when
+//! the server URL, version or acting account differ. The actions it runs are decoded from the
+//! saved JSON (values typed by their field, so a text attribute that looks like a date stays
+//! text) and re-encoded to prove the round trip is exact.
+//!
+//! Limits: the check and the first write are not atomic, so a change made in between is not
+//! seen; fingerprints cover every readable field, so an unmanaged change to a user in scope
+//! (a phone number, an attribute an app writes) also makes the plan stale; the fleet file's
+//! digest is recorded for CI to compare, apply does not need the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+use crate::drift::sorted_json;
+use crate::model::{
+    Account, Action, Desired, DesiredUser, Field, FieldChange, LinkKind, Live, LiveUser, Prune,
+    Role, Safety, Scope, UserKey, Value,
+};
+use crate::plan::Plan;
+use crate::render;
+
+/// The version of the saved plan file (`saved_plan_version`).
+pub const SAVED_PLAN_VERSION: u32 = 1;
+
+/// What `fingerprints` records for a user of the scope that does not exist.
+pub const ABSENT: &str = "absent";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub saved_plan_version: u32,
+    /// The fleetform that wrote it.
+    pub fleetform_version: String,
+    pub created_at: DateTime<Utc>,
+    pub fleet_file: FleetFileDigest,
+    pub server: SavedServer,
+    pub account: SavedAccount,
+    pub scope: SavedScope,
+    pub fingerprints: Fingerprints,
+    /// Exactly what `fleetform plan --format json` prints for this plan.
+    pub plan: Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FleetFileDigest {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedServer {
+    pub backend: String,
+    pub url: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedAccount {
+    pub email: String,
+    pub role: Role,
+}
+
+/// `model::Scope`, as data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedScope {
+    pub fleet: String,
+    pub emails: BTreeSet<UserKey>,
+    pub manager: Option<UserKey>,
+    pub desired_groups: BTreeMap<UserKey, BTreeSet<String>>,
+    /// The fleet file's safety limits, so `apply --plan` enforces them too.
+    #[serde(default)]
+    pub safety: Safety,
+}
+
+impl SavedScope {
+    pub fn of(scope: &Scope) -> SavedScope {
+        SavedScope {
+            fleet: scope.fleet.clone(),
+            emails: scope.emails.clone(),
+            manager: scope.manager.clone(),
+            desired_groups: scope.desired_groups.clone(),
+            safety: Safety::default(),
+        }
+    }
+
+    /// The part of the fleet file the safety limits judge a plan by: the fleet, its manager,
+    /// the file's users and the limits. (A saved plan does not re-read the file.)
+    pub fn to_desired(&self) -> Desired {
+        Desired {
+            fleet: self.fleet.clone(),
+            manager: self.manager.clone(),
+            prune: Prune::default(),
+            prune_after: None,
+            safety: self.safety,
+            users: self
+                .emails
+                .iter()
+                .map(|key| {
+                    let user = DesiredUser {
+                        email: key.to_string(),
+                        fields: BTreeMap::new(),
+                        devices: BTreeSet::new(),
+                        groups: self.desired_groups.get(key).cloned().unwrap_or_default(),
+                        origin: None,
+                    };
+                    (key.clone(), user)
+                })
+                .collect(),
+        }
+    }
+
+    pub fn to_scope(&self) -> Scope {
+        Scope {
+            fleet: self.fleet.clone(),
+            emails: self.emails.clone(),
+            manager: self.manager.clone(),
+            desired_groups: self.desired_groups.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprints {
+    /// Devices, groups, ambiguous group names and the manager's devices.
+    pub catalogue: String,
+    /// Per user in scope (lower-cased email): the digest, or `absent`.
+    pub users: BTreeMap<UserKey, String>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The SHA-256 of the fleet file's bytes.
+pub fn file_digest(bytes: &[u8]) -> String {
+    sha256_hex(bytes)
+}
+
+fn user_fingerprint(user: &LiveUser) -> String {
+    let fields: BTreeMap<String, Json> = user
+        .fields
+        .iter()
+        .map(|(f, v)| (f.name(), sorted_json(&typed(v))))
+        .collect();
+    let canonical = serde_json::json!({
+        "email": user.email,
+        "administrator": user.administrator,
+        "marker": user.marker,
+        "fields": fields,
+        "devices": user.devices,
+        "groups": user.groups,
+        "managed_by": user.managed_by,
+    });
+    sha256_hex(canonical.to_string().as_bytes())
+}
+
+/// A value with its type, so `"1"` and `1` fingerprint differently.
+fn typed(value: &Value) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => serde_json::json!({ "b": b }),
+        Value::Int(i) => serde_json::json!({ "i": i }),
+        Value::Time(t) => serde_json::json!({ "t": t.timestamp() }),
+        Value::Text(s) => serde_json::json!({ "s": s }),
+        Value::Json(j) => serde_json::json!({ "j": j }),
+    }
+}
+
+/// The fingerprints of every live object a plan over `scope` reads (see the design comment).
+pub fn fingerprints(live: &Live, scope: &Scope) -> Fingerprints {
+    let catalogue = serde_json::json!({
+        "devices": live.devices,
+        "groups": live.groups,
+        "ambiguous_groups": live.ambiguous_groups,
+        "manager_devices": live.manager_devices,
+    });
+    let mut users: BTreeMap<UserKey, String> = scope
+        .emails
+        .iter()
+        .map(|k| (k.clone(), ABSENT.to_string()))
+        .collect();
+    for (key, user) in &live.users {
+        if scope.contains(key, user) {
+            users.insert(key.clone(), user_fingerprint(user));
+        }
+    }
+    Fingerprints {
+        catalogue: sha256_hex(catalogue.to_string().as_bytes()),
+        users,
+    }
+}
+
+/// Builds the saved plan. `file_bytes` is the fleet file as read.
+pub fn save(
+    plan: &Plan,
+    live: &Live,
+    scope: &Scope,
+    file_path: &str,
+    file_bytes: &[u8],
+) -> SavedPlan {
+    SavedPlan {
+        saved_plan_version: SAVED_PLAN_VERSION,
+        fleetform_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: Utc::now(),
+        fleet_file: FleetFileDigest {
+            path: file_path.to_string(),
+            sha256: file_digest(file_bytes),
+        },
+        server: SavedServer {
+            backend: plan.account.backend.clone(),
+            url: plan.account.url.clone(),
+            version: plan.account.server_version.clone(),
+        },
+        account: SavedAccount {
+            email: plan.account.email.clone(),
+            role: plan.account.role,
+        },
+        scope: SavedScope::of(scope),
+        fingerprints: fingerprints(live, scope),
+        plan: render::json(plan),
+    }
+}
+
+/// Parses a saved plan file and checks its version and internal consistency.
+pub fn parse(text: &str) -> anyhow::Result<SavedPlan> {
+    let head: Json = serde_json::from_str(text).context("the saved plan is not JSON")?;
+    let version = head.get("saved_plan_version").and_then(Json::as_u64);
+    if version != Some(u64::from(SAVED_PLAN_VERSION)) {
+        bail!(
+            "not a saved plan this fleetform reads (saved_plan_version {}, expected {SAVED_PLAN_VERSION}); write it with `fleetform plan --out`",
+            version.map_or("missing".into(), |v| v.to_string())
+        );
+    }
+    let saved: SavedPlan = serde_json::from_value(head).context("the saved plan is malformed")?;
+    Ok(saved)
+}
+
+/// The account of a saved plan, as the model spells it.
+pub fn account_of(saved: &SavedPlan) -> Account {
+    Account {
+        backend: saved.server.backend.clone(),
+        url: saved.server.url.clone(),
+        server_version: saved.server.version.clone(),
+        email: saved.account.email.clone(),
+        role: saved.account.role,
+    }
+}
+
+/// Every reason the saved plan no longer describes the server, one line each. Empty: the
+/// plan may be applied.
+pub fn stale_reasons(saved: &SavedPlan, account: &Account, live: &Live) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let was = account_of(saved);
+    if was.backend != account.backend || was.url != account.url {
+        reasons.push(format!(
+            "the server is {} ({}), the plan was made for {} ({})",
+            account.url, account.backend, was.url, was.backend
+        ));
+    }
+    if was.server_version != account.server_version {
+        reasons.push(format!(
+            "the server version is {}, the plan was made against {}",
+            account.server_version, was.server_version
+        ));
+    }
+    if UserKey::new(&was.email) != UserKey::new(&account.email) || was.role != account.role {
+        reasons.push(format!(
+            "the acting account is {} ({:?}), the plan was made as {} ({:?})",
+            account.email, account.role, was.email, was.role
+        ));
+    }
+    let now = fingerprints(live, &saved.scope.to_scope());
+    if now.catalogue != saved.fingerprints.catalogue {
+        reasons.push(
+            "the devices or groups the account may link (or the manager's devices) changed".into(),
+        );
+    }
+    let keys: BTreeSet<&UserKey> = now
+        .users
+        .keys()
+        .chain(saved.fingerprints.users.keys())
+        .collect();
+    for key in keys {
+        let before = saved.fingerprints.users.get(key).map(String::as_str);
+        let after = now.users.get(key).map(String::as_str);
+        if before == after {
+            continue;
+        }
+        let what = match (before, after) {
+            (None | Some(ABSENT), _) => "was created",
+            (_, None | Some(ABSENT)) => "was deleted (or left the fleet)",
+            _ => "changed",
+        };
+        reasons.push(format!("user {key} {what} since the plan"));
+    }
+    reasons
+}
+
+/// The plan a saved file holds, checked to re-encode to exactly the saved JSON.
+pub fn plan_of(saved: &SavedPlan, account: Account) -> anyhow::Result<Plan> {
+    let fleet = saved
+        .plan
+        .get("fleet")
+        .and_then(Json::as_str)
+        .context("the saved plan has no fleet")?
+        .to_string();
+    let actions = saved
+        .plan
+        .get("actions")
+        .and_then(Json::as_array)
+        .context("the saved plan has no actions")?
+        .iter()
+        .enumerate()
+        .map(|(i, a)| decode_action(a).with_context(|| format!("saved action {}", i + 1)))
+        .collect::<anyhow::Result<Vec<Action>>>()?;
+    let plan = Plan {
+        fleet,
+        account,
+        actions,
+    };
+    if render::json(&plan).get("actions") != saved.plan.get("actions") {
+        bail!(
+            "the saved plan's actions do not decode exactly; make a new plan with this fleetform"
+        );
+    }
+    Ok(plan)
+}
+
+fn text_of<'a>(json: &'a Json, key: &str) -> anyhow::Result<&'a str> {
+    json.get(key)
+        .and_then(Json::as_str)
+        .with_context(|| format!("missing `{key}`"))
+}
+
+fn field_of(name: &str) -> anyhow::Result<Field> {
+    Field::parse(name).with_context(|| format!("unknown field {name:?}"))
+}
+
+/// A saved value, typed by its field (the inverse of `render::json`'s values).
+pub fn value_of(field: &Field, json: &Json) -> anyhow::Result<Value> {
+    let wrong = || anyhow::anyhow!("field {field}: unexpected value {json}");
+    Ok(match (field, json) {
+        (_, Json::Null) => Value::Null,
+        (Field::Attribute(_), other) => Value::from_json(other),
+        (Field::Name | Field::Phone, Json::String(s)) => Value::Text(s.clone()),
+        (Field::ExpirationTime, Json::String(s)) => Value::time(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|_| wrong())?
+                .with_timezone(&Utc),
+        ),
+        (Field::DeviceLimit | Field::UserLimit, Json::Number(n)) => {
+            Value::Int(n.as_i64().ok_or_else(wrong)?)
+        }
+        (
+            Field::Readonly
+            | Field::DeviceReadonly
+            | Field::LimitCommands
+            | Field::DisableReports
+            | Field::Disabled,
+            Json::Bool(b),
+        ) => Value::Bool(*b),
+        _ => return Err(wrong()),
+    })
+}
+
+fn decode_action(json: &Json) -> anyhow::Result<Action> {
+    let email = text_of(json, "email")?.to_string();
+    let kind = || -> anyhow::Result<LinkKind> {
+        match text_of(json, "kind")? {
+            "device" => Ok(LinkKind::Device),
+            "group" => Ok(LinkKind::Group),
+            other => bail!("unknown link kind {other:?}"),
+        }
+    };
+    Ok(match text_of(json, "action")? {
+        "create_user" => {
+            let mut fields = BTreeMap::new();
+            for (name, value) in json
+                .get("fields")
+                .and_then(Json::as_object)
+                .context("missing `fields`")?
+            {
+                let field = field_of(name)?;
+                let value = value_of(&field, value)?;
+                fields.insert(field, value);
+            }
+            Action::CreateUser {
+                email,
+                fields,
+                managed_by: json
+                    .get("managed_by")
+                    .and_then(Json::as_str)
+                    .map(str::to_string),
+            }
+        }
+        "update_user" => {
+            let mut changes = Vec::new();
+            for change in json
+                .get("changes")
+                .and_then(Json::as_array)
+                .context("missing `changes`")?
+            {
+                let field = field_of(text_of(change, "field")?)?;
+                let at = |key: &str| change.get(key).unwrap_or(&Json::Null);
+                changes.push(FieldChange {
+                    before: value_of(&field, at("before"))?,
+                    after: value_of(&field, at("after"))?,
+                    field,
+                });
+            }
+            Action::UpdateUser {
+                email,
+                changes,
+                adopt: json.get("adopt").and_then(Json::as_bool).unwrap_or(false),
+            }
+        }
+        "link" => Action::Link {
+            email,
+            kind: kind()?,
+            target: text_of(json, "target")?.to_string(),
+        },
+        "unlink" => Action::Unlink {
+            email,
+            kind: kind()?,
+            target: text_of(json, "target")?.to_string(),
+        },
+        "disable_user" => Action::DisableUser { email },
+        "delete_user" => Action::DeleteUser { email },
+        other => bail!("unknown action {other:?}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::tests::{FLEET, desired, have, live, want, with_field};
+
+    #[test]
+    fn actions_round_trip_with_typed_values() {
+        let mut u = with_field(want("a@x.at"), Field::Readonly, Value::Bool(true));
+        u = with_field(
+            u,
+            Field::Attribute("looksLikeADate".into()),
+            Value::Text("2027-01-01T00:00:00Z".into()),
+        );
+        let d = desired(vec![u]);
+        let l = live(Role::Admin, vec![have("b@x.at", Some(FLEET))]);
+        let plan = crate::plan::plan(&d, &l).expect("plan");
+        let scope = Scope::of(&d);
+        let saved = save(&plan, &l, &scope, "fleet.yaml", b"x");
+        let text = serde_json::to_string(&saved).expect("json");
+        let back = parse(&text).expect("parse");
+        let decoded = plan_of(&back, l.account.clone()).expect("decode");
+        assert_eq!(decoded, plan);
+        assert!(stale_reasons(&back, &l.account, &l).is_empty());
+        let mut changed = l.clone();
+        if let Some(b) = changed.users.get_mut(&UserKey::new("b@x.at")) {
+            b.fields.insert(Field::Phone, Value::Text("1".into()));
+        }
+        let reasons = stale_reasons(&back, &l.account, &changed);
+        assert_eq!(
+            reasons,
+            vec!["user b@x.at changed since the plan".to_string()]
+        );
+    }
+}
