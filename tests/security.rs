@@ -131,6 +131,28 @@ async fn secrets_never_appear_in_any_output() {
         serde_json::from_str::<Json>(&json.stdout).expect("a JSON plan");
         runs.extend([plan, json]);
         if i == 0 {
+            // Markdown, a saved plan and its metrics are outputs too.
+            let saved = dir.path().join("saved.json");
+            let metrics = dir.path().join("metrics.prom");
+            let mut markdown = cmd(&["plan", "-v", "--format", "markdown"]);
+            markdown
+                .arg("--out")
+                .arg(&saved)
+                .arg("--metrics-out")
+                .arg(&metrics);
+            let markdown = run(&mut markdown);
+            assert_eq!(markdown.code, 0, "{}", markdown.stderr);
+            let files = Run {
+                code: 0,
+                stdout: std::fs::read_to_string(&saved).expect("saved plan"),
+                stderr: std::fs::read_to_string(&metrics).unwrap_or_default(),
+            };
+            assert!(
+                files.stdout.contains("max@mustermann.at"),
+                "{}",
+                files.stdout
+            );
+            runs.extend([markdown, files]);
             let applied = run(&mut cmd(&["apply", "-v", "--auto-approve"]));
             assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
             runs.push(applied);
