@@ -10,9 +10,13 @@
 //!   failed revocation skips the grants that would otherwise leave the user with more access
 //!   than either the old or the new file grants.
 //! - Nothing is lost: the report lists every action, and a re-run plans exactly what is left.
+//! - Cancellation (Ctrl-C) is checked before each slice of at most `SLICE` actions: once it is
+//!   set, nothing new starts, what is in flight finishes, and every action not started is
+//!   reported as skipped. Slices run in order, so revocations still come before grants.
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backend::{Applied, Backend};
 use crate::model::{Action, UserKey};
@@ -27,11 +31,13 @@ pub struct Report {
     pub skipped: Vec<(Action, String)>,
     /// Generated passwords of the users created, for `--credentials-out`.
     pub credentials: Vec<(String, Secret)>,
+    /// The run was cancelled (Ctrl-C) before every action was started.
+    pub interrupted: bool,
 }
 
 impl Report {
     pub fn is_success(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty()
+        self.failed.is_empty() && self.skipped.is_empty() && !self.interrupted
     }
 
     /// A human summary: one line per failure or skip, then the counts.
@@ -44,7 +50,8 @@ impl Report {
         }
         writeln!(
             out,
-            "Apply: {} done, {} failed, {} skipped.",
+            "Apply{}: {} done, {} failed, {} skipped.",
+            if self.interrupted { " interrupted" } else { "" },
             self.done.len(),
             self.failed.len(),
             self.skipped.len()
@@ -72,43 +79,82 @@ pub fn describe(action: &Action) -> String {
     }
 }
 
+/// The most actions handed to the backend at once: how often cancellation is checked. Large
+/// enough to keep link batches big, small enough that Ctrl-C waits for little.
+pub const SLICE: usize = 200;
+
 /// Runs `plan` through `backend`. `progress` receives one line per phase.
 pub async fn apply<B: Backend>(backend: &B, plan: &Plan, progress: &mut dyn Write) -> Report {
+    apply_with_cancel(backend, plan, progress, &AtomicBool::new(false)).await
+}
+
+/// `apply`, stopping early once `cancel` is set: nothing new starts, actions in flight finish,
+/// and the actions not started are reported as skipped with `interrupted` set.
+pub async fn apply_with_cancel<B: Backend>(
+    backend: &B,
+    plan: &Plan,
+    progress: &mut dyn Write,
+    cancel: &AtomicBool,
+) -> Report {
     let mut report = Report::default();
     let mut failed_users: BTreeSet<UserKey> = BTreeSet::new();
     for (phase, actions) in plan.phases() {
-        let (runnable, blocked): (Vec<&Action>, Vec<&Action>) = actions
-            .iter()
-            .partition(|a| !failed_users.contains(&UserKey::new(a.email())));
-        for action in blocked {
-            report.skipped.push((
-                action.clone(),
-                "an earlier action for this user failed".into(),
-            ));
-        }
-        let runnable: Vec<Action> = runnable.into_iter().cloned().collect();
-        if runnable.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            progress,
-            "{}: {} action(s)...",
-            phase_label(phase),
-            runnable.len()
-        );
-        let outcomes = backend.apply_phase(&runnable).await;
-        for (action, outcome) in runnable.into_iter().zip(outcomes) {
-            match outcome {
-                Ok(Applied::Done) => report.done.push(action),
-                Ok(Applied::Created { password }) => {
-                    report
-                        .credentials
-                        .push((action.email().to_string(), password));
-                    report.done.push(action);
+        // The actions of one phase are independent: only failures of earlier phases block.
+        let blocked_users = failed_users.clone();
+        let mut announced = false;
+        for slice in actions.chunks(SLICE) {
+            if cancel.load(Ordering::SeqCst) {
+                if !report.interrupted {
+                    let _ = writeln!(
+                        progress,
+                        "Interrupted: starting nothing new; the requests in flight have finished."
+                    );
                 }
-                Err(message) => {
-                    failed_users.insert(UserKey::new(action.email()));
-                    report.failed.push((action, message));
+                report.interrupted = true;
+                for action in slice {
+                    report.skipped.push((
+                        action.clone(),
+                        "not started: the apply was interrupted".into(),
+                    ));
+                }
+                continue;
+            }
+            let (runnable, blocked): (Vec<&Action>, Vec<&Action>) = slice
+                .iter()
+                .partition(|a| !blocked_users.contains(&UserKey::new(a.email())));
+            for action in blocked {
+                report.skipped.push((
+                    action.clone(),
+                    "an earlier action for this user failed".into(),
+                ));
+            }
+            let runnable: Vec<Action> = runnable.into_iter().cloned().collect();
+            if runnable.is_empty() {
+                continue;
+            }
+            if !announced {
+                let _ = writeln!(
+                    progress,
+                    "{}: {} action(s)...",
+                    phase_label(phase),
+                    actions.len()
+                );
+                announced = true;
+            }
+            let outcomes = backend.apply_phase(&runnable).await;
+            for (action, outcome) in runnable.into_iter().zip(outcomes) {
+                match outcome {
+                    Ok(Applied::Done) => report.done.push(action),
+                    Ok(Applied::Created { password }) => {
+                        report
+                            .credentials
+                            .push((action.email().to_string(), password));
+                        report.done.push(action);
+                    }
+                    Err(message) => {
+                        failed_users.insert(UserKey::new(action.email()));
+                        report.failed.push((action, message));
+                    }
                 }
             }
         }
@@ -245,5 +291,58 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("failed:  unlink device D1 from a@x: boom"));
         assert!(text.contains("Apply: 0 done, 1 failed, 1 skipped."));
+    }
+
+    /// Sets the cancellation flag while its first phase runs, as Ctrl-C would.
+    struct CancelDuringFirstPhase<'a> {
+        cancel: &'a AtomicBool,
+        calls: Mutex<usize>,
+    }
+
+    impl Backend for CancelDuringFirstPhase<'_> {
+        async fn describe(&self) -> anyhow::Result<Account> {
+            anyhow::bail!("not used")
+        }
+        async fn fetch(&self, _: &Scope) -> anyhow::Result<Live> {
+            anyhow::bail!("not used")
+        }
+        async fn apply_phase(&self, actions: &[Action]) -> Vec<Outcome> {
+            *self.calls.lock().unwrap() += 1;
+            self.cancel.store(true, Ordering::SeqCst);
+            actions.iter().map(|_| Ok(Applied::Done)).collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn cancellation_finishes_what_is_in_flight_and_starts_nothing_new() {
+        let cancel = AtomicBool::new(false);
+        let backend = CancelDuringFirstPhase {
+            cancel: &cancel,
+            calls: Mutex::new(0),
+        };
+        let p = plan(vec![
+            Action::Unlink {
+                email: "a@x".into(),
+                kind: LinkKind::Device,
+                target: "D1".into(),
+            },
+            link("a@x", "D2"),
+            link("b@x", "D3"),
+        ]);
+        let mut progress = Vec::new();
+        let report = apply_with_cancel(&backend, &p, &mut progress, &cancel).await;
+        assert_eq!(*backend.calls.lock().unwrap(), 1);
+        assert_eq!(report.done.len(), 1);
+        assert_eq!(report.skipped.len(), 2);
+        assert!(report.interrupted);
+        assert!(!report.is_success());
+        let mut out = Vec::new();
+        report.write_to(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("Apply interrupted: 1 done, 0 failed, 2 skipped."),
+            "{text}"
+        );
+        assert!(String::from_utf8(progress).unwrap().contains("Interrupted"));
     }
 }

@@ -103,6 +103,10 @@ pub struct ServerArgs {
     /// user must be in the fleet file or managed by the fleet on the server.
     #[arg(long = "target", value_name = "EMAIL")]
     pub target: Vec<String>,
+
+    /// Log every request to stderr as `METHOD path -> status (ms)` (never credentials).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

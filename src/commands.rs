@@ -5,6 +5,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -109,11 +110,17 @@ pub async fn connect(
         bulk: !args.no_bulk,
         timeout: Duration::from_secs(args.timeout.max(1)),
         insecure_http: args.insecure_http,
+        verbose: args.verbose,
         ..Options::default()
     };
     TraccarBackend::connect(&url, credentials, options)
         .await
-        .with_context(|| format!("connecting to {url}"))
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                crate::backend::traccar::api::redact_url(&url)
+            )
+        })
 }
 
 /// The pipeline up to the plan: describe, fetch, diff and check. No writes.
@@ -243,6 +250,10 @@ pub async fn execute_plan<B: Backend>(
             }
         }
     }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        writeln!(io.out, "Apply cancelled; nothing was changed.")?;
+        return Ok(EXIT_ERROR);
+    }
     // Opened before the first write, so a path that cannot be written stops the run early.
     let creates = plan
         .actions
@@ -254,7 +265,7 @@ pub async fn execute_plan<B: Backend>(
         _ => None,
     };
     writeln!(io.out)?;
-    let report = apply::apply(backend, plan, io.out).await;
+    let report = apply::apply_with_cancel(backend, plan, io.out, &INTERRUPTED).await;
     crate::workflow::apply_metrics(plan, &report, &args.saved)?;
     if let (Some(file), Some(path)) = (credentials_file.as_mut(), &args.credentials_out) {
         write_credentials(file, path, &report.credentials)
@@ -273,7 +284,14 @@ pub async fn execute_plan<B: Backend>(
         )?;
     }
     report.write_to(io.out)?;
-    if report.is_success() {
+    if report.interrupted {
+        bail!(
+            "apply was interrupted: {} action(s) done, {} failed, {} not started; run apply again to finish",
+            report.done.len(),
+            report.failed.len(),
+            report.skipped.len()
+        )
+    } else if report.is_success() {
         Ok(EXIT_OK)
     } else {
         bail!(
@@ -282,6 +300,28 @@ pub async fn execute_plan<B: Backend>(
             report.skipped.len()
         )
     }
+}
+
+/// Set by the Ctrl-C handler (`cancel_on_ctrl_c`, installed by `main` for `apply`); `apply`
+/// checks it between slices of work. Nothing else sets it, so library callers and tests are
+/// unaffected (they pass their own flag to `apply::apply_with_cancel`).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C stop an apply cleanly: the first Ctrl-C lets the requests in flight finish and
+/// the report print (exit 1); a second one exits at once (130, as a shell would).
+pub fn cancel_on_ctrl_c() {
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        eprintln!(
+            "Interrupted: finishing the requests in flight (Ctrl-C again to stop at once)..."
+        );
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
 }
 
 /// Creates the credentials file with mode 0600; refuses to overwrite without `force`.
@@ -459,6 +499,7 @@ mod tests {
             no_bulk: false,
             timeout: 1,
             target: targets.iter().map(|t| t.to_string()).collect(),
+            verbose: false,
         }
     }
 

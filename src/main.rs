@@ -61,6 +61,7 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
             workflow::record_failure(result, metrics_out.as_deref(), "plan", "")
         }
         Command::Apply(args) => {
+            commands::cancel_on_ctrl_c();
             let metrics_out = args.saved.metrics_out.clone();
             let result = async {
                 let mut stdin = io::stdin().lock();

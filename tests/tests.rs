@@ -2,6 +2,8 @@ mod config_files;
 mod conformance;
 mod convergence;
 mod e2e;
+mod faults;
 mod gitops;
 mod requests;
 mod safety_targets;
+mod security;

@@ -81,7 +81,7 @@ impl Context {
         });
         let problem = Problem {
             location,
-            message: super::env::redact(&message.into(), &self.redactions),
+            message: shorten(super::env::redact(&message.into(), &self.redactions)),
         };
         self.problems.push((self.current, pos, problem));
     }
@@ -102,6 +102,28 @@ impl Context {
             self.problems.into_iter().map(|(_, _, p)| p).collect(),
         ))
     }
+}
+
+/// The longest problem message, in characters. Messages quote the offending value; a hostile
+/// file's megabyte-long scalar must not come back as a megabyte-long error.
+const MAX_PROBLEM_CHARS: usize = 600;
+
+/// Cuts the middle of an overlong message, keeping its start (what is wrong) and its end (what
+/// to do about it).
+fn shorten(message: String) -> String {
+    let count = message.chars().count();
+    if count <= MAX_PROBLEM_CHARS {
+        return message;
+    }
+    let head: String = message.chars().take(MAX_PROBLEM_CHARS / 2).collect();
+    let tail: String = message
+        .chars()
+        .skip(count - MAX_PROBLEM_CHARS / 4)
+        .collect();
+    format!(
+        "{head}[... {} characters cut ...]{tail}",
+        count - MAX_PROBLEM_CHARS / 2 - MAX_PROBLEM_CHARS / 4
+    )
 }
 
 /// Where `key`'s value is in the mapping `node` (or the mapping itself).

@@ -35,6 +35,7 @@
 
 mod auth;
 mod errors;
+pub mod faults;
 mod routes;
 mod rules;
 mod store;
@@ -125,6 +126,12 @@ pub struct RequestInfo {
 pub enum Fault {
     /// Answer with this status and plain-text body without handling the request.
     Respond { status: u16, body: String },
+    /// `Respond`, with extra headers (e.g. `Retry-After` on a 429).
+    RespondWith {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
     /// Wait this long, then handle the request normally.
     Delay(Duration),
     /// Close the connection without answering and without handling the request.
@@ -421,6 +428,25 @@ async fn serve_request(
             response
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            shared.record(&info, status);
+            return Ok(response);
+        }
+        Some(Fault::RespondWith {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            for (name, value) in headers {
+                if let (Ok(name), Ok(value)) = (
+                    header::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
             shared.record(&info, status);
             return Ok(response);
         }

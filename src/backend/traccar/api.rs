@@ -8,7 +8,8 @@
 //! printed with its query.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -53,6 +54,20 @@ impl Credentials {
     }
 }
 
+/// Why a request failed, which decides whether it may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The server answered that it will not do it (most 4xx, a malformed answer): sending it
+    /// again cannot help.
+    Permanent,
+    /// The server certainly did not act on it (the connection could not be opened, 429): safe to
+    /// send again, whatever the method.
+    NotApplied,
+    /// It may or may not have been applied (timeout, reset, 5xx, a transient storage error):
+    /// safe to send again only when it is idempotent; a create must be checked first.
+    Ambiguous,
+}
+
 /// A request that failed: the request, the status and the first line of the server's message.
 /// Traccar answers errors with a Java stack trace whose first line is `<exception>: <message>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +76,7 @@ pub struct ApiError {
     pub path: String,
     pub status: Option<u16>,
     pub message: String,
+    pub failure: Failure,
 }
 
 impl fmt::Display for ApiError {
@@ -79,16 +95,63 @@ impl fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
-    /// True when the server said the object is unknown or the link's object is gone.
+    /// True when the server answered with this status.
     pub fn is_status(&self, status: u16) -> bool {
         self.status == Some(status)
+    }
+
+    /// True when the request may not have been applied, or certainly was not: worth checking
+    /// and trying again, as opposed to a refusal.
+    pub fn is_retryable(&self) -> bool {
+        self.failure != Failure::Permanent
+    }
+
+    /// The error of an HTTP answer with a non-success status.
+    fn from_answer(method: &str, shown: &str, status: StatusCode, body: &[u8]) -> ApiError {
+        let text = String::from_utf8_lossy(body);
+        ApiError {
+            method: method.to_string(),
+            path: shown.to_string(),
+            status: Some(status.as_u16()),
+            message: summarize_error_body(&text, status),
+            failure: classify(status, &text),
+        }
+    }
+}
+
+/// Which answers are worth another try. Traccar answers storage failures (a database outage
+/// during the request) with 400 too (API-NOTES §1 rule 25): a 400 whose trace names a
+/// `StorageException` without constraint wording is transient; a constraint violation (duplicate
+/// email, missing foreign key) is not.
+pub fn classify(status: StatusCode, body: &str) -> Failure {
+    const CONSTRAINT_WORDING: [&str; 6] = [
+        "constraint",
+        "Unique index",
+        "Referential integrity",
+        "NULL not allowed",
+        "Duplicate entry",
+        "violat",
+    ];
+    match status.as_u16() {
+        429 => Failure::NotApplied,
+        500..=599 => Failure::Ambiguous,
+        400 if body.contains("StorageException")
+            && !CONSTRAINT_WORDING.iter().any(|w| body.contains(w)) =>
+        {
+            Failure::Ambiguous
+        }
+        _ => Failure::Permanent,
     }
 }
 
 /// The longest server message kept in an error: a stack trace's first line is what matters.
 const MAX_MESSAGE: usize = 300;
-/// Response bodies larger than this are refused, so a hostile server cannot exhaust memory.
-const MAX_BODY: usize = 512 * 1024 * 1024;
+
+/// Response bodies larger than this are refused, so a hostile or broken server cannot exhaust
+/// memory. The largest answers fleetform reads are the full user and device lists: a Traccar
+/// user object is about 0.5 KB, so 64 MiB holds well over 100,000 users, far beyond the fleets
+/// this tool is for, while staying small enough for a CI runner.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Reduces a Traccar error body to its useful first line: `java.lang.SecurityException: Device
 /// access denied` becomes `Device access denied`; HTML pages become their status text.
@@ -110,11 +173,96 @@ pub fn summarize_error_body(body: &str, status: StatusCode) -> String {
             }
         }
     };
-    let mut line: String = line.chars().take(MAX_MESSAGE).collect();
+    let mut line: String = line
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_MESSAGE)
+        .collect();
     if line.is_empty() {
         line = status.canonical_reason().unwrap_or("error").to_string();
     }
     line
+}
+
+/// When and how often a failed request is sent again.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Tries per request, the first included (1: never retry).
+    pub max_attempts: u32,
+    /// The first backoff; each further one doubles, up to `max_delay`, with jitter.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest `Retry-After` honoured: a server asking for more is retried after this.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before try `attempt + 1`: `Retry-After` when the server sent one (capped),
+    /// otherwise exponential backoff with "equal jitter" (between half and all of the step), so
+    /// that concurrent requests that failed together do not come back together.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let step = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        let jitter: f64 = rand::random();
+        let backoff = step.mul_f64(0.5 + jitter / 2.0);
+        match retry_after {
+            Some(wait) => wait.min(self.max_retry_after).max(backoff / 4),
+            None => backoff,
+        }
+    }
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// How the client talks: timeouts, retries, logging.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The whole of one request: connecting, sending, waiting and reading the answer.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Log every request to stderr as `METHOD path -> status (ms)`; never credentials.
+    pub verbose: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            verbose: false,
+        }
+    }
+}
+
+/// Request counters of one client, for `-v` summaries and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Requests that were tries after a failure.
+    pub retries: u64,
 }
 
 /// An authenticated Traccar client.
@@ -122,6 +270,9 @@ pub struct Api {
     http: reqwest::Client,
     base: Url,
     bearer: Option<Secret>,
+    config: ClientConfig,
+    requests: AtomicU64,
+    retries: AtomicU64,
 }
 
 impl fmt::Debug for Api {
@@ -135,7 +286,8 @@ impl fmt::Debug for Api {
 /// Refuses plain http to anything but loopback: Basic credentials and tokens would travel in
 /// clear. `allow_insecure_http` (the `--insecure-http` flag) lifts the refusal.
 pub fn check_url(url: &str, allow_insecure_http: bool) -> anyhow::Result<Url> {
-    let parsed = Url::parse(url).with_context(|| format!("invalid server URL {url:?}"))?;
+    let parsed =
+        Url::parse(url).with_context(|| format!("invalid server URL {:?}", redact_url(url)))?;
     match parsed.scheme() {
         "https" => {}
         "http" => {
@@ -152,7 +304,10 @@ pub fn check_url(url: &str, allow_insecure_http: bool) -> anyhow::Result<Url> {
                 );
             }
         }
-        other => bail!("unsupported URL scheme {other:?} in {url:?}; use https://"),
+        other => bail!(
+            "unsupported URL scheme {other:?} in {:?}; use https://",
+            redact_url(url)
+        ),
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         bail!(
@@ -162,17 +317,33 @@ pub fn check_url(url: &str, allow_insecure_http: bool) -> anyhow::Result<Url> {
     Ok(parsed)
 }
 
+/// A URL as it may be shown in a message: anything between `://` and `@` (user info) is cut.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://<redacted>@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// One HTTP answer: its status and body.
+type Answer = (StatusCode, Vec<u8>);
+
 impl Api {
     /// Builds a client and authenticates. Returns the client and the acting user's JSON.
     pub async fn connect(
         base: Url,
         credentials: &Credentials,
-        timeout: Duration,
+        config: ClientConfig,
     ) -> anyhow::Result<(Api, serde_json::Value)> {
+        // TLS: reqwest's `rustls` feature verifies certificates and host names with
+        // rustls-platform-verifier (the operating system's trust store); fleetform never turns
+        // verification off.
         let http = reqwest::Client::builder()
             .cookie_store(true)
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("fleetform/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
@@ -180,6 +351,9 @@ impl Api {
             http,
             base,
             bearer: None,
+            config,
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
         };
         let me = match credentials {
             Credentials::Password { email, password } => api.login(email, password).await?,
@@ -191,18 +365,22 @@ impl Api {
         Ok((api, me))
     }
 
-    /// `POST /api/session`: exchanges email and password for a session cookie.
+    /// Requests sent and retried so far.
+    pub fn stats(&self) -> ClientStats {
+        ClientStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `POST /api/session`: exchanges email and password for a session cookie. Sending it again
+    /// after an unclear failure only opens another session, so it is retried like a read.
     async fn login(&self, email: &str, password: &Secret) -> anyhow::Result<serde_json::Value> {
         let url = self.url("/api/session")?;
-        let response = self
-            .http
-            .post(url)
-            .form(&[("email", email), ("password", password.expose())])
-            .send()
-            .await
-            .map_err(|e| transport_error("POST", "/api/session", &e))?;
-        let status = response.status();
-        let body = read_body(response, "POST", "/api/session").await?;
+        let form = [("email", email), ("password", password.expose())];
+        let (status, body, _) = self
+            .execute(&Method::POST, &url, "/api/session", true, None, Some(&form))
+            .await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 anyhow::Error::new(ApiError {
@@ -210,26 +388,23 @@ impl Api {
                     path: "/api/session".into(),
                     status: Some(status.as_u16()),
                     message: format!("the server's answer is not a user: {e}"),
+                    failure: Failure::Permanent,
                 })
             });
         }
-        let message = summarize_error_body(&String::from_utf8_lossy(&body), status);
+        let text = String::from_utf8_lossy(&body);
         // 401 is the normal answer; 5.11-5.12 answer bad credentials with a 400 NPE.
         if status == StatusCode::UNAUTHORIZED
-            || (status == StatusCode::BAD_REQUEST && message.contains("NullPointer"))
+            || (status == StatusCode::BAD_REQUEST
+                && text.lines().next().unwrap_or("").contains("NullPointer"))
         {
             bail!(
                 "authentication failed for {email}: the server rejected the email or password (POST /api/session -> {})",
                 status.as_u16()
             );
         }
-        Err(ApiError {
-            method: "POST".into(),
-            path: "/api/session".into(),
-            status: Some(status.as_u16()),
-            message,
-        })
-        .with_context(|| format!("logging in as {email}"))
+        Err(ApiError::from_answer("POST", "/api/session", status, &body))
+            .with_context(|| format!("logging in as {email}"))
     }
 
     /// `GET /api/session?token=`: the only way Traccar tells who a token belongs to. The URL
@@ -237,14 +412,9 @@ impl Api {
     async fn whoami_with_token(&self, token: &Secret) -> anyhow::Result<serde_json::Value> {
         let mut url = self.url("/api/session")?;
         url.query_pairs_mut().append_pair("token", token.expose());
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| transport_error("GET", "/api/session", &e))?;
-        let status = response.status();
-        let body = read_body(response, "GET", "/api/session").await?;
+        let (status, body, _) = self
+            .execute(&Method::GET, &url, "/api/session", true, None, None)
+            .await?;
         if status.is_success() {
             return serde_json::from_slice(&body)
                 .context("GET /api/session: the server's answer is not a user");
@@ -255,12 +425,12 @@ impl Api {
                 status.as_u16()
             );
         }
-        Err(anyhow::Error::new(ApiError {
-            method: "GET".into(),
-            path: "/api/session".into(),
-            status: Some(status.as_u16()),
-            message: summarize_error_body(&String::from_utf8_lossy(&body), status),
-        }))
+        Err(anyhow::Error::new(ApiError::from_answer(
+            "GET",
+            "/api/session",
+            status,
+            &body,
+        )))
     }
 
     fn url(&self, path: &str) -> anyhow::Result<Url> {
@@ -269,7 +439,131 @@ impl Api {
             .with_context(|| format!("building the URL for {path}"))
     }
 
-    /// Sends one request and returns the body of a 2xx answer, or an `ApiError`.
+    /// Sends one request, with retries, and returns the answer: `Ok` for every HTTP answer
+    /// (a failing status included, once retries are exhausted or not allowed), `Err` when no
+    /// answer came. `shown` is the request as it may be printed (no credentials).
+    ///
+    /// Retried: anything the server certainly did not act on (connect failures, 429), and, when
+    /// `idempotent`, anything ambiguous (timeouts, resets, 5xx, transient storage errors).
+    async fn execute(
+        &self,
+        method: &Method,
+        url: &Url,
+        shown: &str,
+        idempotent: bool,
+        json: Option<&serde_json::Value>,
+        form: Option<&[(&str, &str)]>,
+    ) -> Result<(StatusCode, Vec<u8>, u32), ApiError> {
+        let policy = &self.config.retry;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let (result, retry_after) = self.send_once(method, url, shown, json, form).await;
+            let failure = match &result {
+                Ok((status, _)) if status.is_success() => None,
+                Ok((status, body)) => Some(classify(*status, &String::from_utf8_lossy(body))),
+                Err(e) => Some(e.failure),
+            };
+            let retry = match failure {
+                None | Some(Failure::Permanent) => false,
+                Some(Failure::NotApplied) => true,
+                Some(Failure::Ambiguous) => idempotent,
+            };
+            if !retry || attempt >= policy.max_attempts.max(1) {
+                return match result {
+                    Ok((status, body)) => Ok((status, body, attempt)),
+                    Err(mut e) => {
+                        if attempt > 1 {
+                            e.message = format!("{} (after {attempt} attempts)", e.message);
+                        }
+                        Err(e)
+                    }
+                };
+            }
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(policy.delay(attempt, retry_after)).await;
+        }
+    }
+
+    /// One try: the answer (or why none came) and the server's `Retry-After`, if any.
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        shown: &str,
+        json: Option<&serde_json::Value>,
+        form: Option<&[(&str, &str)]>,
+    ) -> (Result<Answer, ApiError>, Option<Duration>) {
+        let started = Instant::now();
+        let mut request = self.http.request(method.clone(), url.clone());
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token.expose());
+        }
+        if let Some(body) = json {
+            // DELETE /api/permissions needs its JSON body too; reqwest sends it.
+            request = request.json(body);
+        }
+        if let Some(form) = form {
+            request = request.form(form);
+        }
+        let transport = |e: &reqwest::Error| ApiError {
+            method: method.to_string(),
+            path: shown.to_string(),
+            status: None,
+            message: transport_message(e),
+            // A connection that could not be opened carried nothing; anything later might have.
+            failure: if e.is_connect() {
+                Failure::NotApplied
+            } else {
+                Failure::Ambiguous
+            },
+        };
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let error = transport(&e);
+                self.log(method, shown, &error.message, started);
+                return (Err(error), None);
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let result = match read_body(response, MAX_BODY).await {
+            Ok(body) => Ok((status, body)),
+            Err(BodyError::Transport(e)) => Err(transport(&e)),
+            Err(BodyError::TooLarge) => Err(ApiError {
+                method: method.to_string(),
+                path: shown.to_string(),
+                status: Some(status.as_u16()),
+                message: format!("the answer exceeds {MAX_BODY} bytes; refusing to read it"),
+                failure: Failure::Permanent,
+            }),
+        };
+        let outcome = match &result {
+            Ok(_) => status.as_u16().to_string(),
+            Err(e) => e.message.clone(),
+        };
+        self.log(method, shown, &outcome, started);
+        (result, retry_after)
+    }
+
+    fn log(&self, method: &Method, shown: &str, outcome: &str, started: Instant) {
+        if self.config.verbose {
+            eprintln!(
+                "{method} {shown} -> {outcome} ({} ms)",
+                started.elapsed().as_millis()
+            );
+        }
+    }
+
+    /// Sends one request and returns the body of a 2xx answer, or an `ApiError`. GET, PUT and
+    /// DELETE are retried after ambiguous failures; POST only when the server certainly did not
+    /// act on it (callers that create things check before they try again).
     pub async fn send(
         &self,
         method: Method,
@@ -278,43 +572,31 @@ impl Api {
         body: Option<&serde_json::Value>,
     ) -> Result<Vec<u8>, ApiError> {
         let shown = display_path(path, query);
-        let err = |status: Option<u16>, message: String| ApiError {
+        let mut url = self.url(path).map_err(|e| ApiError {
             method: method.to_string(),
             path: shown.clone(),
-            status,
-            message,
-        };
-        let mut url = self.url(path).map_err(|e| err(None, format!("{e:#}")))?;
+            status: None,
+            message: format!("{e:#}"),
+            failure: Failure::Permanent,
+        })?;
         if !query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (k, v) in query {
                 pairs.append_pair(k, v);
             }
         }
-        let mut request = self.http.request(method.clone(), url);
-        if let Some(token) = &self.bearer {
-            request = request.bearer_auth(token.expose());
-        }
-        if let Some(body) = body {
-            // DELETE /api/permissions needs its JSON body too; reqwest sends it.
-            request = request.json(body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| err(None, transport_message(&e)))?;
-        let status = response.status();
-        let bytes = read_body(response, method.as_str(), &shown)
-            .await
-            .map_err(|e| err(Some(status.as_u16()), format!("{e:#}")))?;
+        let idempotent = method != Method::POST;
+        let (status, bytes, attempts) = self
+            .execute(&method, &url, &shown, idempotent, body, None)
+            .await?;
         if status.is_success() {
             Ok(bytes)
         } else {
-            let text = String::from_utf8_lossy(&bytes);
-            Err(err(
-                Some(status.as_u16()),
-                summarize_error_body(&text, status),
-            ))
+            let mut e = ApiError::from_answer(method.as_str(), &shown, status, &bytes);
+            if attempts > 1 {
+                e.message = format!("{} (after {attempts} attempts)", e.message);
+            }
+            Err(e)
         }
     }
 
@@ -330,6 +612,7 @@ impl Api {
             path: display_path(path, query),
             status: Some(200),
             message: format!("unexpected answer from the server: {e}"),
+            failure: Failure::Permanent,
         })
     }
 
@@ -354,16 +637,28 @@ impl Api {
             method: "POST".into(),
             path: path.into(),
             status: Some(200),
+            // The create may well have happened: the caller checks before trying again.
             message: format!("unexpected answer from the server: {e}"),
+            failure: Failure::Ambiguous,
         })
     }
 }
 
+/// The request as it may be printed: values of query keys that could carry a secret are hidden.
 fn display_path(path: &str, query: &[(&str, String)]) -> String {
     if query.is_empty() {
         return path.to_string();
     }
-    let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let q: Vec<String> = query
+        .iter()
+        .map(|(k, v)| {
+            if matches!(*k, "token" | "password") {
+                format!("{k}=REDACTED")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
     format!("{path}?{}", q.join("&"))
 }
 
@@ -383,35 +678,30 @@ fn transport_message(e: &reqwest::Error) -> String {
         detail = s.to_string();
         source = s.source();
     }
-    if detail.is_empty() {
+    if detail.is_empty() || e.is_timeout() {
         kind.to_string()
     } else {
         format!("{kind}: {detail}")
     }
 }
 
-fn transport_error(method: &str, path: &str, e: &reqwest::Error) -> anyhow::Error {
-    anyhow::Error::new(ApiError {
-        method: method.into(),
-        path: path.into(),
-        status: None,
-        message: transport_message(e),
-    })
+enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge,
 }
 
-async fn read_body(
-    mut response: reqwest::Response,
-    method: &str,
-    path: &str,
-) -> anyhow::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error(method, path, &e))?
+/// Reads a body of at most `limit` bytes, refusing early when `Content-Length` says more.
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
     {
-        if body.len() + chunk.len() > MAX_BODY {
-            bail!("{method} {path}: the answer exceeds {MAX_BODY} bytes; refusing to read it");
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
@@ -474,5 +764,114 @@ mod tests {
             Credentials::Token(_) => panic!("expected a password credential"),
         }
         assert!(Credentials::from_basic_token(&Secret::new("!!!")).is_err());
+    }
+
+    #[test]
+    fn failures_are_classified_by_what_the_server_may_have_done() {
+        let c = |status: u16, body: &str| classify(StatusCode::from_u16(status).unwrap(), body);
+        assert_eq!(c(429, ""), Failure::NotApplied);
+        assert_eq!(c(500, "java.lang.NullPointerException"), Failure::Ambiguous);
+        assert_eq!(c(502, "<html>"), Failure::Ambiguous);
+        assert_eq!(c(503, ""), Failure::Ambiguous);
+        assert_eq!(
+            c(400, "java.lang.SecurityException: Device access denied"),
+            Failure::Permanent
+        );
+        assert_eq!(c(401, ""), Failure::Permanent);
+        assert_eq!(c(404, ""), Failure::Permanent);
+        // Traccar's 400 for a storage outage is transient; a constraint violation is not.
+        assert_eq!(
+            c(
+                400,
+                "org.traccar.storage.StorageException: java.sql.SQLTransientConnectionException: Connection is not available"
+            ),
+            Failure::Ambiguous
+        );
+        assert_eq!(
+            c(
+                400,
+                "org.traccar.storage.StorageException: org.h2.jdbc.JdbcSQLIntegrityConstraintViolationException: Unique index or primary key violation"
+            ),
+            Failure::Permanent
+        );
+        assert_eq!(
+            c(
+                400,
+                "org.traccar.storage.StorageException: Referential integrity constraint violation: FK_USER_DEVICE_DEVICEID"
+            ),
+            Failure::Permanent
+        );
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_retry_after_is_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(800),
+            max_retry_after: Duration::from_secs(2),
+        };
+        for _ in 0..50 {
+            let first = policy.delay(1, None);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = policy.delay(3, None);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            let capped = policy.delay(30, None);
+            assert!(capped <= Duration::from_millis(800));
+            // Retry-After is honoured up to the cap.
+            assert_eq!(
+                policy.delay(1, Some(Duration::from_secs(1))),
+                Duration::from_secs(1)
+            );
+            assert_eq!(
+                policy.delay(1, Some(Duration::from_secs(3600))),
+                Duration::from_secs(2)
+            );
+        }
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn printed_requests_and_urls_hold_no_secret() {
+        assert_eq!(
+            display_path("/api/session", &[("token", "abc".into())]),
+            "/api/session?token=REDACTED"
+        );
+        assert_eq!(
+            display_path("/api/devices", &[("userId", "5".into())]),
+            "/api/devices?userId=5"
+        );
+        assert_eq!(
+            redact_url("https://admin:pw@traccar.example.com/"),
+            "https://<redacted>@traccar.example.com/"
+        );
+        assert_eq!(
+            redact_url("https://traccar.example.com"),
+            "https://traccar.example.com"
+        );
+        let err = check_url("ftp://u:Very-Secret@host", false).unwrap_err();
+        assert!(!format!("{err:#}").contains("Very-Secret"));
+    }
+
+    #[cfg(feature = "sandbox")]
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_refused() {
+        let response = |body: &'static str| reqwest::Response::from(http_response(body));
+        assert!(matches!(read_body(response("12345"), 5).await, Ok(b) if b == b"12345"));
+        assert!(matches!(
+            read_body(response("123456"), 5).await,
+            Err(BodyError::TooLarge)
+        ));
+    }
+
+    /// An HTTP response built in memory (through axum's `http`, present with the sandbox).
+    #[cfg(feature = "sandbox")]
+    fn http_response(body: &'static str) -> axum::http::Response<&'static str> {
+        axum::http::Response::new(body)
     }
 }

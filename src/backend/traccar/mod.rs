@@ -47,6 +47,10 @@ pub struct Options {
     pub timeout: Duration,
     /// Allow plain http to hosts that are not loopback.
     pub insecure_http: bool,
+    /// Retries after failed requests (see `api::RetryPolicy`).
+    pub retry: api::RetryPolicy,
+    /// Log every request to stderr (`-v`).
+    pub verbose: bool,
 }
 
 impl Default for Options {
@@ -60,6 +64,8 @@ impl Default for Options {
             bulk: true,
             timeout: Duration::from_secs(30),
             insecure_http: false,
+            retry: api::RetryPolicy::default(),
+            verbose: false,
         }
     }
 }
@@ -145,7 +151,12 @@ impl TraccarBackend {
         options: Options,
     ) -> anyhow::Result<TraccarBackend> {
         let base = api::check_url(url, options.insecure_http)?;
-        let (api, me) = Api::connect(base.clone(), credentials, options.timeout).await?;
+        let client = api::ClientConfig {
+            timeout: options.timeout,
+            retry: options.retry.clone(),
+            verbose: options.verbose,
+        };
+        let (api, me) = Api::connect(base.clone(), credentials, client).await?;
         let Json::Object(me_json) = me else {
             bail!("the server's session answer is not a user object");
         };
@@ -173,6 +184,11 @@ impl TraccarBackend {
         })
     }
 
+    /// Requests sent and retried so far by this backend's client.
+    pub fn client_stats(&self) -> api::ClientStats {
+        self.api.stats()
+    }
+
     fn ids(&self) -> std::sync::MutexGuard<'_, Ids> {
         // A poisoned lock only means another task panicked; the map itself is still valid.
         self.ids
@@ -192,6 +208,34 @@ impl TraccarBackend {
 
     fn has_permission_listing(&self) -> bool {
         self.role == Role::Admin && self.version >= Version(6, 14, 0)
+    }
+
+    /// `GET /api/permissions` lists user→group pairs correctly only after 6.14.5.
+    fn has_group_listing(&self) -> bool {
+        self.role == Role::Admin && self.version > Version(6, 14, 5)
+    }
+
+    async fn list(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Vec<Json>> {
+        Ok(self.api.get::<Vec<Json>>(path, query).await?)
+    }
+
+    async fn list_permissions(&self, property: &str) -> anyhow::Result<Vec<(Id, Id)>> {
+        let rows: Vec<Map<String, Json>> = self
+            .api
+            .get(
+                "/api/permissions",
+                &[("userId", "0".into()), (property, "0".into())],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    wire::permission_id(r, "userId")?,
+                    wire::permission_id(r, property)?,
+                ))
+            })
+            .collect())
     }
 }
 

@@ -1,15 +1,19 @@
 //! Writing plan phases to a Traccar server: creates, read-modify-write updates, deletes, and
 //! links in `/api/permissions/bulk` batches. Only `apply` calls into this file.
+//!
+//! Failure paths: reads, PUTs and DELETEs are retried by the client (`api.rs`); POSTs are not,
+//! because Traccar would create a second user or a duplicate link row. A create or a link batch
+//! that failed ambiguously is checked by reading the server back before anything is sent again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
-use futures::{StreamExt, stream};
+use futures::{StreamExt, TryStreamExt, stream};
 use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
 use super::api::ApiError;
 use super::wire::{self, Id};
-use super::{TraccarBackend, id_of, random_password};
+use super::{TraccarBackend, email_of, id_of, random_password};
 use crate::backend::{Applied, Outcome};
 use crate::model::{Action, DISABLED_AT_ATTRIBUTE, Field, LinkKind, UserKey, Value};
 use crate::plan;
@@ -93,11 +97,19 @@ impl TraccarBackend {
             }
             Action::DeleteUser { email } => {
                 let id = self.user_id(email)?;
-                self.api
+                match self
+                    .api
                     .write(Method::DELETE, &format!("/api/users/{}", id.0), None)
                     .await
-                    .map_err(|e| e.to_string())?;
-                Ok(Applied::Done)
+                {
+                    Ok(()) => Ok(Applied::Done),
+                    // A manager is refused the DELETE of a user that is gone, which is what a
+                    // retry sees when an earlier try was applied but its answer was lost.
+                    Err(e) => match self.find_user(email).await {
+                        Ok(None) => Ok(Applied::Done),
+                        _ => Err(e.to_string()),
+                    },
+                }
             }
             Action::Link { .. } | Action::Unlink { .. } => {
                 Err("internal error: links are applied in batches".into())
@@ -105,6 +117,10 @@ impl TraccarBackend {
         }
     }
 
+    /// Creates a user. A create that failed ambiguously (timeout, reset, 5xx, a garbled answer)
+    /// may have happened, so the user is looked up by email before the create is sent again:
+    /// there is never a duplicate. The same generated password is sent every time, so the one
+    /// reported is right whichever try created the user.
     async fn create_user(
         &self,
         email: &str,
@@ -124,28 +140,112 @@ impl TraccarBackend {
         let fleet = self.ids().fleet.clone();
         wire::set_marker(&mut body, &fleet);
         body.insert("password".into(), json!(password.expose()));
-        let created: Map<String, Json> = self
-            .api
-            .post("/api/users", &Json::Object(body))
-            .await
-            .map_err(|e| e.to_string())?;
-        let id = id_of(&created).ok_or("POST /api/users -> 200: the answer has no id")?;
+        let body = Json::Object(body);
+        let max = self.options.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        let id = loop {
+            attempt += 1;
+            let error = match self
+                .api
+                .post::<Map<String, Json>>("/api/users", &body)
+                .await
+            {
+                Ok(created) => {
+                    break id_of(&created).ok_or("POST /api/users -> 200: the answer has no id")?;
+                }
+                Err(e) if e.is_retryable() => e,
+                Err(e) => return Err(e.to_string()),
+            };
+            match self.find_user(email).await {
+                Ok(Some(user)) => {
+                    if wire::marker(&user).as_deref() != Some(fleet.as_str()) {
+                        return Err(format!(
+                            "{error}; meanwhile a user {email} appeared that this fleet did not create; it is left alone"
+                        ));
+                    }
+                    break id_of(&user).ok_or("GET /api/users: the user has no id")?;
+                }
+                Ok(None) if attempt < max => {
+                    tokio::time::sleep(self.options.retry.delay(attempt, None)).await;
+                }
+                Ok(None) => {
+                    return Err(format!("{error} (not created after {attempt} attempts)"));
+                }
+                Err(read) => {
+                    return Err(format!(
+                        "{error}; whether the user was created is unknown ({read}); the next run finds out"
+                    ));
+                }
+            }
+        };
         self.ids().users.insert(UserKey::new(email), id);
         if managed_by.is_some() {
             let manager = self
                 .ids()
                 .manager
                 .ok_or("the manager account is not known on the server")?;
-            self.api
-                .write(
-                    Method::POST,
-                    "/api/permissions",
-                    Some(&json!({"userId": manager.0, "managedUserId": id.0})),
-                )
-                .await
-                .map_err(|e| format!("user created, but linking it to its manager failed: {e}"))?;
+            if let Err(e) = self.link_managed_user(manager, id).await {
+                // Left unlinked, the user would stay unmanaged for good: plans link a user to
+                // its manager only when they create it. Undo the create (the user has no links
+                // and no one has its password yet), so that the next run creates it again.
+                let undo = self
+                    .api
+                    .write(Method::DELETE, &format!("/api/users/{}", id.0), None)
+                    .await;
+                self.ids().users.remove(&UserKey::new(email));
+                return Err(match undo {
+                    Ok(()) => format!(
+                        "linking the new user to its manager failed, so it was deleted again for the next run to create: {e}"
+                    ),
+                    Err(u) => format!(
+                        "user created, but linking it to its manager failed ({e}) and deleting it again failed too ({u}); link it to the manager by hand"
+                    ),
+                });
+            }
         }
         Ok(Applied::Created { password })
+    }
+
+    /// The user with this email (case-insensitively) among the users the account can see.
+    async fn find_user(&self, email: &str) -> Result<Option<Map<String, Json>>, ApiError> {
+        let key = UserKey::new(email);
+        let users: Vec<Json> = self.api.get("/api/users", &[]).await?;
+        Ok(users.into_iter().find_map(|u| match u {
+            Json::Object(m) if UserKey::new(&email_of(&m)) == key => Some(m),
+            _ => None,
+        }))
+    }
+
+    /// `{userId: manager, managedUserId: user}`, checked by re-reading the manager's users
+    /// after an ambiguous failure instead of being sent blindly again.
+    async fn link_managed_user(&self, manager: Id, user: Id) -> Result<(), ApiError> {
+        let body = json!({"userId": manager.0, "managedUserId": user.0});
+        let max = self.options.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self
+                .api
+                .write(Method::POST, "/api/permissions", Some(&body))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() && attempt < max => e,
+                Err(e) => return Err(e),
+            };
+            let managed: Vec<Json> = self
+                .api
+                .get("/api/users", &[("userId", manager.0.to_string())])
+                .await
+                .map_err(|_| error.clone())?;
+            if managed
+                .iter()
+                .any(|u| u.get("id").and_then(Json::as_i64) == Some(user.0))
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(self.options.retry.delay(attempt, None)).await;
+        }
     }
 
     /// Read-modify-write: Traccar's PUT replaces the whole object, so the current object is
@@ -170,7 +270,7 @@ impl TraccarBackend {
     }
 
     /// The permission object of a link: owner key first, as Traccar requires.
-    fn link_body(&self, action: &Action) -> Result<(LinkKind, Json), String> {
+    fn link_item(&self, index: usize, action: &Action) -> Result<(LinkKind, LinkItem), String> {
         let (email, kind, target) = match action {
             Action::Link {
                 email,
@@ -189,13 +289,13 @@ impl TraccarBackend {
         let (key, id) = match kind {
             LinkKind::Device => (
                 "deviceId",
-                ids.devices
+                *ids.devices
                     .get(target)
                     .ok_or_else(|| format!("device {target} is not known on the server"))?,
             ),
             LinkKind::Group => (
                 "groupId",
-                ids.groups
+                *ids.groups
                     .get(target)
                     .ok_or_else(|| format!("group {target} is not known on the server"))?,
             ),
@@ -203,21 +303,28 @@ impl TraccarBackend {
         let mut body = Map::new();
         body.insert("userId".into(), json!(user.0));
         body.insert(key.into(), json!(id.0));
-        Ok((kind, Json::Object(body)))
+        Ok((
+            kind,
+            LinkItem {
+                index,
+                user,
+                target: id,
+                body: Json::Object(body),
+            },
+        ))
     }
 
-    /// Applies links and unlinks in `/api/permissions/bulk` batches of one key set. Bulk is not
-    /// transactional on Traccar: when a batch fails, its items are retried one by one, links
-    /// with DELETE first so that an item the failed batch did apply is not duplicated.
+    /// Applies links and unlinks in `/api/permissions/bulk` batches of one key set (see
+    /// `link_batch` and `unlink_batch` for what happens when a batch fails).
     async fn apply_links(&self, actions: &[Action], indices: &[usize]) -> Vec<(usize, Outcome)> {
         let mut results = Vec::new();
-        let mut batches: BTreeMap<(bool, LinkKind), Vec<(usize, Json)>> = BTreeMap::new();
-        let mut relink: Vec<(usize, Json)> = Vec::new();
+        let mut batches: BTreeMap<(bool, LinkKind), Vec<LinkItem>> = BTreeMap::new();
+        let mut relink: Vec<LinkItem> = Vec::new();
         for &i in indices {
             let action = &actions[i];
-            match self.link_body(action) {
+            match self.link_item(i, action) {
                 Err(e) => results.push((i, Err(e))),
-                Ok((kind, body)) => {
+                Ok((kind, item)) => {
                     let is_link = matches!(action, Action::Link { .. });
                     let uncertain = is_link
                         && kind == LinkKind::Group
@@ -229,16 +336,17 @@ impl TraccarBackend {
                             },
                         ));
                     if uncertain {
-                        relink.push((i, body));
+                        relink.push(item);
                     } else {
-                        batches.entry((is_link, kind)).or_default().push((i, body));
+                        batches.entry((is_link, kind)).or_default().push(item);
                     }
                 }
             }
         }
-        // Uncertain group links: delete any existing rows first, then link.
+        // Uncertain group links: delete any existing rows first, then link. Should the DELETE
+        // fail, the link may get a duplicate row, which grants nothing more.
         if !relink.is_empty() {
-            let bodies: Vec<Json> = relink.iter().map(|(_, b)| b.clone()).collect();
+            let bodies: Vec<Json> = relink.iter().map(|i| i.body.clone()).collect();
             let _ = self
                 .api
                 .write(
@@ -252,20 +360,28 @@ impl TraccarBackend {
                 .or_default()
                 .extend(relink);
         }
-        let mut chunks: Vec<(bool, Vec<(usize, Json)>)> = Vec::new();
+        let mut chunks: Vec<(bool, LinkKind, Vec<LinkItem>)> = Vec::new();
         // Without bulk (`--no-bulk`, the benchmark's baseline) every link is its own request.
         let batch_size = if self.options.bulk {
             self.options.batch_size.max(1)
         } else {
             1
         };
-        for ((is_link, _), items) in batches {
-            for chunk in items.chunks(batch_size) {
-                chunks.push((is_link, chunk.to_vec()));
+        for ((is_link, kind), items) in batches {
+            let mut items = items.into_iter().peekable();
+            while items.peek().is_some() {
+                let chunk: Vec<LinkItem> = items.by_ref().take(batch_size).collect();
+                chunks.push((is_link, kind, chunk));
             }
         }
         let chunk_results: Vec<Vec<(usize, Outcome)>> = stream::iter(chunks)
-            .map(|(is_link, chunk)| async move { self.apply_link_chunk(is_link, chunk).await })
+            .map(|(is_link, kind, chunk)| async move {
+                if is_link {
+                    self.link_batch(kind, chunk).await
+                } else {
+                    self.unlink_batch(chunk).await
+                }
+            })
             .buffer_unordered(self.options.concurrency)
             .collect()
             .await;
@@ -273,53 +389,202 @@ impl TraccarBackend {
         results
     }
 
-    async fn apply_link_chunk(
-        &self,
-        is_link: bool,
-        chunk: Vec<(usize, Json)>,
-    ) -> Vec<(usize, Outcome)> {
-        let method = if is_link {
-            Method::POST
-        } else {
-            Method::DELETE
-        };
-        let (path, body) = match chunk.as_slice() {
-            [(_, single)] if !self.options.bulk => ("/api/permissions", single.clone()),
+    /// The request for a batch: `/api/permissions/bulk` with an array, or, without bulk
+    /// (`--no-bulk`: batches of one), `/api/permissions` with the one object.
+    fn permissions_request(&self, batch: &[LinkItem]) -> (&'static str, Json) {
+        match batch {
+            [one] if !self.options.bulk => ("/api/permissions", one.body.clone()),
             _ => (
                 "/api/permissions/bulk",
-                Json::Array(chunk.iter().map(|(_, b)| b.clone()).collect()),
+                Json::Array(batch.iter().map(|i| i.body.clone()).collect()),
             ),
-        };
-        let bulk = self.api.write(method.clone(), path, Some(&body)).await;
-        match bulk {
-            Ok(()) => chunk
+        }
+    }
+
+    /// Unlinks are idempotent (DELETE of a missing link is a no-op), so the client already
+    /// retried the batch after ambiguous failures. A refusal (say, of one item) stops a Traccar
+    /// bulk half way: the items are then deleted one by one, each with its own outcome.
+    async fn unlink_batch(&self, batch: Vec<LinkItem>) -> Vec<(usize, Outcome)> {
+        let (path, body) = self.permissions_request(&batch);
+        match self.api.write(Method::DELETE, path, Some(&body)).await {
+            Ok(()) => batch
                 .into_iter()
-                .map(|(i, _)| (i, Ok(Applied::Done)))
+                .map(|i| (i.index, Ok(Applied::Done)))
+                .collect(),
+            Err(e) if e.is_retryable() => batch
+                .into_iter()
+                .map(|i| (i.index, Err(e.to_string())))
                 .collect(),
             Err(_) => {
-                let mut out = Vec::with_capacity(chunk.len());
-                for (i, body) in chunk {
-                    out.push((i, self.apply_single_link(is_link, &body).await));
+                let mut out = Vec::with_capacity(batch.len());
+                for item in batch {
+                    let one = self
+                        .api
+                        .write(Method::DELETE, "/api/permissions", Some(&item.body))
+                        .await;
+                    out.push((
+                        item.index,
+                        one.map(|()| Applied::Done).map_err(|e| e.to_string()),
+                    ));
                 }
                 out
             }
         }
     }
 
-    async fn apply_single_link(&self, is_link: bool, body: &Json) -> Outcome {
-        let result: Result<(), ApiError> = async {
-            // DELETE is a no-op when missing and removes duplicates; it makes the retry exact.
-            self.api
-                .write(Method::DELETE, "/api/permissions", Some(body))
-                .await?;
-            if is_link {
-                self.api
-                    .write(Method::POST, "/api/permissions", Some(body))
-                    .await?;
+    /// Links are POSTs, and Traccar inserts a duplicate row for a link that exists, so a failed
+    /// batch is never sent again blindly. After a failure the links are read back (one
+    /// `GET /api/permissions` listing where the server has an exact one, otherwise
+    /// `GET /api/devices?userId=` per user of the batch): what is there is done, and only what
+    /// is missing is sent again. Traccar applies a bulk in order and stops at the first refusal,
+    /// so after a refusal the first missing item is the refused one: it fails with the server's
+    /// message and the rest goes on. Where links cannot be read back exactly (group links before
+    /// 6.14.6), the batch is unlinked first, which leaves less access and a known state, then
+    /// sent again (after a refusal, one item at a time).
+    async fn link_batch(&self, kind: LinkKind, batch: Vec<LinkItem>) -> Vec<(usize, Outcome)> {
+        let max = self.options.retry.max_attempts.max(1);
+        let mut out = Vec::with_capacity(batch.len());
+        let mut queue: VecDeque<Vec<LinkItem>> = VecDeque::from([batch]);
+        let mut retries = 0;
+        // Refusals in a row with nothing applied in between: a refusal of the whole request
+        // (read-only account, lost session) would otherwise cost one round per item.
+        let mut refusals = 0;
+        let mut last_refusal = String::new();
+        let fail = |out: &mut Vec<(usize, Outcome)>, items: Vec<LinkItem>, message: &str| {
+            out.extend(
+                items
+                    .into_iter()
+                    .map(|i| (i.index, Err(message.to_string()))),
+            );
+        };
+        while let Some(batch) = queue.pop_front() {
+            if batch.is_empty() {
+                continue;
             }
-            Ok(())
+            if refusals >= MAX_REFUSALS_IN_A_ROW {
+                fail(&mut out, batch, &last_refusal);
+                continue;
+            }
+            let bodies = Json::Array(batch.iter().map(|i| i.body.clone()).collect());
+            let (path, body) = self.permissions_request(&batch);
+            let error = match self.api.write(Method::POST, path, Some(&body)).await {
+                Ok(()) => {
+                    refusals = 0;
+                    out.extend(batch.into_iter().map(|i| (i.index, Ok(Applied::Done))));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let retry = error.is_retryable();
+            if retry {
+                retries += 1;
+            } else {
+                refusals += 1;
+                last_refusal = error.to_string();
+            }
+            match self.present_links(kind, &batch).await {
+                Some(present) => {
+                    let (done, missing): (Vec<LinkItem>, Vec<LinkItem>) = batch
+                        .into_iter()
+                        .partition(|i| present.contains(&(i.user, i.target)));
+                    if !done.is_empty() {
+                        refusals = 0;
+                    }
+                    out.extend(done.into_iter().map(|i| (i.index, Ok(Applied::Done))));
+                    if missing.is_empty() {
+                        continue;
+                    }
+                    if !retry {
+                        let mut rest = missing.into_iter();
+                        if let Some(refused) = rest.next() {
+                            out.push((refused.index, Err(error.to_string())));
+                        }
+                        queue.push_front(rest.collect());
+                    } else if retries >= max {
+                        fail(&mut out, missing, &error.to_string());
+                    } else {
+                        tokio::time::sleep(self.options.retry.delay(retries, None)).await;
+                        queue.push_front(missing);
+                    }
+                }
+                None => {
+                    if let Err(undo) = self
+                        .api
+                        .write(Method::DELETE, "/api/permissions/bulk", Some(&bodies))
+                        .await
+                    {
+                        let message = format!(
+                            "{error}; the batch's state is unknown and undoing it failed too: {undo}"
+                        );
+                        fail(&mut out, batch, &message);
+                    } else if retry && retries >= max {
+                        fail(&mut out, batch, &error.to_string());
+                    } else if retry {
+                        tokio::time::sleep(self.options.retry.delay(retries, None)).await;
+                        queue.push_front(batch);
+                    } else if batch.len() > 1 {
+                        for item in batch.into_iter().rev() {
+                            queue.push_front(vec![item]);
+                        }
+                    } else {
+                        fail(&mut out, batch, &error.to_string());
+                    }
+                }
+            }
         }
-        .await;
-        result.map(|()| Applied::Done).map_err(|e| e.to_string())
+        out
     }
+
+    /// The (user, target) links of this kind that exist for the users of `items`, read exactly;
+    /// `None` when the server cannot list them exactly or the read failed.
+    async fn present_links(&self, kind: LinkKind, items: &[LinkItem]) -> Option<HashSet<(Id, Id)>> {
+        match kind {
+            LinkKind::Device if self.has_permission_listing() => self
+                .list_permissions("deviceId")
+                .await
+                .ok()
+                .map(|rows| rows.into_iter().collect()),
+            LinkKind::Device => {
+                let users: BTreeSet<Id> = items.iter().map(|i| i.user).collect();
+                let lists: Vec<(Id, Vec<Json>)> = stream::iter(users)
+                    .map(|user| async move {
+                        let query = [("userId", user.0.to_string())];
+                        let list = self.list("/api/devices", &query).await?;
+                        anyhow::Ok((user, list))
+                    })
+                    .buffer_unordered(self.options.concurrency)
+                    .try_collect()
+                    .await
+                    .ok()?;
+                Some(
+                    lists
+                        .into_iter()
+                        .flat_map(|(user, list)| {
+                            list.into_iter().filter_map(move |d| {
+                                Some((user, Id(d.get("id").and_then(Json::as_i64)?)))
+                            })
+                        })
+                        .collect(),
+                )
+            }
+            LinkKind::Group if self.has_group_listing() => self
+                .list_permissions("groupId")
+                .await
+                .ok()
+                .map(|rows| rows.into_iter().collect()),
+            LinkKind::Group => None,
+        }
+    }
+}
+
+/// After this many refusals of a link batch in a row, with nothing applied in between, the
+/// rest of the batch fails with the last refusal instead of being tried item by item.
+const MAX_REFUSALS_IN_A_ROW: u32 = 3;
+
+/// One link or unlink of a batch: the action's index, the ids and the permission body.
+struct LinkItem {
+    index: usize,
+    user: Id,
+    target: Id,
+    body: Json,
 }
