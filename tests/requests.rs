@@ -221,3 +221,25 @@ async fn a_run_logs_in_exactly_once() {
     assert_eq!(logins, 2);
     assert!(env.sandbox.stats().total > 20);
 }
+
+#[tokio::test]
+async fn links_of_one_apply_share_bulk_requests_up_to_the_batch_size() {
+    // 150 riders with two devices each: 300 device links and 50 group links, each kind in one
+    // bulk request at the default batch size (500), however apply slices its phases.
+    let mut yaml = String::from("version: 1\nfleet: acme-bikes\nusers:\n");
+    for i in 0..150 {
+        yaml.push_str(&format!(
+            "  - email: rider{i}@acme.example\n    devices: [BT-000{}, BT-000{}]\n",
+            101 + i % 12,
+            101 + (i + 1) % 12
+        ));
+        if i % 3 == 0 {
+            yaml.push_str("    groups: [Graz]\n");
+        }
+    }
+    let env = env_version(TraccarVersion::V6_14).await;
+    let got = apply_requests(&env, &env.admin, &yaml, Options::default()).await;
+    let mut expected = base(1, 1, 1, 2);
+    expected.extend([("POST /api/users", 150), ("POST /api/permissions/bulk", 2)]);
+    assert_eq!(got, routes(&expected));
+}
