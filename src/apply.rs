@@ -85,10 +85,11 @@ pub fn describe(action: &Action) -> String {
 pub const SLICE: usize = 200;
 
 /// Link and unlink phases are sliced larger: their actions travel in bulk requests of hundreds
-/// (`--batch-size`), so a slice this size is still a round or two of requests, while slices of
-/// `SLICE` would cap every bulk request at the slice (20,000 links took 210 requests instead of
-/// 42; BENCHMARKS.md).
-pub const LINK_SLICE: usize = 10_000;
+/// (`--batch-size`), so a slice this size is about 100 requests at the default batch size, a
+/// few rounds at the default concurrency. Slices of `SLICE` would cap every bulk request at
+/// the slice (21,000 links took 210 requests instead of 42), and every slice boundary splits a
+/// batch of each link kind (BENCHMARKS.md).
+pub const LINK_SLICE: usize = 50_000;
 
 /// Runs `plan` through `backend`. `progress` receives one line per phase.
 pub async fn apply<B: Backend>(backend: &B, plan: &Plan, progress: &mut dyn Write) -> Report {
