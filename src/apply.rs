@@ -10,7 +10,8 @@
 //!   failed revocation skips the grants that would otherwise leave the user with more access
 //!   than either the old or the new file grants.
 //! - Nothing is lost: the report lists every action, and a re-run plans exactly what is left.
-//! - Cancellation (Ctrl-C) is checked before each slice of at most `SLICE` actions: once it is
+//! - Cancellation (Ctrl-C) is checked before each slice of at most `SLICE` actions
+//!   (`LINK_SLICE` for links and unlinks, which travel in bulk requests): once it is
 //!   set, nothing new starts, what is in flight finishes, and every action not started is
 //!   reported as skipped. Slices run in order, so revocations still come before grants.
 
@@ -83,6 +84,12 @@ pub fn describe(action: &Action) -> String {
 /// enough to keep link batches big, small enough that Ctrl-C waits for little.
 pub const SLICE: usize = 200;
 
+/// Link and unlink phases are sliced larger: their actions travel in bulk requests of hundreds
+/// (`--batch-size`), so a slice this size is still a round or two of requests, while slices of
+/// `SLICE` would cap every bulk request at the slice (20,000 links took 210 requests instead of
+/// 42; BENCHMARKS.md).
+pub const LINK_SLICE: usize = 10_000;
+
 /// Runs `plan` through `backend`. `progress` receives one line per phase.
 pub async fn apply<B: Backend>(backend: &B, plan: &Plan, progress: &mut dyn Write) -> Report {
     apply_with_cancel(backend, plan, progress, &AtomicBool::new(false)).await
@@ -102,7 +109,11 @@ pub async fn apply_with_cancel<B: Backend>(
         // The actions of one phase are independent: only failures of earlier phases block.
         let blocked_users = failed_users.clone();
         let mut announced = false;
-        for slice in actions.chunks(SLICE) {
+        let slice_len = match phase {
+            Phase::Link | Phase::Unlink => LINK_SLICE,
+            _ => SLICE,
+        };
+        for slice in actions.chunks(slice_len) {
             if cancel.load(Ordering::SeqCst) {
                 if !report.interrupted {
                     let _ = writeln!(

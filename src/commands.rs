@@ -100,8 +100,14 @@ pub async fn connect(
             loaded.source
         );
     };
+    #[allow(
+        clippy::needless_update,
+        reason = "backend options other branches add keep their defaults"
+    )]
     let options = Options {
         concurrency: usize::from(args.concurrency),
+        batch_size: args.batch_size as usize,
+        bulk: !args.no_bulk,
         timeout: Duration::from_secs(args.timeout.max(1)),
         insecure_http: args.insecure_http,
         verbose: args.verbose,
@@ -489,6 +495,8 @@ mod tests {
             url: None,
             insecure_http: false,
             concurrency: 1,
+            batch_size: 500,
+            no_bulk: false,
             timeout: 1,
             target: targets.iter().map(|t| t.to_string()).collect(),
             verbose: false,

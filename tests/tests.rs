@@ -4,5 +4,6 @@ mod convergence;
 mod e2e;
 mod faults;
 mod gitops;
+mod requests;
 mod safety_targets;
 mod security;

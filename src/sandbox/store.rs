@@ -594,9 +594,13 @@ impl Store {
         let Some(email) = user.email.as_deref() else {
             return Err(ApiError::not_null("EMAIL", statement));
         };
+        // Through the lower-cased index, then exact: H2's unique index is case-sensitive.
         if self
-            .users
-            .values()
+            .email_index
+            .get(&email.to_lowercase())
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.users.get(id))
             .any(|u| u.id != own_id && u.email.as_deref() == Some(email))
         {
             return Err(ApiError::unique(

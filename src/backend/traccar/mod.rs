@@ -5,8 +5,10 @@
 //!
 //! Version gates (from ../shared/traccar/API-NOTES.md §11):
 //! - `GET /api/permissions` (admin) lists every user→device link in one request from 6.14.0;
-//!   user→group pairs only work in it after 6.14.5, so earlier servers infer group links from
-//!   `GET /api/groups?userId=` (see `links.rs`).
+//!   user→group pairs need a spelling trick on 6.14.0–6.14.5 (see `read.rs`), and servers
+//!   without the listing infer group links from `GET /api/groups?userId=` (see `links.rs`).
+//! - `GET /api/users?deviceId=` (admins 6.3+, managers 6.6+) lets `read.rs` read device links
+//!   per device when a fleet has fewer devices than users.
 //! - Everything else used here exists from 5.1 on.
 
 pub mod api;
@@ -37,6 +39,10 @@ pub struct Options {
     pub concurrency: usize,
     /// Links per `/api/permissions/bulk` request.
     pub batch_size: usize,
+    /// Use Traccar's bulk requests: the `GET /api/permissions` listing for reads (6.14+, admin)
+    /// and `/api/permissions/bulk` for links. Off: one request per object or link, as a
+    /// hand-written script would (the benchmark's baseline).
+    pub bulk: bool,
     /// Timeout of every request.
     pub timeout: Duration,
     /// Allow plain http to hosts that are not loopback.
@@ -50,8 +56,12 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            concurrency: 8,
+            // Measured (BENCHMARKS.md): wall time stays within 1.25x of ceil(requests / N) x
+            // latency up to 16; above it the per-request cost shows and a real server's
+            // throttle makes more pointless.
+            concurrency: 16,
             batch_size: 500,
+            bulk: true,
             timeout: Duration::from_secs(30),
             insecure_http: false,
             retry: api::RetryPolicy::default(),

@@ -1,88 +1,304 @@
 //! Reading a Traccar server into the model: users, the devices and groups the account may link,
 //! and the direct links of the users in scope, with the fewest requests the version allows and
-//! bounded concurrency. Learns the server ids the writes need (`Ids`).
+//! bounded concurrency. Learns the server ids the writes need (`Ids`). Never writes.
+//!
+//! Design (request counts are asserted by tests/requests.rs; figures in BENCHMARKS.md):
+//!
+//! - Round 1, concurrently: `GET /api/users`, `GET /api/devices?all=true`,
+//!   `GET /api/groups?all=true` (admins; others list what they can see). On 6.14+ as
+//!   administrator each of the last two is followed, as soon as it answers and only when it is
+//!   not empty, by its link listing: `GET /api/permissions?userId=0&deviceId=0` (every
+//!   user→device link) and the user→group listing. 6.14.0–6.14.5 pick the owner key in Jersey's
+//!   `HashMap` order, which puts `groupId` before `userId` (SQL error); the key spelt `UserId`
+//!   hashes to an earlier bucket (6 against 7 of 16), so `?UserId=0&groupId=0` reaches the right
+//!   table there. A server that still refuses it (any error) is read the per-user way below, so
+//!   the trick costs at most one request and can never return a wrong table (`tc_group_user`
+//!   does not exist). An admin plan therefore costs a constant 7 requests with connect's two.
+//! - Round 2, only what no listing answered, as one stream of at most `concurrency` requests in
+//!   flight:
+//!   - device links: per user in scope (`/api/devices?userId=`) or per device
+//!     (`/api/users?deviceId=`, admins 6.3+, managers 6.6+), whichever side has fewer objects.
+//!     Per device must read every device the account sees, since any may be linked to a user in
+//!     scope; for a manager it sees only links to devices it can see itself, which are the only
+//!     ones it could unlink anyway.
+//!   - group links: per user in scope (`/api/groups?userId=`), only when the server has groups.
+//!     Traccar has no "users of a group" read, so this is the one read that cannot take the
+//!     smaller side.
+//!   - the fleet's manager account (admin runs naming one): its managed users, and its devices
+//!     unless the device listing already holds them.
+//! - Paging (`limit`/`offset`, 6.13+) is deliberately not used. Lists are ordered by name with
+//!   no tiebreaker (except 6.14.3), so pages may skip or repeat objects whose names are equal; a
+//!   skipped user would be planned as a create (duplicate email), a skipped link as a link
+//!   (duplicate row). It would also add requests, and the memory it would bound, one list's
+//!   JSON, is small next to the model that holds every object anyway (see BENCHMARKS.md).
+//!   Devices and groups are decoded straight into small structs to keep that memory low.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt, stream};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
 use super::wire::{self, Id};
-use super::{TraccarBackend, email_of, id_of, links};
+use super::{TraccarBackend, Version, email_of, id_of, links};
 use crate::model::{Live, LiveUser, Role, Scope, UserKey};
 
+/// An object of which only the id matters.
+#[derive(Deserialize)]
+struct IdRow {
+    id: Id,
+}
+
+/// A user of which only the email matters.
+#[derive(Deserialize)]
+struct EmailRow {
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// One entry of `GET /api/users`, converted to the model while the list is decoded, so the
+/// whole list is never held as JSON objects (at 50,000 users those take several times the
+/// memory of the model).
+struct ListedUser {
+    id: Option<Id>,
+    /// None for share users (`temporary`: Traccar's own, fleetform never sees them) and
+    /// entries without an id.
+    entry: Option<(UserKey, LiveUser)>,
+}
+
+fn listed_user(u: &Map<String, Json>) -> ListedUser {
+    let id = id_of(u);
+    let temporary = u.get("temporary").and_then(Json::as_bool) == Some(true);
+    let entry = (id.is_some() && !temporary).then(|| {
+        let email = email_of(u);
+        let user = LiveUser {
+            administrator: u.get("administrator").and_then(Json::as_bool) == Some(true),
+            marker: wire::marker(u),
+            fields: wire::user_fields(u),
+            devices: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            managed_by: BTreeSet::new(),
+            email,
+        };
+        (UserKey::new(&user.email), user)
+    });
+    ListedUser { id, entry }
+}
+
+struct UserList(Vec<ListedUser>);
+
+impl<'de> Deserialize<'de> for UserList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<UserList, D::Error> {
+        struct Elements;
+        impl<'de> serde::de::Visitor<'de> for Elements {
+            type Value = UserList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of users")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<UserList, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(element) = seq.next_element::<Json>()? {
+                    if let Json::Object(m) = element {
+                        out.push(listed_user(&m));
+                    }
+                }
+                Ok(UserList(out))
+            }
+        }
+        d.deserialize_seq(Elements)
+    }
+}
+
+/// How the device links of the users in scope are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum DeviceReads {
+    /// One `GET /api/permissions` answered them all.
+    Listing,
+    /// `GET /api/devices?userId=` per user in scope.
+    PerUser,
+    /// `GET /api/users?deviceId=` per device the account sees.
+    PerDevice,
+}
+
+/// Picks the side with fewer objects; `per_device_ok`: the server and role allow
+/// `GET /api/users?deviceId=`. Ties read per user (the read every version has).
+pub(super) fn device_reads(
+    listing: bool,
+    users_in_scope: usize,
+    devices: usize,
+    per_device_ok: bool,
+) -> DeviceReads {
+    if listing {
+        DeviceReads::Listing
+    } else if per_device_ok && devices < users_in_scope {
+        DeviceReads::PerDevice
+    } else {
+        DeviceReads::PerUser
+    }
+}
+
+/// One per-object read of round 2.
+#[derive(Clone, Copy, Debug)]
+enum Read {
+    DevicesOfUser(Id),
+    UsersOfDevice(Id),
+    GroupsOfUser(Id),
+    ManagerDevices(Id),
+    ManagedUsers(Id),
+}
+
+enum Answer {
+    DevicesOfUser(Id, Vec<wire::Device>),
+    UsersOfDevice(Id, Vec<IdRow>),
+    GroupsOfUser(Id, Vec<IdRow>),
+    ManagerDevices(Vec<wire::Device>),
+    ManagedUsers(Vec<EmailRow>),
+}
+
 impl TraccarBackend {
+    async fn get_list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<Vec<T>> {
+        Ok(self.api.get::<Vec<T>>(path, query).await?)
+    }
+
+    /// `GET /api/permissions?<owner>=0&<property>=0`: every (owner, property) link row.
+    async fn list_links(&self, owner: &str, property: &str) -> anyhow::Result<Vec<(Id, Id)>> {
+        let rows: Vec<Map<String, Json>> = self
+            .api
+            .get(
+                "/api/permissions",
+                &[(owner, "0".into()), (property, "0".into())],
+            )
+            .await?;
+        // Output keys are DB column labels (`USERID` on H2): matched case-insensitively.
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    wire::permission_id(r, owner)?,
+                    wire::permission_id(r, property)?,
+                ))
+            })
+            .collect())
+    }
+
+    /// Every user→group link, or `None` when this server cannot list them (see the file header).
+    async fn list_group_links(&self) -> Option<Vec<(Id, Id)>> {
+        let owner = if self.version > Version(6, 14, 5) {
+            "userId"
+        } else {
+            "UserId"
+        };
+        self.list_links(owner, "groupId").await.ok()
+    }
+
+    fn per_device_ok(&self) -> bool {
+        match self.role {
+            Role::Admin => self.version >= Version(6, 3, 0),
+            Role::Manager => self.version >= Version(6, 6, 0),
+            Role::User => false,
+        }
+    }
+
+    async fn read_one(&self, read: Read) -> anyhow::Result<Answer> {
+        // Only ids, uniqueIds and emails are read here: attributes are left on the server.
+        let q = |key: &'static str, id: Id| {
+            [
+                (key, id.0.to_string()),
+                ("excludeAttributes", "true".to_string()),
+            ]
+        };
+        Ok(match read {
+            Read::DevicesOfUser(u) => {
+                Answer::DevicesOfUser(u, self.get_list("/api/devices", &q("userId", u)).await?)
+            }
+            Read::UsersOfDevice(d) => {
+                Answer::UsersOfDevice(d, self.get_list("/api/users", &q("deviceId", d)).await?)
+            }
+            Read::GroupsOfUser(u) => {
+                Answer::GroupsOfUser(u, self.get_list("/api/groups", &q("userId", u)).await?)
+            }
+            Read::ManagerDevices(m) => {
+                Answer::ManagerDevices(self.get_list("/api/devices", &q("userId", m)).await?)
+            }
+            Read::ManagedUsers(m) => {
+                Answer::ManagedUsers(self.get_list("/api/users", &q("userId", m)).await?)
+            }
+        })
+    }
+
     pub(super) async fn fetch_live(&self, scope: &Scope) -> anyhow::Result<Live> {
         let admin = self.role == Role::Admin;
-        let all: Vec<(&str, String)> = if admin {
-            vec![("all", "true".into())]
-        } else {
-            vec![]
-        };
-        let (users, devices, groups) = tokio::try_join!(
-            self.list("/api/users", &[]),
-            self.list("/api/devices", &all),
-            self.list("/api/groups", &all),
+        // Devices and groups are read for ids, names and parents only; `excludeAttributes`
+        // (6.10+, ignored before) keeps their attributes off the wire.
+        let mut all: Vec<(&str, String)> = vec![("excludeAttributes", "true".into())];
+        if admin {
+            all.push(("all", "true".into()));
+        }
+        let listing = self.options.bulk && self.has_permission_listing();
+
+        // Round 1.
+        let (users, (devices, device_rows), (groups, group_rows)) = tokio::try_join!(
+            async { anyhow::Ok(self.api.get::<UserList>("/api/users", &[]).await?) },
+            async {
+                let devices: Vec<wire::Device> = self
+                    .get_list("/api/devices", &all)
+                    .await
+                    .context("GET /api/devices")?;
+                let rows = if listing && !devices.is_empty() {
+                    Some(self.list_links("userId", "deviceId").await?)
+                } else {
+                    None
+                };
+                anyhow::Ok((devices, rows))
+            },
+            async {
+                let groups: Vec<wire::Group> = self
+                    .get_list("/api/groups", &all)
+                    .await
+                    .context("GET /api/groups")?;
+                let rows = if listing && !groups.is_empty() {
+                    self.list_group_links().await
+                } else {
+                    None
+                };
+                anyhow::Ok((groups, rows))
+            },
         )?;
 
-        let devices: Vec<wire::Device> = devices
-            .into_iter()
-            .map(serde_json::from_value)
-            .collect::<Result<_, _>>()
-            .context("GET /api/devices: unexpected device object")?;
-        let groups: Vec<wire::Group> = groups
-            .into_iter()
-            .map(serde_json::from_value)
-            .collect::<Result<_, _>>()
-            .context("GET /api/groups: unexpected group object")?;
-        let device_by_id: HashMap<Id, String> = devices
+        let device_by_id: HashMap<Id, &str> = devices
             .iter()
-            .map(|d| (d.id, d.unique_id.clone()))
+            .map(|d| (d.id, d.unique_id.as_str()))
             .collect();
         let mut group_names: BTreeMap<String, Vec<Id>> = BTreeMap::new();
         for g in &groups {
             group_names.entry(g.name.clone()).or_default().push(g.id);
         }
-        let group_by_id: HashMap<Id, String> =
-            groups.iter().map(|g| (g.id, g.name.clone())).collect();
+        let group_by_id: HashMap<Id, &str> =
+            groups.iter().map(|g| (g.id, g.name.as_str())).collect();
         let parents: BTreeMap<Id, Option<Id>> =
             groups.iter().map(|g| (g.id, g.parent_id())).collect();
 
         // Users: every visible one; a manager does not see itself in the list.
-        let mut raw_users: Vec<Map<String, Json>> = users
-            .into_iter()
-            .filter_map(|u| match u {
-                Json::Object(m) => Some(m),
-                _ => None,
-            })
-            .collect();
-        if !raw_users.iter().any(|u| id_of(u) == Some(self.me_id)) {
-            raw_users.push(self.me_json.clone());
+        let mut listed = users.0;
+        if !listed.iter().any(|u| u.id == Some(self.me_id)) {
+            listed.push(listed_user(&self.me_json));
         }
         let mut live_users: BTreeMap<UserKey, LiveUser> = BTreeMap::new();
         let mut user_ids: HashMap<UserKey, Id> = HashMap::new();
-        for u in &raw_users {
-            // Share users (`temporary`) are Traccar's own; fleetform never sees them.
-            if u.get("temporary").and_then(Json::as_bool) == Some(true) {
-                continue;
+        for ListedUser { id, entry } in listed {
+            if let (Some(id), Some((key, user))) = (id, entry) {
+                user_ids.insert(key.clone(), id);
+                live_users.insert(key, user);
             }
-            let Some(id) = id_of(u) else { continue };
-            let email = email_of(u);
-            let key = UserKey::new(&email);
-            user_ids.insert(key.clone(), id);
-            live_users.insert(
-                key,
-                LiveUser {
-                    administrator: u.get("administrator").and_then(Json::as_bool) == Some(true),
-                    marker: wire::marker(u),
-                    fields: wire::user_fields(u),
-                    email,
-                    devices: BTreeSet::new(),
-                    groups: BTreeSet::new(),
-                    managed_by: BTreeSet::new(),
-                },
-            );
         }
 
         // Links of the users in scope (never of administrators: fleetform does not manage them).
@@ -94,113 +310,133 @@ impl TraccarBackend {
         let scope_ids: HashMap<Id, UserKey> =
             in_scope.iter().map(|(k, id)| (*id, k.clone())).collect();
 
-        if self.has_permission_listing() {
-            for (user, device) in self.list_permissions("deviceId").await? {
-                if let (Some(key), Some(uid)) = (scope_ids.get(&user), device_by_id.get(&device))
+        // The fleet's manager account, for an admin run that names one.
+        let manager_id = match &scope.manager {
+            Some(manager) if admin => user_ids.get(manager).copied(),
+            _ => None,
+        };
+
+        // Round 2: what no listing answered.
+        let strategy = device_reads(
+            device_rows.is_some(),
+            in_scope.len(),
+            devices.len(),
+            self.per_device_ok(),
+        );
+        let mut reads: Vec<Read> = Vec::new();
+        match strategy {
+            DeviceReads::Listing => {}
+            DeviceReads::PerUser => {
+                reads.extend(in_scope.iter().map(|(_, id)| Read::DevicesOfUser(*id)));
+            }
+            DeviceReads::PerDevice => {
+                reads.extend(devices.iter().map(|d| Read::UsersOfDevice(d.id)))
+            }
+        }
+        if group_rows.is_none() && !groups.is_empty() {
+            reads.extend(in_scope.iter().map(|(_, id)| Read::GroupsOfUser(*id)));
+        }
+        if let Some(mid) = manager_id {
+            if device_rows.is_none() {
+                reads.push(Read::ManagerDevices(mid));
+            }
+            reads.push(Read::ManagedUsers(mid));
+        }
+        let answers: Vec<Answer> = stream::iter(reads)
+            .map(|read| self.read_one(read))
+            .buffer_unordered(self.options.concurrency.max(1))
+            .try_collect()
+            .await?;
+
+        let mut manager_devices: Option<BTreeSet<String>> = None;
+        if let (Some(mid), Some(rows)) = (manager_id, &device_rows) {
+            manager_devices = Some(
+                rows.iter()
+                    .filter(|(u, _)| *u == mid)
+                    .filter_map(|(_, d)| device_by_id.get(d).map(|s| s.to_string()))
+                    .collect(),
+            );
+        }
+        if let Some(rows) = &device_rows {
+            for (user, device) in rows {
+                if let (Some(key), Some(uid)) = (scope_ids.get(user), device_by_id.get(device))
                     && let Some(u) = live_users.get_mut(key)
                 {
-                    u.devices.insert(uid.clone());
+                    u.devices.insert(uid.to_string());
                 }
             }
-        } else {
-            let per_user: Vec<(UserKey, Vec<Json>)> = stream::iter(in_scope.iter().cloned())
-                .map(|(key, id)| async move {
-                    let list = self
-                        .list("/api/devices", &[("userId", id.0.to_string())])
-                        .await?;
-                    anyhow::Ok((key, list))
-                })
-                .buffer_unordered(self.options.concurrency)
-                .try_collect()
-                .await?;
-            for (key, list) in per_user {
-                let u = live_users.get_mut(&key);
-                if let Some(u) = u {
-                    for d in list {
-                        if let Some(uid) = d.get("uniqueId").and_then(Json::as_str) {
+        }
+        if let Some(rows) = &group_rows {
+            for (user, group) in rows {
+                if let (Some(key), Some(name)) = (scope_ids.get(user), group_by_id.get(group))
+                    && let Some(u) = live_users.get_mut(key)
+                {
+                    u.groups.insert(name.to_string());
+                }
+            }
+        }
+        let mut uncertain: HashSet<(UserKey, String)> = HashSet::new();
+        for answer in answers {
+            match answer {
+                Answer::DevicesOfUser(user, list) => {
+                    if let Some(u) = scope_ids.get(&user).and_then(|k| live_users.get_mut(k)) {
+                        u.devices.extend(list.into_iter().map(|d| d.unique_id));
+                    }
+                }
+                Answer::UsersOfDevice(device, list) => {
+                    let Some(uid) = device_by_id.get(&device) else {
+                        continue;
+                    };
+                    for row in list {
+                        if let Some(u) = scope_ids.get(&row.id).and_then(|k| live_users.get_mut(k))
+                        {
                             u.devices.insert(uid.to_string());
                         }
                     }
                 }
-            }
-        }
-
-        let mut uncertain: HashSet<(UserKey, String)> = HashSet::new();
-        if self.has_group_listing() {
-            for (user, group) in self.list_permissions("groupId").await? {
-                if let (Some(key), Some(name)) = (scope_ids.get(&user), group_by_id.get(&group))
-                    && let Some(u) = live_users.get_mut(key)
-                {
-                    u.groups.insert(name.clone());
-                }
-            }
-        } else if !groups.is_empty() {
-            let per_user: Vec<(UserKey, Vec<Json>)> = stream::iter(in_scope.iter().cloned())
-                .map(|(key, id)| async move {
-                    let list = self
-                        .list("/api/groups", &[("userId", id.0.to_string())])
-                        .await?;
-                    anyhow::Ok((key, list))
-                })
-                .buffer_unordered(self.options.concurrency)
-                .try_collect()
-                .await?;
-            for (key, list) in per_user {
-                let visible: BTreeSet<Id> = list
-                    .iter()
-                    .filter_map(|g| g.get("id").and_then(Json::as_i64).map(Id))
-                    .collect();
-                let desired: BTreeSet<Id> = scope
-                    .desired_groups
-                    .get(&key)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|name| match group_names.get(name).map(Vec::as_slice) {
-                        Some([only]) => Some(*only),
-                        _ => None,
-                    })
-                    .collect();
-                let inferred = links::infer_group_links(&visible, &parents, &desired);
-                if let Some(u) = live_users.get_mut(&key) {
-                    for g in &inferred.linked {
+                Answer::GroupsOfUser(user, list) => {
+                    let Some(key) = scope_ids.get(&user) else {
+                        continue;
+                    };
+                    let visible: BTreeSet<Id> = list.iter().map(|g| g.id).collect();
+                    let desired: BTreeSet<Id> = scope
+                        .desired_groups
+                        .get(key)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|name| match group_names.get(name).map(Vec::as_slice) {
+                            Some([only]) => Some(*only),
+                            _ => None,
+                        })
+                        .collect();
+                    let inferred = links::infer_group_links(&visible, &parents, &desired);
+                    if let Some(u) = live_users.get_mut(key) {
+                        for g in &inferred.linked {
+                            if let Some(name) = group_by_id.get(g) {
+                                u.groups.insert(name.to_string());
+                            }
+                        }
+                    }
+                    for g in &inferred.uncertain {
                         if let Some(name) = group_by_id.get(g) {
-                            u.groups.insert(name.clone());
+                            uncertain.insert((key.clone(), name.to_string()));
                         }
                     }
                 }
-                for g in &inferred.uncertain {
-                    if let Some(name) = group_by_id.get(g) {
-                        uncertain.insert((key.clone(), name.clone()));
-                    }
+                Answer::ManagerDevices(list) => {
+                    manager_devices = Some(list.into_iter().map(|d| d.unique_id).collect());
                 }
-            }
-        }
-
-        // The manager account, for an admin run that names one: its devices bound what the
-        // file may assign, and its managed users get `managed_by`.
-        let mut manager_devices = None;
-        let mut manager_id = None;
-        if let Some(manager) = &scope.manager
-            && admin
-            && let Some(&mid) = user_ids.get(manager)
-        {
-            manager_id = Some(mid);
-            let by_manager = [("userId", mid.0.to_string())];
-            let (devs, managed) = tokio::try_join!(
-                self.list("/api/devices", &by_manager),
-                self.list("/api/users", &by_manager),
-            )?;
-            manager_devices = Some(
-                devs.iter()
-                    .filter_map(|d| d.get("uniqueId").and_then(Json::as_str))
-                    .map(str::to_string)
-                    .collect(),
-            );
-            for m in managed {
-                if let Some(email) = m.get("email").and_then(Json::as_str)
-                    && let Some(u) = live_users.get_mut(&UserKey::new(email))
-                {
-                    u.managed_by.insert(manager.clone());
+                Answer::ManagedUsers(list) => {
+                    let Some(manager) = &scope.manager else {
+                        continue;
+                    };
+                    for row in list {
+                        if let Some(email) = row.email
+                            && let Some(u) = live_users.get_mut(&UserKey::new(&email))
+                        {
+                            u.managed_by.insert(manager.clone());
+                        }
+                    }
                 }
             }
         }
@@ -230,10 +466,28 @@ impl TraccarBackend {
             account: self.account(),
             users: live_users,
             devices: devices.into_iter().map(|d| d.unique_id).collect(),
-            groups: group_names.keys().cloned().collect(),
+            groups: group_names.into_keys().collect(),
             ambiguous_groups,
             manager_devices,
             now: chrono::Utc::now(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_links_are_read_from_the_smaller_side() {
+        assert_eq!(device_reads(true, 10, 1, true), DeviceReads::Listing);
+        assert_eq!(
+            device_reads(false, 10_000, 50, true),
+            DeviceReads::PerDevice
+        );
+        assert_eq!(device_reads(false, 10_000, 50, false), DeviceReads::PerUser);
+        assert_eq!(device_reads(false, 100, 200, true), DeviceReads::PerUser);
+        assert_eq!(device_reads(false, 5, 5, true), DeviceReads::PerUser);
+        assert_eq!(device_reads(false, 0, 5, true), DeviceReads::PerUser);
     }
 }

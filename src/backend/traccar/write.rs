@@ -380,13 +380,16 @@ impl TraccarBackend {
                 .extend(relink);
         }
         let mut chunks: Vec<(bool, LinkKind, Vec<LinkItem>)> = Vec::new();
+        // Without bulk (`--no-bulk`, the benchmark's baseline) every link is its own request.
+        let batch_size = if self.options.bulk {
+            self.options.batch_size.max(1)
+        } else {
+            1
+        };
         for ((is_link, kind), items) in batches {
             let mut items = items.into_iter().peekable();
             while items.peek().is_some() {
-                let chunk: Vec<LinkItem> = items
-                    .by_ref()
-                    .take(self.options.batch_size.max(1))
-                    .collect();
+                let chunk: Vec<LinkItem> = items.by_ref().take(batch_size).collect();
                 chunks.push((is_link, kind, chunk));
             }
         }
@@ -405,16 +408,24 @@ impl TraccarBackend {
         results
     }
 
+    /// The request for a batch: `/api/permissions/bulk` with an array, or, without bulk
+    /// (`--no-bulk`: batches of one), `/api/permissions` with the one object.
+    fn permissions_request(&self, batch: &[LinkItem]) -> (&'static str, Json) {
+        match batch {
+            [one] if !self.options.bulk => ("/api/permissions", one.body.clone()),
+            _ => (
+                "/api/permissions/bulk",
+                Json::Array(batch.iter().map(|i| i.body.clone()).collect()),
+            ),
+        }
+    }
+
     /// Unlinks are idempotent (DELETE of a missing link is a no-op), so the client already
     /// retried the batch after ambiguous failures. A refusal (say, of one item) stops a Traccar
     /// bulk half way: the items are then deleted one by one, each with its own outcome.
     async fn unlink_batch(&self, batch: Vec<LinkItem>) -> Vec<(usize, Outcome)> {
-        let bodies = Json::Array(batch.iter().map(|i| i.body.clone()).collect());
-        match self
-            .api
-            .write(Method::DELETE, "/api/permissions/bulk", Some(&bodies))
-            .await
-        {
+        let (path, body) = self.permissions_request(&batch);
+        match self.api.write(Method::DELETE, path, Some(&body)).await {
             Ok(()) => batch
                 .into_iter()
                 .map(|i| (i.index, Ok(Applied::Done)))
@@ -474,11 +485,8 @@ impl TraccarBackend {
                 continue;
             }
             let bodies = Json::Array(batch.iter().map(|i| i.body.clone()).collect());
-            let error = match self
-                .api
-                .write(Method::POST, "/api/permissions/bulk", Some(&bodies))
-                .await
-            {
+            let (path, body) = self.permissions_request(&batch);
+            let error = match self.api.write(Method::POST, path, Some(&body)).await {
                 Ok(()) => {
                     refusals = 0;
                     out.extend(batch.into_iter().map(|i| (i.index, Ok(Applied::Done))));

@@ -1,0 +1,245 @@
+//! Exact request counts of plan and apply against the sandbox's per-route counters, on every
+//! imitated Traccar version, as administrator and as manager. A change that adds a request per
+//! run, per user or per link fails here; timing is never asserted (see benches/fleet.rs).
+//!
+//! The demo seed (fleetform::demo::seed) holds 12 devices in 2 groups, all linked to the
+//! manager account. Expected figures follow read.rs's design comment: connect costs
+//! `POST /api/session` + `GET /api/server`; round 1 lists users, devices and groups; 6.14 as
+//! administrator adds the two link listings; elsewhere links are read per object.
+
+use std::collections::BTreeMap;
+
+use fleetform::apply;
+use fleetform::backend::traccar::api::Credentials;
+use fleetform::backend::traccar::{Options, TraccarBackend};
+use fleetform::commands;
+use fleetform::sandbox::TraccarVersion;
+
+use crate::e2e::{Env, env_version, fleet};
+
+const V: [TraccarVersion; 3] = [
+    TraccarVersion::V6_14,
+    TraccarVersion::V6_9,
+    TraccarVersion::V5_12,
+];
+
+/// An admin-run fleet of `n` riders with one device each and, for every third, a group.
+fn riders(n: usize, manager: bool) -> String {
+    let mut yaml = String::from("version: 1\nfleet: acme-bikes\n");
+    if manager {
+        yaml.push_str("manager: fleet@acme.example\n");
+    }
+    yaml.push_str("users:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - email: rider{i}@acme.example\n    name: Rider {i}\n    devices: [BT-000{}]\n",
+            101 + i % 12
+        ));
+        if i % 3 == 0 {
+            yaml.push_str("    groups: [Vienna]\n");
+        }
+    }
+    yaml
+}
+
+async fn backend(env: &Env, credentials: &Credentials, options: Options) -> TraccarBackend {
+    TraccarBackend::connect(&env.url, credentials, options)
+        .await
+        .expect("connect")
+}
+
+/// Connects and plans once; returns the requests by route.
+async fn plan_requests(
+    env: &Env,
+    credentials: &Credentials,
+    yaml: &str,
+    options: Options,
+) -> BTreeMap<String, u64> {
+    env.sandbox.reset_stats();
+    let b = backend(env, credentials, options).await;
+    commands::make_plan(&b, &fleet(yaml)).await.expect("plan");
+    env.sandbox.stats().by_route
+}
+
+/// Connects, plans and applies once; returns the requests by route.
+async fn apply_requests(
+    env: &Env,
+    credentials: &Credentials,
+    yaml: &str,
+    options: Options,
+) -> BTreeMap<String, u64> {
+    env.sandbox.reset_stats();
+    let b = backend(env, credentials, options).await;
+    let plan = commands::make_plan(&b, &fleet(yaml)).await.expect("plan");
+    let report = apply::apply(&b, &plan, &mut Vec::new()).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    env.sandbox.stats().by_route
+}
+
+fn routes(expected: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    expected
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| (r.to_string(), *n))
+        .collect()
+}
+
+fn base(users: u64, devices: u64, groups: u64, permissions: u64) -> Vec<(&'static str, u64)> {
+    vec![
+        ("POST /api/session", 1),
+        ("GET /api/server", 1),
+        ("GET /api/users", users),
+        ("GET /api/devices", devices),
+        ("GET /api/groups", groups),
+        ("GET /api/permissions", permissions),
+    ]
+}
+
+#[tokio::test]
+async fn admin_plan_requests_are_constant_on_6_14_and_per_smaller_side_elsewhere() {
+    let yaml = riders(14, true);
+    for version in V {
+        let env = env_version(version).await;
+        env.apply(&yaml).await;
+        let got = plan_requests(&env, &env.admin, &yaml, Options::default()).await;
+        // 14 users in scope, 12 devices, 2 groups; `manager:` adds its managed users (and its
+        // devices where no listing holds them).
+        let expected = match version {
+            TraccarVersion::V6_14 => base(1 + 1, 1, 1, 2),
+            // Per device (12 < 14) + manager; groups per user.
+            TraccarVersion::V6_9 => base(1 + 12 + 1, 1 + 1, 1 + 14, 0),
+            // No `/api/users?deviceId=` before 6.3: per user.
+            TraccarVersion::V5_12 => base(1 + 1, 1 + 14 + 1, 1 + 14, 0),
+        };
+        assert_eq!(got, routes(&expected), "{version:?}");
+    }
+}
+
+#[tokio::test]
+async fn admin_plan_of_a_small_fleet_reads_per_user() {
+    let yaml = riders(3, true);
+    for version in V {
+        let env = env_version(version).await;
+        env.apply(&yaml).await;
+        let got = plan_requests(&env, &env.admin, &yaml, Options::default()).await;
+        let expected = match version {
+            TraccarVersion::V6_14 => base(2, 1, 1, 2),
+            _ => base(2, 1 + 3 + 1, 1 + 3, 0),
+        };
+        assert_eq!(got, routes(&expected), "{version:?}");
+    }
+}
+
+#[tokio::test]
+async fn manager_plan_reads_per_object_on_every_version() {
+    let yaml = riders(3, false);
+    for version in V {
+        let env = env_version(version).await;
+        let report = env.apply_as(&env.manager, &yaml).await;
+        assert!(report.is_success(), "{version:?}: {:?}", report.failed);
+        let got = plan_requests(&env, &env.manager, &yaml, Options::default()).await;
+        // The listing is admin-only; 3 users < 12 devices: per user.
+        assert_eq!(got, routes(&base(1, 1 + 3, 1 + 3, 0)), "{version:?}");
+    }
+}
+
+#[tokio::test]
+async fn manager_plan_reads_per_device_when_devices_are_fewer() {
+    let yaml = riders(14, false);
+    for version in V {
+        let env = env_version(version).await;
+        let report = env.apply_as(&env.manager, &yaml).await;
+        assert!(report.is_success(), "{version:?}: {:?}", report.failed);
+        let got = plan_requests(&env, &env.manager, &yaml, Options::default()).await;
+        let expected = if version >= TraccarVersion::V6_9 {
+            base(1 + 12, 1, 1 + 14, 0)
+        } else {
+            base(1, 1 + 14, 1 + 14, 0)
+        };
+        assert_eq!(got, routes(&expected), "{version:?}");
+    }
+}
+
+#[tokio::test]
+async fn first_apply_creates_one_by_one_and_links_in_bulk_batches() {
+    // 14 users: 14 device links and 5 group links; batches of 4 -> 4 + 2 bulk requests.
+    let yaml = riders(14, true);
+    for version in V {
+        let env = env_version(version).await;
+        let options = Options {
+            batch_size: 4,
+            ..Options::default()
+        };
+        let got = apply_requests(&env, &env.admin, &yaml, options).await;
+        let mut expected = match version {
+            // No users in scope yet: the plan costs the same everywhere but the listings.
+            TraccarVersion::V6_14 => base(2, 1, 1, 2),
+            _ => base(2, 2, 1, 0),
+        };
+        expected.extend([
+            ("POST /api/users", 14),
+            // Each created user is handed to the manager account.
+            ("POST /api/permissions", 14),
+            ("POST /api/permissions/bulk", 4 + 2),
+        ]);
+        assert_eq!(got, routes(&expected), "{version:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_bulk_every_object_and_link_is_its_own_request() {
+    let yaml = riders(3, false);
+    let env = env_version(TraccarVersion::V6_14).await;
+    let options = Options {
+        bulk: false,
+        concurrency: 1,
+        ..Options::default()
+    };
+    let got = apply_requests(&env, &env.admin, &yaml, options.clone()).await;
+    let mut expected = base(1, 1, 1, 0);
+    // 3 device links and 1 group link, one POST each.
+    expected.extend([("POST /api/users", 3), ("POST /api/permissions", 3 + 1)]);
+    assert_eq!(got, routes(&expected));
+    let got = plan_requests(&env, &env.admin, &yaml, options).await;
+    assert_eq!(got, routes(&base(1, 1 + 3, 1 + 3, 0)));
+}
+
+#[tokio::test]
+async fn a_run_logs_in_exactly_once() {
+    let yaml = riders(3, true);
+    let env = env_version(TraccarVersion::V6_9).await;
+    env.sandbox.reset_stats();
+    env.apply(&yaml).await;
+    env.apply(&yaml).await;
+    let logins = env
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.route == "POST /api/session")
+        .count();
+    // Two runs (each plan + apply through one backend): two logins, never one per request.
+    assert_eq!(logins, 2);
+    assert!(env.sandbox.stats().total > 20);
+}
+
+#[tokio::test]
+async fn links_of_one_apply_share_bulk_requests_up_to_the_batch_size() {
+    // 150 riders with two devices each: 300 device links and 50 group links, each kind in one
+    // bulk request at the default batch size (500), however apply slices its phases.
+    let mut yaml = String::from("version: 1\nfleet: acme-bikes\nusers:\n");
+    for i in 0..150 {
+        yaml.push_str(&format!(
+            "  - email: rider{i}@acme.example\n    devices: [BT-000{}, BT-000{}]\n",
+            101 + i % 12,
+            101 + (i + 1) % 12
+        ));
+        if i % 3 == 0 {
+            yaml.push_str("    groups: [Graz]\n");
+        }
+    }
+    let env = env_version(TraccarVersion::V6_14).await;
+    let got = apply_requests(&env, &env.admin, &yaml, Options::default()).await;
+    let mut expected = base(1, 1, 1, 2);
+    expected.extend([("POST /api/users", 150), ("POST /api/permissions/bulk", 2)]);
+    assert_eq!(got, routes(&expected));
+}
