@@ -54,7 +54,7 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
                 {
                     continue;
                 }
-                update(want, have, &mut actions);
+                update(want, have, manager_of_fleet(desired, live), &mut actions);
             }
         }
     }
@@ -179,7 +179,16 @@ fn create(desired: &Desired, live: &Live, want: &DesiredUser, actions: &mut Vec<
     );
 }
 
-fn update(want: &DesiredUser, have: &LiveUser, actions: &mut Vec<Action>) {
+/// The manager account (as the server spells it) that an administrator run must keep every
+/// fleet user under, when the file names one that exists.
+fn manager_of_fleet<'a>(desired: &Desired, live: &'a Live) -> Option<&'a str> {
+    match (&desired.manager, live.account.role) {
+        (Some(manager), Role::Admin) => live.users.get(manager).map(|u| u.email.as_str()),
+        _ => None,
+    }
+}
+
+fn update(want: &DesiredUser, have: &LiveUser, manager: Option<&str>, actions: &mut Vec<Action>) {
     let changes: Vec<FieldChange> = want
         .fields
         .iter()
@@ -196,6 +205,17 @@ fn update(want: &DesiredUser, have: &LiveUser, actions: &mut Vec<Action>) {
             email: have.email.clone(),
             changes,
             adopt,
+        });
+    }
+    // A user adopted, or created by a run that stopped before linking it to the manager,
+    // joins the billing account like the users fleetform creates there.
+    if let Some(manager) = manager
+        && !have.managed_by.contains(&UserKey::new(manager))
+    {
+        actions.push(Action::Link {
+            email: have.email.clone(),
+            kind: LinkKind::Manager,
+            target: manager.to_string(),
         });
     }
     links(

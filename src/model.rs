@@ -355,6 +355,10 @@ impl Scope {
 pub enum LinkKind {
     Device,
     Group,
+    /// The user is one of the target's managed users: the target is the fleet's `manager`
+    /// (billing account). Only ever linked, by administrator runs that name a manager, so the
+    /// whole fleet stays in the billing account; never unlinked.
+    Manager,
 }
 
 impl fmt::Display for LinkKind {
@@ -362,6 +366,7 @@ impl fmt::Display for LinkKind {
         f.write_str(match self {
             LinkKind::Device => "device",
             LinkKind::Group => "group",
+            LinkKind::Manager => "manager",
         })
     }
 }

@@ -383,14 +383,28 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
             }
             Action::Link { kind, target, .. } | Action::Unlink { kind, target, .. } => {
                 if let Some(user) = next.users.get_mut(&key) {
-                    let links = match kind {
-                        LinkKind::Device => &mut user.devices,
-                        LinkKind::Group => &mut user.groups,
-                    };
-                    if matches!(action, Action::Link { .. }) {
-                        links.insert(target.clone());
-                    } else {
-                        links.remove(target);
+                    let is_link = matches!(action, Action::Link { .. });
+                    match kind {
+                        LinkKind::Device | LinkKind::Group => {
+                            let links = if *kind == LinkKind::Device {
+                                &mut user.devices
+                            } else {
+                                &mut user.groups
+                            };
+                            if is_link {
+                                links.insert(target.clone());
+                            } else {
+                                links.remove(target);
+                            }
+                        }
+                        LinkKind::Manager => {
+                            let manager = UserKey::new(target);
+                            if is_link {
+                                user.managed_by.insert(manager);
+                            } else {
+                                user.managed_by.remove(&manager);
+                            }
+                        }
                     }
                 }
             }

@@ -399,8 +399,8 @@ fn code(text: &str) -> String {
 ///       "fields": { "<field>": <value>, … } },
 ///     { …, "action": "update_user", "email": "…", "adopt": true | false,
 ///       "changes": [ { "field": "<field>", "before": <value>, "after": <value> }, … ] },
-///     { …, "action": "link" | "unlink", "email": "…", "kind": "device" | "group",
-///       "target": "<device uniqueId or group name>" },
+///     { …, "action": "link" | "unlink", "email": "…", "kind": "device" | "group" | "manager",
+///       "target": "<device uniqueId, group name, or the manager's email>" },
 ///     { …, "action": "disable_user" | "delete_user", "email": "…" }
 ///   ]
 /// }

@@ -391,6 +391,7 @@ fn decode_action(json: &Json) -> anyhow::Result<Action> {
         match text_of(json, "kind")? {
             "device" => Ok(LinkKind::Device),
             "group" => Ok(LinkKind::Group),
+            "manager" => Ok(LinkKind::Manager),
             other => bail!("unknown link kind {other:?}"),
         }
     };

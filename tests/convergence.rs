@@ -353,11 +353,15 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
                 user.is_some_and(|u| match kind {
                     fleetform::model::LinkKind::Device => !u.devices.contains(target),
                     fleetform::model::LinkKind::Group => !u.groups.contains(target),
+                    fleetform::model::LinkKind::Manager => {
+                        !u.managed_by.contains(&UserKey::new(target))
+                    }
                 }) || user.is_none()
             }
             Action::Unlink { kind, target, .. } => user.is_some_and(|u| match kind {
                 fleetform::model::LinkKind::Device => u.devices.contains(target),
                 fleetform::model::LinkKind::Group => u.groups.contains(target),
+                fleetform::model::LinkKind::Manager => u.managed_by.contains(&UserKey::new(target)),
             }),
             Action::DisableUser { .. } => {
                 user.is_some_and(|u| u.fields.get(&Field::Disabled) != Some(&Value::Bool(true)))

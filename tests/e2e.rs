@@ -410,10 +410,32 @@ async fn an_existing_unmarked_user_in_the_file_is_adopted() {
             .any(|a| matches!(a, Action::UpdateUser { adopt: true, .. }))
     );
     assert_eq!(count(&plan, |a| matches!(a, Action::CreateUser { .. })), 1);
+    // An admin run naming a manager puts the adopted user into the billing account too.
+    assert!(plan.actions.contains(&Action::Link {
+        email: "Max@Mustermann.at".into(),
+        kind: fleetform::model::LinkKind::Manager,
+        target: DEMO_MANAGER.into(),
+    }));
     env.apply(BASE).await;
     let max = env.user("max@mustermann.at").await.expect("user");
     assert_eq!(max["attributes"]["fleetform"], "acme-bikes");
     assert_eq!(max["name"], "Max Mustermann");
+    let manager_id = env.user_id(DEMO_MANAGER).await;
+    let managed = env
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/users?userId={manager_id}"),
+            None,
+        )
+        .await;
+    assert!(
+        managed
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|u| u["email"] == "Max@Mustermann.at"),
+        "{managed}"
+    );
     assert!(env.plan(BASE).await.actions.is_empty());
 }
 
@@ -673,4 +695,30 @@ fn bad_files_give_located_errors() {
 fn usage_errors_exit_1() {
     let r = run(bin().args(["plan", "--no-such-flag"]));
     assert_eq!(r.code, 1);
+}
+
+#[tokio::test]
+async fn a_fleet_user_left_outside_the_billing_account_is_linked_to_it() {
+    let env = env().await;
+    env.apply(BASE).await;
+    // As after a run killed between creating a user and linking it to the manager.
+    let manager_id = env.user_id(DEMO_MANAGER).await;
+    let max_id = env.user_id("max@mustermann.at").await;
+    env.admin(
+        reqwest::Method::DELETE,
+        "/api/permissions",
+        Some(json!({"userId": manager_id, "managedUserId": max_id})),
+    )
+    .await;
+    let plan = env.plan(BASE).await;
+    assert_eq!(
+        plan.actions,
+        vec![Action::Link {
+            email: "max@mustermann.at".into(),
+            kind: fleetform::model::LinkKind::Manager,
+            target: DEMO_MANAGER.into(),
+        }]
+    );
+    env.apply(BASE).await;
+    assert!(env.plan(BASE).await.actions.is_empty());
 }

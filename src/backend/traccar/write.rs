@@ -299,6 +299,25 @@ impl TraccarBackend {
                     .get(target)
                     .ok_or_else(|| format!("group {target} is not known on the server"))?,
             ),
+            LinkKind::Manager => {
+                // The owner of a managed-user link is the manager: `{userId: manager,
+                // managedUserId: user}`. The item keeps (user, manager) like the other kinds.
+                let manager = ids.manager.ok_or_else(|| {
+                    format!("the manager account {target} is not known on the server")
+                })?;
+                let mut body = Map::new();
+                body.insert("userId".into(), json!(manager.0));
+                body.insert("managedUserId".into(), json!(user.0));
+                return Ok((
+                    kind,
+                    LinkItem {
+                        index,
+                        user,
+                        target: manager,
+                        body: Json::Object(body),
+                    },
+                ));
+            }
         };
         let mut body = Map::new();
         body.insert("userId".into(), json!(user.0));
@@ -573,6 +592,17 @@ impl TraccarBackend {
                 .ok()
                 .map(|rows| rows.into_iter().collect()),
             LinkKind::Group => None,
+            LinkKind::Manager => {
+                let manager = self.ids().manager?;
+                let query = [("userId", manager.0.to_string())];
+                let managed = self.list("/api/users", &query).await.ok()?;
+                Some(
+                    managed
+                        .iter()
+                        .filter_map(|u| Some((Id(u.get("id").and_then(Json::as_i64)?), manager)))
+                        .collect(),
+                )
+            }
         }
     }
 }
