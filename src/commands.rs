@@ -166,13 +166,7 @@ pub fn render_plan(plan: &Plan, format: Format, io: &mut Io<'_>) -> anyhow::Resu
     match format {
         Format::Text => render::text(plan, io.out, io.color)?,
         Format::Markdown => render::markdown(plan, io.out)?,
-        Format::Json => {
-            writeln!(
-                io.out,
-                "{}",
-                serde_json::to_string_pretty(&render::json(plan))?
-            )?;
-        }
+        Format::Json => render::write_json(plan, io.out)?,
     }
     Ok(())
 }

@@ -415,35 +415,80 @@ fn code(text: &str) -> String {
 /// spells them. No password, token or other secret ever appears: created users' passwords are
 /// generated at apply time and are not part of the plan.
 pub fn json(plan: &Plan) -> serde_json::Value {
-    let s = plan.summary();
-    let actions: Vec<serde_json::Value> = plan.actions.iter().map(action_json).collect();
-    json!({
-        "format_version": FORMAT_VERSION,
-        "fleet": plan.fleet,
-        "server": {
-            "backend": plan.account.backend,
-            "url": plan.account.url,
-            "version": plan.account.server_version,
-        },
-        "account": {
-            "email": plan.account.email,
-            "role": role_name(plan.account.role),
-        },
-        "summary": {
-            "create": s.create,
-            "update": s.update,
-            "delete": s.delete,
-            "disable": s.disable,
-            "link": s.link,
-            "unlink": s.unlink,
-        },
-        "actions": actions,
-    })
+    // The same serialization as `write_json`, collected into a value.
+    serde_json::to_value(JsonPlan(plan)).unwrap_or(serde_json::Value::Null)
 }
 
-/// `json`, pretty-printed.
+/// `json`, pretty-printed into `out` one action at a time: a plan of 300,000 actions never
+/// exists as one JSON tree in memory.
+pub fn write_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &JsonPlan(plan)).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
 pub fn json_string(plan: &Plan) -> String {
-    format!("{:#}", json(plan))
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail, and the output is UTF-8 JSON.
+    let _ = write_json(plan, &mut out);
+    let mut text = String::from_utf8(out).unwrap_or_default();
+    text.truncate(text.trim_end().len());
+    text
+}
+
+/// The JSON contract documented on `json`, serialized lazily: the header fields, then each
+/// action converted to a value only while it is written.
+struct JsonPlan<'a>(&'a Plan);
+
+struct JsonActions<'a>(&'a [Action]);
+
+impl serde::Serialize for JsonActions<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for action in self.0 {
+            seq.serialize_element(&action_json(action))?;
+        }
+        seq.end()
+    }
+}
+
+impl serde::Serialize for JsonPlan<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let plan = self.0;
+        let s = plan.summary();
+        let mut map = serializer.serialize_map(Some(7))?;
+        map.serialize_entry("format_version", &FORMAT_VERSION)?;
+        map.serialize_entry("fleet", &plan.fleet)?;
+        map.serialize_entry(
+            "server",
+            &json!({
+                "backend": plan.account.backend,
+                "url": plan.account.url,
+                "version": plan.account.server_version,
+            }),
+        )?;
+        map.serialize_entry(
+            "account",
+            &json!({
+                "email": plan.account.email,
+                "role": role_name(plan.account.role),
+            }),
+        )?;
+        map.serialize_entry(
+            "summary",
+            &json!({
+                "create": s.create,
+                "update": s.update,
+                "delete": s.delete,
+                "disable": s.disable,
+                "link": s.link,
+                "unlink": s.unlink,
+            }),
+        )?;
+        map.serialize_entry("actions", &JsonActions(&plan.actions))?;
+        map.end()
+    }
 }
 
 fn action_json(action: &Action) -> serde_json::Value {
