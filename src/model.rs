@@ -126,7 +126,9 @@ pub enum Value {
     Int(i64),
     Time(DateTime<Utc>),
     Text(String),
-    Json(serde_json::Value),
+    /// Boxed: structured attributes are rare, and an unboxed JSON value would make every
+    /// `Value` (and so every user's field map) several times larger.
+    Json(Box<serde_json::Value>),
 }
 
 impl Value {
@@ -143,10 +145,10 @@ impl Value {
             serde_json::Value::Bool(b) => Value::Bool(*b),
             serde_json::Value::Number(n) => match n.as_i64() {
                 Some(i) => Value::Int(i),
-                None => Value::Json(v.clone()),
+                None => Value::Json(Box::new(v.clone())),
             },
             serde_json::Value::String(s) => Value::Text(s.clone()),
-            other => Value::Json(other.clone()),
+            other => Value::Json(Box::new(other.clone())),
         }
     }
 
@@ -158,7 +160,7 @@ impl Value {
             Value::Int(i) => serde_json::Value::from(*i),
             Value::Time(t) => serde_json::Value::String(t.to_rfc3339()),
             Value::Text(s) => serde_json::Value::String(s.clone()),
-            Value::Json(j) => j.clone(),
+            Value::Json(j) => (**j).clone(),
         }
     }
 }

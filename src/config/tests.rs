@@ -165,7 +165,7 @@ fn every_field_maps_to_its_model_field() {
         (Field::Attribute("s".into()), text("x")),
         (
             Field::Attribute("nested".into()),
-            Value::Json(serde_json::json!({ "k": [1] })),
+            Value::Json(Box::new(serde_json::json!({ "k": [1] }))),
         ),
         (Field::Attribute("gone".into()), Value::Null),
     ]);
