@@ -72,7 +72,7 @@ pub struct ServerArgs {
     pub file: Vec<PathBuf>,
 
     /// The Traccar server's URL; overrides `server.url` in the file.
-    #[arg(long, env = "TRACCAR_URL", value_name = "URL")]
+    #[arg(long, env = "TRACCAR_URL", hide_env_values = true, value_name = "URL")]
     pub url: Option<String>,
 
     /// Allow plain http to a host that is not loopback (credentials travel unencrypted).
@@ -185,4 +185,32 @@ pub struct SandboxArgs {
     /// Allow self-registration after the first user.
     #[arg(long)]
     pub registration: bool,
+}
+
+#[cfg(all(test, feature = "sandbox"))]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// The help texts are part of the interface: a change shows up in review.
+    #[test]
+    fn help_snapshots() {
+        let mut cli = Cli::command();
+        insta::assert_snapshot!("help", cli.render_help().to_string());
+        for sub in ["validate", "plan", "apply", "drift", "export", "sandbox"] {
+            let mut cmd = Cli::command();
+            let help = cmd
+                .find_subcommand_mut(sub)
+                .expect("subcommand exists")
+                .render_help()
+                .to_string();
+            insta::assert_snapshot!(format!("help_{sub}"), help);
+        }
+    }
 }

@@ -91,7 +91,7 @@ pub struct ExportArgs {
     pub force: bool,
 
     /// The Traccar server's URL.
-    #[arg(long, env = "TRACCAR_URL", value_name = "URL")]
+    #[arg(long, env = "TRACCAR_URL", hide_env_values = true, value_name = "URL")]
     pub url: String,
 
     /// Allow plain http to a host that is not loopback (credentials travel unencrypted).
