@@ -27,7 +27,8 @@ pub struct Env {
     http: reqwest::Client,
 }
 
-fn password(c: &Credentials) -> String {
+/// The secret of a credential, for raw requests and for scanning output for it.
+pub fn password(c: &Credentials) -> String {
     match c {
         Credentials::Password { password, .. } => password.expose().to_string(),
         Credentials::Token(t) => t.expose().to_string(),
@@ -175,7 +176,7 @@ impl Env {
     }
 }
 
-const BASE: &str = r#"
+pub const BASE: &str = r#"
 version: 1
 fleet: acme-bikes
 manager: fleet@acme.example
@@ -534,20 +535,36 @@ async fn plan_and_apply_converge_on_older_traccar_versions() {
 
 // ---- the binary: exit codes, output, secrets ----
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fleetform"))
+/// The binary, with no credentials or server from the test's own environment.
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetform"));
+    for var in [
+        "TRACCAR_TOKEN",
+        "TRACCAR_EMAIL",
+        "TRACCAR_PASSWORD",
+        "TRACCAR_AUTH_TOKEN",
+        "TRACCAR_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// What a run of the binary printed, and its exit code.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-/// Runs the binary. Tests that serve a sandbox from their own runtime use the multi-thread
-/// flavour, so the sandbox keeps answering while this thread waits.
-fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().expect("run fleetform");
+/// Runs the binary with no input. Tests that serve a sandbox from their own runtime use the
+/// multi-thread flavour, so the sandbox keeps answering while this thread waits.
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run fleetform");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

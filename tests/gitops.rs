@@ -7,64 +7,22 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use fleetform::backend::traccar::api::Credentials;
 use fleetform::config;
 use fleetform::demo::DEMO_ADMIN;
 use serde_json::{Value as Json, json};
 
-use crate::e2e::{Env, env};
+use crate::e2e::{Env, Run, bin, env, password as secret, run};
 
-const FLEET: &str = r#"
-version: 1
-fleet: acme-bikes
-manager: fleet@acme.example
-prune: delete
-roles:
-  rider: { deviceReadonly: true, limitCommands: true }
-users:
-  - email: max@mustermann.at
-    name: Max Mustermann
-    role: rider
-    devices: [BT-000101, BT-000102]
-    groups: [Vienna]
-    attributes: { costCenter: "4711" }
-  - email: erika@example.at
-    name: Erika Musterfrau
-    readonly: true
-    expirationTime: 2027-06-30T00:00:00Z
-    devices: [BT-000107]
-"#;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn secret(c: &Credentials) -> String {
-    match c {
-        Credentials::Password { password, .. } => password.expose().to_string(),
-        Credentials::Token(t) => t.expose().to_string(),
-    }
-}
+use crate::e2e::BASE as FLEET;
 
 /// Runs the binary as the demo administrator against `env`.
 fn fleetform(env: &Env, args: &[&str], files: &[&Path]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetform"));
-    cmd.args(args)
+    run(bin()
+        .args(args)
         .args(files)
-        .env_remove("TRACCAR_TOKEN")
-        .env_remove("TRACCAR_AUTH_TOKEN")
         .env("TRACCAR_URL", &env.url)
         .env("TRACCAR_EMAIL", DEMO_ADMIN)
-        .env("TRACCAR_PASSWORD", secret(&env.admin))
-        .env("NO_COLOR", "1");
-    let out = cmd.output().expect("run fleetform");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .env("TRACCAR_PASSWORD", secret(&env.admin)))
 }
 
 /// One sample of a Prometheus text file: name, labels, value.

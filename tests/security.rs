@@ -4,11 +4,9 @@
 //! never overwritten silently; malformed server answers give clean errors that name the request;
 //! hostile fleet files give clean errors, never a panic.
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use base64::Engine;
-use fleetform::backend::traccar::api::Credentials;
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::commands;
 use fleetform::config;
@@ -17,7 +15,7 @@ use fleetform::sandbox::{Fault, FaultHook};
 use proptest::prelude::*;
 use serde_json::Value as Json;
 
-use crate::e2e::{env, fleet};
+use crate::e2e::{Run, bin, env, fleet, password, run};
 
 const FILE: &str = r#"
 version: 1
@@ -32,49 +30,12 @@ users:
     devices: [BT-000107]
 "#;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let out = cmd.stdin(Stdio::null()).output().expect("run fleetform");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetform"));
-    for var in [
-        "TRACCAR_TOKEN",
-        "TRACCAR_EMAIL",
-        "TRACCAR_PASSWORD",
-        "TRACCAR_AUTH_TOKEN",
-        "TRACCAR_URL",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
-
-fn admin_password(c: &Credentials) -> String {
-    match c {
-        Credentials::Password { password, .. } => password.expose().to_string(),
-        Credentials::Token(t) => t.expose().to_string(),
-    }
-}
-
 /// Every way of passing credentials, every command and output format, with `-v`: none of the
 /// secrets used (nor the generated passwords) appears anywhere the user or a CI log can see.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_appear_in_any_output() {
     let env = env().await;
-    let password = admin_password(&env.admin);
+    let password = password(&env.admin);
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("{DEMO_ADMIN}:{password}"));
     let token = reqwest::Client::new()
