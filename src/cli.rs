@@ -79,6 +79,11 @@ pub struct ServerArgs {
     #[arg(long)]
     pub insecure_http: bool,
 
+    /// A PEM file of certificate authorities to trust besides Mozilla's roots (e.g. a company
+    /// CA). Repeatable. Certificates are always verified.
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Vec<PathBuf>,
+
     /// Requests in flight at once, for reads and for the independent writes of one plan phase.
     /// A default Traccar throttles a client to 25 requests/s, so there the request count, not
     /// this, decides the wall time (see BENCHMARKS.md).

@@ -88,6 +88,20 @@ pub fn validate(paths: &[PathBuf], io: &mut Io<'_>) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// The backend options the server flags ask for.
+pub fn backend_options(args: &ServerArgs) -> Options {
+    Options {
+        concurrency: usize::from(args.concurrency),
+        batch_size: args.batch_size as usize,
+        bulk: !args.no_bulk,
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        insecure_http: args.insecure_http,
+        verbose: args.verbose,
+        ca_certs: args.ca_cert.clone(),
+        ..Options::default()
+    }
+}
+
 /// Connects to the server the flags, environment or file name.
 pub async fn connect(
     args: &ServerArgs,
@@ -100,19 +114,7 @@ pub async fn connect(
             loaded.source
         );
     };
-    #[allow(
-        clippy::needless_update,
-        reason = "backend options other branches add keep their defaults"
-    )]
-    let options = Options {
-        concurrency: usize::from(args.concurrency),
-        batch_size: args.batch_size as usize,
-        bulk: !args.no_bulk,
-        timeout: Duration::from_secs(args.timeout.max(1)),
-        insecure_http: args.insecure_http,
-        verbose: args.verbose,
-        ..Options::default()
-    };
+    let options = backend_options(args);
     TraccarBackend::connect(&url, credentials, options)
         .await
         .with_context(|| {
@@ -488,6 +490,7 @@ mod tests {
             file: vec![],
             url: None,
             insecure_http: false,
+            ca_cert: vec![],
             concurrency: 1,
             batch_size: 500,
             no_bulk: false,

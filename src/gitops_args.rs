@@ -98,7 +98,24 @@ pub struct ExportArgs {
     #[arg(long)]
     pub insecure_http: bool,
 
+    /// A PEM file of certificate authorities to trust besides Mozilla's roots (e.g. a company
+    /// CA). Repeatable. Certificates are always verified.
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Vec<std::path::PathBuf>,
+
     /// Timeout of every request, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
+}
+
+impl ExportArgs {
+    /// The backend options these flags ask for.
+    pub fn backend_options(&self) -> crate::backend::traccar::Options {
+        crate::backend::traccar::Options {
+            timeout: std::time::Duration::from_secs(self.timeout.max(1)),
+            insecure_http: self.insecure_http,
+            ca_certs: self.ca_cert.clone(),
+            ..crate::backend::traccar::Options::default()
+        }
+    }
 }

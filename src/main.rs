@@ -94,8 +94,7 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Export(args) => {
             let credentials = commands::credentials_from_env()?;
             let backend =
-                workflow::connect_url(&args.url, &credentials, args.insecure_http, args.timeout, 8)
-                    .await?;
+                workflow::connect_url(&args.url, &credentials, args.backend_options()).await?;
             workflow::export_command(&backend, &args, io).await
         }
         Command::Schema => {

@@ -4,7 +4,6 @@
 //! `drift`, `export` and `metrics`.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -124,16 +123,8 @@ pub fn record_failure(
 pub async fn connect_url(
     url: &str,
     credentials: &Credentials,
-    insecure_http: bool,
-    timeout: u64,
-    concurrency: usize,
+    options: Options,
 ) -> anyhow::Result<TraccarBackend> {
-    let options = Options {
-        concurrency,
-        timeout: Duration::from_secs(timeout.max(1)),
-        insecure_http,
-        ..Options::default()
-    };
     TraccarBackend::connect(url, credentials, options)
         .await
         .with_context(|| format!("connecting to {url}"))
@@ -160,14 +151,7 @@ pub async fn apply_saved_command(
         .url
         .clone()
         .unwrap_or_else(|| saved.server.url.clone());
-    let backend = connect_url(
-        &url,
-        &credentials,
-        args.server.insecure_http,
-        args.server.timeout,
-        usize::from(args.server.concurrency),
-    )
-    .await?;
+    let backend = connect_url(&url, &credentials, commands::backend_options(&args.server)).await?;
     apply_saved(&backend, &saved, args, approval, io).await
 }
 

@@ -244,6 +244,8 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Log every request to stderr as `METHOD path -> status (ms)`; never credentials.
     pub verbose: bool,
+    /// PEM files of certificate authorities to trust besides Mozilla's roots (`--ca-cert`).
+    pub extra_roots: Vec<std::path::PathBuf>,
 }
 
 impl Default for ClientConfig {
@@ -252,6 +254,7 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             verbose: false,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -330,6 +333,27 @@ pub fn redact_url(url: &str) -> String {
 /// One HTTP answer: its status and body.
 type Answer = (StatusCode, Vec<u8>);
 
+/// The certificate roots fleetform trusts: Mozilla's (webpki-root-certs) and the operator's
+/// own `--ca-cert` PEM files.
+fn trusted_roots(extra: &[std::path::PathBuf]) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let mut roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+        .context("loading the webpki root certificates")?;
+    for path in extra {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading the CA certificate {}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("{} holds no valid PEM certificate", path.display()))?;
+        if certs.is_empty() {
+            bail!("{} holds no PEM certificate", path.display());
+        }
+        roots.extend(certs);
+    }
+    Ok(roots)
+}
+
 impl Api {
     /// Builds a client and authenticates. Returns the client and the acting user's JSON.
     pub async fn connect(
@@ -337,10 +361,11 @@ impl Api {
         credentials: &Credentials,
         config: ClientConfig,
     ) -> anyhow::Result<(Api, serde_json::Value)> {
-        // TLS: reqwest's `rustls` feature verifies certificates and host names with
-        // rustls-platform-verifier (the operating system's trust store); fleetform never turns
-        // verification off.
+        // TLS: rustls verifies certificates and host names against Mozilla's roots (webpki),
+        // the same on every machine, plus any `--ca-cert` the operator trusts (a company CA);
+        // fleetform never turns verification off.
         let http = reqwest::Client::builder()
+            .tls_certs_only(trusted_roots(&config.extra_roots)?)
             .cookie_store(true)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
@@ -710,6 +735,20 @@ async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn trusted_roots_are_mozillas_plus_the_operators_own() {
+        let roots = trusted_roots(&[]).expect("webpki roots load");
+        assert!(roots.len() > 100, "only {} roots", roots.len());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.pem");
+        let err = trusted_roots(std::slice::from_ref(&missing)).unwrap_err();
+        assert!(format!("{err:#}").contains("missing.pem"), "{err:#}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        assert!(trusted_roots(&[empty]).is_err());
+    }
+
     use super::*;
 
     #[test]

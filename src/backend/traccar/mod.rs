@@ -51,6 +51,8 @@ pub struct Options {
     pub retry: api::RetryPolicy,
     /// Log every request to stderr (`-v`).
     pub verbose: bool,
+    /// PEM files of certificate authorities to trust besides Mozilla's roots (`--ca-cert`).
+    pub ca_certs: Vec<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             insecure_http: false,
             retry: api::RetryPolicy::default(),
             verbose: false,
+            ca_certs: Vec::new(),
         }
     }
 }
@@ -155,6 +158,7 @@ impl TraccarBackend {
             timeout: options.timeout,
             retry: options.retry.clone(),
             verbose: options.verbose,
+            extra_roots: options.ca_certs.clone(),
         };
         let (api, me) = Api::connect(base.clone(), credentials, client).await?;
         let Json::Object(me_json) = me else {
