@@ -72,6 +72,8 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 struct Class {
     java: &'static str,
     known: &'static [&'static str],
+    /// Properties only older servers know (`legacy` readers accept them too).
+    legacy: &'static [&'static str],
 }
 
 const USER: Class = Class {
@@ -103,38 +105,8 @@ const USER: Class = Class {
         "temporary",
         "password",
     ],
-};
-/// v6.1 and older also know `twelveHourFormat`.
-const USER_5: Class = Class {
-    java: "org.traccar.model.User",
-    known: &[
-        "id",
-        "attributes",
-        "name",
-        "login",
-        "email",
-        "phone",
-        "readonly",
-        "administrator",
-        "map",
-        "latitude",
-        "longitude",
-        "zoom",
-        "twelveHourFormat",
-        "coordinateFormat",
-        "disabled",
-        "expirationTime",
-        "deviceLimit",
-        "userLimit",
-        "deviceReadonly",
-        "limitCommands",
-        "disableReports",
-        "fixedEmail",
-        "poiLayer",
-        "totpKey",
-        "temporary",
-        "password",
-    ],
+    // Removed in v6.2; v6.1 and older accept it.
+    legacy: &["twelveHourFormat"],
 };
 const DEVICE: Class = Class {
     java: "org.traccar.model.Device",
@@ -155,10 +127,12 @@ const DEVICE: Class = Class {
         "lastUpdate",
         "expirationTime",
     ],
+    legacy: &[],
 };
 const GROUP: Class = Class {
     java: "org.traccar.model.Group",
     known: &["attributes", "groupId", "id", "name"],
+    legacy: &[],
 };
 
 /// A JSON object being read into one model class.
@@ -170,6 +144,15 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(class: &'a Class, value: &'a Value, body: &'a str) -> Result<Reader<'a>, ApiError> {
+        Reader::with_legacy(class, false, value, body)
+    }
+
+    fn with_legacy(
+        class: &'a Class,
+        legacy: bool,
+        value: &'a Value,
+        body: &'a str,
+    ) -> Result<Reader<'a>, ApiError> {
         let Value::Object(map) = value else {
             let (kind, token) = match value {
                 Value::Array(_) => ("Array value", "START_ARRAY"),
@@ -183,10 +166,11 @@ impl<'a> Reader<'a> {
                 class.java
             )));
         };
+        let extra: &[&str] = if legacy { class.legacy } else { &[] };
+        let known: Vec<&str> = class.known.iter().chain(extra).copied().collect();
         for key in map.keys() {
-            if !class.known.contains(&key.as_str()) {
-                let list = class
-                    .known
+            if !known.contains(&key.as_str()) {
+                let list = known
                     .iter()
                     .map(|k| format!("\"{k}\""))
                     .collect::<Vec<_>>()
@@ -194,7 +178,7 @@ impl<'a> Reader<'a> {
                 return Err(ApiError::Jackson(format!(
                     "Unrecognized field \"{key}\" (class {}), not marked as ignorable ({} known properties: {list}])\n at {} (through reference chain: {}[\"{key}\"])",
                     class.java,
-                    class.known.len(),
+                    known.len(),
                     location(body, Some(key)),
                     class.java
                 )));
@@ -335,7 +319,7 @@ pub struct UserInput {
 
 /// Reads a User body. `legacy` accepts v6.1-era fields (`twelveHourFormat`).
 pub fn read_user(value: &Value, body: &str, legacy: bool) -> Result<UserInput, ApiError> {
-    let r = Reader::new(if legacy { &USER_5 } else { &USER }, value, body)?;
+    let r = Reader::with_legacy(&USER, legacy, value, body)?;
     let user = User {
         id: r.long("id")?,
         attributes: r.attributes()?,
@@ -498,6 +482,7 @@ pub fn read_server(value: &Value, body: &str) -> Result<ServerSettings, ApiError
     const SERVER: Class = Class {
         java: "org.traccar.model.Server",
         known: &[],
+        legacy: &[],
     };
     let Value::Object(map) = value else {
         return Err(ApiError::Jackson(format!(
