@@ -350,7 +350,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn link(email: &str, kind: LinkKind, target: &str) -> Action {
+    pub(crate) fn link(email: &str, kind: LinkKind, target: &str) -> Action {
         Action::Link {
             email: email.into(),
             kind,
@@ -358,7 +358,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn unlink(email: &str, kind: LinkKind, target: &str) -> Action {
+    pub(crate) fn unlink(email: &str, kind: LinkKind, target: &str) -> Action {
         Action::Unlink {
             email: email.into(),
             kind,

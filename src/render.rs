@@ -568,24 +568,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::diff::tests::{BOSS, FLEET, account};
+    use crate::diff::tests::{BOSS, FLEET, account, link, unlink};
     use crate::model::{FieldChange, LinkKind};
-
-    fn link(email: &str, kind: LinkKind, target: &str) -> Action {
-        Action::Link {
-            email: email.into(),
-            kind,
-            target: target.into(),
-        }
-    }
-
-    fn unlink(email: &str, kind: LinkKind, target: &str) -> Action {
-        Action::Unlink {
-            email: email.into(),
-            kind,
-            target: target.into(),
-        }
-    }
 
     /// Every kind of action, in execution order, as `plan` would order them.
     fn representative() -> Plan {
