@@ -185,9 +185,11 @@ impl TraccarBackend {
                 .manager
                 .ok_or("the manager account is not known on the server")?;
             if let Err(e) = self.link_managed_user(manager, id).await {
-                // Left unlinked, the user would stay unmanaged for good: plans link a user to
-                // its manager only when they create it. Undo the create (the user has no links
-                // and no one has its password yet), so that the next run creates it again.
+                // Undo the create (the user has no links and no one has its password yet):
+                // reported as failed, its generated password would be lost, while the next run
+                // creates it again, managed, and reports the new password. (A user left
+                // unmanaged anyway, e.g. by a killed run, gets a `manager` link from the next
+                // plan.)
                 let undo = self
                     .api
                     .write(Method::DELETE, &format!("/api/users/{}", id.0), None)
