@@ -1,15 +1,12 @@
-//! GitOps features end to end, against the in-process sandbox and the real binary: the safety
+//! GitOps features end to end, against the in-process sandbox and the real binary: each safety
 //! refusal and its override, `--target`, several files with `${VAR}`, the markdown report, and
 //! `pruneAfter` reading the disabled-at attribute the backend records.
 
-use std::process::Command;
-
-use fleetform::backend::traccar::api::Credentials;
 use fleetform::demo::DEMO_ADMIN;
 use fleetform::model::{Action, DISABLED_AT_ATTRIBUTE};
 use serde_json::Value as Json;
 
-use crate::e2e::{Env, env};
+use crate::e2e::{Env, Run, bin, env, password, run};
 
 const TWO_USERS: &str = r#"
 version: 1
@@ -28,37 +25,14 @@ users:
 const NO_USERS: &str =
     "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nprune: delete\nusers: []\n";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn admin_password(env: &Env) -> String {
-    match &env.admin {
-        Credentials::Password { password, .. } => password.expose().to_string(),
-        Credentials::Token(t) => t.expose().to_string(),
-    }
-}
-
 /// Runs the binary as the demo admin against `env`'s sandbox.
 fn fleetform(env: &Env, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+    run(bin()
         .args(args)
-        .env_remove("TRACCAR_TOKEN")
-        .env_remove("TRACCAR_AUTH_TOKEN")
         .env("TRACCAR_URL", &env.url)
         .env("TRACCAR_EMAIL", DEMO_ADMIN)
-        .env("TRACCAR_PASSWORD", admin_password(env))
-        .env("NO_COLOR", "1")
-        .env("RIDER_NAME", "Max from the environment")
-        .output()
-        .expect("run fleetform");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .env("TRACCAR_PASSWORD", password(&env.admin))
+        .env("RIDER_NAME", "Max from the environment"))
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
@@ -115,6 +89,99 @@ async fn apply_refuses_removing_every_managed_user_until_overridden() {
     assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
     assert!(env.user("max@mustermann.at").await.is_none());
     assert!(env.user("erika@example.at").await.is_none());
+}
+
+/// A fleet of `n` riders, each with three devices (BT-000101.. cycling).
+fn riders(n: usize, devices_each: usize) -> String {
+    let mut text = String::from(
+        "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nprune: delete\nusers:\n",
+    );
+    for i in 0..n {
+        let devices: Vec<String> = (0..devices_each)
+            .map(|d| format!("BT-000{}", 101 + (i + d) % 12))
+            .collect();
+        text.push_str(&format!(
+            "  - email: rider{i}@acme.example\n    devices: [{}]\n",
+            devices.join(", ")
+        ));
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refuses_removing_too_many_users_until_overridden() {
+    let env = env().await;
+    env.apply(&riders(8, 1)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 3 of 8 managed users (37%) leave the file: more than 25%.
+    let five = write(&dir, "fleet.yaml", &riders(5, 1));
+    let refused = fleetform(&env, &["apply", "--auto-approve", "-f", &five]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("deletes or disables 3 of the fleet's 8 managed users (37%)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--allow-mass-removal"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        env.user("rider7@acme.example").await.is_some(),
+        "nothing applied"
+    );
+
+    let forced = fleetform(
+        &env,
+        &[
+            "apply",
+            "--auto-approve",
+            "--allow-mass-removal",
+            "-f",
+            &five,
+        ],
+    );
+    assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
+    assert!(env.user("rider7@acme.example").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refuses_removing_too_many_links_until_overridden() {
+    let env = env().await;
+    env.apply(&riders(8, 3)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Every rider keeps one of its three devices: 16 of 24 links go (66%), more than 25%.
+    let fewer = write(&dir, "fleet.yaml", &riders(8, 1));
+    let refused = fleetform(&env, &["apply", "--auto-approve", "-f", &fewer]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("removes 16 of the managed users' 24 device and group links (66%)"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        env.devices_of("rider0@acme.example").await.len(),
+        3,
+        "nothing applied"
+    );
+
+    let forced = fleetform(
+        &env,
+        &[
+            "apply",
+            "--auto-approve",
+            "--allow-mass-removal",
+            "-f",
+            &fewer,
+        ],
+    );
+    assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
+    assert_eq!(env.devices_of("rider0@acme.example").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
