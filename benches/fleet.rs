@@ -30,15 +30,14 @@ use std::time::{Duration, Instant};
 use fleetform::apply;
 use fleetform::backend::traccar::api::Credentials;
 use fleetform::backend::traccar::{Options, TraccarBackend};
-use fleetform::commands;
 use fleetform::config::{self, Loaded};
-use fleetform::model::{
+use fleetform::core::model::{
     Account, Desired, DesiredUser, Field, Live, LiveUser, Prune, Role, Safety, UserKey, Value,
 };
-use fleetform::plan;
-use fleetform::render;
+use fleetform::core::plan;
+use fleetform::core::secret::Secret;
 use fleetform::sandbox::{ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion, User};
-use fleetform::secret::Secret;
+use fleetform::views::render;
 use serde_json::{Map, json};
 
 const ADMIN: &str = "admin@bench.example";
@@ -379,7 +378,9 @@ async fn run(url: &str, loaded: &Loaded, options: &Options, write: bool) -> usiz
     let backend = TraccarBackend::connect(url, &admin(), options.clone())
         .await
         .expect("connect");
-    let plan = commands::make_plan(&backend, loaded).await.expect("plan");
+    let plan = fleetform::make_plan(&backend, &loaded.desired)
+        .await
+        .expect("plan");
     if write {
         let report = apply::apply(&backend, &plan, &mut std::io::sink()).await;
         assert!(

@@ -20,9 +20,9 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backend::{Applied, Backend};
-use crate::model::{Action, UserKey};
-use crate::plan::{Phase, Plan};
-use crate::secret::Secret;
+use crate::core::model::{Action, UserKey};
+use crate::core::plan::{Phase, Plan};
+use crate::core::secret::Secret;
 
 /// What happened to every action of a plan.
 #[derive(Debug, Default)]
@@ -189,7 +189,7 @@ fn phase_label(phase: Phase) -> &'static str {
 mod tests {
     use super::*;
     use crate::backend::Outcome;
-    use crate::model::{Account, LinkKind, Live, Role, Scope};
+    use crate::core::model::{Account, LinkKind, Live, Role, Scope};
     use std::sync::Mutex;
 
     /// A backend that fails the actions whose description contains a marker string.

@@ -1,5 +1,5 @@
-//! The command line: clap derive types, flags and help text. No logic lives here; `commands.rs`
-//! runs what these types describe.
+//! The command line: clap derive types, flags and help text. No logic lives here; `cmd/` runs
+//! what these types describe, one file per command.
 
 use std::path::PathBuf;
 
@@ -46,9 +46,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Report, without writing, what the file asks for that was never applied (pending) and
     /// what was changed on the server behind the file's back (drift).
-    Drift(crate::gitops_args::DriftArgs),
+    Drift(DriftArgs),
     /// Write a fleet file from the live server, to adopt it.
-    Export(crate::gitops_args::ExportArgs),
+    Export(ExportArgs),
     /// Print the JSON Schema of the fleet file.
     Schema,
     /// Serve a Traccar-compatible in-memory server for tests and rehearsals.
@@ -71,6 +71,23 @@ pub struct ServerArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
     pub file: Vec<PathBuf>,
 
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Limit the plan (and apply) to this user, by email (case-insensitive). Repeatable. The
+    /// user must be in the fleet file or managed by the fleet on the server.
+    #[arg(long = "target", value_name = "EMAIL")]
+    pub target: Vec<String>,
+
+    /// Log every request to stderr as `METHOD path -> status (ms)` (never credentials).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+/// How to reach a server and how hard to push it: shared by every command that connects, so
+/// each flag means the same everywhere and one path (`cmd::connect`) turns them into a backend.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
     /// The Traccar server's URL; overrides `server.url` in the file.
     #[arg(long, env = "TRACCAR_URL", hide_env_values = true, value_name = "URL")]
     pub url: Option<String>,
@@ -103,15 +120,6 @@ pub struct ServerArgs {
     /// Timeout of every request, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
-
-    /// Limit the plan (and apply) to this user, by email (case-insensitive). Repeatable. The
-    /// user must be in the fleet file or managed by the fleet on the server.
-    #[arg(long = "target", value_name = "EMAIL")]
-    pub target: Vec<String>,
-
-    /// Log every request to stderr as `METHOD path -> status (ms)` (never credentials).
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,6 +128,16 @@ pub enum Format {
     Json,
     /// GitHub-flavoured markdown for pull-request comments, risky changes first.
     Markdown,
+}
+
+impl From<Format> for crate::views::render::Format {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Text => Self::Text,
+            Format::Json => Self::Json,
+            Format::Markdown => Self::Markdown,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -136,7 +154,7 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
 
     #[command(flatten)]
-    pub saved: crate::gitops_args::PlanOutArgs,
+    pub saved: PlanOutArgs,
 }
 
 #[derive(Debug, Args)]
@@ -146,7 +164,7 @@ pub struct ApplyArgs {
     pub server: ServerArgs,
 
     #[command(flatten)]
-    pub saved: crate::gitops_args::ApplyPlanArgs,
+    pub saved: ApplyPlanArgs,
 
     /// Apply without asking; required when not on a terminal.
     #[arg(long)]
@@ -190,6 +208,97 @@ pub struct SandboxArgs {
     /// Allow self-registration after the first user.
     #[arg(long)]
     pub registration: bool,
+}
+
+/// `plan --out` and `--metrics-out`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PlanOutArgs {
+    /// Also save the plan to this file (JSON) for `fleetform apply --plan FILE`: the plan, the
+    /// server, the account, the fleet file's digest and fingerprints of what the plan read.
+    #[arg(long, value_name = "PLAN.json")]
+    pub out: Option<PathBuf>,
+
+    /// Write Prometheus text-format metrics to this file (for node_exporter's textfile
+    /// collector), atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+}
+
+/// `apply --plan` and `--metrics-out`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApplyPlanArgs {
+    /// Apply this saved plan (from `plan --out`) instead of planning again; -f is not used.
+    /// Refused, with nothing applied, when the server, the account or any object the plan
+    /// read changed since.
+    #[arg(long = "plan", value_name = "PLAN.json", conflicts_with = "file")]
+    pub plan: Option<PathBuf>,
+
+    /// Write Prometheus text-format metrics to this file (for node_exporter's textfile
+    /// collector), atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriftFormat {
+    Text,
+    Json,
+}
+
+/// `fleetform drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
+    pub format: DriftFormat,
+
+    /// Write Prometheus text-format metrics to this file (for node_exporter's textfile
+    /// collector), atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportScope {
+    /// Users carrying this fleet's marker.
+    Managed,
+    /// Every user fleetform may manage that no other fleet claims.
+    All,
+}
+
+/// `fleetform export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The fleet name: written to the file, and the marker `--scope managed` selects by.
+    #[arg(long, value_name = "NAME")]
+    pub fleet: String,
+
+    /// Which users to export.
+    #[arg(long, value_enum, default_value_t = ExportScope::Managed)]
+    pub scope: ExportScope,
+
+    /// Fold identical permission sets shared by two or more users into roles.
+    #[arg(long)]
+    pub infer_roles: bool,
+
+    /// Write the fleet file here instead of standard output (refuses to overwrite without
+    /// --force).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Overwrite an existing --output file.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Log every request to stderr as `METHOD path -> status (ms)` (never credentials).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[cfg(all(test, feature = "sandbox"))]

@@ -12,31 +12,133 @@
 //!
 //! - **risk**: what an action does to access (escalation, removal, revocation, grant).
 //!
-//! The pipeline: `config::load` / `config::load_many` -> `Backend::describe` + `Backend::fetch`
-//! -> `plan::plan` (which runs `diff::diff`) -> `target::restrict` (`--target`) -> `render`
-//! (labels from `risk`) -> `safety::check` (apply only) -> `apply::apply`. Only `config::load*`
-//! and the backend do I/O; `diff`, `plan`, `target`, `risk`, `safety` and `render` are pure.
+//! The pipeline, over plain values (no command-line types), used by the commands, the tests,
+//! the benchmarks and the demo alike:
+//!
+//! ```text
+//! config::load_many --> Desired --\
+//!                                  plan (core::record -> core::plan -> core::diff, core::target)
+//! Backend::fetch    --> Live -----/        |
+//!                                          Plan --render--> text | json | markdown (views)
+//!                                          |
+//!                                          +--apply (core::safety, then apply::apply)--> Backend
+//! ```
+//!
+//! Only `config` and the backend read; only `apply` (through the backend) writes. `core` and
+//! `views` are pure. `cmd/` holds one file per command, `main.rs` prints errors and exits.
 
 pub mod apply;
 pub mod backend;
 pub mod cli;
-pub mod commands;
+pub mod cmd;
 pub mod config;
-#[cfg(feature = "sandbox")]
-pub mod demo;
-pub mod diff;
-pub mod drift;
-pub mod export;
-pub mod gitops_args;
-pub mod metrics;
-pub mod model;
-pub mod plan;
-pub mod render;
-pub mod risk;
-pub mod safety;
+pub mod core;
+pub mod exit;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
-pub mod saved;
-pub mod secret;
-pub mod target;
-pub mod workflow;
+pub mod views;
+
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+
+use crate::backend::Backend;
+use crate::core::model::{Desired, Live, Scope};
+use crate::core::plan::Plan;
+use crate::views::render::Format;
+
+/// Options of `plan`.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Narrow the plan to these users (`--target`); empty: every user.
+    pub targets: Vec<String>,
+}
+
+/// Options of `apply`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyOptions<'a> {
+    /// Apply even when the plan exceeds the file's safety limits (`--allow-mass-removal`).
+    pub allow_mass_removal: bool,
+    /// Set (e.g. by a Ctrl-C handler) to stop starting new work; `None`: never cancelled.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// Reads the live state the plan of `desired` needs: who the backend runs as, every user it
+/// can see, and the links of the users in scope. No writes.
+pub async fn fetch<B: Backend>(backend: &B, desired: &Desired) -> anyhow::Result<Live> {
+    backend.describe().await?;
+    backend
+        .fetch(&Scope::of(desired))
+        .await
+        .context("reading the server's state")
+}
+
+/// The plan that moves `live` to `desired` (with each user's applied record, see
+/// `core::record`), narrowed to `options.targets`. Fails with every problem of the inputs at
+/// once, before anything is written.
+pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> anyhow::Result<Plan> {
+    let plan = core::record::plan_recorded(desired, live).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!(
+            "{}\n{} problem(s) found before any change was made; nothing was applied",
+            lines.join("\n"),
+            problems.len()
+        )
+    })?;
+    Ok(core::target::restrict(
+        plan,
+        &options.targets,
+        desired,
+        live,
+    )?)
+}
+
+/// `fetch`, then `plan`: the plan and the live state it was made from (for saved plans, drift
+/// reports and the safety limits).
+pub async fn fetch_and_plan<B: Backend>(
+    backend: &B,
+    desired: &Desired,
+    options: &PlanOptions,
+) -> anyhow::Result<(Plan, Live)> {
+    let live = fetch(backend, desired).await?;
+    let plan = plan(desired, &live, options)?;
+    Ok((plan, live))
+}
+
+/// The whole fleet's plan against `backend`.
+pub async fn make_plan<B: Backend>(backend: &B, desired: &Desired) -> anyhow::Result<Plan> {
+    Ok(fetch_and_plan(backend, desired, &PlanOptions::default())
+        .await?
+        .0)
+}
+
+/// Writes `plan` in `format` (`color` only affects text).
+pub fn render(
+    plan: &Plan,
+    format: Format,
+    color: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Text => views::render::text(plan, out, color),
+        Format::Markdown => views::render::markdown(plan, out),
+        Format::Json => views::render::write_json(plan, out),
+    }
+}
+
+/// Checks `plan` against the file's safety limits (`desired` and the `live` state it was made
+/// from), then applies it, writing progress to `progress`. The report says what was done,
+/// failed and skipped; a refusal writes nothing.
+pub async fn apply<B: Backend>(
+    backend: &B,
+    plan: &Plan,
+    (desired, live): (&Desired, &Live),
+    options: ApplyOptions<'_>,
+    progress: &mut dyn Write,
+) -> anyhow::Result<apply::Report> {
+    core::safety::check(desired, live, plan, options.allow_mass_removal)?;
+    let never = AtomicBool::new(false);
+    let cancel = options.cancel.unwrap_or(&never);
+    Ok(apply::apply_with_cancel(backend, plan, progress, cancel).await)
+}

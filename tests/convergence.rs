@@ -9,10 +9,9 @@ use fleetform::apply;
 use fleetform::backend::Backend;
 use fleetform::backend::traccar::api::Credentials;
 use fleetform::backend::traccar::{Options, TraccarBackend};
-use fleetform::commands;
+use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config;
-use fleetform::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
-use fleetform::model::{Action, Field, Scope, UserKey, Value};
+use fleetform::core::model::{Action, Field, Scope, UserKey, Value};
 use fleetform::sandbox::{Sandbox, SandboxConfig};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
@@ -337,7 +336,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         .collect();
     let outside_before = outside_state(&admin, &managed).await;
 
-    let plan = commands::make_plan(&backend, &loaded)
+    let plan = fleetform::make_plan(&backend, &loaded.desired)
         .await
         .map_err(|e| TestCaseError::fail(format!("{e:#}\n{text}")))?;
 
@@ -351,17 +350,19 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
             }
             Action::Link { kind, target, .. } => {
                 user.is_some_and(|u| match kind {
-                    fleetform::model::LinkKind::Device => !u.devices.contains(target),
-                    fleetform::model::LinkKind::Group => !u.groups.contains(target),
-                    fleetform::model::LinkKind::Manager => {
+                    fleetform::core::model::LinkKind::Device => !u.devices.contains(target),
+                    fleetform::core::model::LinkKind::Group => !u.groups.contains(target),
+                    fleetform::core::model::LinkKind::Manager => {
                         !u.managed_by.contains(&UserKey::new(target))
                     }
                 }) || user.is_none()
             }
             Action::Unlink { kind, target, .. } => user.is_some_and(|u| match kind {
-                fleetform::model::LinkKind::Device => u.devices.contains(target),
-                fleetform::model::LinkKind::Group => u.groups.contains(target),
-                fleetform::model::LinkKind::Manager => u.managed_by.contains(&UserKey::new(target)),
+                fleetform::core::model::LinkKind::Device => u.devices.contains(target),
+                fleetform::core::model::LinkKind::Group => u.groups.contains(target),
+                fleetform::core::model::LinkKind::Manager => {
+                    u.managed_by.contains(&UserKey::new(target))
+                }
             }),
             Action::DisableUser { .. } => {
                 user.is_some_and(|u| u.fields.get(&Field::Disabled) != Some(&Value::Bool(true)))
@@ -379,7 +380,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         text
     );
 
-    let again = commands::make_plan(&backend, &loaded)
+    let again = fleetform::make_plan(&backend, &loaded.desired)
         .await
         .expect("re-plan");
     prop_assert!(

@@ -9,11 +9,10 @@ use std::process::Command;
 use fleetform::apply::{self, Report};
 use fleetform::backend::traccar::api::Credentials;
 use fleetform::backend::traccar::{Options, TraccarBackend};
-use fleetform::commands;
+use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config::{self, Loaded};
-use fleetform::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
-use fleetform::model::Action;
-use fleetform::plan::Plan;
+use fleetform::core::model::Action;
+use fleetform::core::plan::Plan;
 use fleetform::sandbox::{Sandbox, SandboxConfig, TraccarVersion};
 use serde_json::{Value as Json, json};
 
@@ -77,7 +76,7 @@ impl Env {
 
     pub async fn plan_as(&self, credentials: &Credentials, yaml: &str) -> anyhow::Result<Plan> {
         let backend = self.backend(credentials).await;
-        commands::make_plan(&backend, &fleet(yaml)).await
+        fleetform::make_plan(&backend, &fleet(yaml).desired).await
     }
 
     pub async fn plan(&self, yaml: &str) -> Plan {
@@ -86,7 +85,7 @@ impl Env {
 
     pub async fn apply_as(&self, credentials: &Credentials, yaml: &str) -> Report {
         let backend = self.backend(credentials).await;
-        let plan = commands::make_plan(&backend, &fleet(yaml))
+        let plan = fleetform::make_plan(&backend, &fleet(yaml).desired)
             .await
             .expect("plan");
         apply::apply(&backend, &plan, &mut Vec::new()).await
@@ -278,7 +277,7 @@ async fn a_link_added_by_hand_is_removed() {
         plan.actions,
         vec![Action::Unlink {
             email: "max@mustermann.at".into(),
-            kind: fleetform::model::LinkKind::Device,
+            kind: fleetform::core::model::LinkKind::Device,
             target: "BT-000110".into()
         }]
     );
@@ -414,7 +413,7 @@ async fn an_existing_unmarked_user_in_the_file_is_adopted() {
     // An admin run naming a manager puts the adopted user into the billing account too.
     assert!(plan.actions.contains(&Action::Link {
         email: "Max@Mustermann.at".into(),
-        kind: fleetform::model::LinkKind::Manager,
+        kind: fleetform::core::model::LinkKind::Manager,
         target: DEMO_MANAGER.into(),
     }));
     env.apply(BASE).await;
@@ -732,7 +731,7 @@ async fn a_fleet_user_left_outside_the_billing_account_is_linked_to_it() {
         plan.actions,
         vec![Action::Link {
             email: "max@mustermann.at".into(),
-            kind: fleetform::model::LinkKind::Manager,
+            kind: fleetform::core::model::LinkKind::Manager,
             target: DEMO_MANAGER.into(),
         }]
     );

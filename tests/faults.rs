@@ -19,10 +19,9 @@ use std::time::Duration;
 use fleetform::apply;
 use fleetform::backend::traccar::api::{Credentials, RetryPolicy};
 use fleetform::backend::traccar::{Options, TraccarBackend};
-use fleetform::commands;
+use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config::Loaded;
-use fleetform::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
-use fleetform::model::UserKey;
+use fleetform::core::model::UserKey;
 use fleetform::sandbox::faults::{self, Kind};
 use fleetform::sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
 
@@ -251,7 +250,7 @@ impl World {
     async fn run(&self, loaded: &Loaded, figures: &mut Figures) -> anyhow::Result<bool> {
         let backend = self.backend().await?;
         let outcome = async {
-            let plan = commands::make_plan(&backend, loaded).await?;
+            let plan = fleetform::make_plan(&backend, &loaded.desired).await?;
             if plan.actions.is_empty() {
                 return anyhow::Ok(true);
             }
@@ -328,7 +327,9 @@ impl World {
     async fn assert_converged(&self, new: &Loaded, invariant: &Invariant) {
         self.sandbox.set_fault_hook(None);
         let backend = self.backend().await.expect("connect");
-        let plan = commands::make_plan(&backend, new).await.expect("plan");
+        let plan = fleetform::make_plan(&backend, &new.desired)
+            .await
+            .expect("plan");
         assert!(plan.actions.is_empty(), "not converged: {:?}", plan.actions);
         self.sandbox.seed(|store| {
             invariant.check(store);
@@ -723,7 +724,9 @@ async fn a_create_whose_answer_was_lost_is_found_not_sent_twice() {
         let backend = TraccarBackend::connect(&world.url, credentials, fast_options())
             .await
             .expect("connect");
-        let plan = commands::make_plan(&backend, &loaded).await.expect("plan");
+        let plan = fleetform::make_plan(&backend, &loaded.desired)
+            .await
+            .expect("plan");
         world
             .sandbox
             .set_fault_hook(Some(first("POST /api/users", fault.clone())));
@@ -763,7 +766,9 @@ async fn a_link_batch_whose_answer_was_lost_is_read_back_not_sent_twice() {
     let world = world(TraccarVersion::V6_14, Duration::ZERO).await;
     let loaded = fleet(ONE_USER);
     let backend = world.backend().await.expect("connect");
-    let plan = commands::make_plan(&backend, &loaded).await.expect("plan");
+    let plan = fleetform::make_plan(&backend, &loaded.desired)
+        .await
+        .expect("plan");
     world
         .sandbox
         .set_fault_hook(Some(first("POST /api/permissions/bulk", Fault::AnswerLost)));
@@ -808,7 +813,9 @@ async fn a_refused_item_fails_alone_and_the_rest_of_its_batch_is_applied() {
     let backend = TraccarBackend::connect(&world.url, &world.manager, fast_options())
         .await
         .expect("connect");
-    let plan = commands::make_plan(&backend, &loaded).await.expect("plan");
+    let plan = fleetform::make_plan(&backend, &loaded.desired)
+        .await
+        .expect("plan");
     // After planning, the manager loses BT-000102 (its link, and the group that showed it).
     world.sandbox.seed(|s| {
         let manager = s

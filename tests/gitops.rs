@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use fleetform::cmd::demo::DEMO_ADMIN;
 use fleetform::config;
-use fleetform::demo::DEMO_ADMIN;
 use serde_json::{Value as Json, json};
 
 use crate::e2e::{Env, Run, bin, env, password as secret, run};

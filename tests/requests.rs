@@ -2,7 +2,7 @@
 //! imitated Traccar version, as administrator and as manager. A change that adds a request per
 //! run, per user or per link fails here; timing is never asserted (see benches/fleet.rs).
 //!
-//! The demo seed (fleetform::demo::seed) holds 12 devices in 2 groups, all linked to the
+//! The demo seed (fleetform::cmd::demo::seed) holds 12 devices in 2 groups, all linked to the
 //! manager account. Expected figures follow read.rs's design comment: connect costs
 //! `POST /api/session` + `GET /api/server`; round 1 lists users, devices and groups; 6.14 as
 //! administrator adds the two link listings; elsewhere links are read per object.
@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use fleetform::apply;
 use fleetform::backend::traccar::api::Credentials;
 use fleetform::backend::traccar::{Options, TraccarBackend};
-use fleetform::commands;
 use fleetform::sandbox::TraccarVersion;
 
 use crate::e2e::{Env, env_version, fleet};
@@ -57,7 +56,9 @@ async fn plan_requests(
 ) -> BTreeMap<String, u64> {
     env.sandbox.reset_stats();
     let b = backend(env, credentials, options).await;
-    commands::make_plan(&b, &fleet(yaml)).await.expect("plan");
+    fleetform::make_plan(&b, &fleet(yaml).desired)
+        .await
+        .expect("plan");
     env.sandbox.stats().by_route
 }
 
@@ -70,7 +71,9 @@ async fn apply_requests(
 ) -> BTreeMap<String, u64> {
     env.sandbox.reset_stats();
     let b = backend(env, credentials, options).await;
-    let plan = commands::make_plan(&b, &fleet(yaml)).await.expect("plan");
+    let plan = fleetform::make_plan(&b, &fleet(yaml).desired)
+        .await
+        .expect("plan");
     let report = apply::apply(&b, &plan, &mut Vec::new()).await;
     assert!(report.is_success(), "{:?}", report.failed);
     env.sandbox.stats().by_route

@@ -2,8 +2,8 @@
 //! refusal and its override, `--target`, several files with `${VAR}`, the markdown report, and
 //! `pruneAfter` reading the disabled-at attribute the backend records.
 
-use fleetform::demo::DEMO_ADMIN;
-use fleetform::model::{Action, DISABLED_AT_ATTRIBUTE};
+use fleetform::cmd::demo::DEMO_ADMIN;
+use fleetform::core::model::{Action, DISABLED_AT_ATTRIBUTE};
 use serde_json::Value as Json;
 
 use crate::e2e::{Env, Run, bin, env, password, run};

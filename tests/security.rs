@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use base64::Engine;
 use fleetform::backend::traccar::{Options, TraccarBackend};
-use fleetform::commands;
+use fleetform::cmd::demo::DEMO_ADMIN;
 use fleetform::config;
-use fleetform::demo::DEMO_ADMIN;
 use fleetform::sandbox::{Fault, FaultHook};
 use proptest::prelude::*;
 use serde_json::Value as Json;
@@ -237,6 +236,66 @@ fn plain_http_is_refused_for_remote_hosts_unless_insecure_http() {
     assert!(!ftp.stderr.contains("Url-Secret-9"), "{}", ftp.stderr);
 }
 
+/// `export` and `apply PLAN` connect through the same path as `plan`: a `--url` carrying
+/// credentials is refused without repeating them, whatever the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_url_are_never_printed_by_export_or_apply_plan() {
+    let env = env().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet.yaml");
+    std::fs::write(&file, FILE).expect("write");
+    let saved = dir.path().join("plan.json");
+    let login = |c: &mut std::process::Command| {
+        c.env("TRACCAR_EMAIL", DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", password(&env.admin));
+    };
+    let mut plan = bin();
+    plan.args(["plan", "-f"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&saved)
+        .env("TRACCAR_URL", &env.url);
+    login(&mut plan);
+    let planned = run(&mut plan);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+
+    let secret = "Url-Secret-9";
+    for url in [
+        format!("https://admin:{secret}@traccar.example.com"),
+        format!("ftp://u:{secret}@host/"),
+        env.url.replacen("://", &format!("://admin:{secret}@"), 1),
+    ] {
+        let mut export = bin();
+        export.args([
+            "export",
+            "--fleet",
+            "acme-bikes",
+            "--timeout",
+            "1",
+            "--url",
+            &url,
+        ]);
+        let mut apply = bin();
+        apply
+            .args(["apply", "--auto-approve", "--timeout", "1", "--plan"])
+            .arg(&saved)
+            .args(["--url", &url]);
+        for cmd in [&mut export, &mut apply] {
+            login(cmd);
+            let r = run(cmd);
+            assert_eq!(r.code, 1, "{url}: {}", r.stderr);
+            assert!(
+                !r.stderr.contains(secret) && !r.stdout.contains(secret),
+                "{url}: {}{}",
+                r.stdout,
+                r.stderr
+            );
+            // The server is still named, with its user info cut.
+            assert!(r.stderr.contains("<redacted>@"), "{url}: {}", r.stderr);
+        }
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn credentials_files_are_private_and_not_overwritten_without_force() {
@@ -244,13 +303,13 @@ fn credentials_files_are_private_and_not_overwritten_without_force() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("creds.csv");
-    let mut f = commands::open_credentials_file(&path, false).expect("create");
+    let mut f = fleetform::cmd::apply::open_credentials_file(&path, false).expect("create");
     writeln!(f, "x").expect("write");
     drop(f);
     let mode =
         |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode(&path), 0o600);
-    let err = commands::open_credentials_file(&path, false).expect_err("exists");
+    let err = fleetform::cmd::apply::open_credentials_file(&path, false).expect_err("exists");
     assert!(format!("{err:#}").contains("--force"), "{err:#}");
     assert_eq!(
         std::fs::read_to_string(&path).expect("read"),
@@ -259,7 +318,7 @@ fn credentials_files_are_private_and_not_overwritten_without_force() {
     );
     // --force on a file that was world-readable: overwritten, and private again.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    drop(commands::open_credentials_file(&path, true).expect("force"));
+    drop(fleetform::cmd::apply::open_credentials_file(&path, true).expect("force"));
     assert_eq!(mode(&path), 0o600);
     assert_eq!(
         std::fs::read_to_string(&path).expect("read"),
@@ -311,7 +370,7 @@ async fn malformed_server_answers_give_a_clean_error_naming_the_request() {
         env.sandbox.set_fault_hook(Some(answer(path, status, body)));
         let result = async {
             let backend = TraccarBackend::connect(&env.url, &env.admin, options()).await?;
-            commands::make_plan(&backend, &loaded).await
+            fleetform::make_plan(&backend, &loaded.desired).await
         }
         .await;
         let err = result.expect_err("a malformed answer must fail the plan");

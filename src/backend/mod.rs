@@ -1,7 +1,7 @@
 //! The backend trait: the only way the engine reads or changes a server. A backend describes the
 //! account it runs as, fetches live state for a scope, and applies the actions of one plan phase.
 //! Server ids, wire formats, authentication, paging and retries stay inside `backend/<name>/`;
-//! the engine only sees the backend-neutral model (`crate::model`).
+//! the engine only sees the backend-neutral model (`crate::core::model`).
 
 pub mod traccar;
 
@@ -9,8 +9,8 @@ use std::future::Future;
 
 use std::collections::BTreeMap;
 
-use crate::model::{Account, Action, Live, Scope, UserKey};
-use crate::secret::Secret;
+use crate::core::model::{Account, Action, Live, Scope, UserKey};
+use crate::core::secret::Secret;
 
 /// What applying one action produced.
 #[derive(Debug)]

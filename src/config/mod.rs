@@ -27,7 +27,7 @@ pub use file::{
 pub use validate::{FORMAT_VERSION, MARKER_ATTRIBUTE};
 pub use yaml::MAX_DOCUMENT_BYTES;
 
-use crate::model::Desired;
+use crate::core::model::Desired;
 
 /// A validated fleet file.
 #[derive(Clone, Debug, PartialEq)]

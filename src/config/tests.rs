@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::model::{DesiredUser, Field, Prune, UserKey, Value};
+use crate::core::model::{DesiredUser, Field, Prune, UserKey, Value};
 
 /// A valid file: two header lines, then `rest` from line 3 on.
 fn file(rest: &str) -> String {
@@ -77,7 +77,7 @@ users:
         (Field::Attribute("costCenter".into()), text("4711")),
     ]);
     let expected = Loaded {
-        desired: crate::model::Desired {
+        desired: crate::core::model::Desired {
             fleet: "acme-bikes".into(),
             manager: Some(UserKey::new("fleet@acme.example")),
             prune: Prune::Delete,
@@ -931,7 +931,7 @@ fn crlf_line_endings_keep_locations() {
 
 use chrono::TimeDelta;
 
-use crate::model::Safety;
+use crate::core::model::Safety;
 
 const HEAD: &str = "version: 1\nfleet: acme\n";
 
@@ -1188,7 +1188,7 @@ fn several_files_merge() {
     let b = &d.users[&UserKey::new("b@x.test")];
     assert_eq!(b.origin.as_deref(), Some("b.yaml:4:5"));
     assert_eq!(
-        b.fields[&crate::model::Field::Readonly],
+        b.fields[&crate::core::model::Field::Readonly],
         Value::Bool(true),
         "a role from another file"
     );

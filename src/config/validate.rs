@@ -15,12 +15,11 @@ use super::decode::{Found, decode};
 use super::file::{FileRole, FileSafety, FileUser, FleetFile, NULLABLE_KEYS, UserFields};
 use super::yaml::{Kind, Node, Pos};
 use super::{Problem, Problems};
-use crate::model::{
+use crate::core::model::{
     DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, Prune, Safety, UserKey, Value,
 };
 
-/// The attribute fleetform keeps its ownership marker in.
-pub const MARKER_ATTRIBUTE: &str = "fleetform";
+pub use crate::core::model::MARKER_ATTRIBUTE;
 
 /// The only format version this build reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -725,7 +724,7 @@ fn managed_fields(
                 );
                 continue;
             }
-            if key == crate::drift::APPLIED_ATTRIBUTE {
+            if key == crate::core::record::APPLIED_ATTRIBUTE {
                 let pos = node
                     .get("attributes")
                     .and_then(|(_, attrs)| attrs.get(key))

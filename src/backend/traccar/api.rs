@@ -16,7 +16,7 @@ use base64::Engine;
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
-use crate::secret::Secret;
+use crate::core::secret::Secret;
 
 /// How fleetform authenticates. Only ever read from the environment or flags, never the file.
 #[derive(Clone, Debug)]
@@ -29,6 +29,32 @@ pub enum Credentials {
 }
 
 impl Credentials {
+    /// Reads the credentials from the environment, the only place that may hold them:
+    /// `TRACCAR_TOKEN`, else `TRACCAR_EMAIL` + `TRACCAR_PASSWORD`, else `TRACCAR_AUTH_TOKEN`.
+    pub fn from_env() -> anyhow::Result<Credentials> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(token) = var("TRACCAR_TOKEN") {
+            return Ok(Credentials::Token(Secret::new(token)));
+        }
+        if let Some(email) = var("TRACCAR_EMAIL") {
+            let Some(password) = var("TRACCAR_PASSWORD") else {
+                bail!(
+                    "TRACCAR_EMAIL is set but TRACCAR_PASSWORD is not; set both, or TRACCAR_TOKEN"
+                );
+            };
+            return Ok(Credentials::Password {
+                email,
+                password: Secret::new(password),
+            });
+        }
+        if let Some(basic) = var("TRACCAR_AUTH_TOKEN") {
+            return Credentials::from_basic_token(&Secret::new(basic));
+        }
+        bail!(
+            "no credentials: set TRACCAR_TOKEN (an API token), or TRACCAR_EMAIL and TRACCAR_PASSWORD, or TRACCAR_AUTH_TOKEN (base64 of email:password)"
+        )
+    }
+
     /// Decodes an already base64-encoded Basic credential (`base64(email:password)`), with or
     /// without a leading `Basic `.
     pub fn from_basic_token(token: &Secret) -> anyhow::Result<Credentials> {

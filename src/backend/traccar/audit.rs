@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 use super::wire::Id;
 use super::{TraccarBackend, Version};
 use crate::backend::AuditEntry;
-use crate::model::{Role, UserKey};
+use crate::core::model::{Role, UserKey};
 
 /// How far back the log is read.
 pub const DAYS: i64 = 30;

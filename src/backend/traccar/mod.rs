@@ -29,8 +29,8 @@ use serde_json::{Map, Value as Json};
 use self::api::{Api, Credentials};
 use self::wire::Id;
 use crate::backend::{Backend, Outcome};
-use crate::model::{Account, Action, Live, Role, Scope, UserKey};
-use crate::secret::Secret;
+use crate::core::model::{Account, Action, Live, Role, Scope, UserKey};
+use crate::core::secret::Secret;
 
 /// How the backend talks to the server.
 #[derive(Clone, Debug)]

@@ -43,7 +43,7 @@ use serde_json::{Map, Value as Json};
 
 use super::wire::{self, Id};
 use super::{TraccarBackend, Version, email_of, id_of, links};
-use crate::model::{Live, LiveUser, Role, Scope, UserKey};
+use crate::core::model::{Live, LiveUser, Role, Scope, UserKey};
 
 /// An object of which only the id matters.
 #[derive(Deserialize)]

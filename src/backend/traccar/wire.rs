@@ -9,11 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use crate::model::{Field, Value};
+use crate::core::model::{Field, Value};
 
-/// The user attribute that carries the ownership marker: the name of the fleet that manages
-/// the user.
-pub const MARKER_ATTRIBUTE: &str = "fleetform";
+pub use crate::core::model::MARKER_ATTRIBUTE;
 
 /// A server id. Traccar ids are 64-bit integers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]

@@ -15,8 +15,8 @@ use super::api::ApiError;
 use super::wire::{self, Id};
 use super::{TraccarBackend, email_of, id_of, random_password};
 use crate::backend::{Applied, Outcome};
-use crate::model::{Action, DISABLED_AT_ATTRIBUTE, Field, LinkKind, UserKey, Value};
-use crate::plan;
+use crate::core::model::{Action, DISABLED_AT_ATTRIBUTE, Field, LinkKind, UserKey, Value};
+use crate::core::plan;
 
 impl TraccarBackend {
     pub(super) async fn apply_actions(&self, actions: &[Action]) -> Vec<Outcome> {

@@ -32,8 +32,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::diff::diff;
-use crate::model::{
+use crate::core::diff::diff;
+use crate::core::model::{
     Account, Action, DISABLED_AT_ATTRIBUTE, Desired, Field, LinkKind, Live, LiveUser, Role,
     UserKey, Value,
 };
@@ -449,8 +449,8 @@ mod tests {
     //! tests for the algebra: plan, simulate, plan again.
 
     use super::*;
-    use crate::diff::tests::{BOSS, FLEET, ME, desired, have, live, set, want, with_field};
-    use crate::model::{DesiredUser, Prune};
+    use crate::core::diff::tests::{BOSS, FLEET, ME, desired, have, live, set, want, with_field};
+    use crate::core::model::{DesiredUser, Prune};
 
     fn at(mut user: DesiredUser, origin: &str) -> DesiredUser {
         user.origin = Some(origin.into());
@@ -741,9 +741,9 @@ mod tests {
         use proptest::sample::select;
 
         use super::super::*;
-        use crate::diff::same_value;
-        use crate::diff::tests::{BOSS, FLEET, ME, account};
-        use crate::model::{DesiredUser, Prune};
+        use crate::core::diff::same_value;
+        use crate::core::diff::tests::{BOSS, FLEET, ME, account};
+        use crate::core::model::{DesiredUser, Prune};
 
         /// The desired pool includes the acting account and the manager, which the fix-up
         /// drops again, so generation also exercises "never touched".
@@ -986,7 +986,7 @@ mod tests {
         fn pruned(desired: &Desired, live: &Live, key: &UserKey, user: &LiveUser) -> bool {
             !desired.users.contains_key(key)
                 && user.marker.as_deref() == Some(FLEET)
-                && !crate::diff::untouchable(desired, live).contains(key)
+                && !crate::core::diff::untouchable(desired, live).contains(key)
         }
 
         proptest! {
@@ -1044,7 +1044,7 @@ mod tests {
                                 let was_disabled =
                                     before.fields.get(&Field::Disabled) == Some(&Value::Bool(true));
                                 let expired = desired.prune_after.is_some_and(|grace| {
-                                    crate::diff::disabled_at(before)
+                                    crate::core::diff::disabled_at(before)
                                         .is_some_and(|at| at + grace <= live.now)
                                 });
                                 if was_disabled && expired {

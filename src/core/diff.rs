@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{
+use crate::core::model::{
     Action, DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, FieldChange, LinkKind, Live,
     LiveUser, Prune, Role, UserKey, Value,
 };
@@ -266,7 +266,7 @@ pub(crate) mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::model::{Account, Desired, DesiredUser, Live, LiveUser};
+    use crate::core::model::{Account, Desired, DesiredUser, Live, LiveUser};
 
     pub(crate) const FLEET: &str = "acme-bikes";
     pub(crate) const ME: &str = "Admin@Acme.example";

@@ -25,9 +25,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::diff::untouchable;
-use crate::model::{Action, Desired, Field, Live, UserKey, Value};
-use crate::plan::Plan;
+use crate::core::diff::untouchable;
+use crate::core::model::{Action, Desired, Field, Live, UserKey, Value};
+use crate::core::plan::Plan;
 
 /// The flag that overrides every refusal.
 pub const OVERRIDE_FLAG: &str = "--allow-mass-removal";
@@ -221,8 +221,8 @@ fn percent(part: usize, whole: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::tests::{FLEET, desired, have, live, set, want};
-    use crate::model::{FieldChange, LinkKind, LiveUser, Role, Safety};
+    use crate::core::diff::tests::{FLEET, desired, have, live, set, want};
+    use crate::core::model::{FieldChange, LinkKind, LiveUser, Role, Safety};
 
     /// `n` live users of this fleet, `m{i}@x.test`, each with `links` device links.
     fn fleet_users(n: usize, links: usize) -> Vec<LiveUser> {
@@ -238,7 +238,7 @@ mod tests {
     fn plan_of(actions: Vec<Action>) -> Plan {
         Plan {
             fleet: FLEET.into(),
-            account: crate::diff::tests::account(Role::Admin),
+            account: crate::core::diff::tests::account(Role::Admin),
             actions,
         }
     }

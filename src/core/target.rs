@@ -11,8 +11,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::model::{Desired, Live, UserKey};
-use crate::plan::Plan;
+use crate::core::model::{Desired, Live, UserKey};
+use crate::core::plan::Plan;
 
 /// The targets that name no user of the fleet, as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,9 +70,9 @@ pub fn restrict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::tests::{FLEET, desired, have, live, set, want};
-    use crate::model::{Prune, Role};
-    use crate::plan::plan;
+    use crate::core::diff::tests::{FLEET, desired, have, live, set, want};
+    use crate::core::model::{Prune, Role};
+    use crate::core::plan::plan;
 
     fn emails(plan: &Plan) -> Vec<String> {
         plan.actions.iter().map(|a| a.email().to_string()).collect()

@@ -16,10 +16,18 @@ use std::io::{self, Write};
 
 use serde_json::{Map, json};
 
-use crate::drift::APPLIED_ATTRIBUTE;
-use crate::model::{Action, Field, Role, UserKey, Value};
-use crate::plan::{FORMAT_VERSION, Phase, Plan};
-use crate::risk::{Risk, change_risk, risk};
+use crate::core::model::{Action, Field, Role, UserKey, Value};
+use crate::core::plan::{FORMAT_VERSION, Phase, Plan};
+use crate::core::record::APPLIED_ATTRIBUTE;
+use crate::core::risk::{Risk, change_risk, risk};
+
+/// The views of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
 
 const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
@@ -200,7 +208,7 @@ fn role_name(role: Role) -> &'static str {
 
 /// The pull-request view of a plan, GitHub-flavoured markdown: a heading naming the fleet and
 /// server, a table of counts per action kind, a table of counts per risk label (see
-/// `crate::risk`), then one block per user, riskiest users first (then by email), each line
+/// `crate::core::risk`), then one block per user, riskiest users first (then by email), each line
 /// labelled. Values are shown as code spans so nothing in them is read as markdown.
 pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     let account = &plan.account;
@@ -381,7 +389,7 @@ fn code(text: &str) -> String {
 
 /// The machine view of a plan: a versioned contract for CI, bots and audit logs.
 ///
-/// Format version 1 (`crate::plan::FORMAT_VERSION`); fields are only ever added within a
+/// Format version 1 (`crate::core::plan::FORMAT_VERSION`); fields are only ever added within a
 /// version, and a change of meaning or a removal bumps it:
 ///
 /// ```text
@@ -394,7 +402,7 @@ fn code(text: &str) -> String {
 ///   "actions": [                                // in execution order
 ///     { "phase": "unlink" | "disable" | "delete" | "update" | "create" | "link",
 ///       "risk": "privilege_escalation" | "account_removed" | "access_revoked"
-///             | "access_granted" | "none",          // added in version 1 (crate::risk)
+///             | "access_granted" | "none",          // added in version 1 (crate::core::risk)
 ///       "action": "create_user", "email": "…", "managed_by": "…" | null,
 ///       "fields": { "<field>": <value>, … } },
 ///     { …, "action": "update_user", "email": "…", "adopt": true | false,
@@ -406,7 +414,7 @@ fn code(text: &str) -> String {
 /// }
 /// ```
 ///
-/// `risk` labels what the action does to access (see `crate::risk` for the rules); it was
+/// `risk` labels what the action does to access (see `crate::core::risk` for the rules); it was
 /// added to format version 1 without a bump, as an addition that older readers ignore.
 /// `<field>` is Traccar's camelCase field name or `attributes.<key>`. `<value>` is JSON: null,
 /// a boolean, an integer, a string, a time as an RFC 3339 string at second precision in UTC
@@ -568,8 +576,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::diff::tests::{BOSS, FLEET, account, link, unlink};
-    use crate::model::{FieldChange, LinkKind};
+    use crate::core::diff::tests::{BOSS, FLEET, account, link, unlink};
+    use crate::core::model::{FieldChange, LinkKind};
 
     /// Every kind of action, in execution order, as `plan` would order them.
     fn representative() -> Plan {

@@ -21,7 +21,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::{Action, Field, FieldChange, Value};
+use crate::core::model::{Action, Field, FieldChange, Value};
 
 /// What an action does to access. Declared from most to least serious, so `Ord` sorts risky
 /// changes first.
@@ -157,7 +157,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::model::LinkKind;
+    use crate::core::model::LinkKind;
 
     fn update(field: Field, before: Value, after: Value) -> Action {
         Action::UpdateUser {

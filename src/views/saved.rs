@@ -34,13 +34,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use crate::drift::sorted_json;
-use crate::model::{
+use crate::core::model::{
     Account, Action, Desired, DesiredUser, Field, FieldChange, LinkKind, Live, LiveUser, Prune,
     Role, Safety, Scope, UserKey, Value,
 };
-use crate::plan::Plan;
-use crate::render;
+use crate::core::plan::Plan;
+use crate::core::record::sorted_json;
+use crate::views::render;
 
 /// The version of the saved plan file (`saved_plan_version`).
 pub const SAVED_PLAN_VERSION: u32 = 1;
@@ -456,7 +456,7 @@ fn decode_action(json: &Json) -> anyhow::Result<Action> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::tests::{FLEET, desired, have, live, want, with_field};
+    use crate::core::diff::tests::{FLEET, desired, have, live, want, with_field};
 
     #[test]
     fn actions_round_trip_with_typed_values() {
@@ -468,7 +468,7 @@ mod tests {
         );
         let d = desired(vec![u]);
         let l = live(Role::Admin, vec![have("b@x.at", Some(FLEET))]);
-        let plan = crate::plan::plan(&d, &l).expect("plan");
+        let plan = crate::core::plan::plan(&d, &l).expect("plan");
         let scope = Scope::of(&d);
         let saved = save(&plan, &l, &scope, "fleet.yaml", b"x");
         let text = serde_json::to_string(&saved).expect("json");

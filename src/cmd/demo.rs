@@ -9,13 +9,14 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::{Value as Json, json};
 
+use super::{Io, load};
 use crate::apply;
 use crate::backend::traccar::api::Credentials;
 use crate::backend::traccar::{Options, TraccarBackend};
-use crate::cli::Format;
-use crate::commands::{self, EXIT_OK, Io};
+use crate::core::secret::Secret;
+use crate::exit;
 use crate::sandbox::{Sandbox, SandboxConfig};
-use crate::secret::Secret;
+use crate::views::render::Format;
 
 pub const DEMO_ADMIN: &str = "admin@demo.example";
 pub const DEMO_MANAGER: &str = "fleet@acme.example";
@@ -109,7 +110,7 @@ pub async fn seed(url: &str) -> anyhow::Result<Seeded> {
 }
 
 pub async fn run(file: &Path, io: &mut Io<'_>) -> anyhow::Result<i32> {
-    let loaded = commands::load(file)?;
+    let loaded = load(file)?;
     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
     let sandbox = Sandbox::start(SandboxConfig::default(), listen).await?;
     let url = sandbox.url();
@@ -125,8 +126,8 @@ pub async fn run(file: &Path, io: &mut Io<'_>) -> anyhow::Result<i32> {
         "\n2. `fleetform plan -f {}` reads the server and shows what would change; nothing is written yet:\n",
         file.display()
     )?;
-    let plan = commands::make_plan(&backend, &loaded).await?;
-    commands::render_plan(&plan, Format::Text, io)?;
+    let plan = crate::make_plan(&backend, &loaded.desired).await?;
+    crate::render(&plan, Format::Text, io.color, io.out)?;
 
     writeln!(
         io.out,
@@ -142,16 +143,16 @@ pub async fn run(file: &Path, io: &mut Io<'_>) -> anyhow::Result<i32> {
         io.out,
         "\n4. Planning again finds nothing to do: the server now matches the file.\n"
     )?;
-    let again = commands::make_plan(&backend, &loaded).await?;
-    commands::render_plan(&again, Format::Text, io)?;
+    let again = crate::make_plan(&backend, &loaded.desired).await?;
+    crate::render(&again, Format::Text, io.color, io.out)?;
     writeln!(
         io.out,
         "\nTry it yourself: `fleetform sandbox`, then point TRACCAR_URL at it. The sandbox stops now."
     )?;
     sandbox.shutdown().await;
     Ok(if again.actions.is_empty() {
-        EXIT_OK
+        exit::OK
     } else {
-        commands::EXIT_ERROR
+        exit::ERROR
     })
 }

@@ -1,22 +1,7 @@
-//! drift: pure. Records on each managed user what fleetform last applied to it, and tells the
-//! two reasons a server can differ from the fleet file apart: changes the file asks for that
-//! were never applied (*pending*) and changes made on the server behind the file's back
-//! (*drift*). It must not do I/O; `workflow` fetches, and `render`-like output lives here only
-//! for the drift report.
-//!
-//! Design: the applied record.
-//! Every user fleetform writes carries the attribute `fleetformApplied` (`APPLIED_ATTRIBUTE`),
-//! `v1:<digest>:<fields>`: `<digest>` is the first 128 bits (32 hex digits) of the SHA-256 of
-//! the user's canonical desired state (every managed field name with its value, and the device
-//! and group link sets), `<fields>` the comma-separated names of the managed fields it covers
-//! (`%` and `,` in attribute keys written as `%25` and `%2C`). The
-//! record is one more managed attribute of the desired state (`stamp`), so the ordinary update
-//! machinery writes it: on create, with every field update, and whenever the file's link sets
-//! change (the digest covers them, so its value changes and an update is planned next to the
-//! link actions). `plan_recorded` then drops an update whose only change is the record: a plan
-//! stays empty exactly when the server matches the file (a re-plan after apply, an exported
-//! file, or users applied by an older fleetform never show bookkeeping-only changes). The
-//! record is therefore only refreshed together with a real change.
+//! drift: pure. Tells the two reasons a server can differ from the fleet file apart: changes the
+//! file asks for that were never applied (*pending*) and changes made on the server behind the
+//! file's back (*drift*), from the applied record (`core::record`). It must not do I/O;
+//! `cmd::drift` fetches and prints.
 //!
 //! Design: the drift rule. For each difference the plan finds on a user (a field update or a
 //! link or unlink), with `D` the digest of the user's current desired state and `R` the record
@@ -49,177 +34,16 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::backend::AuditEntry;
-use crate::model::{Action, Desired, DesiredUser, Field, Live, LiveUser, UserKey, Value};
-use crate::plan::{self, Plan, Problem};
+use crate::core::model::{Action, Desired, Field, Live, UserKey};
+use crate::core::plan::Plan;
+use crate::core::record::*;
 
-/// The user attribute holding what fleetform last applied (reserved in fleet files).
-pub const APPLIED_ATTRIBUTE: &str = "fleetformApplied";
-
-/// Exit codes of `fleetform drift`.
-pub const EXIT_IN_SYNC: i32 = 0;
-pub const EXIT_PENDING: i32 = 2;
-pub const EXIT_DRIFT: i32 = 3;
-
-const RECORD_VERSION: &str = "v1";
-
-fn applied_field() -> Field {
-    Field::Attribute(APPLIED_ATTRIBUTE.to_string())
-}
-
-/// A value in the canonical, typed form the digests hash: an empty name or phone is null (as
-/// `diff::same_value` treats it), JSON objects have sorted keys.
-fn canonical_value(field: &Field, value: &Value) -> serde_json::Value {
-    use serde_json::json;
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Text(s) if s.is_empty() && matches!(field, Field::Name | Field::Phone) => {
-            serde_json::Value::Null
-        }
-        Value::Bool(b) => json!({ "b": b }),
-        Value::Int(i) => json!({ "i": i }),
-        Value::Time(t) => json!({ "t": t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) }),
-        Value::Text(s) => json!({ "s": s }),
-        Value::Json(j) => json!({ "j": sorted_json(j) }),
-    }
-}
-
-/// JSON with every object's keys in sorted order, so equal values serialize equally.
-pub fn sorted_json(value: &serde_json::Value) -> serde_json::Value {
-    match value {
-        serde_json::Value::Object(map) => {
-            let sorted: BTreeMap<&String, serde_json::Value> =
-                map.iter().map(|(k, v)| (k, sorted_json(v))).collect();
-            serde_json::Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
-        }
-        serde_json::Value::Array(items) => {
-            serde_json::Value::Array(items.iter().map(sorted_json).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-/// The first 128 bits of the SHA-256 of a canonical state, in hex.
-fn digest<'a>(
-    fields: impl Iterator<Item = (&'a Field, &'a Value)>,
-    devices: &BTreeSet<String>,
-    groups: &BTreeSet<String>,
-) -> String {
-    let fields: BTreeMap<String, serde_json::Value> = fields
-        .map(|(field, value)| (field.name(), canonical_value(field, value)))
-        .collect();
-    let canonical = serde_json::json!({
-        "fields": fields,
-        "devices": devices,
-        "groups": groups,
-    });
-    let hash = Sha256::digest(canonical.to_string().as_bytes());
-    hex::encode(hash.get(..16).unwrap_or_default())
-}
-
-/// The managed fields of a desired user, without the record itself.
-fn managed_fields(user: &DesiredUser) -> impl Iterator<Item = (&Field, &Value)> {
-    user.fields.iter().filter(|(field, _)| !is_record(field))
-}
-
-fn is_record(field: &Field) -> bool {
-    matches!(field, Field::Attribute(key) if key == APPLIED_ATTRIBUTE)
-}
-
-/// The digest of a desired user's state (record excluded).
-pub fn desired_digest(user: &DesiredUser) -> String {
-    digest(managed_fields(user), &user.devices, &user.groups)
-}
-
-/// The record fleetform writes on a user it applies `user` to.
-pub fn record_of(user: &DesiredUser) -> Value {
-    let names: Vec<String> = managed_fields(user)
-        .map(|(f, _)| f.name().replace('%', "%25").replace(',', "%2C"))
-        .collect();
-    let names = names.join(",");
-    Value::Text(format!("{RECORD_VERSION}:{}:{names}", desired_digest(user)))
-}
-
-/// A record read back from a live user.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    pub digest: String,
-    pub fields: Vec<Field>,
-}
-
-pub fn parse_record(value: &Value) -> Option<Record> {
-    let Value::Text(text) = value else {
-        return None;
-    };
-    let rest = text.strip_prefix(RECORD_VERSION)?.strip_prefix(':')?;
-    let (digest, names) = rest.split_once(':')?;
-    let fields = names
-        .split(',')
-        .filter(|n| !n.is_empty())
-        .map(|n| Field::parse(&n.replace("%2C", ",").replace("%25", "%")))
-        .collect::<Option<Vec<Field>>>()?;
-    Some(Record {
-        digest: digest.to_string(),
-        fields,
-    })
-}
-
-/// The record a live user carries, if it has a readable one.
-pub fn live_record(user: &LiveUser) -> Option<Record> {
-    user.fields.get(&applied_field()).and_then(parse_record)
-}
-
-/// Whether the live user, projected onto the fields the record covers, is what it records.
-pub fn live_matches_record(user: &LiveUser, record: &Record) -> bool {
-    let values: Vec<(Field, Value)> = record
-        .fields
-        .iter()
-        .map(|f| {
-            (
-                f.clone(),
-                user.fields.get(f).cloned().unwrap_or(Value::Null),
-            )
-        })
-        .collect();
-    digest(
-        values.iter().map(|(f, v)| (f, v)),
-        &user.devices,
-        &user.groups,
-    ) == record.digest
-}
-
-/// The desired state with every user's record added as a managed attribute.
-pub fn stamp(desired: &Desired) -> Desired {
-    let mut stamped = desired.clone();
-    for user in stamped.users.values_mut() {
-        let record = record_of(user);
-        user.fields.insert(applied_field(), record);
-    }
-    stamped
-}
-
-/// `plan::plan` of the stamped desired state, without updates whose only change is the
-/// record (see the design comment). Every command that plans goes through here.
-pub fn plan_recorded(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
-    let mut plan = plan::plan(&stamp(desired), live)?;
-    let record_only = |action: &Action| match action {
-        Action::UpdateUser { changes, adopt, .. } => {
-            !*adopt && changes.iter().all(|c| is_record(&c.field))
-        }
-        _ => false,
-    };
-    let busy: BTreeSet<UserKey> = plan
-        .actions
-        .iter()
-        .filter(|a| !record_only(a))
-        .map(|a| UserKey::new(a.email()))
-        .collect();
-    plan.actions
-        .retain(|a| !record_only(a) || busy.contains(&UserKey::new(a.email())));
-    Ok(plan)
-}
+/// Exit codes of `fleetform drift` (defined in `crate::exit`).
+pub const EXIT_IN_SYNC: i32 = crate::exit::OK;
+pub const EXIT_PENDING: i32 = crate::exit::CHANGES;
+pub const EXIT_DRIFT: i32 = crate::exit::DRIFT;
 
 /// Why a difference is pending or drift.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -410,8 +234,9 @@ pub fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::tests::{FLEET, desired, have, live, set, want, with_field};
-    use crate::model::Role;
+    use crate::core::diff::tests::{FLEET, desired, have, live, set, want, with_field};
+    use crate::core::model::Role;
+    use crate::core::model::{DesiredUser, LiveUser, Value};
 
     fn applied(user: &DesiredUser, mut live: LiveUser) -> LiveUser {
         live.marker = Some(FLEET.into());
@@ -496,7 +321,7 @@ mod tests {
         let mut hand = applied(&u, have("max@x.at", None));
         hand.devices.insert("D2".into());
         let mut d = desired(vec![u, want("new@x.at")]);
-        d.prune = crate::model::Prune::Keep;
+        d.prune = crate::core::model::Prune::Keep;
         let mut r = report(&d, &live(Role::Admin, vec![hand]));
         r.audit.insert(
             UserKey::new("max@x.at"),

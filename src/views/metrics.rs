@@ -17,7 +17,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::plan::Summary;
+use crate::core::plan::Summary;
 
 /// What one run measured.
 #[derive(Clone, Debug, Default, PartialEq)]

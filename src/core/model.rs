@@ -178,6 +178,10 @@ impl fmt::Display for Value {
     }
 }
 
+/// The user attribute that carries the ownership marker: the name of the fleet that manages the
+/// user. Only marked users are ever pruned. Reserved in fleet files.
+pub const MARKER_ATTRIBUTE: &str = "fleetform";
+
 /// The user attribute in which a backend records when fleetform disabled a user (`prune:
 /// disable`), as an RFC 3339 timestamp in UTC. `pruneAfter` deletes a disabled user only once
 /// this time is old enough. Reserved in the fleet file like the ownership marker; the diff never
@@ -228,7 +232,7 @@ pub struct Desired {
 }
 
 /// Safety limits against mass removal (`safety:` in the fleet file). `apply` refuses a plan
-/// that exceeds one of them unless `--allow-mass-removal` is given; see `crate::safety`.
+/// that exceeds one of them unless `--allow-mass-removal` is given; see `crate::core::safety`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Safety {

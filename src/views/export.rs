@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::config;
-use crate::drift::APPLIED_ATTRIBUTE;
-use crate::model::{Field, Live, LiveUser, UserKey, Value};
+use crate::core::model::{Field, Live, LiveUser, UserKey, Value};
+use crate::core::record::APPLIED_ATTRIBUTE;
 
 /// Which users to export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,8 +177,8 @@ pub fn fleet_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::tests::{FLEET, have, live, set};
-    use crate::model::Role;
+    use crate::core::diff::tests::{FLEET, have, live, set};
+    use crate::core::model::Role;
 
     #[test]
     fn exports_a_valid_file_with_roles() {

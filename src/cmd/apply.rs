@@ -1,0 +1,274 @@
+//! `fleetform apply`: plans (or reads a saved plan and proves it still holds), shows the plan,
+//! checks the safety limits, asks for approval, applies, and writes the report, the generated
+//! passwords (`--credentials-out`) and the metrics. The writes themselves are `crate::apply`'s.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, bail};
+
+use super::{Approval, Io, connect, load_files, record_failure, write_metrics};
+use crate::backend::Backend;
+use crate::cli::ApplyArgs;
+use crate::config::Loaded;
+use crate::core::model::{Action, Desired, Live};
+use crate::core::plan::Plan;
+use crate::core::secret::Secret;
+use crate::views::render::Format;
+use crate::views::saved;
+use crate::{ApplyOptions, PlanOptions, exit};
+
+/// Set by `main`'s Ctrl-C handler; `apply` checks it between slices of work. Nothing else sets
+/// it, so library callers and tests are unaffected (they pass their own flag).
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// `fleetform apply` from the command line: `-f FILE` or a saved plan.
+pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let result = async {
+        if let Some(path) = &args.saved.plan {
+            let saved = read_saved(path)?;
+            let backend = connect(
+                &args.server.connect,
+                args.server.verbose,
+                Some(saved.server.url.as_str()),
+                "",
+            )
+            .await?;
+            return run_saved(&backend, &saved, args, approval, io).await;
+        }
+        let loaded = load_files(&args.server.file)?;
+        let backend = connect(
+            &args.server.connect,
+            args.server.verbose,
+            loaded.server_url.as_deref(),
+            &format!("server.url in {}, ", loaded.source),
+        )
+        .await?;
+        run_with(&backend, &loaded, args, approval, io).await
+    }
+    .await;
+    record_failure(result, args.saved.metrics_out.as_deref(), "apply", "")
+}
+
+/// `fleetform apply -f FILE` against a connected backend.
+pub async fn run_with<B: Backend>(
+    backend: &B,
+    loaded: &Loaded,
+    args: &ApplyArgs,
+    approval: Approval<'_>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let options = PlanOptions {
+        targets: args.server.target.clone(),
+    };
+    let (plan, live) = crate::fetch_and_plan(backend, &loaded.desired, &options).await?;
+    execute(backend, &plan, (&loaded.desired, &live), args, approval, io).await
+}
+
+/// Reads and parses a saved plan file.
+pub fn read_saved(path: &Path) -> anyhow::Result<saved::SavedPlan> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    saved::parse(&text).with_context(|| format!("reading the saved plan {}", path.display()))
+}
+
+/// `fleetform apply --plan FILE`: re-reads what the saved plan read, refuses if anything
+/// changed, else applies its actions.
+pub async fn run_saved<B: Backend>(
+    backend: &B,
+    saved: &saved::SavedPlan,
+    args: &ApplyArgs,
+    approval: Approval<'_>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let account = backend.describe().await?;
+    let live = backend
+        .fetch(&saved.scope.to_scope())
+        .await
+        .context("reading the server's state")?;
+    let reasons = saved::stale_reasons(saved, &account, &live);
+    if !reasons.is_empty() {
+        bail!(
+            "the saved plan is stale, nothing was applied:\n  - {}\nmake a new plan (`fleetform plan --out`) and review it",
+            reasons.join("\n  - ")
+        );
+    }
+    let plan = saved::plan_of(saved, live.account.clone())?;
+    writeln!(
+        io.out,
+        "Saved plan of {} checked: {} ({} {}) as {}, and the {} user(s) and the device/group catalogue it read, are unchanged.\n",
+        saved
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        saved.server.url,
+        saved.server.backend,
+        saved.server.version,
+        saved.account.email,
+        saved.fingerprints.users.len()
+    )?;
+    let desired = saved.scope.to_desired();
+    execute(backend, &plan, (&desired, &live), args, approval, io).await
+}
+
+/// Shows `plan`, checks the safety limits against the fleet and the live state it was made
+/// from, asks for approval and applies it (shared by `apply -f` and `apply --plan`).
+async fn execute<B: Backend>(
+    backend: &B,
+    plan: &Plan,
+    (desired, live): (&Desired, &Live),
+    args: &ApplyArgs,
+    approval: Approval<'_>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    crate::render(plan, Format::Text, io.color, io.out)?;
+    if plan.actions.is_empty() {
+        return Ok(exit::OK);
+    }
+    // After the plan is shown, so the refusal's numbers can be checked against it, and before
+    // asking, so nobody approves what will be refused.
+    crate::core::safety::check(desired, live, plan, args.allow_mass_removal)?;
+    match approval {
+        Approval::Auto => {}
+        Approval::Refuse => bail!(
+            "not applying: standard input is not a terminal; review the plan and pass --auto-approve"
+        ),
+        Approval::Ask(input) => {
+            write!(
+                io.out,
+                "\nApply these changes to {}? Only 'yes' is accepted: ",
+                plan.account.url
+            )?;
+            io.out.flush()?;
+            let mut answer = String::new();
+            input.read_line(&mut answer)?;
+            if answer.trim() != "yes" {
+                writeln!(io.out, "Apply cancelled; nothing was changed.")?;
+                return Ok(exit::ERROR);
+            }
+        }
+    }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        writeln!(io.out, "Apply cancelled; nothing was changed.")?;
+        return Ok(exit::ERROR);
+    }
+    // Opened before the first write, so a path that cannot be written stops the run early.
+    let creates = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::CreateUser { .. }))
+        .count();
+    let mut credentials_file = match (&args.credentials_out, creates) {
+        (Some(path), n) if n > 0 => Some(open_credentials_file(path, args.force)?),
+        _ => None,
+    };
+    writeln!(io.out)?;
+    let options = ApplyOptions {
+        allow_mass_removal: args.allow_mass_removal,
+        cancel: Some(&INTERRUPTED),
+    };
+    let report = crate::apply(backend, plan, (desired, live), options, io.out).await?;
+    write_metrics(
+        args.saved.metrics_out.as_deref(),
+        "apply",
+        &plan.fleet,
+        plan.summary(),
+        |run| {
+            run.success = report.is_success();
+            run.applied = Some((report.done.len(), report.failed.len(), report.skipped.len()));
+        },
+    )?;
+    if let (Some(file), Some(path)) = (credentials_file.as_mut(), &args.credentials_out) {
+        write_credentials(file, path, &report.credentials)
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(
+            io.out,
+            "Passwords of {} new user(s) written to {}.",
+            report.credentials.len(),
+            path.display()
+        )?;
+    } else if !report.credentials.is_empty() {
+        writeln!(
+            io.out,
+            "{} user(s) created with random passwords that were not saved (pass --credentials-out PATH to keep them).",
+            report.credentials.len()
+        )?;
+    }
+    report.write_to(io.out)?;
+    if report.interrupted {
+        bail!(
+            "apply was interrupted: {} action(s) done, {} failed, {} not started; run apply again to finish",
+            report.done.len(),
+            report.failed.len(),
+            report.skipped.len()
+        )
+    } else if report.is_success() {
+        Ok(exit::OK)
+    } else {
+        bail!(
+            "apply did not finish: {} action(s) failed and {} were skipped; fix the cause and run apply again to finish",
+            report.failed.len(),
+            report.skipped.len()
+        )
+    }
+}
+
+/// Creates the credentials file with mode 0600; refuses to overwrite without `force`.
+pub fn open_credentials_file(path: &Path, force: bool) -> anyhow::Result<std::fs::File> {
+    let mut options = OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "{} already exists; move it away or pass --force to overwrite it",
+                path.display()
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("creating {}", path.display()))
+        }
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // With --force the file may have existed with wider permissions.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
+fn write_credentials(
+    file: &mut std::fs::File,
+    path: &Path,
+    credentials: &[(String, Secret)],
+) -> anyhow::Result<()> {
+    let json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if json {
+        let rows: Vec<serde_json::Value> = credentials
+            .iter()
+            .map(|(email, pw)| serde_json::json!({"email": email, "password": pw.expose()}))
+            .collect();
+        writeln!(file, "{}", serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        writeln!(file, "email,password")?;
+        for (email, pw) in credentials {
+            // Generated passwords are URL-safe base64; emails cannot hold commas or quotes
+            // that matter here, but quote them anyway for spreadsheet safety.
+            writeln!(file, "\"{}\",{}", email.replace('"', "\"\""), pw.expose())?;
+        }
+    }
+    file.sync_all()?;
+    Ok(())
+}

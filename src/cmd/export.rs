@@ -1,0 +1,76 @@
+//! `fleetform export`: lists the users a fleet manages (or every user it may manage), reads
+//! their links, and writes a fleet file that plans no changes (`views::export`). Never writes
+//! to the server.
+
+use anyhow::{Context, bail};
+
+use super::{Io, connect};
+use crate::backend::Backend;
+use crate::cli::{ExportArgs, ExportScope};
+use crate::core::model::Scope;
+use crate::exit;
+use crate::views::{export, metrics};
+
+/// `fleetform export` from the command line.
+pub async fn run(args: &ExportArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let backend = connect(&args.connect, args.verbose, None, "").await?;
+    run_with(&backend, args, io).await
+}
+
+/// `fleetform export` against a connected backend.
+pub async fn run_with<B: Backend>(
+    backend: &B,
+    args: &ExportArgs,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let account = backend.describe().await?;
+    // The listing reads no links (no emails, no fleet); the second fetch reads the links of
+    // exactly the exported users.
+    let scope = |fleet: &str, emails| Scope {
+        fleet: fleet.to_string(),
+        emails,
+        manager: None,
+        desired_groups: Default::default(),
+    };
+    let listed = backend
+        .fetch(&scope("", Default::default()))
+        .await
+        .context("listing users")?;
+    let which = match args.scope {
+        ExportScope::Managed => export::Which::Managed,
+        ExportScope::All => export::Which::All,
+    };
+    let users = export::select(&listed, &args.fleet, which);
+    let live = backend
+        .fetch(&scope(&args.fleet, users.clone()))
+        .await
+        .context("reading the exported users' links")?;
+    let header = format!(
+        "Exported by fleetform {} from {} as {} on {}.\nReview it before the first apply.",
+        env!("CARGO_PKG_VERSION"),
+        account.url,
+        account.email,
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let text = export::fleet_file(&live, &args.fleet, &users, args.infer_roles, &header)
+        .map_err(|problems| anyhow::anyhow!("the exported file would not be valid:\n{problems}"))?;
+    match &args.output {
+        None => io.out.write_all(text.as_bytes())?,
+        Some(path) => {
+            if path.exists() && !args.force {
+                bail!(
+                    "{} already exists; move it away or pass --force to overwrite it",
+                    path.display()
+                );
+            }
+            metrics::write_atomically(path, &text)?;
+            writeln!(
+                io.err,
+                "Exported {} user(s) to {}.",
+                users.len(),
+                path.display()
+            )?;
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,87 @@
+//! `fleetform plan`: reads the server, shows the plan (text, JSON or markdown), and saves it
+//! (`--out`) and its metrics (`--metrics-out`) when asked. Never writes to the server.
+
+use anyhow::Context;
+
+use super::{Io, connect, load_files, record_failure, write_metrics};
+use crate::backend::Backend;
+use crate::cli::{PlanArgs, PlanOutArgs};
+use crate::config::Loaded;
+use crate::core::model::{Live, Scope};
+use crate::core::plan::Plan;
+use crate::views::{metrics, saved};
+use crate::{PlanOptions, exit};
+
+/// `fleetform plan` from the command line.
+pub async fn run(args: &PlanArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let result = async {
+        let loaded = load_files(&args.server.file)?;
+        let backend = connect(
+            &args.server.connect,
+            args.server.verbose,
+            loaded.server_url.as_deref(),
+            &format!("server.url in {}, ", loaded.source),
+        )
+        .await?;
+        run_with(&backend, &loaded, args, io).await
+    }
+    .await;
+    record_failure(result, args.saved.metrics_out.as_deref(), "plan", "")
+}
+
+/// `fleetform plan` against a connected backend.
+pub async fn run_with<B: Backend>(
+    backend: &B,
+    loaded: &Loaded,
+    args: &PlanArgs,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let options = PlanOptions {
+        targets: args.server.target.clone(),
+    };
+    let (plan, live) = crate::fetch_and_plan(backend, &loaded.desired, &options).await?;
+    crate::render(&plan, args.format.into(), io.color, io.out)?;
+    save(&plan, &live, loaded, &args.saved)?;
+    Ok(if args.detailed_exitcode && !plan.actions.is_empty() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}
+
+/// The bytes the saved plan's digest covers: every file read, name and content, in order.
+fn fleet_file_bytes(files: &[String]) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for file in files {
+        if files.len() > 1 {
+            bytes.extend_from_slice(file.as_bytes());
+            bytes.push(0);
+        }
+        bytes.extend(std::fs::read(file).with_context(|| format!("reading {file}"))?);
+    }
+    Ok(bytes)
+}
+
+/// After `plan`: writes `--out` and `--metrics-out` when asked.
+fn save(plan: &Plan, live: &Live, loaded: &Loaded, args: &PlanOutArgs) -> anyhow::Result<()> {
+    if let Some(out) = &args.out {
+        let bytes = fleet_file_bytes(&loaded.sources)?;
+        let mut saved = saved::save(
+            plan,
+            live,
+            &Scope::of(&loaded.desired),
+            &loaded.source,
+            &bytes,
+        );
+        saved.scope.safety = loaded.desired.safety;
+        let text = format!("{}\n", serde_json::to_string_pretty(&saved)?);
+        metrics::write_atomically(out, &text)?;
+    }
+    write_metrics(
+        args.metrics_out.as_deref(),
+        "plan",
+        &plan.fleet,
+        plan.summary(),
+        |_| {},
+    )
+}
