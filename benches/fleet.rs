@@ -29,10 +29,11 @@ use std::time::{Duration, Instant};
 
 use fleetform::apply;
 use fleetform::backend::traccar::api::Credentials;
+use fleetform::backend::traccar::rules::{DESCRIPTION as TRACCAR, field_named as tf};
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::config::{self, Loaded};
 use fleetform::core::model::{
-    Account, Desired, DesiredUser, Field, Live, LiveUser, Prune, Role, Safety, UserKey, Value,
+    Account, Desired, DesiredUser, Field, Live, LiveUser, Prune, Safety, UserKey, Value,
 };
 use fleetform::core::plan;
 use fleetform::core::secret::Secret;
@@ -482,12 +483,13 @@ fn core(n: usize) {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let desired_fields: BTreeMap<Field, Value> = [
-        (Field::DeviceReadonly, Value::Bool(true)),
-        (Field::LimitCommands, Value::Bool(true)),
+        (tf("deviceReadonly"), Value::Bool(true)),
+        (tf("limitCommands"), Value::Bool(true)),
     ]
     .into_iter()
     .collect();
     let desired = Desired {
+        backend: &TRACCAR,
         fleet: FLEET.into(),
         manager: None,
         prune: Prune::Delete,
@@ -496,7 +498,7 @@ fn core(n: usize) {
         users: (0..n)
             .map(|u| {
                 let mut fields = desired_fields.clone();
-                fields.insert(Field::Name, Value::Text(rider_name(u)));
+                fields.insert(tf("name"), Value::Text(rider_name(u)));
                 (
                     UserKey::new(&email(u)),
                     DesiredUser {
@@ -514,15 +516,13 @@ fn core(n: usize) {
         let users: BTreeMap<UserKey, LiveUser> = if with_users {
             (0..n)
                 .map(|u| {
-                    let mut fields: BTreeMap<Field, Value> = Field::SCALARS
-                        .iter()
-                        .map(|f| (f.clone(), Value::Null))
-                        .collect();
-                    for f in [Field::Readonly, Field::DisableReports, Field::Disabled] {
+                    let mut fields: BTreeMap<Field, Value> =
+                        TRACCAR.scalars().map(|f| (f, Value::Null)).collect();
+                    for f in [tf("readonly"), tf("disableReports"), tf("disabled")] {
                         fields.insert(f, Value::Bool(false));
                     }
-                    fields.insert(Field::DeviceLimit, Value::Int(0));
-                    fields.insert(Field::UserLimit, Value::Int(0));
+                    fields.insert(tf("deviceLimit"), Value::Int(0));
+                    fields.insert(tf("userLimit"), Value::Int(0));
                     fields.extend(desired_fields.clone());
                     let mut devices: BTreeSet<String> =
                         [unique_id(2 * u), unique_id(2 * u + 1)].into();
@@ -541,12 +541,12 @@ fn core(n: usize) {
                     } else {
                         rider_name(u)
                     };
-                    fields.insert(Field::Name, Value::Text(name));
+                    fields.insert(tf("name"), Value::Text(name));
                     (
                         UserKey::new(&email(u)),
                         LiveUser {
                             email: email(u),
-                            administrator: false,
+                            untouchable: None,
                             marker: Some(FLEET.into()),
                             fields,
                             devices,
@@ -565,7 +565,7 @@ fn core(n: usize) {
                 url: "http://127.0.0.1:8082".into(),
                 server_version: "6.14.5".into(),
                 email: ADMIN.into(),
-                role: Role::Admin,
+                role: "admin".into(),
             },
             users,
             devices: (0..2 * n).map(unique_id).collect(),

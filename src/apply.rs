@@ -189,7 +189,9 @@ fn phase_label(phase: Phase) -> &'static str {
 mod tests {
     use super::*;
     use crate::backend::Outcome;
-    use crate::core::model::{Account, LinkKind, Live, Role, Scope};
+    use crate::core::model::{Account, LinkKind, Live, Scope};
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
     use std::sync::Mutex;
 
     /// A backend that fails the actions whose description contains a marker string.
@@ -199,6 +201,9 @@ mod tests {
     }
 
     impl Backend for Scripted {
+        fn description(&self) -> &'static crate::core::description::Description {
+            TRACCAR
+        }
         async fn describe(&self) -> anyhow::Result<Account> {
             anyhow::bail!("not used")
         }
@@ -227,13 +232,14 @@ mod tests {
 
     fn plan(actions: Vec<Action>) -> Plan {
         Plan {
+            backend: TRACCAR,
             fleet: "f".into(),
             account: Account {
                 backend: "test".into(),
                 url: "http://127.0.0.1".into(),
                 server_version: "1".into(),
                 email: "admin@x".into(),
-                role: Role::Admin,
+                role: "admin".into(),
             },
             actions,
         }
@@ -312,6 +318,9 @@ mod tests {
     }
 
     impl Backend for CancelDuringFirstPhase<'_> {
+        fn description(&self) -> &'static crate::core::description::Description {
+            TRACCAR
+        }
         async fn describe(&self) -> anyhow::Result<Account> {
             anyhow::bail!("not used")
         }

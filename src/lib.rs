@@ -36,6 +36,8 @@ pub mod core;
 pub mod exit;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+#[cfg(test)]
+mod testing;
 pub mod views;
 
 use std::io::Write;

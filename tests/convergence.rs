@@ -8,10 +8,11 @@ use std::net::SocketAddr;
 use fleetform::apply;
 use fleetform::backend::Backend;
 use fleetform::backend::traccar::api::Credentials;
+use fleetform::backend::traccar::rules::field_named as tf;
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config;
-use fleetform::core::model::{Action, Field, Scope, UserKey, Value};
+use fleetform::core::model::{Action, Scope, UserKey, Value};
 use fleetform::sandbox::{Sandbox, SandboxConfig};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
@@ -365,7 +366,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
                 }
             }),
             Action::DisableUser { .. } => {
-                user.is_some_and(|u| u.fields.get(&Field::Disabled) != Some(&Value::Bool(true)))
+                user.is_some_and(|u| u.fields.get(&tf("disabled")) != Some(&Value::Bool(true)))
             }
             Action::DeleteUser { .. } => user.is_some(),
         };

@@ -5,6 +5,23 @@
 
 pub mod traccar;
 
+use crate::core::description::Description;
+
+/// The `server.kind` of every backend fleetform has. A new backend adds its name here and one
+/// line to `describe`.
+pub const KINDS: &[&str] = &["traccar"];
+
+/// The backend of a fleet file that names no `server.kind`.
+pub static DEFAULT: &Description = &traccar::rules::DESCRIPTION;
+
+/// The registry: a backend's description by `server.kind` (or a plan's `backend`).
+pub fn describe(kind: &str) -> Option<&'static Description> {
+    match kind {
+        "traccar" => Some(&traccar::rules::DESCRIPTION),
+        _ => None,
+    }
+}
+
 use std::future::Future;
 
 use std::collections::BTreeMap;
@@ -27,6 +44,9 @@ pub enum Applied {
 pub type Outcome = Result<Applied, String>;
 
 pub trait Backend: Send + Sync {
+    /// What the backend is: its fields, link kinds, capabilities and rules.
+    fn description(&self) -> &'static Description;
+
     /// Checks the credential with a protected read and detects the account's role and the
     /// server's version. Called before planning; no writes.
     fn describe(&self) -> impl Future<Output = anyhow::Result<Account>> + Send;

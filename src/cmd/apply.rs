@@ -108,7 +108,7 @@ pub async fn run_saved<B: Backend>(
         saved.account.email,
         saved.fingerprints.users.len()
     )?;
-    let desired = saved.scope.to_desired();
+    let desired = saved.scope.to_desired(saved::backend_of(saved)?);
     execute(backend, &plan, (&desired, &live), args, approval, io).await
 }
 

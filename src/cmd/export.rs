@@ -52,8 +52,15 @@ pub async fn run_with<B: Backend>(
         account.email,
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    let text = export::fleet_file(&live, &args.fleet, &users, args.infer_roles, &header)
-        .map_err(|problems| anyhow::anyhow!("the exported file would not be valid:\n{problems}"))?;
+    let text = export::fleet_file(
+        backend.description(),
+        &live,
+        &args.fleet,
+        &users,
+        args.infer_roles,
+        &header,
+    )
+    .map_err(|problems| anyhow::anyhow!("the exported file would not be valid:\n{problems}"))?;
     match &args.output {
         None => io.out.write_all(text.as_bytes())?,
         Some(path) => {

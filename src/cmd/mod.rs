@@ -165,6 +165,8 @@ mod tests {
     //! The wiring of plan and apply: `--target`, the safety refusal and its override, and the
     //! markdown format, against an in-memory backend that records what it is asked to do.
 
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Mutex;
 
@@ -173,7 +175,7 @@ mod tests {
     use super::*;
     use crate::backend::{Applied, Backend, Outcome};
     use crate::cli::{ApplyArgs, ConnectArgs, Format, PlanArgs, ServerArgs};
-    use crate::core::model::{Account, Action, Live, LiveUser, Role, Scope, UserKey};
+    use crate::core::model::{Account, Action, Live, LiveUser, Scope, UserKey};
     use crate::exit::{CHANGES as EXIT_CHANGES, OK as EXIT_OK};
 
     const ADMIN: &str = "admin@x.test";
@@ -184,6 +186,9 @@ mod tests {
     }
 
     impl Backend for Fake {
+        fn description(&self) -> &'static crate::core::description::Description {
+            TRACCAR
+        }
         async fn describe(&self) -> anyhow::Result<Account> {
             Ok(self.live.account.clone())
         }
@@ -209,7 +214,8 @@ mod tests {
     fn fake(n: usize) -> Fake {
         let user = |email: &str, marker: Option<&str>| LiveUser {
             email: email.into(),
-            administrator: email == ADMIN,
+            untouchable: (email == ADMIN)
+                .then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string()),
             marker: marker.map(str::to_string),
             fields: BTreeMap::new(),
             devices: BTreeSet::new(),
@@ -230,7 +236,7 @@ mod tests {
                     url: "http://127.0.0.1:1".into(),
                     server_version: "6.14.5".into(),
                     email: ADMIN.into(),
-                    role: Role::Admin,
+                    role: "admin".into(),
                 },
                 users,
                 devices: BTreeSet::new(),

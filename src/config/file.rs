@@ -101,6 +101,10 @@ pub struct FileSafety {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Server {
+    /// The kind of server (the backend fleetform talks to). Default: `traccar`.
+    #[serde(default)]
+    #[schemars(extend("enum" = crate::backend::KINDS))]
+    pub kind: Option<String>,
     /// The server's base URL, e.g. `https://traccar.example.com`.
     #[serde(default)]
     #[schemars(url)]

@@ -1,6 +1,7 @@
 //! Unit tests of config: each problem kind with its location and message, all problems at once,
 //! role merges, nullable fields, and hostile input that must fail cleanly, never panic.
 
+use crate::testing::{TRACCAR, tf};
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{TimeZone, Utc};
@@ -65,19 +66,20 @@ users:
 "#,
     );
     let fields = BTreeMap::from([
-        (Field::Name, text("Max Mustermann")),
-        (Field::Readonly, Value::Bool(false)),
-        (Field::DeviceReadonly, Value::Bool(true)),
-        (Field::LimitCommands, Value::Bool(true)),
-        (Field::DeviceLimit, Value::Int(0)),
+        (tf("name"), text("Max Mustermann")),
+        (tf("readonly"), Value::Bool(false)),
+        (tf("deviceReadonly"), Value::Bool(true)),
+        (tf("limitCommands"), Value::Bool(true)),
+        (tf("deviceLimit"), Value::Int(0)),
         (
-            Field::ExpirationTime,
+            tf("expirationTime"),
             Value::time(Utc.with_ymd_and_hms(2027, 6, 30, 0, 0, 0).unwrap()),
         ),
         (Field::Attribute("costCenter".into()), text("4711")),
     ]);
     let expected = Loaded {
         desired: crate::core::model::Desired {
+            backend: TRACCAR,
             fleet: "acme-bikes".into(),
             manager: Some(UserKey::new("fleet@acme.example")),
             prune: Prune::Delete,
@@ -146,18 +148,18 @@ fn every_field_maps_to_its_model_field() {
     ));
     let a = user(&loaded, "a@example.com");
     let expected = BTreeMap::from([
-        (Field::Name, text("A")),
-        (Field::Phone, text("+43 1")),
-        (Field::Readonly, Value::Bool(true)),
-        (Field::DeviceReadonly, Value::Bool(true)),
-        (Field::LimitCommands, Value::Bool(false)),
-        (Field::DisableReports, Value::Bool(true)),
-        (Field::Disabled, Value::Bool(false)),
-        (Field::DeviceLimit, Value::Int(-1)),
-        (Field::UserLimit, Value::Int(5)),
+        (tf("name"), text("A")),
+        (tf("phone"), text("+43 1")),
+        (tf("readonly"), Value::Bool(true)),
+        (tf("deviceReadonly"), Value::Bool(true)),
+        (tf("limitCommands"), Value::Bool(false)),
+        (tf("disableReports"), Value::Bool(true)),
+        (tf("disabled"), Value::Bool(false)),
+        (tf("deviceLimit"), Value::Int(-1)),
+        (tf("userLimit"), Value::Int(5)),
         // Converted to UTC and truncated to whole seconds.
         (
-            Field::ExpirationTime,
+            tf("expirationTime"),
             Value::Time(Utc.with_ymd_and_hms(2027, 1, 1, 11, 0, 0).unwrap()),
         ),
         (Field::Attribute("n".into()), Value::Int(7)),
@@ -183,7 +185,7 @@ fn expiration_time_null_timestamp_or_absent() {
   - { email: absent@x.at }
 ",
     ));
-    let get = |e: &str| user(&loaded, e).fields.get(&Field::ExpirationTime).cloned();
+    let get = |e: &str| user(&loaded, e).fields.get(&tf("expirationTime")).cloned();
     let when = Value::time(Utc.with_ymd_and_hms(2027, 6, 30, 0, 0, 0).unwrap());
     assert_eq!(get("never@x.at"), Some(Value::Null));
     assert_eq!(get("tilde@x.at"), Some(Value::Null));
@@ -196,7 +198,7 @@ fn expiration_time_null_timestamp_or_absent() {
 fn phone_null_means_no_phone() {
     let loaded = ok(&file("users:\n  - { email: a@x.at, phone: null }\n"));
     assert_eq!(
-        user(&loaded, "a@x.at").fields.get(&Field::Phone),
+        user(&loaded, "a@x.at").fields.get(&tf("phone")),
         Some(&Value::Null)
     );
 }
@@ -213,8 +215,8 @@ fn string_fields_read_scalars_as_written() {
 ",
     ));
     let a = user(&loaded, "a@x.at");
-    assert_eq!(a.fields[&Field::Name], text("0x1F"));
-    assert_eq!(a.fields[&Field::Phone], text("0664123"));
+    assert_eq!(a.fields[&tf("name")], text("0x1F"));
+    assert_eq!(a.fields[&tf("phone")], text("0664123"));
     assert_eq!(a.devices, set(&["101", "1e3", "true", "007"]));
     assert_eq!(a.groups, set(&["2024"]));
 }
@@ -223,7 +225,7 @@ fn string_fields_read_scalars_as_written() {
 fn the_norway_problem_does_not_happen() {
     // `no` is a string, not false: as a name it is kept, as a flag it is refused.
     let loaded = ok(&file("users:\n  - { email: a@x.at, name: no }\n"));
-    assert_eq!(user(&loaded, "a@x.at").fields[&Field::Name], text("no"));
+    assert_eq!(user(&loaded, "a@x.at").fields[&tf("name")], text("no"));
     assert_eq!(
         problems(&file("users:\n  - { email: a@x.at, readonly: yes }\n")),
         [r#"f.yaml:4:32: `readonly`: expected a boolean, found the string "yes""#]
@@ -253,16 +255,16 @@ users:
 ",
     ));
     let plain = &user(&loaded, "plain@x.at").fields;
-    assert_eq!(plain[&Field::Readonly], Value::Bool(true));
-    assert_eq!(plain[&Field::DeviceLimit], Value::Int(0));
+    assert_eq!(plain[&tf("readonly")], Value::Bool(true));
+    assert_eq!(plain[&tf("deviceLimit")], Value::Int(0));
     assert_eq!(plain[&Field::Attribute("app".into())], text("bikes"));
     assert_eq!(plain[&Field::Attribute("drop".into())], Value::Null);
     assert_eq!(plain.len(), 6, "{plain:?}");
 
     let custom = &user(&loaded, "custom@x.at").fields;
-    assert_eq!(custom[&Field::Readonly], Value::Bool(false));
-    assert_eq!(custom[&Field::DeviceLimit], Value::Int(0));
-    assert_eq!(custom[&Field::ExpirationTime], Value::Null);
+    assert_eq!(custom[&tf("readonly")], Value::Bool(false));
+    assert_eq!(custom[&tf("deviceLimit")], Value::Int(0));
+    assert_eq!(custom[&tf("expirationTime")], Value::Null);
     assert_eq!(custom[&Field::Attribute("app".into())], text("bikes"));
     assert_eq!(custom[&Field::Attribute("tier".into())], text("gold"));
     assert_eq!(custom[&Field::Attribute("extra".into())], Value::Int(1));
@@ -793,7 +795,7 @@ fn a_large_scalar_within_the_limit_is_fine() {
     let loaded = ok(&file(&format!(
         "users:\n  - {{ email: a@x.at, name: '{name}' }}\n"
     )));
-    assert_eq!(user(&loaded, "a@x.at").fields[&Field::Name], text(&name));
+    assert_eq!(user(&loaded, "a@x.at").fields[&tf("name")], text(&name));
 }
 
 #[test]
@@ -993,6 +995,11 @@ fn safety_and_prune_after_table() {
 fn top_level_problems_table() {
     let table: Vec<(&str, String, Vec<&str>)> = vec![
         (
+            "unknown server kind",
+            format!("{HEAD}server:\n  kind: trackar\n"),
+            vec!["f.yaml:4:9: unknown server kind \"trackar\": use one of traccar"],
+        ),
+        (
             "unknown safety key",
             format!("{HEAD}safety:\n  maxRemovalPercnt: 5\n"),
             vec![
@@ -1094,11 +1101,8 @@ fn env_substitution_table() {
         Some("https://traccar.example.com")
     );
     let user = &ok.desired.users[&UserKey::new("a@x.test")];
-    assert_eq!(user.fields[&Field::Phone], Value::Text("+43 664 1".into()));
-    assert_eq!(
-        user.fields[&Field::Name],
-        Value::Text("${NOT} a var".into())
-    );
+    assert_eq!(user.fields[&tf("phone")], Value::Text("+43 664 1".into()));
+    assert_eq!(user.fields[&tf("name")], Value::Text("${NOT} a var".into()));
     assert_eq!(
         user.fields[&Field::Attribute("token".into())],
         Value::Text("hunter2-secret".into())
@@ -1188,7 +1192,7 @@ fn several_files_merge() {
     let b = &d.users[&UserKey::new("b@x.test")];
     assert_eq!(b.origin.as_deref(), Some("b.yaml:4:5"));
     assert_eq!(
-        b.fields[&crate::core::model::Field::Readonly],
+        b.fields[&tf("readonly")],
         Value::Bool(true),
         "a role from another file"
     );
@@ -1324,4 +1328,12 @@ fn the_split_example_merges() {
         "{:?}",
         carla.origin
     );
+}
+
+#[test]
+fn server_kind_picks_the_backend_and_defaults_to_traccar() {
+    let named = ok(&format!("{HEAD}server:\n  kind: traccar\n"));
+    assert_eq!(named.desired.backend.kind, "traccar");
+    let default = ok(HEAD);
+    assert_eq!(default.desired.backend, TRACCAR);
 }

@@ -15,6 +15,7 @@ use super::decode::{Found, decode};
 use super::file::{FileRole, FileSafety, FileUser, FleetFile, NULLABLE_KEYS, UserFields};
 use super::yaml::{Kind, Node, Pos};
 use super::{Problem, Problems};
+use crate::core::description::{Description, FieldType};
 use crate::core::model::{
     DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, Prune, Safety, UserKey, Value,
 };
@@ -224,13 +225,14 @@ pub fn validate_docs(ctx: &mut Context, docs: &[Doc<'_>]) -> Option<(Desired, Op
 
     // Users are checked even when the top level is broken: their problems are independent.
     let top = check_top(ctx, &tops, docs);
-    let roles = check_roles(ctx, &roles);
-    let users = check_users(ctx, &users, &roles, top.manager.as_ref());
+    let roles = check_roles(ctx, &roles, top.backend);
+    let users = check_users(ctx, &users, &roles, top.manager.as_ref(), top.backend);
     if !complete {
         return None;
     }
     Some((
         Desired {
+            backend: top.backend,
             fleet: top.fleet?,
             manager: top.manager.map(|(key, _)| key),
             prune: top.prune,
@@ -335,6 +337,8 @@ struct Top {
     prune_after: Option<TimeDelta>,
     safety: Safety,
     server_url: Option<String>,
+    /// The backend named by `server.kind` (default: Traccar).
+    backend: &'static Description,
 }
 
 /// A top-level value as one file gives it, and where.
@@ -375,6 +379,7 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
     let mut fleets_given = 0;
     let mut fleets = Vec::new();
     let mut urls = Vec::new();
+    let mut kinds = Vec::new();
     let mut managers = Vec::new();
     let mut prunes = Vec::new();
     let mut prune_afters = Vec::new();
@@ -427,6 +432,25 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
                     Some(pos),
                     format!("invalid server url {url:?}: it must start with http:// or https://"),
                 );
+            }
+        }
+        if let Some(kind) = top.server.as_ref().and_then(|s| s.kind.as_deref()) {
+            let pos = root
+                .get("server")
+                .map_or(root.pos, |(_, server)| value_pos(server, "kind"));
+            match crate::backend::describe(kind) {
+                Some(backend) => kinds.push(Given {
+                    value: backend,
+                    file,
+                    pos,
+                }),
+                None => ctx.report(
+                    Some(pos),
+                    format!(
+                        "unknown server kind {kind:?}: use one of {}",
+                        crate::backend::KINDS.join(", ")
+                    ),
+                ),
             }
         }
         if let Some(email) = top.manager.as_deref() {
@@ -501,6 +525,8 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
 
     let fleet = agree(ctx, "fleet", fleets, |f| format!("{f:?}")).map(|g| g.value);
     let server_url = agree(ctx, "server.url", urls, |u| format!("{u:?}")).map(|g| g.value);
+    let backend = agree(ctx, "server.kind", kinds, |b| b.kind.to_string())
+        .map_or(crate::backend::DEFAULT, |g| g.value);
     let manager = agree(ctx, "manager", managers, |m| m.to_string()).map(|g| {
         let at = ctx.location_in(g.file, g.pos);
         (g.value, at)
@@ -535,6 +561,7 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
         prune_after: prune_after.map(|g| g.value.1),
         safety,
         server_url,
+        backend,
     }
 }
 
@@ -640,68 +667,102 @@ pub fn check_email(email: &str) -> Result<UserKey, &'static str> {
     Ok(UserKey::new(email))
 }
 
+/// A value as the file's types decoded it, before the backend's description types it.
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    /// A string, or `None` for an explicit `null`.
+    Text(Option<&'a str>),
+    Bool(bool),
+    Int(i64),
+}
+
+/// Types one file value as the field's description says, reporting what does not fit.
+fn field_value(ctx: &mut Context, node: &Node, field: &Field, raw: Raw<'_>) -> Option<Value> {
+    let spec = field.spec()?;
+    let name = spec.name;
+    match (spec.ty, raw) {
+        (_, Raw::Text(None)) if spec.nullable => Some(Value::Null),
+        (FieldType::Text, Raw::Text(Some(text))) => Some(Value::Text(text.to_string())),
+        (FieldType::Bool, Raw::Bool(b)) => Some(Value::Bool(b)),
+        (FieldType::Int { min, max }, Raw::Int(n)) => {
+            if (min..=max).contains(&n) {
+                return Some(Value::Int(n));
+            }
+            let hint = if min == -1 {
+                format!("use -1 for unlimited, 0 for none, or a number up to {max}")
+            } else {
+                format!("use a number from {min} to {max}")
+            };
+            ctx.report(
+                Some(value_pos(node, name)),
+                format!("`{name}` is {n}: {hint}"),
+            );
+            None
+        }
+        (FieldType::Time, Raw::Text(Some(text))) => {
+            match DateTime::parse_from_rfc3339(text.trim()) {
+                Ok(t) => Some(Value::time(t.with_timezone(&Utc))),
+                Err(e) => {
+                    let never = if spec.nullable {
+                        ", or null for never"
+                    } else {
+                        ""
+                    };
+                    ctx.report(
+                        Some(value_pos(node, name)),
+                        format!(
+                            "`{name}` {text:?} is not an RFC 3339 timestamp ({e}): write e.g. 2027-06-30T00:00:00Z{never}"
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        _ => {
+            ctx.report(
+                Some(value_pos(node, name)),
+                format!("`{name}` has the wrong type for a {:?} field", spec.ty),
+            );
+            None
+        }
+    }
+}
+
 /// Converts a role's or user's fields; `node` is its mapping, for locations.
 fn managed_fields(
     ctx: &mut Context,
     node: &Node,
     fields: UserFields<'_>,
+    backend: &'static Description,
 ) -> BTreeMap<Field, Value> {
     let mut out = BTreeMap::new();
-    if let Some(name) = fields.name {
-        out.insert(Field::Name, Value::Text(name.to_string()));
-    }
-    if let Some(phone) = fields.phone {
-        out.insert(
-            Field::Phone,
-            phone.map_or(Value::Null, |p| Value::Text(p.to_string())),
-        );
-    }
-    let flags = [
-        (Field::Readonly, fields.readonly),
-        (Field::DeviceReadonly, fields.device_readonly),
-        (Field::LimitCommands, fields.limit_commands),
-        (Field::DisableReports, fields.disable_reports),
-        (Field::Disabled, fields.disabled),
+    // The file's typed fields by name; the backend's description says what each one is.
+    let raw = [
+        ("name", fields.name.map(|n| Raw::Text(Some(n)))),
+        ("phone", fields.phone.map(Raw::Text)),
+        ("readonly", fields.readonly.map(Raw::Bool)),
+        ("deviceReadonly", fields.device_readonly.map(Raw::Bool)),
+        ("limitCommands", fields.limit_commands.map(Raw::Bool)),
+        ("disableReports", fields.disable_reports.map(Raw::Bool)),
+        ("disabled", fields.disabled.map(Raw::Bool)),
+        ("deviceLimit", fields.device_limit.map(Raw::Int)),
+        ("userLimit", fields.user_limit.map(Raw::Int)),
+        ("expirationTime", fields.expiration_time.map(Raw::Text)),
     ];
-    for (field, value) in flags {
-        if let Some(b) = value {
-            out.insert(field, Value::Bool(b));
-        }
-    }
-    for (field, value) in [
-        (Field::DeviceLimit, fields.device_limit),
-        (Field::UserLimit, fields.user_limit),
-    ] {
-        let Some(n) = value else { continue };
-        // Traccar stores limits as 32-bit Java ints.
-        if n < -1 || n > i64::from(i32::MAX) {
+    for (name, raw) in raw {
+        let Some(raw) = raw else { continue };
+        let Some(field) = backend.field(name) else {
             ctx.report(
-                Some(value_pos(node, &field.name())),
+                Some(value_pos(node, name)),
                 format!(
-                    "`{field}` is {n}: use -1 for unlimited, 0 for none, or a number up to {}",
-                    i32::MAX
+                    "`{name}` is not a field of {} users; remove it",
+                    backend.kind
                 ),
             );
-        } else {
-            out.insert(field, Value::Int(n));
-        }
-    }
-    if let Some(time) = fields.expiration_time {
-        match time {
-            None => {
-                out.insert(Field::ExpirationTime, Value::Null);
-            }
-            Some(text) => match DateTime::parse_from_rfc3339(text.trim()) {
-                Ok(t) => {
-                    out.insert(Field::ExpirationTime, Value::time(t.with_timezone(&Utc)));
-                }
-                Err(e) => ctx.report(
-                    Some(value_pos(node, "expirationTime")),
-                    format!(
-                        "`expirationTime` {text:?} is not an RFC 3339 timestamp ({e}): write e.g. 2027-06-30T00:00:00Z, or null for never"
-                    ),
-                ),
-            },
+            continue;
+        };
+        if let Some(value) = field_value(ctx, node, &field, raw) {
+            out.insert(field, value);
         }
     }
     if let Some(attributes) = fields.attributes {
@@ -752,12 +813,15 @@ struct Role {
 fn check_roles(
     ctx: &mut Context,
     roles: &[(usize, String, Pos, &Node, Option<FileRole>)],
+    backend: &'static Description,
 ) -> BTreeMap<String, Role> {
     let mut out = BTreeMap::new();
     let mut seen: BTreeMap<&str, String> = BTreeMap::new();
     for (file, name, name_pos, node, role) in roles {
         ctx.select(*file);
-        let fields = role.as_ref().map(|r| managed_fields(ctx, node, r.fields()));
+        let fields = role
+            .as_ref()
+            .map(|r| managed_fields(ctx, node, r.fields(), backend));
         if let Some(first) = seen.get(name.as_str()) {
             ctx.report(
                 Some(*name_pos),
@@ -780,6 +844,7 @@ fn check_users(
     users: &[(usize, &Node, Option<FileUser>)],
     roles: &BTreeMap<String, Role>,
     manager: Option<&(UserKey, String)>,
+    backend: &'static Description,
 ) -> Option<BTreeMap<UserKey, DesiredUser>> {
     let mut out: BTreeMap<UserKey, DesiredUser> = BTreeMap::new();
     let mut seen: BTreeMap<UserKey, String> = BTreeMap::new();
@@ -848,7 +913,7 @@ fn check_users(
             }
         }
         // The user's own fields override the role's, attribute by attribute.
-        fields.extend(managed_fields(ctx, node, user.fields()));
+        fields.extend(managed_fields(ctx, node, user.fields(), backend));
 
         let devices = links(ctx, node, "devices", "device", user.devices.as_deref());
         let groups = links(ctx, node, "groups", "group", user.groups.as_deref());

@@ -32,12 +32,13 @@ use chrono::{DateTime, Utc};
 
 use crate::core::model::{
     Action, DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, FieldChange, LinkKind, Live,
-    LiveUser, Prune, Role, UserKey, Value,
+    LiveUser, Prune, UserKey, Value,
 };
 
 /// The actions that move `live` to `desired`, in no particular order. Never contains a no-op.
 pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
     let untouchable = untouchable(desired, live);
+    let owner = desired.backend.rules.owner(desired, live);
     let mut actions = Vec::new();
 
     for (key, want) in &desired.users {
@@ -45,7 +46,7 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
             continue;
         }
         match live.users.get(key) {
-            None => create(desired, live, want, &mut actions),
+            None => create(want, owner.clone(), &mut actions),
             Some(have) => {
                 if have
                     .marker
@@ -54,7 +55,7 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
                 {
                     continue;
                 }
-                update(want, have, manager_of_fleet(desired, live), &mut actions);
+                update(want, have, owner.as_deref(), &mut actions);
             }
         }
     }
@@ -71,7 +72,8 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
                 email: have.email.clone(),
             }),
             Prune::Disable => {
-                if have.fields.get(&Field::Disabled) != Some(&Value::Bool(true)) {
+                let disabled = desired.backend.disable_field();
+                if disabled.is_some_and(|f| have.fields.get(&f) != Some(&Value::Bool(true))) {
                     actions.push(Action::DisableUser {
                         email: have.email.clone(),
                     });
@@ -105,15 +107,16 @@ pub fn disabled_at(user: &LiveUser) -> Option<DateTime<Utc>> {
     }
 }
 
-/// The users fleetform never touches: administrators, the acting account and the manager.
+/// The users fleetform never touches: those the backend marks untouchable (Traccar's
+/// administrators), the acting account and the managing account.
 pub fn untouchable(desired: &Desired, live: &Live) -> BTreeSet<UserKey> {
     let mut keys: BTreeSet<UserKey> = live
         .users
         .iter()
-        .filter(|(_, user)| user.administrator)
+        .filter(|(_, user)| user.untouchable.is_some())
         .map(|(key, _)| key.clone())
         .collect();
-    keys.insert(UserKey::new(&live.account.email));
+    keys.insert(desired.backend.key.key(&live.account.email));
     if let Some(manager) = &desired.manager {
         keys.insert(manager.clone());
     }
@@ -128,10 +131,10 @@ pub fn same_value(field: &Field, desired: &Value, live: Option<&Value>) -> bool 
             (Value::Null, Some(_)) | (_, None) => false,
             (want, Some(have)) => want == have,
         },
-        Field::Name | Field::Phone => {
+        Field::Scalar(scalar) if scalar.spec().empty_is_null => {
             empty_as_null(desired) == empty_as_null(live.unwrap_or(&Value::Null))
         }
-        _ => desired == live.unwrap_or(&Value::Null),
+        Field::Scalar(_) => desired == live.unwrap_or(&Value::Null),
     }
 }
 
@@ -142,7 +145,7 @@ fn empty_as_null(value: &Value) -> &Value {
     }
 }
 
-fn create(desired: &Desired, live: &Live, want: &DesiredUser, actions: &mut Vec<Action>) {
+fn create(want: &DesiredUser, managed_by: Option<String>, actions: &mut Vec<Action>) {
     // A null attribute means "absent", which a new user already is.
     let fields = want
         .fields
@@ -150,14 +153,6 @@ fn create(desired: &Desired, live: &Live, want: &DesiredUser, actions: &mut Vec<
         .filter(|(field, value)| !(matches!(field, Field::Attribute(_)) && **value == Value::Null))
         .map(|(field, value)| (field.clone(), value.clone()))
         .collect();
-    let managed_by = match (&desired.manager, live.account.role) {
-        (Some(manager), Role::Admin) => Some(
-            live.users
-                .get(manager)
-                .map_or_else(|| manager.to_string(), |user| user.email.clone()),
-        ),
-        _ => None,
-    };
     actions.push(Action::CreateUser {
         email: want.email.clone(),
         fields,
@@ -177,15 +172,6 @@ fn create(desired: &Desired, live: &Live, want: &DesiredUser, actions: &mut Vec<
         LinkKind::Group,
         actions,
     );
-}
-
-/// The manager account (as the server spells it) that an administrator run must keep every
-/// fleet user under, when the file names one that exists.
-fn manager_of_fleet<'a>(desired: &Desired, live: &'a Live) -> Option<&'a str> {
-    match (&desired.manager, live.account.role) {
-        (Some(manager), Role::Admin) => live.users.get(manager).map(|u| u.email.as_str()),
-        _ => None,
-    }
 }
 
 fn update(want: &DesiredUser, have: &LiveUser, manager: Option<&str>, actions: &mut Vec<Action>) {
@@ -263,6 +249,8 @@ pub(crate) mod tests {
     //! Table-driven tests (peribolos style): each case is a desired and a live state built with
     //! the small helpers below, and the exact set of expected actions.
 
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
@@ -272,13 +260,13 @@ pub(crate) mod tests {
     pub(crate) const ME: &str = "Admin@Acme.example";
     pub(crate) const BOSS: &str = "fleet@acme.example";
 
-    pub(crate) fn account(role: Role) -> Account {
+    pub(crate) fn account(role: &str) -> Account {
         Account {
             backend: "traccar".into(),
             url: "https://traccar.acme.example".into(),
             server_version: "6.14.5".into(),
             email: ME.into(),
-            role,
+            role: role.into(),
         }
     }
 
@@ -295,7 +283,7 @@ pub(crate) mod tests {
     pub(crate) fn have(email: &str, marker: Option<&str>) -> LiveUser {
         LiveUser {
             email: email.into(),
-            administrator: false,
+            untouchable: None,
             marker: marker.map(str::to_string),
             fields: BTreeMap::new(),
             devices: BTreeSet::new(),
@@ -315,6 +303,7 @@ pub(crate) mod tests {
 
     pub(crate) fn desired(users: Vec<DesiredUser>) -> Desired {
         Desired {
+            backend: TRACCAR,
             fleet: FLEET.into(),
             manager: None,
             prune: Prune::Delete,
@@ -329,9 +318,10 @@ pub(crate) mod tests {
 
     /// A live server with the acting admin, devices D1..D3 and groups G1, G2 (and an ambiguous
     /// group "Twice").
-    pub(crate) fn live(role: Role, users: Vec<LiveUser>) -> Live {
+    pub(crate) fn live(role: &str, users: Vec<LiveUser>) -> Live {
         let mut me = have(ME, None);
-        me.administrator = role == Role::Admin;
+        me.untouchable =
+            (role == "admin").then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
         let mut all: BTreeMap<UserKey, LiveUser> = users
             .into_iter()
             .map(|u| (UserKey::new(&u.email), u))
@@ -399,9 +389,10 @@ pub(crate) mod tests {
         linked_want.groups = set(&["G2"]);
 
         let mut admin = have("root@x.test", Some(FLEET));
-        admin.administrator = true;
+        admin.untouchable =
+            (true).then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
         let mut disabled = have("gone@x.test", Some(FLEET));
-        disabled.fields.insert(Field::Disabled, Value::Bool(true));
+        disabled.fields.insert(tf("disabled"), Value::Bool(true));
         let mut attrs = have("c@x.test", Some(FLEET));
         attrs
             .fields
@@ -409,13 +400,13 @@ pub(crate) mod tests {
         attrs
             .fields
             .insert(Field::Attribute("gone".into()), Value::Int(2));
-        attrs.fields.insert(Field::Phone, Value::Null);
+        attrs.fields.insert(tf("phone"), Value::Null);
         let mut prune_linked = have("old@x.test", Some(FLEET));
         prune_linked.devices = set(&["D1"]);
 
         let mut with_manager = desired(vec![with_field(
             want("New@X.test"),
-            Field::Name,
+            tf("name"),
             text("New"),
         )]);
         with_manager.manager = Some(UserKey::new(BOSS));
@@ -426,7 +417,7 @@ pub(crate) mod tests {
         prune_after.prune_after = Some(chrono::TimeDelta::days(30));
         let disabled_since = |email: &str, at: &str| {
             let mut u = have(email, Some(FLEET));
-            u.fields.insert(Field::Disabled, Value::Bool(true));
+            u.fields.insert(tf("disabled"), Value::Bool(true));
             u.fields.insert(
                 Field::Attribute(DISABLED_AT_ATTRIBUTE.into()),
                 Value::Text(at.into()),
@@ -442,13 +433,13 @@ pub(crate) mod tests {
             disabled.clone(),
             {
                 let mut u = disabled_since("enabled@x.test", "2026-01-01T00:00:00Z");
-                u.fields.insert(Field::Disabled, Value::Bool(false));
+                u.fields.insert(tf("disabled"), Value::Bool(false));
                 u
             },
             have("active@x.test", Some(FLEET)),
             disabled_since("stranger@x.test", "2026-01-01T00:00:00Z"),
         ];
-        let mut grace_live = live(Role::Admin, grace_users);
+        let mut grace_live = live("admin", grace_users);
         if let Some(u) = grace_live.users.get_mut(&UserKey::new("stranger@x.test")) {
             u.marker = None;
         }
@@ -459,24 +450,24 @@ pub(crate) mod tests {
             Case {
                 name: "empty desired, empty live: nothing",
                 desired: desired(vec![]),
-                live: live(Role::Admin, vec![]),
+                live: live("admin", vec![]),
                 want: vec![],
             },
             Case {
                 name: "create with fields and links, no manager",
                 desired: desired(vec![{
-                    let mut u = with_field(want("Max@X.test"), Field::Name, text("Max"));
+                    let mut u = with_field(want("Max@X.test"), tf("name"), text("Max"));
                     u.fields
                         .insert(Field::Attribute("absent".into()), Value::Null);
                     u.devices = set(&["D1"]);
                     u.groups = set(&["G1"]);
                     u
                 }]),
-                live: live(Role::Admin, vec![]),
+                live: live("admin", vec![]),
                 want: vec![
                     Action::CreateUser {
                         email: "Max@X.test".into(),
-                        fields: [(Field::Name, text("Max"))].into_iter().collect(),
+                        fields: [(tf("name"), text("Max"))].into_iter().collect(),
                         managed_by: None,
                     },
                     link("Max@X.test", LinkKind::Device, "D1"),
@@ -486,37 +477,37 @@ pub(crate) mod tests {
             Case {
                 name: "admin create with manager: managed_by as the server spells it",
                 desired: with_manager.clone(),
-                live: live(Role::Admin, vec![have("Fleet@Acme.example", None)]),
+                live: live("admin", vec![have("Fleet@Acme.example", None)]),
                 want: vec![Action::CreateUser {
                     email: "New@X.test".into(),
-                    fields: [(Field::Name, text("New"))].into_iter().collect(),
+                    fields: [(tf("name"), text("New"))].into_iter().collect(),
                     managed_by: Some("Fleet@Acme.example".into()),
                 }],
             },
             Case {
                 name: "admin create with a missing manager: managed_by is the file's key",
                 desired: with_manager.clone(),
-                live: live(Role::Admin, vec![]),
+                live: live("admin", vec![]),
                 want: vec![Action::CreateUser {
                     email: "New@X.test".into(),
-                    fields: [(Field::Name, text("New"))].into_iter().collect(),
+                    fields: [(tf("name"), text("New"))].into_iter().collect(),
                     managed_by: Some(BOSS.into()),
                 }],
             },
             Case {
                 name: "manager-run create: no managed_by (the server links the creator)",
                 desired: with_manager,
-                live: live(Role::Manager, vec![]),
+                live: live("manager", vec![]),
                 want: vec![Action::CreateUser {
                     email: "New@X.test".into(),
-                    fields: [(Field::Name, text("New"))].into_iter().collect(),
+                    fields: [(tf("name"), text("New"))].into_iter().collect(),
                     managed_by: None,
                 }],
             },
             Case {
                 name: "adopt an unmarked user with no field changes",
                 desired: desired(vec![want("a@x.test")]),
-                live: live(Role::Admin, vec![have("A@x.test", None)]),
+                live: live("admin", vec![have("A@x.test", None)]),
                 want: vec![Action::UpdateUser {
                     email: "A@x.test".into(),
                     changes: vec![],
@@ -525,13 +516,13 @@ pub(crate) mod tests {
             },
             Case {
                 name: "marked user in sync: no update (no-op free)",
-                desired: desired(vec![with_field(want("a@x.test"), Field::Name, text("A"))]),
+                desired: desired(vec![with_field(want("a@x.test"), tf("name"), text("A"))]),
                 live: live(
-                    Role::Admin,
+                    "admin",
                     vec![{
                         let mut u = have("a@x.test", Some(FLEET));
-                        u.fields.insert(Field::Name, text("A"));
-                        u.fields.insert(Field::Phone, text("+43"));
+                        u.fields.insert(tf("name"), text("A"));
+                        u.fields.insert(tf("phone"), text("+43"));
                         u
                     }],
                 ),
@@ -540,25 +531,25 @@ pub(crate) mod tests {
             Case {
                 name: "update only the changed fields; before is null when absent",
                 desired: desired(vec![{
-                    let mut u = with_field(want("a@x.test"), Field::Name, text("New"));
-                    u.fields.insert(Field::Readonly, Value::Bool(true));
-                    u.fields.insert(Field::DeviceLimit, Value::Int(5));
+                    let mut u = with_field(want("a@x.test"), tf("name"), text("New"));
+                    u.fields.insert(tf("readonly"), Value::Bool(true));
+                    u.fields.insert(tf("deviceLimit"), Value::Int(5));
                     u
                 }]),
                 live: live(
-                    Role::Admin,
+                    "admin",
                     vec![{
                         let mut u = have("a@x.test", Some(FLEET));
-                        u.fields.insert(Field::Name, text("Old"));
-                        u.fields.insert(Field::DeviceLimit, Value::Int(5));
+                        u.fields.insert(tf("name"), text("Old"));
+                        u.fields.insert(tf("deviceLimit"), Value::Int(5));
                         u
                     }],
                 ),
                 want: vec![Action::UpdateUser {
                     email: "a@x.test".into(),
                     changes: vec![
-                        change(Field::Name, text("Old"), text("New")),
-                        change(Field::Readonly, Value::Null, Value::Bool(true)),
+                        change(tf("name"), text("Old"), text("New")),
+                        change(tf("readonly"), Value::Null, Value::Bool(true)),
                     ],
                     adopt: false,
                 }],
@@ -566,15 +557,15 @@ pub(crate) mod tests {
             Case {
                 name: "empty phone and name equal null",
                 desired: desired(vec![{
-                    let mut u = with_field(want("c@x.test"), Field::Phone, text(""));
-                    u.fields.insert(Field::Name, Value::Null);
+                    let mut u = with_field(want("c@x.test"), tf("phone"), text(""));
+                    u.fields.insert(tf("name"), Value::Null);
                     u
                 }]),
                 live: live(
-                    Role::Admin,
+                    "admin",
                     vec![{
                         let mut u = attrs.clone();
-                        u.fields.insert(Field::Name, text(""));
+                        u.fields.insert(tf("name"), text(""));
                         u
                     }],
                 ),
@@ -592,7 +583,7 @@ pub(crate) mod tests {
                         .insert(Field::Attribute("never".into()), Value::Null);
                     u
                 }]),
-                live: live(Role::Admin, vec![attrs]),
+                live: live("admin", vec![attrs]),
                 want: vec![Action::UpdateUser {
                     email: "c@x.test".into(),
                     changes: vec![change(
@@ -606,7 +597,7 @@ pub(crate) mod tests {
             Case {
                 name: "links: desired - live linked, live - desired unlinked",
                 desired: desired(vec![linked_want]),
-                live: live(Role::Admin, vec![linked]),
+                live: live("admin", vec![linked]),
                 want: vec![
                     unlink("b@x.test", LinkKind::Device, "D1"),
                     link("b@x.test", LinkKind::Device, "D3"),
@@ -617,7 +608,7 @@ pub(crate) mod tests {
             Case {
                 name: "prune delete: marked user that left the file, no unlinks",
                 desired: desired(vec![]),
-                live: live(Role::Admin, vec![prune_linked.clone()]),
+                live: live("admin", vec![prune_linked.clone()]),
                 want: vec![Action::DeleteUser {
                     email: "old@x.test".into(),
                 }],
@@ -625,7 +616,7 @@ pub(crate) mod tests {
             Case {
                 name: "prune disable: disable unless already disabled, links kept",
                 desired: prune_disable.clone(),
-                live: live(Role::Admin, vec![prune_linked.clone(), disabled.clone()]),
+                live: live("admin", vec![prune_linked.clone(), disabled.clone()]),
                 want: vec![Action::DisableUser {
                     email: "old@x.test".into(),
                 }],
@@ -665,23 +656,23 @@ pub(crate) mod tests {
             Case {
                 name: "prune keep: nothing at all",
                 desired: prune_keep,
-                live: live(Role::Admin, vec![prune_linked, disabled]),
+                live: live("admin", vec![prune_linked, disabled]),
                 want: vec![],
             },
             Case {
                 name: "never touched: admins, the acting account, the manager, strangers",
                 desired: {
                     let mut d = desired(vec![
-                        with_field(want("root@x.test"), Field::Name, text("R")),
-                        with_field(want("admin@acme.example"), Field::Name, text("Me")),
-                        with_field(want(BOSS), Field::Name, text("Boss")),
-                        with_field(want("theirs@x.test"), Field::Name, text("T")),
+                        with_field(want("root@x.test"), tf("name"), text("R")),
+                        with_field(want("admin@acme.example"), tf("name"), text("Me")),
+                        with_field(want(BOSS), tf("name"), text("Boss")),
+                        with_field(want("theirs@x.test"), tf("name"), text("T")),
                     ]);
                     d.manager = Some(UserKey::new(BOSS));
                     d
                 },
                 live: live(
-                    Role::Admin,
+                    "admin",
                     vec![
                         admin,
                         {
@@ -713,22 +704,22 @@ pub(crate) mod tests {
         let table: Vec<(&str, Field, Value, Option<Value>, bool)> = vec![
             (
                 "empty phone = null",
-                Field::Phone,
+                tf("phone"),
                 text(""),
                 Some(Value::Null),
                 true,
             ),
-            ("empty phone = absent", Field::Phone, text(""), None, true),
+            ("empty phone = absent", tf("phone"), text(""), None, true),
             (
                 "null name = empty",
-                Field::Name,
+                tf("name"),
                 Value::Null,
                 Some(text("")),
                 true,
             ),
             (
                 "name differs",
-                Field::Name,
+                tf("name"),
                 text("a"),
                 Some(text("b")),
                 false,
@@ -751,14 +742,14 @@ pub(crate) mod tests {
             ("attr equal", attr, Value::Int(1), Some(Value::Int(1)), true),
             (
                 "bool vs absent",
-                Field::Readonly,
+                tf("readonly"),
                 Value::Bool(false),
                 None,
                 false,
             ),
             (
                 "null expiry = absent",
-                Field::ExpirationTime,
+                tf("expirationTime"),
                 Value::Null,
                 None,
                 true,

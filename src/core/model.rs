@@ -18,14 +18,22 @@ use std::fmt;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The natural key of a user: the trimmed, lower-cased email. Emails match case-insensitively.
+use crate::core::description::{Description, FieldSpec};
+
+/// The natural key of a user, as its backend compares them (`KeySpec::key`): trimmed, and
+/// lower-cased where keys match case-insensitively (Traccar's emails).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UserKey(String);
 
 impl UserKey {
+    /// A case-insensitive key: trimmed and lower-cased.
     pub fn new(email: &str) -> Self {
         UserKey(email.trim().to_lowercase())
+    }
+    /// A case-sensitive key: trimmed only.
+    pub fn exact(id: &str) -> Self {
+        UserKey(id.trim().to_string())
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -38,62 +46,87 @@ impl fmt::Display for UserKey {
     }
 }
 
-/// A user field fleetform can manage. `Attribute(key)` is one key of the user's attribute map:
-/// attributes are managed key by key, so keys the file does not name are kept.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A user field fleetform can manage: one the backend declares (`Description::fields`), or
+/// `Attribute(key)`, one key of the user's attribute map (attributes are managed key by key, so
+/// keys the file does not name are kept). Fields order as the backend declares them, then
+/// attributes by key: plans and applied records list them in that order.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Field {
-    Name,
-    Phone,
-    Readonly,
-    DeviceReadonly,
-    LimitCommands,
-    DisableReports,
-    Disabled,
-    DeviceLimit,
-    UserLimit,
-    ExpirationTime,
+    Scalar(Scalar),
     Attribute(String),
 }
 
-impl Field {
-    /// Every non-attribute field, in display order.
-    pub const SCALARS: [Field; 10] = [
-        Field::Name,
-        Field::Phone,
-        Field::Readonly,
-        Field::DeviceReadonly,
-        Field::LimitCommands,
-        Field::DisableReports,
-        Field::Disabled,
-        Field::DeviceLimit,
-        Field::UserLimit,
-        Field::ExpirationTime,
-    ];
+/// A declared field: its backend's description and its place in it.
+#[derive(Clone, Copy)]
+pub struct Scalar {
+    backend: &'static Description,
+    index: usize,
+}
 
-    /// The name users see in the file and in plans: Traccar's own camelCase field names, and
+impl Scalar {
+    pub fn spec(&self) -> &'static FieldSpec {
+        &self.backend.fields[self.index]
+    }
+}
+
+impl PartialEq for Scalar {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index && self.spec().name == other.spec().name
+    }
+}
+
+impl Eq for Scalar {}
+
+impl PartialOrd for Scalar {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scalar {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.index, self.spec().name).cmp(&(other.index, other.spec().name))
+    }
+}
+
+impl std::hash::Hash for Scalar {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.spec().name.hash(state);
+    }
+}
+
+impl Field {
+    /// The `index`th field of `backend` (see `Description::field`).
+    pub fn scalar(backend: &'static Description, index: usize) -> Field {
+        Field::Scalar(Scalar { backend, index })
+    }
+
+    /// The declared field's description; `None` for attributes.
+    pub fn spec(&self) -> Option<&'static FieldSpec> {
+        match self {
+            Field::Scalar(scalar) => Some(scalar.spec()),
+            Field::Attribute(_) => None,
+        }
+    }
+
+    /// The name users see in the file and in plans: the backend's field name, and
     /// `attributes.<key>` for attributes.
     pub fn name(&self) -> String {
         match self {
-            Field::Name => "name".into(),
-            Field::Phone => "phone".into(),
-            Field::Readonly => "readonly".into(),
-            Field::DeviceReadonly => "deviceReadonly".into(),
-            Field::LimitCommands => "limitCommands".into(),
-            Field::DisableReports => "disableReports".into(),
-            Field::Disabled => "disabled".into(),
-            Field::DeviceLimit => "deviceLimit".into(),
-            Field::UserLimit => "userLimit".into(),
-            Field::ExpirationTime => "expirationTime".into(),
+            Field::Scalar(scalar) => scalar.spec().name.to_string(),
             Field::Attribute(key) => format!("attributes.{key}"),
         }
     }
 
-    /// Parses what `name()` prints.
-    pub fn parse(name: &str) -> Option<Field> {
-        if let Some(key) = name.strip_prefix("attributes.") {
-            return Some(Field::Attribute(key.to_string()));
-        }
-        Field::SCALARS.into_iter().find(|f| f.name() == name)
+    /// Whether this is the declared field named `name`.
+    pub fn is(&self, name: &str) -> bool {
+        self.spec().is_some_and(|spec| spec.name == name)
+    }
+}
+
+impl fmt::Debug for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
     }
 }
 
@@ -106,13 +139,6 @@ impl fmt::Display for Field {
 impl Serialize for Field {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        Field::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown field {name}")))
     }
 }
 
@@ -218,6 +244,8 @@ pub struct DesiredUser {
 /// The whole fleet file, validated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Desired {
+    /// The backend the file is for (`server.kind`): its fields, link kinds and rules.
+    pub backend: &'static Description,
     /// This file's identity, stamped on the users it manages (the ownership marker).
     pub fleet: String,
     /// The billing account, if any: never modified, deleted or unlinked from its devices.
@@ -263,15 +291,6 @@ impl Default for Safety {
     }
 }
 
-/// The role of the account fleetform runs as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Manager,
-    User,
-}
-
 /// Who fleetform is talking to and as whom, learnt before planning.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Account {
@@ -283,7 +302,9 @@ pub struct Account {
     pub server_version: String,
     /// The acting account's email as the server spells it.
     pub email: String,
-    pub role: Role,
+    /// The account's role as its backend names it (Traccar: `admin`, `manager` or `user`);
+    /// only the backend's `Rules` interpret it.
+    pub role: String,
 }
 
 /// One user as the server has it.
@@ -291,7 +312,9 @@ pub struct Account {
 pub struct LiveUser {
     /// The email as the server spells it.
     pub email: String,
-    pub administrator: bool,
+    /// Why the backend's rules forbid managing this user at all (e.g. an administrator), as a
+    /// phrase for messages: "is an administrator on the server; ...". `None`: manageable.
+    pub untouchable: Option<String>,
     /// The fleet named by the user's ownership marker, if it has one.
     pub marker: Option<String>,
     /// Every readable field, and every attribute except the marker.
@@ -378,7 +401,7 @@ impl fmt::Display for LinkKind {
 }
 
 /// One field that an update changes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FieldChange {
     pub field: Field,
     pub before: Value,
@@ -387,7 +410,7 @@ pub struct FieldChange {
 
 /// One step of a plan. Users are named by email as the file (create) or server (others) spells
 /// them; links by device uniqueId or group name.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Create a user with these fields and the fleet's marker; `managed_by` is the manager

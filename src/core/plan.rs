@@ -32,10 +32,11 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::core::description::{Description, RiskClass};
 use crate::core::diff::diff;
 use crate::core::model::{
-    Account, Action, DISABLED_AT_ATTRIBUTE, Desired, Field, LinkKind, Live, LiveUser, Role,
-    UserKey, Value,
+    Account, Action, DISABLED_AT_ATTRIBUTE, Desired, Field, LinkKind, Live, LiveUser, UserKey,
+    Value,
 };
 
 /// The version of the JSON plan format (`format_version`).
@@ -44,6 +45,9 @@ pub const FORMAT_VERSION: u32 = 1;
 /// A complete plan, computed before the first write.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
+    /// The backend the plan is for.
+    #[serde(skip)]
+    pub backend: &'static Description,
     pub fleet: String,
     pub account: Account,
     /// In execution order: grouped by phase, phases in `Phase` order.
@@ -161,16 +165,20 @@ impl std::error::Error for Problem {}
 /// Diffs, checks and orders. Fails with every problem found: problems with the account and
 /// the manager first, then each user's, users in key order.
 pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
+    let rules = desired.backend.rules;
     let mut problems = check_inputs(desired, live);
+    problems.extend(rules.check(desired, live));
     let mut actions = diff(desired, live);
-    if live.account.role == Role::Manager {
-        problems.extend(check_manager_limits(desired, &actions));
-    }
+    problems.extend(rules.check_actions(desired, live, &actions));
+    // Problems about the whole run first, then each user's, users in key order (stable: the
+    // engine's own checks of a user before its backend's).
+    problems.sort_by_cached_key(|p| p.user.as_deref().map(|user| desired.backend.key.key(user)));
     if !problems.is_empty() {
         return Err(problems);
     }
     actions.sort_by_cached_key(order_key);
     Ok(Plan {
+        backend: desired.backend,
         fleet: desired.fleet.clone(),
         account: live.account.clone(),
         actions,
@@ -199,38 +207,6 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
     let me = UserKey::new(&account.email);
     let mut problems = Vec::new();
 
-    if account.role == Role::User {
-        problems.push(Problem {
-            user: None,
-            origin: None,
-            message: format!(
-                "the account {} is a plain user; run fleetform as an administrator or a manager",
-                account.email
-            ),
-        });
-    }
-
-    // The manager must exist for an admin run to attach new users and check the billing
-    // account; a manager run never sees other managers, so it is not checked there.
-    let manager_devices = match (&desired.manager, account.role) {
-        (Some(manager), Role::Admin) => {
-            if live.users.contains_key(manager) {
-                Some(live.manager_devices.clone().unwrap_or_default())
-            } else {
-                problems.push(Problem {
-                    user: None,
-                    origin: None,
-                    message: format!(
-                        "the manager account {manager} does not exist on the server; create it \
-                         or fix the fleet's `manager`"
-                    ),
-                });
-                None
-            }
-        }
-        _ => None,
-    };
-
     for (key, want) in &desired.users {
         let mut problem = |message: String| {
             problems.push(Problem {
@@ -257,12 +233,8 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
                  from the file"
                     .into(),
             );
-        } else if have.is_some_and(|u| u.administrator) {
-            problem(
-                "is an administrator on the server; fleetform never manages administrators, \
-                 remove the user from the file"
-                    .into(),
-            );
+        } else if let Some(reason) = have.and_then(|u| u.untouchable.as_deref()) {
+            problem(reason.to_string());
         } else if let Some(other) = other_fleet {
             problem(format!(
                 "belongs to fleet {other}; remove the user from one of the two fleet files \
@@ -276,13 +248,6 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
                     "device {device} is not visible to {} (check the uniqueId or the account's \
                      device links)",
                     account.email
-                ));
-            } else if let Some(allowed) = &manager_devices
-                && !allowed.contains(device)
-            {
-                problem(format!(
-                    "device {device} is not one of the manager's devices; the fleet must stay \
-                     in the billing account (link the device to the manager first)"
                 ));
             }
         }
@@ -304,40 +269,6 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
     problems
 }
 
-/// A manager cannot set limits: Traccar forces both to 0 on users a manager creates and refuses
-/// to change them on update.
-fn check_manager_limits(desired: &Desired, actions: &[Action]) -> Vec<Problem> {
-    const MESSAGE: &str = "a manager account cannot change deviceLimit/userLimit; ask an \
-                           administrator or remove the field";
-    let is_limit = |field: &Field| matches!(field, Field::DeviceLimit | Field::UserLimit);
-    let mut problems = Vec::new();
-    for action in actions {
-        let wrong: Vec<String> = match action {
-            Action::CreateUser { fields, .. } => fields
-                .iter()
-                .filter(|(field, value)| is_limit(field) && **value != Value::Int(0))
-                .map(|(field, value)| format!("{field} {value} (the server will set 0)"))
-                .collect(),
-            Action::UpdateUser { changes, .. } => changes
-                .iter()
-                .filter(|change| is_limit(&change.field))
-                .map(|c| format!("{} {} -> {}", c.field, c.before, c.after))
-                .collect(),
-            _ => continue,
-        };
-        let key = UserKey::new(action.email());
-        let origin = desired.users.get(&key).and_then(|u| u.origin.clone());
-        for what in wrong {
-            problems.push(Problem {
-                user: Some(action.email().to_string()),
-                origin: origin.clone(),
-                message: format!("{what}: {MESSAGE}"),
-            });
-        }
-    }
-    problems
-}
-
 /// What the server would look like after a successful apply of `plan` to `live`. A model of
 /// the backend for tests: it changes exactly what each action says, nothing else.
 pub fn simulate(live: &Live, plan: &Plan) -> Live {
@@ -352,14 +283,14 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
             } => {
                 let mut user = LiveUser {
                     email: email.clone(),
-                    administrator: false,
+                    untouchable: None,
                     marker: Some(plan.fleet.clone()),
                     fields: Default::default(),
                     devices: Default::default(),
                     groups: Default::default(),
                     managed_by: managed_by.iter().map(|m| UserKey::new(m)).collect(),
                 };
-                if plan.account.role == Role::Manager {
+                if plan.backend.rules.creator_manages(live) {
                     user.managed_by.insert(UserKey::new(&plan.account.email));
                 }
                 for (field, value) in fields {
@@ -372,7 +303,12 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                     for change in changes {
                         set_field(user, &change.field, &change.after);
                         // A backend forgets when fleetform disabled a user it enables again.
-                        if change.field == Field::Disabled && change.after != Value::Bool(true) {
+                        if change
+                            .field
+                            .spec()
+                            .is_some_and(|s| s.risk == RiskClass::Disable)
+                            && change.after != Value::Bool(true)
+                        {
                             user.fields.remove(&disabled_at_field());
                         }
                     }
@@ -409,8 +345,10 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                 }
             }
             Action::DisableUser { .. } => {
-                if let Some(user) = next.users.get_mut(&key) {
-                    user.fields.insert(Field::Disabled, Value::Bool(true));
+                if let Some(user) = next.users.get_mut(&key)
+                    && let Some(disabled) = plan.backend.disable_field()
+                {
+                    user.fields.insert(disabled, Value::Bool(true));
                     // What a backend must do: record when, for `pruneAfter`.
                     user.fields
                         .insert(disabled_at_field(), disabled_at_value(live.now));
@@ -451,6 +389,8 @@ mod tests {
     use super::*;
     use crate::core::diff::tests::{BOSS, FLEET, ME, desired, have, live, set, want, with_field};
     use crate::core::model::{DesiredUser, Prune};
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
 
     fn at(mut user: DesiredUser, origin: &str) -> DesiredUser {
         user.origin = Some(origin.into());
@@ -468,7 +408,7 @@ mod tests {
     fn problem_display_names_origin_user_and_what_to_do() {
         let mut user = at(want("max@x.at"), "fleet.yaml:12:5");
         user.devices = set(&["BT-1"]);
-        let mut live = live(Role::Admin, vec![]);
+        let mut live = live("admin", vec![]);
         live.account.email = "admin@x".into();
         assert_eq!(
             messages(plan(&desired(vec![user]), &live)),
@@ -482,7 +422,8 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let mut admin = have("root@x.test", None);
-        admin.administrator = true;
+        admin.untouchable =
+            (true).then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
         let mut bad_links = at(want("links@x.test"), "f.yaml:1:3");
         bad_links.devices = set(&["D1", "NOPE"]);
         bad_links.groups = set(&["G1", "Twice", "Nowhere"]);
@@ -496,7 +437,7 @@ mod tests {
         ]);
         d.manager = Some(UserKey::new(BOSS));
         let live = live(
-            Role::Admin,
+            "admin",
             vec![admin, have("theirs@x.test", Some("other-fleet"))],
         );
         let got = messages(plan(&d, &live));
@@ -527,7 +468,7 @@ mod tests {
     #[test]
     fn a_plain_user_account_is_one_problem() {
         let d = desired(vec![want("a@x.test"), want("b@x.test")]);
-        let got = messages(plan(&d, &live(Role::User, vec![])));
+        let got = messages(plan(&d, &live("user", vec![])));
         assert_eq!(
             got,
             vec![
@@ -543,7 +484,7 @@ mod tests {
         user.devices = set(&["D1", "D2"]);
         let mut d = desired(vec![user]);
         d.manager = Some(UserKey::new(BOSS));
-        let mut live = live(Role::Admin, vec![have(BOSS, None)]);
+        let mut live = live("admin", vec![have(BOSS, None)]);
         live.manager_devices = Some(set(&["D1"]));
         assert_eq!(
             messages(plan(&d, &live)),
@@ -561,15 +502,15 @@ mod tests {
         let limit = "a manager account cannot change deviceLimit/userLimit; ask an \
                      administrator or remove the field";
         let mut marked = have("old@x.test", Some(FLEET));
-        marked.fields.insert(Field::UserLimit, Value::Int(0));
-        marked.fields.insert(Field::DeviceLimit, Value::Int(3));
+        marked.fields.insert(tf("userLimit"), Value::Int(0));
+        marked.fields.insert(tf("deviceLimit"), Value::Int(3));
         // (name, desired users, problems expected)
         let table: Vec<(&str, Vec<DesiredUser>, Vec<String>)> = vec![
             (
                 "create with limits 0: allowed, the server sets 0 anyway",
                 vec![{
-                    let u = with_field(want("n@x.test"), Field::DeviceLimit, Value::Int(0));
-                    with_field(u, Field::UserLimit, Value::Int(0))
+                    let u = with_field(want("n@x.test"), tf("deviceLimit"), Value::Int(0));
+                    with_field(u, tf("userLimit"), Value::Int(0))
                 }],
                 vec![],
             ),
@@ -577,7 +518,7 @@ mod tests {
                 "create with a non-zero limit",
                 vec![with_field(
                     want("n@x.test"),
-                    Field::DeviceLimit,
+                    tf("deviceLimit"),
                     Value::Int(5),
                 )],
                 vec![format!(
@@ -588,7 +529,7 @@ mod tests {
                 "update that changes a limit",
                 vec![with_field(
                     want("old@x.test"),
-                    Field::UserLimit,
+                    tf("userLimit"),
                     Value::Int(2),
                 )],
                 vec![format!("user old@x.test: userLimit 0 -> 2: {limit}")],
@@ -596,14 +537,14 @@ mod tests {
             (
                 "update that leaves the limits as they are",
                 vec![{
-                    let u = with_field(want("old@x.test"), Field::DeviceLimit, Value::Int(3));
-                    with_field(u, Field::Name, Value::Text("Old".into()))
+                    let u = with_field(want("old@x.test"), tf("deviceLimit"), Value::Int(3));
+                    with_field(u, tf("name"), Value::Text("Old".into()))
                 }],
                 vec![],
             ),
         ];
         for (name, users, expected) in table {
-            let result = plan(&desired(users), &live(Role::Manager, vec![marked.clone()]));
+            let result = plan(&desired(users), &live("manager", vec![marked.clone()]));
             let got = match result {
                 Ok(_) => vec![],
                 Err(problems) => problems.iter().map(ToString::to_string).collect(),
@@ -620,7 +561,7 @@ mod tests {
         a.groups = set(&["G1"]);
         let mut d = desired(vec![
             {
-                let mut u = with_field(want("b@x.test"), Field::Name, Value::Text("B".into()));
+                let mut u = with_field(want("b@x.test"), tf("name"), Value::Text("B".into()));
                 u.devices = set(&["D2"]);
                 u
             },
@@ -638,7 +579,7 @@ mod tests {
         ]);
         d.prune = Prune::Delete;
         let live = live(
-            Role::Admin,
+            "admin",
             vec![
                 b,
                 a,
@@ -712,12 +653,12 @@ mod tests {
     #[test]
     fn simulate_then_plan_again_is_empty() {
         let mut d = desired(vec![{
-            let mut u = with_field(want("New@x.test"), Field::Name, Value::Text("N".into()));
+            let mut u = with_field(want("New@x.test"), tf("name"), Value::Text("N".into()));
             u.devices = set(&["D1"]);
             u
         }]);
         d.prune = Prune::Disable;
-        let live = live(Role::Admin, vec![have("old@x.test", Some(FLEET))]);
+        let live = live("admin", vec![have("old@x.test", Some(FLEET))]);
         let first = plan(&d, &live).expect("plan");
         assert_eq!(first.summary().disable, 1);
         let after = simulate(&live, &first);
@@ -725,7 +666,7 @@ mod tests {
         assert_eq!(created.marker.as_deref(), Some(FLEET));
         assert_eq!(created.devices, set(&["D1"]));
         assert_eq!(
-            after.users[&UserKey::new("old@x.test")].fields[&Field::Disabled],
+            after.users[&UserKey::new("old@x.test")].fields[&tf("disabled")],
             Value::Bool(true)
         );
         let again = plan(&d, &after).expect("plan again");
@@ -744,6 +685,7 @@ mod tests {
         use crate::core::diff::same_value;
         use crate::core::diff::tests::{BOSS, FLEET, ME, account};
         use crate::core::model::{DesiredUser, Prune};
+        use crate::testing::{TRACCAR, tf};
 
         /// The desired pool includes the acting account and the manager, which the fix-up
         /// drops again, so generation also exercises "never touched".
@@ -765,13 +707,13 @@ mod tests {
 
         fn field() -> impl Strategy<Value = Field> {
             select(vec![
-                Field::Name,
-                Field::Phone,
-                Field::Readonly,
-                Field::Disabled,
-                Field::DeviceLimit,
-                Field::UserLimit,
-                Field::ExpirationTime,
+                tf("name"),
+                tf("phone"),
+                tf("readonly"),
+                tf("disabled"),
+                tf("deviceLimit"),
+                tf("userLimit"),
+                tf("expirationTime"),
                 Field::Attribute("k1".into()),
                 Field::Attribute("k2".into()),
             ])
@@ -819,7 +761,8 @@ mod tests {
                         }
                         LiveUser {
                             email,
-                            administrator,
+                            untouchable: administrator
+                                .then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string()),
                             marker: marker.map(str::to_string),
                             fields,
                             devices,
@@ -846,7 +789,7 @@ mod tests {
         /// fix-up removes exactly what `plan` refuses.
         fn case() -> impl Strategy<Value = (Desired, Live)> {
             (
-                select(vec![Role::Admin, Role::Manager]),
+                select(vec!["admin", "manager"]),
                 (
                     select(vec![Prune::Delete, Prune::Disable, Prune::Keep]),
                     select(vec![None, Some(chrono::TimeDelta::days(30))]),
@@ -892,7 +835,7 @@ mod tests {
             reason = "the tuple of one proptest strategy"
         )]
         fn fix_up(
-            role: Role,
+            role: &str,
             prune: Prune,
             prune_after: Option<chrono::TimeDelta>,
             has_manager: bool,
@@ -909,20 +852,21 @@ mod tests {
                 .collect();
             let me = users.entry(UserKey::new(ME)).or_insert_with(|| LiveUser {
                 email: ME.into(),
-                administrator: false,
+                untouchable: None,
                 marker: None,
                 fields: BTreeMap::new(),
                 devices: BTreeSet::new(),
                 groups: BTreeSet::new(),
                 managed_by: BTreeSet::new(),
             });
-            me.administrator = role == Role::Admin;
+            me.untouchable = (role == "admin")
+                .then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
             let manager = has_manager.then(|| UserKey::new(BOSS));
             let manager_devices = match (&manager, role) {
-                (Some(key), Role::Admin) => {
+                (Some(key), "admin") => {
                     users.entry(key.clone()).or_insert_with(|| LiveUser {
                         email: BOSS.into(),
-                        administrator: false,
+                        untouchable: None,
                         marker: None,
                         fields: BTreeMap::new(),
                         devices: manager_devices.clone(),
@@ -940,7 +884,7 @@ mod tests {
             };
             let live = Live {
                 account: Account {
-                    role,
+                    role: role.into(),
                     ..account(role)
                 },
                 users,
@@ -952,6 +896,7 @@ mod tests {
             };
 
             let mut desired = Desired {
+                backend: TRACCAR,
                 fleet: FLEET.into(),
                 manager: manager.clone(),
                 prune,
@@ -962,7 +907,7 @@ mod tests {
             for mut user in desired_users {
                 let key = UserKey::new(&user.email);
                 let refused = live.users.get(&key).is_some_and(|u| {
-                    u.administrator || u.marker.as_deref().is_some_and(|m| m != FLEET)
+                    u.untouchable.is_some() || u.marker.as_deref().is_some_and(|m| m != FLEET)
                 }) || key == UserKey::new(ME)
                     || Some(&key) == manager.as_ref();
                 if refused {
@@ -974,9 +919,9 @@ mod tests {
                 });
                 user.groups
                     .retain(|g| live.groups.contains(g) && !live.ambiguous_groups.contains(g));
-                if role == Role::Manager {
+                if role == "manager" {
                     user.fields
-                        .retain(|f, _| !matches!(f, Field::DeviceLimit | Field::UserLimit));
+                        .retain(|f, _| !f.is("deviceLimit") && !f.is("userLimit"));
                 }
                 desired.users.insert(key, user);
             }
@@ -1042,7 +987,7 @@ mod tests {
                             Prune::Delete => prop_assert!(now.is_none()),
                             Prune::Disable => {
                                 let was_disabled =
-                                    before.fields.get(&Field::Disabled) == Some(&Value::Bool(true));
+                                    before.fields.get(&tf("disabled")) == Some(&Value::Bool(true));
                                 let expired = desired.prune_after.is_some_and(|grace| {
                                     crate::core::diff::disabled_at(before)
                                         .is_some_and(|at| at + grace <= live.now)
@@ -1053,7 +998,7 @@ mod tests {
                                     prop_assert_eq!(now, Some(before));
                                 } else {
                                     let mut expected = before.clone();
-                                    expected.fields.insert(Field::Disabled, Value::Bool(true));
+                                    expected.fields.insert(tf("disabled"), Value::Bool(true));
                                     expected
                                         .fields
                                         .insert(disabled_at_field(), disabled_at_value(live.now));

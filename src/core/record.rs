@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
+use crate::core::description::Description;
 use crate::core::model::{Action, Desired, DesiredUser, Field, Live, LiveUser, UserKey, Value};
 use crate::core::plan::{self, Plan, Problem};
 
@@ -39,7 +40,7 @@ fn canonical_value(field: &Field, value: &Value) -> serde_json::Value {
     use serde_json::json;
     match value {
         Value::Null => serde_json::Value::Null,
-        Value::Text(s) if s.is_empty() && matches!(field, Field::Name | Field::Phone) => {
+        Value::Text(s) if s.is_empty() && field.spec().is_some_and(|spec| spec.empty_is_null) => {
             serde_json::Value::Null
         }
         Value::Bool(b) => json!({ "b": b }),
@@ -113,7 +114,8 @@ pub struct Record {
     pub fields: Vec<Field>,
 }
 
-pub fn parse_record(value: &Value) -> Option<Record> {
+/// Reads a record; the field names are `backend`'s.
+pub fn parse_record(backend: &'static Description, value: &Value) -> Option<Record> {
     let Value::Text(text) = value else {
         return None;
     };
@@ -122,7 +124,7 @@ pub fn parse_record(value: &Value) -> Option<Record> {
     let fields = names
         .split(',')
         .filter(|n| !n.is_empty())
-        .map(|n| Field::parse(&n.replace("%2C", ",").replace("%25", "%")))
+        .map(|n| backend.field(&n.replace("%2C", ",").replace("%25", "%")))
         .collect::<Option<Vec<Field>>>()?;
     Some(Record {
         digest: digest.to_string(),
@@ -131,8 +133,10 @@ pub fn parse_record(value: &Value) -> Option<Record> {
 }
 
 /// The record a live user carries, if it has a readable one.
-pub fn live_record(user: &LiveUser) -> Option<Record> {
-    user.fields.get(&applied_field()).and_then(parse_record)
+pub fn live_record(backend: &'static Description, user: &LiveUser) -> Option<Record> {
+    user.fields
+        .get(&applied_field())
+        .and_then(|value| parse_record(backend, value))
 }
 
 /// Whether the live user, projected onto the fields the record covers, is what it records.

@@ -4,24 +4,25 @@
 //!
 //! Design: one label per action, the most serious that applies, in `Risk`'s declaration order
 //! (privilege escalation, account removed, access revoked, access granted, none). An update
-//! is labelled by its most serious field change (`change_risk`):
-//! - a restriction (`readonly`, `deviceReadonly`, `limitCommands`, `disableReports`) turned off,
-//!   `disabled` turned off, `deviceLimit`/`userLimit` raised (-1, unlimited, is the highest; a
-//!   userLimit raised from 0 grants manager rights), or `expirationTime` moved later or removed:
-//!   privilege escalation;
-//! - `disabled` turned on: account removed;
-//! - a restriction turned on, a limit lowered, an expiration brought forward or set: access
+//! is labelled by its most serious field change (`change_risk`), by the field's risk class in
+//! its backend's description (`RiskClass`; Traccar's in `backend/traccar/rules.rs`):
+//! - a restriction turned off, the disabled flag turned off, a limit raised (-1, unlimited, is
+//!   the highest), or an expiry moved later or removed: privilege escalation;
+//! - the disabled flag turned on: account removed;
+//! - a restriction turned on, a limit lowered, an expiry brought forward or set: access
 //!   revoked;
-//! - names, phones and attributes: none.
+//! - profile fields and attributes: none.
 //!
-//! Creating a user grants access; creating one with a non-zero `userLimit` makes it a manager,
-//! an escalation. Links grant, unlinks revoke, deletes and disables remove the account.
+//! Creating a user grants access; creating one with a non-zero limit that grants a role (a
+//! Traccar `userLimit` makes a manager) is an escalation. Links grant, unlinks revoke, deletes
+//! and disables remove the account.
 
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::core::model::{Action, Field, FieldChange, Value};
+use crate::core::description::RiskClass;
+use crate::core::model::{Action, FieldChange, Value};
 
 /// What an action does to access. Declared from most to least serious, so `Ord` sorts risky
 /// changes first.
@@ -89,9 +90,12 @@ impl fmt::Display for Risk {
 pub fn risk(action: &Action) -> Risk {
     match action {
         Action::CreateUser { fields, .. } => {
-            let manager = fields
-                .get(&Field::UserLimit)
-                .is_some_and(|v| !matches!(v, Value::Int(0) | Value::Null));
+            let manager = fields.iter().any(|(field, value)| {
+                field.spec().is_some_and(|spec| {
+                    spec.risk == RiskClass::Limit { grants_role: true }
+                        && !matches!(value, Value::Int(0) | Value::Null)
+                })
+            });
             if manager {
                 Risk::PrivilegeEscalation
             } else {
@@ -110,32 +114,34 @@ pub fn risk(action: &Action) -> Risk {
 /// The label of one field change of an update.
 pub fn change_risk(change: &FieldChange) -> Risk {
     let (before, after) = (&change.before, &change.after);
-    match change.field {
-        Field::Readonly | Field::DeviceReadonly | Field::LimitCommands | Field::DisableReports => {
-            match (is_on(before), is_on(after)) {
-                (true, false) => Risk::PrivilegeEscalation,
-                (false, true) => Risk::AccessRevoked,
-                _ => Risk::None,
-            }
-        }
-        Field::Disabled => match (is_on(before), is_on(after)) {
+    let class = change
+        .field
+        .spec()
+        .map_or(RiskClass::Profile, |spec| spec.risk);
+    match class {
+        RiskClass::Restriction => match (is_on(before), is_on(after)) {
+            (true, false) => Risk::PrivilegeEscalation,
+            (false, true) => Risk::AccessRevoked,
+            _ => Risk::None,
+        },
+        RiskClass::Disable => match (is_on(before), is_on(after)) {
             (true, false) => Risk::PrivilegeEscalation,
             (false, true) => Risk::AccountRemoved,
             _ => Risk::None,
         },
-        Field::DeviceLimit | Field::UserLimit => match limit_rank(after).cmp(&limit_rank(before)) {
+        RiskClass::Limit { .. } => match limit_rank(after).cmp(&limit_rank(before)) {
             std::cmp::Ordering::Greater => Risk::PrivilegeEscalation,
             std::cmp::Ordering::Less => Risk::AccessRevoked,
             std::cmp::Ordering::Equal => Risk::None,
         },
-        Field::ExpirationTime => match (before, after) {
+        RiskClass::Expiry => match (before, after) {
             (Value::Time(b), Value::Time(a)) if a > b => Risk::PrivilegeEscalation,
             (Value::Time(b), Value::Time(a)) if a < b => Risk::AccessRevoked,
             (Value::Time(_), Value::Null) => Risk::PrivilegeEscalation,
             (Value::Null, Value::Time(_)) => Risk::AccessRevoked,
             _ => Risk::None,
         },
-        Field::Name | Field::Phone | Field::Attribute(_) => Risk::None,
+        RiskClass::Profile => Risk::None,
     }
 }
 
@@ -154,10 +160,12 @@ fn limit_rank(value: &Value) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::core::model::LinkKind;
+    use crate::core::model::{Field, LinkKind};
 
     fn update(field: Field, before: Value, after: Value) -> Action {
         Action::UpdateUser {
@@ -181,107 +189,107 @@ mod tests {
         let table: Vec<(&str, Action, Risk)> = vec![
             (
                 "readonly off",
-                update(Field::Readonly, t.clone(), f.clone()),
+                update(tf("readonly"), t.clone(), f.clone()),
                 PrivilegeEscalation,
             ),
             (
                 "readonly on",
-                update(Field::Readonly, f.clone(), t.clone()),
+                update(tf("readonly"), f.clone(), t.clone()),
                 AccessRevoked,
             ),
             (
                 "readonly on from unset",
-                update(Field::Readonly, n.clone(), t.clone()),
+                update(tf("readonly"), n.clone(), t.clone()),
                 AccessRevoked,
             ),
             (
                 "readonly unset to false",
-                update(Field::Readonly, n.clone(), f.clone()),
+                update(tf("readonly"), n.clone(), f.clone()),
                 None,
             ),
             (
                 "deviceReadonly off",
-                update(Field::DeviceReadonly, t.clone(), f.clone()),
+                update(tf("deviceReadonly"), t.clone(), f.clone()),
                 PrivilegeEscalation,
             ),
             (
                 "limitCommands off",
-                update(Field::LimitCommands, t.clone(), f.clone()),
+                update(tf("limitCommands"), t.clone(), f.clone()),
                 PrivilegeEscalation,
             ),
             (
                 "disableReports off",
-                update(Field::DisableReports, t.clone(), n.clone()),
+                update(tf("disableReports"), t.clone(), n.clone()),
                 PrivilegeEscalation,
             ),
             (
                 "disableReports on",
-                update(Field::DisableReports, f.clone(), t.clone()),
+                update(tf("disableReports"), f.clone(), t.clone()),
                 AccessRevoked,
             ),
             (
                 "enabled again",
-                update(Field::Disabled, t.clone(), f.clone()),
+                update(tf("disabled"), t.clone(), f.clone()),
                 PrivilegeEscalation,
             ),
             (
                 "disabled in the file",
-                update(Field::Disabled, f.clone(), t.clone()),
+                update(tf("disabled"), f.clone(), t.clone()),
                 AccountRemoved,
             ),
             (
                 "deviceLimit raised",
-                update(Field::DeviceLimit, int(1), int(5)),
+                update(tf("deviceLimit"), int(1), int(5)),
                 PrivilegeEscalation,
             ),
             (
                 "deviceLimit unlimited",
-                update(Field::DeviceLimit, int(100), int(-1)),
+                update(tf("deviceLimit"), int(100), int(-1)),
                 PrivilegeEscalation,
             ),
             (
                 "deviceLimit from unlimited",
-                update(Field::DeviceLimit, int(-1), int(100)),
+                update(tf("deviceLimit"), int(-1), int(100)),
                 AccessRevoked,
             ),
             (
                 "manager rights granted",
-                update(Field::UserLimit, int(0), int(3)),
+                update(tf("userLimit"), int(0), int(3)),
                 PrivilegeEscalation,
             ),
             (
                 "manager rights from unset",
-                update(Field::UserLimit, n.clone(), int(-1)),
+                update(tf("userLimit"), n.clone(), int(-1)),
                 PrivilegeEscalation,
             ),
             (
                 "userLimit lowered",
-                update(Field::UserLimit, int(3), int(0)),
+                update(tf("userLimit"), int(3), int(0)),
                 AccessRevoked,
             ),
             (
                 "expiry extended",
-                update(Field::ExpirationTime, early.clone(), late.clone()),
+                update(tf("expirationTime"), early.clone(), late.clone()),
                 PrivilegeEscalation,
             ),
             (
                 "expiry removed",
-                update(Field::ExpirationTime, early.clone(), n.clone()),
+                update(tf("expirationTime"), early.clone(), n.clone()),
                 PrivilegeEscalation,
             ),
             (
                 "expiry shortened",
-                update(Field::ExpirationTime, late.clone(), early.clone()),
+                update(tf("expirationTime"), late.clone(), early.clone()),
                 AccessRevoked,
             ),
             (
                 "expiry set",
-                update(Field::ExpirationTime, n.clone(), early.clone()),
+                update(tf("expirationTime"), n.clone(), early.clone()),
                 AccessRevoked,
             ),
             (
                 "name",
-                update(Field::Name, n.clone(), Value::Text("A".into())),
+                update(tf("name"), n.clone(), Value::Text("A".into())),
                 None,
             ),
             (
@@ -304,12 +312,12 @@ mod tests {
                     email: "a@x.test".into(),
                     changes: vec![
                         FieldChange {
-                            field: Field::Readonly,
+                            field: tf("readonly"),
                             before: f.clone(),
                             after: t.clone(),
                         },
                         FieldChange {
-                            field: Field::UserLimit,
+                            field: tf("userLimit"),
                             before: int(0),
                             after: int(1),
                         },
@@ -322,7 +330,7 @@ mod tests {
                 "create",
                 Action::CreateUser {
                     email: "a@x.test".into(),
-                    fields: [(Field::UserLimit, int(0))].into(),
+                    fields: [(tf("userLimit"), int(0))].into(),
                     managed_by: Option::None,
                 },
                 AccessGranted,
@@ -331,7 +339,7 @@ mod tests {
                 "create a manager",
                 Action::CreateUser {
                     email: "a@x.test".into(),
-                    fields: [(Field::UserLimit, int(-1))].into(),
+                    fields: [(tf("userLimit"), int(-1))].into(),
                     managed_by: Option::None,
                 },
                 PrivilegeEscalation,

@@ -25,8 +25,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use crate::core::description::Description;
 use crate::core::diff::untouchable;
-use crate::core::model::{Action, Desired, Field, Live, UserKey, Value};
+use crate::core::model::{Action, Desired, Live, UserKey};
 use crate::core::plan::Plan;
 
 /// The flag that overrides every refusal.
@@ -138,7 +139,7 @@ pub fn counts(desired: &Desired, live: &Live, plan: &Plan) -> Counts {
     let removed: BTreeSet<UserKey> = plan
         .actions
         .iter()
-        .filter(|action| removes(action))
+        .filter(|action| removes(plan.backend, action))
         .map(|action| UserKey::new(action.email()))
         .filter(|key| managed.contains(key))
         .collect();
@@ -155,12 +156,12 @@ pub fn counts(desired: &Desired, live: &Live, plan: &Plan) -> Counts {
     }
 }
 
-fn removes(action: &Action) -> bool {
+fn removes(backend: &Description, action: &Action) -> bool {
     match action {
         Action::DeleteUser { .. } | Action::DisableUser { .. } => true,
         Action::UpdateUser { changes, .. } => changes
             .iter()
-            .any(|c| c.field == Field::Disabled && c.after == Value::Bool(true)),
+            .any(|c| backend.is_disabled_value(&c.field, &c.after)),
         _ => false,
     }
 }
@@ -222,7 +223,9 @@ fn percent(part: usize, whole: usize) -> usize {
 mod tests {
     use super::*;
     use crate::core::diff::tests::{FLEET, desired, have, live, set, want};
-    use crate::core::model::{FieldChange, LinkKind, LiveUser, Role, Safety};
+    use crate::core::model::{FieldChange, LinkKind, LiveUser, Safety, Value};
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
 
     /// `n` live users of this fleet, `m{i}@x.test`, each with `links` device links.
     fn fleet_users(n: usize, links: usize) -> Vec<LiveUser> {
@@ -237,8 +240,9 @@ mod tests {
 
     fn plan_of(actions: Vec<Action>) -> Plan {
         Plan {
+            backend: TRACCAR,
             fleet: FLEET.into(),
-            account: crate::core::diff::tests::account(Role::Admin),
+            account: crate::core::diff::tests::account("admin"),
             actions,
         }
     }
@@ -386,7 +390,7 @@ mod tests {
                 vec![Action::UpdateUser {
                     email: "m0@x.test".into(),
                     changes: vec![FieldChange {
-                        field: Field::Disabled,
+                        field: tf("disabled"),
                         before: Value::Bool(false),
                         after: Value::Bool(true),
                     }],
@@ -442,7 +446,7 @@ mod tests {
         for (name, managed, links, actions, safety, allow, want_kinds) in table {
             let mut d = desired(vec![]);
             d.safety = safety;
-            let l = live(Role::Admin, fleet_users(managed, links));
+            let l = live("admin", fleet_users(managed, links));
             assert_eq!(
                 kinds(check(&d, &l, &plan_of(actions), allow)),
                 want_kinds,
@@ -454,12 +458,13 @@ mod tests {
     #[test]
     fn managed_users_are_marked_or_in_the_file_and_touchable() {
         let mut admin = have("root@x.test", Some(FLEET));
-        admin.administrator = true;
+        admin.untouchable =
+            (true).then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
         admin.devices = set(&["D1"]);
         let mut adopted = have("new@x.test", None);
         adopted.groups = set(&["G1"]);
         let l = live(
-            Role::Admin,
+            "admin",
             vec![
                 have("a@x.test", Some(FLEET)),
                 adopted,
@@ -486,7 +491,7 @@ mod tests {
     #[test]
     fn the_refusal_names_the_numbers_and_the_flag() {
         let d = desired(vec![]);
-        let l = live(Role::Admin, fleet_users(10, 0));
+        let l = live("admin", fleet_users(10, 0));
         let refusal = check(&d, &l, &plan_of(deletes(0..3)), false).expect_err("refused");
         let text = refusal.to_string();
         assert!(

@@ -71,8 +71,10 @@ pub fn restrict(
 mod tests {
     use super::*;
     use crate::core::diff::tests::{FLEET, desired, have, live, set, want};
-    use crate::core::model::{Prune, Role};
+    use crate::core::model::Prune;
     use crate::core::plan::plan;
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
 
     fn emails(plan: &Plan) -> Vec<String> {
         plan.actions.iter().map(|a| a.email().to_string()).collect()
@@ -85,7 +87,7 @@ mod tests {
         let mut d = desired(vec![a, want("b@x.test")]);
         d.prune = Prune::Delete;
         let l = live(
-            Role::Admin,
+            "admin",
             vec![
                 have("old@x.test", Some(FLEET)),
                 have("theirs@x.test", Some("other")),

@@ -104,7 +104,7 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
         let (Some(want), Some(have)) = (desired.users.get(&key), live.users.get(&key)) else {
             return Verdict::Pending("not in the file");
         };
-        let Some(record) = live_record(have) else {
+        let Some(record) = live_record(desired.backend, have) else {
             return Verdict::Pending("no record of an earlier apply on this user");
         };
         if record.digest == desired_digest(want) {
@@ -235,8 +235,9 @@ pub fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::core::diff::tests::{FLEET, desired, have, live, set, want, with_field};
-    use crate::core::model::Role;
     use crate::core::model::{DesiredUser, LiveUser, Value};
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
 
     fn applied(user: &DesiredUser, mut live: LiveUser) -> LiveUser {
         live.marker = Some(FLEET.into());
@@ -250,7 +251,7 @@ mod tests {
     }
 
     fn max() -> DesiredUser {
-        let mut u = with_field(want("max@x.at"), Field::Readonly, Value::Bool(true));
+        let mut u = with_field(want("max@x.at"), tf("readonly"), Value::Bool(true));
         u.devices = set(&["D1"]);
         u
     }
@@ -263,9 +264,9 @@ mod tests {
     #[test]
     fn records_round_trip_and_ignore_themselves() {
         let u = max();
-        let record = parse_record(&record_of(&u)).expect("parses");
+        let record = parse_record(TRACCAR, &record_of(&u)).expect("parses");
         assert_eq!(record.digest, desired_digest(&u));
-        assert_eq!(record.fields, vec![Field::Readonly]);
+        assert_eq!(record.fields, vec![tf("readonly")]);
         let stamped = stamp(&desired(vec![u.clone()]));
         let s = &stamped.users[&UserKey::new("max@x.at")];
         assert_eq!(desired_digest(s), desired_digest(&u));
@@ -276,8 +277,8 @@ mod tests {
 
         let odd = Field::Attribute("a,b%2C".into());
         let u = with_field(max(), odd.clone(), Value::Int(1));
-        let record = parse_record(&record_of(&u)).expect("parses");
-        assert_eq!(record.fields, vec![Field::Readonly, odd]);
+        let record = parse_record(TRACCAR, &record_of(&u)).expect("parses");
+        assert_eq!(record.fields, vec![tf("readonly"), odd]);
     }
 
     #[test]
@@ -285,27 +286,27 @@ mod tests {
         let u = max();
         let d = desired(vec![u.clone()]);
         // In sync.
-        let l = live(Role::Admin, vec![applied(&u, have("max@x.at", None))]);
+        let l = live("admin", vec![applied(&u, have("max@x.at", None))]);
         let r = report(&d, &l);
         assert_eq!(r.exit_code(), EXIT_IN_SYNC, "{r:?}");
         // Drift: a hand-made change after apply.
         let mut hand = applied(&u, have("max@x.at", None));
-        hand.fields.insert(Field::Readonly, Value::Bool(false));
+        hand.fields.insert(tf("readonly"), Value::Bool(false));
         hand.devices.insert("D2".into());
-        let r = report(&d, &live(Role::Admin, vec![hand.clone()]));
+        let r = report(&d, &live("admin", vec![hand.clone()]));
         assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
         assert_eq!(r.drift.len(), 2);
         assert!(r.pending.is_empty());
         // Pending: the file changed, the server is as applied.
         let mut u2 = u.clone();
         u2.devices.insert("D3".into());
-        u2.fields.insert(Field::DeviceReadonly, Value::Bool(true));
+        u2.fields.insert(tf("deviceReadonly"), Value::Bool(true));
         let d2 = desired(vec![u2]);
         let r = report(&d2, &l);
         assert_eq!(r.exit_code(), EXIT_PENDING, "{r:?}");
         assert_eq!(r.pending.len(), 2, "{r:?}");
         // Both: the file changed and the server changed.
-        let r = report(&d2, &live(Role::Admin, vec![hand]));
+        let r = report(&d2, &live("admin", vec![hand]));
         assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
         assert!(
             r.pending
@@ -322,7 +323,7 @@ mod tests {
         hand.devices.insert("D2".into());
         let mut d = desired(vec![u, want("new@x.at")]);
         d.prune = crate::core::model::Prune::Keep;
-        let mut r = report(&d, &live(Role::Admin, vec![hand]));
+        let mut r = report(&d, &live("admin", vec![hand]));
         r.audit.insert(
             UserKey::new("max@x.at"),
             vec![AuditEntry {
@@ -352,7 +353,7 @@ mod tests {
         let u = max();
         let mut old = applied(&u, have("max@x.at", None));
         old.fields.remove(&applied_field());
-        let l = live(Role::Admin, vec![old.clone()]);
+        let l = live("admin", vec![old.clone()]);
         assert!(
             plan_recorded(&desired(vec![u.clone()]), &l)
                 .expect("plan")

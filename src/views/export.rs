@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::config;
+use crate::core::description::Description;
 use crate::core::model::{Field, Live, LiveUser, UserKey, Value};
 use crate::core::record::APPLIED_ATTRIBUTE;
 
@@ -34,22 +35,17 @@ pub enum Which {
     All,
 }
 
-/// The fields that make up a role under `--infer-roles`.
-const PERMISSIONS: [Field; 6] = [
-    Field::Readonly,
-    Field::DeviceReadonly,
-    Field::LimitCommands,
-    Field::DisableReports,
-    Field::DeviceLimit,
-    Field::UserLimit,
-];
+/// Whether a field makes up a role under `--infer-roles` (the backend's permission fields).
+fn is_permission(field: &Field) -> bool {
+    field.spec().is_some_and(|spec| spec.permission)
+}
 
 /// The users to export (see the design comment).
 pub fn select(live: &Live, fleet: &str, which: Which) -> BTreeSet<UserKey> {
     let me = UserKey::new(&live.account.email);
     live.users
         .iter()
-        .filter(|(key, user)| **key != me && !user.administrator)
+        .filter(|(key, user)| **key != me && user.untouchable.is_none())
         .filter(|(_, user)| match (which, user.marker.as_deref()) {
             (_, Some(marker)) => marker == fleet,
             (Which::All, None) => true,
@@ -76,12 +72,10 @@ fn yaml_value(value: &Value) -> Option<String> {
 }
 
 fn permissions(user: &LiveUser) -> Vec<(Field, String)> {
-    PERMISSIONS
+    user.fields
         .iter()
-        .filter_map(|f| {
-            let v = user.fields.get(f).and_then(yaml_value)?;
-            Some((f.clone(), v))
-        })
+        .filter(|(f, _)| is_permission(f))
+        .filter_map(|(f, v)| Some((f.clone(), yaml_value(v)?)))
         .collect()
 }
 
@@ -93,6 +87,7 @@ fn list(items: &BTreeSet<String>) -> String {
 /// The fleet file for `users` (keys of `live.users`, with links read), checked by
 /// `config::parse`. `header` is written as a comment on top.
 pub fn fleet_file(
+    backend: &'static Description,
     live: &Live,
     fleet: &str,
     users: &BTreeSet<UserKey>,
@@ -153,8 +148,8 @@ pub fn fleet_file(
         if let Some(i) = role {
             let _ = writeln!(out, "    role: role-{}", i + 1);
         }
-        for field in Field::SCALARS {
-            if role.is_some() && PERMISSIONS.contains(&field) {
+        for field in backend.scalars() {
+            if role.is_some() && is_permission(&field) {
                 continue;
             }
             if let Some(value) = user.fields.get(&field).and_then(yaml_value) {
@@ -178,30 +173,31 @@ pub fn fleet_file(
 mod tests {
     use super::*;
     use crate::core::diff::tests::{FLEET, have, live, set};
-    use crate::core::model::Role;
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
 
     #[test]
     fn exports_a_valid_file_with_roles() {
         let mut a = have("a@x.at", Some(FLEET));
         a.fields
-            .insert(Field::Name, Value::Text("A \"quoted\" name".into()));
-        a.fields.insert(Field::Readonly, Value::Bool(true));
+            .insert(tf("name"), Value::Text("A \"quoted\" name".into()));
+        a.fields.insert(tf("readonly"), Value::Bool(true));
         a.devices = set(&["D1"]);
         let mut b = have("b@x.at", Some(FLEET));
-        b.fields.insert(Field::Readonly, Value::Bool(true));
+        b.fields.insert(tf("readonly"), Value::Bool(true));
         b.groups = set(&["G1"]);
         let c = have("c@x.at", None);
-        let l = live(Role::Admin, vec![a, b, c]);
+        let l = live("admin", vec![a, b, c]);
         let users = select(&l, FLEET, Which::Managed);
         assert_eq!(users.len(), 2);
         assert_eq!(select(&l, FLEET, Which::All).len(), 3);
-        let text = fleet_file(&l, FLEET, &users, true, "test").expect("valid");
+        let text = fleet_file(TRACCAR, &l, FLEET, &users, true, "test").expect("valid");
         assert!(text.contains("role: role-1"), "{text}");
         let loaded = config::parse(&text, "t").expect("parses");
         let a = &loaded.desired.users[&UserKey::new("a@x.at")];
-        assert_eq!(a.fields[&Field::Readonly], Value::Bool(true));
+        assert_eq!(a.fields[&tf("readonly")], Value::Bool(true));
         assert_eq!(
-            a.fields[&Field::Name],
+            a.fields[&tf("name")],
             Value::Text("A \"quoted\" name".into())
         );
     }

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 
 use serde_json::{Map, json};
 
-use crate::core::model::{Action, Field, Role, UserKey, Value};
+use crate::core::model::{Action, Field, UserKey, Value};
 use crate::core::plan::{FORMAT_VERSION, Phase, Plan};
 use crate::core::record::APPLIED_ATTRIBUTE;
 use crate::core::risk::{Risk, change_risk, risk};
@@ -64,7 +64,7 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
         account.backend,
         account.server_version,
         account.email,
-        role_name(account.role)
+        account.role.as_str()
     )?;
 
     let mut users: BTreeMap<UserKey, Vec<&Action>> = BTreeMap::new();
@@ -198,14 +198,6 @@ fn after(field: &Field, value: &Value) -> String {
     }
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Manager => "manager",
-        Role::User => "user",
-    }
-}
-
 /// The pull-request view of a plan, GitHub-flavoured markdown: a heading naming the fleet and
 /// server, a table of counts per action kind, a table of counts per risk label (see
 /// `crate::core::risk`), then one block per user, riskiest users first (then by email), each line
@@ -221,7 +213,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         account.backend,
         account.server_version,
         code(&account.email),
-        role_name(account.role)
+        account.role.as_str()
     )?;
     writeln!(out)?;
     if plan.is_empty() {
@@ -480,7 +472,7 @@ impl serde::Serialize for JsonPlan<'_> {
             "account",
             &json!({
                 "email": plan.account.email,
-                "role": role_name(plan.account.role),
+                "role": plan.account.role.as_str(),
             }),
         )?;
         map.serialize_entry(
@@ -573,6 +565,8 @@ fn value_json(value: &Value) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
     use chrono::{TimeZone, Utc};
 
     use super::*;
@@ -583,8 +577,9 @@ mod tests {
     fn representative() -> Plan {
         let expires = Utc.with_ymd_and_hms(2027, 6, 30, 23, 59, 59).unwrap();
         Plan {
+            backend: TRACCAR,
             fleet: FLEET.into(),
-            account: account(Role::Admin),
+            account: account("admin"),
             actions: vec![
                 unlink("Anna@x.test", LinkKind::Group, "Graz"),
                 unlink("links@x.test", LinkKind::Device, "BT-000001"),
@@ -598,12 +593,12 @@ mod tests {
                     email: "Anna@x.test".into(),
                     changes: vec![
                         FieldChange {
-                            field: Field::Phone,
+                            field: tf("phone"),
                             before: Value::Null,
                             after: Value::Text("+43 1 234".into()),
                         },
                         FieldChange {
-                            field: Field::ExpirationTime,
+                            field: tf("expirationTime"),
                             before: Value::Null,
                             after: Value::time(expires),
                         },
@@ -619,12 +614,12 @@ mod tests {
                     email: "bert@x.test".into(),
                     changes: vec![
                         FieldChange {
-                            field: Field::Readonly,
+                            field: tf("readonly"),
                             before: Value::Bool(false),
                             after: Value::Bool(true),
                         },
                         FieldChange {
-                            field: Field::UserLimit,
+                            field: tf("userLimit"),
                             before: Value::Int(0),
                             after: Value::Int(5),
                         },
@@ -634,8 +629,8 @@ mod tests {
                 Action::CreateUser {
                     email: "max@mustermann.at".into(),
                     fields: [
-                        (Field::Name, Value::Text("Max Mustermann".into())),
-                        (Field::DeviceLimit, Value::Int(0)),
+                        (tf("name"), Value::Text("Max Mustermann".into())),
+                        (tf("deviceLimit"), Value::Int(0)),
                         (Field::Attribute("team".into()), Value::Text("north".into())),
                     ]
                     .into_iter()
@@ -652,6 +647,7 @@ mod tests {
 
     fn empty() -> Plan {
         Plan {
+            backend: TRACCAR,
             actions: vec![],
             ..representative()
         }
@@ -672,13 +668,14 @@ mod tests {
     fn the_applied_record_is_left_out_of_text_and_markdown_but_kept_in_json() {
         let record = Field::Attribute(APPLIED_ATTRIBUTE.into());
         let plan = Plan {
+            backend: TRACCAR,
             fleet: FLEET.into(),
-            account: account(Role::Admin),
+            account: account("admin"),
             actions: vec![Action::UpdateUser {
                 email: "a@x.test".into(),
                 changes: vec![
                     FieldChange {
-                        field: Field::Readonly,
+                        field: tf("readonly"),
                         before: Value::Bool(false),
                         after: Value::Bool(true),
                     },

@@ -34,9 +34,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
+use crate::core::description::{Description, FieldType};
 use crate::core::model::{
     Account, Action, Desired, DesiredUser, Field, FieldChange, LinkKind, Live, LiveUser, Prune,
-    Role, Safety, Scope, UserKey, Value,
+    Safety, Scope, UserKey, Value,
 };
 use crate::core::plan::Plan;
 use crate::core::record::sorted_json;
@@ -79,7 +80,7 @@ pub struct SavedServer {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SavedAccount {
     pub email: String,
-    pub role: Role,
+    pub role: String,
 }
 
 /// `model::Scope`, as data.
@@ -107,8 +108,9 @@ impl SavedScope {
 
     /// The part of the fleet file the safety limits judge a plan by: the fleet, its manager,
     /// the file's users and the limits. (A saved plan does not re-read the file.)
-    pub fn to_desired(&self) -> Desired {
+    pub fn to_desired(&self, backend: &'static Description) -> Desired {
         Desired {
+            backend,
             fleet: self.fleet.clone(),
             manager: self.manager.clone(),
             prune: Prune::default(),
@@ -166,7 +168,7 @@ fn user_fingerprint(user: &LiveUser) -> String {
         .collect();
     let canonical = serde_json::json!({
         "email": user.email,
-        "administrator": user.administrator,
+        "administrator": user.untouchable.is_some(),
         "marker": user.marker,
         "fields": fields,
         "devices": user.devices,
@@ -235,7 +237,7 @@ pub fn save(
         },
         account: SavedAccount {
             email: plan.account.email.clone(),
-            role: plan.account.role,
+            role: plan.account.role.clone(),
         },
         scope: SavedScope::of(scope),
         fingerprints: fingerprints(live, scope),
@@ -264,7 +266,7 @@ pub fn account_of(saved: &SavedPlan) -> Account {
         url: saved.server.url.clone(),
         server_version: saved.server.version.clone(),
         email: saved.account.email.clone(),
-        role: saved.account.role,
+        role: saved.account.role.clone(),
     }
 }
 
@@ -287,7 +289,7 @@ pub fn stale_reasons(saved: &SavedPlan, account: &Account, live: &Live) -> Vec<S
     }
     if UserKey::new(&was.email) != UserKey::new(&account.email) || was.role != account.role {
         reasons.push(format!(
-            "the acting account is {} ({:?}), the plan was made as {} ({:?})",
+            "the acting account is {} ({}), the plan was made as {} ({})",
             account.email, account.role, was.email, was.role
         ));
     }
@@ -320,6 +322,7 @@ pub fn stale_reasons(saved: &SavedPlan, account: &Account, live: &Live) -> Vec<S
 
 /// The plan a saved file holds, checked to re-encode to exactly the saved JSON.
 pub fn plan_of(saved: &SavedPlan, account: Account) -> anyhow::Result<Plan> {
+    let backend = backend_of(saved)?;
     let fleet = saved
         .plan
         .get("fleet")
@@ -333,9 +336,10 @@ pub fn plan_of(saved: &SavedPlan, account: Account) -> anyhow::Result<Plan> {
         .context("the saved plan has no actions")?
         .iter()
         .enumerate()
-        .map(|(i, a)| decode_action(a).with_context(|| format!("saved action {}", i + 1)))
+        .map(|(i, a)| decode_action(backend, a).with_context(|| format!("saved action {}", i + 1)))
         .collect::<anyhow::Result<Vec<Action>>>()?;
     let plan = Plan {
+        backend,
         fleet,
         account,
         actions,
@@ -354,38 +358,41 @@ fn text_of<'a>(json: &'a Json, key: &str) -> anyhow::Result<&'a str> {
         .with_context(|| format!("missing `{key}`"))
 }
 
-fn field_of(name: &str) -> anyhow::Result<Field> {
-    Field::parse(name).with_context(|| format!("unknown field {name:?}"))
+fn field_of(backend: &'static Description, name: &str) -> anyhow::Result<Field> {
+    backend
+        .field(name)
+        .with_context(|| format!("unknown field {name:?}"))
 }
 
 /// A saved value, typed by its field (the inverse of `render::json`'s values).
 pub fn value_of(field: &Field, json: &Json) -> anyhow::Result<Value> {
     let wrong = || anyhow::anyhow!("field {field}: unexpected value {json}");
-    Ok(match (field, json) {
+    Ok(match (field.spec().map(|spec| spec.ty), json) {
         (_, Json::Null) => Value::Null,
-        (Field::Attribute(_), other) => Value::from_json(other),
-        (Field::Name | Field::Phone, Json::String(s)) => Value::Text(s.clone()),
-        (Field::ExpirationTime, Json::String(s)) => Value::time(
+        (None, other) => Value::from_json(other),
+        (Some(FieldType::Text), Json::String(s)) => Value::Text(s.clone()),
+        (Some(FieldType::Time), Json::String(s)) => Value::time(
             DateTime::parse_from_rfc3339(s)
                 .map_err(|_| wrong())?
                 .with_timezone(&Utc),
         ),
-        (Field::DeviceLimit | Field::UserLimit, Json::Number(n)) => {
-            Value::Int(n.as_i64().ok_or_else(wrong)?)
-        }
-        (
-            Field::Readonly
-            | Field::DeviceReadonly
-            | Field::LimitCommands
-            | Field::DisableReports
-            | Field::Disabled,
-            Json::Bool(b),
-        ) => Value::Bool(*b),
+        (Some(FieldType::Int { .. }), Json::Number(n)) => Value::Int(n.as_i64().ok_or_else(wrong)?),
+        (Some(FieldType::Bool), Json::Bool(b)) => Value::Bool(*b),
         _ => return Err(wrong()),
     })
 }
 
-fn decode_action(json: &Json) -> anyhow::Result<Action> {
+/// The backend a saved plan was made for.
+pub fn backend_of(saved: &SavedPlan) -> anyhow::Result<&'static Description> {
+    crate::backend::describe(&saved.server.backend).with_context(|| {
+        format!(
+            "the saved plan is for a {:?} server, which this fleetform does not know",
+            saved.server.backend
+        )
+    })
+}
+
+fn decode_action(backend: &'static Description, json: &Json) -> anyhow::Result<Action> {
     let email = text_of(json, "email")?.to_string();
     let kind = || -> anyhow::Result<LinkKind> {
         match text_of(json, "kind")? {
@@ -403,7 +410,7 @@ fn decode_action(json: &Json) -> anyhow::Result<Action> {
                 .and_then(Json::as_object)
                 .context("missing `fields`")?
             {
-                let field = field_of(name)?;
+                let field = field_of(backend, name)?;
                 let value = value_of(&field, value)?;
                 fields.insert(field, value);
             }
@@ -423,7 +430,7 @@ fn decode_action(json: &Json) -> anyhow::Result<Action> {
                 .and_then(Json::as_array)
                 .context("missing `changes`")?
             {
-                let field = field_of(text_of(change, "field")?)?;
+                let field = field_of(backend, text_of(change, "field")?)?;
                 let at = |key: &str| change.get(key).unwrap_or(&Json::Null);
                 changes.push(FieldChange {
                     before: value_of(&field, at("before"))?,
@@ -457,17 +464,19 @@ fn decode_action(json: &Json) -> anyhow::Result<Action> {
 mod tests {
     use super::*;
     use crate::core::diff::tests::{FLEET, desired, have, live, want, with_field};
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
 
     #[test]
     fn actions_round_trip_with_typed_values() {
-        let mut u = with_field(want("a@x.at"), Field::Readonly, Value::Bool(true));
+        let mut u = with_field(want("a@x.at"), tf("readonly"), Value::Bool(true));
         u = with_field(
             u,
             Field::Attribute("looksLikeADate".into()),
             Value::Text("2027-01-01T00:00:00Z".into()),
         );
         let d = desired(vec![u]);
-        let l = live(Role::Admin, vec![have("b@x.at", Some(FLEET))]);
+        let l = live("admin", vec![have("b@x.at", Some(FLEET))]);
         let plan = crate::core::plan::plan(&d, &l).expect("plan");
         let scope = Scope::of(&d);
         let saved = save(&plan, &l, &scope, "fleet.yaml", b"x");
@@ -478,7 +487,7 @@ mod tests {
         assert!(stale_reasons(&back, &l.account, &l).is_empty());
         let mut changed = l.clone();
         if let Some(b) = changed.users.get_mut(&UserKey::new("b@x.at")) {
-            b.fields.insert(Field::Phone, Value::Text("1".into()));
+            b.fields.insert(tf("phone"), Value::Text("1".into()));
         }
         let reasons = stale_reasons(&back, &l.account, &changed);
         assert_eq!(

@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::Value as Json;
 
+use super::rules::Role;
 use super::wire::Id;
 use super::{TraccarBackend, Version};
 use crate::backend::AuditEntry;
-use crate::core::model::{Role, UserKey};
+use crate::core::model::UserKey;
 
 /// How far back the log is read.
 pub const DAYS: i64 = 30;

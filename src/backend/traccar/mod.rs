@@ -15,6 +15,7 @@ pub mod api;
 pub mod audit;
 pub mod links;
 mod read;
+pub mod rules;
 pub mod wire;
 mod write;
 
@@ -27,9 +28,11 @@ use rand::RngExt;
 use serde_json::{Map, Value as Json};
 
 use self::api::{Api, Credentials};
+use self::rules::Role;
 use self::wire::Id;
 use crate::backend::{Backend, Outcome};
-use crate::core::model::{Account, Action, Live, Role, Scope, UserKey};
+use crate::core::description::Description;
+use crate::core::model::{Account, Action, Live, Scope, UserKey};
 use crate::core::secret::Secret;
 
 /// How the backend talks to the server.
@@ -206,7 +209,7 @@ impl TraccarBackend {
             url: self.url.clone(),
             server_version: self.version_string.clone(),
             email: self.me_email.clone(),
-            role: self.role,
+            role: self.role.name().to_string(),
         }
     }
 
@@ -244,6 +247,10 @@ impl TraccarBackend {
 }
 
 impl Backend for TraccarBackend {
+    fn description(&self) -> &'static Description {
+        &rules::DESCRIPTION
+    }
+
     async fn describe(&self) -> anyhow::Result<Account> {
         Ok(self.account())
     }

@@ -41,9 +41,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
+use super::rules::{ADMINISTRATOR, Role};
 use super::wire::{self, Id};
 use super::{TraccarBackend, Version, email_of, id_of, links};
-use crate::core::model::{Live, LiveUser, Role, Scope, UserKey};
+use crate::core::model::{Live, LiveUser, Scope, UserKey};
 
 /// An object of which only the id matters.
 #[derive(Deserialize)]
@@ -74,7 +75,8 @@ fn listed_user(u: &Map<String, Json>) -> ListedUser {
     let entry = (id.is_some() && !temporary).then(|| {
         let email = email_of(u);
         let user = LiveUser {
-            administrator: u.get("administrator").and_then(Json::as_bool) == Some(true),
+            untouchable: (u.get("administrator").and_then(Json::as_bool) == Some(true))
+                .then(|| ADMINISTRATOR.to_string()),
             marker: wire::marker(u),
             fields: wire::user_fields(u),
             devices: BTreeSet::new(),
@@ -304,7 +306,7 @@ impl TraccarBackend {
         // Links of the users in scope (never of administrators: fleetform does not manage them).
         let in_scope: Vec<(UserKey, Id)> = live_users
             .iter()
-            .filter(|(k, u)| !u.administrator && scope.contains(k, u))
+            .filter(|(k, u)| u.untouchable.is_none() && scope.contains(k, u))
             .filter_map(|(k, _)| user_ids.get(k).map(|id| (k.clone(), *id)))
             .collect();
         let scope_ids: HashMap<Id, UserKey> =

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
+use super::rules::DESCRIPTION;
+use crate::core::description::FieldType;
 use crate::core::model::{Field, Value};
 
 pub use crate::core::model::MARKER_ATTRIBUTE;
@@ -41,21 +43,10 @@ impl Group {
     }
 }
 
-/// The key a model field has in Traccar's user JSON (attributes excluded).
+/// The key a model field has in Traccar's user JSON (attributes excluded): Traccar's fields are
+/// declared under their JSON names (`rules.rs`).
 fn json_key(field: &Field) -> Option<&'static str> {
-    Some(match field {
-        Field::Name => "name",
-        Field::Phone => "phone",
-        Field::Readonly => "readonly",
-        Field::DeviceReadonly => "deviceReadonly",
-        Field::LimitCommands => "limitCommands",
-        Field::DisableReports => "disableReports",
-        Field::Disabled => "disabled",
-        Field::DeviceLimit => "deviceLimit",
-        Field::UserLimit => "userLimit",
-        Field::ExpirationTime => "expirationTime",
-        Field::Attribute(_) => return None,
-    })
+    field.spec().map(|spec| spec.name)
 }
 
 /// Parses Traccar's dates (`2026-11-22T15:22:25.583+00:00`, also epoch millis).
@@ -78,14 +69,14 @@ pub fn format_time(t: &DateTime<Utc>) -> String {
 /// marker.
 pub fn user_fields(user: &Map<String, Json>) -> BTreeMap<Field, Value> {
     let mut fields = BTreeMap::new();
-    for field in Field::SCALARS {
-        let Some(key) = json_key(&field) else {
+    for field in DESCRIPTION.scalars() {
+        let Some(spec) = field.spec() else {
             continue;
         };
-        let raw = user.get(key).unwrap_or(&Json::Null);
-        let value = match field {
-            Field::ExpirationTime => parse_time(raw).map(Value::time).unwrap_or(Value::Null),
-            Field::Name | Field::Phone => match raw {
+        let raw = user.get(spec.name).unwrap_or(&Json::Null);
+        let value = match spec.ty {
+            FieldType::Time => parse_time(raw).map(Value::time).unwrap_or(Value::Null),
+            FieldType::Text => match raw {
                 Json::String(s) if !s.is_empty() => Value::Text(s.clone()),
                 _ => Value::Null,
             },
@@ -173,6 +164,8 @@ pub fn permission_id(row: &Map<String, Json>, key: &str) -> Option<Id> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports, reason = "not every test module needs both")]
+    use crate::testing::{TRACCAR, tf};
     use serde_json::json;
 
     fn obj(v: Json) -> Map<String, Json> {
@@ -192,12 +185,12 @@ mod tests {
             "attributes": {"costCenter": "4711", "fleetform": "acme"}
         }));
         let f = user_fields(&user);
-        assert_eq!(f[&Field::Name], Value::Text("Max".into()));
-        assert_eq!(f[&Field::Phone], Value::Null);
-        assert_eq!(f[&Field::DeviceReadonly], Value::Bool(true));
-        assert_eq!(f[&Field::DeviceLimit], Value::Int(-1));
+        assert_eq!(f[&tf("name")], Value::Text("Max".into()));
+        assert_eq!(f[&tf("phone")], Value::Null);
+        assert_eq!(f[&tf("deviceReadonly")], Value::Bool(true));
+        assert_eq!(f[&tf("deviceLimit")], Value::Int(-1));
         assert_eq!(
-            f[&Field::ExpirationTime],
+            f[&tf("expirationTime")],
             Value::time("2027-06-30T00:00:00Z".parse().unwrap())
         );
         assert_eq!(
@@ -214,10 +207,10 @@ mod tests {
             "id": 3, "name": "Max", "email": "max@x.at", "totpKey": "K", "map": "osm",
             "attributes": {"notificationTokens": "abc", "old": 1}
         }));
-        let name = Field::Name;
+        let name = tf("name");
         let old = Field::Attribute("old".into());
         let cc = Field::Attribute("cc".into());
-        let exp = Field::ExpirationTime;
+        let exp = tf("expirationTime");
         let t = Value::time("2027-01-01T00:00:00Z".parse().unwrap());
         set_fields(
             &mut user,

@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
 use super::api::ApiError;
+use super::rules::field_named;
 use super::wire::{self, Id};
 use super::{TraccarBackend, email_of, id_of, random_password};
 use crate::backend::{Applied, Outcome};
@@ -75,7 +76,7 @@ impl TraccarBackend {
                 let stamp = Field::Attribute(DISABLED_AT_ATTRIBUTE.into());
                 if changes
                     .iter()
-                    .any(|c| c.field == Field::Disabled && c.after != Value::Bool(true))
+                    .any(|c| c.field.is("disabled") && c.after != Value::Bool(true))
                 {
                     fields.push((&stamp, &Value::Null));
                 }
@@ -85,12 +86,10 @@ impl TraccarBackend {
                 // The time of the disable starts `pruneAfter`'s grace period.
                 let disabled_at = plan::disabled_at_value(chrono::Utc::now());
                 let stamp = Field::Attribute(DISABLED_AT_ATTRIBUTE.into());
+                let disabled = field_named("disabled");
                 self.update_user(
                     email,
-                    &[
-                        (&Field::Disabled, &Value::Bool(true)),
-                        (&stamp, &disabled_at),
-                    ],
+                    &[(&disabled, &Value::Bool(true)), (&stamp, &disabled_at)],
                     false,
                 )
                 .await
