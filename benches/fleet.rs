@@ -37,9 +37,9 @@ use fleetform::model::{
 };
 use fleetform::plan;
 use fleetform::render;
-use fleetform::sandbox::{ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion, User};
 use fleetform::secret::Secret;
 use serde_json::{Map, json};
+use traccar_sandbox::{ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion, User};
 
 const ADMIN: &str = "admin@bench.example";
 const PASSWORD: &str = "bench-admin-password";

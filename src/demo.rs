@@ -8,13 +8,13 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde_json::{Value as Json, json};
+use traccar_sandbox::{Sandbox, SandboxConfig};
 
 use crate::apply;
 use crate::backend::traccar::api::Credentials;
 use crate::backend::traccar::{Options, TraccarBackend};
 use crate::cli::Format;
 use crate::commands::{self, EXIT_OK, Io};
-use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::secret::Secret;
 
 pub const DEMO_ADMIN: &str = "admin@demo.example";

@@ -34,8 +34,6 @@ pub mod plan;
 pub mod render;
 pub mod risk;
 pub mod safety;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 pub mod saved;
 pub mod secret;
 pub mod target;

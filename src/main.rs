@@ -104,13 +104,13 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
         }
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => {
-            let config = fleetform::sandbox::SandboxConfig {
+            let config = traccar_sandbox::SandboxConfig {
                 version: args.traccar_version.parse()?,
                 latency: std::time::Duration::from_millis(args.latency_ms),
                 max_requests_per_sec: args.max_requests_per_sec,
                 registration: args.registration,
             };
-            fleetform::sandbox::serve(config, args.listen).await?;
+            traccar_sandbox::serve(config, args.listen).await?;
             Ok(commands::EXIT_OK)
         }
         #[cfg(feature = "sandbox")]

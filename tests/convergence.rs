@@ -13,9 +13,9 @@ use fleetform::commands;
 use fleetform::config;
 use fleetform::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::model::{Action, Field, Scope, UserKey, Value};
-use fleetform::sandbox::{Sandbox, SandboxConfig};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
+use traccar_sandbox::{Sandbox, SandboxConfig};
 
 const USERS: [&str; 4] = [
     "ann@fleet.test",

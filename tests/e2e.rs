@@ -14,8 +14,8 @@ use fleetform::config::{self, Loaded};
 use fleetform::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::model::Action;
 use fleetform::plan::Plan;
-use fleetform::sandbox::{Sandbox, SandboxConfig, TraccarVersion};
 use serde_json::{Value as Json, json};
+use traccar_sandbox::{Sandbox, SandboxConfig, TraccarVersion};
 
 pub struct Env {
     /// Kept alive for the test's duration; dropping it stops the server.

@@ -13,7 +13,7 @@ use fleetform::apply;
 use fleetform::backend::traccar::api::Credentials;
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::commands;
-use fleetform::sandbox::TraccarVersion;
+use traccar_sandbox::TraccarVersion;
 
 use crate::e2e::{Env, env_version, fleet};
 

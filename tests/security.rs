@@ -11,9 +11,9 @@ use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::commands;
 use fleetform::config;
 use fleetform::demo::DEMO_ADMIN;
-use fleetform::sandbox::{Fault, FaultHook};
 use proptest::prelude::*;
 use serde_json::Value as Json;
+use traccar_sandbox::{Fault, FaultHook};
 
 use crate::e2e::{Run, bin, env, fleet, password, run};
 
