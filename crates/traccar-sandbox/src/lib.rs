@@ -4,7 +4,8 @@
 //!
 //! This crate owns the emulated server: its HTTP layer, its in-memory database, Traccar's rules
 //! and error answers per imitated version, and the in-process extras tests need (request log,
-//! counters, latency, throttle, fault injection, direct seeding).
+//! counters, latency, throttle, fault injection, direct seeding). Its conformance suite
+//! (`tests/conformance/`) pins those rules and can also run against a real Traccar server.
 //!
 //! What it must not do: depend on fleetform (it is the independent reference fleetform is tested
 //! against, so the client's assumptions must not leak into the server), persist anything (every
