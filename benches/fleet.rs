@@ -37,9 +37,9 @@ use fleetform::core::model::{
 };
 use fleetform::core::plan;
 use fleetform::core::secret::Secret;
-use fleetform::sandbox::{ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion, User};
 use fleetform::views::render;
 use serde_json::{Map, json};
+use traccar_sandbox::{ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion, User};
 
 const ADMIN: &str = "admin@bench.example";
 const PASSWORD: &str = "bench-admin-password";

@@ -34,8 +34,6 @@ pub mod cmd;
 pub mod config;
 pub mod core;
 pub mod exit;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 #[cfg(test)]
 mod testing;
 pub mod views;

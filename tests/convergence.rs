@@ -13,9 +13,9 @@ use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config;
 use fleetform::core::model::{Action, Scope, UserKey, Value};
-use fleetform::sandbox::{Sandbox, SandboxConfig};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
+use traccar_sandbox::{Sandbox, SandboxConfig};
 
 const USERS: [&str; 4] = [
     "ann@fleet.test",

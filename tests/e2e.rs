@@ -13,8 +13,8 @@ use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config::{self, Loaded};
 use fleetform::core::model::Action;
 use fleetform::core::plan::Plan;
-use fleetform::sandbox::{Sandbox, SandboxConfig, TraccarVersion};
 use serde_json::{Value as Json, json};
+use traccar_sandbox::{Sandbox, SandboxConfig, TraccarVersion};
 
 pub struct Env {
     /// Kept alive for the test's duration; dropping it stops the server.

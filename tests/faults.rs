@@ -22,8 +22,8 @@ use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config::Loaded;
 use fleetform::core::model::UserKey;
-use fleetform::sandbox::faults::{self, Kind};
-use fleetform::sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
+use traccar_sandbox::faults::{self, Kind};
+use traccar_sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
 
 use crate::e2e::fleet;
 
@@ -685,7 +685,7 @@ async fn ctrl_c_finishes_in_flight_work_and_reports_the_rest() {
 // ---- what the client sends after one precise fault ----
 
 /// A hook that injects `fault` into the first request of `route` only.
-fn first(route: &'static str, fault: fleetform::sandbox::Fault) -> FaultHook {
+fn first(route: &'static str, fault: traccar_sandbox::Fault) -> FaultHook {
     let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
     Arc::new(move |info| {
         (info.route == route && !fired.swap(true, std::sync::atomic::Ordering::SeqCst))
@@ -706,7 +706,7 @@ const ONE_USER: &str = "version: 1\nfleet: acme-bikes\nusers:\n  - email: new@ac
 
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_found_not_sent_twice() {
-    use fleetform::sandbox::Fault;
+    use traccar_sandbox::Fault;
     let cases = [
         (Fault::AnswerLost, 1, false),
         (Fault::Drop, 2, false),
@@ -762,7 +762,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_sent_twice() {
 
 #[tokio::test]
 async fn a_link_batch_whose_answer_was_lost_is_read_back_not_sent_twice() {
-    use fleetform::sandbox::Fault;
+    use traccar_sandbox::Fault;
     let world = world(TraccarVersion::V6_14, Duration::ZERO).await;
     let loaded = fleet(ONE_USER);
     let backend = world.backend().await.expect("connect");

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use fleetform::apply;
 use fleetform::backend::traccar::api::Credentials;
 use fleetform::backend::traccar::{Options, TraccarBackend};
-use fleetform::sandbox::TraccarVersion;
+use traccar_sandbox::TraccarVersion;
 
 use crate::e2e::{Env, env_version, fleet};
 

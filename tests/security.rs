@@ -10,9 +10,9 @@ use base64::Engine;
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::cmd::demo::DEMO_ADMIN;
 use fleetform::config;
-use fleetform::sandbox::{Fault, FaultHook};
 use proptest::prelude::*;
 use serde_json::Value as Json;
+use traccar_sandbox::{Fault, FaultHook};
 
 use crate::e2e::{Run, bin, env, fleet, password, run};
 

@@ -1,5 +1,9 @@
+//! fleetform's integration tests, compiled into one test binary (`cargo test --test tests`):
+//! the library pipeline and the real binary against the in-process Traccar sandbox
+//! (`traccar_sandbox`). The sandbox's own conformance suite lives beside it, in
+//! `crates/traccar-sandbox/tests/conformance/`.
+
 mod config_files;
-mod conformance;
 mod convergence;
 mod e2e;
 mod faults;

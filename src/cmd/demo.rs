@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde_json::{Value as Json, json};
+use traccar_sandbox::{Sandbox, SandboxConfig};
 
 use super::{Io, load};
 use crate::apply;
@@ -15,7 +16,6 @@ use crate::backend::traccar::api::Credentials;
 use crate::backend::traccar::{Options, TraccarBackend};
 use crate::core::secret::Secret;
 use crate::exit;
-use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::views::render::Format;
 
 pub const DEMO_ADMIN: &str = "admin@demo.example";

@@ -2,7 +2,7 @@
 
 use crate::cli::SandboxArgs;
 use crate::exit;
-use crate::sandbox::{SandboxConfig, serve};
+use traccar_sandbox::{SandboxConfig, serve};
 
 pub async fn run(args: &SandboxArgs) -> anyhow::Result<i32> {
     let config = SandboxConfig {

@@ -934,9 +934,9 @@ mod tests {
         ));
     }
 
-    /// An HTTP response built in memory (through axum's `http`, present with the sandbox).
+    /// An HTTP response built in memory (with the `http` crate, a dev-dependency).
     #[cfg(feature = "sandbox")]
-    fn http_response(body: &'static str) -> axum::http::Response<&'static str> {
-        axum::http::Response::new(body)
+    fn http_response(body: &'static str) -> http::Response<&'static str> {
+        http::Response::new(body)
     }
 }

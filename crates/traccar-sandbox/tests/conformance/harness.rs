@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 
 use base64::Engine;
-use fleetform::sandbox::{Sandbox, SandboxConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
+use traccar_sandbox::{Sandbox, SandboxConfig};
 
 /// Login credentials of a test account.
 #[derive(Clone, Debug)]

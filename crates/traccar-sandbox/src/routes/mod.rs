@@ -3,7 +3,7 @@
 //!
 //! Handlers are synchronous functions over the locked store: they run start to finish under one
 //! lock acquisition and never await. Transport concerns (throttle, latency, faults, logging) live
-//! in `super::mod`, never here.
+//! in the crate root (`lib.rs`), never here.
 
 mod devices;
 mod groups;

@@ -1,5 +1,16 @@
-//! The Traccar sandbox: a faithful in-memory Traccar server for tests, benchmarks, demos and
-//! rehearsals (cargo feature `sandbox`).
+//! traccar-sandbox: a Traccar-compatible in-memory server for tests, benchmarks, demos and
+//! rehearsals. fleetform's integration tests and benchmarks run against it, and fleetform's
+//! default cargo feature `sandbox` pulls it in for `fleetform sandbox` and `fleetform demo`.
+//!
+//! This crate owns the emulated server: its HTTP layer, its in-memory database, Traccar's rules
+//! and error answers per imitated version, and the in-process extras tests need (request log,
+//! counters, latency, throttle, fault injection, direct seeding). Its conformance suite
+//! (`tests/conformance/`) pins those rules and can also run against a real Traccar server.
+//!
+//! What it must not do: depend on fleetform (it is the independent reference fleetform is tested
+//! against, so the client's assumptions must not leak into the server), persist anything (every
+//! database lives and dies with its [`Sandbox`]), or stand in for a production server (plain
+//! HTTP, no TLS, meant for loopback).
 //!
 //! It answers the users / devices / groups / permissions / session / server API rule for rule as
 //! `shared/traccar/API-NOTES.md` documents it, and where a real server answered differently
@@ -24,7 +35,7 @@
 //! so both agree. `GET /api/permissions` answers H2's upper-case column labels (`USERID`), as the
 //! notes derive for the default database. Unverified details are chosen as the notes derive them.
 //!
-//! Layout: `mod.rs` (this file: public API, HTTP wiring, request log, statistics, throttle,
+//! Layout: `lib.rs` (this file: public API, HTTP wiring, request log, statistics, throttle,
 //! latency and fault injection), `version.rs`, `store.rs` (tables, multiset links, sequences),
 //! `rules.rs` (permission checks), `auth.rs` (Basic, Bearer tokens, cookie sessions), `totp.rs`,
 //! `wire.rs` (Jackson-like JSON), `errors.rs` (Traccar's error answers), `routes/` (handlers).

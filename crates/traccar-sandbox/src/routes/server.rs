@@ -2,9 +2,9 @@
 //! anonymous callers, and admin-only full-replace PUT (unknown fields ignored).
 
 use super::{Ctx, Reply};
-use crate::sandbox::errors::ApiError;
-use crate::sandbox::rules;
-use crate::sandbox::wire::{read_server, server_json};
+use crate::errors::ApiError;
+use crate::rules;
+use crate::wire::{read_server, server_json};
 
 pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let anonymous = ctx.store.user(ctx.me).is_none();

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::harness::*;
-use fleetform::sandbox::SandboxConfig;
+use traccar_sandbox::SandboxConfig;
 
 #[tokio::test]
 async fn unknown_json_field_is_400_text_plain() {

@@ -3,10 +3,10 @@
 //! full-replace PUT.
 
 use super::{Ctx, Reply, finish_list};
-use crate::sandbox::errors::ApiError;
-use crate::sandbox::rules::{self, EditKind};
-use crate::sandbox::store::{Device, ObjectType};
-use crate::sandbox::wire::{device_json, read_device};
+use crate::errors::ApiError;
+use crate::rules::{self, EditKind};
+use crate::store::{Device, ObjectType};
+use crate::wire::{device_json, read_device};
 
 pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let store = &*ctx.store;

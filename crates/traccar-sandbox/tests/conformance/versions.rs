@@ -5,7 +5,7 @@ use std::str::FromStr;
 use serde_json::json;
 
 use super::harness::*;
-use fleetform::sandbox::{SandboxConfig, TraccarVersion};
+use traccar_sandbox::{SandboxConfig, TraccarVersion};
 
 fn mode(version: TraccarVersion) -> SandboxConfig {
     // A fresh 5.12 server had registration on; 6.x has it off.

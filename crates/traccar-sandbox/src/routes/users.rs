@@ -3,10 +3,10 @@
 //! that cascade to links.
 
 use super::{Ctx, Reply, finish_list};
-use crate::sandbox::errors::ApiError;
-use crate::sandbox::rules::{self, EditKind};
-use crate::sandbox::store::{ObjectType, PasswordHash, User};
-use crate::sandbox::wire::{read_user, user_json};
+use crate::errors::ApiError;
+use crate::rules::{self, EditKind};
+use crate::store::{ObjectType, PasswordHash, User};
+use crate::wire::{read_user, user_json};
 
 pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let store = &*ctx.store;

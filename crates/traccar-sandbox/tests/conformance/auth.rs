@@ -468,7 +468,7 @@ async fn totp_users_cannot_use_basic_and_form_login_needs_the_code() {
     r.expect(401);
     assert_eq!(r.header("www-authenticate").as_deref(), Some("TOTP"));
     let now = Utc::now().timestamp();
-    let code = fleetform::sandbox::totp_code(key, now).expect("code");
+    let code = traccar_sandbox::totp_code(key, now).expect("code");
     let wrong = format!("{:06}", (code + 500_000) % 1_000_000);
     let r = t
         .form(

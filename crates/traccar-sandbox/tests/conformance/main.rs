@@ -5,6 +5,8 @@
 //! Every test creates its own objects with a random suffix (`conf-<suffix>...`), so the suite can
 //! share a real server. Tests that need a fresh database, a specific version mode or in-process
 //! hooks always start their own sandbox. The suite leaves its objects behind on a real server.
+//!
+//! One test binary: `cargo test -p traccar-sandbox --test conformance`.
 
 mod harness;
 

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Ctx, Reply};
-use crate::sandbox::auth::{self, Login, TokenCheck};
-use crate::sandbox::errors::ApiError;
-use crate::sandbox::wire::user_json;
+use crate::auth::{self, Login, TokenCheck};
+use crate::errors::ApiError;
+use crate::wire::user_json;
 
 /// Default token lifetime (`TokenManager.DEFAULT_EXPIRATION_DAYS`).
 const TOKEN_DAYS: i64 = 7;
@@ -78,7 +78,7 @@ pub fn login(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 /// that user (a session is opened when the caller used Basic or Bearer).
 pub fn impersonate(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let id = ctx.path_id;
-    crate::sandbox::rules::check_user(ctx.store, ctx.me, id)?;
+    crate::rules::check_user(ctx.store, ctx.me, id)?;
     let Some(user) = ctx.store.user(id) else {
         return Err(ApiError::JettyNotFound(ctx.uri.clone()));
     };

@@ -2,10 +2,10 @@
 //! groups, auto-link to the creator, cycle detection on PUT, deletes that orphan members.
 
 use super::{Ctx, Reply, finish_list};
-use crate::sandbox::errors::ApiError;
-use crate::sandbox::rules::{self, EditKind};
-use crate::sandbox::store::{Group, ObjectType};
-use crate::sandbox::wire::{group_json, read_group};
+use crate::errors::ApiError;
+use crate::rules::{self, EditKind};
+use crate::store::{Group, ObjectType};
+use crate::wire::{group_json, read_group};
 
 pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let store = &*ctx.store;

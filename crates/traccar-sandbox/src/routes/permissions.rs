@@ -9,9 +9,9 @@
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Reply};
-use crate::sandbox::errors::ApiError;
-use crate::sandbox::rules;
-use crate::sandbox::store::ObjectType;
+use crate::errors::ApiError;
+use crate::rules;
+use crate::store::ObjectType;
 
 /// One parsed permission: (owner type, owner id, property type, property id).
 type Permission = (ObjectType, i64, ObjectType, i64);

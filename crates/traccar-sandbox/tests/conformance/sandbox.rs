@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::harness::*;
-use fleetform::sandbox::{Fault, FaultHook, SandboxConfig};
+use traccar_sandbox::{Fault, FaultHook, SandboxConfig};
 
 #[tokio::test]
 async fn stats_count_requests_per_route_and_reset() {
