@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::backend::{Applied, Backend};
+use crate::backend::{Applied, Backend, Failure, PhaseContext};
 use crate::core::model::{Action, UserKey};
 use crate::core::plan::{Phase, Plan};
 use crate::core::secret::Secret;
@@ -28,7 +28,7 @@ use crate::core::secret::Secret;
 #[derive(Debug, Default)]
 pub struct Report {
     pub done: Vec<Action>,
-    pub failed: Vec<(Action, String)>,
+    pub failed: Vec<(Action, Failure)>,
     pub skipped: Vec<(Action, String)>,
     /// Generated passwords of the users created, for `--credentials-out`.
     pub credentials: Vec<(String, Secret)>,
@@ -106,6 +106,10 @@ pub async fn apply_with_cancel<B: Backend>(
 ) -> Report {
     let mut report = Report::default();
     let mut failed_users: BTreeSet<UserKey> = BTreeSet::new();
+    let context = PhaseContext {
+        fleet: &plan.fleet,
+        now: chrono::Utc::now(),
+    };
     for (phase, actions) in plan.phases() {
         // The actions of one phase are independent: only failures of earlier phases block.
         let blocked_users = failed_users.clone();
@@ -153,9 +157,12 @@ pub async fn apply_with_cancel<B: Backend>(
                 );
                 announced = true;
             }
-            let outcomes = backend.apply_phase(&runnable).await;
-            for (action, outcome) in runnable.into_iter().zip(outcomes) {
-                match outcome {
+            let outcomes = backend.apply_phase(&context, &runnable).await;
+            // One outcome per action, in order; an action the backend left unanswered failed,
+            // it never counts as done.
+            let mut outcomes = outcomes.into_iter();
+            for action in runnable {
+                match outcomes.next().unwrap_or(Err(Failure::NotAnswered)) {
                     Ok(Applied::Done) => report.done.push(action),
                     Ok(Applied::Created { password }) => {
                         report
@@ -210,14 +217,18 @@ mod tests {
         async fn fetch(&self, _: &Scope) -> anyhow::Result<Live> {
             anyhow::bail!("not used")
         }
-        async fn apply_phase(&self, actions: &[Action]) -> Vec<Outcome> {
+        async fn apply_phase(
+            &self,
+            _context: &crate::backend::PhaseContext<'_>,
+            actions: &[Action],
+        ) -> Vec<Outcome> {
             actions
                 .iter()
                 .map(|a| {
                     let d = describe(a);
                     self.seen.lock().unwrap().push(d.clone());
                     if d.contains(self.fail) {
-                        Err("boom".to_string())
+                        Err("boom".into())
                     } else if matches!(a, Action::CreateUser { .. }) {
                         Ok(Applied::Created {
                             password: Secret::new("pw"),
@@ -327,11 +338,54 @@ mod tests {
         async fn fetch(&self, _: &Scope) -> anyhow::Result<Live> {
             anyhow::bail!("not used")
         }
-        async fn apply_phase(&self, actions: &[Action]) -> Vec<Outcome> {
+        async fn apply_phase(
+            &self,
+            _context: &crate::backend::PhaseContext<'_>,
+            actions: &[Action],
+        ) -> Vec<Outcome> {
             *self.calls.lock().unwrap() += 1;
             self.cancel.store(true, Ordering::SeqCst);
             actions.iter().map(|_| Ok(Applied::Done)).collect()
         }
+    }
+
+    /// A backend that answers only the first action of each phase.
+    struct Short;
+
+    impl Backend for Short {
+        fn description(&self) -> &'static crate::core::description::Description {
+            TRACCAR
+        }
+        async fn describe(&self) -> anyhow::Result<Account> {
+            anyhow::bail!("not used")
+        }
+        async fn fetch(&self, _: &Scope) -> anyhow::Result<Live> {
+            anyhow::bail!("not used")
+        }
+        async fn apply_phase(
+            &self,
+            _context: &crate::backend::PhaseContext<'_>,
+            actions: &[Action],
+        ) -> Vec<Outcome> {
+            actions.iter().take(1).map(|_| Ok(Applied::Done)).collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_action_the_backend_did_not_answer_failed() {
+        let plan = plan(vec![
+            Action::DeleteUser {
+                email: "a@x.test".into(),
+            },
+            Action::DeleteUser {
+                email: "b@x.test".into(),
+            },
+        ]);
+        let report = apply(&Short, &plan, &mut Vec::new()).await;
+        assert_eq!(report.done.len(), 1);
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(report.failed[0].1, Failure::NotAnswered);
+        assert!(!report.is_success());
     }
 
     #[tokio::test]

@@ -39,9 +39,52 @@ pub enum Applied {
     },
 }
 
-/// The result of one action: `Err` carries the request and the server's message, never a
+/// Why one action was not applied. Messages carry the request and the server's message, never a
 /// credential.
-pub type Outcome = Result<Applied, String>;
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The server refused or failed the request, or could not be reached.
+    Refused(String),
+    /// An object the action names is not on the server (deleted since the plan was made?).
+    Unknown(String),
+    /// The backend returned no outcome for the action: a backend bug, reported, never success.
+    NotAnswered,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused(message) | Failure::Unknown(message) => f.write_str(message),
+            Failure::NotAnswered => {
+                f.write_str("internal error: the backend did not report this action")
+            }
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Refused(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Failure::Refused(message.to_string())
+    }
+}
+
+/// The result of one action.
+pub type Outcome = Result<Applied, Failure>;
+
+/// What a backend needs from the plan to apply one phase, besides the actions: the fleet the
+/// plan is for (the ownership marker new and adopted users get) and the time the apply started
+/// (the clock is read once, at the edge, e.g. for the time a user was disabled).
+#[derive(Clone, Copy, Debug)]
+pub struct PhaseContext<'a> {
+    pub fleet: &'a str,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
 
 pub trait Backend: Send + Sync {
     /// What the backend is: its fields, link kinds, capabilities and rules.
@@ -57,7 +100,11 @@ pub trait Backend: Send + Sync {
 
     /// Applies the actions of one plan phase (they are independent of each other) and returns
     /// one outcome per action, in the same order. May batch and run them concurrently.
-    fn apply_phase(&self, actions: &[Action]) -> impl Future<Output = Vec<Outcome>> + Send;
+    fn apply_phase(
+        &self,
+        context: &PhaseContext<'_>,
+        actions: &[Action],
+    ) -> impl Future<Output = Vec<Outcome>> + Send;
 
     /// Recent audit-log entries about these users (fetched before), newest first, where the
     /// server keeps an audit log the account may read. Never fails: without a log, or on any

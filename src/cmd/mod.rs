@@ -195,7 +195,11 @@ mod tests {
         async fn fetch(&self, _scope: &Scope) -> anyhow::Result<Live> {
             Ok(self.live.clone())
         }
-        async fn apply_phase(&self, actions: &[Action]) -> Vec<Outcome> {
+        async fn apply_phase(
+            &self,
+            _context: &crate::backend::PhaseContext<'_>,
+            actions: &[Action],
+        ) -> Vec<Outcome> {
             let mut applied = self.applied.lock().expect("lock");
             applied.extend(actions.iter().cloned());
             actions

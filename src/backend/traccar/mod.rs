@@ -30,7 +30,7 @@ use serde_json::{Map, Value as Json};
 use self::api::{Api, Credentials};
 use self::rules::Role;
 use self::wire::Id;
-use crate::backend::{Backend, Outcome};
+use crate::backend::{Backend, Outcome, PhaseContext};
 use crate::core::description::Description;
 use crate::core::model::{Account, Action, Live, Scope, UserKey};
 use crate::core::secret::Secret;
@@ -104,7 +104,6 @@ struct Ids {
     uncertain_groups: HashSet<(UserKey, String)>,
     /// The manager account's id, when an admin run names one.
     manager: Option<Id>,
-    fleet: String,
 }
 
 pub struct TraccarBackend {
@@ -259,8 +258,8 @@ impl Backend for TraccarBackend {
         self.fetch_live(scope).await
     }
 
-    async fn apply_phase(&self, actions: &[Action]) -> Vec<Outcome> {
-        self.apply_actions(actions).await
+    async fn apply_phase(&self, context: &PhaseContext<'_>, actions: &[Action]) -> Vec<Outcome> {
+        self.apply_actions(context, actions).await
     }
 
     async fn audit(

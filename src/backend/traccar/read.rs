@@ -462,7 +462,6 @@ impl TraccarBackend {
                 .collect();
             ids.uncertain_groups = uncertain;
             ids.manager = manager_id;
-            ids.fleet = scope.fleet.clone();
         }
         Ok(Live {
             account: self.account(),

@@ -15,12 +15,16 @@ use super::api::ApiError;
 use super::rules::field_named;
 use super::wire::{self, Id};
 use super::{TraccarBackend, email_of, id_of, random_password};
-use crate::backend::{Applied, Outcome};
+use crate::backend::{Applied, Failure, Outcome, PhaseContext};
 use crate::core::model::{Action, DISABLED_AT_ATTRIBUTE, Field, LinkKind, UserKey, Value};
 use crate::core::plan;
 
 impl TraccarBackend {
-    pub(super) async fn apply_actions(&self, actions: &[Action]) -> Vec<Outcome> {
+    pub(super) async fn apply_actions(
+        &self,
+        context: &PhaseContext<'_>,
+        actions: &[Action],
+    ) -> Vec<Outcome> {
         let mut outcomes: Vec<Option<Outcome>> = actions.iter().map(|_| None).collect();
         // Links and unlinks go in bulk batches; everything else one request (or two) each.
         let mut links: Vec<usize> = Vec::new();
@@ -32,7 +36,7 @@ impl TraccarBackend {
             }
         }
         let single_results: Vec<(usize, Outcome)> = stream::iter(singles)
-            .map(|i| async move { (i, self.apply_one(&actions[i]).await) })
+            .map(|i| async move { (i, self.apply_one(context, &actions[i]).await) })
             .buffer_unordered(self.options.concurrency)
             .collect()
             .await;
@@ -44,27 +48,32 @@ impl TraccarBackend {
         }
         outcomes
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err("internal error: action was not run".into())))
+            .map(|o| o.unwrap_or(Err(Failure::NotAnswered)))
             .collect()
     }
 
-    fn user_id(&self, email: &str) -> Result<Id, String> {
+    fn user_id(&self, email: &str) -> Result<Id, Failure> {
         self.ids()
             .users
             .get(&UserKey::new(email))
             .copied()
             .ok_or_else(|| {
-                format!("user {email} is not known on the server (was it deleted since the plan?)")
+                Failure::Unknown(format!(
+                    "user {email} is not known on the server (was it deleted since the plan?)"
+                ))
             })
     }
 
-    async fn apply_one(&self, action: &Action) -> Outcome {
+    async fn apply_one(&self, context: &PhaseContext<'_>, action: &Action) -> Outcome {
         match action {
             Action::CreateUser {
                 email,
                 fields,
                 managed_by,
-            } => self.create_user(email, fields, managed_by.as_deref()).await,
+            } => {
+                self.create_user(context.fleet, email, fields, managed_by.as_deref())
+                    .await
+            }
             Action::UpdateUser {
                 email,
                 changes,
@@ -80,17 +89,18 @@ impl TraccarBackend {
                 {
                     fields.push((&stamp, &Value::Null));
                 }
-                self.update_user(email, &fields, *adopt).await
+                let adopt = adopt.then_some(context.fleet);
+                self.update_user(email, &fields, adopt).await
             }
             Action::DisableUser { email } => {
                 // The time of the disable starts `pruneAfter`'s grace period.
-                let disabled_at = plan::disabled_at_value(chrono::Utc::now());
+                let disabled_at = plan::disabled_at_value(context.now);
                 let stamp = Field::Attribute(DISABLED_AT_ATTRIBUTE.into());
                 let disabled = field_named("disabled");
                 self.update_user(
                     email,
                     &[(&disabled, &Value::Bool(true)), (&stamp, &disabled_at)],
-                    false,
+                    None,
                 )
                 .await
             }
@@ -106,7 +116,7 @@ impl TraccarBackend {
                     // retry sees when an earlier try was applied but its answer was lost.
                     Err(e) => match self.find_user(email).await {
                         Ok(None) => Ok(Applied::Done),
-                        _ => Err(e.to_string()),
+                        _ => Err(e.to_string().into()),
                     },
                 }
             }
@@ -122,6 +132,7 @@ impl TraccarBackend {
     /// reported is right whichever try created the user.
     async fn create_user(
         &self,
+        fleet: &str,
         email: &str,
         fields: &BTreeMap<Field, Value>,
         managed_by: Option<&str>,
@@ -136,8 +147,7 @@ impl TraccarBackend {
         body.insert("userLimit".into(), json!(0));
         body.insert("attributes".into(), json!({}));
         wire::set_fields(&mut body, fields);
-        let fleet = self.ids().fleet.clone();
-        wire::set_marker(&mut body, &fleet);
+        wire::set_marker(&mut body, fleet);
         body.insert("password".into(), json!(password.expose()));
         let body = Json::Object(body);
         let max = self.options.retry.max_attempts.max(1);
@@ -153,14 +163,14 @@ impl TraccarBackend {
                     break id_of(&created).ok_or("POST /api/users -> 200: the answer has no id")?;
                 }
                 Err(e) if e.is_retryable() => e,
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.to_string().into()),
             };
             match self.find_user(email).await {
                 Ok(Some(user)) => {
-                    if wire::marker(&user).as_deref() != Some(fleet.as_str()) {
-                        return Err(format!(
+                    if wire::marker(&user).as_deref() != Some(fleet) {
+                        return Err(Failure::Refused(format!(
                             "{error}; meanwhile a user {email} appeared that this fleet did not create; it is left alone"
-                        ));
+                        )));
                     }
                     break id_of(&user).ok_or("GET /api/users: the user has no id")?;
                 }
@@ -168,12 +178,14 @@ impl TraccarBackend {
                     tokio::time::sleep(self.options.retry.delay(attempt, None)).await;
                 }
                 Ok(None) => {
-                    return Err(format!("{error} (not created after {attempt} attempts)"));
+                    return Err(Failure::Refused(format!(
+                        "{error} (not created after {attempt} attempts)"
+                    )));
                 }
                 Err(read) => {
-                    return Err(format!(
+                    return Err(Failure::Refused(format!(
                         "{error}; whether the user was created is unknown ({read}); the next run finds out"
-                    ));
+                    )));
                 }
             }
         };
@@ -194,14 +206,14 @@ impl TraccarBackend {
                     .write(Method::DELETE, &format!("/api/users/{}", id.0), None)
                     .await;
                 self.ids().users.remove(&UserKey::new(email));
-                return Err(match undo {
+                return Err(Failure::Refused(match undo {
                     Ok(()) => format!(
                         "linking the new user to its manager failed, so it was deleted again for the next run to create: {e}"
                     ),
                     Err(u) => format!(
                         "user created, but linking it to its manager failed ({e}) and deleting it again failed too ({u}); link it to the manager by hand"
                     ),
-                });
+                }));
             }
         }
         Ok(Applied::Created { password })
@@ -251,15 +263,20 @@ impl TraccarBackend {
 
     /// Read-modify-write: Traccar's PUT replaces the whole object, so the current object is
     /// read right before the write and only the managed keys change.
-    async fn update_user(&self, email: &str, fields: &[(&Field, &Value)], adopt: bool) -> Outcome {
+    /// `adopt`: the fleet whose marker an unmarked user gets.
+    async fn update_user(
+        &self,
+        email: &str,
+        fields: &[(&Field, &Value)],
+        adopt: Option<&str>,
+    ) -> Outcome {
         let id = self.user_id(email)?;
         let path = format!("/api/users/{}", id.0);
         let mut user: Map<String, Json> =
             self.api.get(&path, &[]).await.map_err(|e| e.to_string())?;
         wire::set_fields(&mut user, fields.iter().copied());
-        if adopt {
-            let fleet = self.ids().fleet.clone();
-            wire::set_marker(&mut user, &fleet);
+        if let Some(fleet) = adopt {
+            wire::set_marker(&mut user, fleet);
         }
         // GET answers `"password": null`; sending nothing keeps the stored password.
         user.remove("password");
@@ -271,7 +288,7 @@ impl TraccarBackend {
     }
 
     /// The permission object of a link: owner key first, as Traccar requires.
-    fn link_item(&self, index: usize, action: &Action) -> Result<(LinkKind, LinkItem), String> {
+    fn link_item(&self, index: usize, action: &Action) -> Result<(LinkKind, LinkItem), Failure> {
         let (email, kind, target) = match action {
             Action::Link {
                 email,
@@ -283,28 +300,30 @@ impl TraccarBackend {
                 kind,
                 target,
             } => (email, *kind, target),
-            _ => return Err("internal error: not a link".into()),
+            _ => return Err(Failure::Refused("internal error: not a link".into())),
         };
         let user = self.user_id(email)?;
         let ids = self.ids();
         let (key, id) = match kind {
             LinkKind::Device => (
                 "deviceId",
-                *ids.devices
-                    .get(target)
-                    .ok_or_else(|| format!("device {target} is not known on the server"))?,
+                *ids.devices.get(target).ok_or_else(|| {
+                    Failure::Unknown(format!("device {target} is not known on the server"))
+                })?,
             ),
             LinkKind::Group => (
                 "groupId",
-                *ids.groups
-                    .get(target)
-                    .ok_or_else(|| format!("group {target} is not known on the server"))?,
+                *ids.groups.get(target).ok_or_else(|| {
+                    Failure::Unknown(format!("group {target} is not known on the server"))
+                })?,
             ),
             LinkKind::Manager => {
                 // The owner of a managed-user link is the manager: `{userId: manager,
                 // managedUserId: user}`. The item keeps (user, manager) like the other kinds.
                 let manager = ids.manager.ok_or_else(|| {
-                    format!("the manager account {target} is not known on the server")
+                    Failure::Unknown(format!(
+                        "the manager account {target} is not known on the server"
+                    ))
                 })?;
                 let mut body = Map::new();
                 body.insert("userId".into(), json!(manager.0));
@@ -433,7 +452,7 @@ impl TraccarBackend {
                 .collect(),
             Err(e) if e.is_retryable() => batch
                 .into_iter()
-                .map(|i| (i.index, Err(e.to_string())))
+                .map(|i| (i.index, Err(e.to_string().into())))
                 .collect(),
             Err(_) => {
                 let mut out = Vec::with_capacity(batch.len());
@@ -444,7 +463,8 @@ impl TraccarBackend {
                         .await;
                     out.push((
                         item.index,
-                        one.map(|()| Applied::Done).map_err(|e| e.to_string()),
+                        one.map(|()| Applied::Done)
+                            .map_err(|e| Failure::Refused(e.to_string())),
                     ));
                 }
                 out
@@ -474,7 +494,7 @@ impl TraccarBackend {
             out.extend(
                 items
                     .into_iter()
-                    .map(|i| (i.index, Err(message.to_string()))),
+                    .map(|i| (i.index, Err(Failure::Refused(message.to_string())))),
             );
         };
         while let Some(batch) = queue.pop_front() {
@@ -517,7 +537,7 @@ impl TraccarBackend {
                     if !retry {
                         let mut rest = missing.into_iter();
                         if let Some(refused) = rest.next() {
-                            out.push((refused.index, Err(error.to_string())));
+                            out.push((refused.index, Err(error.to_string().into())));
                         }
                         queue.push_front(rest.collect());
                     } else if retries >= max {
