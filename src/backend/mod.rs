@@ -5,7 +5,9 @@
 
 pub mod traccar;
 
+use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
@@ -60,4 +62,27 @@ pub struct AuditEntry {
     pub by: String,
     /// The server's action type, e.g. `edit`, `link`.
     pub action: String,
+}
+
+/// Where `-v` request logging goes: one line per request, `METHOD path -> status (N ms)`, never
+/// a credential. A cloneable handle because the requests of one phase run concurrently; the
+/// binary makes the one that writes to stderr, so library code never prints.
+#[derive(Clone)]
+pub struct RequestLog(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl RequestLog {
+    pub fn new(write: impl Fn(&str) + Send + Sync + 'static) -> RequestLog {
+        RequestLog(Arc::new(write))
+    }
+
+    /// Logs one line (without its line break).
+    pub fn line(&self, line: &str) {
+        (self.0)(line);
+    }
+}
+
+impl fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestLog(..)")
+    }
 }

@@ -28,7 +28,7 @@ use serde_json::{Map, Value as Json};
 
 use self::api::{Api, Credentials};
 use self::wire::Id;
-use crate::backend::{Backend, Outcome};
+use crate::backend::{Backend, Outcome, RequestLog};
 use crate::core::model::{Account, Action, Live, Role, Scope, UserKey};
 use crate::core::secret::Secret;
 
@@ -49,8 +49,8 @@ pub struct Options {
     pub insecure_http: bool,
     /// Retries after failed requests (see `api::RetryPolicy`).
     pub retry: api::RetryPolicy,
-    /// Log every request to stderr (`-v`).
-    pub verbose: bool,
+    /// Where to log every request (`-v`); `None`: nowhere.
+    pub log: Option<RequestLog>,
     /// PEM files of certificate authorities to trust besides Mozilla's roots (`--ca-cert`).
     pub ca_certs: Vec<std::path::PathBuf>,
 }
@@ -67,7 +67,7 @@ impl Default for Options {
             timeout: Duration::from_secs(30),
             insecure_http: false,
             retry: api::RetryPolicy::default(),
-            verbose: false,
+            log: None,
             ca_certs: Vec::new(),
         }
     }
@@ -157,7 +157,7 @@ impl TraccarBackend {
         let client = api::ClientConfig {
             timeout: options.timeout,
             retry: options.retry.clone(),
-            verbose: options.verbose,
+            log: options.log.clone(),
             extra_roots: options.ca_certs.clone(),
         };
         let (api, me) = Api::connect(base.clone(), credentials, client).await?;
