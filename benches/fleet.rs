@@ -18,6 +18,13 @@
 //! - `FLEET_SWEEP_SIZE` [1000], `FLEET_SWEEP` [4,8,16,32,64]: no-change plan on 6.9 per concurrency
 //! - `FLEET_CORE_USERS` [100000]; `FLEET_PARTS` [core,sizes,sweep,baseline,throttle]
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::expect_used,
+    reason = "a benchmark: it prints its tables and progress, and a failed setup may panic"
+)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

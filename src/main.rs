@@ -1,11 +1,18 @@
 //! The fleetform binary: parses the command line, runs one command, and is the only place that
 //! prints errors (once, with their whole context chain), handles Ctrl-C and picks the exit code.
 
+#![allow(
+    clippy::print_stderr,
+    clippy::exit,
+    reason = "the binary alone reports errors on stderr and exits (at a second Ctrl-C)"
+)]
+
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use clap::Parser;
+use fleetform::backend::RequestLog;
 use fleetform::cli::{Cli, Command};
 use fleetform::cmd::{self, Io};
 use fleetform::exit;
@@ -26,6 +33,7 @@ fn main() -> ExitCode {
         out: &mut stdout,
         err: &mut stderr,
         color,
+        request_log: RequestLog::new(|line| eprintln!("{line}")),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -3,6 +3,13 @@
 //! (`traccar_sandbox`). The sandbox's own conformance suite lives beside it, in
 //! `crates/traccar-sandbox/tests/conformance/`.
 
+#![allow(
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "integration tests: helpers outside #[test] functions may panic and report progress"
+)]
+
 mod config_files;
 mod convergence;
 mod e2e;

@@ -5,7 +5,15 @@
 
 pub mod traccar;
 
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use std::collections::BTreeMap;
+
 use crate::core::description::Description;
+use crate::core::model::{Account, Action, Live, Scope, UserKey};
+use crate::core::secret::Secret;
 
 /// The `server.kind` of every backend fleetform has. A new backend adds its name here and one
 /// line to `describe`.
@@ -21,13 +29,6 @@ pub fn describe(kind: &str) -> Option<&'static Description> {
         _ => None,
     }
 }
-
-use std::future::Future;
-
-use std::collections::BTreeMap;
-
-use crate::core::model::{Account, Action, Live, Scope, UserKey};
-use crate::core::secret::Secret;
 
 /// What applying one action produced.
 #[derive(Debug)]
@@ -127,4 +128,27 @@ pub struct AuditEntry {
     pub by: String,
     /// The server's action type, e.g. `edit`, `link`.
     pub action: String,
+}
+
+/// Where `-v` request logging goes: one line per request, `METHOD path -> status (N ms)`, never
+/// a credential. A cloneable handle because the requests of one phase run concurrently; the
+/// binary makes the one that writes to stderr, so library code never prints.
+#[derive(Clone)]
+pub struct RequestLog(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl RequestLog {
+    pub fn new(write: impl Fn(&str) + Send + Sync + 'static) -> RequestLog {
+        RequestLog(Arc::new(write))
+    }
+
+    /// Logs one line (without its line break).
+    pub fn line(&self, line: &str) {
+        (self.0)(line);
+    }
+}
+
+impl fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestLog(..)")
+    }
 }

@@ -31,7 +31,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
             let saved = read_saved(path)?;
             let backend = connect(
                 &args.server.connect,
-                args.server.verbose,
+                args.server.verbose.then(|| io.request_log.clone()),
                 Some(saved.server.url.as_str()),
                 "",
             )
@@ -41,7 +41,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
         let loaded = load_files(&args.server.file)?;
         let backend = connect(
             &args.server.connect,
-            args.server.verbose,
+            args.server.verbose.then(|| io.request_log.clone()),
             loaded.server_url.as_deref(),
             &format!("server.url in {}, ", loaded.source),
         )

@@ -14,7 +14,7 @@ pub async fn run(args: &DriftArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         let loaded = load_files(&args.server.file)?;
         let backend = connect(
             &args.server.connect,
-            args.server.verbose,
+            args.server.verbose.then(|| io.request_log.clone()),
             loaded.server_url.as_deref(),
             &format!("server.url in {}, ", loaded.source),
         )

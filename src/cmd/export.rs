@@ -13,7 +13,13 @@ use crate::views::{export, metrics};
 
 /// `fleetform export` from the command line.
 pub async fn run(args: &ExportArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
-    let backend = connect(&args.connect, args.verbose, None, "").await?;
+    let backend = connect(
+        &args.connect,
+        args.verbose.then(|| io.request_log.clone()),
+        None,
+        "",
+    )
+    .await?;
     run_with(&backend, args, io).await
 }
 

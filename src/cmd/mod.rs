@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::backend::RequestLog;
 use crate::backend::traccar::api::{Credentials, redact_url};
 use crate::backend::traccar::{Options, TraccarBackend};
 use crate::cli::{Color, ConnectArgs};
@@ -33,6 +34,9 @@ pub struct Io<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
     pub color: bool,
+    /// Where `-v` logs requests (the binary's writes to stderr). Not `err`: the requests of one
+    /// phase run concurrently.
+    pub request_log: RequestLog,
 }
 
 pub fn use_color(choice: Color, is_terminal: bool) -> bool {
@@ -54,14 +58,14 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
 }
 
 /// The backend options the connection flags ask for.
-pub fn backend_options(args: &ConnectArgs, verbose: bool) -> Options {
+pub fn backend_options(args: &ConnectArgs, log: Option<RequestLog>) -> Options {
     Options {
         concurrency: usize::from(args.concurrency),
         batch_size: args.batch_size as usize,
         bulk: !args.no_bulk,
         timeout: Duration::from_secs(args.timeout.max(1)),
         insecure_http: args.insecure_http,
-        verbose,
+        log,
         ca_certs: args.ca_cert.clone(),
         ..Options::default()
     }
@@ -69,10 +73,11 @@ pub fn backend_options(args: &ConnectArgs, verbose: bool) -> Options {
 
 /// The one way a command connects: the URL from `--url`/`TRACCAR_URL`, else `fallback` (the
 /// file's `server.url` or a saved plan's server, named by `fallback_source`), credentials from
-/// the environment. Every error names the server with its credentials redacted.
+/// the environment, requests logged to `log` (`-v`). Every error names the server with its
+/// credentials redacted.
 pub async fn connect(
     args: &ConnectArgs,
-    verbose: bool,
+    log: Option<RequestLog>,
     fallback: Option<&str>,
     fallback_source: &str,
 ) -> anyhow::Result<TraccarBackend> {
@@ -80,7 +85,7 @@ pub async fn connect(
     let Some(url) = args.url.as_deref().or(fallback) else {
         bail!("no server URL: set {fallback_source}TRACCAR_URL, or --url");
     };
-    TraccarBackend::connect(url, &credentials, backend_options(args, verbose))
+    TraccarBackend::connect(url, &credentials, backend_options(args, log))
         .await
         .with_context(|| format!("connecting to {}", redact_url(url)))
 }
@@ -296,6 +301,7 @@ mod tests {
             out: &mut out,
             err: &mut err,
             color: false,
+            request_log: RequestLog::new(|_| {}),
         };
         apply::run_with(backend, loaded, args, Approval::Auto, &mut io).await
     }
@@ -365,6 +371,7 @@ mod tests {
             out: &mut out,
             err: &mut err,
             color: false,
+            request_log: RequestLog::new(|_| {}),
         };
         let code = plan::run_with(&backend, &loaded, &args, &mut io)
             .await

@@ -44,6 +44,8 @@
 //! can drop a connection without answering. Handlers run synchronously under one store lock,
 //! which is never held across an await.
 
+#![allow(clippy::print_stdout, reason = "a test server prints its address")]
+
 mod auth;
 mod errors;
 pub mod faults;

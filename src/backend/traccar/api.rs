@@ -16,6 +16,7 @@ use base64::Engine;
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+use crate::backend::RequestLog;
 use crate::core::secret::Secret;
 
 /// How fleetform authenticates. Only ever read from the environment or flags, never the file.
@@ -268,8 +269,8 @@ pub struct ClientConfig {
     /// The whole of one request: connecting, sending, waiting and reading the answer.
     pub timeout: Duration,
     pub retry: RetryPolicy,
-    /// Log every request to stderr as `METHOD path -> status (ms)`; never credentials.
-    pub verbose: bool,
+    /// Where to log every request as `METHOD path -> status (ms)`; never credentials.
+    pub log: Option<RequestLog>,
     /// PEM files of certificate authorities to trust besides Mozilla's roots (`--ca-cert`).
     pub extra_roots: Vec<std::path::PathBuf>,
 }
@@ -279,7 +280,7 @@ impl Default for ClientConfig {
         ClientConfig {
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
-            verbose: false,
+            log: None,
             extra_roots: Vec::new(),
         }
     }
@@ -604,11 +605,11 @@ impl Api {
     }
 
     fn log(&self, method: &Method, shown: &str, outcome: &str, started: Instant) {
-        if self.config.verbose {
-            eprintln!(
+        if let Some(log) = &self.config.log {
+            log.line(&format!(
                 "{method} {shown} -> {outcome} ({} ms)",
                 started.elapsed().as_millis()
-            );
+            ));
         }
     }
 

@@ -30,7 +30,7 @@ use serde_json::{Map, Value as Json};
 use self::api::{Api, Credentials};
 use self::rules::Role;
 use self::wire::Id;
-use crate::backend::{Backend, Outcome, PhaseContext};
+use crate::backend::{Backend, Outcome, PhaseContext, RequestLog};
 use crate::core::description::Description;
 use crate::core::model::{Account, Action, Live, Scope, UserKey};
 use crate::core::secret::Secret;
@@ -52,8 +52,8 @@ pub struct Options {
     pub insecure_http: bool,
     /// Retries after failed requests (see `api::RetryPolicy`).
     pub retry: api::RetryPolicy,
-    /// Log every request to stderr (`-v`).
-    pub verbose: bool,
+    /// Where to log every request (`-v`); `None`: nowhere.
+    pub log: Option<RequestLog>,
     /// PEM files of certificate authorities to trust besides Mozilla's roots (`--ca-cert`).
     pub ca_certs: Vec<std::path::PathBuf>,
 }
@@ -70,7 +70,7 @@ impl Default for Options {
             timeout: Duration::from_secs(30),
             insecure_http: false,
             retry: api::RetryPolicy::default(),
-            verbose: false,
+            log: None,
             ca_certs: Vec::new(),
         }
     }
@@ -159,7 +159,7 @@ impl TraccarBackend {
         let client = api::ClientConfig {
             timeout: options.timeout,
             retry: options.retry.clone(),
-            verbose: options.verbose,
+            log: options.log.clone(),
             extra_roots: options.ca_certs.clone(),
         };
         let (api, me) = Api::connect(base.clone(), credentials, client).await?;
