@@ -555,7 +555,23 @@ fn cases() -> Vec<Case> {
             vec![
                 "f.yaml:3:8: `manager` is null: give it a value, or remove the key to leave it unmanaged",
                 "f.yaml:6:15: `readonly` is null: give it a value, or remove the key to leave it unmanaged",
-                "f.yaml:7:12: `devices` is null: give it a value, or remove the key to leave it unmanaged (write [] for no links)",
+                "f.yaml:7:12: `devices` is null: list the links, or write [] or leave the key out for no links",
+            ],
+        ),
+        (
+            "null lists and maps: the message says what leaving them out means",
+            file("roles:\nusers:\n"),
+            vec![
+                "f.yaml:3:6: `roles` is null: define the roles, or write {} or leave the key out for no roles",
+                "f.yaml:4:6: `users` is null: list the users, or write [] or leave the key out for no users",
+            ],
+        ),
+        (
+            "null links and attributes",
+            file("users:\n  - email: a@x.at\n    groups:\n    attributes:\n"),
+            vec![
+                "f.yaml:5:11: `groups` is null: list the links, or write [] or leave the key out for no links",
+                "f.yaml:6:15: `attributes` is null: give the attributes to manage, or leave the key out to manage none (`key: null` removes one attribute)",
             ],
         ),
         (

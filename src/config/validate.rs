@@ -136,18 +136,20 @@ fn refuse_nulls(ctx: &mut Context, node: &Node, nullable: &[&str]) -> BTreeSet<u
     for (i, (key, value)) in node.entries().iter().enumerate() {
         let Some(name) = key.as_text() else { continue };
         if value.is_null() && !nullable.contains(&name) {
-            ctx.report(
-                Some(value.pos),
-                format!(
-                    "`{name}` is null: give it a value, or remove the key to leave it unmanaged{}",
-                    match name {
-                        "devices" | "groups" => " (write [] for no links)",
-                        "roles" | "attributes" => " (write {} for none)",
-                        "users" => " (write [] for no users)",
-                        _ => "",
-                    }
-                ),
-            );
+            // Lists and maps left out mean "none" (`devices`, `groups`, `users`, `roles`) or
+            // "none managed" (`attributes`, managed key by key), never "leave it alone".
+            let fix = match name {
+                "devices" | "groups" => {
+                    "list the links, or write [] or leave the key out for no links"
+                }
+                "users" => "list the users, or write [] or leave the key out for no users",
+                "roles" => "define the roles, or write {} or leave the key out for no roles",
+                "attributes" => {
+                    "give the attributes to manage, or leave the key out to manage none (`key: null` removes one attribute)"
+                }
+                _ => "give it a value, or remove the key to leave it unmanaged",
+            };
+            ctx.report(Some(value.pos), format!("`{name}` is null: {fix}"));
             refused.insert(i);
         }
     }
