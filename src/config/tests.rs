@@ -442,6 +442,30 @@ fn cases() -> Vec<Case> {
             ],
         ),
         (
+            "a server url with credentials, never repeated",
+            file("server:\n  url: https://admin:Sup3r-Secret@traccar.example.com\n"),
+            vec![
+                "f.yaml:4:8: `server.url` holds credentials (user info before `@`): remove them, \
+                 and set TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD, in the environment",
+            ],
+        ),
+        (
+            "a server url with credentials is refused before its scheme is judged",
+            file("server: { url: \"ftp://admin:Sup3r-Secret@host\" }\n"),
+            vec![
+                "f.yaml:3:16: `server.url` holds credentials (user info before `@`): remove them, \
+                 and set TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD, in the environment",
+            ],
+        ),
+        (
+            "a server url with a user name only",
+            file("server: { url: \"http://admin@127.0.0.1:8082\" }\n"),
+            vec![
+                "f.yaml:3:16: `server.url` holds credentials (user info before `@`): remove them, \
+                 and set TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD, in the environment",
+            ],
+        ),
+        (
             "bad manager email",
             file("manager: billing\n"),
             vec![r#"f.yaml:3:10: invalid manager email "billing": an email needs an `@`"#],
@@ -1153,9 +1177,9 @@ fn env_substitution_table() {
         ),
         (
             "a substituted value inside a longer one",
-            format!("{HEAD}server:\n  url: \"ftp://${{SECRET}}@host\"\n"),
+            format!("{HEAD}server:\n  url: \"ftp://${{SECRET}}/host\"\n"),
             vec![
-                "f.yaml:4:8: invalid server url \"ftp://${SECRET}@host\": it must start with \
+                "f.yaml:4:8: invalid server url \"ftp://${SECRET}/host\": it must start with \
                  http:// or https://",
             ],
         ),

@@ -418,7 +418,16 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
             let pos = root
                 .get("server")
                 .map_or(root.pos, |(_, server)| value_pos(server, "url"));
-            if url.starts_with("http://") || url.starts_with("https://") {
+            let credentials = url::Url::parse(url)
+                .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+            if credentials {
+                // The URL is not repeated: the part before `@` is a credential.
+                ctx.report(
+                    Some(pos),
+                    "`server.url` holds credentials (user info before `@`): remove them, and set \
+                     TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD, in the environment",
+                );
+            } else if url.starts_with("http://") || url.starts_with("https://") {
                 urls.push(Given {
                     value: url.to_string(),
                     file,
