@@ -86,6 +86,15 @@ async fn secrets_never_appear_in_any_output() {
             "{}",
             plan.stderr
         );
+        if auth == with_token {
+            // The one URL that carries a secret is logged with its value replaced.
+            assert!(
+                plan.stderr
+                    .contains("GET /api/session?token=REDACTED -> 200 ("),
+                "{}",
+                plan.stderr
+            );
+        }
         let json = run(&mut cmd(&["plan", "-v", "--format", "json"]));
         assert_eq!(json.code, 0, "{}", json.stderr);
         serde_json::from_str::<Json>(&json.stdout).expect("a JSON plan");
