@@ -212,6 +212,12 @@ async fn a_stale_saved_plan_is_refused_naming_what_changed_and_nothing_is_applie
         ),
         0.0
     );
+    assert!(
+        samples
+            .iter()
+            .all(|(_, labels, _)| labels.get("fleet").map(String::as_str) == Some("acme-bikes")),
+        "a failed apply of a saved plan names its fleet: {samples:?}"
+    );
 
     // A saved plan made against another server version is refused too.
     let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &file]);
@@ -228,6 +234,76 @@ async fn a_stale_saved_plan_is_refused_naming_what_changed_and_nothing_is_applie
     assert_eq!(
         env.user("max@mustermann.at").await.expect("user")["name"],
         "Max Mustermann"
+    );
+}
+
+/// `--metrics-out` on apply is written on every run that loaded the file: with nothing to do
+/// (from `-f` and from a saved plan), and on failure, naming the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_writes_metrics_with_nothing_to_do_and_names_the_fleet_on_failure() {
+    let env = env().await;
+    env.apply(FLEET).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    std::fs::write(&file, FLEET).expect("write");
+    let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &file]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    let from_file = dir.path().join("file.prom");
+    let from_plan = dir.path().join("saved.prom");
+    for (metrics, flag, input) in [(&from_file, "-f", &file), (&from_plan, "--plan", &saved)] {
+        let apply = fleetform(
+            &env,
+            &["apply", "--auto-approve", "--metrics-out"],
+            &[metrics, Path::new(flag), input],
+        );
+        assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+        assert!(apply.stdout.contains("No changes."), "{}", apply.stdout);
+        let text = std::fs::read_to_string(metrics).expect("metrics written with no changes");
+        let samples = parse_metrics(&text);
+        assert_eq!(
+            sample(
+                &samples,
+                "fleetform_last_run_success",
+                Some(("fleet", "acme-bikes"))
+            ),
+            1.0
+        );
+        for kind in ["create", "update", "delete", "link", "unlink"] {
+            assert_eq!(
+                sample(&samples, "fleetform_plan_actions", Some(("kind", kind))),
+                0.0
+            );
+        }
+        assert_eq!(
+            sample(
+                &samples,
+                "fleetform_apply_actions",
+                Some(("result", "done"))
+            ),
+            0.0
+        );
+    }
+
+    // A failed run (no terminal and no --auto-approve) still names the fleet it loaded.
+    let changed = dir.path().join("changed.yaml");
+    std::fs::write(&changed, FLEET.replace("Max Mustermann", "Max M.")).expect("write");
+    let failed_metrics = dir.path().join("failed.prom");
+    let apply = fleetform(
+        &env,
+        &["apply", "--metrics-out"],
+        &[&failed_metrics, Path::new("-f"), &changed],
+    );
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let samples = parse_metrics(&std::fs::read_to_string(&failed_metrics).expect("metrics"));
+    assert_eq!(
+        sample(
+            &samples,
+            "fleetform_last_run_success",
+            Some(("fleet", "acme-bikes"))
+        ),
+        0.0
     );
 }
 

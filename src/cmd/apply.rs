@@ -26,9 +26,12 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// `fleetform apply` from the command line: `-f FILE` or a saved plan.
 pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    // Known once the file (or the saved plan) is read, so a failure's metrics name the fleet.
+    let mut fleet = String::new();
     let result = async {
         if let Some(path) = &args.saved.plan {
             let saved = read_saved(path)?;
+            fleet.clone_from(&saved.scope.fleet);
             let backend = connect(
                 &args.server.connect,
                 args.server.verbose,
@@ -39,6 +42,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
             return run_saved(&backend, &saved, args, approval, io).await;
         }
         let loaded = load_files(&args.server.file)?;
+        fleet.clone_from(&loaded.desired.fleet);
         let backend = connect(
             &args.server.connect,
             args.server.verbose,
@@ -49,7 +53,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
         run_with(&backend, &loaded, args, approval, io).await
     }
     .await;
-    record_failure(result, args.saved.metrics_out.as_deref(), "apply", "")
+    record_failure(result, args.saved.metrics_out.as_deref(), "apply", &fleet)
 }
 
 /// `fleetform apply -f FILE` against a connected backend.
@@ -123,7 +127,22 @@ async fn execute<B: Backend>(
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
     crate::render(plan, Format::Text, io.color, io.out)?;
+    // Metrics of a run that applies nothing: a scheduled job's metrics stay fresh when all is
+    // well, and a cancelled apply counts as a failed run.
+    let nothing_applied = |success: bool| {
+        write_metrics(
+            args.saved.metrics_out.as_deref(),
+            "apply",
+            &plan.fleet,
+            plan.summary(),
+            |run| {
+                run.success = success;
+                run.applied = Some((0, 0, 0));
+            },
+        )
+    };
     if plan.actions.is_empty() {
+        nothing_applied(true)?;
         return Ok(exit::OK);
     }
     // After the plan is shown, so the refusal's numbers can be checked against it, and before
@@ -145,12 +164,14 @@ async fn execute<B: Backend>(
             input.read_line(&mut answer)?;
             if answer.trim() != "yes" {
                 writeln!(io.out, "Apply cancelled; nothing was changed.")?;
+                nothing_applied(false)?;
                 return Ok(exit::ERROR);
             }
         }
     }
     if INTERRUPTED.load(Ordering::SeqCst) {
         writeln!(io.out, "Apply cancelled; nothing was changed.")?;
+        nothing_applied(false)?;
         return Ok(exit::ERROR);
     }
     // Opened before the first write, so a path that cannot be written stops the run early.

@@ -10,8 +10,11 @@ use crate::views::drift;
 
 /// `fleetform drift` from the command line.
 pub async fn run(args: &DriftArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    // Known once the file is read, so a failure's metrics name the fleet.
+    let mut fleet = String::new();
     let result = async {
         let loaded = load_files(&args.server.file)?;
+        fleet.clone_from(&loaded.desired.fleet);
         let backend = connect(
             &args.server.connect,
             args.server.verbose,
@@ -22,7 +25,7 @@ pub async fn run(args: &DriftArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         run_with(&backend, &loaded, args, io).await
     }
     .await;
-    record_failure(result, args.metrics_out.as_deref(), "drift", "")
+    record_failure(result, args.metrics_out.as_deref(), "drift", &fleet)
 }
 
 /// `fleetform drift` against a connected backend.

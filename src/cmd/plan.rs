@@ -14,8 +14,11 @@ use crate::{PlanOptions, exit};
 
 /// `fleetform plan` from the command line.
 pub async fn run(args: &PlanArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    // Known once the file is read, so a failure's metrics name the fleet.
+    let mut fleet = String::new();
     let result = async {
         let loaded = load_files(&args.server.file)?;
+        fleet.clone_from(&loaded.desired.fleet);
         let backend = connect(
             &args.server.connect,
             args.server.verbose,
@@ -26,7 +29,7 @@ pub async fn run(args: &PlanArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         run_with(&backend, &loaded, args, io).await
     }
     .await;
-    record_failure(result, args.saved.metrics_out.as_deref(), "plan", "")
+    record_failure(result, args.saved.metrics_out.as_deref(), "plan", &fleet)
 }
 
 /// `fleetform plan` against a connected backend.
