@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 
-use super::{Approval, Io, connect, load_files, record_failure, write_metrics};
+use super::{Approval, Io, connect, load_files, record_failure, redact_error, write_metrics};
 use crate::backend::Backend;
 use crate::cli::ApplyArgs;
-use crate::config::Loaded;
+use crate::config::{Loaded, Redactions};
 use crate::core::model::{Action, Desired, Live};
 use crate::core::plan::Plan;
 use crate::core::secret::Secret;
@@ -28,6 +28,7 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> anyhow::Result<i32> {
     // Known once the file (or the saved plan) is read, so a failure's metrics name the fleet.
     let mut fleet = String::new();
+    let mut redactions = Redactions::default();
     let result = async {
         if let Some(path) = &args.saved.plan {
             let saved = read_saved(path)?;
@@ -43,6 +44,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
         }
         let loaded = load_files(&args.server.file)?;
         fleet.clone_from(&loaded.desired.fleet);
+        redactions.clone_from(&loaded.redactions);
         let backend = connect(
             &args.server.connect,
             args.server.verbose,
@@ -53,7 +55,12 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
         run_with(&backend, &loaded, args, approval, io).await
     }
     .await;
-    record_failure(result, args.saved.metrics_out.as_deref(), "apply", &fleet)
+    record_failure(
+        redact_error(result, &redactions),
+        args.saved.metrics_out.as_deref(),
+        "apply",
+        &fleet,
+    )
 }
 
 /// `fleetform apply -f FILE` against a connected backend.
@@ -68,7 +75,8 @@ pub async fn run_with<B: Backend>(
         targets: args.server.target.clone(),
     };
     let (plan, live) = crate::fetch_and_plan(backend, &loaded.desired, &options).await?;
-    execute(backend, &plan, (&loaded.desired, &live), args, approval, io).await
+    let fleet = (&loaded.desired, &live, &loaded.redactions);
+    execute(backend, &plan, fleet, args, approval, io).await
 }
 
 /// Reads and parses a saved plan file.
@@ -113,15 +121,18 @@ pub async fn run_saved<B: Backend>(
         saved.fingerprints.users.len()
     )?;
     let desired = saved.scope.to_desired();
-    execute(backend, &plan, (&desired, &live), args, approval, io).await
+    // A saved plan does not read the fleet file, so it knows no substituted values.
+    let fleet = (&desired, &live, &Redactions::default());
+    execute(backend, &plan, fleet, args, approval, io).await
 }
 
 /// Shows `plan`, checks the safety limits against the fleet and the live state it was made
-/// from, asks for approval and applies it (shared by `apply -f` and `apply --plan`).
+/// from, asks for approval and applies it (shared by `apply -f` and `apply --plan`). The
+/// server's messages in the report have the file's substituted values redacted.
 async fn execute<B: Backend>(
     backend: &B,
     plan: &Plan,
-    (desired, live): (&Desired, &Live),
+    (desired, live, redactions): (&Desired, &Live, &Redactions),
     args: &ApplyArgs,
     approval: Approval<'_>,
     io: &mut Io<'_>,
@@ -189,7 +200,10 @@ async fn execute<B: Backend>(
         allow_mass_removal: args.allow_mass_removal,
         cancel: Some(&INTERRUPTED),
     };
-    let report = crate::apply(backend, plan, (desired, live), options, io.out).await?;
+    let mut report = crate::apply(backend, plan, (desired, live), options, io.out).await?;
+    for (_, message) in &mut report.failed {
+        *message = redactions.apply(message);
+    }
     write_metrics(
         args.saved.metrics_out.as_deref(),
         "apply",

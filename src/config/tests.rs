@@ -97,6 +97,7 @@ users:
         server_url: Some("https://traccar.example.com".into()),
         source: "f.yaml".into(),
         sources: vec!["f.yaml".into()],
+        redactions: Default::default(),
     };
     assert_eq!(loaded, expected);
 }
