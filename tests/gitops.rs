@@ -417,14 +417,44 @@ async fn export_then_plan_has_no_changes() {
     let plan = fleetform(&env, &["plan", "--detailed-exitcode", "-f"], &[&out]);
     assert_eq!(plan.code, 0, "{}{}\n{text}", plan.stdout, plan.stderr);
 
-    // `--scope all` also lists unmarked users, never administrators or the acting account.
+    // `--scope all` also lists unmarked users, never administrators or the acting account, and
+    // never the billing account (a manager): applying the file must not adopt it.
+    env.admin(
+        reqwest::Method::POST,
+        "/api/users",
+        Some(json!({"name": "Walk-in", "email": "walkin@example.at", "password": "Walk-1n-pw"})),
+    )
+    .await;
     let all = fleetform(
         &env,
         &["export", "--fleet", "acme-bikes", "--scope", "all"],
         &[],
     );
     assert_eq!(all.code, 0, "{}", all.stderr);
-    assert!(all.stdout.contains("fleet@acme.example"), "{}", all.stdout);
+    assert!(
+        all.stdout.contains("email: \"walkin@example.at\""),
+        "{}",
+        all.stdout
+    );
+    assert!(
+        !all.stdout.contains("email: \"fleet@acme.example\""),
+        "{}",
+        all.stdout
+    );
+    assert!(
+        all.stdout
+            .contains("# Not exported: fleet@acme.example, a manager"),
+        "{}",
+        all.stdout
+    );
+    let all_file = dir.path().join("all.yaml");
+    std::fs::write(&all_file, &all.stdout).expect("write");
+    let plan = fleetform(&env, &["plan", "--format", "json", "-f"], &[&all_file]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let json: Json = serde_json::from_str(&plan.stdout).expect("json plan");
+    for action in json["actions"].as_array().expect("actions") {
+        assert_ne!(action["email"], "fleet@acme.example", "{action}");
+    }
     assert!(
         !all.stdout.contains(&format!("email: \"{DEMO_ADMIN}\"")),
         "{}",

@@ -7,7 +7,9 @@
 //! - Who is exported: never administrators, the acting account or Traccar's temporary share
 //!   users (the backend drops those); with `managed` only users carrying this fleet's marker,
 //!   with `all` every user without a marker or with this fleet's (users of another fleet stay
-//!   with their fleet).
+//!   with their fleet), except unmarked managers (a user limit other than 0): a billing account
+//!   listed as a user would be adopted and managed by the first apply. `left_out_managers`
+//!   names them, so the command can say so in the file.
 //! - What: name and phone when set, the permission fields (readonly, deviceReadonly,
 //!   limitCommands, disableReports, deviceLimit, userLimit), disabled, expirationTime when set,
 //!   direct device and group links. Attributes are not exported (they often hold app state such
@@ -52,10 +54,30 @@ pub fn select(live: &Live, fleet: &str, which: Which) -> BTreeSet<UserKey> {
         .filter(|(key, user)| **key != me && !user.administrator)
         .filter(|(_, user)| match (which, user.marker.as_deref()) {
             (_, Some(marker)) => marker == fleet,
-            (Which::All, None) => true,
+            (Which::All, None) => !is_manager(user),
             (Which::Managed, None) => false,
         })
         .map(|(key, _)| key.clone())
+        .collect()
+}
+
+/// A Traccar manager: a user that may manage users (a user limit other than 0).
+fn is_manager(user: &LiveUser) -> bool {
+    matches!(user.fields.get(&Field::UserLimit), Some(Value::Int(n)) if *n != 0)
+}
+
+/// The unmarked managers `select` leaves out under `all` (emails, as the server spells them).
+pub fn left_out_managers(live: &Live, which: Which) -> Vec<String> {
+    let me = UserKey::new(&live.account.email);
+    if which == Which::Managed {
+        return Vec::new();
+    }
+    live.users
+        .iter()
+        .filter(|(key, user)| {
+            **key != me && !user.administrator && user.marker.is_none() && is_manager(user)
+        })
+        .map(|(_, user)| user.email.clone())
         .collect()
 }
 
@@ -191,10 +213,29 @@ mod tests {
         b.fields.insert(Field::Readonly, Value::Bool(true));
         b.groups = set(&["G1"]);
         let c = have("c@x.at", None);
-        let l = live(Role::Admin, vec![a, b, c]);
+        let mut billing = have("billing@x.at", None);
+        billing.fields.insert(Field::UserLimit, Value::Int(100));
+        let mut unlimited = have("unlimited@x.at", None);
+        unlimited.fields.insert(Field::UserLimit, Value::Int(-1));
+        let mut not_a_manager = have("d@x.at", None);
+        not_a_manager.fields.insert(Field::UserLimit, Value::Int(0));
+        let l = live(
+            Role::Admin,
+            vec![a, b, c, billing, unlimited, not_a_manager],
+        );
         let users = select(&l, FLEET, Which::Managed);
         assert_eq!(users.len(), 2);
-        assert_eq!(select(&l, FLEET, Which::All).len(), 3);
+        // `all` never lists an unmarked manager: the first apply would adopt it.
+        let all = select(&l, FLEET, Which::All);
+        assert_eq!(
+            all.iter().map(UserKey::as_str).collect::<Vec<_>>(),
+            ["a@x.at", "b@x.at", "c@x.at", "d@x.at"]
+        );
+        assert_eq!(
+            left_out_managers(&l, Which::All),
+            ["billing@x.at", "unlimited@x.at"]
+        );
+        assert!(left_out_managers(&l, Which::Managed).is_empty());
         let text = fleet_file(&l, FLEET, &users, true, "test").expect("valid");
         assert!(text.contains("role: role-1"), "{text}");
         let loaded = config::parse(&text, "t").expect("parses");
