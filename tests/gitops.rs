@@ -375,6 +375,28 @@ async fn drift_tells_pending_from_drift_with_exit_codes_and_metrics() {
     assert_eq!(sample(&samples, "fleetform_last_run_success", None), 1.0);
     assert!(sample(&samples, "fleetform_last_run_timestamp_seconds", None) > 1.7e9);
 
+    // The JSON plan shows the applied record exactly when it changes: not when the plan only
+    // repairs drift (the record already describes the file), but next to a pending change.
+    let changed_fields = |file: &Path| -> Vec<String> {
+        let r = fleetform(&env, &["plan", "--format", "json", "-f"], &[file]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let j: Json = serde_json::from_str(&r.stdout).expect("json plan");
+        j["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .flat_map(|a| a["changes"].as_array().cloned().unwrap_or_default())
+            .map(|c| c["field"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let repair = changed_fields(&file);
+    assert_eq!(repair, ["deviceReadonly"], "{repair:?}");
+    let pending = changed_fields(&changed_file);
+    assert!(
+        pending.iter().any(|f| f == "attributes.fleetformApplied"),
+        "{pending:?}"
+    );
+
     // Both: drift wins the exit code, and the pending change is still reported as pending.
     let r = drift(&changed_file);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
