@@ -307,6 +307,44 @@ async fn apply_writes_metrics_with_nothing_to_do_and_names_the_fleet_on_failure(
     );
 }
 
+/// What the staleness check covers (README, "Apply exactly what was reviewed"): Traccar's user
+/// settings that fleetform does not model (map, coordinateFormat, latitude, fixedEmail,
+/// poiLayer) are not fingerprinted, so a change to them keeps the plan fresh, and the apply's
+/// read-modify-write keeps the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_ignores_unmodelled_user_settings_and_apply_keeps_them() {
+    let env = env().await;
+    env.apply(FLEET).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    std::fs::write(&file, FLEET.replace("Max Mustermann", "Max M.")).expect("write");
+    let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &file]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    let settings = json!({
+        "map": "osm",
+        "coordinateFormat": "dms",
+        "latitude": 48.2,
+        "fixedEmail": true,
+        "poiLayer": "https://poi.example/layer.kml",
+    });
+    let edit = settings.clone();
+    env.put_user("max@mustermann.at", move |u| {
+        for (key, value) in edit.as_object().expect("object") {
+            u[key] = value.clone();
+        }
+    })
+    .await;
+    let apply = fleetform(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let max = env.user("max@mustermann.at").await.expect("user");
+    assert_eq!(max["name"], "Max M.");
+    for (key, value) in settings.as_object().expect("object") {
+        assert_eq!(&max[key], value, "{key} was overwritten: {max}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_tells_pending_from_drift_with_exit_codes_and_metrics() {
     let env = env().await;
