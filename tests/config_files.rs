@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use fleetform::config;
+use fleetform::core::model::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -125,6 +126,44 @@ fn every_example_validates() {
         let loaded = config::load(file).unwrap_or_else(|e| panic!("{}:\n{e}", file.display()));
         assert_eq!(loaded.source, file.display().to_string());
     }
+}
+
+/// Examples stay valid as time passes: every expiration they set is far ahead.
+#[test]
+fn example_expirations_are_far_ahead() {
+    // A directory stands for its merged files.
+    let mut files = vec![
+        root().join("fleet.yaml.example"),
+        root().join("examples/split"),
+    ];
+    files.extend(
+        std::fs::read_dir(root().join("examples"))
+            .expect("examples/")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml")),
+    );
+    let horizon = chrono::Utc::now() + chrono::TimeDelta::days(365 * 20);
+    let mut seen = 0;
+    for file in &files {
+        let loaded = config::load(file).unwrap_or_else(|e| panic!("{}:\n{e}", file.display()));
+        for user in loaded.desired.users.values() {
+            if let Some(Value::Time(t)) =
+                user.fields
+                    .get(&fleetform::backend::traccar::rules::field_named(
+                        "expirationTime",
+                    ))
+            {
+                seen += 1;
+                assert!(
+                    *t > horizon,
+                    "{}: {} expires {t}, less than 20 years ahead",
+                    file.display(),
+                    user.email
+                );
+            }
+        }
+    }
+    assert!(seen >= 3, "the examples show expiration dates");
 }
 
 #[test]

@@ -858,3 +858,87 @@ async fn a_refused_item_fails_alone_and_the_rest_of_its_batch_is_applied() {
         .count();
     assert_eq!(bulk, 2, "the batch, then what was after the refused item");
 }
+
+/// `POST /api/session` is the one POST sent again after an unclear failure (a login creates
+/// nothing); a login the server refused is sent once.
+#[tokio::test]
+async fn a_login_is_retried_after_unclear_failures_and_never_after_a_refusal() {
+    let env = crate::e2e::env().await;
+    let options = || Options {
+        retry: RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            ..RetryPolicy::default()
+        },
+        ..Options::default()
+    };
+    let logins = |from: usize| {
+        routes_after(&env.sandbox, from)
+            .iter()
+            .filter(|r| *r == "POST /api/session")
+            .count()
+    };
+
+    // A 503 and a 500, then the real answer: three logins, connected.
+    let from = env.sandbox.requests().len();
+    let unclear = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let hook: FaultHook = {
+        let unclear = Arc::clone(&unclear);
+        Arc::new(move |info| {
+            if info.route != "POST /api/session" {
+                return None;
+            }
+            match unclear.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Some(traccar_sandbox::Fault::Respond {
+                    status: 503,
+                    body: "Service Unavailable".into(),
+                }),
+                1 => Some(traccar_sandbox::Fault::Respond {
+                    status: 500,
+                    body: "java.lang.RuntimeException: injected".into(),
+                }),
+                _ => None,
+            }
+        })
+    };
+    env.sandbox.set_fault_hook(Some(hook));
+    TraccarBackend::connect(&env.url, &env.admin, options())
+        .await
+        .expect("connects after two unclear failures");
+    env.sandbox.set_fault_hook(None);
+    assert_eq!(logins(from), 3);
+
+    // Refusals: a wrong password (401) and a disabled account (400).
+    env.admin(
+        reqwest::Method::POST,
+        "/api/users",
+        Some(serde_json::json!({
+            "name": "Gone", "email": "gone@acme.example", "password": "Gone-Passw0rd", "disabled": true
+        })),
+    )
+    .await;
+    let wrong = Credentials::Password {
+        email: DEMO_ADMIN.into(),
+        password: fleetform::core::secret::Secret::new("Wr0ng-Passw0rd"),
+    };
+    let disabled = Credentials::Password {
+        email: "gone@acme.example".into(),
+        password: fleetform::core::secret::Secret::new("Gone-Passw0rd"),
+    };
+    for (credentials, expect) in [
+        (wrong, "authentication failed"),
+        (disabled, "User is disabled"),
+    ] {
+        let from = env.sandbox.requests().len();
+        let Err(err) = TraccarBackend::connect(&env.url, &credentials, options()).await else {
+            panic!("the login must be refused");
+        };
+        assert!(format!("{err:#}").contains(expect), "{err:#}");
+        assert_eq!(
+            logins(from),
+            1,
+            "a refused login is not sent again: {err:#}"
+        );
+    }
+}

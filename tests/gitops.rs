@@ -212,6 +212,12 @@ async fn a_stale_saved_plan_is_refused_naming_what_changed_and_nothing_is_applie
         ),
         0.0
     );
+    assert!(
+        samples
+            .iter()
+            .all(|(_, labels, _)| labels.get("fleet").map(String::as_str) == Some("acme-bikes")),
+        "a failed apply of a saved plan names its fleet: {samples:?}"
+    );
 
     // A saved plan made against another server version is refused too.
     let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &file]);
@@ -229,6 +235,114 @@ async fn a_stale_saved_plan_is_refused_naming_what_changed_and_nothing_is_applie
         env.user("max@mustermann.at").await.expect("user")["name"],
         "Max Mustermann"
     );
+}
+
+/// `--metrics-out` on apply is written on every run that loaded the file: with nothing to do
+/// (from `-f` and from a saved plan), and on failure, naming the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_writes_metrics_with_nothing_to_do_and_names_the_fleet_on_failure() {
+    let env = env().await;
+    env.apply(FLEET).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    std::fs::write(&file, FLEET).expect("write");
+    let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &file]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    let from_file = dir.path().join("file.prom");
+    let from_plan = dir.path().join("saved.prom");
+    for (metrics, flag, input) in [(&from_file, "-f", &file), (&from_plan, "--plan", &saved)] {
+        let apply = fleetform(
+            &env,
+            &["apply", "--auto-approve", "--metrics-out"],
+            &[metrics, Path::new(flag), input],
+        );
+        assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+        assert!(apply.stdout.contains("No changes."), "{}", apply.stdout);
+        let text = std::fs::read_to_string(metrics).expect("metrics written with no changes");
+        let samples = parse_metrics(&text);
+        assert_eq!(
+            sample(
+                &samples,
+                "fleetform_last_run_success",
+                Some(("fleet", "acme-bikes"))
+            ),
+            1.0
+        );
+        for kind in ["create", "update", "delete", "link", "unlink"] {
+            assert_eq!(
+                sample(&samples, "fleetform_plan_actions", Some(("kind", kind))),
+                0.0
+            );
+        }
+        assert_eq!(
+            sample(
+                &samples,
+                "fleetform_apply_actions",
+                Some(("result", "done"))
+            ),
+            0.0
+        );
+    }
+
+    // A failed run (no terminal and no --auto-approve) still names the fleet it loaded.
+    let changed = dir.path().join("changed.yaml");
+    std::fs::write(&changed, FLEET.replace("Max Mustermann", "Max M.")).expect("write");
+    let failed_metrics = dir.path().join("failed.prom");
+    let apply = fleetform(
+        &env,
+        &["apply", "--metrics-out"],
+        &[&failed_metrics, Path::new("-f"), &changed],
+    );
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let samples = parse_metrics(&std::fs::read_to_string(&failed_metrics).expect("metrics"));
+    assert_eq!(
+        sample(
+            &samples,
+            "fleetform_last_run_success",
+            Some(("fleet", "acme-bikes"))
+        ),
+        0.0
+    );
+}
+
+/// What the staleness check covers (README, "Apply exactly what was reviewed"): Traccar's user
+/// settings that fleetform does not model (map, coordinateFormat, latitude, fixedEmail,
+/// poiLayer) are not fingerprinted, so a change to them keeps the plan fresh, and the apply's
+/// read-modify-write keeps the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_ignores_unmodelled_user_settings_and_apply_keeps_them() {
+    let env = env().await;
+    env.apply(FLEET).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    std::fs::write(&file, FLEET.replace("Max Mustermann", "Max M.")).expect("write");
+    let plan = fleetform(&env, &["plan", "--out"], &[&saved, Path::new("-f"), &file]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    let settings = json!({
+        "map": "osm",
+        "coordinateFormat": "dms",
+        "latitude": 48.2,
+        "fixedEmail": true,
+        "poiLayer": "https://poi.example/layer.kml",
+    });
+    let edit = settings.clone();
+    env.put_user("max@mustermann.at", move |u| {
+        for (key, value) in edit.as_object().expect("object") {
+            u[key] = value.clone();
+        }
+    })
+    .await;
+    let apply = fleetform(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let max = env.user("max@mustermann.at").await.expect("user");
+    assert_eq!(max["name"], "Max M.");
+    for (key, value) in settings.as_object().expect("object") {
+        assert_eq!(&max[key], value, "{key} was overwritten: {max}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,6 +413,28 @@ async fn drift_tells_pending_from_drift_with_exit_codes_and_metrics() {
     assert_eq!(sample(&samples, "fleetform_last_run_success", None), 1.0);
     assert!(sample(&samples, "fleetform_last_run_timestamp_seconds", None) > 1.7e9);
 
+    // The JSON plan shows the applied record exactly when it changes: not when the plan only
+    // repairs drift (the record already describes the file), but next to a pending change.
+    let changed_fields = |file: &Path| -> Vec<String> {
+        let r = fleetform(&env, &["plan", "--format", "json", "-f"], &[file]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let j: Json = serde_json::from_str(&r.stdout).expect("json plan");
+        j["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .flat_map(|a| a["changes"].as_array().cloned().unwrap_or_default())
+            .map(|c| c["field"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let repair = changed_fields(&file);
+    assert_eq!(repair, ["deviceReadonly"], "{repair:?}");
+    let pending = changed_fields(&changed_file);
+    assert!(
+        pending.iter().any(|f| f == "attributes.fleetformApplied"),
+        "{pending:?}"
+    );
+
     // Both: drift wins the exit code, and the pending change is still reported as pending.
     let r = drift(&changed_file);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
@@ -341,14 +477,44 @@ async fn export_then_plan_has_no_changes() {
     let plan = fleetform(&env, &["plan", "--detailed-exitcode", "-f"], &[&out]);
     assert_eq!(plan.code, 0, "{}{}\n{text}", plan.stdout, plan.stderr);
 
-    // `--scope all` also lists unmarked users, never administrators or the acting account.
+    // `--scope all` also lists unmarked users, never administrators or the acting account, and
+    // never the billing account (a manager): applying the file must not adopt it.
+    env.admin(
+        reqwest::Method::POST,
+        "/api/users",
+        Some(json!({"name": "Walk-in", "email": "walkin@example.at", "password": "Walk-1n-pw"})),
+    )
+    .await;
     let all = fleetform(
         &env,
         &["export", "--fleet", "acme-bikes", "--scope", "all"],
         &[],
     );
     assert_eq!(all.code, 0, "{}", all.stderr);
-    assert!(all.stdout.contains("fleet@acme.example"), "{}", all.stdout);
+    assert!(
+        all.stdout.contains("email: \"walkin@example.at\""),
+        "{}",
+        all.stdout
+    );
+    assert!(
+        !all.stdout.contains("email: \"fleet@acme.example\""),
+        "{}",
+        all.stdout
+    );
+    assert!(
+        all.stdout
+            .contains("# Not exported: fleet@acme.example, a manager"),
+        "{}",
+        all.stdout
+    );
+    let all_file = dir.path().join("all.yaml");
+    std::fs::write(&all_file, &all.stdout).expect("write");
+    let plan = fleetform(&env, &["plan", "--format", "json", "-f"], &[&all_file]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let json: Json = serde_json::from_str(&plan.stdout).expect("json plan");
+    for action in json["actions"].as_array().expect("actions") {
+        assert_ne!(action["email"], "fleet@acme.example", "{action}");
+    }
     assert!(
         !all.stdout.contains(&format!("email: \"{DEMO_ADMIN}\"")),
         "{}",

@@ -86,6 +86,15 @@ async fn secrets_never_appear_in_any_output() {
             "{}",
             plan.stderr
         );
+        if auth == with_token {
+            // The one URL that carries a secret is logged with its value replaced.
+            assert!(
+                plan.stderr
+                    .contains("GET /api/session?token=REDACTED -> 200 ("),
+                "{}",
+                plan.stderr
+            );
+        }
         let json = run(&mut cmd(&["plan", "-v", "--format", "json"]));
         assert_eq!(json.code, 0, "{}", json.stderr);
         serde_json::from_str::<Json>(&json.stdout).expect("a JSON plan");
@@ -383,6 +392,76 @@ async fn malformed_server_answers_give_a_clean_error_naming_the_request() {
     // Nothing was written, and everything works again once the server is sane.
     assert!(env.user("max@mustermann.at").await.is_none());
     env.plan(FILE).await;
+}
+
+/// Values substituted from the environment never come back in a message after the file is
+/// loaded: not in a plan refusal printed as the error, not in a server's answer that the apply
+/// report repeats, not even cut short by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn substituted_values_stay_out_of_errors_and_server_answers() {
+    let env = env().await;
+    let who = "Zx-Whoami-Value-7";
+    let long = "L0ng-Substituted-Name-".repeat(8);
+    let device = "BT-Secret-Device-9";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fleet.yaml");
+    let fleetform = |args: &[&str], text: &str| {
+        std::fs::write(&file, text).expect("write");
+        run(bin()
+            .args(args)
+            .arg("-f")
+            .arg(&file)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", password(&env.admin))
+            .env("WHO", who)
+            .env("LONGNAME", &long)
+            .env("DEV", device))
+    };
+    let base = "version: 1\nfleet: acme-bikes\nusers:\n  - email: new@acme.example\n    name: ${LONGNAME}\n    phone: ${WHO}\n";
+
+    // A plan refusal names the device: as its variable.
+    let refused = fleetform(&["plan"], &format!("{base}    devices: [\"${{DEV}}\"]\n"));
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("device ${DEV} is not visible"),
+        "{}",
+        refused.stderr
+    );
+
+    // The server's answer quotes the phone whole and the name cut to 80 characters.
+    let cut: String = long.chars().take(80).collect();
+    let body = format!(
+        "org.traccar.storage.StorageException: org.h2.jdbc.JdbcSQLIntegrityConstraintViolationException: \
+         Unique index or primary key violation: \"PUBLIC.USERS_NAME_PHONE ON PUBLIC.TC_USERS(NAME, PHONE) \
+         VALUES ( /* 1 */ '{cut}...', '{who}' )\"; SQL statement:\nINSERT INTO tc_users [23505-232]"
+    );
+    env.sandbox.set_fault_hook(Some(Arc::new(move |info| {
+        (info.method == "POST" && info.path == "/api/users").then(|| Fault::Respond {
+            status: 400,
+            body: body.clone(),
+        })
+    })));
+    let applied = fleetform(&["apply", "--auto-approve"], base);
+    env.sandbox.set_fault_hook(None);
+    assert_eq!(applied.code, 1, "{}\n{}", applied.stdout, applied.stderr);
+    let report = applied
+        .stdout
+        .split_once("failed:  ")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no failed action:\n{}", applied.stdout));
+    assert!(
+        report.contains("VALUES ( /* 1 */ '${LONGNAME}...', '${WHO}' )"),
+        "{report}"
+    );
+    for r in [&refused, &applied] {
+        for value in [who, device, &cut[..20]] {
+            assert!(!r.stderr.contains(value), "{value} in stderr: {}", r.stderr);
+        }
+    }
+    for value in [who, &cut[..20]] {
+        assert!(!report.contains(value), "{value} in the report: {report}");
+    }
 }
 
 /// Hostile fleet files through the real binary: a clean, located error and exit 1; never a

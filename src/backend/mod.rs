@@ -52,6 +52,17 @@ pub enum Failure {
     NotAnswered,
 }
 
+impl Failure {
+    /// The same failure with its message passed through `edit` (e.g. to redact values).
+    pub fn map_message(&self, edit: impl Fn(&str) -> String) -> Failure {
+        match self {
+            Failure::Refused(message) => Failure::Refused(edit(message)),
+            Failure::Unknown(message) => Failure::Unknown(edit(message)),
+            Failure::NotAnswered => Failure::NotAnswered,
+        }
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 
-use super::{Approval, Io, connect, load_files, record_failure, write_metrics};
+use super::{Approval, Io, connect, load_files, record_failure, redact_error, write_metrics};
 use crate::backend::Backend;
 use crate::cli::ApplyArgs;
-use crate::config::Loaded;
+use crate::config::{Loaded, Redactions};
 use crate::core::model::{Action, Desired, Live};
 use crate::core::plan::Plan;
 use crate::core::secret::Secret;
@@ -26,9 +26,13 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// `fleetform apply` from the command line: `-f FILE` or a saved plan.
 pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    // Known once the file (or the saved plan) is read, so a failure's metrics name the fleet.
+    let mut fleet = String::new();
+    let mut redactions = Redactions::default();
     let result = async {
         if let Some(path) = &args.saved.plan {
             let saved = read_saved(path)?;
+            fleet.clone_from(&saved.scope.fleet);
             let backend = connect(
                 &args.server.connect,
                 args.server.verbose.then(|| io.request_log.clone()),
@@ -39,6 +43,8 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
             return run_saved(&backend, &saved, args, approval, io).await;
         }
         let loaded = load_files(&args.server.file)?;
+        fleet.clone_from(&loaded.desired.fleet);
+        redactions.clone_from(&loaded.redactions);
         let backend = connect(
             &args.server.connect,
             args.server.verbose.then(|| io.request_log.clone()),
@@ -49,7 +55,12 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
         run_with(&backend, &loaded, args, approval, io).await
     }
     .await;
-    record_failure(result, args.saved.metrics_out.as_deref(), "apply", "")
+    record_failure(
+        redact_error(result, &redactions),
+        args.saved.metrics_out.as_deref(),
+        "apply",
+        &fleet,
+    )
 }
 
 /// `fleetform apply -f FILE` against a connected backend.
@@ -64,7 +75,8 @@ pub async fn run_with<B: Backend>(
         targets: args.server.target.clone(),
     };
     let (plan, live) = crate::fetch_and_plan(backend, &loaded.desired, &options).await?;
-    execute(backend, &plan, (&loaded.desired, &live), args, approval, io).await
+    let fleet = (&loaded.desired, &live, &loaded.redactions);
+    execute(backend, &plan, fleet, args, approval, io).await
 }
 
 /// Reads and parses a saved plan file.
@@ -109,21 +121,39 @@ pub async fn run_saved<B: Backend>(
         saved.fingerprints.users.len()
     )?;
     let desired = saved.scope.to_desired(saved::backend_of(saved)?);
-    execute(backend, &plan, (&desired, &live), args, approval, io).await
+    // A saved plan does not read the fleet file, so it knows no substituted values.
+    let fleet = (&desired, &live, &Redactions::default());
+    execute(backend, &plan, fleet, args, approval, io).await
 }
 
 /// Shows `plan`, checks the safety limits against the fleet and the live state it was made
-/// from, asks for approval and applies it (shared by `apply -f` and `apply --plan`).
+/// from, asks for approval and applies it (shared by `apply -f` and `apply --plan`). The
+/// server's messages in the report have the file's substituted values redacted.
 async fn execute<B: Backend>(
     backend: &B,
     plan: &Plan,
-    (desired, live): (&Desired, &Live),
+    (desired, live, redactions): (&Desired, &Live, &Redactions),
     args: &ApplyArgs,
     approval: Approval<'_>,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
     crate::render(plan, Format::Text, io.color, io.out)?;
+    // Metrics of a run that applies nothing: a scheduled job's metrics stay fresh when all is
+    // well, and a cancelled apply counts as a failed run.
+    let nothing_applied = |success: bool| {
+        write_metrics(
+            args.saved.metrics_out.as_deref(),
+            "apply",
+            &plan.fleet,
+            plan.summary(),
+            |run| {
+                run.success = success;
+                run.applied = Some((0, 0, 0));
+            },
+        )
+    };
     if plan.actions.is_empty() {
+        nothing_applied(true)?;
         return Ok(exit::OK);
     }
     // After the plan is shown, so the refusal's numbers can be checked against it, and before
@@ -145,12 +175,14 @@ async fn execute<B: Backend>(
             input.read_line(&mut answer)?;
             if answer.trim() != "yes" {
                 writeln!(io.out, "Apply cancelled; nothing was changed.")?;
+                nothing_applied(false)?;
                 return Ok(exit::ERROR);
             }
         }
     }
     if INTERRUPTED.load(Ordering::SeqCst) {
         writeln!(io.out, "Apply cancelled; nothing was changed.")?;
+        nothing_applied(false)?;
         return Ok(exit::ERROR);
     }
     // Opened before the first write, so a path that cannot be written stops the run early.
@@ -168,7 +200,10 @@ async fn execute<B: Backend>(
         allow_mass_removal: args.allow_mass_removal,
         cancel: Some(&INTERRUPTED),
     };
-    let report = crate::apply(backend, plan, (desired, live), options, io.out).await?;
+    let mut report = crate::apply(backend, plan, (desired, live), options, io.out).await?;
+    for (_, failure) in &mut report.failed {
+        *failure = failure.map_message(|message| redactions.apply(message));
+    }
     write_metrics(
         args.saved.metrics_out.as_deref(),
         "apply",

@@ -2,16 +2,21 @@
 //! each drifted user where the server keeps an audit log, and reports. Never writes to the
 //! server.
 
-use super::{Io, connect, load_files, record_failure, write_metrics};
+use super::{Io, connect, load_files, record_failure, redact_error, write_metrics};
 use crate::backend::Backend;
 use crate::cli::{DriftArgs, DriftFormat};
-use crate::config::Loaded;
+use crate::config::{Loaded, Redactions};
 use crate::views::drift;
 
 /// `fleetform drift` from the command line.
 pub async fn run(args: &DriftArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    // Known once the file is read, so a failure's metrics name the fleet.
+    let mut fleet = String::new();
+    let mut redactions = Redactions::default();
     let result = async {
         let loaded = load_files(&args.server.file)?;
+        fleet.clone_from(&loaded.desired.fleet);
+        redactions.clone_from(&loaded.redactions);
         let backend = connect(
             &args.server.connect,
             args.server.verbose.then(|| io.request_log.clone()),
@@ -22,7 +27,12 @@ pub async fn run(args: &DriftArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         run_with(&backend, &loaded, args, io).await
     }
     .await;
-    record_failure(result, args.metrics_out.as_deref(), "drift", "")
+    record_failure(
+        redact_error(result, &redactions),
+        args.metrics_out.as_deref(),
+        "drift",
+        &fleet,
+    )
 }
 
 /// `fleetform drift` against a connected backend.

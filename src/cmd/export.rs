@@ -51,13 +51,20 @@ pub async fn run_with<B: Backend>(
         .fetch(&scope(&args.fleet, users.clone()))
         .await
         .context("reading the exported users' links")?;
-    let header = format!(
+    let mut header = format!(
         "Exported by fleetform {} from {} as {} on {}.\nReview it before the first apply.",
         env!("CARGO_PKG_VERSION"),
         account.url,
         account.email,
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
+    // Managers are left out so the file never adopts a billing account by accident.
+    for email in export::left_out_managers(&listed, which) {
+        header.push_str(&format!(
+            "\nNot exported: {email}, a manager (user limit set). If it is this fleet's billing \
+             account, add `manager: {email}`; to manage it as a user, list it by hand."
+        ));
+    }
     let text = export::fleet_file(
         backend.description(),
         &live,

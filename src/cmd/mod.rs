@@ -25,7 +25,7 @@ use crate::backend::RequestLog;
 use crate::backend::traccar::api::{Credentials, redact_url};
 use crate::backend::traccar::{Options, TraccarBackend};
 use crate::cli::{Color, ConnectArgs};
-use crate::config::{self, Loaded};
+use crate::config::{self, Loaded, Redactions};
 use crate::core::plan::Summary;
 use crate::views::metrics;
 
@@ -142,6 +142,18 @@ pub fn write_metrics(
     };
     extra(&mut run);
     metrics::write_atomically(path, &metrics::render(&run))
+}
+
+/// Keeps the fleet file's substituted `${VAR}` values out of an error before `main` prints it:
+/// the error may repeat a server's answer, or a plan refusal, that quotes them.
+pub fn redact_error(result: anyhow::Result<i32>, redactions: &Redactions) -> anyhow::Result<i32> {
+    result.map_err(|e| {
+        if redactions.is_empty() {
+            e
+        } else {
+            anyhow::anyhow!(redactions.apply(&format!("{e:#}")))
+        }
+    })
 }
 
 /// Writes a failure to `--metrics-out` (when given) if `result` is an error, then returns it.

@@ -3,10 +3,10 @@
 
 use anyhow::Context;
 
-use super::{Io, connect, load_files, record_failure, write_metrics};
+use super::{Io, connect, load_files, record_failure, redact_error, write_metrics};
 use crate::backend::Backend;
 use crate::cli::{PlanArgs, PlanOutArgs};
-use crate::config::Loaded;
+use crate::config::{Loaded, Redactions};
 use crate::core::model::{Live, Scope};
 use crate::core::plan::Plan;
 use crate::views::{metrics, saved};
@@ -14,8 +14,13 @@ use crate::{PlanOptions, exit};
 
 /// `fleetform plan` from the command line.
 pub async fn run(args: &PlanArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    // Known once the file is read, so a failure's metrics name the fleet.
+    let mut fleet = String::new();
+    let mut redactions = Redactions::default();
     let result = async {
         let loaded = load_files(&args.server.file)?;
+        fleet.clone_from(&loaded.desired.fleet);
+        redactions.clone_from(&loaded.redactions);
         let backend = connect(
             &args.server.connect,
             args.server.verbose.then(|| io.request_log.clone()),
@@ -26,7 +31,12 @@ pub async fn run(args: &PlanArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         run_with(&backend, &loaded, args, io).await
     }
     .await;
-    record_failure(result, args.saved.metrics_out.as_deref(), "plan", "")
+    record_failure(
+        redact_error(result, &redactions),
+        args.saved.metrics_out.as_deref(),
+        "plan",
+        &fleet,
+    )
 }
 
 /// `fleetform plan` against a connected backend.

@@ -13,12 +13,49 @@
 //!   value shows as its `${...}` template, and each variable's value as `${NAME}`. Values
 //!   shorter than `MIN_REDACTED_LEN` characters are not recorded: replacing every `1` or `no`
 //!   in messages would garble line numbers and words, and so short a value is no secret.
+//! - The recorded values travel with the loaded file (`Redactions`), so the commands keep them
+//!   out of every message they print after loading too: errors, and the server's answers they
+//!   repeat. A server may echo a value cut short (a database quoting the first 80 characters,
+//!   fleetform's own 300-character cap), so a run of at least `MIN_ECHO_LEN` characters that
+//!   starts a recorded value is replaced as well.
 
 use super::decode::Found;
 use super::yaml::{Kind, Node};
 
 /// Substituted values at least this long are kept out of messages.
 pub const MIN_REDACTED_LEN: usize = 3;
+
+/// The shortest start of a recorded value that is replaced when the value itself is not there
+/// whole (an echo cut short).
+pub const MIN_ECHO_LEN: usize = 16;
+
+/// The substituted values of a loaded fleet file and what to show instead of each, longest
+/// first. `Debug` shows only how many there are: the values may be secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Redactions(Vec<(String, String)>);
+
+impl Redactions {
+    pub fn new(mut pairs: Vec<(String, String)>) -> Redactions {
+        pairs.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        pairs.dedup();
+        Redactions(pairs)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `message` with every substituted value (or a cut start of one) replaced.
+    pub fn apply(&self, message: &str) -> String {
+        redact(message, &self.0)
+    }
+}
+
+impl std::fmt::Debug for Redactions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactions({} values)", self.0.len())
+    }
+}
 
 /// The environment lookup: the value of a variable, or `None` when it is not set.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -122,7 +159,9 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// `message` with every recorded value replaced by what to show instead, longest match first
-/// at each position, in one pass (a replacement is never rewritten again).
+/// at each position, in one pass (a replacement is never rewritten again). Where no whole value
+/// starts at a position, the longest run of at least `MIN_ECHO_LEN` characters that starts a
+/// value is replaced (an echo cut short).
 pub fn redact(message: &str, redactions: &[(String, String)]) -> String {
     if redactions.is_empty() {
         return message.to_string();
@@ -130,7 +169,7 @@ pub fn redact(message: &str, redactions: &[(String, String)]) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     'scan: while let Some(c) = rest.chars().next() {
-        // `redactions` is sorted longest first by `Context::redact`.
+        // `redactions` is sorted longest first by `Context::redact` and `Redactions::new`.
         for (value, shown) in redactions {
             if !value.is_empty() && rest.starts_with(value.as_str()) {
                 out.push_str(shown);
@@ -138,10 +177,30 @@ pub fn redact(message: &str, redactions: &[(String, String)]) -> String {
                 continue 'scan;
             }
         }
+        let echo = redactions
+            .iter()
+            .map(|(value, shown)| (common_prefix(rest, value), shown))
+            .filter(|((chars, _), _)| *chars >= MIN_ECHO_LEN)
+            .max_by_key(|((_, bytes), _)| *bytes);
+        if let Some(((_, bytes), shown)) = echo {
+            out.push_str(shown);
+            rest = &rest[bytes..];
+            continue;
+        }
         out.push(c);
         rest = &rest[c.len_utf8()..];
     }
     out
+}
+
+/// How long the common start of `a` and `b` is, in characters and in bytes.
+fn common_prefix(a: &str, b: &str) -> (usize, usize) {
+    a.chars()
+        .zip(b.chars())
+        .take_while(|(x, y)| x == y)
+        .fold((0, 0), |(chars, bytes), (x, _)| {
+            (chars + 1, bytes + x.len_utf8())
+        })
 }
 
 #[cfg(test)]
@@ -207,5 +266,31 @@ mod tests {
             "bad url \"https://${HOST}/\" or ${HOST}"
         );
         assert_eq!(redact("x and ${X}", &r), "${X} and ${X}");
+    }
+
+    #[test]
+    fn echoes_cut_short_are_redacted_and_debug_shows_no_value() {
+        let long = "Ünïcode-secret-".repeat(10);
+        let r = Redactions::new(vec![
+            (long.clone(), "${LONG}".into()),
+            ("who-is-it".into(), "${WHO}".into()),
+        ]);
+        let cut: String = long.chars().take(80).collect();
+        assert_eq!(
+            r.apply(&format!(
+                "Value too long: \"'{cut}...' (150)\"; who-is-it here"
+            )),
+            "Value too long: \"'${LONG}...' (150)\"; ${WHO} here"
+        );
+        // Starts shorter than MIN_ECHO_LEN are ordinary text.
+        let short: String = long.chars().take(MIN_ECHO_LEN - 1).collect();
+        assert_eq!(r.apply(&short), short);
+        let at_min: String = long.chars().take(MIN_ECHO_LEN).collect();
+        assert_eq!(r.apply(&format!("[{at_min}]")), "[${LONG}]");
+        let debug = format!("{r:?}");
+        assert!(
+            !debug.contains("secret") && !debug.contains("who"),
+            "{debug}"
+        );
     }
 }

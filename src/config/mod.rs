@@ -20,6 +20,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use env::Redactions;
 pub use file::{
     FLEET_NAME_PATTERN, FileRole, FileSafety, FileUser, FleetFile, PRUNE_AFTER_PATTERN, Server,
     schema_json,
@@ -40,6 +41,8 @@ pub struct Loaded {
     pub source: String,
     /// Each file read, in order (a directory given on the command line appears as its files).
     pub sources: Vec<String>,
+    /// The `${VAR}` values substituted into the files, to keep out of every message.
+    pub redactions: Redactions,
 }
 
 /// One thing wrong with a fleet file. The message says what to do about it.
@@ -228,11 +231,13 @@ pub fn parse_many(files: &[(String, String)], env: env::Env<'_>) -> Result<Loade
     let names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
     let mut ctx = validate::Context::many(&names);
     let mut roots = Vec::new();
+    let mut substituted = Vec::new();
     for (i, (_, text)) in files.iter().enumerate() {
         ctx.select(i);
         match yaml::parse(text) {
             Ok(mut root) => {
                 let (found, redactions) = env::substitute(&mut root, env);
+                substituted.extend(redactions.iter().cloned());
                 ctx.redact(redactions);
                 for (pos, message) in found {
                     ctx.report(Some(pos), message);
@@ -257,6 +262,7 @@ pub fn parse_many(files: &[(String, String)], env: env::Env<'_>) -> Result<Loade
             server_url,
             source: names.join(", "),
             sources: names.clone(),
+            redactions: Redactions::new(substituted),
         }),
         // Validation only gives up after reporting why; this guards the invariant anyway.
         None => Err(Problems(vec![Problem {

@@ -99,6 +99,7 @@ users:
         server_url: Some("https://traccar.example.com".into()),
         source: "f.yaml".into(),
         sources: vec!["f.yaml".into()],
+        redactions: Default::default(),
     };
     assert_eq!(loaded, expected);
 }
@@ -444,6 +445,30 @@ fn cases() -> Vec<Case> {
             ],
         ),
         (
+            "a server url with credentials, never repeated",
+            file("server:\n  url: https://admin:Sup3r-Secret@traccar.example.com\n"),
+            vec![
+                "f.yaml:4:8: `server.url` holds credentials (user info before `@`): remove them, \
+                 and set TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD, in the environment",
+            ],
+        ),
+        (
+            "a server url with credentials is refused before its scheme is judged",
+            file("server: { url: \"ftp://admin:Sup3r-Secret@host\" }\n"),
+            vec![
+                "f.yaml:3:16: `server.url` holds credentials (user info before `@`): remove them, \
+                 and set TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD, in the environment",
+            ],
+        ),
+        (
+            "a server url with a user name only",
+            file("server: { url: \"http://admin@127.0.0.1:8082\" }\n"),
+            vec![
+                "f.yaml:3:16: `server.url` holds credentials (user info before `@`): remove them, \
+                 and set TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD, in the environment",
+            ],
+        ),
+        (
             "bad manager email",
             file("manager: billing\n"),
             vec![r#"f.yaml:3:10: invalid manager email "billing": an email needs an `@`"#],
@@ -557,7 +582,23 @@ fn cases() -> Vec<Case> {
             vec![
                 "f.yaml:3:8: `manager` is null: give it a value, or remove the key to leave it unmanaged",
                 "f.yaml:6:15: `readonly` is null: give it a value, or remove the key to leave it unmanaged",
-                "f.yaml:7:12: `devices` is null: give it a value, or remove the key to leave it unmanaged (write [] for no links)",
+                "f.yaml:7:12: `devices` is null: list the links, or write [] or leave the key out for no links",
+            ],
+        ),
+        (
+            "null lists and maps: the message says what leaving them out means",
+            file("roles:\nusers:\n"),
+            vec![
+                "f.yaml:3:6: `roles` is null: define the roles, or write {} or leave the key out for no roles",
+                "f.yaml:4:6: `users` is null: list the users, or write [] or leave the key out for no users",
+            ],
+        ),
+        (
+            "null links and attributes",
+            file("users:\n  - email: a@x.at\n    groups:\n    attributes:\n"),
+            vec![
+                "f.yaml:5:11: `groups` is null: list the links, or write [] or leave the key out for no links",
+                "f.yaml:6:15: `attributes` is null: give the attributes to manage, or leave the key out to manage none (`key: null` removes one attribute)",
             ],
         ),
         (
@@ -1141,9 +1182,9 @@ fn env_substitution_table() {
         ),
         (
             "a substituted value inside a longer one",
-            format!("{HEAD}server:\n  url: \"ftp://${{SECRET}}@host\"\n"),
+            format!("{HEAD}server:\n  url: \"ftp://${{SECRET}}/host\"\n"),
             vec![
-                "f.yaml:4:8: invalid server url \"ftp://${SECRET}@host\": it must start with \
+                "f.yaml:4:8: invalid server url \"ftp://${SECRET}/host\": it must start with \
                  http:// or https://",
             ],
         ),

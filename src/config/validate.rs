@@ -137,18 +137,20 @@ fn refuse_nulls(ctx: &mut Context, node: &Node, nullable: &[&str]) -> BTreeSet<u
     for (i, (key, value)) in node.entries().iter().enumerate() {
         let Some(name) = key.as_text() else { continue };
         if value.is_null() && !nullable.contains(&name) {
-            ctx.report(
-                Some(value.pos),
-                format!(
-                    "`{name}` is null: give it a value, or remove the key to leave it unmanaged{}",
-                    match name {
-                        "devices" | "groups" => " (write [] for no links)",
-                        "roles" | "attributes" => " (write {} for none)",
-                        "users" => " (write [] for no users)",
-                        _ => "",
-                    }
-                ),
-            );
+            // Lists and maps left out mean "none" (`devices`, `groups`, `users`, `roles`) or
+            // "none managed" (`attributes`, managed key by key), never "leave it alone".
+            let fix = match name {
+                "devices" | "groups" => {
+                    "list the links, or write [] or leave the key out for no links"
+                }
+                "users" => "list the users, or write [] or leave the key out for no users",
+                "roles" => "define the roles, or write {} or leave the key out for no roles",
+                "attributes" => {
+                    "give the attributes to manage, or leave the key out to manage none (`key: null` removes one attribute)"
+                }
+                _ => "give it a value, or remove the key to leave it unmanaged",
+            };
+            ctx.report(Some(value.pos), format!("`{name}` is null: {fix}"));
             refused.insert(i);
         }
     }
@@ -421,7 +423,16 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
             let pos = root
                 .get("server")
                 .map_or(root.pos, |(_, server)| value_pos(server, "url"));
-            if url.starts_with("http://") || url.starts_with("https://") {
+            let credentials = url::Url::parse(url)
+                .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+            if credentials {
+                // The URL is not repeated: the part before `@` is a credential.
+                ctx.report(
+                    Some(pos),
+                    "`server.url` holds credentials (user info before `@`): remove them, and set \
+                     TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD, in the environment",
+                );
+            } else if url.starts_with("http://") || url.starts_with("https://") {
                 urls.push(Given {
                     value: url.to_string(),
                     file,

@@ -7,7 +7,9 @@
 //! - Who is exported: never administrators, the acting account or Traccar's temporary share
 //!   users (the backend drops those); with `managed` only users carrying this fleet's marker,
 //!   with `all` every user without a marker or with this fleet's (users of another fleet stay
-//!   with their fleet).
+//!   with their fleet), except unmarked managers (a user limit other than 0): a billing account
+//!   listed as a user would be adopted and managed by the first apply. `left_out_managers`
+//!   names them, so the command can say so in the file.
 //! - What: name and phone when set, the permission fields (readonly, deviceReadonly,
 //!   limitCommands, disableReports, deviceLimit, userLimit), disabled, expirationTime when set,
 //!   direct device and group links. Attributes are not exported (they often hold app state such
@@ -22,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::config;
-use crate::core::description::Description;
+use crate::core::description::{Description, RiskClass};
 use crate::core::model::{Field, Live, LiveUser, UserKey, Value};
 use crate::core::record::APPLIED_ATTRIBUTE;
 
@@ -48,10 +50,37 @@ pub fn select(live: &Live, fleet: &str, which: Which) -> BTreeSet<UserKey> {
         .filter(|(key, user)| **key != me && user.untouchable.is_none())
         .filter(|(_, user)| match (which, user.marker.as_deref()) {
             (_, Some(marker)) => marker == fleet,
-            (Which::All, None) => true,
+            (Which::All, None) => !is_manager(user),
             (Which::Managed, None) => false,
         })
         .map(|(key, _)| key.clone())
+        .collect()
+}
+
+/// A user with power over other users: a limit that grants a role (`RiskClass::Limit {
+/// grants_role }`, Traccar's `userLimit`) set to anything but 0. Such an account is usually a
+/// billing account, not a fleet member.
+fn is_manager(user: &LiveUser) -> bool {
+    user.fields.iter().any(|(field, value)| {
+        field
+            .spec()
+            .is_some_and(|spec| spec.risk == RiskClass::Limit { grants_role: true })
+            && matches!(value, Value::Int(n) if *n != 0)
+    })
+}
+
+/// The unmarked managers `select` leaves out under `all` (emails, as the server spells them).
+pub fn left_out_managers(live: &Live, which: Which) -> Vec<String> {
+    let me = UserKey::new(&live.account.email);
+    if which == Which::Managed {
+        return Vec::new();
+    }
+    live.users
+        .iter()
+        .filter(|(key, user)| {
+            **key != me && user.untouchable.is_none() && user.marker.is_none() && is_manager(user)
+        })
+        .map(|(_, user)| user.email.clone())
         .collect()
 }
 
@@ -187,10 +216,26 @@ mod tests {
         b.fields.insert(tf("readonly"), Value::Bool(true));
         b.groups = set(&["G1"]);
         let c = have("c@x.at", None);
-        let l = live("admin", vec![a, b, c]);
+        let mut billing = have("billing@x.at", None);
+        billing.fields.insert(tf("userLimit"), Value::Int(100));
+        let mut unlimited = have("unlimited@x.at", None);
+        unlimited.fields.insert(tf("userLimit"), Value::Int(-1));
+        let mut not_a_manager = have("d@x.at", None);
+        not_a_manager.fields.insert(tf("userLimit"), Value::Int(0));
+        let l = live("admin", vec![a, b, c, billing, unlimited, not_a_manager]);
         let users = select(&l, FLEET, Which::Managed);
         assert_eq!(users.len(), 2);
-        assert_eq!(select(&l, FLEET, Which::All).len(), 3);
+        // `all` never lists an unmarked manager: the first apply would adopt it.
+        let all = select(&l, FLEET, Which::All);
+        assert_eq!(
+            all.iter().map(UserKey::as_str).collect::<Vec<_>>(),
+            ["a@x.at", "b@x.at", "c@x.at", "d@x.at"]
+        );
+        assert_eq!(
+            left_out_managers(&l, Which::All),
+            ["billing@x.at", "unlimited@x.at"]
+        );
+        assert!(left_out_managers(&l, Which::Managed).is_empty());
         let text = fleet_file(TRACCAR, &l, FLEET, &users, true, "test").expect("valid");
         assert!(text.contains("role: role-1"), "{text}");
         let loaded = config::parse(&text, "t").expect("parses");

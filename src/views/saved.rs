@@ -10,8 +10,11 @@
 //! (so apply re-reads exactly those objects) and a fingerprint of every live object the plan
 //! read. A fingerprint is the SHA-256 of the object's canonical model form:
 //! - every user in scope (the file's users, present or `absent`, and this fleet's marked
-//!   users): email, administrator flag, marker, every readable field and attribute, device and
-//!   group links, managing users;
+//!   users): email, administrator flag, marker, every field of the model (managed by the file
+//!   or not) and every attribute, device and group links, managing users. The backend's other
+//!   user settings (Traccar's map, position, coordinate format, `fixedEmail`, `poiLayer`, ...)
+//!   are not in the model and not covered: no plan changes them, and an update re-reads the
+//!   user right before writing it, so a change made to them since the plan is kept;
 //! - the catalogue: the devices and groups the account may link, the ambiguous group names and
 //!   the manager's devices.
 //!
@@ -22,7 +25,7 @@
 //! text) and re-encoded to prove the round trip is exact.
 //!
 //! Limits: the check and the first write are not atomic, so a change made in between is not
-//! seen; fingerprints cover every readable field, so an unmanaged change to a user in scope
+//! seen; fingerprints cover every field of the model, so an unmanaged change to a user in scope
 //! (a phone number, an attribute an app writes) also makes the plan stale; the fleet file's
 //! digest is recorded for CI to compare, apply does not need the file.
 

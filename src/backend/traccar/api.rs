@@ -4,8 +4,8 @@
 //! Authentication happens once: Basic credentials are exchanged for a session cookie with
 //! `POST /api/session` (every Basic request would make Traccar re-hash the password), a Bearer
 //! token is sent as a header. Credentials never appear in errors, logs or `Debug` output: they
-//! live in `Secret`s, and the only URL that carries a token (`/api/session?token=`) is never
-//! printed with its query.
+//! live in `Secret`s, and the only URL that carries a token (`/api/session?token=`) is only
+//! ever printed as `/api/session?token=REDACTED`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -460,12 +460,13 @@ impl Api {
     }
 
     /// `GET /api/session?token=`: the only way Traccar tells who a token belongs to. The URL
-    /// holds the token, so it is never printed.
+    /// holds the token, so it is only ever shown with the token's value `REDACTED`.
     async fn whoami_with_token(&self, token: &Secret) -> anyhow::Result<serde_json::Value> {
         let mut url = self.url("/api/session")?;
         url.query_pairs_mut().append_pair("token", token.expose());
+        let shown = display_path("/api/session", &[("token", String::new())]);
         let (status, body, _) = self
-            .execute(&Method::GET, &url, "/api/session", true, None, None)
+            .execute(&Method::GET, &url, &shown, true, None, None)
             .await?;
         if status.is_success() {
             return serde_json::from_slice(&body)
@@ -478,10 +479,7 @@ impl Api {
             );
         }
         Err(anyhow::Error::new(ApiError::from_answer(
-            "GET",
-            "/api/session",
-            status,
-            &body,
+            "GET", &shown, status, &body,
         )))
     }
 
