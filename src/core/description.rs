@@ -175,9 +175,4 @@ impl Description {
     pub fn is_disabled_value(&self, field: &Field, value: &Value) -> bool {
         field.spec().is_some_and(|s| s.risk == RiskClass::Disable) && *value == Value::Bool(true)
     }
-
-    /// Whether this backend has the link kind `kind`.
-    pub fn has_link(&self, kind: &str) -> bool {
-        self.links.iter().any(|l| l.kind == kind)
-    }
 }

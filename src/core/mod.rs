@@ -3,11 +3,11 @@
 //! command line, YAML or HTTP; everything is a function of its arguments.
 
 pub mod description;
-pub mod diff;
+pub(crate) mod diff;
 pub mod model;
 pub mod plan;
-pub mod record;
-pub mod risk;
-pub mod safety;
+pub(crate) mod record;
+pub(crate) mod risk;
+pub(crate) mod safety;
 pub mod secret;
-pub mod target;
+pub(crate) mod target;

@@ -2,8 +2,8 @@
 //! the exported fleet file, saved plans and metrics files. Pure formatting and parsing of
 //! formats; the only file I/O is `metrics::write_atomically`.
 
-pub mod drift;
-pub mod export;
-pub mod metrics;
+pub(crate) mod drift;
+pub(crate) mod export;
+pub(crate) mod metrics;
 pub mod render;
-pub mod saved;
+pub(crate) mod saved;

@@ -122,11 +122,6 @@ impl fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
-    /// True when the server answered with this status.
-    pub fn is_status(&self, status: u16) -> bool {
-        self.status == Some(status)
-    }
-
     /// True when the request may not have been applied, or certainly was not: worth checking
     /// and trying again, as opposed to a refusal.
     pub fn is_retryable(&self) -> bool {

@@ -12,11 +12,11 @@
 //! - Everything else used here exists from 5.1 on.
 
 pub mod api;
-pub mod audit;
-pub mod links;
+mod audit;
+mod links;
 mod read;
 pub mod rules;
-pub mod wire;
+mod wire;
 mod write;
 
 use std::collections::{HashMap, HashSet};
