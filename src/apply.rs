@@ -208,7 +208,7 @@ mod tests {
     }
 
     impl Backend for Scripted {
-        fn description(&self) -> &'static crate::core::description::Description {
+        fn description(&self) -> &'static crate::core::model::Description {
             TRACCAR
         }
         async fn describe(&self) -> anyhow::Result<Account> {
@@ -329,7 +329,7 @@ mod tests {
     }
 
     impl Backend for CancelDuringFirstPhase<'_> {
-        fn description(&self) -> &'static crate::core::description::Description {
+        fn description(&self) -> &'static crate::core::model::Description {
             TRACCAR
         }
         async fn describe(&self) -> anyhow::Result<Account> {
@@ -353,7 +353,7 @@ mod tests {
     struct Short;
 
     impl Backend for Short {
-        fn description(&self) -> &'static crate::core::description::Description {
+        fn description(&self) -> &'static crate::core::model::Description {
             TRACCAR
         }
         async fn describe(&self) -> anyhow::Result<Account> {

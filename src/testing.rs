@@ -1,7 +1,7 @@
 //! Test fixtures shared by the unit tests: Traccar's description (the backend the existing
 //! table-driven tests were written against) and its fields by name. Compiled for tests only.
 
-use crate::core::description::Description;
+use crate::core::model::Description;
 use crate::core::model::Field;
 
 /// The Traccar backend's description.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
-use crate::core::description::Description;
+use crate::core::model::Description;
 use crate::core::model::{Account, Action, Live, Scope, UserKey};
 use crate::core::secret::Secret;
 

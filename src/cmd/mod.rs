@@ -203,7 +203,7 @@ mod tests {
     }
 
     impl Backend for Fake {
-        fn description(&self) -> &'static crate::core::description::Description {
+        fn description(&self) -> &'static crate::core::model::Description {
             TRACCAR
         }
         async fn describe(&self) -> anyhow::Result<Account> {

@@ -15,10 +15,10 @@ use super::decode::{Found, decode};
 use super::file::{FileRole, FileSafety, FileUser, FleetFile, NULLABLE_KEYS, UserFields};
 use super::yaml::{Kind, Node, Pos};
 use super::{Problem, Problems};
-use crate::core::description::{Description, FieldType};
 use crate::core::model::{
     DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, Prune, Safety, UserKey, Value,
 };
+use crate::core::model::{Description, FieldType};
 
 pub use crate::core::model::MARKER_ATTRIBUTE;
 

@@ -2,7 +2,6 @@
 //! limits and `--target`. Nothing here does I/O, prints, reads the clock or knows about the
 //! command line, YAML or HTTP; everything is a function of its arguments.
 
-pub mod description;
 pub(crate) mod diff;
 pub mod model;
 pub mod plan;

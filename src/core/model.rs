@@ -1,6 +1,9 @@
 //! The backend-neutral model: desired state (from the fleet file), live state (from a server),
-//! and the vocabulary both share. Everything is keyed by natural keys (lower-cased email, device
-//! uniqueId, group name), never by server ids: ids stay inside `backend/<name>/`.
+//! the vocabulary both share, and the `Description` a backend gives of itself (its key, fields,
+//! link kinds, capabilities and `Rules`; at the end of this file, in one file with the model
+//! because each refers to the other). Everything is keyed by natural keys (the user key as the
+//! backend compares it, device uniqueId, group name), never by server ids: ids stay inside
+//! `backend/<name>/`.
 //!
 //! This module holds data only. It does no I/O and knows nothing about YAML, HTTP or Traccar.
 //!
@@ -17,8 +20,6 @@ use std::fmt;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-
-use crate::core::description::{Description, FieldSpec};
 
 /// The natural key of a user, as its backend compares them (`KeySpec::key`): trimmed, and
 /// lower-cased where keys match case-insensitively (Traccar's emails).
@@ -56,16 +57,21 @@ pub enum Field {
     Attribute(String),
 }
 
-/// A declared field: its backend's description and its place in it.
+/// A declared field: its spec and its place in its backend's field list (`Description::field`
+/// builds these).
 #[derive(Clone, Copy)]
 pub struct Scalar {
-    backend: &'static Description,
+    spec: &'static FieldSpec,
     index: usize,
 }
 
 impl Scalar {
+    pub fn new(spec: &'static FieldSpec, index: usize) -> Scalar {
+        Scalar { spec, index }
+    }
+
     pub fn spec(&self) -> &'static FieldSpec {
-        &self.backend.fields[self.index]
+        self.spec
     }
 }
 
@@ -96,11 +102,6 @@ impl std::hash::Hash for Scalar {
 }
 
 impl Field {
-    /// The `index`th field of `backend` (see `Description::field`).
-    pub fn scalar(backend: &'static Description, index: usize) -> Field {
-        Field::Scalar(Scalar { backend, index })
-    }
-
     /// The declared field's description; `None` for attributes.
     pub fn spec(&self) -> Option<&'static FieldSpec> {
         match self {
@@ -456,3 +457,204 @@ impl Action {
         }
     }
 }
+
+// ---- The backend's description ----------------------------------------------------------------
+//
+// description: what a backend tells the engine about itself, so that the engine never names a
+// backend. A backend gives one static `Description`: how its users are keyed, which user
+// fields it has (name, type, what a change of each does to access), which link kinds and
+// capabilities it has, and its `Rules`: the pure checks only it knows (what the acting account
+// may not do, which account must own the fleet's users). Users the backend never lets
+// fleetform manage are marked when it reads them (`LiveUser::untouchable`).
+//
+// This section is pure and holds no backend's data: `backend/<name>/` declares its own
+// description, and `backend::describe(kind)` is the registry that finds it by `server.kind`.
+//
+// Design: why a static description and not trait methods. The config loader, the saved-plan
+// reader and the views need a backend's vocabulary without a connection (validate, show a saved
+// plan); a `&'static Description` travels with the desired state (`Desired::backend`) and the
+// plan, so every pure function reaches it without I/O and without a generic parameter.
+
+/// The type of a user field's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    Bool,
+    /// An integer in `min..=max`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// An instant, written as RFC 3339.
+    Time,
+}
+
+/// What a change of a field does to the user's access (see `core::risk`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RiskClass {
+    /// Profile data: no effect on access.
+    Profile,
+    /// A restriction: `true` allows less.
+    Restriction,
+    /// The account's disabled flag: `true` locks the user out. The field with this class is the
+    /// one `prune: disable` sets.
+    Disable,
+    /// A limit: larger allows more, -1 is unlimited. `grants_role`: a non-zero value gives the
+    /// user power over other users (creating a user with it is an escalation).
+    Limit { grants_role: bool },
+    /// An expiry: later (or none) allows more.
+    Expiry,
+}
+
+/// One user field a fleet file may manage.
+#[derive(Debug)]
+pub struct FieldSpec {
+    /// The name in the file, in plans and in the applied record, e.g. `deviceReadonly`.
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub risk: RiskClass,
+    /// An empty text equals "no value" (the server returns null for "").
+    pub empty_is_null: bool,
+    /// `null` in the file has a meaning of its own ("no phone", "never expires").
+    pub nullable: bool,
+    /// Counts towards a permission set (`export --infer-roles` folds those into roles).
+    pub permission: bool,
+}
+
+/// How users are identified in files and plans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    /// The name of the key in the fleet file and in messages, e.g. `email`.
+    pub name: &'static str,
+    /// Whether keys match case-insensitively (and are folded to lower case).
+    pub fold_case: bool,
+}
+
+impl KeySpec {
+    /// The key of a user as this backend compares them.
+    pub fn key(&self, raw: &str) -> UserKey {
+        if self.fold_case {
+            UserKey::new(raw)
+        } else {
+            UserKey::exact(raw)
+        }
+    }
+}
+
+/// One kind of link a user can have, e.g. to a device.
+#[derive(Debug)]
+pub struct LinkSpec {
+    /// The name in plans, e.g. `device`.
+    pub kind: &'static str,
+}
+
+/// What a backend supports besides fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Users have a free-form attribute map, managed key by key (`attributes.<key>`); the
+    /// ownership marker and fleetform's records live there.
+    pub attributes: bool,
+    /// A fleet may name a managing (billing) account (`manager:`) that owns every fleet user.
+    pub managing_account: bool,
+}
+
+/// The pure rules only a backend knows. The engine asks; it never decides these itself.
+pub trait Rules: Send + Sync {
+    /// Problems with the inputs that the backend's rules find: what the acting account may not
+    /// manage at all, a managing account that does not exist, link targets it may not use.
+    fn check(&self, desired: &Desired, live: &Live) -> Vec<Problem>;
+
+    /// The account new users must be created under and every fleet user linked to (kind
+    /// `manager`), as the server spells it, when the backend's rules require one.
+    fn owner(&self, desired: &Desired, live: &Live) -> Option<String>;
+
+    /// Problems with the planned actions: changes the acting account may not make.
+    fn check_actions(&self, desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem>;
+
+    /// Whether the acting account becomes a manager of the users it creates (simulation).
+    fn creator_manages(&self, live: &Live) -> bool;
+}
+
+/// Everything a backend tells the engine about itself.
+pub struct Description {
+    /// The `server.kind` of fleet files and the `backend` of plans, e.g. `traccar`.
+    pub kind: &'static str,
+    pub key: KeySpec,
+    /// The user fields, in display order (also the order of plans and applied records).
+    pub fields: &'static [FieldSpec],
+    pub links: &'static [LinkSpec],
+    pub capabilities: Capabilities,
+    pub rules: &'static dyn Rules,
+}
+
+impl fmt::Debug for Description {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Description({})", self.kind)
+    }
+}
+
+impl PartialEq for Description {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+    }
+}
+
+impl Description {
+    /// The field named `name`: a declared field, or `attributes.<key>` where the backend has
+    /// attributes.
+    pub fn field(&'static self, name: &str) -> Option<Field> {
+        if let Some(key) = name.strip_prefix("attributes.") {
+            return self
+                .capabilities
+                .attributes
+                .then(|| Field::Attribute(key.to_string()));
+        }
+        self.fields
+            .iter()
+            .position(|spec| spec.name == name)
+            .map(|index| Field::Scalar(Scalar::new(&self.fields[index], index)))
+    }
+
+    /// Every declared field, in order.
+    pub fn scalars(&'static self) -> impl Iterator<Item = Field> {
+        (0..self.fields.len())
+            .map(move |index| Field::Scalar(Scalar::new(&self.fields[index], index)))
+    }
+
+    /// The field `prune: disable` sets to `true` (`RiskClass::Disable`), if the backend has one.
+    pub fn disable_field(&'static self) -> Option<Field> {
+        self.fields
+            .iter()
+            .position(|spec| spec.risk == RiskClass::Disable)
+            .map(|index| Field::Scalar(Scalar::new(&self.fields[index], index)))
+    }
+
+    /// Whether `value` is the "disabled" value of `field`.
+    pub fn is_disabled_value(&self, field: &Field, value: &Value) -> bool {
+        field.spec().is_some_and(|s| s.risk == RiskClass::Disable) && *value == Value::Bool(true)
+    }
+}
+
+/// One reason a plan cannot be made, with what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The user's email as the file spells it, when the problem is about one user.
+    pub user: Option<String>,
+    /// Where the user is defined (`DesiredUser::origin`, `file:line:column`).
+    pub origin: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(origin) = &self.origin {
+            write!(f, "{origin}: ")?;
+        }
+        if let Some(user) = &self.user {
+            write!(f, "user {user}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Problem {}

@@ -32,12 +32,12 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::core::description::{Description, RiskClass};
 use crate::core::diff::diff;
 use crate::core::model::{
-    Account, Action, DISABLED_AT_ATTRIBUTE, Desired, Field, LinkKind, Live, LiveUser, UserKey,
-    Value,
+    Account, Action, DISABLED_AT_ATTRIBUTE, Desired, Field, LinkKind, Live, LiveUser, Problem,
+    UserKey, Value,
 };
+use crate::core::model::{Description, RiskClass};
 
 /// The version of the JSON plan format (`format_version`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -137,30 +137,6 @@ impl Plan {
         self.actions.is_empty()
     }
 }
-
-/// One reason a plan cannot be made, with what to do about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// The user's email as the file spells it, when the problem is about one user.
-    pub user: Option<String>,
-    /// Where the user is defined (`DesiredUser::origin`, `file:line:column`).
-    pub origin: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(origin) = &self.origin {
-            write!(f, "{origin}: ")?;
-        }
-        if let Some(user) = &self.user {
-            write!(f, "user {user}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Problem {}
 
 /// Diffs, checks and orders. Fails with every problem found: problems with the account and
 /// the manager first, then each user's, users in key order.

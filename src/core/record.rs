@@ -21,9 +21,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::core::description::Description;
-use crate::core::model::{Action, Desired, DesiredUser, Field, Live, LiveUser, UserKey, Value};
-use crate::core::plan::{self, Plan, Problem};
+use crate::core::model::Description;
+use crate::core::model::{
+    Action, Desired, DesiredUser, Field, Live, LiveUser, Problem, UserKey, Value,
+};
+use crate::core::plan::{self, Plan};
 
 /// The user attribute holding what fleetform last applied (reserved in fleet files).
 pub const APPLIED_ATTRIBUTE: &str = "fleetformApplied";

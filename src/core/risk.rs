@@ -21,7 +21,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::core::description::RiskClass;
+use crate::core::model::RiskClass;
 use crate::core::model::{Action, FieldChange, Value};
 
 /// What an action does to access. Declared from most to least serious, so `Ord` sorts risky

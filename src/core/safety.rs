@@ -25,8 +25,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::core::description::Description;
 use crate::core::diff::untouchable;
+use crate::core::model::Description;
 use crate::core::model::{Action, Desired, Live, UserKey};
 use crate::core::plan::Plan;
 

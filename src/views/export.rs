@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::config;
-use crate::core::description::{Description, RiskClass};
+use crate::core::model::{Description, RiskClass};
 use crate::core::model::{Field, Live, LiveUser, UserKey, Value};
 use crate::core::record::APPLIED_ATTRIBUTE;
 

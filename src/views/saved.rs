@@ -37,11 +37,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use crate::core::description::{Description, FieldType};
 use crate::core::model::{
     Account, Action, Desired, DesiredUser, Field, FieldChange, LinkKind, Live, LiveUser, Prune,
     Safety, Scope, UserKey, Value,
 };
+use crate::core::model::{Description, FieldType};
 use crate::core::plan::Plan;
 use crate::core::record::sorted_json;
 use crate::views::render;

@@ -31,7 +31,7 @@ use self::api::{Api, Credentials};
 use self::rules::Role;
 use self::wire::Id;
 use crate::backend::{Backend, Outcome, PhaseContext, RequestLog};
-use crate::core::description::Description;
+use crate::core::model::Description;
 use crate::core::model::{Account, Action, Live, Scope, UserKey};
 use crate::core::secret::Secret;
 

@@ -1,6 +1,6 @@
 //! Traccar's description and rules: the user fields fleetform manages on a Traccar server, its
 //! link kinds, and the rules of Traccar's permission model that the engine asks for through
-//! `core::description::Rules`. Pure: no I/O.
+//! `core::model::Rules`. Pure: no I/O.
 //!
 //! The rules (from ../shared/traccar/API-NOTES.md and observations of real servers):
 //! - Administrators, the acting account and the fleet's manager (billing account) are never
@@ -12,11 +12,10 @@
 //! - A manager cannot set `deviceLimit`/`userLimit`: Traccar forces both to 0 on users a manager
 //!   creates and refuses to change them on update. A manager manages the users it creates.
 
-use crate::core::description::{
+use crate::core::model::{Action, Desired, Field, Live, Problem, UserKey, Value};
+use crate::core::model::{
     Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, RiskClass, Rules,
 };
-use crate::core::model::{Action, Desired, Field, Live, UserKey, Value};
-use crate::core::plan::Problem;
 
 /// The acting account's roles, as `Account::role` spells them.
 pub const ADMIN: &str = "admin";

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use super::rules::DESCRIPTION;
-use crate::core::description::FieldType;
+use crate::core::model::FieldType;
 use crate::core::model::{Field, Value};
 
 pub use crate::core::model::MARKER_ATTRIBUTE;
