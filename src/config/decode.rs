@@ -72,11 +72,7 @@ impl de::Error for DecodeError {
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
-        let hint = match suggest(field, expected) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!("the keys allowed here are: {}", expected.join(", ")),
-        };
-        Self::custom(format_args!("unknown key `{field}`: {hint}"))
+        Self::custom(unknown_key(field, expected))
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
@@ -97,6 +93,28 @@ impl de::Error for DecodeError {
     fn duplicate_field(field: &'static str) -> Self {
         Self::custom(format_args!("`{field}` is given twice: keep one"))
     }
+}
+
+/// "unknown key `x`: did you mean `y`?", or the list of the keys allowed.
+pub fn unknown_key(field: &str, allowed: &[&str]) -> String {
+    let hint = match suggest(field, allowed) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("the keys allowed here are: {}", allowed.join(", ")),
+    };
+    format!("unknown key `{field}`: {hint}")
+}
+
+/// Decodes one mapping value, the entry `key`, into `T`: what `decode` does for a field of a
+/// struct, for keys that are not known until a backend names them.
+pub fn decode_value<T: DeserializeOwned>(key: &str, value: &Node) -> Result<T, Found> {
+    T::deserialize(NodeDe::child(value)).map_err(|e| {
+        let message = if e.keyed {
+            e.message
+        } else {
+            format!("`{key}`: {}", e.message)
+        };
+        (e.pos.unwrap_or(value.pos), message)
+    })
 }
 
 /// serde's names for what it expected, in the words of a YAML file.
@@ -169,6 +187,18 @@ pub fn decode<T: DeserializeOwned>(
     skip: &BTreeSet<usize>,
     reported_missing: &[&str],
 ) -> (Option<T>, Vec<Found>) {
+    decode_with(node, skip, reported_missing, &[])
+}
+
+/// `decode`, for a mapping whose keys are `T`'s fields plus keys the caller decodes itself and
+/// leaves out with `skip` (a backend's user key and fields): `allowed` lists every key allowed
+/// here, in the order an unknown key's message shows them (empty: `T`'s fields).
+pub fn decode_with<T: DeserializeOwned>(
+    node: &Node,
+    skip: &BTreeSet<usize>,
+    reported_missing: &[&str],
+    allowed: &[&str],
+) -> (Option<T>, Vec<Found>) {
     let mut skip = skip.clone();
     // A required key that was reported, or left out for a reason already reported, is not
     // reported again as missing.
@@ -183,13 +213,14 @@ pub fn decode<T: DeserializeOwned>(
     // mapping with many unknown keys quadratic. What is left are distinct known keys, so the
     // rounds below are bounded by the number of fields of `T`.
     if let Some(fields) = struct_fields::<T>() {
+        let allowed: &[&str] = if allowed.is_empty() { fields } else { allowed };
         for (i, (key, _)) in node.entries().iter().enumerate() {
             if skip.contains(&i) {
                 continue;
             }
             let message = match key.as_text() {
                 Some(name) if fields.contains(&name) => continue,
-                Some(name) => <DecodeError as de::Error>::unknown_field(name, fields).message,
+                Some(name) => unknown_key(name, allowed),
                 None => format!("a key must be a word, not {}", key.describe()),
             };
             found.push((key.pos, message));

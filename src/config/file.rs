@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-use crate::core::model::Prune;
+use crate::core::model::{Description, FieldSpec, FieldType, Prune};
 
 /// The pattern a fleet name must match (also enforced by `validate`).
 pub const FLEET_NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
@@ -111,166 +111,154 @@ pub struct Server {
     pub url: Option<String>,
 }
 
-/// Declares a struct with the user fields shared by roles and users (serde's `flatten` can't be
-/// combined with `deny_unknown_fields`, so the fields are repeated by this macro instead), and
-/// a `fields()` accessor so `validate` handles both the same way.
-macro_rules! with_user_fields {
-    ($(#[$meta:meta])* pub struct $name:ident { $($extra:tt)* }) => {
-        $(#[$meta])*
-        pub struct $name {
-            $($extra)*
-            /// Display name.
-            #[serde(default)]
-            pub name: Option<String>,
-            /// Phone number. `null` means "no phone number".
-            #[serde(default, deserialize_with = "nullable")]
-            pub phone: Option<Option<String>>,
-            /// Free-form attributes, managed key by key: keys not listed are left alone. A `null`
-            /// value means the key must be absent. The keys `fleetform`, `fleetformApplied` and
-            /// `fleetformDisabledAt` are reserved.
-            #[serde(default)]
-            pub attributes: Option<BTreeMap<String, serde_json::Value>>,
-            /// Read-only user: may not create, edit or delete anything, nor change links.
-            #[serde(default)]
-            pub readonly: Option<bool>,
-            /// May not create, edit or delete devices (but may still see and use them).
-            #[serde(default)]
-            pub device_readonly: Option<bool>,
-            /// May not send commands to devices.
-            #[serde(default)]
-            pub limit_commands: Option<bool>,
-            /// May not run reports or export positions.
-            #[serde(default)]
-            pub disable_reports: Option<bool>,
-            /// A disabled user can not log in.
-            #[serde(default)]
-            pub disabled: Option<bool>,
-            /// How many devices the user may create: -1 unlimited, 0 none, n at most n visible devices.
-            #[serde(default)]
-            #[schemars(range(min = -1))]
-            pub device_limit: Option<i64>,
-            /// How many users the user may manage: -1 unlimited, 0 none (not a manager).
-            #[serde(default)]
-            #[schemars(range(min = -1))]
-            pub user_limit: Option<i64>,
-            /// When the account expires, as an RFC 3339 timestamp such as
-            /// `2027-06-30T00:00:00Z`. `null` means it never expires.
-            #[serde(default, deserialize_with = "nullable")]
-            #[schemars(extend("format" = "date-time"))]
-            pub expiration_time: Option<Option<String>>,
-        }
+/// The help text of `attributes` (users and roles).
+const ATTRIBUTES_DOC: &str = "Free-form attributes, managed key by key: keys not listed are left alone. A `null`\nvalue means the key must be absent. The keys `fleetform`, `fleetformApplied` and\n`fleetformDisabledAt` are reserved.";
 
-        impl $name {
-            pub fn fields(&self) -> UserFields<'_> {
-                UserFields {
-                    name: self.name.as_deref(),
-                    phone: self.phone.as_ref().map(Option::as_deref),
-                    attributes: self.attributes.as_ref(),
-                    readonly: self.readonly,
-                    device_readonly: self.device_readonly,
-                    limit_commands: self.limit_commands,
-                    disable_reports: self.disable_reports,
-                    disabled: self.disabled,
-                    device_limit: self.device_limit,
-                    user_limit: self.user_limit,
-                    expiration_time: self.expiration_time.as_ref().map(Option::as_deref),
-                }
-            }
-        }
-    };
+// The fields of roles and users are the backend's: `validate` decodes them by its description
+// and `schema_json` adds them to the schema; these types hold what every backend shares.
+
+/// A named permission preset: the same fields as a user, without email, role and links.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Role")]
+pub struct FileRole {
+    /// Free-form attributes (see `ATTRIBUTES_DOC`).
+    #[serde(default)]
+    pub attributes: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-with_user_fields! {
-    /// A named permission preset: the same fields as a user, without email, role and links.
-    #[derive(Debug, Default, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    #[schemars(rename = "Role")]
-    pub struct FileRole {}
-}
-
-with_user_fields! {
-    /// One user. Fields left out are not managed: fleetform leaves them as they are on the
-    /// server.
-    #[derive(Debug, Default, Deserialize, JsonSchema)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    #[schemars(rename = "User")]
-    pub struct FileUser {
-        /// The user's email, the login. Matched case-insensitively.
-        #[schemars(email)]
-        pub email: String,
-        /// The name of a role under `roles` whose fields this user gets.
-        #[serde(default)]
-        pub role: Option<String>,
-        /// Device uniqueIds linked to the user. The full list: other devices are unlinked. Left
-        /// out, the user has no device links.
-        #[serde(default)]
-        pub devices: Option<Vec<String>>,
-        /// Device group names linked to the user. The full list: other groups are unlinked.
-        /// Left out, the user has no group links.
-        #[serde(default)]
-        pub groups: Option<Vec<String>>,
-    }
-}
-
-/// The shared user fields of a role or user, borrowed.
-#[derive(Clone, Copy, Debug)]
-pub struct UserFields<'a> {
-    pub name: Option<&'a str>,
-    pub phone: Option<Option<&'a str>>,
-    pub attributes: Option<&'a BTreeMap<String, serde_json::Value>>,
-    pub readonly: Option<bool>,
-    pub device_readonly: Option<bool>,
-    pub limit_commands: Option<bool>,
-    pub disable_reports: Option<bool>,
-    pub disabled: Option<bool>,
-    pub device_limit: Option<i64>,
-    pub user_limit: Option<i64>,
-    pub expiration_time: Option<Option<&'a str>>,
-}
-
-/// Keys whose value may be `null` with a meaning of its own ("no phone", "never expires").
-/// Elsewhere `null` is refused: it would silently mean "not managed".
-pub const NULLABLE_KEYS: [&str; 2] = ["phone", "expirationTime"];
-
-/// `Some(None)` for an explicit `null`, so it differs from a key left out (`None`).
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
+/// One user. Fields left out are not managed: fleetform leaves them as they are on the
+/// server.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "User")]
+pub struct FileUser {
+    /// The name of a role under `roles` whose fields this user gets.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Device uniqueIds linked to the user. The full list: other devices are unlinked. Left
+    /// out, the user has no device links.
+    #[serde(default)]
+    pub devices: Option<Vec<String>>,
+    /// Device group names linked to the user. The full list: other groups are unlinked.
+    /// Left out, the user has no group links.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// Free-form attributes (see `ATTRIBUTES_DOC`).
+    #[serde(default)]
+    pub attributes: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The JSON Schema of the fleet file, pretty-printed with a trailing newline. This is what
 /// `fleetform schema` prints and what `schemas/fleet.schema.json` holds (a test compares them;
 /// `FLEETFORM_BLESS=1 cargo test --test tests config_files` rewrites the file).
+///
+/// The user fields come from the default backend's description (`backend::DEFAULT`): its key
+/// and fields are added to the `User` and `Role` definitions, so the schema and the loader
+/// always agree.
 pub fn schema_json() -> String {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .for_deserialize()
         .into_generator();
     let mut schema = generator.into_root_schema_for::<FleetFile>().to_value();
     refuse_null_in_schema(&mut schema);
+    describe_users(&mut schema, crate::backend::DEFAULT);
     let mut text =
         serde_json::to_string_pretty(&schema).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
 }
 
+/// Adds a backend's user key and fields to the schema's `User` and `Role` definitions, in the
+/// order the loader reports them: the key, the shared keys, then `Description::file_keys`.
+fn describe_users(schema: &mut serde_json::Value, backend: &Description) {
+    use serde_json::{Map, Value as J, json};
+    let field = |spec: &FieldSpec| -> J {
+        let ty = |name: &str| {
+            if spec.nullable {
+                json!([name, "null"])
+            } else {
+                json!(name)
+            }
+        };
+        let mut out = Map::new();
+        match spec.ty {
+            FieldType::Text => {
+                out.insert("type".into(), ty("string"));
+            }
+            FieldType::Bool => {
+                out.insert("type".into(), ty("boolean"));
+            }
+            FieldType::Int { min, max } => {
+                out.insert("type".into(), ty("integer"));
+                out.insert("format".into(), json!("int64"));
+                out.insert("minimum".into(), json!(min));
+                out.insert("maximum".into(), json!(max));
+            }
+            FieldType::Time => {
+                out.insert("type".into(), ty("string"));
+                out.insert("format".into(), json!("date-time"));
+            }
+        }
+        out.insert("description".into(), json!(spec.doc));
+        J::Object(out)
+    };
+    let Some(defs) = schema.get_mut("$defs").and_then(J::as_object_mut) else {
+        return;
+    };
+    for (def, keyed) in [("User", true), ("Role", false)] {
+        let Some(object) = defs.get_mut(def).and_then(J::as_object_mut) else {
+            continue;
+        };
+        let shared = object
+            .get("properties")
+            .and_then(J::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let mut properties = Map::new();
+        if keyed {
+            let mut key = Map::new();
+            key.insert("type".into(), json!("string"));
+            key.insert("description".into(), json!(backend.key.doc));
+            if backend.key.email {
+                key.insert("format".into(), json!("email"));
+            }
+            properties.insert(backend.key.name.into(), J::Object(key));
+            object.insert("required".into(), json!([backend.key.name]));
+        }
+        for (name, value) in shared.iter().filter(|(name, _)| *name != "attributes") {
+            properties.insert(name.clone(), value.clone());
+        }
+        for name in backend.file_keys() {
+            if name == "attributes" {
+                if let Some(attributes) = shared.get("attributes") {
+                    let mut attributes = attributes.clone();
+                    if let Some(a) = attributes.as_object_mut() {
+                        a.insert("description".into(), json!(ATTRIBUTES_DOC));
+                    }
+                    properties.insert("attributes".into(), attributes);
+                }
+            } else if let Some(spec) = backend.fields.iter().find(|s| s.name == name) {
+                properties.insert(spec.name.into(), field(spec));
+            }
+        }
+        object.insert("properties".into(), J::Object(properties));
+    }
+}
+
 /// schemars describes every `Option` field as nullable, but fleetform refuses `null` except for
-/// `NULLABLE_KEYS` (see `validate::refuse_nulls`); make the schema say so, so editors warn too.
+/// the fields a backend declares nullable (see `validate::refuse_nulls`); make the schema say
+/// so, so editors warn too. (Runs before the backend's fields are added.)
 fn refuse_null_in_schema(schema: &mut serde_json::Value) {
     use serde_json::Value as J;
     if let Some(properties) = schema.get_mut("properties").and_then(J::as_object_mut) {
-        for (name, property) in properties.iter_mut() {
+        for property in properties.values_mut() {
             let Some(object) = property.as_object_mut() else {
                 continue;
             };
             // Leaving a key out means "not managed", which no default value expresses.
             if object.get("default") == Some(&J::Null) {
                 object.remove("default");
-            }
-            if NULLABLE_KEYS.contains(&name.as_str()) {
-                continue;
             }
             if let Some(J::Array(types)) = object.get_mut("type") {
                 types.retain(|t| t != "null");

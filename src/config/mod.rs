@@ -228,6 +228,16 @@ pub fn parse(text: &str, source_name: &str) -> Result<Loaded, Problems> {
 /// Validates and merges several fleet files, given as (name, text), substituting `${VAR}`
 /// through `env`. Pure. See `load_many` for the merge rules.
 pub fn parse_many(files: &[(String, String)], env: env::Env<'_>) -> Result<Loaded, Problems> {
+    parse_many_as(files, env, crate::backend::DEFAULT)
+}
+
+/// `parse_many` for files that name no `server.kind` being for `default` (tests use a
+/// backend of their own).
+pub(crate) fn parse_many_as(
+    files: &[(String, String)],
+    env: env::Env<'_>,
+    default: &'static crate::core::model::Description,
+) -> Result<Loaded, Problems> {
     let names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
     let mut ctx = validate::Context::many(&names);
     let mut roots = Vec::new();
@@ -249,10 +259,10 @@ pub fn parse_many(files: &[(String, String)], env: env::Env<'_>) -> Result<Loade
     }
     let docs: Vec<validate::Doc<'_>> = roots.iter().map(|(i, root)| (*i, root)).collect();
     let result = if roots.len() == files.len() {
-        validate::validate_docs(&mut ctx, &docs)
+        validate::validate_docs(&mut ctx, &docs, default)
     } else {
         // Still check the files that parsed, so every problem is reported at once.
-        validate::validate_docs(&mut ctx, &docs);
+        validate::validate_docs(&mut ctx, &docs, default);
         None
     };
     ctx.finish()?;

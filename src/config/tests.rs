@@ -1378,3 +1378,114 @@ fn server_kind_picks_the_backend_and_defaults_to_traccar() {
     let default = ok(HEAD);
     assert_eq!(default.desired.backend, TRACCAR);
 }
+
+/// A backend unlike Traccar, to show that users are read by the backend's description: a
+/// case-sensitive `clientId` key, two fields, no attributes.
+mod another_backend {
+    use super::*;
+    use crate::core::model::{
+        Action, Capabilities, Description, FieldSpec, FieldType, KeySpec, Live, Problem, RiskClass,
+        Rules,
+    };
+
+    struct NoRules;
+
+    impl Rules for NoRules {
+        fn check(&self, _: &Desired, _: &Live) -> Vec<Problem> {
+            Vec::new()
+        }
+        fn owner(&self, _: &Desired, _: &Live) -> Option<String> {
+            None
+        }
+        fn check_actions(&self, _: &Desired, _: &Live, _: &[Action]) -> Vec<Problem> {
+            Vec::new()
+        }
+        fn creator_manages(&self, _: &Live) -> bool {
+            false
+        }
+    }
+
+    static FIELDS: [FieldSpec; 2] = [
+        FieldSpec {
+            name: "firstName",
+            ty: FieldType::Text,
+            risk: RiskClass::Profile,
+            empty_is_null: false,
+            nullable: false,
+            permission: false,
+            doc: "",
+        },
+        FieldSpec {
+            name: "tracking",
+            ty: FieldType::Bool,
+            risk: RiskClass::Restriction,
+            empty_is_null: false,
+            nullable: false,
+            permission: false,
+            doc: "",
+        },
+    ];
+
+    static OTHER: Description = Description {
+        kind: "other",
+        key: KeySpec {
+            name: "clientId",
+            fold_case: false,
+            email: false,
+            example: "drv-0001",
+            doc: "",
+        },
+        fields: &FIELDS,
+        links: &[],
+        capabilities: Capabilities {
+            attributes: false,
+            managing_account: false,
+        },
+        rules: &NoRules,
+    };
+
+    fn parse_other(text: &str) -> Result<Loaded, Vec<String>> {
+        super::super::parse_many_as(&[("f.yaml".into(), text.into())], &|_| None, &OTHER)
+            .map_err(|p| p.0.iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn users_are_read_by_the_backends_description() {
+        let loaded = parse_other(
+            "version: 1\nfleet: f\nusers:\n  - clientId: Drv-1\n    firstName: Max\n    tracking: false\n  - clientId: drv-1\n",
+        )
+        .expect("valid");
+        let d = &loaded.desired;
+        assert_eq!(d.backend, &OTHER);
+        // Keys are case-sensitive here: two users.
+        assert_eq!(d.users.len(), 2);
+        let max = &d.users[&UserKey::exact("Drv-1")];
+        assert_eq!(max.fields.len(), 2);
+        assert_eq!(
+            max.fields[&OTHER.field("firstName").expect("declared")],
+            text("Max")
+        );
+        assert_eq!(
+            max.fields[&OTHER.field("tracking").expect("declared")],
+            Value::Bool(false)
+        );
+    }
+
+    #[test]
+    fn another_backends_file_refuses_traccars_fields_with_its_own_keys() {
+        let problems = parse_other(
+            "version: 1\nfleet: f\nusers:\n  - clientId: d1\n    readonly: true\n    tracking: yes\n    attributes: {a: 1}\n  - email: a@x.at\n",
+        )
+        .expect_err("refused");
+        assert_eq!(
+            problems,
+            [
+                "f.yaml:5:5: unknown key `readonly`: the keys allowed here are: clientId, role, devices, groups, firstName, tracking",
+                r#"f.yaml:6:15: `tracking`: expected a boolean, found the string "yes""#,
+                "f.yaml:7:5: unknown key `attributes`: the keys allowed here are: clientId, role, devices, groups, firstName, tracking",
+                "f.yaml:8:5: the required key `clientId` is missing: add it, e.g. `clientId: drv-0001`",
+                "f.yaml:8:5: unknown key `email`: the keys allowed here are: clientId, role, devices, groups, firstName, tracking",
+            ]
+        );
+    }
+}

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::decode::{Found, decode};
-use super::file::{FileRole, FileSafety, FileUser, FleetFile, NULLABLE_KEYS, UserFields};
+use super::decode::{Found, decode, decode_value, decode_with};
+use super::file::{FileRole, FileSafety, FileUser, FleetFile};
 use super::yaml::{Kind, Node, Pos};
 use super::{Problem, Problems};
 use crate::core::model::{
@@ -177,7 +177,22 @@ pub type Doc<'n> = (usize, &'n Node);
 
 /// Validates several documents as one fleet (see `config::load_many` for the merge rules).
 /// Returns the model and the server URL.
-pub fn validate_docs(ctx: &mut Context, docs: &[Doc<'_>]) -> Option<(Desired, Option<String>)> {
+pub fn validate_docs(
+    ctx: &mut Context,
+    docs: &[Doc<'_>],
+    default: &'static Description,
+) -> Option<(Desired, Option<String>)> {
+    // Users and roles are decoded by the backend's description, so the backend is found first:
+    // the first `server.kind` that names a known backend (`check_top` reports the others).
+    let backend = docs
+        .iter()
+        .filter_map(|(_, root)| {
+            let (_, server) = root.get("server")?;
+            let (_, kind) = server.get("kind")?;
+            crate::backend::describe(kind.as_text()?)
+        })
+        .next()
+        .unwrap_or(default);
     let mut complete = true;
     let mut tops = Vec::new();
     let mut roles = Vec::new();
@@ -207,14 +222,14 @@ pub fn validate_docs(ctx: &mut Context, docs: &[Doc<'_>]) -> Option<(Desired, Op
         ctx.report_all(found);
         if let Some(node) = roles_node {
             roles.extend(
-                decode_roles(ctx, node)
+                decode_roles(ctx, node, backend)
                     .into_iter()
                     .map(|(name, pos, node, role)| (file, name, pos, node, role)),
             );
         }
         if let Some(node) = users_node {
             users.extend(
-                decode_users(ctx, node)
+                decode_users(ctx, node, backend)
                     .into_iter()
                     .map(|(node, user)| (file, node, user)),
             );
@@ -226,8 +241,8 @@ pub fn validate_docs(ctx: &mut Context, docs: &[Doc<'_>]) -> Option<(Desired, Op
     }
 
     // Users are checked even when the top level is broken: their problems are independent.
-    let top = check_top(ctx, &tops, docs);
-    let roles = check_roles(ctx, &roles, top.backend);
+    let top = check_top(ctx, &tops, docs, default);
+    let roles = check_roles(ctx, &roles);
     let users = check_users(ctx, &users, &roles, top.manager.as_ref(), top.backend);
     if !complete {
         return None;
@@ -260,9 +275,119 @@ fn take_entry<'n>(root: &'n Node, key: &str, skip: &mut BTreeSet<usize>) -> Opti
 }
 
 /// A decoded role: its name, where the name is, its mapping and its fields (if they decode).
-type RoleEntry<'n> = (String, Pos, &'n Node, Option<FileRole>);
+type RoleEntry<'n> = (String, Pos, &'n Node, Option<Decoded<FileRole>>);
 
-fn decode_roles<'n>(ctx: &mut Context, node: &'n Node) -> Vec<RoleEntry<'n>> {
+/// A role or user as decoded: the shared keys, the backend's fields (typed by its
+/// description, not yet checked against its rules) and, for users, the key as written.
+struct Decoded<T> {
+    file: T,
+    key: Option<String>,
+    fields: Vec<(Field, Raw)>,
+}
+
+/// The backend's field names that may be `null` with a meaning of their own ("no phone",
+/// "never expires"). Elsewhere `null` is refused: it would silently mean "not managed".
+fn nullable_keys(backend: &Description) -> Vec<&'static str> {
+    backend
+        .fields
+        .iter()
+        .filter(|spec| spec.nullable)
+        .map(|spec| spec.name)
+        .collect()
+}
+
+/// The keys of a user (`keyed`) or role mapping, in the order messages and the schema list
+/// them: the key, role and links, then profile data (the profile fields, then `attributes`),
+/// then the fields that decide access (`Description::file_keys`).
+fn allowed_keys(backend: &Description, keyed: bool) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if keyed {
+        keys.extend([backend.key.name, "role", "devices", "groups"]);
+    }
+    keys.extend(backend.file_keys());
+    keys
+}
+
+/// Decodes a user (`keyed`) or role mapping: the backend's key and fields by its description,
+/// the rest as `T`. Every problem is reported; `None` when the mapping cannot be used.
+fn decode_entry<T: serde::de::DeserializeOwned>(
+    ctx: &mut Context,
+    node: &Node,
+    backend: &'static Description,
+    keyed: bool,
+) -> Option<Decoded<T>> {
+    let mut skip = refuse_nulls(ctx, node, &nullable_keys(backend));
+    let missing: Vec<&'static str> = if keyed {
+        let example = format!("{}: {}", backend.key.name, backend.key.example);
+        require(ctx, node, &[(backend.key.name, &example)])
+    } else {
+        Vec::new()
+    };
+    let mut key = None;
+    let mut fields = Vec::new();
+    let mut broken = false;
+    for (i, (name, value)) in node.entries().iter().enumerate() {
+        let Some(name) = name.as_text() else { continue };
+        if skip.contains(&i) {
+            continue;
+        }
+        if keyed && name == backend.key.name {
+            skip.insert(i);
+            match decode_value::<String>(name, value) {
+                Ok(text) => key = Some(text),
+                Err(found) => {
+                    ctx.report_all(vec![found]);
+                    broken = true;
+                }
+            }
+        } else if name == "attributes" && !backend.capabilities.attributes {
+            // Shared by the file types, but only for backends whose users have attributes.
+            skip.insert(i);
+            let allowed = allowed_keys(backend, keyed);
+            ctx.report(
+                node.entries().get(i).map(|(k, _)| k.pos),
+                super::decode::unknown_key(name, &allowed),
+            );
+        } else if let Some(field) = backend.field(name).filter(|f| f.spec().is_some()) {
+            skip.insert(i);
+            match raw_value(name, &field, value) {
+                Ok(raw) => fields.push((field, raw)),
+                Err(found) => ctx.report_all(vec![found]),
+            }
+        }
+    }
+    let allowed = allowed_keys(backend, keyed);
+    let (file, found) = decode_with::<T>(node, &skip, &missing, &allowed);
+    ctx.report_all(found);
+    if broken || (keyed && key.is_none()) {
+        return None;
+    }
+    Some(Decoded {
+        file: file?,
+        key,
+        fields,
+    })
+}
+
+/// One field's value as the file holds it, typed by its description.
+fn raw_value(name: &str, field: &Field, value: &Node) -> Result<Raw, Found> {
+    let Some(spec) = field.spec() else {
+        return Err((value.pos, format!("`{name}` is not a declared field")));
+    };
+    Ok(match spec.ty {
+        FieldType::Bool => Raw::Bool(decode_value::<bool>(name, value)?),
+        FieldType::Int { .. } => Raw::Int(decode_value::<i64>(name, value)?),
+        FieldType::Text | FieldType::Time => {
+            Raw::Text(decode_value::<Option<String>>(name, value)?)
+        }
+    })
+}
+
+fn decode_roles<'n>(
+    ctx: &mut Context,
+    node: &'n Node,
+    backend: &'static Description,
+) -> Vec<RoleEntry<'n>> {
     if !matches!(node.kind, Kind::Map(_)) {
         ctx.report(
             Some(node.pos),
@@ -290,15 +415,17 @@ fn decode_roles<'n>(ctx: &mut Context, node: &'n Node) -> Vec<RoleEntry<'n>> {
             roles.push((name.to_string(), key.pos, value, None));
             continue;
         }
-        let skip = refuse_nulls(ctx, value, &NULLABLE_KEYS);
-        let (role, found) = decode::<FileRole>(value, &skip, &[]);
-        ctx.report_all(found);
+        let role = decode_entry::<FileRole>(ctx, value, backend, false);
         roles.push((name.to_string(), key.pos, value, role));
     }
     roles
 }
 
-fn decode_users<'n>(ctx: &mut Context, node: &'n Node) -> Vec<(&'n Node, Option<FileUser>)> {
+fn decode_users<'n>(
+    ctx: &mut Context,
+    node: &'n Node,
+    backend: &'static Description,
+) -> Vec<(&'n Node, Option<Decoded<FileUser>>)> {
     if !matches!(node.kind, Kind::Seq(_)) {
         ctx.report(
             Some(node.pos),
@@ -315,16 +442,14 @@ fn decode_users<'n>(ctx: &mut Context, node: &'n Node) -> Vec<(&'n Node, Option<
             ctx.report(
                 Some(item.pos),
                 format!(
-                    "a user must be a mapping with at least `email:`, not {}",
+                    "a user must be a mapping with at least `{}:`, not {}",
+                    backend.key.name,
                     item.describe()
                 ),
             );
             continue;
         }
-        let skip = refuse_nulls(ctx, item, &NULLABLE_KEYS);
-        let missing = require(ctx, item, &[("email", "email: someone@example.com")]);
-        let (user, found) = decode::<FileUser>(item, &skip, &missing);
-        ctx.report_all(found);
+        let user = decode_entry::<FileUser>(ctx, item, backend, true);
         users.push((item, user));
     }
     users
@@ -376,7 +501,12 @@ fn agree<T: PartialEq>(
     Some(first)
 }
 
-fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<'_>]) -> Top {
+fn check_top(
+    ctx: &mut Context,
+    tops: &[(usize, &Node, FleetFile)],
+    docs: &[Doc<'_>],
+    default: &'static Description,
+) -> Top {
     let mut versions = 0;
     let mut fleets_given = 0;
     let mut fleets = Vec::new();
@@ -536,8 +666,8 @@ fn check_top(ctx: &mut Context, tops: &[(usize, &Node, FleetFile)], docs: &[Doc<
 
     let fleet = agree(ctx, "fleet", fleets, |f| format!("{f:?}")).map(|g| g.value);
     let server_url = agree(ctx, "server.url", urls, |u| format!("{u:?}")).map(|g| g.value);
-    let backend = agree(ctx, "server.kind", kinds, |b| b.kind.to_string())
-        .map_or(crate::backend::DEFAULT, |g| g.value);
+    let backend =
+        agree(ctx, "server.kind", kinds, |b| b.kind.to_string()).map_or(default, |g| g.value);
     let manager = agree(ctx, "manager", managers, |m| m.to_string()).map(|g| {
         let at = ctx.location_in(g.file, g.pos);
         (g.value, at)
@@ -678,24 +808,25 @@ pub fn check_email(email: &str) -> Result<UserKey, &'static str> {
     Ok(UserKey::new(email))
 }
 
-/// A value as the file's types decoded it, before the backend's description types it.
-#[derive(Clone, Copy)]
-enum Raw<'a> {
+/// A value as the file holds it, decoded by the field's type, before the field's rules apply.
+#[derive(Clone, Debug)]
+enum Raw {
     /// A string, or `None` for an explicit `null`.
-    Text(Option<&'a str>),
+    Text(Option<String>),
     Bool(bool),
     Int(i64),
 }
 
 /// Types one file value as the field's description says, reporting what does not fit.
-fn field_value(ctx: &mut Context, node: &Node, field: &Field, raw: Raw<'_>) -> Option<Value> {
+fn field_value(ctx: &mut Context, node: &Node, field: &Field, raw: &Raw) -> Option<Value> {
     let spec = field.spec()?;
     let name = spec.name;
     match (spec.ty, raw) {
         (_, Raw::Text(None)) if spec.nullable => Some(Value::Null),
-        (FieldType::Text, Raw::Text(Some(text))) => Some(Value::Text(text.to_string())),
-        (FieldType::Bool, Raw::Bool(b)) => Some(Value::Bool(b)),
+        (FieldType::Text, Raw::Text(Some(text))) => Some(Value::Text(text.clone())),
+        (FieldType::Bool, Raw::Bool(b)) => Some(Value::Bool(*b)),
         (FieldType::Int { min, max }, Raw::Int(n)) => {
+            let n = *n;
             if (min..=max).contains(&n) {
                 return Some(Value::Int(n));
             }
@@ -743,40 +874,16 @@ fn field_value(ctx: &mut Context, node: &Node, field: &Field, raw: Raw<'_>) -> O
 fn managed_fields(
     ctx: &mut Context,
     node: &Node,
-    fields: UserFields<'_>,
-    backend: &'static Description,
+    raw: &[(Field, Raw)],
+    attributes: Option<&BTreeMap<String, serde_json::Value>>,
 ) -> BTreeMap<Field, Value> {
     let mut out = BTreeMap::new();
-    // The file's typed fields by name; the backend's description says what each one is.
-    let raw = [
-        ("name", fields.name.map(|n| Raw::Text(Some(n)))),
-        ("phone", fields.phone.map(Raw::Text)),
-        ("readonly", fields.readonly.map(Raw::Bool)),
-        ("deviceReadonly", fields.device_readonly.map(Raw::Bool)),
-        ("limitCommands", fields.limit_commands.map(Raw::Bool)),
-        ("disableReports", fields.disable_reports.map(Raw::Bool)),
-        ("disabled", fields.disabled.map(Raw::Bool)),
-        ("deviceLimit", fields.device_limit.map(Raw::Int)),
-        ("userLimit", fields.user_limit.map(Raw::Int)),
-        ("expirationTime", fields.expiration_time.map(Raw::Text)),
-    ];
-    for (name, raw) in raw {
-        let Some(raw) = raw else { continue };
-        let Some(field) = backend.field(name) else {
-            ctx.report(
-                Some(value_pos(node, name)),
-                format!(
-                    "`{name}` is not a field of {} users; remove it",
-                    backend.kind
-                ),
-            );
-            continue;
-        };
-        if let Some(value) = field_value(ctx, node, &field, raw) {
-            out.insert(field, value);
+    for (field, raw) in raw {
+        if let Some(value) = field_value(ctx, node, field, raw) {
+            out.insert(field.clone(), value);
         }
     }
-    if let Some(attributes) = fields.attributes {
+    if let Some(attributes) = attributes {
         for (key, value) in attributes {
             let why = match key.as_str() {
                 MARKER_ATTRIBUTE => "fleetform keeps its ownership marker there",
@@ -819,20 +926,19 @@ struct Role {
     fields: Option<BTreeMap<Field, Value>>,
 }
 
+/// A decoded role with the file it is in.
+type RoleAt<'n> = (usize, String, Pos, &'n Node, Option<Decoded<FileRole>>);
+
 /// Converts every role's fields; a role defined in two files is reported at the second, and
 /// the first definition is used.
-fn check_roles(
-    ctx: &mut Context,
-    roles: &[(usize, String, Pos, &Node, Option<FileRole>)],
-    backend: &'static Description,
-) -> BTreeMap<String, Role> {
+fn check_roles(ctx: &mut Context, roles: &[RoleAt<'_>]) -> BTreeMap<String, Role> {
     let mut out = BTreeMap::new();
     let mut seen: BTreeMap<&str, String> = BTreeMap::new();
     for (file, name, name_pos, node, role) in roles {
         ctx.select(*file);
         let fields = role
             .as_ref()
-            .map(|r| managed_fields(ctx, node, r.fields(), backend));
+            .map(|r| managed_fields(ctx, node, &r.fields, r.file.attributes.as_ref()));
         if let Some(first) = seen.get(name.as_str()) {
             ctx.report(
                 Some(*name_pos),
@@ -852,7 +958,7 @@ fn check_roles(
 /// the second entry, naming the first.
 fn check_users(
     ctx: &mut Context,
-    users: &[(usize, &Node, Option<FileUser>)],
+    users: &[(usize, &Node, Option<Decoded<FileUser>>)],
     roles: &BTreeMap<String, Role>,
     manager: Option<&(UserKey, String)>,
     backend: &'static Description,
@@ -866,13 +972,22 @@ fn check_users(
             complete = false;
             continue;
         };
-        let email_pos = value_pos(node, "email");
-        let key = match check_email(&user.email) {
+        let spec = backend.key;
+        let email_pos = value_pos(node, spec.name);
+        let written = user.key.as_deref().unwrap_or_default();
+        let checked = if spec.email {
+            check_email(written).map(|_| spec.key(written))
+        } else if written.trim().is_empty() {
+            Err("it is empty")
+        } else {
+            Ok(spec.key(written))
+        };
+        let key = match checked {
             Ok(key) => Some(key),
             Err(why) => {
                 ctx.report(
                     Some(email_pos),
-                    format!("invalid email {:?}: {why}", user.email),
+                    format!("invalid {} {written:?}: {why}", spec.name),
                 );
                 None
             }
@@ -882,7 +997,9 @@ fn check_users(
                 ctx.report(
                     Some(email_pos),
                     format!(
-                        "the user {key} is listed twice (first at {first}); emails match case-insensitively: keep one entry"
+                        "the user {key} is listed twice (first at {first}); {}s match {}: keep one entry",
+                        spec.name,
+                        if spec.fold_case { "case-insensitively" } else { "exactly" }
                     ),
                 );
             } else {
@@ -901,7 +1018,7 @@ fn check_users(
         }
 
         let mut fields = BTreeMap::new();
-        if let Some(role_name) = &user.role {
+        if let Some(role_name) = &user.file.role {
             match roles.get(role_name) {
                 Some(role) => fields.extend(
                     role.fields
@@ -924,14 +1041,19 @@ fn check_users(
             }
         }
         // The user's own fields override the role's, attribute by attribute.
-        fields.extend(managed_fields(ctx, node, user.fields(), backend));
+        fields.extend(managed_fields(
+            ctx,
+            node,
+            &user.fields,
+            user.file.attributes.as_ref(),
+        ));
 
-        let devices = links(ctx, node, "devices", "device", user.devices.as_deref());
-        let groups = links(ctx, node, "groups", "group", user.groups.as_deref());
+        let devices = links(ctx, node, "devices", "device", user.file.devices.as_deref());
+        let groups = links(ctx, node, "groups", "group", user.file.groups.as_deref());
 
         if let Some(key) = key {
             out.entry(key).or_insert(DesiredUser {
-                email: user.email.trim().to_string(),
+                email: written.trim().to_string(),
                 fields,
                 devices,
                 groups,

@@ -519,6 +519,8 @@ pub struct FieldSpec {
     pub nullable: bool,
     /// Counts towards a permission set (`export --infer-roles` folds those into roles).
     pub permission: bool,
+    /// The help text in the fleet file's schema, for users.
+    pub doc: &'static str,
 }
 
 /// How users are identified in files and plans.
@@ -528,6 +530,12 @@ pub struct KeySpec {
     pub name: &'static str,
     /// Whether keys match case-insensitively (and are folded to lower case).
     pub fold_case: bool,
+    /// Whether a key must be an email address.
+    pub email: bool,
+    /// An example key, for messages: `email: someone@example.com`.
+    pub example: &'static str,
+    /// The help text of the key in the fleet file's schema.
+    pub doc: &'static str,
 }
 
 impl KeySpec {
@@ -613,6 +621,20 @@ impl Description {
             .iter()
             .position(|spec| spec.name == name)
             .map(|index| Field::Scalar(Scalar::new(&self.fields[index], index)))
+    }
+
+    /// The names of a user's fields in a fleet file, in the order they are listed (messages, the
+    /// schema): the profile fields, `attributes` (where the backend has them), then the fields
+    /// that decide access, each group in declaration order.
+    pub fn file_keys(&self) -> Vec<&'static str> {
+        let profile = |spec: &&FieldSpec| spec.risk == RiskClass::Profile;
+        let mut keys: Vec<&'static str> =
+            self.fields.iter().filter(profile).map(|s| s.name).collect();
+        if self.capabilities.attributes {
+            keys.push("attributes");
+        }
+        keys.extend(self.fields.iter().filter(|s| !profile(s)).map(|s| s.name));
+        keys
     }
 
     /// Every declared field, in order.

@@ -45,7 +45,7 @@ impl Role {
 /// administrator runs that name a manager; never unlinked.
 pub const MANAGER_LINK: &str = "manager";
 
-const fn field(name: &'static str, ty: FieldType, risk: RiskClass) -> FieldSpec {
+const fn field(name: &'static str, ty: FieldType, risk: RiskClass, doc: &'static str) -> FieldSpec {
     FieldSpec {
         name,
         ty,
@@ -53,13 +53,19 @@ const fn field(name: &'static str, ty: FieldType, risk: RiskClass) -> FieldSpec 
         empty_is_null: false,
         nullable: false,
         permission: false,
+        doc,
     }
 }
 
-const fn permission(name: &'static str, ty: FieldType, risk: RiskClass) -> FieldSpec {
+const fn permission(
+    name: &'static str,
+    ty: FieldType,
+    risk: RiskClass,
+    doc: &'static str,
+) -> FieldSpec {
     FieldSpec {
         permission: true,
-        ..field(name, ty, risk)
+        ..field(name, ty, risk, doc)
     }
 }
 
@@ -69,31 +75,73 @@ const LIMIT: FieldType = FieldType::Int {
     max: i32::MAX as i64,
 };
 
-/// Traccar's user fields, in display order (the order of plans and applied records).
+/// Traccar's user fields, in display order (the order of plans and applied records). The docs
+/// are the help text of the fleet file's schema.
 static FIELDS: [FieldSpec; 10] = [
     FieldSpec {
         empty_is_null: true,
-        ..field("name", FieldType::Text, RiskClass::Profile)
+        ..field("name", FieldType::Text, RiskClass::Profile, "Display name.")
     },
     FieldSpec {
         empty_is_null: true,
         nullable: true,
-        ..field("phone", FieldType::Text, RiskClass::Profile)
+        ..field(
+            "phone",
+            FieldType::Text,
+            RiskClass::Profile,
+            "Phone number. `null` means \"no phone number\".",
+        )
     },
-    permission("readonly", FieldType::Bool, RiskClass::Restriction),
-    permission("deviceReadonly", FieldType::Bool, RiskClass::Restriction),
-    permission("limitCommands", FieldType::Bool, RiskClass::Restriction),
-    permission("disableReports", FieldType::Bool, RiskClass::Restriction),
-    field("disabled", FieldType::Bool, RiskClass::Disable),
+    permission(
+        "readonly",
+        FieldType::Bool,
+        RiskClass::Restriction,
+        "Read-only user: may not create, edit or delete anything, nor change links.",
+    ),
+    permission(
+        "deviceReadonly",
+        FieldType::Bool,
+        RiskClass::Restriction,
+        "May not create, edit or delete devices (but may still see and use them).",
+    ),
+    permission(
+        "limitCommands",
+        FieldType::Bool,
+        RiskClass::Restriction,
+        "May not send commands to devices.",
+    ),
+    permission(
+        "disableReports",
+        FieldType::Bool,
+        RiskClass::Restriction,
+        "May not run reports or export positions.",
+    ),
+    field(
+        "disabled",
+        FieldType::Bool,
+        RiskClass::Disable,
+        "A disabled user can not log in.",
+    ),
     permission(
         "deviceLimit",
         LIMIT,
         RiskClass::Limit { grants_role: false },
+        "How many devices the user may create: -1 unlimited, 0 none, n at most n visible devices.",
     ),
-    permission("userLimit", LIMIT, RiskClass::Limit { grants_role: true }),
+    permission(
+        "userLimit",
+        LIMIT,
+        RiskClass::Limit { grants_role: true },
+        "How many users the user may manage: -1 unlimited, 0 none (not a manager).",
+    ),
     FieldSpec {
         nullable: true,
-        ..field("expirationTime", FieldType::Time, RiskClass::Expiry)
+        ..field(
+            "expirationTime",
+            FieldType::Time,
+            RiskClass::Expiry,
+            "When the account expires, as an RFC 3339 timestamp such as\n`2027-06-30T00:00:00Z`. `null` means it never expires.",
+        )
     },
 ];
 
@@ -109,6 +157,9 @@ pub static DESCRIPTION: Description = Description {
     key: KeySpec {
         name: "email",
         fold_case: true,
+        email: true,
+        example: "someone@example.com",
+        doc: "The user's email, the login. Matched case-insensitively.",
     },
     fields: &FIELDS,
     links: &LINKS,
