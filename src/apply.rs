@@ -137,7 +137,7 @@ pub async fn apply_with_cancel<B: Backend>(
             }
             let (runnable, blocked): (Vec<&Action>, Vec<&Action>) = slice
                 .iter()
-                .partition(|a| !blocked_users.contains(&UserKey::new(a.email())));
+                .partition(|a| !blocked_users.contains(&plan.key(a.email())));
             for action in blocked {
                 report.skipped.push((
                     action.clone(),
@@ -171,7 +171,7 @@ pub async fn apply_with_cancel<B: Backend>(
                         report.done.push(action);
                     }
                     Err(message) => {
-                        failed_users.insert(UserKey::new(action.email()));
+                        failed_users.insert(plan.key(action.email()));
                         report.failed.push((action, message));
                     }
                 }

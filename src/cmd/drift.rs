@@ -46,7 +46,7 @@ pub async fn run_with<B: Backend>(
         crate::fetch_and_plan(backend, &loaded.desired, &crate::PlanOptions::default()).await?;
     let mut report = drift::classify(&loaded.desired, &live, &plan);
     if !report.drift.is_empty() {
-        let drifted: Vec<_> = report.drifted_users().into_iter().collect();
+        let drifted: Vec<_> = report.drifted_users(&loaded.desired).into_iter().collect();
         report.audit = backend.audit(&drifted).await;
     }
     match args.format {
@@ -61,7 +61,7 @@ pub async fn run_with<B: Backend>(
         |run| {
             run.drift = Some((
                 report.drift.len(),
-                report.drifted_users().len(),
+                report.drifted_users(&loaded.desired).len(),
                 report.pending.len(),
             ));
         },

@@ -46,7 +46,7 @@ pub async fn run_with<B: Backend>(
         ExportScope::Managed => export::Which::Managed,
         ExportScope::All => export::Which::All,
     };
-    let users = export::select(&listed, &args.fleet, which);
+    let users = export::select(backend.description(), &listed, &args.fleet, which);
     let live = backend
         .fetch(&scope(&args.fleet, users.clone()))
         .await
@@ -59,7 +59,7 @@ pub async fn run_with<B: Backend>(
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     // Managers are left out so the file never adopts a billing account by accident.
-    for email in export::left_out_managers(&listed, which) {
+    for email in export::left_out_managers(backend.description(), &listed, which) {
         header.push_str(&format!(
             "\nNot exported: {email}, a manager (user limit set). If it is this fleet's billing \
              account, add `manager: {email}`; to manage it as a user, list it by hand."

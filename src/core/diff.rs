@@ -55,7 +55,7 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
                 {
                     continue;
                 }
-                update(want, have, owner.as_deref(), &mut actions);
+                update(desired, want, have, owner.as_deref(), &mut actions);
             }
         }
     }
@@ -174,7 +174,13 @@ fn create(want: &DesiredUser, managed_by: Option<String>, actions: &mut Vec<Acti
     );
 }
 
-fn update(want: &DesiredUser, have: &LiveUser, manager: Option<&str>, actions: &mut Vec<Action>) {
+fn update(
+    desired: &Desired,
+    want: &DesiredUser,
+    have: &LiveUser,
+    manager: Option<&str>,
+    actions: &mut Vec<Action>,
+) {
     let changes: Vec<FieldChange> = want
         .fields
         .iter()
@@ -196,7 +202,7 @@ fn update(want: &DesiredUser, have: &LiveUser, manager: Option<&str>, actions: &
     // A user adopted, or created by a run that stopped before linking it to the manager,
     // joins the billing account like the users fleetform creates there.
     if let Some(manager) = manager
-        && !have.managed_by.contains(&UserKey::new(manager))
+        && !have.managed_by.contains(&desired.key(manager))
     {
         actions.push(Action::Link {
             email: have.email.clone(),

@@ -260,6 +260,13 @@ pub struct Desired {
     pub users: BTreeMap<UserKey, DesiredUser>,
 }
 
+impl Desired {
+    /// The key of a user named `raw`, by the backend's rule.
+    pub fn key(&self, raw: &str) -> UserKey {
+        self.backend.key.key(raw)
+    }
+}
+
 /// Safety limits against mass removal (`safety:` in the fleet file). `apply` refuses a plan
 /// that exceeds one of them unless `--allow-mass-removal` is given; see `crate::core::safety`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

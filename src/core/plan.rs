@@ -132,6 +132,11 @@ impl Plan {
         summary
     }
 
+    /// The key of a user named `raw`, by the backend's rule.
+    pub fn key(&self, raw: &str) -> UserKey {
+        self.backend.key.key(raw)
+    }
+
     /// Whether the server already matches the file.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
@@ -145,6 +150,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
     let mut problems = check_inputs(desired, live);
     problems.extend(rules.check(desired, live));
     let mut actions = diff(desired, live);
+    let key = |raw: &str| desired.key(raw);
     problems.extend(rules.check_actions(desired, live, &actions));
     // Problems about the whole run first, then each user's, users in key order (stable: the
     // engine's own checks of a user before its backend's).
@@ -152,7 +158,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
     if !problems.is_empty() {
         return Err(problems);
     }
-    actions.sort_by_cached_key(order_key);
+    actions.sort_by_cached_key(|action| order_key(action, key(action.email())));
     Ok(Plan {
         backend: desired.backend,
         fleet: desired.fleet.clone(),
@@ -162,25 +168,20 @@ pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
 }
 
 /// Phase, then user, then link kind and target: see the design comment.
-fn order_key(action: &Action) -> (Phase, UserKey, Option<LinkKind>, String) {
+fn order_key(action: &Action, user: UserKey) -> (Phase, UserKey, Option<LinkKind>, String) {
     let (kind, target) = match action {
         Action::Link { kind, target, .. } | Action::Unlink { kind, target, .. } => {
             (Some(*kind), target.clone())
         }
         _ => (None, String::new()),
     };
-    (
-        Phase::of(action),
-        UserKey::new(action.email()),
-        kind,
-        target,
-    )
+    (Phase::of(action), user, kind, target)
 }
 
 /// Everything wrong with the inputs, independent of the diff.
 fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
     let account = &live.account;
-    let me = UserKey::new(&account.email);
+    let me = desired.key(&account.email);
     let mut problems = Vec::new();
 
     for (key, want) in &desired.users {
@@ -250,7 +251,7 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
 pub fn simulate(live: &Live, plan: &Plan) -> Live {
     let mut next = live.clone();
     for action in &plan.actions {
-        let key = UserKey::new(action.email());
+        let key = plan.key(action.email());
         match action {
             Action::CreateUser {
                 email,
@@ -264,10 +265,10 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                     fields: Default::default(),
                     devices: Default::default(),
                     groups: Default::default(),
-                    managed_by: managed_by.iter().map(|m| UserKey::new(m)).collect(),
+                    managed_by: managed_by.iter().map(|m| plan.key(m)).collect(),
                 };
                 if plan.backend.rules.creator_manages(live) {
-                    user.managed_by.insert(UserKey::new(&plan.account.email));
+                    user.managed_by.insert(plan.key(&plan.account.email));
                 }
                 for (field, value) in fields {
                     set_field(&mut user, field, value);
@@ -310,7 +311,7 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                             }
                         }
                         LinkKind::Manager => {
-                            let manager = UserKey::new(target);
+                            let manager = plan.key(target);
                             if is_link {
                                 user.managed_by.insert(manager);
                             } else {
@@ -921,7 +922,8 @@ mod tests {
 
                 // Ordered: strictly increasing (phase, user, kind, target).
                 for pair in first.actions.windows(2) {
-                    prop_assert!(order_key(&pair[0]) < order_key(&pair[1]), "{pair:?}");
+                    let key = |a: &Action| order_key(a, desired.key(a.email()));
+                    prop_assert!(key(&pair[0]) < key(&pair[1]), "{pair:?}");
                 }
 
                 // No action is a no-op: each one changes the simulated server.

@@ -184,9 +184,9 @@ pub fn plan_recorded(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem
         .actions
         .iter()
         .filter(|a| !record_only(a))
-        .map(|a| UserKey::new(a.email()))
+        .map(|a| plan.key(a.email()))
         .collect();
     plan.actions
-        .retain(|a| !record_only(a) || busy.contains(&UserKey::new(a.email())));
+        .retain(|a| !record_only(a) || busy.contains(&desired.key(a.email())));
     Ok(plan)
 }

@@ -140,7 +140,7 @@ pub fn counts(desired: &Desired, live: &Live, plan: &Plan) -> Counts {
         .actions
         .iter()
         .filter(|action| removes(plan.backend, action))
-        .map(|action| UserKey::new(action.email()))
+        .map(|action| plan.key(action.email()))
         .filter(|key| managed.contains(key))
         .collect();
     let unlinks = plan

@@ -50,18 +50,18 @@ pub fn restrict(
     };
     let unknown: Vec<String> = targets
         .iter()
-        .filter(|t| !known(&UserKey::new(t)))
+        .filter(|t| !known(&desired.key(t)))
         .cloned()
         .collect();
     if !unknown.is_empty() {
         return Err(UnknownTargets(unknown));
     }
-    let keys: BTreeSet<UserKey> = targets.iter().map(|t| UserKey::new(t)).collect();
+    let keys: BTreeSet<UserKey> = targets.iter().map(|t| desired.key(t)).collect();
     Ok(Plan {
         actions: plan
             .actions
             .into_iter()
-            .filter(|a| keys.contains(&UserKey::new(a.email())))
+            .filter(|a| keys.contains(&desired.key(a.email())))
             .collect(),
         ..plan
     })

@@ -78,9 +78,9 @@ impl Report {
         }
     }
 
-    /// The users with at least one drifted difference.
-    pub fn drifted_users(&self) -> BTreeSet<UserKey> {
-        self.drift.iter().map(|d| UserKey::new(&d.email)).collect()
+    /// The users with at least one drifted difference, keyed as `desired`'s backend keys them.
+    pub fn drifted_users(&self, desired: &Desired) -> BTreeSet<UserKey> {
+        self.drift.iter().map(|d| desired.key(&d.email)).collect()
     }
 }
 
@@ -100,7 +100,7 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
         audit: BTreeMap::new(),
     };
     let verdict = |email: &str, field: Option<&Field>| -> Verdict {
-        let key = UserKey::new(email);
+        let key = desired.key(email);
         let (Some(want), Some(have)) = (desired.users.get(&key), live.users.get(&key)) else {
             return Verdict::Pending("not in the file");
         };
@@ -226,7 +226,12 @@ pub fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         out,
         "Drift: {} change(s) on {} user(s); pending: {} change(s). `fleetform apply` restores the file's state.",
         report.drift.len(),
-        report.drifted_users().len(),
+        report
+            .drift
+            .iter()
+            .map(|d| d.email.as_str())
+            .collect::<BTreeSet<_>>()
+            .len(),
         report.pending.len()
     )
 }

@@ -43,8 +43,8 @@ fn is_permission(field: &Field) -> bool {
 }
 
 /// The users to export (see the design comment).
-pub fn select(live: &Live, fleet: &str, which: Which) -> BTreeSet<UserKey> {
-    let me = UserKey::new(&live.account.email);
+pub fn select(backend: &Description, live: &Live, fleet: &str, which: Which) -> BTreeSet<UserKey> {
+    let me = backend.key.key(&live.account.email);
     live.users
         .iter()
         .filter(|(key, user)| **key != me && user.untouchable.is_none())
@@ -70,8 +70,8 @@ fn is_manager(user: &LiveUser) -> bool {
 }
 
 /// The unmarked managers `select` leaves out under `all` (emails, as the server spells them).
-pub fn left_out_managers(live: &Live, which: Which) -> Vec<String> {
-    let me = UserKey::new(&live.account.email);
+pub fn left_out_managers(backend: &Description, live: &Live, which: Which) -> Vec<String> {
+    let me = backend.key.key(&live.account.email);
     if which == Which::Managed {
         return Vec::new();
     }
@@ -223,19 +223,19 @@ mod tests {
         let mut not_a_manager = have("d@x.at", None);
         not_a_manager.fields.insert(tf("userLimit"), Value::Int(0));
         let l = live("admin", vec![a, b, c, billing, unlimited, not_a_manager]);
-        let users = select(&l, FLEET, Which::Managed);
+        let users = select(TRACCAR, &l, FLEET, Which::Managed);
         assert_eq!(users.len(), 2);
         // `all` never lists an unmarked manager: the first apply would adopt it.
-        let all = select(&l, FLEET, Which::All);
+        let all = select(TRACCAR, &l, FLEET, Which::All);
         assert_eq!(
             all.iter().map(UserKey::as_str).collect::<Vec<_>>(),
             ["a@x.at", "b@x.at", "c@x.at", "d@x.at"]
         );
         assert_eq!(
-            left_out_managers(&l, Which::All),
+            left_out_managers(TRACCAR, &l, Which::All),
             ["billing@x.at", "unlimited@x.at"]
         );
-        assert!(left_out_managers(&l, Which::Managed).is_empty());
+        assert!(left_out_managers(TRACCAR, &l, Which::Managed).is_empty());
         let text = fleet_file(TRACCAR, &l, FLEET, &users, true, "test").expect("valid");
         assert!(text.contains("role: role-1"), "{text}");
         let loaded = config::parse(&text, "t").expect("parses");

@@ -70,7 +70,7 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
     let mut users: BTreeMap<UserKey, Vec<&Action>> = BTreeMap::new();
     for action in &plan.actions {
         users
-            .entry(UserKey::new(action.email()))
+            .entry(plan.key(action.email()))
             .or_default()
             .push(action);
     }
@@ -244,7 +244,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     let mut users: BTreeMap<UserKey, Vec<&Action>> = BTreeMap::new();
     for action in &plan.actions {
         users
-            .entry(UserKey::new(action.email()))
+            .entry(plan.key(action.email()))
             .or_default()
             .push(action);
     }

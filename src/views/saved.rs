@@ -290,7 +290,11 @@ pub fn stale_reasons(saved: &SavedPlan, account: &Account, live: &Live) -> Vec<S
             account.server_version, was.server_version
         ));
     }
-    if UserKey::new(&was.email) != UserKey::new(&account.email) || was.role != account.role {
+    let same_account = match crate::backend::describe(&account.backend) {
+        Some(backend) => backend.key.key(&was.email) == backend.key.key(&account.email),
+        None => was.email == account.email,
+    };
+    if !same_account || was.role != account.role {
         reasons.push(format!(
             "the acting account is {} ({}), the plan was made as {} ({})",
             account.email, account.role, was.email, was.role
