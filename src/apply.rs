@@ -60,24 +60,9 @@ impl Report {
     }
 }
 
-/// A one-line description of an action, for progress and reports.
+/// A one-line description of an action, for progress and reports (its `Display`).
 pub fn describe(action: &Action) -> String {
-    match action {
-        Action::CreateUser { email, .. } => format!("create user {email}"),
-        Action::UpdateUser { email, .. } => format!("update user {email}"),
-        Action::Link {
-            email,
-            kind,
-            target,
-        } => format!("link {kind} {target} to {email}"),
-        Action::Unlink {
-            email,
-            kind,
-            target,
-        } => format!("unlink {kind} {target} from {email}"),
-        Action::DisableUser { email } => format!("disable user {email}"),
-        Action::DeleteUser { email } => format!("delete user {email}"),
-    }
+    action.to_string()
 }
 
 /// The most actions handed to the backend at once: how often cancellation is checked. Large

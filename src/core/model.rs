@@ -145,8 +145,7 @@ impl Serialize for Field {
 
 /// A field's value. `Null` is "absent / no value" (an attribute that must not exist, a user
 /// without an expiration time, an empty phone).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Null,
     Bool(bool),
@@ -189,6 +188,43 @@ impl Value {
             Value::Text(s) => serde_json::Value::String(s.clone()),
             Value::Json(j) => (**j).clone(),
         }
+    }
+}
+
+/// The JSON form of plans and saved plans: times as RFC 3339 in UTC at second precision
+/// (`"2027-01-01T00:00:00Z"`), everything else as `to_json`.
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Time(t) => {
+                s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            }
+            other => other.to_json().serialize(s),
+        }
+    }
+}
+
+impl Value {
+    /// Reads what `Serialize` wrote, typed by `field` (a field's type decides whether a string
+    /// is a time or text; attributes fold as `from_json` does).
+    pub fn from_json_as(field: &Field, json: &serde_json::Value) -> Result<Value, String> {
+        use serde_json::Value as J;
+        let wrong = || format!("field {field}: unexpected value {json}");
+        Ok(match (field.spec().map(|spec| spec.ty), json) {
+            (_, J::Null) => Value::Null,
+            (None, other) => Value::from_json(other),
+            (Some(FieldType::Text), J::String(s)) => Value::Text(s.clone()),
+            (Some(FieldType::Time), J::String(s)) => Value::time(
+                DateTime::parse_from_rfc3339(s)
+                    .map_err(|_| wrong())?
+                    .with_timezone(&Utc),
+            ),
+            (Some(FieldType::Int { .. }), J::Number(n)) => {
+                Value::Int(n.as_i64().ok_or_else(wrong)?)
+            }
+            (Some(FieldType::Bool), J::Bool(b)) => Value::Bool(*b),
+            _ => return Err(wrong()),
+        })
     }
 }
 
@@ -398,6 +434,15 @@ pub enum LinkKind {
     Manager,
 }
 
+impl LinkKind {
+    /// Parses what `Display` prints.
+    pub fn parse(name: &str) -> Option<LinkKind> {
+        [LinkKind::Device, LinkKind::Group, LinkKind::Manager]
+            .into_iter()
+            .find(|kind| kind.to_string() == name)
+    }
+}
+
 impl fmt::Display for LinkKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -418,6 +463,11 @@ pub struct FieldChange {
 
 /// One step of a plan. Users are named by email as the file (create) or server (others) spells
 /// them; links by device uniqueId or group name.
+///
+/// The one encoding of an action: `Serialize` writes it (`{"action": "create_user", "email":
+/// ..., "managed_by": ..., "fields": {...}}`, keys in declaration order) for the JSON plan and
+/// saved plans, `Action::from_json` reads it back, and `Display` is its one-line text
+/// (`create user a@x.at`, `link device BT-1 to a@x.at`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -426,14 +476,14 @@ pub enum Action {
     /// at apply time and never appears in the plan.
     CreateUser {
         email: String,
-        fields: BTreeMap<Field, Value>,
         managed_by: Option<String>,
+        fields: BTreeMap<Field, Value>,
     },
     /// Change only the listed fields; `adopt` adds this fleet's marker to an unmarked user.
     UpdateUser {
         email: String,
-        changes: Vec<FieldChange>,
         adopt: bool,
+        changes: Vec<FieldChange>,
     },
     Link {
         email: String,
@@ -451,7 +501,113 @@ pub enum Action {
     DeleteUser { email: String },
 }
 
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::CreateUser { email, .. } => write!(f, "create user {email}"),
+            Action::UpdateUser { email, .. } => write!(f, "update user {email}"),
+            Action::Link {
+                email,
+                kind,
+                target,
+            } => write!(f, "link {kind} {target} to {email}"),
+            Action::Unlink {
+                email,
+                kind,
+                target,
+            } => write!(f, "unlink {kind} {target} from {email}"),
+            Action::DisableUser { email } => write!(f, "disable user {email}"),
+            Action::DeleteUser { email } => write!(f, "delete user {email}"),
+        }
+    }
+}
+
 impl Action {
+    /// Reads what `Serialize` wrote; field names and values are typed by `backend`'s
+    /// description. Keys other than the action's own (`phase`, `risk`) are ignored.
+    pub fn from_json(
+        backend: &'static Description,
+        json: &serde_json::Value,
+    ) -> Result<Action, String> {
+        use serde_json::Value as J;
+        let text = |key: &str| -> Result<String, String> {
+            json.get(key)
+                .and_then(J::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("missing `{key}`"))
+        };
+        let field = |name: &str| {
+            backend
+                .field(name)
+                .ok_or_else(|| format!("unknown field {name:?}"))
+        };
+        let kind = || -> Result<LinkKind, String> {
+            let name = text("kind")?;
+            LinkKind::parse(&name).ok_or_else(|| format!("unknown link kind {name:?}"))
+        };
+        let email = text("email")?;
+        Ok(match text("action")?.as_str() {
+            "create_user" => {
+                let mut fields = BTreeMap::new();
+                let given = json
+                    .get("fields")
+                    .and_then(J::as_object)
+                    .ok_or("missing `fields`")?;
+                for (name, value) in given {
+                    let field = field(name)?;
+                    let value = Value::from_json_as(&field, value)?;
+                    fields.insert(field, value);
+                }
+                Action::CreateUser {
+                    email,
+                    managed_by: json
+                        .get("managed_by")
+                        .and_then(J::as_str)
+                        .map(str::to_string),
+                    fields,
+                }
+            }
+            "update_user" => {
+                let mut changes = Vec::new();
+                let given = json
+                    .get("changes")
+                    .and_then(J::as_array)
+                    .ok_or("missing `changes`")?;
+                for change in given {
+                    let name = change
+                        .get("field")
+                        .and_then(J::as_str)
+                        .ok_or("missing `field`")?;
+                    let field = field(name)?;
+                    let at = |key: &str| change.get(key).unwrap_or(&J::Null);
+                    changes.push(FieldChange {
+                        before: Value::from_json_as(&field, at("before"))?,
+                        after: Value::from_json_as(&field, at("after"))?,
+                        field,
+                    });
+                }
+                Action::UpdateUser {
+                    email,
+                    adopt: json.get("adopt").and_then(J::as_bool).unwrap_or(false),
+                    changes,
+                }
+            }
+            "link" => Action::Link {
+                email,
+                kind: kind()?,
+                target: text("target")?,
+            },
+            "unlink" => Action::Unlink {
+                email,
+                kind: kind()?,
+                target: text("target")?,
+            },
+            "disable_user" => Action::DisableUser { email },
+            "delete_user" => Action::DeleteUser { email },
+            other => return Err(format!("unknown action {other:?}")),
+        })
+    }
+
     /// The email of the user the action is about.
     pub fn email(&self) -> &str {
         match self {

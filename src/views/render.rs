@@ -491,76 +491,16 @@ impl serde::Serialize for JsonPlan<'_> {
     }
 }
 
+/// An action as the JSON plan holds it: its phase and risk, then the action's own encoding
+/// (`Serialize` on `core::model::Action`, which saved plans read back with `Action::from_json`).
 fn action_json(action: &Action) -> serde_json::Value {
     let mut object = Map::new();
     object.insert("phase".into(), json!(Phase::of(action).name()));
     object.insert("risk".into(), json!(risk(action).name()));
-    let (name, rest) = match action {
-        Action::CreateUser {
-            email,
-            fields,
-            managed_by,
-        } => {
-            let fields: Map<String, serde_json::Value> = fields
-                .iter()
-                .map(|(field, value)| (field.name(), value_json(value)))
-                .collect();
-            (
-                "create_user",
-                json!({ "email": email, "managed_by": managed_by, "fields": fields }),
-            )
-        }
-        Action::UpdateUser {
-            email,
-            changes,
-            adopt,
-        } => {
-            let changes: Vec<serde_json::Value> = changes
-                .iter()
-                .map(|c| {
-                    json!({
-                        "field": c.field.name(),
-                        "before": value_json(&c.before),
-                        "after": value_json(&c.after),
-                    })
-                })
-                .collect();
-            (
-                "update_user",
-                json!({ "email": email, "adopt": adopt, "changes": changes }),
-            )
-        }
-        Action::Link {
-            email,
-            kind,
-            target,
-        } => (
-            "link",
-            json!({ "email": email, "kind": kind.to_string(), "target": target }),
-        ),
-        Action::Unlink {
-            email,
-            kind,
-            target,
-        } => (
-            "unlink",
-            json!({ "email": email, "kind": kind.to_string(), "target": target }),
-        ),
-        Action::DisableUser { email } => ("disable_user", json!({ "email": email })),
-        Action::DeleteUser { email } => ("delete_user", json!({ "email": email })),
-    };
-    object.insert("action".into(), json!(name));
-    if let serde_json::Value::Object(rest) = rest {
-        object.extend(rest);
+    if let Ok(serde_json::Value::Object(own)) = serde_json::to_value(action) {
+        object.extend(own);
     }
     serde_json::Value::Object(object)
-}
-
-fn value_json(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Time(t) => json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        other => other.to_json(),
-    }
 }
 
 #[cfg(test)]

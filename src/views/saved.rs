@@ -37,11 +37,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
+use crate::core::model::Description;
 use crate::core::model::{
-    Account, Action, Desired, DesiredUser, Field, FieldChange, LinkKind, Live, LiveUser, Prune,
-    Safety, Scope, UserKey, Value,
+    Account, Action, Desired, DesiredUser, Live, LiveUser, Prune, Safety, Scope, UserKey, Value,
 };
-use crate::core::model::{Description, FieldType};
 use crate::core::plan::Plan;
 use crate::core::record::sorted_json;
 use crate::views::render;
@@ -343,7 +342,10 @@ pub fn plan_of(saved: &SavedPlan, account: Account) -> anyhow::Result<Plan> {
         .context("the saved plan has no actions")?
         .iter()
         .enumerate()
-        .map(|(i, a)| decode_action(backend, a).with_context(|| format!("saved action {}", i + 1)))
+        .map(|(i, a)| {
+            Action::from_json(backend, a)
+                .map_err(|e| anyhow::anyhow!("saved action {}: {e}", i + 1))
+        })
         .collect::<anyhow::Result<Vec<Action>>>()?;
     let plan = Plan {
         backend,
@@ -359,36 +361,6 @@ pub fn plan_of(saved: &SavedPlan, account: Account) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
-fn text_of<'a>(json: &'a Json, key: &str) -> anyhow::Result<&'a str> {
-    json.get(key)
-        .and_then(Json::as_str)
-        .with_context(|| format!("missing `{key}`"))
-}
-
-fn field_of(backend: &'static Description, name: &str) -> anyhow::Result<Field> {
-    backend
-        .field(name)
-        .with_context(|| format!("unknown field {name:?}"))
-}
-
-/// A saved value, typed by its field (the inverse of `render::json`'s values).
-pub fn value_of(field: &Field, json: &Json) -> anyhow::Result<Value> {
-    let wrong = || anyhow::anyhow!("field {field}: unexpected value {json}");
-    Ok(match (field.spec().map(|spec| spec.ty), json) {
-        (_, Json::Null) => Value::Null,
-        (None, other) => Value::from_json(other),
-        (Some(FieldType::Text), Json::String(s)) => Value::Text(s.clone()),
-        (Some(FieldType::Time), Json::String(s)) => Value::time(
-            DateTime::parse_from_rfc3339(s)
-                .map_err(|_| wrong())?
-                .with_timezone(&Utc),
-        ),
-        (Some(FieldType::Int { .. }), Json::Number(n)) => Value::Int(n.as_i64().ok_or_else(wrong)?),
-        (Some(FieldType::Bool), Json::Bool(b)) => Value::Bool(*b),
-        _ => return Err(wrong()),
-    })
-}
-
 /// The backend a saved plan was made for.
 pub fn backend_of(saved: &SavedPlan) -> anyhow::Result<&'static Description> {
     crate::backend::describe(&saved.server.backend).with_context(|| {
@@ -399,78 +371,11 @@ pub fn backend_of(saved: &SavedPlan) -> anyhow::Result<&'static Description> {
     })
 }
 
-fn decode_action(backend: &'static Description, json: &Json) -> anyhow::Result<Action> {
-    let email = text_of(json, "email")?.to_string();
-    let kind = || -> anyhow::Result<LinkKind> {
-        match text_of(json, "kind")? {
-            "device" => Ok(LinkKind::Device),
-            "group" => Ok(LinkKind::Group),
-            "manager" => Ok(LinkKind::Manager),
-            other => bail!("unknown link kind {other:?}"),
-        }
-    };
-    Ok(match text_of(json, "action")? {
-        "create_user" => {
-            let mut fields = BTreeMap::new();
-            for (name, value) in json
-                .get("fields")
-                .and_then(Json::as_object)
-                .context("missing `fields`")?
-            {
-                let field = field_of(backend, name)?;
-                let value = value_of(&field, value)?;
-                fields.insert(field, value);
-            }
-            Action::CreateUser {
-                email,
-                fields,
-                managed_by: json
-                    .get("managed_by")
-                    .and_then(Json::as_str)
-                    .map(str::to_string),
-            }
-        }
-        "update_user" => {
-            let mut changes = Vec::new();
-            for change in json
-                .get("changes")
-                .and_then(Json::as_array)
-                .context("missing `changes`")?
-            {
-                let field = field_of(backend, text_of(change, "field")?)?;
-                let at = |key: &str| change.get(key).unwrap_or(&Json::Null);
-                changes.push(FieldChange {
-                    before: value_of(&field, at("before"))?,
-                    after: value_of(&field, at("after"))?,
-                    field,
-                });
-            }
-            Action::UpdateUser {
-                email,
-                changes,
-                adopt: json.get("adopt").and_then(Json::as_bool).unwrap_or(false),
-            }
-        }
-        "link" => Action::Link {
-            email,
-            kind: kind()?,
-            target: text_of(json, "target")?.to_string(),
-        },
-        "unlink" => Action::Unlink {
-            email,
-            kind: kind()?,
-            target: text_of(json, "target")?.to_string(),
-        },
-        "disable_user" => Action::DisableUser { email },
-        "delete_user" => Action::DeleteUser { email },
-        other => bail!("unknown action {other:?}"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::diff::tests::{FLEET, desired, have, live, want, with_field};
+    use crate::core::model::Field;
     #[allow(unused_imports, reason = "not every test module needs both")]
     use crate::testing::{TRACCAR, tf};
 
