@@ -30,6 +30,92 @@ pub fn describe(kind: &str) -> Option<&'static Description> {
     }
 }
 
+/// How to reach a server, whatever its kind: the connection flags every command shares.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Requests in flight at once, for reads and for the independent writes of one phase.
+    pub concurrency: usize,
+    /// Objects per bulk request, where the server has bulk requests.
+    pub batch_size: usize,
+    /// Use the server's bulk requests (off: one request per object, for comparison).
+    pub bulk: bool,
+    /// Timeout of every request.
+    pub timeout: std::time::Duration,
+    /// Allow plain http to hosts that are not loopback.
+    pub insecure_http: bool,
+    /// Where to log every request (`-v`); `None`: nowhere.
+    pub log: Option<RequestLog>,
+    /// PEM files of certificate authorities to trust besides Mozilla's roots (`--ca-cert`).
+    pub ca_certs: Vec<std::path::PathBuf>,
+}
+
+/// A connected backend of any kind: what `connect` returns. A new backend adds a variant here
+/// and an arm to each match below.
+pub enum Connected {
+    Traccar(traccar::TraccarBackend),
+}
+
+/// A backend's credentials, read from the environment (never from a file or a flag).
+pub enum Login {
+    Traccar(traccar::api::Credentials),
+}
+
+/// Reads the credentials of `backend`'s kind from the environment; the error says which
+/// variables to set.
+pub fn login_from_env(backend: &Description) -> anyhow::Result<Login> {
+    match backend.kind {
+        "traccar" => Ok(Login::Traccar(traccar::api::Credentials::from_env()?)),
+        other => anyhow::bail!("fleetform cannot log in to a {other:?} server"),
+    }
+}
+
+/// Connects to the server at `url` with `login`.
+pub async fn connect(
+    url: &str,
+    login: &Login,
+    options: ConnectOptions,
+) -> anyhow::Result<Connected> {
+    match login {
+        Login::Traccar(credentials) => {
+            let backend =
+                traccar::TraccarBackend::connect(url, credentials, options.into()).await?;
+            Ok(Connected::Traccar(backend))
+        }
+    }
+}
+
+impl Backend for Connected {
+    fn description(&self) -> &'static Description {
+        match self {
+            Connected::Traccar(b) => b.description(),
+        }
+    }
+
+    async fn describe(&self) -> anyhow::Result<Account> {
+        match self {
+            Connected::Traccar(b) => b.describe().await,
+        }
+    }
+
+    async fn fetch(&self, scope: &Scope) -> anyhow::Result<Live> {
+        match self {
+            Connected::Traccar(b) => b.fetch(scope).await,
+        }
+    }
+
+    async fn apply_phase(&self, context: &PhaseContext<'_>, actions: &[Action]) -> Vec<Outcome> {
+        match self {
+            Connected::Traccar(b) => b.apply_phase(context, actions).await,
+        }
+    }
+
+    async fn audit(&self, users: &[UserKey]) -> BTreeMap<UserKey, Vec<AuditEntry>> {
+        match self {
+            Connected::Traccar(b) => b.audit(users).await,
+        }
+    }
+}
+
 /// What applying one action produced.
 #[derive(Debug)]
 pub enum Applied {

@@ -34,6 +34,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
             let saved = read_saved(path)?;
             fleet.clone_from(&saved.scope.fleet);
             let backend = connect(
+                saved::backend_of(&saved)?,
                 &args.server.connect,
                 args.server.verbose.then(|| io.request_log.clone()),
                 Some(saved.server.url.as_str()),
@@ -46,6 +47,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
         fleet.clone_from(&loaded.desired.fleet);
         redactions.clone_from(&loaded.redactions);
         let backend = connect(
+            loaded.desired.backend,
             &args.server.connect,
             args.server.verbose.then(|| io.request_log.clone()),
             loaded.server_url.as_deref(),

@@ -14,6 +14,7 @@ use crate::views::{export, metrics};
 /// `fleetform export` from the command line.
 pub async fn run(args: &ExportArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
     let backend = connect(
+        crate::backend::DEFAULT,
         &args.connect,
         args.verbose.then(|| io.request_log.clone()),
         None,

@@ -21,11 +21,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::backend::RequestLog;
-use crate::backend::traccar::api::{Credentials, redact_url};
-use crate::backend::traccar::{Options, TraccarBackend};
+use crate::backend::traccar::api::redact_url;
+use crate::backend::{ConnectOptions, Connected, RequestLog};
 use crate::cli::{Color, ConnectArgs};
 use crate::config::{self, Loaded, Redactions};
+use crate::core::model::Description;
 use crate::core::plan::Summary;
 use crate::views::metrics;
 
@@ -57,9 +57,9 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     load_files(&[path.to_path_buf()])
 }
 
-/// The backend options the connection flags ask for.
-pub fn backend_options(args: &ConnectArgs, log: Option<RequestLog>) -> Options {
-    Options {
+/// The connection options the connection flags ask for.
+pub fn backend_options(args: &ConnectArgs, log: Option<RequestLog>) -> ConnectOptions {
+    ConnectOptions {
         concurrency: usize::from(args.concurrency),
         batch_size: args.batch_size as usize,
         bulk: !args.no_bulk,
@@ -67,25 +67,25 @@ pub fn backend_options(args: &ConnectArgs, log: Option<RequestLog>) -> Options {
         insecure_http: args.insecure_http,
         log,
         ca_certs: args.ca_cert.clone(),
-        ..Options::default()
     }
 }
 
-/// The one way a command connects: the URL from `--url`/`TRACCAR_URL`, else `fallback` (the
-/// file's `server.url` or a saved plan's server, named by `fallback_source`), credentials from
-/// the environment, requests logged to `log` (`-v`). Every error names the server with its
-/// credentials redacted.
+/// The one way a command connects: to a server of `backend`'s kind, at the URL from
+/// `--url`/`TRACCAR_URL`, else `fallback` (the file's `server.url` or a saved plan's server,
+/// named by `fallback_source`), with credentials from the environment. Every error names the
+/// server with its credentials redacted.
 pub async fn connect(
+    backend: &Description,
     args: &ConnectArgs,
     log: Option<RequestLog>,
     fallback: Option<&str>,
     fallback_source: &str,
-) -> anyhow::Result<TraccarBackend> {
-    let credentials = Credentials::from_env()?;
+) -> anyhow::Result<Connected> {
+    let login = crate::backend::login_from_env(backend)?;
     let Some(url) = args.url.as_deref().or(fallback) else {
         bail!("no server URL: set {fallback_source}TRACCAR_URL, or --url");
     };
-    TraccarBackend::connect(url, &credentials, backend_options(args, log))
+    crate::backend::connect(url, &login, backend_options(args, log))
         .await
         .with_context(|| format!("connecting to {}", redact_url(url)))
 }

@@ -22,6 +22,7 @@ pub async fn run(args: &PlanArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         fleet.clone_from(&loaded.desired.fleet);
         redactions.clone_from(&loaded.redactions);
         let backend = connect(
+            loaded.desired.backend,
             &args.server.connect,
             args.server.verbose.then(|| io.request_log.clone()),
             loaded.server_url.as_deref(),

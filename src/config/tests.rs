@@ -1442,6 +1442,7 @@ mod another_backend {
             managing_account: false,
         },
         rules: &NoRules,
+        login: "OTHER_TOKEN",
     };
 
     fn parse_other(text: &str) -> Result<Loaded, Vec<String>> {

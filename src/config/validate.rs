@@ -241,7 +241,7 @@ pub fn validate_docs(
     }
 
     // Users are checked even when the top level is broken: their problems are independent.
-    let top = check_top(ctx, &tops, docs, default);
+    let top = check_top(ctx, &tops, docs, backend);
     let roles = check_roles(ctx, &roles);
     let users = check_users(ctx, &users, &roles, top.manager.as_ref(), top.backend);
     if !complete {
@@ -559,8 +559,11 @@ fn check_top(
                 // The URL is not repeated: the part before `@` is a credential.
                 ctx.report(
                     Some(pos),
-                    "`server.url` holds credentials (user info before `@`): remove them, and set \
-                     TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD, in the environment",
+                    format!(
+                        "`server.url` holds credentials (user info before `@`): remove them, and \
+                         set {}, in the environment",
+                        default.login
+                    ),
                 );
             } else if url.starts_with("http://") || url.starts_with("https://") {
                 urls.push(Given {

@@ -756,6 +756,9 @@ pub struct Description {
     pub links: &'static [LinkSpec],
     pub capabilities: Capabilities,
     pub rules: &'static dyn Rules,
+    /// How to log in, for messages: the environment variables that hold the credentials, e.g.
+    /// "TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD".
+    pub login: &'static str,
 }
 
 impl fmt::Debug for Description {

@@ -76,6 +76,21 @@ impl Default for Options {
     }
 }
 
+impl From<crate::backend::ConnectOptions> for Options {
+    fn from(o: crate::backend::ConnectOptions) -> Self {
+        Options {
+            concurrency: o.concurrency,
+            batch_size: o.batch_size,
+            bulk: o.bulk,
+            timeout: o.timeout,
+            insecure_http: o.insecure_http,
+            log: o.log,
+            ca_certs: o.ca_certs,
+            ..Options::default()
+        }
+    }
+}
+
 /// A parsed `major.minor.patch` server version; unknown parts are 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u32, pub u32, pub u32);

@@ -168,6 +168,7 @@ pub static DESCRIPTION: Description = Description {
         managing_account: true,
     },
     rules: &TraccarRules,
+    login: "TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD",
 };
 
 /// The declared Traccar field `name` (a programming error if it is not one).
