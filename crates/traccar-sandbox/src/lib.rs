@@ -88,9 +88,10 @@ pub struct SandboxConfig {
     /// Traccar's `web.maxRequestsPerSec`: per client IP, requests beyond N in the current
     /// one-second window are delayed by about 100 ms each (never rejected). `None`: off.
     pub max_requests_per_sec: Option<u32>,
-    /// The server's `registration` flag. A fresh 6.x server has it off; the very first user may
-    /// still register (and becomes an administrator). On 5.12 the first user needs it on too,
-    /// as on a real 5.12 server (whose fresh default was on).
+    /// Switches the server's `registration` flag on. A fresh 6.x server has it off (the very
+    /// first user may still register and becomes an administrator); a fresh 5.12 server has it
+    /// on whatever this says, as a real 5.12 does (an administrator can switch it off with
+    /// `PUT /api/server`).
     pub registration: bool,
 }
 
@@ -203,7 +204,7 @@ impl Sandbox {
         }
         let shared = Arc::new(Shared {
             db: Mutex::new(Db {
-                store: Store::new(config.registration),
+                store: Store::new(config.registration || config.version.new_server_registration()),
                 auth: AuthState::default(),
             }),
             config,
@@ -547,6 +548,26 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// Whether the `Accept` header (if any) admits `application/json`, every resource's only
+/// `@Produces`: `Accept: text/html` alone is 406 on real 5.12, 6.9.1 and 6.14.4.
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let values: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return true;
+    }
+    // Parameters, `q=0` included, change nothing here (real 5.12 and 6.14.4).
+    values.iter().flat_map(|v| v.split(',')).any(|range| {
+        let media = range.split(';').next().unwrap_or_default().trim();
+        ["*/*", "application/*", "application/json", ""]
+            .iter()
+            .any(|m| media.eq_ignore_ascii_case(m))
+    })
+}
+
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site; the pieces of one request"
@@ -594,6 +615,9 @@ fn process(
         && actual != expected
     {
         return fail(ApiError::unsupported_media_type());
+    }
+    if !accepts_json(headers) {
+        return fail(ApiError::not_acceptable());
     }
     let path_id = match raw_id {
         Some(raw) => match raw.parse::<i64>() {

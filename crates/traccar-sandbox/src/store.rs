@@ -131,6 +131,8 @@ pub struct ServerSettings {
     pub latitude: f64,
     pub longitude: f64,
     pub zoom: i64,
+    /// Only on servers before 6.0.
+    pub twelve_hour_format: bool,
     pub force_settings: bool,
     pub coordinate_format: Option<String>,
     pub limit_commands: bool,
