@@ -151,12 +151,19 @@ impl ApiError {
         )
     }
 
-    /// H2 unique index violation (duplicate email or uniqueId).
-    pub fn unique(index: &str, table_column: &str, value: &str, statement: &str) -> ApiError {
+    /// H2 unique index violation (duplicate email or uniqueId); `row` is the id of the row that
+    /// already holds the value (H2 names its row key, as real 5.12 showed).
+    pub fn unique(
+        index: &str,
+        table_column: &str,
+        row: i64,
+        value: &str,
+        statement: &str,
+    ) -> ApiError {
         ApiError::storage(
             "JdbcSQLIntegrityConstraintViolationException",
             &format!(
-                "Unique index or primary key violation: \"PUBLIC.{index} ON PUBLIC.{table_column} NULLS FIRST) VALUES ( /* 1 */ '{value}' )\"; SQL statement:\n{statement} [23505-232]"
+                "Unique index or primary key violation: \"PUBLIC.{index} ON PUBLIC.{table_column} NULLS FIRST) VALUES ( /* {row} */ '{value}' )\"; SQL statement:\n{statement} [23505-232]"
             ),
         )
     }
@@ -285,9 +292,8 @@ impl ApiError {
                 site,
             } => {
                 // The embedded H2's build number differs between 5.x and 6.x.
-                let h2 = format!("-{}]", version.h2_build());
-                let message = message.map(|m| m.replace("-232]", &h2));
-                let cause = cause.map(|(c, m)| (c, m.replace("-232]", &h2)));
+                let message = message.map(|m| h2_text(&m, version));
+                let cause = cause.map(|(c, m)| (c, h2_text(&m, version)));
                 let body = if version.stack_trace_errors() {
                     stack_trace(&class, message.as_deref(), cause.as_ref(), site)
                 } else {
@@ -344,6 +350,22 @@ impl ApiError {
             }
         }
     }
+}
+
+/// An H2 message (written as H2 2.3.232 words it) as the imitated release's H2 words it: the
+/// build number (2.2.224 in 5.x, 2.4.240 in 6.14) and, from 2.4, the unique violation naming
+/// its constraint before the index (`"PUBLIC.CONSTRAINT_9 INDEX PUBLIC.CONSTRAINT_9_INDEX_1 ON`).
+fn h2_text(message: &str, version: TraccarVersion) -> String {
+    let mut text = message.replace("-232]", &format!("-{}]", version.h2_build()));
+    const UNIQUE: &str = "Unique index or primary key violation: \"PUBLIC.";
+    if version.h2_build() >= 240
+        && let Some(start) = text.find(UNIQUE).map(|i| i + UNIQUE.len())
+        && let Some(index) = text[start..].split(' ').next().map(str::to_string)
+        && let Some((constraint, _)) = index.rsplit_once("_INDEX_")
+    {
+        text.insert_str(start, &format!("{constraint} INDEX PUBLIC."));
+    }
+    text
 }
 
 fn html_escape(s: &str) -> String {

@@ -204,7 +204,12 @@ impl Sandbox {
         }
         let shared = Arc::new(Shared {
             db: Mutex::new(Db {
-                store: Store::new(config.registration || config.version.new_server_registration()),
+                store: {
+                    let mut store =
+                        Store::new(config.registration || config.version.new_server_registration());
+                    store.set_version(config.version);
+                    store
+                },
                 auth: AuthState::default(),
             }),
             config,

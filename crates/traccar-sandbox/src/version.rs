@@ -78,9 +78,16 @@ impl TraccarVersion {
     pub fn permission_key_count_check(&self) -> bool {
         self.at_least(6, 14)
     }
-    /// The embedded H2's build number in error texts: 2.2.224 up to 5.x, 2.3.232 in 6.x.
+    /// The embedded H2's build number in error texts: 2.2.224 in 5.12, 2.3.232 in 6.9.1,
+    /// 2.4.240 in 6.14.4 (all seen on real servers).
     pub fn h2_build(&self) -> u32 {
-        if self.at_least(6, 0) { 232 } else { 224 }
+        if self.at_least(6, 14) {
+            240
+        } else if self.at_least(6, 0) {
+            232
+        } else {
+            224
+        }
     }
     /// v5.11–v5.12: bad Basic (and form login) credentials give 400 NullPointerException.
     pub fn bad_credentials_npe(&self) -> bool {
