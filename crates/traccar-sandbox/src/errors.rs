@@ -26,7 +26,7 @@ pub enum ApiError {
         /// A `Caused by:` exception (class, message); the pre-6.7 one-line form shows only this.
         cause: Option<(String, String)>,
         /// The first stack frame, `package.Class.method(File.java:line)`; the one-line (pre-6.7)
-        /// form shows only `File.java:line`.
+        /// form shows `File:line` (or the frames real 5.12 showed for that site).
         site: &'static str,
     },
     /// A Jackson deserialization error: 400 text/plain, the message only.

@@ -14,7 +14,8 @@
 //!
 //! It answers the users / devices / groups / permissions / session / server API rule for rule as
 //! `shared/traccar/API-NOTES.md` documents it, and where a real server answered differently
-//! (`observed-api.md`, Traccar 6.9.1) as the real server did. [`TraccarVersion`] selects the
+//! (`observed-api.md`, Traccar 6.9.1; real 5.12 and 6.14.4, `tests/conformance/VERSIONS.md`) as
+//! the real server did. [`TraccarVersion`] selects the
 //! generation it imitates (6.14.5 by default, 6.9.1, 5.12).
 //!
 //! **Out of scope**: positions, protocols, reports, notifications, geofences, commands, drivers,
@@ -27,9 +28,9 @@
 //! hook ([`Sandbox::set_fault_hook`]) and direct seeding ([`Sandbox::seed`]).
 //!
 //! Where the notes and the 6.9.1 observations disagree, the sandbox follows the observation:
-//! a missing id is Jetty's HTML 404 page (notes: empty body); a permission body with one key is
-//! `java.util.NoSuchElementException` (notes: `Invalid permission`, still used for three or more
-//! keys); error bodies say `Content-Type: application/json`, Jackson errors `text/plain`, 405/415
+//! a missing id is Jetty's HTML 404 page (notes: empty body); before 6.14 a permission body with
+//! one key is `java.util.NoSuchElementException` and a third key reaches SQL (6.14: `Invalid
+//! permission` for both); error bodies say `Content-Type: application/json`, Jackson errors `text/plain`, 405/415
 //! carry no Content-Type; the bootstrap administrator gets `deviceLimit: -1`. Duplicate link rows
 //! are kept (notes) yet lists show each object once and one DELETE removes them all (observed),
 //! so both agree. `GET /api/permissions` answers H2's upper-case column labels (`USERID`), as the
