@@ -332,9 +332,14 @@ pub fn identify(
             match auth.verify_token(credentials.trim())? {
                 TokenCheck::Valid(id, _) => {
                     if store.user(id).is_none() {
-                        // <= 6.14.5: the filter dereferences the missing user.
+                        if !version.deleted_user_token_npe() {
+                            // 5.x: the login finds no user, so nobody is authenticated.
+                            return Ok(Identity::Failed);
+                        }
+                        // 6.0 to 6.14.5: the filter dereferences the missing user
+                        // (`registerRequest(user.getId())`, seen on real 6.14.4).
                         return Err(ApiError::npe(
-                            "Cannot invoke \"org.traccar.model.User.getDisabled()\" because \"user\" is null",
+                            "Cannot invoke \"org.traccar.model.User.getId()\" because \"user\" is null",
                         ));
                     }
                     id

@@ -26,7 +26,7 @@ pub enum ApiError {
         /// A `Caused by:` exception (class, message); the pre-6.7 one-line form shows only this.
         cause: Option<(String, String)>,
         /// The first stack frame, `package.Class.method(File.java:line)`; the one-line (pre-6.7)
-        /// form shows only `File.java:line`.
+        /// form shows `File:line` (or the frames real 5.12 showed for that site).
         site: &'static str,
     },
     /// A Jackson deserialization error: 400 text/plain, the message only.
@@ -66,7 +66,7 @@ impl ApiError {
             400,
             "java.lang.IllegalArgumentException",
             Some(message),
-            "org.traccar.model.Permission.<init>(Permission.java:66)",
+            "org.traccar.model.Permission.<init>(Permission.java:56)",
         )
     }
 
@@ -84,6 +84,38 @@ impl ApiError {
     pub fn npe_null_user() -> ApiError {
         ApiError::npe(
             "Cannot invoke \"org.traccar.model.User.getAdministrator()\" because \"user\" is null",
+        )
+    }
+
+    /// `java.util.NoSuchElementException` (400): a permission body with one key, before 6.14.
+    pub fn no_such_element() -> ApiError {
+        ApiError::java(
+            400,
+            "java.util.NoSuchElementException",
+            None,
+            "org.traccar.model.Permission.<init>(Permission.java:59)",
+        )
+    }
+
+    /// `org.traccar.storage.StorageException: StorageName annotation is missing` (400): before
+    /// 6.8.1, a non-admin's access check on a `managedUserId` (`ManagedUser` had no table name).
+    pub fn storage_name_missing() -> ApiError {
+        ApiError::java(
+            400,
+            "org.traccar.storage.StorageException",
+            Some("StorageName annotation is missing"),
+            "org.traccar.storage.DatabaseStorage.getStorageName(DatabaseStorage.java:202)",
+        )
+    }
+
+    /// `jakarta.ws.rs.NotAcceptableException` (406): the request's `Accept` admits no
+    /// `application/json` (Jersey's method selection, before authentication).
+    pub fn not_acceptable() -> ApiError {
+        ApiError::java(
+            406,
+            "jakarta.ws.rs.NotAcceptableException",
+            Some("HTTP 406 Not Acceptable"),
+            "org.glassfish.jersey.server.internal.routing.AbstractMethodSelectingRouter.getMethodRouter(AbstractMethodSelectingRouter.java:460)",
         )
     }
 
@@ -119,12 +151,19 @@ impl ApiError {
         )
     }
 
-    /// H2 unique index violation (duplicate email or uniqueId).
-    pub fn unique(index: &str, table_column: &str, value: &str, statement: &str) -> ApiError {
+    /// H2 unique index violation (duplicate email or uniqueId); `row` is the id of the row that
+    /// already holds the value (H2 names its row key, as real 5.12 showed).
+    pub fn unique(
+        index: &str,
+        table_column: &str,
+        row: i64,
+        value: &str,
+        statement: &str,
+    ) -> ApiError {
         ApiError::storage(
             "JdbcSQLIntegrityConstraintViolationException",
             &format!(
-                "Unique index or primary key violation: \"PUBLIC.{index} ON PUBLIC.{table_column} NULLS FIRST) VALUES ( /* 1 */ '{value}' )\"; SQL statement:\n{statement} [23505-232]"
+                "Unique index or primary key violation: \"PUBLIC.{index} ON PUBLIC.{table_column} NULLS FIRST) VALUES ( /* {row} */ '{value}' )\"; SQL statement:\n{statement} [23505-232]"
             ),
         )
     }
@@ -252,6 +291,9 @@ impl ApiError {
                 cause,
                 site,
             } => {
+                // The embedded H2's build number differs between 5.x and 6.x.
+                let message = message.map(|m| h2_text(&m, version));
+                let cause = cause.map(|(c, m)| (c, h2_text(&m, version)));
                 let body = if version.stack_trace_errors() {
                     stack_trace(&class, message.as_deref(), cause.as_ref(), site)
                 } else {
@@ -260,9 +302,9 @@ impl ApiError {
                 let mut response = Response::new(Body::from(body));
                 *response.status_mut() =
                     StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-                // Jersey uses the resource's @Produces even for the plain-text trace; 405/415 are
-                // produced before a resource method is chosen and carry no Content-Type.
-                if status != 405 && status != 415 {
+                // Jersey uses the resource's @Produces even for the plain-text trace; 405/406/415
+                // are produced before a resource method is chosen and carry no Content-Type.
+                if !matches!(status, 405 | 406 | 415) {
                     response.headers_mut().insert(
                         header::CONTENT_TYPE,
                         HeaderValue::from_static("application/json"),
@@ -285,12 +327,21 @@ impl ApiError {
                 response
             }
             ApiError::JettyNotFound(uri) => {
-                let body = format!(
-                    "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n<title>Error 404 Not Found</title>\n</head>\n<body>\n<h2>HTTP ERROR 404 Not Found</h2>\n<table>\n<tr><th>URI:</th><td>{}</td></tr>\n<tr><th>STATUS:</th><td>404</td></tr>\n<tr><th>MESSAGE:</th><td>Not Found</td></tr>\n</table>\n<hr/><a href=\"https://jetty.org/\">Powered by Jetty:// 12.1.0</a><hr/>\n\n</body>\n</html>\n",
-                    html_escape(&uri)
-                );
+                let body = if version.at_least(6, 0) {
+                    format!(
+                        "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=ISO-8859-1\"/>\n<title>Error 404 Not Found</title>\n</head>\n<body>\n<h2>HTTP ERROR 404 Not Found</h2>\n<table>\n<tr><th>URI:</th><td>{}</td></tr>\n<tr><th>STATUS:</th><td>404</td></tr>\n<tr><th>MESSAGE:</th><td>Not Found</td></tr>\n</table>\n<hr/><a href=\"https://jetty.org/\">Powered by Jetty:// 12.1.0</a><hr/>\n\n</body>\n</html>\n",
+                        html_escape(&uri)
+                    )
+                } else {
+                    // Traccar 5.12's own error page (Jetty 11), seen on a real 5.12.
+                    "<!DOCTYPE><html><head><title>Error</title></head><html><body>404 - Not Found</body></html>".to_string()
+                };
                 let mut response = Response::new(Body::from(body));
                 *response.status_mut() = StatusCode::NOT_FOUND;
+                response.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("must-revalidate,no-cache,no-store"),
+                );
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/html;charset=iso-8859-1"),
@@ -299,6 +350,22 @@ impl ApiError {
             }
         }
     }
+}
+
+/// An H2 message (written as H2 2.3.232 words it) as the imitated release's H2 words it: the
+/// build number (2.2.224 in 5.x, 2.4.240 in 6.14) and, from 2.4, the unique violation naming
+/// its constraint before the index (`"PUBLIC.CONSTRAINT_9 INDEX PUBLIC.CONSTRAINT_9_INDEX_1 ON`).
+fn h2_text(message: &str, version: TraccarVersion) -> String {
+    let mut text = message.replace("-232]", &format!("-{}]", version.h2_build()));
+    const UNIQUE: &str = "Unique index or primary key violation: \"PUBLIC.";
+    if version.h2_build() >= 240
+        && let Some(start) = text.find(UNIQUE).map(|i| i + UNIQUE.len())
+        && let Some(index) = text[start..].split(' ').next().map(str::to_string)
+        && let Some((constraint, _)) = index.rsplit_once("_INDEX_")
+    {
+        text.insert_str(start, &format!("{constraint} INDEX PUBLIC."));
+    }
+    text
 }
 
 fn html_escape(s: &str) -> String {
@@ -349,20 +416,48 @@ fn one_line(
     cause: Option<&(String, String)>,
     site: &str,
 ) -> String {
-    // Log.exceptionStack in v6.6 and older: the root cause, its simple class name, a few frames.
+    // Log.exceptionStack in v6.6 and older: the root cause's message (if any, newlines kept)
+    // and simple class name, then up to three org.traccar files of its stack, `...` for the rest.
     let (class, message) = match cause {
         Some((c, m)) => (c.as_str(), Some(m.as_str())),
         None => (class, message),
     };
     let simple = class.rsplit('.').next().unwrap_or(class);
-    let message = message
-        .map(|m| m.replace('\n', " "))
-        .unwrap_or_else(|| "null".to_string());
+    let trace = legacy_trace(site, cause.is_some());
+    match message {
+        Some(m) => format!("{m} - {simple} ({trace})"),
+        None => format!("{simple} ({trace})"),
+    }
+}
+
+/// The `(...)` part of a pre-6.7 error line for a throw site, as real 5.12 wrote it for the
+/// sites seen there; otherwise the site's file and line, then Jersey and Traccar's filter.
+fn legacy_trace(site: &str, jdbc: bool) -> String {
+    const TAIL: &str = "... < OverrideFilter:49 < ...";
+    if jdbc {
+        return "... < QueryBuilder:469 < DatabaseStorage:95 < BaseObjectResource:73 < ...".into();
+    }
+    if site.starts_with("org.glassfish.") {
+        return TAIL.into();
+    }
+    if site.contains("Permission.<init>") && !site.contains(":56)") {
+        return format!("... < Permission:59 < PermissionsResource:71 < *:88 < {TAIL}");
+    }
+    if site.contains("DatabaseStorage.getStorageName") {
+        return "DatabaseStorage:202 < *:68 < Storage:49 < PermissionsService:213 < ...".into();
+    }
+    if site.contains("SecurityRequestFilter") {
+        return format!("SecurityRequestFilter:132 < {TAIL}");
+    }
+    if site.contains("PermissionsService.checkPermission") {
+        return format!("PermissionsService:220 < BaseObjectResource:59 < {TAIL}");
+    }
     let location = site
         .rsplit_once('(')
         .map(|(_, l)| l.trim_end_matches(')'))
-        .unwrap_or(site);
-    format!("{message} - {simple} ({location} < BaseResource.java:58 < ...)")
+        .unwrap_or(site)
+        .replace(".java:", ":");
+    format!("{location} < {TAIL}")
 }
 
 impl std::fmt::Display for ApiError {

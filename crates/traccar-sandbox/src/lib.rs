@@ -14,7 +14,8 @@
 //!
 //! It answers the users / devices / groups / permissions / session / server API rule for rule as
 //! `shared/traccar/API-NOTES.md` documents it, and where a real server answered differently
-//! (`observed-api.md`, Traccar 6.9.1) as the real server did. [`TraccarVersion`] selects the
+//! (`observed-api.md`, Traccar 6.9.1; real 5.12 and 6.14.4, `tests/conformance/VERSIONS.md`) as
+//! the real server did. [`TraccarVersion`] selects the
 //! generation it imitates (6.14.5 by default, 6.9.1, 5.12).
 //!
 //! **Out of scope**: positions, protocols, reports, notifications, geofences, commands, drivers,
@@ -27,9 +28,9 @@
 //! hook ([`Sandbox::set_fault_hook`]) and direct seeding ([`Sandbox::seed`]).
 //!
 //! Where the notes and the 6.9.1 observations disagree, the sandbox follows the observation:
-//! a missing id is Jetty's HTML 404 page (notes: empty body); a permission body with one key is
-//! `java.util.NoSuchElementException` (notes: `Invalid permission`, still used for three or more
-//! keys); error bodies say `Content-Type: application/json`, Jackson errors `text/plain`, 405/415
+//! a missing id is Jetty's HTML 404 page (notes: empty body); before 6.14 a permission body with
+//! one key is `java.util.NoSuchElementException` and a third key reaches SQL (6.14: `Invalid
+//! permission` for both); error bodies say `Content-Type: application/json`, Jackson errors `text/plain`, 405/415
 //! carry no Content-Type; the bootstrap administrator gets `deviceLimit: -1`. Duplicate link rows
 //! are kept (notes) yet lists show each object once and one DELETE removes them all (observed),
 //! so both agree. `GET /api/permissions` answers H2's upper-case column labels (`USERID`), as the
@@ -90,9 +91,10 @@ pub struct SandboxConfig {
     /// Traccar's `web.maxRequestsPerSec`: per client IP, requests beyond N in the current
     /// one-second window are delayed by about 100 ms each (never rejected). `None`: off.
     pub max_requests_per_sec: Option<u32>,
-    /// The server's `registration` flag. A fresh 6.x server has it off; the very first user may
-    /// still register (and becomes an administrator). On 5.12 the first user needs it on too,
-    /// as on a real 5.12 server (whose fresh default was on).
+    /// Switches the server's `registration` flag on. A fresh 6.x server has it off (the very
+    /// first user may still register and becomes an administrator); a fresh 5.12 server has it
+    /// on whatever this says, as a real 5.12 does (an administrator can switch it off with
+    /// `PUT /api/server`).
     pub registration: bool,
 }
 
@@ -205,7 +207,12 @@ impl Sandbox {
         }
         let shared = Arc::new(Shared {
             db: Mutex::new(Db {
-                store: Store::new(config.registration),
+                store: {
+                    let mut store =
+                        Store::new(config.registration || config.version.new_server_registration());
+                    store.set_version(config.version);
+                    store
+                },
                 auth: AuthState::default(),
             }),
             config,
@@ -549,6 +556,26 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// Whether the `Accept` header (if any) admits `application/json`, every resource's only
+/// `@Produces`: `Accept: text/html` alone is 406 on real 5.12, 6.9.1 and 6.14.4.
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let values: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return true;
+    }
+    // Parameters, `q=0` included, change nothing here (real 5.12 and 6.14.4).
+    values.iter().flat_map(|v| v.split(',')).any(|range| {
+        let media = range.split(';').next().unwrap_or_default().trim();
+        ["*/*", "application/*", "application/json", ""]
+            .iter()
+            .any(|m| media.eq_ignore_ascii_case(m))
+    })
+}
+
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site; the pieces of one request"
@@ -596,6 +623,9 @@ fn process(
         && actual != expected
     {
         return fail(ApiError::unsupported_media_type());
+    }
+    if !accepts_json(headers) {
+        return fail(ApiError::not_acceptable());
     }
     let path_id = match raw_id {
         Some(raw) => match raw.parse::<i64>() {

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::errors::ApiError;
+use super::version::TraccarVersion;
 
 /// A salted password hash. The plain password is never stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -131,6 +132,8 @@ pub struct ServerSettings {
     pub latitude: f64,
     pub longitude: f64,
     pub zoom: i64,
+    /// Only on servers before 6.0.
+    pub twelve_hour_format: bool,
     pub force_settings: bool,
     pub coordinate_format: Option<String>,
     pub limit_commands: bool,
@@ -358,17 +361,66 @@ pub struct Store {
     login_index: BTreeMap<String, BTreeSet<i64>>,
     /// Exact uniqueId -> device id.
     unique_id_index: BTreeMap<String, i64>,
+    /// The statements quoted in H2 errors.
+    sql: Statements,
 }
 
-const USER_INSERT: &str = "INSERT INTO tc_users(temporary, poiLayer, latitude, login, fixedEmail, administrator, readonly, disabled, userLimit, map, email, longitude, deviceReadonly, disableReports, zoom, coordinateFormat, phone, limitCommands, expirationTime, name, attributes, totpKey, deviceLimit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const USER_UPDATE: &str = "UPDATE tc_users SET name = ?, login = ?, email = ?, phone = ?, readonly = ?, administrator = ?, map = ?, latitude = ?, longitude = ?, zoom = ?, coordinateFormat = ?, disabled = ?, expirationTime = ?, deviceLimit = ?, userLimit = ?, deviceReadonly = ?, limitCommands = ?, disableReports = ?, fixedEmail = ?, poiLayer = ?, totpKey = ?, temporary = ?, attributes = ? WHERE id = ?";
-const DEVICE_INSERT: &str = "INSERT INTO tc_devices(groupId, calendarId, phone, expirationTime, contact, name, disabled, model, attributes, category, uniqueId) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const DEVICE_UPDATE: &str = "UPDATE tc_devices SET groupId = ?, calendarId = ?, phone = ?, expirationTime = ?, contact = ?, name = ?, disabled = ?, model = ?, attributes = ?, category = ?, uniqueId = ? WHERE id = ?";
-const GROUP_INSERT: &str = "INSERT INTO tc_groups(name, groupId, attributes) VALUES (?, ?, ?)";
-const GROUP_UPDATE: &str =
-    "UPDATE tc_groups SET name = ?, groupId = ?, attributes = ? WHERE id = ?";
+/// The SQL Traccar writes for users, devices and groups, as its H2 errors quote it. The column
+/// order is the model's getter order as that release's reflection returns it, so it differs
+/// per release (seen on real 5.12 and 6.14.4; 6.9 as the notes derive it).
+#[derive(Debug, Clone, Copy)]
+struct Statements {
+    user_insert: &'static str,
+    user_update: &'static str,
+    device_insert: &'static str,
+    device_update: &'static str,
+    group_insert: &'static str,
+    group_update: &'static str,
+}
+
+const SQL_6_9: Statements = Statements {
+    user_insert: "INSERT INTO tc_users(temporary, poiLayer, latitude, login, fixedEmail, administrator, readonly, disabled, userLimit, map, email, longitude, deviceReadonly, disableReports, zoom, coordinateFormat, phone, limitCommands, expirationTime, name, attributes, totpKey, deviceLimit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    user_update: "UPDATE tc_users SET name = ?, login = ?, email = ?, phone = ?, readonly = ?, administrator = ?, map = ?, latitude = ?, longitude = ?, zoom = ?, coordinateFormat = ?, disabled = ?, expirationTime = ?, deviceLimit = ?, userLimit = ?, deviceReadonly = ?, limitCommands = ?, disableReports = ?, fixedEmail = ?, poiLayer = ?, totpKey = ?, temporary = ?, attributes = ? WHERE id = ?",
+    device_insert: "INSERT INTO tc_devices(groupId, calendarId, phone, expirationTime, contact, name, disabled, model, attributes, category, uniqueId) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    device_update: "UPDATE tc_devices SET groupId = ?, calendarId = ?, phone = ?, expirationTime = ?, contact = ?, name = ?, disabled = ?, model = ?, attributes = ?, category = ?, uniqueId = ? WHERE id = ?",
+    group_insert: "INSERT INTO tc_groups(name, groupId, attributes) VALUES (?, ?, ?)",
+    group_update: "UPDATE tc_groups SET name = ?, groupId = ?, attributes = ? WHERE id = ?",
+};
+
+const SQL_6_14: Statements = Statements {
+    user_insert: "INSERT INTO tc_users(temporary, poiLayer, latitude, login, administrator, fixedEmail, readonly, disabled, userLimit, map, email, longitude, deviceReadonly, disableReports, zoom, coordinateFormat, phone, limitCommands, expirationTime, name, attributes, totpKey, deviceLimit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    user_update: "UPDATE tc_users SET temporary = ?, poiLayer = ?, latitude = ?, login = ?, administrator = ?, fixedEmail = ?, readonly = ?, disabled = ?, userLimit = ?, map = ?, email = ?, longitude = ?, deviceReadonly = ?, disableReports = ?, zoom = ?, coordinateFormat = ?, phone = ?, limitCommands = ?, expirationTime = ?, name = ?, attributes = ?, totpKey = ?, deviceLimit = ? WHERE id = ?",
+    device_insert: "INSERT INTO tc_devices(groupId, contact, disabled, model, calendarId, phone, expirationTime, name, attributes, category, uniqueId) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    device_update: "UPDATE tc_devices SET groupId = ?, contact = ?, disabled = ?, model = ?, calendarId = ?, phone = ?, expirationTime = ?, name = ?, attributes = ?, category = ?, uniqueId = ? WHERE id = ?",
+    group_insert: "INSERT INTO tc_groups(groupId, name, attributes) VALUES (?, ?, ?)",
+    group_update: "UPDATE tc_groups SET groupId = ?, name = ?, attributes = ? WHERE id = ?",
+};
+
+const SQL_5_12: Statements = Statements {
+    user_insert: "INSERT INTO tc_users(name, map, login, totpKey, latitude, longitude, email, phone, administrator, disabled, expirationTime, deviceLimit, userLimit, temporary, readonly, deviceReadonly, zoom, twelveHourFormat, coordinateFormat, limitCommands, disableReports, fixedEmail, poiLayer, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    user_update: "UPDATE tc_users SET name = ?, map = ?, login = ?, totpKey = ?, latitude = ?, longitude = ?, readonly = ?, deviceReadonly = ?, zoom = ?, twelveHourFormat = ?, coordinateFormat = ?, limitCommands = ?, disableReports = ?, fixedEmail = ?, poiLayer = ?, email = ?, phone = ?, administrator = ?, disabled = ?, expirationTime = ?, deviceLimit = ?, userLimit = ?, temporary = ?, attributes = ? WHERE id = ?",
+    device_insert: "INSERT INTO tc_devices(category, name, calendarId, phone, disabled, expirationTime, model, uniqueId, contact, groupId, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    device_update: "UPDATE tc_devices SET category = ?, name = ?, calendarId = ?, phone = ?, disabled = ?, expirationTime = ?, model = ?, uniqueId = ?, contact = ?, groupId = ?, attributes = ? WHERE id = ?",
+    group_insert: "INSERT INTO tc_groups(name, groupId, attributes) VALUES (?, ?, ?)",
+    group_update: "UPDATE tc_groups SET name = ?, groupId = ?, attributes = ? WHERE id = ?",
+};
+
+impl Default for Statements {
+    fn default() -> Self {
+        SQL_6_9
+    }
+}
 
 impl Store {
+    /// Quotes the SQL of `version` in its errors (the column order differs per release).
+    pub fn set_version(&mut self, version: TraccarVersion) {
+        self.sql = match version {
+            TraccarVersion::V5_12 => SQL_5_12,
+            TraccarVersion::V6_9 => SQL_6_9,
+            TraccarVersion::V6_14 => SQL_6_14,
+        };
+    }
+
     pub fn new(registration: bool) -> Store {
         Store {
             server: ServerSettings {
@@ -558,7 +610,7 @@ impl Store {
     pub fn insert_user(&mut self, mut user: User) -> Result<i64, ApiError> {
         self.last_user_id += 1;
         let id = self.last_user_id;
-        self.check_user_columns(&user, 0, USER_INSERT)?;
+        self.check_user_columns(&user, 0, self.sql.user_insert)?;
         user.id = id;
         self.index_user(&user);
         self.users.insert(id, user);
@@ -572,7 +624,7 @@ impl Store {
         mut user: User,
         password: Option<PasswordHash>,
     ) -> Result<(), ApiError> {
-        self.check_user_columns(&user, user.id, USER_UPDATE)?;
+        self.check_user_columns(&user, user.id, self.sql.user_update)?;
         if let Some(old) = self.users.get(&user.id) {
             user.password = password.or_else(|| old.password.clone());
             self.unindex_user(user.id);
@@ -595,17 +647,18 @@ impl Store {
             return Err(ApiError::not_null("EMAIL", statement));
         };
         // Through the lower-cased index, then exact: H2's unique index is case-sensitive.
-        if self
+        if let Some(existing) = self
             .email_index
             .get(&email.to_lowercase())
             .into_iter()
             .flatten()
             .filter_map(|id| self.users.get(id))
-            .any(|u| u.id != own_id && u.email.as_deref() == Some(email))
+            .find(|u| u.id != own_id && u.email.as_deref() == Some(email))
         {
             return Err(ApiError::unique(
                 "CONSTRAINT_9_INDEX_1",
                 "TC_USERS(EMAIL",
+                existing.id,
                 email,
                 statement,
             ));
@@ -635,7 +688,7 @@ impl Store {
     pub fn insert_device(&mut self, mut device: Device) -> Result<i64, ApiError> {
         self.last_device_id += 1;
         let id = self.last_device_id;
-        self.check_device_columns(&device, 0, DEVICE_INSERT)?;
+        self.check_device_columns(&device, 0, self.sql.device_insert)?;
         device.id = id;
         self.index_device(&device);
         self.devices.insert(id, device);
@@ -643,7 +696,7 @@ impl Store {
     }
 
     pub fn update_device(&mut self, device: Device) -> Result<(), ApiError> {
-        self.check_device_columns(&device, device.id, DEVICE_UPDATE)?;
+        self.check_device_columns(&device, device.id, self.sql.device_update)?;
         if self.devices.contains_key(&device.id) {
             self.unindex_device(device.id);
             self.index_device(&device);
@@ -664,14 +717,15 @@ impl Store {
         let Some(unique_id) = device.unique_id.as_deref() else {
             return Err(ApiError::not_null("UNIQUEID", statement));
         };
-        if self
+        if let Some(existing) = self
             .unique_id_index
             .get(unique_id)
-            .is_some_and(|id| *id != own_id)
+            .filter(|id| **id != own_id)
         {
             return Err(ApiError::unique(
                 "CONSTRAINT_A_INDEX_6",
                 "TC_DEVICES(UNIQUEID",
+                *existing,
                 unique_id,
                 statement,
             ));
@@ -719,14 +773,14 @@ impl Store {
     pub fn insert_group(&mut self, mut group: Group) -> Result<i64, ApiError> {
         self.last_group_id += 1;
         let id = self.last_group_id;
-        self.check_group_columns(&group, GROUP_INSERT)?;
+        self.check_group_columns(&group, self.sql.group_insert)?;
         group.id = id;
         self.groups.insert(id, group);
         Ok(id)
     }
 
     pub fn update_group(&mut self, group: Group) -> Result<(), ApiError> {
-        self.check_group_columns(&group, GROUP_UPDATE)?;
+        self.check_group_columns(&group, self.sql.group_update)?;
         if self.groups.contains_key(&group.id) {
             self.groups.insert(group.id, group);
         }

@@ -53,6 +53,42 @@ impl TraccarVersion {
     pub fn first_user_ignores_registration(&self) -> bool {
         self.at_least(6, 0)
     }
+    /// Before v6.0 a new server has `registration: true` (seen on a real 5.12); from 6.0 off.
+    pub fn new_server_registration(&self) -> bool {
+        !self.at_least(6, 0)
+    }
+    /// Before v6.0 the server object still has `twelveHourFormat` (after `zoom`; real 5.12).
+    pub fn server_twelve_hour_format(&self) -> bool {
+        !self.at_least(6, 0)
+    }
+    /// v6.0: a Bearer token of a deleted user makes the filter throw a NullPointerException
+    /// (400; fixed after 6.14.5). Before, the filter finds no user and answers 401 (real 5.12).
+    pub fn deleted_user_token_npe(&self) -> bool {
+        self.at_least(6, 0)
+    }
+    /// v6.8.1: `ManagedUser` has a storage name, so a non-admin may link managed users. Before,
+    /// any non-admin `managedUserId` link or unlink fails with `StorageException: StorageName
+    /// annotation is missing` once the owner check passed (real 5.12).
+    pub fn managed_user_links_by_non_admins(&self) -> bool {
+        self.at_least(6, 9)
+    }
+    /// v6.14: a permission body must have exactly two keys (`IllegalArgumentException: Invalid
+    /// permission`, real 6.14.4). Before, one key is `NoSuchElementException` and a third key
+    /// reaches the SQL statement (real 6.9.1 and 5.12).
+    pub fn permission_key_count_check(&self) -> bool {
+        self.at_least(6, 14)
+    }
+    /// The embedded H2's build number in error texts: 2.2.224 in 5.12, 2.3.232 in 6.9.1,
+    /// 2.4.240 in 6.14.4 (all seen on real servers).
+    pub fn h2_build(&self) -> u32 {
+        if self.at_least(6, 14) {
+            240
+        } else if self.at_least(6, 0) {
+            232
+        } else {
+            224
+        }
+    }
     /// v5.11–v5.12: bad Basic (and form login) credentials give 400 NullPointerException.
     pub fn bad_credentials_npe(&self) -> bool {
         !self.at_least(6, 0)

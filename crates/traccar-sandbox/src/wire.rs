@@ -454,8 +454,33 @@ pub fn group_json(g: &Group, exclude_attributes: bool) -> Value {
     })
 }
 
-/// The server object. `storage_space` for admins, `new_server` for anonymous callers.
+/// The server object. `storage_space` for admins, `new_server` for anonymous callers. Before
+/// 6.0 it also has `twelveHourFormat`, after `zoom`.
 pub fn server_json(
+    s: &ServerSettings,
+    version: TraccarVersion,
+    storage_space: bool,
+    new_server: bool,
+) -> Value {
+    let object = server_fields(s, version.version_string(), storage_space, new_server);
+    if !version.server_twelve_hour_format() {
+        return object;
+    }
+    let Value::Object(fields) = object else {
+        return object;
+    };
+    let mut out = Map::new();
+    for (k, v) in fields {
+        let zoom = k == "zoom";
+        out.insert(k, v);
+        if zoom {
+            out.insert("twelveHourFormat".into(), json!(s.twelve_hour_format));
+        }
+    }
+    Value::Object(out)
+}
+
+fn server_fields(
     s: &ServerSettings,
     version: &str,
     storage_space: bool,
@@ -478,7 +503,11 @@ pub fn server_json(
 
 /// Reads a Server body: unknown fields are ignored (`@JsonIgnoreProperties(ignoreUnknown)`),
 /// omitted fields reset (full replace).
-pub fn read_server(value: &Value, body: &str) -> Result<ServerSettings, ApiError> {
+pub fn read_server(
+    value: &Value,
+    body: &str,
+    version: TraccarVersion,
+) -> Result<ServerSettings, ApiError> {
     const SERVER: Class = Class {
         java: "org.traccar.model.Server",
         known: &[],
@@ -505,6 +534,7 @@ pub fn read_server(value: &Value, body: &str) -> Result<ServerSettings, ApiError
         latitude: r.double("latitude")?,
         longitude: r.double("longitude")?,
         zoom: r.long("zoom")?,
+        twelve_hour_format: version.server_twelve_hour_format() && r.bool("twelveHourFormat")?,
         force_settings: r.bool("forceSettings")?,
         coordinate_format: r.string("coordinateFormat")?,
         limit_commands: r.bool("limitCommands")?,

@@ -12,6 +12,7 @@ use super::{Ctx, Reply};
 use crate::errors::ApiError;
 use crate::rules;
 use crate::store::ObjectType;
+use crate::version::TraccarVersion;
 
 /// One parsed permission: (owner type, owner id, property type, property id).
 type Permission = (ObjectType, i64, ObjectType, i64);
@@ -54,13 +55,18 @@ fn as_long_map(value: &Value) -> Result<Vec<(String, Option<i64>)>, ApiError> {
 }
 
 /// `new Permission(LinkedHashMap)`: the first key is the owner, the second the property.
-fn permission(entries: &[(String, Option<i64>)]) -> Result<Permission, ApiError> {
-    if entries.len() < 2 {
-        // The constructor's second iterator.next() (observed on 6.9.1).
-        return Err(ApiError::other("java.util.NoSuchElementException", None));
-    }
-    if entries.len() > 2 {
+/// From v6.14 exactly two keys are required; before, one key fails on the constructor's second
+/// `iterator.next()` and any further keys are ignored here (they reach the SQL statement).
+fn permission(
+    version: TraccarVersion,
+    entries: &[(String, Option<i64>)],
+) -> Result<Permission, ApiError> {
+    if version.permission_key_count_check() && entries.len() != 2 {
         return Err(ApiError::illegal_argument("Invalid permission"));
+    }
+    if entries.len() < 2 {
+        // The constructor's second iterator.next() (observed on 6.9.1 and 5.12).
+        return Err(ApiError::no_such_element());
     }
     let class = |key: &str| {
         ObjectType::from_key(key).ok_or_else(|| {
@@ -93,18 +99,24 @@ fn check_item(
     (owner, owner_id, property, property_id): Permission,
 ) -> Result<(), ApiError> {
     if !rules::is_admin(ctx.store, ctx.me) {
-        rules::check_permission(ctx.store, ctx.me, owner, owner_id)?;
-        rules::check_permission(ctx.store, ctx.me, property, property_id)?;
+        for (kind, id) in [(owner, owner_id), (property, property_id)] {
+            if kind == ObjectType::ManagedUser && !ctx.version.managed_user_links_by_non_admins() {
+                // Before 6.8.1 `ManagedUser` has no @StorageName: the access query cannot be built.
+                return Err(ApiError::storage_name_missing());
+            }
+            rules::check_permission(ctx.store, ctx.me, kind, id)?;
+        }
     }
     Ok(())
 }
 
 fn apply(ctx: &mut Ctx<'_>, item: &Value, add: bool) -> Result<(), ApiError> {
-    let p = permission(&as_long_map(item)?)?;
+    let entries = as_long_map(item)?;
+    let p = permission(ctx.version, &entries)?;
     check_item(ctx, p)?;
     let (owner, owner_id, property, property_id) = p;
+    let table = table_name(owner, property);
     if !rules::link_table_exists(ctx.version, owner, property) {
-        let table = table_name(owner, property);
         let statement = if add {
             format!("INSERT INTO {table} VALUES (?, ?)")
         } else {
@@ -115,6 +127,28 @@ fn apply(ctx: &mut Ctx<'_>, item: &Value, add: bool) -> Result<(), ApiError> {
             )
         };
         return Err(ApiError::table_not_found(&table, &statement));
+    }
+    if entries.len() > 2 {
+        // Before 6.14 every key of the body is a value (INSERT) or a column (DELETE).
+        return Err(if add {
+            let marks = vec!["?"; entries.len()].join(", ");
+            ApiError::storage(
+                "JdbcSQLSyntaxErrorException",
+                &format!(
+                    "Column count does not match; SQL statement:\nINSERT INTO {table} VALUES ({marks}) [21002-232]"
+                ),
+            )
+        } else {
+            let columns: Vec<String> = entries.iter().map(|(k, _)| format!("{k} = ?")).collect();
+            ApiError::storage(
+                "JdbcSQLSyntaxErrorException",
+                &format!(
+                    "Column \"{}\" not found; SQL statement:\nDELETE FROM {table} WHERE {} [42122-232]",
+                    entries[2].0.to_uppercase(),
+                    columns.join(" AND ")
+                ),
+            )
+        });
     }
     if add {
         ctx.store

@@ -12,7 +12,7 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let admin = rules::is_admin(ctx.store, ctx.me);
     Ok(Reply::Json(server_json(
         ctx.store.server(),
-        ctx.version.version_string(),
+        ctx.version,
         admin,
         new_server,
     )))
@@ -21,11 +21,11 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 pub fn update(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     rules::check_admin(ctx.store, ctx.me)?;
     let body = ctx.body_str();
-    let settings = read_server(&ctx.json()?, &body)?;
+    let settings = read_server(&ctx.json()?, &body, ctx.version)?;
     *ctx.store.server_mut() = settings;
     Ok(Reply::Json(server_json(
         ctx.store.server(),
-        ctx.version.version_string(),
+        ctx.version,
         true,
         false,
     )))

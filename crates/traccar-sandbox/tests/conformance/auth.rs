@@ -27,13 +27,13 @@ async fn missing_credentials_on_protected_endpoint_is_401_with_traccar_body() {
 #[tokio::test]
 async fn www_authenticate_only_when_accept_contains_text_html() {
     let t = target().await;
-    let r = t
-        .client
-        .get(t.url("/api/users"))
-        .header("Accept", "text/html")
-        .send()
-        .await
-        .expect("sent");
+    let accept = |value: &'static str| {
+        t.client
+            .get(t.url("/api/users"))
+            .header("Accept", value)
+            .send()
+    };
+    let r = accept("text/html, application/json").await.expect("sent");
     assert_eq!(r.status(), 401);
     assert_eq!(
         r.headers()
@@ -41,6 +41,45 @@ async fn www_authenticate_only_when_accept_contains_text_html() {
             .and_then(|v| v.to_str().ok()),
         Some("Basic realm=\"api\"")
     );
+    let r = accept("*/*").await.expect("sent");
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("www-authenticate").is_none());
+    // A q=0 on application/json is not honoured (real 5.12 and 6.14.4).
+    let r = accept("application/json;q=0, text/html")
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn accept_without_json_is_406_before_authentication() {
+    // Every resource produces only application/json; Jersey refuses before the security filter
+    // runs (5.12, 6.9.1, 6.14.4 alike), with or without credentials.
+    let t = target().await;
+    for (value, auth) in [
+        ("text/html", false),
+        ("text/html", true),
+        ("application/xml", false),
+    ] {
+        let mut request = t.client.get(t.url("/api/users")).header("Accept", value);
+        if auth {
+            request = request.basic_auth(&t.admin.email, Some(&t.admin.password));
+        }
+        let r = request.send().await.expect("sent");
+        assert_eq!(r.status(), 406, "Accept: {value}");
+        assert!(r.headers().get("www-authenticate").is_none());
+        assert!(r.headers().get("content-type").is_none());
+        let r = Resp {
+            status: 406,
+            headers: Default::default(),
+            text: r.text().await.expect("body"),
+            legacy: !t.at_least(6, 7),
+        };
+        assert_eq!(
+            r.first_line(),
+            "jakarta.ws.rs.NotAcceptableException: HTTP 406 Not Acceptable"
+        );
+    }
 }
 
 #[tokio::test]
@@ -584,6 +623,7 @@ async fn impersonation_needs_admin_or_manager_and_switches_the_session() {
     );
 }
 
+/// 6.0 to 6.14.5: 400 NullPointerException; 5.12: the token finds no user, so 401.
 #[tokio::test]
 async fn bearer_token_of_a_deleted_user_is_400_up_to_6_14_5() {
     let t = target().await;
@@ -596,6 +636,13 @@ async fn bearer_token_of_a_deleted_user_is_400_up_to_6_14_5() {
         .await
         .expect(204);
     let r = t.get(Auth::Bearer(&token.text), "/api/devices").await;
+    if !t.at_least(6, 0) {
+        r.expect_error(
+            401,
+            "jakarta.ws.rs.WebApplicationException: HTTP 401 Unauthorized",
+        );
+        return;
+    }
     // The filter dereferences the missing user (fixed after 6.14.5 with a 401).
     r.expect(400);
     assert!(

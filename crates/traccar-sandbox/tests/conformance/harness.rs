@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
-use traccar_sandbox::{Sandbox, SandboxConfig};
+use traccar_sandbox::{Sandbox, SandboxConfig, TraccarVersion};
 
 /// Login credentials of a test account.
 #[derive(Clone, Debug)]
@@ -40,15 +40,25 @@ impl Resp {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
-    /// The first line of the body in the v6.7+ form `<class>: <message>`; pre-6.7 one-line
-    /// bodies are translated (their root cause keeps its message).
+    /// The first line of the body in the v6.7+ form `<class>: <message>`; pre-6.7 bodies
+    /// (`<message> - <SimpleClass> (<frames>)`, or `<SimpleClass> (<frames>)` without a message;
+    /// the message may span lines) are translated, their root cause keeping its message.
     pub fn first_line(&self) -> String {
         let line = self.text.lines().next().unwrap_or_default();
         if !self.legacy || self.status < 400 {
             return line.to_string();
         }
-        let Some((message, rest)) = line.rsplit_once(" - ") else {
-            return line.to_string();
+        let text = self.text.trim_end();
+        let is_class = |s: &str| {
+            let word = s.split(' ').next().unwrap_or_default();
+            !word.is_empty()
+                && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '$')
+                && (word.ends_with("Exception") || word.ends_with("Error"))
+        };
+        let (message, rest) = match text.rsplit_once(" - ") {
+            Some((m, r)) if is_class(r) => (Some(m), r),
+            _ if is_class(text) => (None, text),
+            _ => return line.to_string(),
         };
         let simple = rest.split(' ').next().unwrap_or_default();
         let class = match simple {
@@ -62,18 +72,19 @@ impl Resp {
             "WebApplicationException"
             | "NotFoundException"
             | "NotAllowedException"
+            | "NotAcceptableException"
             | "NotSupportedException" => {
                 format!("jakarta.ws.rs.{simple}")
             }
+            "StorageException" => "org.traccar.storage.StorageException".to_string(),
             jdbc if jdbc.starts_with("Jdbc") => {
                 format!("org.traccar.storage.StorageException: org.h2.jdbc.{jdbc}")
             }
             other => other.to_string(),
         };
-        if message == "null" {
-            class
-        } else {
-            format!("{class}: {message}")
+        match message.and_then(|m| m.lines().next()) {
+            Some(m) => format!("{class}: {m}"),
+            None => class,
         }
     }
     pub fn header(&self, name: &str) -> Option<String> {
@@ -145,7 +156,19 @@ pub fn cookie_client() -> reqwest::Client {
 
 const ADMIN_PASSWORD: &str = "admin-pass";
 
-/// The default target: the real server from the environment, else a fresh default sandbox.
+/// The sandbox mode [`target`] starts when no real server is configured:
+/// `TRACCAR_SANDBOX_VERSION` (`6.14`, `6.9` or `5.12`), else the default (6.14).
+pub fn sandbox_version() -> TraccarVersion {
+    match std::env::var("TRACCAR_SANDBOX_VERSION") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|e| panic!("TRACCAR_SANDBOX_VERSION: {e}")),
+        Err(_) => TraccarVersion::default(),
+    }
+}
+
+/// The default target: the real server from the environment, else a fresh sandbox in the
+/// [`sandbox_version`] mode with that version's new-server defaults.
 pub async fn target() -> Target {
     match (
         std::env::var("TRACCAR_CONFORMANCE_URL"),
@@ -188,7 +211,13 @@ pub async fn target() -> Target {
                 .to_string();
             t
         }
-        _ => sandbox_target(SandboxConfig::default()).await,
+        _ => {
+            sandbox_target(SandboxConfig {
+                version: sandbox_version(),
+                ..SandboxConfig::default()
+            })
+            .await
+        }
     }
 }
 
@@ -451,6 +480,13 @@ impl Target {
             .iter()
             .filter_map(|o| o["id"].as_i64())
             .collect()
+    }
+
+    /// GET an object as `who` (expects 200).
+    pub async fn fetch_as(&self, who: &Creds, path: &str) -> Value {
+        let r = self.get(Auth::Basic(who), path).await;
+        r.expect(200);
+        r.json()
     }
 
     /// GET an object as admin (expects 200).

@@ -8,11 +8,40 @@ use super::harness::*;
 use traccar_sandbox::{SandboxConfig, TraccarVersion};
 
 fn mode(version: TraccarVersion) -> SandboxConfig {
-    // A fresh 5.12 server had registration on; 6.x has it off.
+    // New-server defaults come with the version (5.12: registration on).
     SandboxConfig {
         version,
-        registration: version == TraccarVersion::V5_12,
         ..SandboxConfig::default()
+    }
+}
+
+/// `cargo test` runs the suite's `target()` tests in the default 6.14 mode; this runs the same
+/// binary again in the 5.12 and 6.9 modes (`TRACCAR_SANDBOX_VERSION`), so every mode is checked.
+#[test]
+fn every_target_test_passes_in_the_5_12_and_6_9_modes() {
+    if std::env::var_os("TRACCAR_SANDBOX_VERSION").is_some()
+        || std::env::var_os("TRACCAR_CONFORMANCE_URL").is_some()
+    {
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    for version in ["5.12", "6.9"] {
+        let out = std::process::Command::new(&exe)
+            .env("TRACCAR_SANDBOX_VERSION", version)
+            .args(["--skip", "versions::", "--skip", "sandbox::"])
+            .output()
+            .expect("test binary runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let summary = stdout
+            .lines()
+            .rfind(|l| l.starts_with("test result"))
+            .unwrap_or_default();
+        eprintln!("{version} mode: {summary}");
+        assert!(
+            out.status.success(),
+            "the suite fails in the {version} mode:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -242,14 +271,48 @@ async fn v6_9_users_by_device_does_not_check_device_access_but_v6_14_does() {
 }
 
 #[tokio::test]
-async fn v5_12_first_user_needs_registration_and_accepts_twelve_hour_format() {
-    let closed = fresh_sandbox(SandboxConfig {
-        version: TraccarVersion::V5_12,
-        ..SandboxConfig::default()
-    })
-    .await;
-    let (r, _) = closed.create_user(Auth::None, json!({})).await;
-    r.expect(400);
+async fn v5_12_new_server_has_registration_on_and_accepts_the_first_user() {
+    // As a real 5.12 answered on an empty database.
+    let t = fresh_sandbox(mode(TraccarVersion::V5_12)).await;
+    let server = t.get(Auth::None, "/api/server").await.json();
+    assert_eq!(server["registration"], json!(true));
+    assert_eq!(server["newServer"], json!(true));
+    let keys: Vec<&String> = server.as_object().expect("object").keys().collect();
+    let zoom = keys.iter().position(|k| *k == "zoom").expect("zoom");
+    assert_eq!(keys[zoom + 1], "twelveHourFormat", "5.12's server object");
+    let r = t
+        .post(
+            Auth::None,
+            "/api/users",
+            json!({"name": "admin", "email": "admin@example.com", "password": "admin"}),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json()["administrator"], json!(true));
+    let (r, _) = t.create_user(Auth::None, json!({})).await;
+    r.expect(200);
+    assert_eq!(r.json()["administrator"], json!(false), "open registration");
+    let admin = Creds {
+        id: 1,
+        email: "admin@example.com".into(),
+        password: "admin".into(),
+    };
+    let mut body = t.fetch_as(&admin, "/api/server").await;
+    body["registration"] = json!(false);
+    body["twelveHourFormat"] = json!(true);
+    let r = t.put(Auth::Basic(&admin), "/api/server", body).await;
+    r.expect(200);
+    assert_eq!(r.json()["twelveHourFormat"], json!(true));
+    let (r, _) = t.create_user(Auth::None, json!({})).await;
+    r.expect_error(400, "java.lang.SecurityException: Registration disabled");
+    let modern = fresh_sandbox(mode(TraccarVersion::V6_14)).await;
+    let server = modern.get(Auth::None, "/api/server").await.json();
+    assert_eq!(server["registration"], json!(false));
+    assert!(server.get("twelveHourFormat").is_none());
+}
+
+#[tokio::test]
+async fn v5_12_accepts_twelve_hour_format_on_users() {
     let t = sandbox_target(mode(TraccarVersion::V5_12)).await;
     let (r, _) = t
         .create_user(t.admin(), json!({"twelveHourFormat": true}))
