@@ -164,10 +164,14 @@ impl TraccarBackend {
                 }
                 Err(e) if e.is_retryable() => e,
                 Err(e) if email_taken(&e) => {
+                    // The database's own text (a constraint dump) helps no one: said plainly.
                     return Err(Failure::Refused(format!(
-                        "{e}: the email {email} is already taken by a user that {} cannot \
-                         see (outside its view; a manager cannot check this before the \
-                         create); ask an administrator, or change the email in the file",
+                        "{} {} -> 400 (unique email): the email {email} is already taken by a \
+                         user that {} cannot see (outside its view; a manager cannot check \
+                         this before the create); ask an administrator, or change the email \
+                         in the file",
+                        e.method,
+                        e.path,
                         self.account().email
                     )));
                 }
