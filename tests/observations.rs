@@ -1,7 +1,8 @@
 //! Issue 9's observations on a real Traccar 6.9.1, one test each, named after it, replayed
 //! against the sandbox: what the plan says must be what the server accepts, and no run may leave
 //! a user with more access than the file grants. (Observation 9, drift attribution from the
-//! audit log, is not covered here.)
+//! audit log, has no test here: the sandbox has no audit log; `backend/traccar/audit.rs` tests
+//! the matching against rows as a real 6.9.1 writes them.)
 
 use reqwest::Method;
 use serde_json::json;
