@@ -23,7 +23,8 @@
 //!     itself, and a link an administrator made to a device it cannot see must reach the plan
 //!     (as a link it cannot change), not be skipped. For the same reason a user's groups keep
 //!     the groups the account cannot see, named as `/api/groups?userId=` names them.
-//!   - group links: per user in scope (`/api/groups?userId=`), only when the server has groups.
+//!   - group links: per user in scope (`/api/groups?userId=`), only when the server has groups
+//!     (for a non-administrator: always, since it cannot tell from its own empty list).
 //!     Traccar has no "users of a group" read, so this is the one read that cannot take the
 //!     smaller side.
 //!   - the fleet's manager account (admin runs naming one): its managed users, its devices
@@ -345,7 +346,9 @@ impl TraccarBackend {
                 reads.extend(devices.iter().map(|d| Read::UsersOfDevice(d.id)))
             }
         }
-        if group_rows.is_none() && !groups.is_empty() {
+        // An account that sees no group may still manage users linked to groups it cannot see
+        // (an administrator's links); only an administrator's empty list means there are none.
+        if group_rows.is_none() && (!groups.is_empty() || !admin) {
             reads.extend(in_scope.iter().map(|(_, id)| Read::GroupsOfUser(*id)));
         }
         if let Some(mid) = manager_id {
@@ -444,7 +447,10 @@ impl TraccarBackend {
                         .flatten()
                         .filter_map(|name| match group_names.get(name).map(Vec::as_slice) {
                             Some([only]) => Some(*only),
-                            _ => None,
+                            Some(_) => None,
+                            // A group only this user's answer names (one the account cannot
+                            // see) that the file lists.
+                            None => names.iter().find(|(_, n)| **n == name).map(|(id, _)| *id),
                         })
                         .collect();
                     let inferred = links::infer_group_links(&visible, &parents, &desired);

@@ -272,10 +272,15 @@ fn unseen_links(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Probl
                         desired,
                         email,
                         format!(
-                            "{kind} {target} is linked to this user, but {} cannot see it and so \
-                             cannot change this link with this credential (the server refuses: \
-                             {} access denied); add it to the user's {kind}s to keep it, or ask \
-                             an administrator to unlink it",
+                            "{kind} {target} is linked to this user{}, but {} cannot see it and \
+                             so cannot change this link with this credential (the server \
+                             refuses: {} access denied); add it to the user's {kind}s to keep \
+                             it, or ask an administrator to unlink it",
+                            if *kind == LinkKind::Group {
+                                " (or seen through a parent group that may go too)"
+                            } else {
+                                ""
+                            },
                             live.account.email,
                             if *kind == LinkKind::Device {
                                 "Device"
