@@ -579,6 +579,7 @@ fn core(n: usize) {
             groups: (0..group_count(n)).map(group_name).collect(),
             ambiguous_groups: BTreeSet::new(),
             manager_devices: None,
+            manager_groups: None,
             now: chrono::Utc::now(),
         };
         reset_peak();

@@ -1,6 +1,10 @@
-//! Property test of the whole loop against the sandbox: for random live states and random fleet
-//! files, applying the plan yields exactly the desired state on the managed scope, the re-plan
-//! is empty, no action is a no-op, and nothing outside the managed scope changes.
+//! Property test of the whole loop against the sandbox: for random live states (nested groups,
+//! a device and a group outside the billing account linked by an administrator, a manager with
+//! a user limit) and random fleet files, either the plan is refused at plan time, for a reason
+//! the case holds, with no write, or applying it yields exactly the desired state on the
+//! managed scope, with exactly the file's *effective* access (the groups a user sees are the
+//! file's groups and their descendants), the re-plan is empty, no action is a no-op, and nothing
+//! outside the managed scope changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -15,7 +19,7 @@ use fleetform::config;
 use fleetform::core::model::{Action, Scope, UserKey, Value};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
-use traccar_sandbox::{Sandbox, SandboxConfig};
+use traccar_sandbox::{Sandbox, SandboxConfig, TraccarVersion};
 
 const USERS: [&str; 4] = [
     "ann@fleet.test",
@@ -24,14 +28,27 @@ const USERS: [&str; 4] = [
     "dee@fleet.test",
 ];
 const OUTSIDER: &str = "outsider@fleet.test";
-const DEVICES: [&str; 5] = [
+const DEVICES: [&str; 6] = [
     "BT-000101",
     "BT-000102",
     "BT-000103",
     "BT-000107",
     "BT-000108",
+    OUT_DEVICE,
 ];
-const GROUPS: [&str; 2] = ["Vienna", "Graz"];
+/// `Vienna-North` is a child of `Vienna`; `Outside` is not the manager's.
+const GROUPS: [&str; 4] = ["Vienna", "Graz", "Vienna-North", "Outside"];
+/// A device an administrator created: not one of the billing account's.
+const OUT_DEVICE: &str = "OUT-1";
+
+/// The groups a user linked to `groups` sees: those and their children (`Vienna-North`).
+fn closure(groups: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = groups.into_iter().collect();
+    if out.contains("Vienna") {
+        out.insert("Vienna-North".into());
+    }
+    out
+}
 
 #[derive(Clone, Debug)]
 struct LiveUserSpec {
@@ -60,6 +77,10 @@ struct Case {
     desired: Vec<Option<DesiredUserSpec>>,
     prune: &'static str,
     with_manager: bool,
+    /// The manager's `userLimit` (-1: unlimited).
+    user_limit: i64,
+    /// 6.9 cannot list group links (they are inferred), 6.14 can.
+    version: TraccarVersion,
 }
 
 fn subset(n: usize) -> impl Strategy<Value = BTreeSet<usize>> {
@@ -116,9 +137,11 @@ fn case() -> impl Strategy<Value = Case> {
         proptest::collection::vec(proptest::option::of(desired_user()), USERS.len()),
         prop_oneof![Just("delete"), Just("disable"), Just("keep")],
         any::<bool>(),
+        prop_oneof![Just(-1i64), 1i64..=4],
+        prop_oneof![Just(TraccarVersion::V6_9), Just(TraccarVersion::V6_14)],
     )
         .prop_map(
-            |(live, outsider_devices, mut desired, prune, with_manager)| {
+            |(live, outsider_devices, mut desired, prune, with_manager, user_limit, version)| {
                 // A user of another fleet may not be in this file (that is a plan error, tested
                 // elsewhere); keep the property about successful plans.
                 for (i, l) in live.iter().enumerate() {
@@ -138,9 +161,31 @@ fn case() -> impl Strategy<Value = Case> {
                     desired,
                     prune,
                     with_manager,
+                    user_limit,
+                    version,
                 }
             },
         )
+}
+
+/// Why the plan must be refused, if it must: with `manager:`, an object outside the billing
+/// account in the file, or more users than the manager's limit (no user is managed by it
+/// before the run, and every file user becomes one).
+fn refusal(case: &Case) -> Option<&'static str> {
+    if !case.with_manager {
+        return None;
+    }
+    let users: Vec<&DesiredUserSpec> = case.desired.iter().flatten().collect();
+    if users.iter().any(|d| d.devices.contains(&5)) {
+        return Some("is not one of the manager's devices");
+    }
+    if users.iter().any(|d| d.groups.contains(&3)) {
+        return Some("is not one the manager");
+    }
+    if case.user_limit > 0 && users.len() as i64 > case.user_limit {
+        return Some("over its userLimit");
+    }
+    None
 }
 
 fn yaml(case: &Case) -> String {
@@ -239,9 +284,11 @@ async fn outside_state(admin: &Admin, managed: &BTreeSet<UserKey>) -> Json {
 
 async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let sandbox = Sandbox::start(SandboxConfig::default(), listen)
-        .await
-        .expect("sandbox");
+    let config = SandboxConfig {
+        version: case.version,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config, listen).await.expect("sandbox");
     let url = sandbox.url();
     let seeded = demo::seed(&url).await.expect("seed");
     let Credentials::Password { password, .. } = &seeded.admin else {
@@ -252,6 +299,46 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         url: url.clone(),
         password: password.expose().to_string(),
     };
+    // The world outside the billing account, and a nested group under the manager's Vienna.
+    admin
+        .call(
+            reqwest::Method::POST,
+            "/api/devices",
+            Some(json!({"name": "Out", "uniqueId": OUT_DEVICE})),
+        )
+        .await;
+    admin
+        .call(
+            reqwest::Method::POST,
+            "/api/groups",
+            Some(json!({"name": "Outside"})),
+        )
+        .await;
+    let vienna = admin.ids("/api/groups?all=true", "name").await["Vienna"];
+    admin
+        .call(
+            reqwest::Method::POST,
+            "/api/groups",
+            Some(json!({"name": "Vienna-North", "groupId": vienna})),
+        )
+        .await;
+    let managers = admin.ids("/api/users", "email").await;
+    let manager_id = managers[DEMO_MANAGER];
+    let mut manager = admin
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/users/{manager_id}"),
+            None,
+        )
+        .await;
+    manager["userLimit"] = json!(case.user_limit);
+    admin
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/users/{manager_id}"),
+            Some(manager),
+        )
+        .await;
     let device_ids = admin.ids("/api/devices?all=true", "uniqueId").await;
     let group_ids = admin.ids("/api/groups?all=true", "name").await;
 
@@ -336,10 +423,34 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         .chain(loaded.desired.users.keys().cloned())
         .collect();
     let outside_before = outside_state(&admin, &managed).await;
+    let all_before = outside_state(&admin, &BTreeSet::new()).await;
 
-    let plan = fleetform::make_plan(&backend, &loaded.desired)
-        .await
-        .map_err(|e| TestCaseError::fail(format!("{e:#}\n{text}")))?;
+    let plan = match (
+        fleetform::make_plan(&backend, &loaded.desired).await,
+        refusal(&case),
+    ) {
+        (Ok(plan), None) => plan,
+        (Ok(plan), Some(why)) => {
+            return Err(TestCaseError::fail(format!(
+                "planned although {why:?}: {:?}\n{text}",
+                plan.actions
+            )));
+        }
+        (Err(e), None) => return Err(TestCaseError::fail(format!("{e:#}\n{text}"))),
+        (Err(e), Some(why)) => {
+            // Refused for the reason the case holds, before any write.
+            let shown = format!("{e:#}");
+            prop_assert!(shown.contains(why), "{shown}\n{text}");
+            let everyone: BTreeSet<UserKey> = BTreeSet::new();
+            prop_assert_eq!(
+                outside_state(&admin, &everyone).await,
+                all_before,
+                "a refused plan wrote"
+            );
+            sandbox.shutdown().await;
+            return Ok(());
+        }
+    };
 
     // No action is a no-op: each one changes something that is there (or absent) now.
     for action in &plan.actions {
@@ -420,14 +531,15 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
             .collect();
         let want: BTreeSet<String> = d.devices.iter().map(|&j| DEVICES[j].to_string()).collect();
         prop_assert_eq!(devices, want);
-        // The demo groups are flat, so the visible groups are exactly the linked ones.
+        // Effective access: the groups the user sees are exactly the file's groups and their
+        // descendants, whatever the user was linked to before (directly to a child, say).
         let groups: BTreeSet<String> = admin
             .ids(&format!("/api/groups?userId={uid}"), "name")
             .await
             .into_keys()
             .collect();
-        let want: BTreeSet<String> = d.groups.iter().map(|&j| GROUPS[j].to_string()).collect();
-        prop_assert_eq!(groups, want);
+        let want = closure(d.groups.iter().map(|&j| GROUPS[j].to_string()));
+        prop_assert_eq!(groups, want, "{}", text);
     }
     // Pruned users follow the policy.
     for (i, l) in case.live.iter().enumerate() {

@@ -15,6 +15,7 @@ mod convergence;
 mod e2e;
 mod faults;
 mod gitops;
+mod observations;
 mod requests;
 mod safety_targets;
 mod security;

@@ -264,6 +264,7 @@ mod tests {
                 groups: BTreeSet::new(),
                 ambiguous_groups: BTreeSet::new(),
                 manager_devices: None,
+                manager_groups: None,
                 now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
             },
             applied: Mutex::new(Vec::new()),

@@ -18,7 +18,9 @@
 //! - Links are full sets: desired - live is linked, live - desired is unlinked.
 //! - Pruning touches only marked users that left the file; a disabled or kept user keeps its
 //!   links (re-adding it to the file later restores it as it was), a deleted one loses them with
-//!   the user, so no unlink is planned for either.
+//!   the user, so no unlink is planned for either. A user fleetform disabled (it carries
+//!   `DISABLED_AT_ATTRIBUTE`) that is back in the file is enabled again (`disabled: true ->
+//!   false`), unless the file manages `disabled` itself; one disabled by someone else is not.
 //! - `prune: disable` with `pruneAfter` (`Desired::prune_after`): a marked user that left the
 //!   file and is not disabled is disabled; one that is disabled and whose
 //!   `DISABLED_AT_ATTRIBUTE` (written by the backend when it disables) is at least
@@ -55,7 +57,14 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
                 {
                     continue;
                 }
-                update(desired, want, have, owner.as_deref(), &mut actions);
+                update(
+                    desired,
+                    want,
+                    have,
+                    owner.as_deref(),
+                    desired.backend.disable_field(),
+                    &mut actions,
+                );
             }
         }
     }
@@ -179,9 +188,10 @@ fn update(
     want: &DesiredUser,
     have: &LiveUser,
     manager: Option<&str>,
+    disable_field: Option<Field>,
     actions: &mut Vec<Action>,
 ) {
-    let changes: Vec<FieldChange> = want
+    let mut changes: Vec<FieldChange> = want
         .fields
         .iter()
         .filter(|(field, value)| !same_value(field, value, have.fields.get(*field)))
@@ -191,6 +201,20 @@ fn update(
             after: value.clone(),
         })
         .collect();
+    // What fleetform disabled (`prune: disable`), fleetform enables when the user is back in
+    // the file, unless the file itself manages the flag.
+    if let Some(field) = disable_field
+        && !want.fields.contains_key(&field)
+        && have.fields.get(&field) == Some(&Value::Bool(true))
+        && disabled_at(have).is_some()
+    {
+        changes.push(FieldChange {
+            field,
+            before: Value::Bool(true),
+            after: Value::Bool(false),
+        });
+        changes.sort_by(|a, b| a.field.cmp(&b.field));
+    }
     let adopt = have.marker.is_none();
     if !changes.is_empty() || adopt {
         actions.push(Action::UpdateUser {
@@ -340,6 +364,7 @@ pub(crate) mod tests {
             groups: set(&["G1", "G2"]),
             ambiguous_groups: set(&["Twice"]),
             manager_devices: None,
+            manager_groups: None,
             now: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 1, 12, 0, 0)
                 .single()
                 .unwrap_or_default(),
@@ -658,6 +683,36 @@ pub(crate) mod tests {
                         email: "active@x.test".into(),
                     },
                 ],
+            },
+            Case {
+                name: "a user fleetform disabled is enabled when back in the file; others not",
+                desired: desired(vec![
+                    want("back@x.test"),
+                    want("theirs@x.test"),
+                    with_field(want("kept@x.test"), tf("disabled"), Value::Bool(true)),
+                ]),
+                live: live("admin", {
+                    let stamp = Field::Attribute(DISABLED_AT_ATTRIBUTE.into());
+                    let mut back = have("back@x.test", Some(FLEET));
+                    back.fields.insert(tf("disabled"), Value::Bool(true));
+                    back.fields
+                        .insert(stamp.clone(), Value::Text("2026-01-01T00:00:00Z".into()));
+                    let mut kept = back.clone();
+                    kept.email = "kept@x.test".into();
+                    // Disabled by someone else: no stamp, left as it is.
+                    let mut theirs = have("theirs@x.test", Some(FLEET));
+                    theirs.fields.insert(tf("disabled"), Value::Bool(true));
+                    vec![back, kept, theirs]
+                }),
+                want: vec![Action::UpdateUser {
+                    email: "back@x.test".into(),
+                    changes: vec![FieldChange {
+                        field: tf("disabled"),
+                        before: Value::Bool(true),
+                        after: Value::Bool(false),
+                    }],
+                    adopt: false,
+                }],
             },
             Case {
                 name: "prune keep: nothing at all",

@@ -385,6 +385,9 @@ pub struct Live {
     pub ambiguous_groups: BTreeSet<String>,
     /// The devices of the `manager` account, when the file names one and it exists.
     pub manager_devices: Option<BTreeSet<String>>,
+    /// The groups the `manager` account sees (its group links and their descendants), when the
+    /// file names one, it exists and the backend can read them.
+    pub manager_groups: Option<BTreeSet<String>>,
     /// When this state was read (the fetching machine's clock). The diff compares
     /// `DISABLED_AT_ATTRIBUTE` against it for `pruneAfter`; keeping it here keeps the diff pure
     /// and `plan(&Desired, &Live)` unchanged.

@@ -219,8 +219,12 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
             ));
         }
 
+        // A link that exists needs no write, even to an object the account cannot see (an
+        // administrator's link to a managed user): keeping it is no refusal.
+        let linked_device = |d: &String| have.is_some_and(|u| u.devices.contains(d));
+        let linked_group = |g: &String| have.is_some_and(|u| u.groups.contains(g));
         for device in &want.devices {
-            if !live.devices.contains(device) {
+            if !live.devices.contains(device) && !linked_device(device) {
                 problem(format!(
                     "device {device} is not visible to {} (check the uniqueId or the account's \
                      device links)",
@@ -234,7 +238,7 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
                     "group {group} is ambiguous: several groups on the server have this name; \
                      rename them so the name is unique"
                 ));
-            } else if !live.groups.contains(group) {
+            } else if !live.groups.contains(group) && !linked_group(group) {
                 problem(format!(
                     "group {group} is not visible to {} (check the name or the account's group \
                      links)",
@@ -476,15 +480,16 @@ mod tests {
 
     #[test]
     fn manager_account_restrictions() {
-        let limit = "a manager account cannot change deviceLimit/userLimit; ask an \
-                     administrator or remove the field";
+        let limit = "a manager account cannot set deviceLimit/userLimit (the server refuses \
+                     it: Administrator access required); ask an administrator or remove the \
+                     field";
         let mut marked = have("old@x.test", Some(FLEET));
         marked.fields.insert(tf("userLimit"), Value::Int(0));
         marked.fields.insert(tf("deviceLimit"), Value::Int(3));
         // (name, desired users, problems expected)
         let table: Vec<(&str, Vec<DesiredUser>, Vec<String>)> = vec![
             (
-                "create with limits 0: allowed, the server sets 0 anyway",
+                "create with limits 0: allowed (what the server requires of a manager)",
                 vec![{
                     let u = with_field(want("n@x.test"), tf("deviceLimit"), Value::Int(0));
                     with_field(u, tf("userLimit"), Value::Int(0))
@@ -498,9 +503,7 @@ mod tests {
                     tf("deviceLimit"),
                     Value::Int(5),
                 )],
-                vec![format!(
-                    "user n@x.test: deviceLimit 5 (the server will set 0): {limit}"
-                )],
+                vec![format!("user n@x.test: deviceLimit 5: {limit}")],
             ),
             (
                 "update that changes a limit",
@@ -838,6 +841,13 @@ mod tests {
             });
             me.untouchable = (role == "admin")
                 .then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
+            // The acting account's and the manager's own limits and expiration are rules of
+            // their own (tested in rules.rs): unlimited here.
+            me.fields.remove(&tf("userLimit"));
+            me.fields.remove(&tf("expirationTime"));
+            if let Some(boss) = users.get_mut(&UserKey::new(BOSS)) {
+                boss.fields.remove(&tf("userLimit"));
+            }
             let manager = has_manager.then(|| UserKey::new(BOSS));
             let manager_devices = match (&manager, role) {
                 (Some(key), "admin") => {
@@ -869,6 +879,7 @@ mod tests {
                 groups,
                 ambiguous_groups: ambiguous,
                 manager_devices,
+                manager_groups: None,
                 now: Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap(),
             };
 
@@ -896,6 +907,21 @@ mod tests {
                 });
                 user.groups
                     .retain(|g| live.groups.contains(g) && !live.ambiguous_groups.contains(g));
+                // Links to objects the acting manager cannot see are refused when the plan
+                // would remove them (a rule of their own, tested in rules.rs): keep the
+                // generated cases to what a manager can change.
+                if role == "manager"
+                    && let Some(have) = live.users.get(&key)
+                {
+                    user.devices
+                        .extend(have.devices.difference(&live.devices).cloned());
+                    user.groups.extend(
+                        have.groups
+                            .difference(&live.groups)
+                            .filter(|g| !live.ambiguous_groups.contains(*g))
+                            .cloned(),
+                    );
+                }
                 if role == "manager" {
                     user.fields
                         .retain(|f, _| !f.is("deviceLimit") && !f.is("userLimit"));

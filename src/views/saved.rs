@@ -16,7 +16,7 @@
 //!   are not in the model and not covered: no plan changes them, and an update re-reads the
 //!   user right before writing it, so a change made to them since the plan is kept;
 //! - the catalogue: the devices and groups the account may link, the ambiguous group names and
-//!   the manager's devices.
+//!   the manager's devices and groups.
 //!
 //! Apply re-fetches with the same scope, recomputes the fingerprints and refuses, naming each
 //! object that changed, appeared or disappeared; it applies nothing then. It also refuses when
@@ -194,12 +194,16 @@ fn typed(value: &Value) -> Json {
 
 /// The fingerprints of every live object a plan over `scope` reads (see the design comment).
 pub fn fingerprints(live: &Live, scope: &Scope) -> Fingerprints {
-    let catalogue = serde_json::json!({
+    let mut catalogue = serde_json::json!({
         "devices": live.devices,
         "groups": live.groups,
         "ambiguous_groups": live.ambiguous_groups,
         "manager_devices": live.manager_devices,
     });
+    // Only when read, so saved plans of runs without a manager keep their fingerprints.
+    if let Some(groups) = &live.manager_groups {
+        catalogue["manager_groups"] = serde_json::json!(groups);
+    }
     let mut users: BTreeMap<UserKey, String> = scope
         .emails
         .iter()

@@ -12,10 +12,16 @@
 //! - a nested group in R that the file lists, whose visible ancestors are all going away, is
 //!   *uncertain*: it is reported as unlinked so the plan links it, and the backend links it with
 //!   DELETE then POST so that no duplicate row is created if it was linked after all;
-//! - a nested group in R that the file does not list is left alone: it is visible through an
-//!   ancestor, and unlinking that ancestor takes it away.
+//! - a nested group in R that the file does not list, with a visible ancestor the file lists,
+//!   is left alone: the user sees it through that ancestor whether or not it is also linked
+//!   directly, and no read can tell the two apart;
+//! - a nested group in R that the file does not list, whose visible ancestors the file does not
+//!   list either, *may* be linked directly: it counts as linked, so the plan unlinks it in the
+//!   same run as its ancestor (Traccar answers 204 to a DELETE of a link that does not exist).
+//!   Leaving it alone would let a direct link survive the ancestor's unlink: more access than
+//!   the file grants until a second run (observed on 6.9.1).
 //!
-//! The result errs towards less access, never more: a run never leaves a group visible that the
+//! The result errs towards less access, never more: after one run no group is visible that the
 //! file does not grant, directly or through a listed ancestor.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,17 +62,39 @@ pub fn infer_group_links(
             .into_iter()
             .filter(|a| visible.contains(a))
             .collect();
+        let listed_ancestor = visible_ancestors.iter().any(|a| desired.contains(a));
         if visible_ancestors.is_empty() {
             result.linked.insert(g);
         } else if desired.contains(&g) {
-            if visible_ancestors.iter().any(|a| desired.contains(a)) {
+            if listed_ancestor {
                 result.linked.insert(g);
             } else {
                 result.uncertain.insert(g);
             }
+        } else if !listed_ancestor {
+            result.linked.insert(g);
         }
     }
     result
+}
+
+/// The groups a user linked to `direct` sees: those groups, their children and grandchildren
+/// (Traccar expands a group link three levels deep).
+pub fn visible_groups(direct: &BTreeSet<Id>, parents: &BTreeMap<Id, Option<Id>>) -> BTreeSet<Id> {
+    parents
+        .keys()
+        .copied()
+        .filter(|&g| {
+            let mut current = Some(g);
+            (0..3).any(|_| match current {
+                Some(c) => {
+                    current = parents.get(&c).copied().flatten();
+                    direct.contains(&c)
+                }
+                None => false,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -92,6 +120,13 @@ mod tests {
     }
 
     #[test]
+    fn a_group_link_shows_three_levels() {
+        assert_eq!(visible_groups(&ids(&[1]), &tree()), ids(&[1, 2, 3]));
+        assert_eq!(visible_groups(&ids(&[2, 5]), &tree()), ids(&[2, 3, 4, 5]));
+        assert!(visible_groups(&ids(&[]), &tree()).is_empty());
+    }
+
+    #[test]
     fn flat_groups_are_exact() {
         let r = infer_group_links(&ids(&[1, 5]), &tree(), &ids(&[5]));
         assert_eq!(r.linked, ids(&[1, 5]));
@@ -99,10 +134,19 @@ mod tests {
     }
 
     #[test]
-    fn children_seen_through_a_parent_are_not_links() {
+    fn children_seen_through_a_listed_parent_are_not_links() {
         // linked to 1: sees 1, 2, 3.
         let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &ids(&[1]));
         assert_eq!(r.linked, ids(&[1]));
+    }
+
+    #[test]
+    fn children_of_a_parent_that_goes_away_go_with_it() {
+        // Sees 1, 2, 3 and the file lists only 5: 2 and 3 may be linked directly too, so they
+        // are unlinked with 1 and nothing stays visible.
+        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &ids(&[5]));
+        assert_eq!(r.linked, ids(&[1, 2, 3]));
+        assert!(r.uncertain.is_empty());
     }
 
     #[test]

@@ -16,16 +16,21 @@
 //!   does not exist). An admin plan therefore costs a constant 7 requests with connect's two.
 //! - Round 2, only what no listing answered, as one stream of at most `concurrency` requests in
 //!   flight:
-//!   - device links: per user in scope (`/api/devices?userId=`) or per device
-//!     (`/api/users?deviceId=`, admins 6.3+, managers 6.6+), whichever side has fewer objects.
-//!     Per device must read every device the account sees, since any may be linked to a user in
-//!     scope; for a manager it sees only links to devices it can see itself, which are the only
-//!     ones it could unlink anyway.
-//!   - group links: per user in scope (`/api/groups?userId=`), only when the server has groups.
+//!   - device links: per user in scope (`/api/devices?userId=`) or, for administrators 6.3+,
+//!     per device (`/api/users?deviceId=`), whichever side has fewer objects. Per device must
+//!     read every device the account sees, since any may be linked to a user in scope. A
+//!     manager always reads per user: per device it would see only links to devices it sees
+//!     itself, and a link an administrator made to a device it cannot see must reach the plan
+//!     (as a link it cannot change), not be skipped. For the same reason a user's groups keep
+//!     the groups the account cannot see, named as `/api/groups?userId=` names them.
+//!   - group links: per user in scope (`/api/groups?userId=`), only when the server has groups
+//!     (for a non-administrator: always, since it cannot tell from its own empty list).
 //!     Traccar has no "users of a group" read, so this is the one read that cannot take the
 //!     smaller side.
-//!   - the fleet's manager account (admin runs naming one): its managed users, and its devices
-//!     unless the device listing already holds them.
+//!   - the fleet's manager account (admin runs naming one): its managed users, its devices
+//!     unless the device listing already holds them, and the groups it sees unless the group
+//!     listing already holds its links. The devices it sees are its device links plus every
+//!     device in a group it sees (the billing account the rules hold the fleet to).
 //! - Paging (`limit`/`offset`, 6.13+) is deliberately not used. Lists are ordered by name with
 //!   no tiebreaker (except 6.14.3), so pages may skip or repeat objects whose names are equal; a
 //!   skipped user would be planned as a create (duplicate email), a skipped link as a link
@@ -151,14 +156,16 @@ enum Read {
     UsersOfDevice(Id),
     GroupsOfUser(Id),
     ManagerDevices(Id),
+    ManagerGroups(Id),
     ManagedUsers(Id),
 }
 
 enum Answer {
     DevicesOfUser(Id, Vec<wire::Device>),
     UsersOfDevice(Id, Vec<IdRow>),
-    GroupsOfUser(Id, Vec<IdRow>),
+    GroupsOfUser(Id, Vec<wire::Group>),
     ManagerDevices(Vec<wire::Device>),
+    ManagerGroups(Vec<wire::Group>),
     ManagedUsers(Vec<EmailRow>),
 }
 
@@ -205,8 +212,9 @@ impl TraccarBackend {
     fn per_device_ok(&self) -> bool {
         match self.role {
             Role::Admin => self.version >= Version(6, 3, 0),
-            Role::Manager => self.version >= Version(6, 6, 0),
-            Role::User => false,
+            // A manager reads per user: per device it would only see links to the devices it
+            // sees, and a link it cannot see must be shown (it cannot change it), not skipped.
+            Role::Manager | Role::User => false,
         }
     }
 
@@ -230,6 +238,9 @@ impl TraccarBackend {
             }
             Read::ManagerDevices(m) => {
                 Answer::ManagerDevices(self.get_list("/api/devices", &q("userId", m)).await?)
+            }
+            Read::ManagerGroups(m) => {
+                Answer::ManagerGroups(self.get_list("/api/groups", &q("userId", m)).await?)
             }
             Read::ManagedUsers(m) => {
                 Answer::ManagedUsers(self.get_list("/api/users", &q("userId", m)).await?)
@@ -335,12 +346,17 @@ impl TraccarBackend {
                 reads.extend(devices.iter().map(|d| Read::UsersOfDevice(d.id)))
             }
         }
-        if group_rows.is_none() && !groups.is_empty() {
+        // An account that sees no group may still manage users linked to groups it cannot see
+        // (an administrator's links); only an administrator's empty list means there are none.
+        if group_rows.is_none() && (!groups.is_empty() || !admin) {
             reads.extend(in_scope.iter().map(|(_, id)| Read::GroupsOfUser(*id)));
         }
         if let Some(mid) = manager_id {
             if device_rows.is_none() {
                 reads.push(Read::ManagerDevices(mid));
+            }
+            if group_rows.is_none() && !groups.is_empty() {
+                reads.push(Read::ManagerGroups(mid));
             }
             reads.push(Read::ManagedUsers(mid));
         }
@@ -377,6 +393,20 @@ impl TraccarBackend {
                 }
             }
         }
+        // The manager's visible groups: from its link rows where listed (then with their
+        // descendants), else as `GET /api/groups?userId=` lists them (descendants included).
+        let mut manager_group_ids: Option<BTreeSet<Id>> = match (manager_id, &group_rows) {
+            (Some(mid), Some(rows)) => {
+                let direct: BTreeSet<Id> = rows
+                    .iter()
+                    .filter(|(u, _)| *u == mid)
+                    .map(|(_, g)| *g)
+                    .collect();
+                Some(links::visible_groups(&direct, &parents))
+            }
+            (Some(_), None) if groups.is_empty() => Some(BTreeSet::new()),
+            _ => None,
+        };
         let mut uncertain: HashSet<(UserKey, String)> = HashSet::new();
         for answer in answers {
             match answer {
@@ -401,6 +431,15 @@ impl TraccarBackend {
                         continue;
                     };
                     let visible: BTreeSet<Id> = list.iter().map(|g| g.id).collect();
+                    // Groups the acting account cannot see itself (linked by an administrator)
+                    // still count: the plan must show them, since it cannot unlink them.
+                    let mut parents = parents.clone();
+                    let mut names: HashMap<Id, &str> = HashMap::new();
+                    for g in list.iter().filter(|g| !group_by_id.contains_key(&g.id)) {
+                        parents.insert(g.id, g.parent_id());
+                        names.insert(g.id, g.name.as_str());
+                    }
+                    let name_of = |g: &Id| group_by_id.get(g).or_else(|| names.get(g)).copied();
                     let desired: BTreeSet<Id> = scope
                         .desired_groups
                         .get(key)
@@ -408,22 +447,28 @@ impl TraccarBackend {
                         .flatten()
                         .filter_map(|name| match group_names.get(name).map(Vec::as_slice) {
                             Some([only]) => Some(*only),
-                            _ => None,
+                            Some(_) => None,
+                            // A group only this user's answer names (one the account cannot
+                            // see) that the file lists.
+                            None => names.iter().find(|(_, n)| **n == name).map(|(id, _)| *id),
                         })
                         .collect();
                     let inferred = links::infer_group_links(&visible, &parents, &desired);
                     if let Some(u) = live_users.get_mut(key) {
                         for g in &inferred.linked {
-                            if let Some(name) = group_by_id.get(g) {
+                            if let Some(name) = name_of(g) {
                                 u.groups.insert(name.to_string());
                             }
                         }
                     }
                     for g in &inferred.uncertain {
-                        if let Some(name) = group_by_id.get(g) {
+                        if let Some(name) = name_of(g) {
                             uncertain.insert((key.clone(), name.to_string()));
                         }
                     }
+                }
+                Answer::ManagerGroups(list) => {
+                    manager_group_ids = Some(list.iter().map(|g| g.id).collect());
                 }
                 Answer::ManagerDevices(list) => {
                     manager_devices = Some(list.into_iter().map(|d| d.unique_id).collect());
@@ -443,6 +488,20 @@ impl TraccarBackend {
             }
         }
 
+        // What the manager sees: its device links, and every device in a group it sees.
+        if let (Some(devices_of), Some(group_ids)) = (&mut manager_devices, &manager_group_ids) {
+            devices_of.extend(
+                devices
+                    .iter()
+                    .filter(|d| d.group.is_some_and(|g| group_ids.contains(&Id(g))))
+                    .map(|d| d.unique_id.clone()),
+            );
+        }
+        let manager_groups: Option<BTreeSet<String>> = manager_group_ids.map(|ids| {
+            ids.iter()
+                .filter_map(|g| group_by_id.get(g).map(|n| n.to_string()))
+                .collect()
+        });
         let ambiguous_groups: BTreeSet<String> = group_names
             .iter()
             .filter(|(_, ids)| ids.len() > 1)
@@ -470,6 +529,7 @@ impl TraccarBackend {
             groups: group_names.into_keys().collect(),
             ambiguous_groups,
             manager_devices,
+            manager_groups,
             now: chrono::Utc::now(),
         })
     }

@@ -9,13 +9,32 @@
 //! - As administrator with `manager:` set, every fleet user is created under the manager and
 //!   linked to it (kind `manager`), and every linked device must be one of the manager's, so
 //!   the whole fleet stays in the billing account. The manager must exist.
-//! - A manager cannot set `deviceLimit`/`userLimit`: Traccar forces both to 0 on users a manager
-//!   creates and refuses to change them on update. A manager manages the users it creates.
+//! - A manager cannot set `deviceLimit`/`userLimit`: a create with either not 0, or an update
+//!   that changes either, is refused with `Administrator access required` (6.9.1 and 6.14.4
+//!   refuse the create; they do not silently set 0). A manager manages the users it creates.
+//! - User limit: a manager with `userLimit` n > 0 may manage at most n users; Traccar checks
+//!   it per create, and not atomically (6.9.1 let concurrent creates through past the limit),
+//!   so the plan counts: the users it manages now, minus the plan's deletes of them, plus its
+//!   creates (and, for an administrator with `manager:`, its links to the manager, which the
+//!   server never limits) must stay within n.
+//! - Expiration ceiling: a manager with an `expirationTime` may not give a user a different
+//!   expiration that is null or later than its own (`Administrator access required`); a create
+//!   without one (null, as the blank user) is allowed.
+//! - Links the acting account cannot see: Traccar lets a manager read every link of a user it
+//!   manages, but unlink only devices and groups it sees itself (`Device/Group access
+//!   denied`). Such a link is a problem when the plan would remove it.
+//! - As administrator with `manager:`, every linked group must be one the manager sees, as for
+//!   devices, so the fleet stays in the billing account (Traccar does not check it: an
+//!   administrator may link anything).
+//! - Device limits (`deviceLimit`) limit only the devices a user creates, never links, and an
+//!   email held by a user the acting manager cannot see cannot be seen before the create: the
+//!   backend turns the server's constraint error into a message saying so (`write.rs`).
 
-use crate::core::model::{Action, Desired, Field, Live, Problem, UserKey, Value};
+use crate::core::model::{Action, Desired, Field, LinkKind, Live, Problem, UserKey, Value};
 use crate::core::model::{
     Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, RiskClass, Rules,
 };
+use std::collections::BTreeSet;
 
 /// The acting account's roles, as `Account::role` spells them.
 pub const ADMIN: &str = "admin";
@@ -184,6 +203,149 @@ pub const ADMINISTRATOR: &str = "is an administrator on the server; fleetform ne
 
 struct TraccarRules;
 
+/// A problem about the user `email` (as an action names it), located at its file entry.
+fn about(desired: &Desired, email: &str, message: String) -> Problem {
+    let want = desired.users.get(&desired.backend.key.key(email));
+    Problem {
+        user: Some(want.map_or_else(|| email.to_string(), |u| u.email.clone())),
+        origin: want.and_then(|u| u.origin.clone()),
+        message,
+    }
+}
+
+/// The acting account's own value of `field`, as the server holds it.
+fn own<'a>(live: &'a Live, field: &str) -> Option<&'a Value> {
+    live.users
+        .get(&UserKey::new(&live.account.email))?
+        .fields
+        .get(&field_named(field))
+}
+
+/// The user-limit rule (see the header): the account whose `userLimit` the plan must respect,
+/// and the problems when the plan takes it over the limit. Every user the plan would add to it
+/// is named, since any of them may be the one the server refuses.
+fn user_limit(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
+    let me = UserKey::new(&live.account.email);
+    let (holder, limit, managed): (String, Option<&Value>, Vec<&UserKey>) =
+        match live.account.role.as_str() {
+            // A manager sees exactly the users it manages (and itself).
+            MANAGER => (
+                live.account.email.clone(),
+                own(live, "userLimit"),
+                live.users.keys().filter(|k| **k != me).collect(),
+            ),
+            ADMIN => {
+                let Some(key) = &desired.manager else {
+                    return Vec::new();
+                };
+                let Some(manager) = live.users.get(key) else {
+                    return Vec::new();
+                };
+                (
+                    manager.email.clone(),
+                    manager.fields.get(&field_named("userLimit")),
+                    live.users
+                        .iter()
+                        .filter(|(_, u)| u.managed_by.contains(key))
+                        .map(|(k, _)| k)
+                        .collect(),
+                )
+            }
+            _ => return Vec::new(),
+        };
+    let Some(&Value::Int(limit)) = limit else {
+        return Vec::new();
+    };
+    if limit <= 0 {
+        return Vec::new();
+    }
+    let managed: BTreeSet<&UserKey> = managed.into_iter().collect();
+    let mut removed = 0;
+    let mut added: Vec<&str> = Vec::new();
+    for action in actions {
+        match action {
+            Action::CreateUser { .. } => added.push(action.email()),
+            Action::Link {
+                kind: LinkKind::Manager,
+                ..
+            } => added.push(action.email()),
+            Action::DeleteUser { email } if managed.contains(&UserKey::new(email)) => removed += 1,
+            _ => {}
+        }
+    }
+    let count = added.len();
+    let after = (managed.len() + count).saturating_sub(removed) as i64;
+    if after <= limit {
+        return Vec::new();
+    }
+    added
+        .into_iter()
+        .map(|email| {
+            about(
+                desired,
+                email,
+                format!(
+                    "the plan makes {holder} manage {after} users, over its userLimit {limit} \
+                     ({} now, +{} added, -{removed} deleted); the server refuses the users \
+                     past the limit (Manager user limit reached): remove {} user(s) from the \
+                     file or ask an administrator to raise {holder}'s userLimit",
+                    managed.len(),
+                    count,
+                    after - limit,
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Unlinks of devices and groups the acting account does not see: Traccar shows a manager
+/// every link of its users but refuses to remove one to an object it cannot see itself.
+fn unseen_links(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
+    if live.account.role == ADMIN {
+        // An administrator sees every device and group.
+        return Vec::new();
+    }
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Unlink {
+                email,
+                kind: kind @ (LinkKind::Device | LinkKind::Group),
+                target,
+            } => {
+                let seen = match kind {
+                    LinkKind::Device => live.devices.contains(target),
+                    _ => live.groups.contains(target) || live.ambiguous_groups.contains(target),
+                };
+                (!seen).then(|| {
+                    about(
+                        desired,
+                        email,
+                        format!(
+                            "{kind} {target} is linked to this user{}, but {} cannot see it and \
+                             so cannot change this link with this credential (the server \
+                             refuses: {} access denied); add it to the user's {kind}s to keep \
+                             it, or ask an administrator to unlink it",
+                            if *kind == LinkKind::Group {
+                                " (or seen through a parent group that may go too)"
+                            } else {
+                                ""
+                            },
+                            live.account.email,
+                            if *kind == LinkKind::Device {
+                                "Device"
+                            } else {
+                                "Group"
+                            }
+                        ),
+                    )
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 impl Rules for TraccarRules {
     fn check(&self, desired: &Desired, live: &Live) -> Vec<Problem> {
         let account = &live.account;
@@ -228,6 +390,22 @@ impl Rules for TraccarRules {
                     });
                 }
             }
+            let Some(groups) = &live.manager_groups else {
+                continue;
+            };
+            for group in &want.groups {
+                if live.groups.contains(group) && !groups.contains(group) {
+                    problems.push(Problem {
+                        user: Some(want.email.clone()),
+                        origin: want.origin.clone(),
+                        message: format!(
+                            "group {group} is not one the manager {manager} sees; the fleet must \
+                             stay in the billing account (link the group to the manager first, \
+                             or remove it from the user's groups)"
+                        ),
+                    });
+                }
+            }
         }
         problems
     }
@@ -242,35 +420,75 @@ impl Rules for TraccarRules {
     }
 
     fn check_actions(&self, desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
+        let mut problems = user_limit(desired, live, actions);
+        problems.extend(unseen_links(desired, live, actions));
         if live.account.role != MANAGER {
-            return Vec::new();
+            return problems;
         }
-        const MESSAGE: &str = "a manager account cannot change deviceLimit/userLimit; ask an \
-                               administrator or remove the field";
+        const MESSAGE: &str = "a manager account cannot set deviceLimit/userLimit (the server \
+                               refuses it: Administrator access required); ask an administrator \
+                               or remove the field";
         let is_limit = |field: &Field| field.is("deviceLimit") || field.is("userLimit");
-        let mut problems = Vec::new();
+        let ceiling = own(live, "expirationTime").and_then(|v| match v {
+            Value::Time(t) => Some(*t),
+            _ => None,
+        });
+        // A later expiration than the manager's own, or none, needs an administrator.
+        let above_ceiling = |value: &Value| {
+            ceiling.and_then(|c| match value {
+                Value::Time(t) if *t > c => Some(format!(
+                    "expirationTime {value} is later than {}'s own ({})",
+                    live.account.email,
+                    Value::Time(c)
+                )),
+                Value::Null => Some(format!(
+                    "expirationTime null (never expires) is later than {}'s own ({})",
+                    live.account.email,
+                    Value::Time(c)
+                )),
+                _ => None,
+            })
+        };
+        let expiry_message = |what: String| {
+            format!(
+                "{what}: a manager may only give expirations up to its own (the server refuses \
+                 it: Administrator access required); set an earlier expirationTime or ask an \
+                 administrator"
+            )
+        };
         for action in actions {
             let wrong: Vec<String> = match action {
                 Action::CreateUser { fields, .. } => fields
                     .iter()
-                    .filter(|(field, value)| is_limit(field) && **value != Value::Int(0))
-                    .map(|(field, value)| format!("{field} {value} (the server will set 0)"))
+                    .filter_map(|(field, value)| {
+                        if is_limit(field) && *value != Value::Int(0) {
+                            Some(format!("{field} {value}: {MESSAGE}"))
+                        } else if field.is("expirationTime") && *value != Value::Null {
+                            above_ceiling(value).map(expiry_message)
+                        } else {
+                            None
+                        }
+                    })
                     .collect(),
                 Action::UpdateUser { changes, .. } => changes
                     .iter()
-                    .filter(|change| is_limit(&change.field))
-                    .map(|c| format!("{} {} -> {}", c.field, c.before, c.after))
+                    .filter_map(|c| {
+                        if is_limit(&c.field) {
+                            Some(format!(
+                                "{} {} -> {}: {MESSAGE}",
+                                c.field, c.before, c.after
+                            ))
+                        } else if c.field.is("expirationTime") {
+                            above_ceiling(&c.after).map(expiry_message)
+                        } else {
+                            None
+                        }
+                    })
                     .collect(),
                 _ => continue,
             };
-            let key = UserKey::new(action.email());
-            let origin = desired.users.get(&key).and_then(|u| u.origin.clone());
-            for what in wrong {
-                problems.push(Problem {
-                    user: Some(action.email().to_string()),
-                    origin: origin.clone(),
-                    message: format!("{what}: {MESSAGE}"),
-                });
+            for message in wrong {
+                problems.push(about(desired, action.email(), message));
             }
         }
         problems
@@ -278,5 +496,179 @@ impl Rules for TraccarRules {
 
     fn creator_manages(&self, live: &Live) -> bool {
         live.account.role == MANAGER
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One table per rule: the live facts, the file, and the problems expected (by user).
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::core::diff::tests::{BOSS, FLEET, ME, desired, have, live, set, want, with_field};
+    use crate::core::model::{DesiredUser, LiveUser};
+    use crate::core::plan::plan;
+    use crate::testing::tf;
+
+    fn refused(d: &Desired, l: &Live) -> Vec<String> {
+        match plan(d, l) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn managed(n: usize) -> Vec<LiveUser> {
+        (0..n)
+            .map(|i| have(&format!("u{i}@x.test"), Some(FLEET)))
+            .collect()
+    }
+
+    fn keep(n: usize) -> Vec<DesiredUser> {
+        (0..n).map(|i| want(&format!("u{i}@x.test"))).collect()
+    }
+
+    #[test]
+    fn a_manager_may_not_plan_past_its_user_limit_counting_deletes() {
+        // 8 of 10 managed: 2 more fit, a third does not; a delete makes room for one.
+        let mut l = live("manager", managed(8));
+        l.users
+            .get_mut(&UserKey::new(ME))
+            .unwrap()
+            .fields
+            .insert(tf("userLimit"), Value::Int(10));
+        let mut users = keep(8);
+        users.extend([want("n1@x.test"), want("n2@x.test")]);
+        assert!(refused(&desired(users.clone()), &l).is_empty());
+        users.push(want("n3@x.test"));
+        let got = refused(&desired(users.clone()), &l);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].contains("manage 11 users, over its userLimit 10"),
+            "{got:?}"
+        );
+        assert!(got[0].contains("Manager user limit reached"), "{got:?}");
+        users.remove(0); // u0 is deleted (prune: delete)
+        assert!(refused(&desired(users), &l).is_empty());
+    }
+
+    #[test]
+    fn an_unlimited_manager_is_not_counted() {
+        let mut l = live("manager", managed(3));
+        l.users
+            .get_mut(&UserKey::new(ME))
+            .unwrap()
+            .fields
+            .insert(tf("userLimit"), Value::Int(-1));
+        let mut users = keep(3);
+        users.extend((0..20).map(|i| want(&format!("n{i}@x.test"))));
+        assert!(refused(&desired(users), &l).is_empty());
+    }
+
+    #[test]
+    fn an_admin_run_holds_the_manager_to_its_user_limit() {
+        let mut boss = have(BOSS, None);
+        boss.fields.insert(tf("userLimit"), Value::Int(2));
+        let mut users = managed(1);
+        users[0].managed_by.insert(UserKey::new(BOSS));
+        users.push(boss);
+        users.push(have("adopted@x.test", None)); // not yet the manager's
+        let mut l = live("admin", users);
+        l.manager_devices = Some(set(&[]));
+        let mut d = desired(vec![
+            want("u0@x.test"),
+            want("adopted@x.test"),
+            want("new@x.test"),
+        ]);
+        d.manager = Some(UserKey::new(BOSS));
+        let got = refused(&d, &l);
+        // 1 managed + the adopted one linked + the new one = 3 > 2: both added users named.
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with("user adopted@x.test: the plan makes fleet@acme.example manage 3")
+        );
+        assert!(got[1].starts_with("user new@x.test:"));
+        d.users.remove(&UserKey::new("new@x.test"));
+        assert!(refused(&d, &l).is_empty());
+    }
+
+    #[test]
+    fn a_manager_may_not_give_a_later_expiration_than_its_own() {
+        let ceiling = Utc.with_ymd_and_hms(2027, 12, 31, 0, 0, 0).unwrap();
+        let mut sub = have("old@x.test", Some(FLEET));
+        sub.fields.insert(
+            tf("expirationTime"),
+            Value::time(ceiling - chrono::TimeDelta::days(30)),
+        );
+        let mut l = live("manager", vec![sub]);
+        l.users
+            .get_mut(&UserKey::new(ME))
+            .unwrap()
+            .fields
+            .insert(tf("expirationTime"), Value::time(ceiling));
+        let at = |d: i64| Value::time(ceiling + chrono::TimeDelta::days(d));
+        let table: Vec<(&str, &str, Value, bool)> = vec![
+            ("create, earlier", "n@x.test", at(-1), true),
+            ("create, same", "n@x.test", at(0), true),
+            ("create, later", "n@x.test", at(1), false),
+            (
+                "create, never expires (null = the blank user's)",
+                "n@x.test",
+                Value::Null,
+                true,
+            ),
+            ("update, earlier", "old@x.test", at(-2), true),
+            ("update, later", "old@x.test", at(1), false),
+            ("update to never", "old@x.test", Value::Null, false),
+        ];
+        for (name, email, value, ok) in table {
+            let mut users = vec![want("old@x.test")];
+            users.retain(|u| u.email != email);
+            users.push(with_field(want(email), tf("expirationTime"), value));
+            let got = refused(&desired(users), &l);
+            assert_eq!(got.is_empty(), ok, "{name}: {got:?}");
+            if !ok {
+                assert!(got[0].contains("Administrator access required"), "{got:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn links_a_manager_cannot_see_are_refused_when_removed_and_kept_when_listed() {
+        let mut sub = have("sub@x.test", Some(FLEET));
+        sub.devices = set(&["D1", "HIDDEN"]);
+        sub.groups = set(&["SecretGroup"]);
+        let l = live("manager", vec![sub]);
+        let mut w = want("sub@x.test");
+        w.devices = set(&["D1"]);
+        let got = refused(&desired(vec![w.clone()]), &l);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].contains("device HIDDEN is linked to this user"),
+            "{got:?}"
+        );
+        assert!(got[0].contains("Device access denied"), "{got:?}");
+        assert!(got[1].contains("group SecretGroup"), "{got:?}");
+        w.devices = set(&["D1", "HIDDEN"]);
+        w.groups = set(&["SecretGroup"]);
+        let kept = plan(&desired(vec![w]), &l).expect("nothing to change");
+        assert!(kept.is_empty(), "{:?}", kept.actions);
+    }
+
+    #[test]
+    fn an_admin_run_keeps_groups_in_the_billing_account() {
+        let boss = have(BOSS, None);
+        let mut l = live("admin", vec![boss]);
+        l.manager_devices = Some(set(&[]));
+        l.manager_groups = Some(set(&["G1"]));
+        let mut w = want("n@x.test");
+        w.groups = set(&["G1", "G2"]);
+        let mut d = desired(vec![w]);
+        d.manager = Some(UserKey::new(BOSS));
+        let got = refused(&d, &l);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("group G2 is not one the manager"),
+            "{got:?}"
+        );
     }
 }

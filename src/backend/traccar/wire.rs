@@ -25,6 +25,10 @@ pub struct Device {
     pub id: Id,
     #[serde(rename = "uniqueId")]
     pub unique_id: String,
+    /// The device's group; 0 or null for none. A user linked to that group or one of its two
+    /// nearest ancestors sees the device.
+    #[serde(rename = "groupId", default)]
+    pub group: Option<i64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

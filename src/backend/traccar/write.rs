@@ -163,6 +163,18 @@ impl TraccarBackend {
                     break id_of(&created).ok_or("POST /api/users -> 200: the answer has no id")?;
                 }
                 Err(e) if e.is_retryable() => e,
+                Err(e) if email_taken(&e) => {
+                    // The database's own text (a constraint dump) helps no one: said plainly.
+                    return Err(Failure::Refused(format!(
+                        "{} {} -> 400 (unique email): the email {email} is already taken by a \
+                         user that {} cannot see (outside its view; a manager cannot check \
+                         this before the create); ask an administrator, or change the email \
+                         in the file",
+                        e.method,
+                        e.path,
+                        self.account().email
+                    )));
+                }
                 Err(e) => return Err(e.to_string().into()),
             };
             match self.find_user(email).await {
@@ -638,4 +650,17 @@ struct LinkItem {
     user: Id,
     target: Id,
     body: Json,
+}
+
+/// Whether a refused create failed on the unique email constraint: the email belongs to a user
+/// the acting account cannot see (it would have been planned as an update otherwise). H2 says
+/// `Unique index or primary key violation: "PUBLIC.…ON PUBLIC.TC_USERS(EMAIL …"`, MySQL
+/// `Duplicate entry … for key 'email'`, PostgreSQL `duplicate key value … (email)`.
+fn email_taken(error: &super::api::ApiError) -> bool {
+    let message = error.message.to_lowercase();
+    error.status == Some(400)
+        && message.contains("email")
+        && ["unique index", "duplicate entry", "duplicate key", "23505"]
+            .iter()
+            .any(|w| message.contains(w))
 }

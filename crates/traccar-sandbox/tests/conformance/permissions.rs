@@ -466,3 +466,47 @@ async fn delete_permissions_needs_a_json_body() {
         .expect("sent");
     assert_eq!(r.status(), 415);
 }
+
+/// Observed on 6.9.1 (issue 9, item 5): a manager reads every link of a user it manages, also
+/// to a device or group it cannot see itself, but cannot remove those links.
+#[tokio::test]
+async fn manager_reads_but_cannot_unlink_what_it_cannot_see() {
+    let t = target().await;
+    let m = t.manager(5, 0).await;
+    let (r, sub) = t.create_user(Auth::Basic(&m), json!({})).await;
+    r.expect(200);
+    let (hidden, _) = t.device(t.admin()).await;
+    let secret = t.group(t.admin(), 0).await;
+    let child = t.group(t.admin(), secret).await;
+    t.link(t.admin(), json!({"userId": sub.id, "deviceId": hidden}))
+        .await
+        .expect(204);
+    t.link(t.admin(), json!({"userId": sub.id, "groupId": secret}))
+        .await
+        .expect(204);
+    assert_eq!(
+        t.ids(Auth::Basic(&m), &format!("/api/devices?userId={}", sub.id))
+            .await,
+        vec![hidden]
+    );
+    // The child is listed through its parent, though it is not linked itself.
+    let mut groups = t
+        .ids(Auth::Basic(&m), &format!("/api/groups?userId={}", sub.id))
+        .await;
+    groups.sort();
+    assert_eq!(groups, vec![secret, child]);
+    t.delete_json(
+        Auth::Basic(&m),
+        "/api/permissions",
+        json!({"userId": sub.id, "deviceId": hidden}),
+    )
+    .await
+    .expect_error(400, "java.lang.SecurityException: Device access denied");
+    t.delete_json(
+        Auth::Basic(&m),
+        "/api/permissions",
+        json!({"userId": sub.id, "groupId": secret}),
+    )
+    .await
+    .expect_error(400, "java.lang.SecurityException: Group access denied");
+}

@@ -610,3 +610,41 @@ async fn manager_deletes_managed_user_but_not_others() {
         .await
         .expect(204);
 }
+
+/// Observed on 6.9.1 (issue 9, item 3): on update, an expiring manager may move a managed
+/// user's expiration up to its own, not past it and not to "never" (null).
+#[tokio::test]
+async fn expiring_manager_cannot_set_a_later_or_no_expiration_on_update() {
+    let t = target().await;
+    let m = t.manager(5, 0).await;
+    let mut body = t.fetch(&format!("/api/users/{}", m.id)).await;
+    body["expirationTime"] = json!("2099-01-01T00:00:00.000+00:00");
+    t.put(t.admin(), &format!("/api/users/{}", m.id), body)
+        .await
+        .expect(200);
+    let (r, sub) = t
+        .create_user(
+            Auth::Basic(&m),
+            json!({"expirationTime": "2098-01-01T00:00:00.000+00:00"}),
+        )
+        .await;
+    r.expect(200);
+    let path = format!("/api/users/{}", sub.id);
+    for (value, ok) in [
+        (json!(null), false),
+        (json!("2099-06-01T00:00:00.000+00:00"), false),
+        (json!("2099-01-01T00:00:00.000+00:00"), true),
+    ] {
+        let mut body = t.fetch(&path).await;
+        body["expirationTime"] = value.clone();
+        let r = t.put(Auth::Basic(&m), &path, body).await;
+        if ok {
+            r.expect(200);
+        } else {
+            r.expect_error(
+                400,
+                "java.lang.SecurityException: Administrator access required",
+            );
+        }
+    }
+}
