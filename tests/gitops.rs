@@ -542,12 +542,15 @@ fn apply_takes_either_a_file_or_a_saved_plan() {
         .output()
         .expect("run");
     assert_eq!(r.status.code(), Some(1));
+    // Neither: the default fleet file, which this directory does not have.
+    let dir = tempfile::tempdir().expect("tempdir");
     let r = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .current_dir(dir.path())
         .args(["apply", "--auto-approve"])
         .output()
         .expect("run");
     assert_eq!(r.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("--file"));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no fleet file"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
