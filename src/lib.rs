@@ -171,3 +171,48 @@ pub async fn apply<B: Backend>(
     let bar = options.progress.unwrap_or(&none);
     Ok(apply::apply_with(backend, plan, progress, cancel, bar).await)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::core::model::Account;
+
+    #[test]
+    fn plan_time_problems_come_in_file_order() {
+        // `b@` is on an earlier line than `a@` but sorts after it by key; line 10 comes after
+        // line 6 (as a number, not as text).
+        let mut text = String::from("version: 1\nfleet: acme\nusers:\n");
+        text.push_str("  - email: b@x.test\n    devices: [NOPE-1]\n");
+        text.push_str("  - email: a@x.test\n    devices: [NOPE-2]\n");
+        text.push_str("  - email: c@x.test\n\n  - email: d@x.test\n    devices: [NOPE-3]\n");
+        let loaded = config::parse(&text, "fleet.yaml").expect("valid");
+        let live = Live {
+            account: Account {
+                backend: "traccar".into(),
+                url: "http://127.0.0.1:1".into(),
+                server_version: "6.14.5".into(),
+                email: "admin@x.test".into(),
+                role: "admin".into(),
+            },
+            users: Default::default(),
+            devices: Default::default(),
+            groups: Default::default(),
+            ambiguous_groups: Default::default(),
+            manager_devices: None,
+            now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        };
+        let message = plan(&loaded.desired, &live, &PlanOptions::default())
+            .expect_err("unknown devices")
+            .to_string();
+        let lines: Vec<&str> = message.lines().collect();
+        assert!(lines[0].starts_with("fleet.yaml:4:"), "{message}");
+        assert!(lines[1].starts_with("fleet.yaml:6:"), "{message}");
+        assert!(lines[2].starts_with("fleet.yaml:10:"), "{message}");
+        assert!(
+            message.ends_with("3 problems found before any change was made; nothing was applied"),
+            "{message}"
+        );
+    }
+}
