@@ -183,9 +183,9 @@ pub async fn apply_with<B: Backend>(
             if !announced {
                 let _ = writeln!(
                     progress,
-                    "{}: {} action(s)...",
+                    "{}: {}...",
                     phase_label(phase),
-                    actions.len()
+                    crate::views::count(actions.len(), "action")
                 );
                 announced = true;
             }

@@ -139,7 +139,7 @@ pub struct ServerArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputArgs {
     /// Log which credential is used and every request to stderr as `METHOD path -> status
-    /// (ms)` (never a credential).
+    /// (ms)` (never a credential), instead of a progress bar.
     #[arg(short = 'v', long, conflicts_with = "quiet")]
     pub verbose: bool,
 

@@ -303,3 +303,35 @@ fn demo_runs_from_any_directory() {
     );
     assert!(r.stdout.contains("No changes."), "{}", r.stdout);
 }
+
+/// A progress bar only on a terminal: with stderr a pipe (CI), apply says nothing there, and
+/// `-q` leaves the per-user lines out of stdout but keeps the summary and the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_progress_bar_off_a_terminal_and_quiet_keeps_the_summary() {
+    let env = env().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut yaml = String::from("version: 1\nfleet: acme-bikes\nusers:\n");
+    for i in 0..30 {
+        yaml.push_str(&format!("  - email: rider{i}@acme.example\n"));
+    }
+    std::fs::write(dir.path().join("fleet.yaml"), yaml).expect("write");
+    let r = fleetform(&env, dir.path(), &["apply", "--auto-approve", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "", "nothing on stderr off a terminal");
+    assert!(
+        r.stdout.starts_with("Plan: 30 to create, 0 to update"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("+ user rider0@acme.example"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("Creating users"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Apply: 30 done, 0 failed, 0 skipped."),
+        "{}",
+        r.stdout
+    );
+}

@@ -232,6 +232,11 @@ async fn execute<B: Backend>(
         &mut *io.out
     };
     let mut report = crate::apply(backend, plan, (desired, live), options, phases).await?;
+    // A Ctrl-C that came after the last request had started cut nothing short, but the run was
+    // still asked to stop: it says so, and exits non-zero, like any interrupted run.
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        report.interrupted = true;
+    }
     for (_, failure) in &mut report.failed {
         *failure = failure.map_message(|message| redactions.apply(message));
     }
@@ -262,7 +267,12 @@ async fn execute<B: Backend>(
         )?;
     }
     report.write_to(io.out)?;
-    if report.interrupted {
+    if report.interrupted && report.skipped.is_empty() && report.failed.is_empty() {
+        bail!(
+            "apply was interrupted after its last request had started: {} done, nothing left to do",
+            count(report.done.len(), "action")
+        )
+    } else if report.interrupted {
         let not_started = report.not_started();
         bail!(
             "apply was interrupted: {} done, {} failed, {} skipped, {} not started; run apply again to finish",

@@ -51,9 +51,9 @@ impl Io<'_> {
         output.verbose.then(|| self.request_log.clone())
     }
 
-    /// The progress bar, unless `-q`.
+    /// The progress bar, unless `-q`, or `-v` (whose request lines would cut through it).
     pub fn progress_for(&self, output: &OutputArgs) -> Progress {
-        if output.quiet {
+        if output.quiet || output.verbose {
             Progress::none()
         } else {
             self.progress.clone()
