@@ -25,7 +25,18 @@ pub fn man(out: &mut dyn Write) -> anyhow::Result<i32> {
     man.render_synopsis_section(out)?;
     man.render_description_section(out)?;
     man.render_options_section(out)?;
-    man.render_subcommands_section(out)?;
+    // One page for all: the commands are listed here and described in the sections below
+    // (clap_mangen's own list would point to a page per command, which is not installed).
+    writeln!(out, ".SH COMMANDS")?;
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        writeln!(
+            out,
+            ".TP\n\\fB{}\\fR\n{}",
+            sub.get_name(),
+            roff_text(&about)
+        )?;
+    }
     // Each subcommand's own options, as `fleetform SUB --help` shows them.
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = sub.get_name();
@@ -43,6 +54,16 @@ pub fn man(out: &mut dyn Write) -> anyhow::Result<i32> {
     man.render_extra_section(out)?;
     man.render_version_section(out)?;
     Ok(exit::OK)
+}
+
+/// Plain text as a roff paragraph line: no request may start it, and `\` is literal.
+fn roff_text(text: &str) -> String {
+    let text = text.replace('\\', "\\e");
+    if text.starts_with(['.', '\'']) {
+        format!("\\&{text}")
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]

@@ -48,11 +48,7 @@ pub fn show(
         Format::Markdown => {
             writeln!(io.out, "> {made}\n")?;
             if let Some(warning) = warning {
-                writeln!(
-                    io.out,
-                    "> [!WARNING]\n> **{}**\n",
-                    warning.replace('`', "\\`")
-                )?;
+                writeln!(io.out, "> [!WARNING]\n> **{}**\n", warning)?;
             }
             render::markdown_with(&plan, &notes, io.out)?;
         }

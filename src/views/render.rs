@@ -368,11 +368,7 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
 
     if let Some(refusal) = notes.refusal {
         writeln!(out, "> [!WARNING]")?;
-        writeln!(
-            out,
-            "> **{}**",
-            refusal_sentence(refusal).replace('`', "\\`")
-        )?;
+        writeln!(out, "> **{}**", refusal_sentence(refusal))?;
         writeln!(out)?;
     }
     let s = plan.summary();
