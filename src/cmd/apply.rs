@@ -22,7 +22,8 @@ use crate::views::render::{Format, Notes, Passwords};
 use crate::views::{count, saved};
 use crate::{ApplyOptions, PlanOptions, exit};
 
-/// Set by `main`'s Ctrl-C handler; `apply` checks it between slices of work. Nothing else sets
+/// Set by `main`'s Ctrl-C handler; `apply` checks it between slices of work and the backend right
+/// before each request it starts (`PhaseContext::cancel`). Nothing else sets
 /// it, so library callers and tests are unaffected (they pass their own flag).
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
