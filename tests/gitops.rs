@@ -507,6 +507,17 @@ async fn export_then_plan_has_no_changes() {
         "{}",
         all.stdout
     );
+    // It suggests either way of managing a billing account's users (issue 11).
+    for suggestion in [
+        "add `manager: fleet@acme.example`",
+        "to keep one file per billing account, export again logged in as it",
+    ] {
+        assert!(
+            all.stdout.contains(suggestion),
+            "{suggestion}\n{}",
+            all.stdout
+        );
+    }
     let all_file = dir.path().join("all.yaml");
     std::fs::write(&all_file, &all.stdout).expect("write");
     let plan = fleetform(&env, &["plan", "--format", "json", "-f"], &[&all_file]);
