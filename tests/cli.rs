@@ -95,6 +95,15 @@ async fn plan_reads_fleet_yaml_by_default_and_apply_takes_the_saved_plan_as_its_
         with_file.stderr
     );
 
+    // A fleet file where the saved plan goes is pointed to -f.
+    let yaml = fleetform(&env, dir.path(), &["apply", "fleet.yaml"]);
+    assert_eq!(yaml.code, 1);
+    assert!(
+        yaml.stderr.contains("`fleetform apply -f fleet.yaml`"),
+        "{}",
+        yaml.stderr
+    );
+
     // -q: the summary and nothing of the per-user lines.
     let quiet = fleetform(&env, dir.path(), &["plan", "-q"]);
     assert_eq!(quiet.code, 0, "{}", quiet.stderr);

@@ -95,7 +95,19 @@ pub async fn run_with<B: Backend>(
 pub fn read_saved(path: &Path) -> anyhow::Result<saved::SavedPlan> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    saved::parse(&text).with_context(|| format!("reading the saved plan {}", path.display()))
+    let yaml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    saved::parse(&text).with_context(|| {
+        if yaml {
+            format!(
+                "reading the saved plan {0} (a fleet file is given with -f: `fleetform apply -f {0}`)",
+                path.display()
+            )
+        } else {
+            format!("reading the saved plan {}", path.display())
+        }
+    })
 }
 
 /// `fleetform apply --plan FILE`: re-reads what the saved plan read, refuses if anything
