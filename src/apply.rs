@@ -11,7 +11,8 @@
 //!   than either the old or the new file grants.
 //! - Nothing is lost: the report lists every action, and a re-run plans exactly what is left.
 //! - Cancellation (Ctrl-C) is checked before each slice of at most `SLICE` actions
-//!   (`LINK_SLICE` for links and unlinks, which travel in bulk requests): once it is
+//!   (`LINK_SLICE` for links and unlinks, which travel in bulk requests), and the backend
+//!   checks it again right before each request it starts (`PhaseContext::cancel`): once it is
 //!   set, nothing new starts, what is in flight finishes, and every action not started is
 //!   reported as skipped. Slices run in order, so revocations still come before grants.
 
@@ -19,7 +20,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::backend::{Applied, Backend, Failure, PhaseContext};
+use crate::backend::{Applied, Backend, Failure, PhaseContext, Progress};
 use crate::core::model::{Action, UserKey};
 use crate::core::plan::{Phase, Plan};
 use crate::core::secret::Secret;
@@ -49,14 +50,31 @@ impl Report {
         for (action, reason) in &self.skipped {
             writeln!(out, "skipped: {}: {reason}", describe(action))?;
         }
-        writeln!(
-            out,
-            "Apply{}: {} done, {} failed, {} skipped.",
-            if self.interrupted { " interrupted" } else { "" },
-            self.done.len(),
-            self.failed.len(),
-            self.skipped.len()
-        )
+        if self.interrupted {
+            let not_started = self.not_started();
+            writeln!(
+                out,
+                "Apply interrupted: {} done, {} failed, {} skipped, {} not started.",
+                self.done.len(),
+                self.failed.len(),
+                self.skipped.len() - not_started,
+                not_started
+            )
+        } else {
+            writeln!(
+                out,
+                "Apply: {} done, {} failed, {} skipped.",
+                self.done.len(),
+                self.failed.len(),
+                self.skipped.len()
+            )
+        }
+    }
+
+    /// How many of the skipped actions were not started because the run was interrupted.
+    pub fn not_started(&self) -> usize {
+        let reason = Failure::NotStarted.to_string();
+        self.skipped.iter().filter(|(_, r)| *r == reason).count()
     }
 }
 
@@ -89,12 +107,26 @@ pub async fn apply_with_cancel<B: Backend>(
     progress: &mut dyn Write,
     cancel: &AtomicBool,
 ) -> Report {
+    apply_with(backend, plan, progress, cancel, &Progress::none()).await
+}
+
+/// `apply_with_cancel`, counting the actions settled on `bar` (a progress bar on a terminal).
+pub async fn apply_with<B: Backend>(
+    backend: &B,
+    plan: &Plan,
+    progress: &mut dyn Write,
+    cancel: &AtomicBool,
+    bar: &Progress,
+) -> Report {
     let mut report = Report::default();
     let mut failed_users: BTreeSet<UserKey> = BTreeSet::new();
     let context = PhaseContext {
         fleet: &plan.fleet,
         now: chrono::Utc::now(),
+        cancel,
+        progress: bar,
     };
+    bar.start("Applying", plan.actions.len() as u64);
     for (phase, actions) in plan.phases() {
         // The actions of one phase are independent: only failures of earlier phases block.
         let blocked_users = failed_users.clone();
@@ -112,11 +144,11 @@ pub async fn apply_with_cancel<B: Backend>(
                     );
                 }
                 report.interrupted = true;
+                context.progress.advance(slice.len() as u64);
                 for action in slice {
-                    report.skipped.push((
-                        action.clone(),
-                        "not started: the apply was interrupted".into(),
-                    ));
+                    report
+                        .skipped
+                        .push((action.clone(), Failure::NotStarted.to_string()));
                 }
                 continue;
             }
@@ -136,9 +168,9 @@ pub async fn apply_with_cancel<B: Backend>(
             if !announced {
                 let _ = writeln!(
                     progress,
-                    "{}: {} action(s)...",
+                    "{}: {}...",
                     phase_label(phase),
-                    actions.len()
+                    crate::views::count(actions.len(), "action")
                 );
                 announced = true;
             }
@@ -155,6 +187,18 @@ pub async fn apply_with_cancel<B: Backend>(
                             .push((action.email().to_string(), password));
                         report.done.push(action);
                     }
+                    Err(Failure::NotStarted) => {
+                        if !report.interrupted {
+                            let _ = writeln!(
+                                progress,
+                                "Interrupted: starting nothing new; the requests in flight have finished."
+                            );
+                        }
+                        report.interrupted = true;
+                        report
+                            .skipped
+                            .push((action, Failure::NotStarted.to_string()));
+                    }
                     Err(message) => {
                         failed_users.insert(plan.key(action.email()));
                         report.failed.push((action, message));
@@ -163,6 +207,7 @@ pub async fn apply_with_cancel<B: Backend>(
             }
         }
     }
+    bar.finish();
     report
 }
 
@@ -400,7 +445,7 @@ mod tests {
         report.write_to(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
-            text.contains("Apply interrupted: 1 done, 0 failed, 2 skipped."),
+            text.contains("Apply interrupted: 1 done, 0 failed, 0 skipped, 2 not started."),
             "{text}"
         );
         assert!(String::from_utf8(progress).unwrap().contains("Interrupted"));

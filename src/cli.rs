@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Credentials come only from the environment: TRACCAR_TOKEN (an API token), or
 /// TRACCAR_EMAIL with TRACCAR_PASSWORD, or TRACCAR_AUTH_TOKEN (base64 of email:password).
+/// When several are set, the first in that order is used (`-v` says which).
 #[derive(Debug, Parser)]
 #[command(name = "fleetform", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -21,9 +22,35 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How every command that connects logs in: shown in its `--help`. (Macros, so `concat!` can
+/// join them into one help text.)
+macro_rules! login {
+    () => {
+        "Logging in: credentials come only from the environment, never from a flag or the \
+fleet file. The first of these that is set is used; -v says which, and which others it ignores:
+  1. TRACCAR_TOKEN                       an API token (Traccar: Account > Token)
+  2. TRACCAR_EMAIL and TRACCAR_PASSWORD  an account's email and password
+  3. TRACCAR_AUTH_TOKEN                  base64 of `email:password` (line breaks allowed)
+The server is --url, else TRACCAR_URL, else server.url in the fleet file (or the saved plan)."
+    };
+}
+
+/// What `-f` reads when it is not given: shown in the help of the commands that read a file.
+macro_rules! default_file {
+    () => {
+        "Without -f: fleet.yaml in the current directory, or the directory fleet.d/ (all its \
+*.yaml/*.yml files) when there is no fleet.yaml; both at once is an error (pass -f to choose)."
+    };
+}
+
+pub const LOGIN: &str = login!();
+pub const DEFAULT_FILE: &str = default_file!();
+const FILE_AND_LOGIN: &str = concat!(default_file!(), "\n\n", login!());
+
 pub const EXIT_CODES: &str = "Exit codes: 0 success (and no changes), 1 error, \
-2 the plan has changes (plan --detailed-exitcode only). \
-drift: 0 in sync, 2 pending changes only, 3 drift (with or without pending), 1 error.";
+2 the plan has changes (plan --detailed-exitcode only), 141 standard output closed by its \
+reader (e.g. `| head`). drift: 0 in sync, 2 pending changes only, 3 drift (with or without \
+pending), 1 error.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Color {
@@ -35,40 +62,65 @@ pub enum Color {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a fleet file without contacting any server.
-    Validate {
-        /// The fleet file, or a directory of *.yaml/*.yml files. Repeat to merge several.
-        #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
-        file: Vec<PathBuf>,
-    },
+    #[command(after_help = DEFAULT_FILE)]
+    Validate(FileArgs),
     /// Show what apply would change on the server (a dry run; writes nothing).
+    #[command(after_help = FILE_AND_LOGIN)]
     Plan(PlanArgs),
-    /// Change the server to match the fleet file.
+    /// Change the server to match the fleet file, or apply a saved plan
+    /// (`fleetform apply PLAN.json`).
+    #[command(after_help = FILE_AND_LOGIN)]
     Apply(ApplyArgs),
+    /// Render a saved plan (from `plan --out`) without contacting any server: its changes,
+    /// how old it is and what it was made against.
+    Show(ShowArgs),
     /// Report, without writing, what the file asks for that was never applied (pending) and
     /// what was changed on the server behind the file's back (drift).
+    #[command(after_help = FILE_AND_LOGIN)]
     Drift(DriftArgs),
     /// Write a fleet file from the live server, to adopt it.
+    #[command(after_help = LOGIN)]
     Export(ExportArgs),
     /// Print the JSON Schema of the fleet file.
     Schema,
+    /// Print a shell completion script (see the README for where to put it).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print fleetform's man page (roff), made from the same definitions as --help.
+    Man,
     /// Serve a Traccar-compatible in-memory server for tests and rehearsals.
     #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
-    /// Walk through plan, apply and re-plan of fleet.yaml.example against a seeded sandbox.
+    /// Walk through plan, apply and re-plan of a fleet file against a seeded sandbox; works
+    /// from any directory.
     #[cfg(feature = "sandbox")]
     Demo {
-        /// The fleet file to demonstrate with.
-        #[arg(short = 'f', long = "file", default_value = "fleet.yaml.example")]
-        file: PathBuf,
+        /// The fleet file to demonstrate with (default: the fleet.yaml.example built into
+        /// fleetform).
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
     },
+}
+
+/// `validate`'s `-f`.
+#[derive(Debug, Clone, Args)]
+pub struct FileArgs {
+    /// The fleet file, or a directory of *.yaml/*.yml files. Repeat to merge several.
+    /// Default: fleet.yaml, else fleet.d/.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Vec<PathBuf>,
 }
 
 /// How to reach the server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// The fleet file, or a directory of *.yaml/*.yml files. Repeat to merge several files;
-    /// `${VAR}` in string values is read from the environment.
-    #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
+    /// `${VAR}` in string values is read from the environment. Default: fleet.yaml, else
+    /// fleet.d/.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Vec<PathBuf>,
 
     #[command(flatten)]
@@ -79,9 +131,21 @@ pub struct ServerArgs {
     #[arg(long = "target", value_name = "EMAIL")]
     pub target: Vec<String>,
 
-    /// Log every request to stderr as `METHOD path -> status (ms)` (never credentials).
-    #[arg(short = 'v', long)]
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How much a command says on stderr besides its output.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Log which credential is used and every request to stderr as `METHOD path -> status
+    /// (ms)` (never a credential), instead of a progress bar.
+    #[arg(short = 'v', long, conflicts_with = "quiet")]
     pub verbose: bool,
+
+    /// Say nothing but errors and the summary: no progress bar, no per-user plan lines.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 /// How to reach a server and how hard to push it: shared by every command that connects, so
@@ -106,11 +170,6 @@ pub struct ConnectArgs {
     /// this, decides the wall time (see BENCHMARKS.md).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
-
-    /// Links per /api/permissions/bulk request. Traccar has no bulk user create: users are
-    /// created one request each, --concurrency at a time.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub batch_size: u32,
 
     /// Do not use bulk requests (the 6.14+ permissions listing, /api/permissions/bulk): one
     /// request per object or link, as a hand-written script does. For comparison only.
@@ -158,13 +217,22 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(mut_arg("file", |a| a.required(false).required_unless_present("plan")))]
 pub struct ApplyArgs {
+    /// A saved plan (from `plan --out`) to apply instead of planning again, as
+    /// `terraform apply PLAN` does; the same as --plan.
+    #[arg(value_name = "PLAN.json", conflicts_with_all = ["file", "plan", "target"])]
+    pub plan_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub server: ServerArgs,
 
     #[command(flatten)]
     pub saved: ApplyPlanArgs,
+
+    /// Links per /api/permissions/bulk request. Traccar has no bulk user create: users are
+    /// created one request each, --concurrency at a time.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
 
     /// Apply without asking; required when not on a terminal.
     #[arg(long)]
@@ -229,8 +297,8 @@ pub struct PlanOutArgs {
 pub struct ApplyPlanArgs {
     /// Apply this saved plan (from `plan --out`) instead of planning again; -f is not used.
     /// Refused, with nothing applied, when the server, the account or any object the plan
-    /// read changed since.
-    #[arg(long = "plan", value_name = "PLAN.json", conflicts_with = "file")]
+    /// read changed since. `fleetform apply PLAN.json` is the same.
+    #[arg(long = "plan", value_name = "PLAN.json", conflicts_with_all = ["file", "target"])]
     pub plan: Option<PathBuf>,
 
     /// Write Prometheus text-format metrics to this file (for node_exporter's textfile
@@ -296,9 +364,27 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
 
-    /// Log every request to stderr as `METHOD path -> status (ms)` (never credentials).
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub verbosity: OutputArgs,
+}
+
+/// `fleetform show PLAN.json`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The saved plan (from `plan --out`).
+    #[arg(value_name = "PLAN.json")]
+    pub plan: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+impl ApplyArgs {
+    /// The saved plan to apply: the positional `PLAN.json` or `--plan`.
+    pub fn saved_plan(&self) -> Option<&std::path::Path> {
+        self.plan_file.as_deref().or(self.saved.plan.as_deref())
+    }
 }
 
 #[cfg(all(test, feature = "sandbox"))]
@@ -317,7 +403,18 @@ mod tests {
     fn help_snapshots() {
         let mut cli = Cli::command();
         insta::assert_snapshot!("help", cli.render_help().to_string());
-        for sub in ["validate", "plan", "apply", "drift", "export", "sandbox"] {
+        for sub in [
+            "validate",
+            "plan",
+            "apply",
+            "show",
+            "drift",
+            "export",
+            "completions",
+            "man",
+            "sandbox",
+            "demo",
+        ] {
             let mut cmd = Cli::command();
             let help = cmd
                 .find_subcommand_mut(sub)

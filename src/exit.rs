@@ -11,3 +11,6 @@ pub const CHANGES: i32 = 2;
 pub const DRIFT: i32 = 3;
 /// A second Ctrl-C: stop at once, as a shell would report it.
 pub const INTERRUPTED: i32 = 130;
+/// The reader of standard output went away (`fleetform plan | head`): nothing more is said, and
+/// the code is the one of a program ended by SIGPIPE, as a shell reports it.
+pub const CLOSED_PIPE: i32 = 141;

@@ -46,7 +46,7 @@ use anyhow::Context;
 use crate::backend::Backend;
 use crate::core::model::{Desired, Live, Scope};
 use crate::core::plan::Plan;
-use crate::views::render::Format;
+use crate::views::render::{Format, Notes};
 
 /// Options of `plan`.
 #[derive(Clone, Debug, Default)]
@@ -62,6 +62,8 @@ pub struct ApplyOptions<'a> {
     pub allow_mass_removal: bool,
     /// Set (e.g. by a Ctrl-C handler) to stop starting new work; `None`: never cancelled.
     pub cancel: Option<&'a AtomicBool>,
+    /// Where to count the actions settled (a progress bar); `None`: nowhere.
+    pub progress: Option<&'a backend::Progress>,
 }
 
 /// Reads the live state the plan of `desired` needs: who the backend runs as, every user it
@@ -78,12 +80,15 @@ pub async fn fetch<B: Backend>(backend: &B, desired: &Desired) -> anyhow::Result
 /// `core::record`), narrowed to `options.targets`. Fails with every problem of the inputs at
 /// once, before anything is written.
 pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> anyhow::Result<Plan> {
-    let plan = core::record::plan_recorded(desired, live).map_err(|problems| {
+    let plan = core::record::plan_recorded(desired, live).map_err(|mut problems| {
+        // In file order, as the file's own problems are: those about the whole run (no
+        // origin) first, then by file, line and column.
+        problems.sort_by_cached_key(|p| p.origin.as_deref().map(origin_key));
         let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         anyhow::anyhow!(
-            "{}\n{} problem(s) found before any change was made; nothing was applied",
+            "{}\n{} found before any change was made; nothing was applied",
             lines.join("\n"),
-            problems.len()
+            views::count(problems.len(), "problem")
         )
     })?;
     Ok(core::target::restrict(
@@ -92,6 +97,17 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> anyhow::Re
         desired,
         live,
     )?)
+}
+
+/// `file:line:column` as a key that sorts lines as numbers.
+fn origin_key(origin: &str) -> (String, u64, u64) {
+    let mut parts = origin.rsplitn(3, ':');
+    let column = parts.next().and_then(|c| c.parse().ok());
+    let line = parts.next().and_then(|l| l.parse().ok());
+    match (parts.next(), line, column) {
+        (Some(file), Some(line), Some(column)) => (file.to_string(), line, column),
+        _ => (origin.to_string(), 0, 0),
+    }
 }
 
 /// `fetch`, then `plan`: the plan and the live state it was made from (for saved plans, drift
@@ -120,10 +136,21 @@ pub fn render(
     color: bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
+    render_with(plan, &Notes::default(), format, color, out)
+}
+
+/// `render`, with what apply will do besides the actions (its refusal, the passwords).
+pub fn render_with(
+    plan: &Plan,
+    notes: &Notes<'_>,
+    format: Format,
+    color: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     match format {
-        Format::Text => views::render::text(plan, out, color),
-        Format::Markdown => views::render::markdown(plan, out),
-        Format::Json => views::render::write_json(plan, out),
+        Format::Text => views::render::text_with(plan, notes, out, color),
+        Format::Markdown => views::render::markdown_with(plan, notes, out),
+        Format::Json => views::render::write_json_with(plan, notes, out),
     }
 }
 
@@ -140,5 +167,53 @@ pub async fn apply<B: Backend>(
     core::safety::check(desired, live, plan, options.allow_mass_removal)?;
     let never = AtomicBool::new(false);
     let cancel = options.cancel.unwrap_or(&never);
-    Ok(apply::apply_with_cancel(backend, plan, progress, cancel).await)
+    let none = backend::Progress::none();
+    let bar = options.progress.unwrap_or(&none);
+    Ok(apply::apply_with(backend, plan, progress, cancel, bar).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::core::model::Account;
+
+    #[test]
+    fn plan_time_problems_come_in_file_order() {
+        // `b@` is on an earlier line than `a@` but sorts after it by key; line 10 comes after
+        // line 6 (as a number, not as text).
+        let mut text = String::from("version: 1\nfleet: acme\nusers:\n");
+        text.push_str("  - email: b@x.test\n    devices: [NOPE-1]\n");
+        text.push_str("  - email: a@x.test\n    devices: [NOPE-2]\n");
+        text.push_str("  - email: c@x.test\n\n  - email: d@x.test\n    devices: [NOPE-3]\n");
+        let loaded = config::parse(&text, "fleet.yaml").expect("valid");
+        let live = Live {
+            account: Account {
+                backend: "traccar".into(),
+                url: "http://127.0.0.1:1".into(),
+                server_version: "6.14.5".into(),
+                email: "admin@x.test".into(),
+                role: "admin".into(),
+            },
+            users: Default::default(),
+            devices: Default::default(),
+            groups: Default::default(),
+            ambiguous_groups: Default::default(),
+            manager_devices: None,
+            manager_groups: None,
+            now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        };
+        let message = plan(&loaded.desired, &live, &PlanOptions::default())
+            .expect_err("unknown devices")
+            .to_string();
+        let lines: Vec<&str> = message.lines().collect();
+        assert!(lines[0].starts_with("fleet.yaml:4:"), "{message}");
+        assert!(lines[1].starts_with("fleet.yaml:6:"), "{message}");
+        assert!(lines[2].starts_with("fleet.yaml:10:"), "{message}");
+        assert!(
+            message.ends_with("3 problems found before any change was made; nothing was applied"),
+            "{message}"
+        );
+    }
 }

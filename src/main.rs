@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use clap::Parser;
-use fleetform::backend::RequestLog;
+use fleetform::backend::{Progress, RequestLog};
 use fleetform::cli::{Cli, Command};
 use fleetform::cmd::{self, Io};
 use fleetform::exit;
@@ -29,11 +29,18 @@ fn main() -> ExitCode {
     let color = cmd::use_color(cli.color, io::stdout().is_terminal());
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr();
+    // Progress bars only on a terminal: a CI log or a pipe never sees one.
+    let progress = if io::stderr().is_terminal() {
+        cmd::progress::Bar::on_stderr()
+    } else {
+        Progress::none()
+    };
     let mut io = Io {
         out: &mut stdout,
         err: &mut stderr,
         color,
         request_log: RequestLog::new(|line| eprintln!("{line}")),
+        progress,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -47,12 +54,27 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command, &mut io)) {
         Ok(code) => ExitCode::from(code as u8),
+        // `fleetform plan | head`: the reader went away; there is nobody left to tell.
+        Err(e) if closed_pipe(&e) => ExitCode::from(exit::CLOSED_PIPE as u8),
         Err(e) => {
             let _ = io.out.flush();
             eprintln!("error: {e:#}");
             ExitCode::from(exit::ERROR as u8)
         }
     }
+}
+
+/// Whether `error` is a write to a pipe whose reader has closed it.
+fn closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Makes Ctrl-C stop an apply cleanly: the first Ctrl-C lets the requests in flight finish and
@@ -74,7 +96,10 @@ fn cancel_on_ctrl_c() {
 
 async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
     match command {
-        Command::Validate { file } => cmd::validate::run(&file, io),
+        Command::Validate(args) => cmd::validate::run(&args.file, io),
+        Command::Show(args) => cmd::show::run(&args, io),
+        Command::Completions { shell } => cmd::completions::run(shell, io.out),
+        Command::Man => cmd::completions::man(io.out),
         Command::Plan(args) => cmd::plan::run(&args, io).await,
         Command::Apply(args) => {
             cancel_on_ctrl_c();
@@ -93,6 +118,6 @@ async fn run(command: Command, io: &mut Io<'_>) -> anyhow::Result<i32> {
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => cmd::sandbox::run(&args).await,
         #[cfg(feature = "sandbox")]
-        Command::Demo { file } => cmd::demo::run(&file, io).await,
+        Command::Demo { file } => cmd::demo::run(file.as_deref(), io).await,
     }
 }

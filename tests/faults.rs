@@ -682,6 +682,176 @@ async fn ctrl_c_finishes_in_flight_work_and_reports_the_rest() {
     assert!(world.run(&new, &mut figures).await.expect("re-plan"));
 }
 
+/// Ctrl-C stops *starting* requests at once: the flag is set when the server sees the first
+/// create of 60; only the creates already in flight then (at most `--concurrency` of them) reach
+/// the server, every other one is reported as not started, and nothing is sent after. (Before,
+/// the whole queued chunk ran: all 60 were created.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_starts_no_new_request_only_the_ones_in_flight_finish() {
+    const CONCURRENCY: usize = 4;
+    let world = world(TraccarVersion::V6_14, Duration::from_millis(20)).await;
+    let mut yaml = String::from("version: 1\nfleet: acme-bikes\nusers:\n");
+    for i in 0..60 {
+        yaml.push_str(&format!("  - email: rider{i}@acme.example\n"));
+    }
+    let loaded = fleet(&yaml);
+    let backend = TraccarBackend::connect(
+        &world.url,
+        &world.admin,
+        Options {
+            concurrency: CONCURRENCY,
+            ..world.options.clone()
+        },
+    )
+    .await
+    .expect("connect");
+    let plan = fleetform::make_plan(&backend, &loaded.desired)
+        .await
+        .expect("plan");
+    assert_eq!(plan.actions.len(), 60);
+
+    // The "signal": the server sets the flag as the first create arrives, and counts the
+    // creates that arrive after it.
+    let (hook, cancel, after_signal) = cancel_at_first("POST /api/users");
+    let from = world.sandbox.requests().len();
+    world.sandbox.set_fault_hook(Some(hook));
+    let mut progress = Vec::new();
+    let report = apply::apply_with_cancel(&backend, &plan, &mut progress, &cancel).await;
+    world.sandbox.set_fault_hook(None);
+
+    let creates = world.sandbox.requests()[from..]
+        .iter()
+        .filter(|r| r.route == "POST /api/users")
+        .count();
+    let after = after_signal.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "[faults] Ctrl-C after the first of 60 creates: {creates} sent, {after} of them arrived after the signal"
+    );
+    // Those in flight when the flag was set, and no other: at most the concurrency in all.
+    assert!(creates <= CONCURRENCY, "{creates} creates were sent");
+    assert!(
+        after < CONCURRENCY,
+        "{after} creates started after the signal"
+    );
+    assert!(report.interrupted);
+    assert_eq!(report.done.len(), creates);
+    assert_eq!(report.not_started(), 60 - creates);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let mut out = Vec::new();
+    report.write_to(&mut out).expect("write");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(
+        text.contains(&format!(
+            "Apply interrupted: {creates} done, 0 failed, 0 skipped, {} not started.",
+            60 - creates
+        )),
+        "{text}"
+    );
+    // The next run creates the rest.
+    let rest = fleetform::make_plan(&backend, &loaded.desired)
+        .await
+        .expect("plan");
+    assert_eq!(rest.actions.len(), 60 - creates);
+}
+
+/// A hook that sets the returned flag (Ctrl-C) when the first request of `route` arrives, and
+/// counts the requests of `route` that arrive after it.
+fn cancel_at_first(
+    route: &'static str,
+) -> (
+    FaultHook,
+    Arc<std::sync::atomic::AtomicBool>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let after_signal = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hook: FaultHook = {
+        let (cancel, after_signal) = (cancel.clone(), after_signal.clone());
+        Arc::new(move |info| {
+            if info.route == route && cancel.swap(true, SeqCst) {
+                after_signal.fetch_add(1, SeqCst);
+            }
+            None
+        })
+    };
+    (hook, cancel, after_signal)
+}
+
+/// The same for link batches: of 120 links in batches of 4 at concurrency 3, only the batches
+/// in flight when the flag is set reach the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_starts_no_new_link_batch() {
+    const CONCURRENCY: usize = 3;
+    let world = world(TraccarVersion::V6_14, Duration::from_millis(20)).await;
+    let users = |links: bool| {
+        let mut yaml = String::from("version: 1\nfleet: acme-bikes\nusers:\n");
+        for i in 0..10 {
+            yaml.push_str(&format!("  - email: rider{i}@acme.example\n"));
+            if links {
+                yaml.push_str("    devices: [");
+                let devices: Vec<String> = (101..=112).map(|d| format!("BT-000{d}")).collect();
+                yaml.push_str(&devices.join(", "));
+                yaml.push_str("]\n");
+            }
+        }
+        fleet(&yaml)
+    };
+    let backend = TraccarBackend::connect(
+        &world.url,
+        &world.admin,
+        Options {
+            concurrency: CONCURRENCY,
+            batch_size: 4,
+            ..world.options.clone()
+        },
+    )
+    .await
+    .expect("connect");
+    let plan = fleetform::make_plan(&backend, &users(false).desired)
+        .await
+        .expect("plan");
+    assert!(
+        apply::apply(&backend, &plan, &mut Vec::new())
+            .await
+            .is_success()
+    );
+    let loaded = users(true);
+    let plan = fleetform::make_plan(&backend, &loaded.desired)
+        .await
+        .expect("plan");
+    // 120 links, after an update of each user's applied record (which runs before them).
+    let links = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, fleetform::core::model::Action::Link { .. }))
+        .count();
+    assert_eq!((links, plan.actions.len()), (120, 130));
+
+    let (hook, cancel, after_signal) = cancel_at_first("POST /api/permissions/bulk");
+    let from = world.sandbox.requests().len();
+    world.sandbox.set_fault_hook(Some(hook));
+    let report = apply::apply_with_cancel(&backend, &plan, &mut Vec::new(), &cancel).await;
+    world.sandbox.set_fault_hook(None);
+    let batches = world.sandbox.requests()[from..]
+        .iter()
+        .filter(|r| r.route == "POST /api/permissions/bulk")
+        .count();
+    let after = after_signal.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "[faults] Ctrl-C at the first of 30 link batches: {batches} sent, {after} after the signal"
+    );
+    assert!(batches <= CONCURRENCY, "{batches} batches were sent");
+    assert!(
+        after < CONCURRENCY,
+        "{after} batches started after the signal"
+    );
+    assert!(report.interrupted);
+    assert_eq!(report.done.len(), 10 + 4 * batches);
+    assert_eq!(report.not_started(), 120 - 4 * batches);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+}
+
 // ---- what the client sends after one precise fault ----
 
 /// A hook that injects `fault` into the first request of `route` only.

@@ -507,6 +507,17 @@ async fn export_then_plan_has_no_changes() {
         "{}",
         all.stdout
     );
+    // It suggests either way of managing a billing account's users (issue 11).
+    for suggestion in [
+        "add `manager: fleet@acme.example`",
+        "to keep one file per billing account, export again logged in as it",
+    ] {
+        assert!(
+            all.stdout.contains(suggestion),
+            "{suggestion}\n{}",
+            all.stdout
+        );
+    }
     let all_file = dir.path().join("all.yaml");
     std::fs::write(&all_file, &all.stdout).expect("write");
     let plan = fleetform(&env, &["plan", "--format", "json", "-f"], &[&all_file]);
@@ -542,12 +553,15 @@ fn apply_takes_either_a_file_or_a_saved_plan() {
         .output()
         .expect("run");
     assert_eq!(r.status.code(), Some(1));
+    // Neither: the default fleet file, which this directory does not have.
+    let dir = tempfile::tempdir().expect("tempdir");
     let r = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .current_dir(dir.path())
         .args(["apply", "--auto-approve"])
         .output()
         .expect("run");
     assert_eq!(r.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("--file"));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no fleet file"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,7 +53,7 @@ async fn apply_refuses_removing_every_managed_user_until_overridden() {
     assert!(
         refused
             .stderr
-            .contains("deletes or disables every one of the fleet's 2 managed user(s)"),
+            .contains("deletes or disables every one of the fleet's 2 managed users"),
         "{}",
         refused.stderr
     );

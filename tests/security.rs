@@ -574,3 +574,57 @@ proptest! {
         let _ = config::parse_bytes(&all, "f.yaml");
     }
 }
+
+/// A certificate the client cannot verify (here a self-signed one, as a company CA's would be
+/// without `--ca-cert`) fails at the first handshake: it is not retried (it was, five times:
+/// "invalid peer certificate: UnknownIssuer (after 5 attempts)") and the error points to
+/// `--ca-cert`. The fixture's certificate and key (tests/fixtures/untrusted-*.der) are a
+/// throwaway self-signed pair for 127.0.0.1, trusted by nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverifiable_certificate_fails_at_once_and_points_to_ca_cert() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let cert = CertificateDer::from(include_bytes!("fixtures/untrusted-cert.der").to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        include_bytes!("fixtures/untrusted-key.der").to_vec(),
+    ));
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let handshakes = handshakes.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                handshakes.fetch_add(1, Ordering::SeqCst);
+                // The client refuses the certificate; the handshake fails on this side too.
+                let _ = acceptor.accept(stream).await;
+            }
+        })
+    };
+    let credentials = fleetform::backend::traccar::api::Credentials::Password {
+        email: "a@x.test".into(),
+        password: fleetform::core::secret::Secret::new("pw"),
+    };
+    let url = format!("https://127.0.0.1:{port}");
+    let Err(error) = TraccarBackend::connect(&url, &credentials, Options::default()).await else {
+        panic!("the certificate is not trusted");
+    };
+    let message = format!("{error:#}");
+    server.abort();
+    assert!(message.contains("--ca-cert"), "{message}");
+    assert!(message.contains("invalid peer certificate"), "{message}");
+    assert!(!message.contains("attempts"), "{message}");
+    assert_eq!(handshakes.load(Ordering::SeqCst), 1, "{message}");
+}

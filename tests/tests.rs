@@ -10,6 +10,7 @@
     reason = "integration tests: helpers outside #[test] functions may panic and report progress"
 )]
 
+mod cli;
 mod config_files;
 mod convergence;
 mod e2e;

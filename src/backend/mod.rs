@@ -8,6 +8,7 @@ pub mod traccar;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::collections::BTreeMap;
 
@@ -35,8 +36,9 @@ pub fn describe(kind: &str) -> Option<&'static Description> {
 pub struct ConnectOptions {
     /// Requests in flight at once, for reads and for the independent writes of one phase.
     pub concurrency: usize,
-    /// Objects per bulk request, where the server has bulk requests.
-    pub batch_size: usize,
+    /// Objects per bulk request, where the server has bulk requests; `None`: the backend's
+    /// default.
+    pub batch_size: Option<usize>,
     /// Use the server's bulk requests (off: one request per object, for comparison).
     pub bulk: bool,
     /// Timeout of every request.
@@ -45,6 +47,8 @@ pub struct ConnectOptions {
     pub insecure_http: bool,
     /// Where to log every request (`-v`); `None`: nowhere.
     pub log: Option<RequestLog>,
+    /// Where the reads of a fetch count their progress (a bar on a terminal).
+    pub progress: Progress,
     /// PEM files of certificate authorities to trust besides Mozilla's roots (`--ca-cert`).
     pub ca_certs: Vec<std::path::PathBuf>,
 }
@@ -60,11 +64,14 @@ pub enum Login {
     Traccar(traccar::api::Credentials),
 }
 
-/// Reads the credentials of `backend`'s kind from the environment; the error says which
-/// variables to set.
-pub fn login_from_env(backend: &Description) -> anyhow::Result<Login> {
+/// Reads the credentials of `backend`'s kind from the environment, with a sentence for `-v`
+/// naming the variables used (never a value); the error says which variables to set.
+pub fn login_from_env(backend: &Description) -> anyhow::Result<(Login, String)> {
     match backend.kind {
-        "traccar" => Ok(Login::Traccar(traccar::api::Credentials::from_env()?)),
+        "traccar" => {
+            let (credentials, which) = traccar::api::Credentials::from_env_explained()?;
+            Ok((Login::Traccar(credentials), which))
+        }
         other => anyhow::bail!("fleetform cannot log in to a {other:?} server"),
     }
 }
@@ -136,6 +143,8 @@ pub enum Failure {
     Unknown(String),
     /// The backend returned no outcome for the action: a backend bug, reported, never success.
     NotAnswered,
+    /// Not sent: the run was cancelled (`PhaseContext::cancel`) before its request started.
+    NotStarted,
 }
 
 impl Failure {
@@ -145,6 +154,7 @@ impl Failure {
             Failure::Refused(message) => Failure::Refused(edit(message)),
             Failure::Unknown(message) => Failure::Unknown(edit(message)),
             Failure::NotAnswered => Failure::NotAnswered,
+            Failure::NotStarted => Failure::NotStarted,
         }
     }
 }
@@ -156,6 +166,7 @@ impl std::fmt::Display for Failure {
             Failure::NotAnswered => {
                 f.write_str("internal error: the backend did not report this action")
             }
+            Failure::NotStarted => f.write_str("not started: the apply was interrupted"),
         }
     }
 }
@@ -176,12 +187,25 @@ impl From<&str> for Failure {
 pub type Outcome = Result<Applied, Failure>;
 
 /// What a backend needs from the plan to apply one phase, besides the actions: the fleet the
-/// plan is for (the ownership marker new and adopted users get) and the time the apply started
-/// (the clock is read once, at the edge, e.g. for the time a user was disabled).
+/// plan is for (the ownership marker new and adopted users get), the time the apply started
+/// (the clock is read once, at the edge, e.g. for the time a user was disabled), the
+/// cancellation flag (Ctrl-C) and where to count progress.
 #[derive(Clone, Copy, Debug)]
 pub struct PhaseContext<'a> {
     pub fleet: &'a str,
     pub now: chrono::DateTime<chrono::Utc>,
+    /// Once set, the backend starts no new request: every action it has not started yet gets
+    /// `Failure::NotStarted`; requests in flight finish.
+    pub cancel: &'a AtomicBool,
+    /// Advanced by the number of actions each finished request settled.
+    pub progress: &'a Progress,
+}
+
+impl PhaseContext<'_> {
+    /// Whether new requests must not start (checked right before each one).
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
 }
 
 pub trait Backend: Send + Sync {
@@ -247,5 +271,60 @@ impl RequestLog {
 impl fmt::Debug for RequestLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RequestLog(..)")
+    }
+}
+
+/// Where long runs count their progress (done of total): the binary hands in a progress bar
+/// when stderr is a terminal; elsewhere (`Progress::none`, the default) nothing is drawn. Like
+/// `RequestLog`, a cloneable handle, because the requests of one phase run concurrently.
+#[derive(Clone, Default)]
+pub struct Progress(Option<Arc<dyn ProgressSink>>);
+
+/// What draws a `Progress`.
+pub trait ProgressSink: Send + Sync {
+    /// A new stage: `label`, `total` units of work.
+    fn start(&self, label: &str, total: u64);
+    /// `n` more units done.
+    fn advance(&self, n: u64);
+    /// The stage is over: remove what was drawn.
+    fn finish(&self);
+}
+
+impl Progress {
+    /// Draws nothing.
+    pub fn none() -> Progress {
+        Progress(None)
+    }
+
+    pub fn new(sink: impl ProgressSink + 'static) -> Progress {
+        Progress(Some(Arc::new(sink)))
+    }
+
+    pub fn start(&self, label: &str, total: u64) {
+        if let Some(sink) = &self.0 {
+            sink.start(label, total);
+        }
+    }
+
+    pub fn advance(&self, n: u64) {
+        if let Some(sink) = &self.0 {
+            sink.advance(n);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(sink) = &self.0 {
+            sink.finish();
+        }
+    }
+}
+
+impl fmt::Debug for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(..)"
+        } else {
+            "Progress(none)"
+        })
     }
 }

@@ -9,18 +9,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 
-use super::{Approval, Io, connect, load_files, record_failure, redact_error, write_metrics};
+use super::{
+    Approval, Io, Session, connect, load_files, record_failure, redact_error, write_metrics,
+};
 use crate::backend::Backend;
 use crate::cli::ApplyArgs;
 use crate::config::{Loaded, Redactions};
 use crate::core::model::{Action, Desired, Live};
 use crate::core::plan::Plan;
 use crate::core::secret::Secret;
-use crate::views::render::Format;
-use crate::views::saved;
+use crate::views::render::{Format, Notes, Passwords};
+use crate::views::{count, saved};
 use crate::{ApplyOptions, PlanOptions, exit};
 
-/// Set by `main`'s Ctrl-C handler; `apply` checks it between slices of work. Nothing else sets
+/// Set by `main`'s Ctrl-C handler; `apply` checks it between slices of work and the backend right
+/// before each request it starts (`PhaseContext::cancel`). Nothing else sets
 /// it, so library callers and tests are unaffected (they pass their own flag).
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -29,14 +32,23 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
     // Known once the file (or the saved plan) is read, so a failure's metrics name the fleet.
     let mut fleet = String::new();
     let mut redactions = Redactions::default();
+    let session = Session {
+        batch_size: Some(args.batch_size),
+        ..Session::reading(io, &args.server.output)
+    };
     let result = async {
-        if let Some(path) = &args.saved.plan {
+        // Before anything is read: a credentials file that cannot be written is no reason to
+        // find out after the plan.
+        if let Some(path) = &args.credentials_out {
+            check_credentials_path(path, args.force)?;
+        }
+        if let Some(path) = args.saved_plan() {
             let saved = read_saved(path)?;
             fleet.clone_from(&saved.scope.fleet);
             let backend = connect(
                 saved::backend_of(&saved)?,
                 &args.server.connect,
-                args.server.verbose.then(|| io.request_log.clone()),
+                session,
                 Some(saved.server.url.as_str()),
                 "",
             )
@@ -49,7 +61,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
         let backend = connect(
             loaded.desired.backend,
             &args.server.connect,
-            args.server.verbose.then(|| io.request_log.clone()),
+            session,
             loaded.server_url.as_deref(),
             &format!("server.url in {}, ", loaded.source),
         )
@@ -85,7 +97,19 @@ pub async fn run_with<B: Backend>(
 pub fn read_saved(path: &Path) -> anyhow::Result<saved::SavedPlan> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    saved::parse(&text).with_context(|| format!("reading the saved plan {}", path.display()))
+    let yaml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    saved::parse(&text).with_context(|| {
+        if yaml {
+            format!(
+                "reading the saved plan {0} (a fleet file is given with -f: `fleetform apply -f {0}`)",
+                path.display()
+            )
+        } else {
+            format!("reading the saved plan {}", path.display())
+        }
+    })
 }
 
 /// `fleetform apply --plan FILE`: re-reads what the saved plan read, refuses if anything
@@ -110,18 +134,20 @@ pub async fn run_saved<B: Backend>(
         );
     }
     let plan = saved::plan_of(saved, live.account.clone())?;
-    writeln!(
-        io.out,
-        "Saved plan of {} checked: {} ({} {}) as {}, and the {} user(s) and the device/group catalogue it read, are unchanged.\n",
-        saved
-            .created_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        saved.server.url,
-        saved.server.backend,
-        saved.server.version,
-        saved.account.email,
-        saved.fingerprints.users.len()
-    )?;
+    if !args.server.output.quiet {
+        writeln!(
+            io.out,
+            "Saved plan of {} checked: {} ({} {}) as {}, and the {} and the device/group catalogue it read, are unchanged.\n",
+            saved
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            saved.server.url,
+            saved.server.backend,
+            saved.server.version,
+            saved.account.email,
+            count(saved.fingerprints.users.len(), "user")
+        )?;
+    }
     let desired = saved.scope.to_desired(saved::backend_of(saved)?);
     // A saved plan does not read the fleet file, so it knows no substituted values.
     let fleet = (&desired, &live, &Redactions::default());
@@ -139,7 +165,15 @@ async fn execute<B: Backend>(
     approval: Approval<'_>,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    crate::render(plan, Format::Text, io.color, io.out)?;
+    let notes = Notes {
+        refusal: None,
+        passwords: Some(match &args.credentials_out {
+            Some(path) => Passwords::File(path),
+            None => Passwords::Discarded,
+        }),
+        quiet: args.server.output.quiet,
+    };
+    crate::render_with(plan, &notes, Format::Text, io.color, io.out)?;
     // Metrics of a run that applies nothing: a scheduled job's metrics stay fresh when all is
     // well, and a cancelled apply counts as a failed run.
     let nothing_applied = |success: bool| {
@@ -197,12 +231,27 @@ async fn execute<B: Backend>(
         (Some(path), n) if n > 0 => Some(open_credentials_file(path, args.force)?),
         _ => None,
     };
-    writeln!(io.out)?;
+    let quiet = args.server.output.quiet;
+    let bar = io.progress_for(&args.server.output);
     let options = ApplyOptions {
         allow_mass_removal: args.allow_mass_removal,
         cancel: Some(&INTERRUPTED),
+        progress: Some(&bar),
     };
-    let mut report = crate::apply(backend, plan, (desired, live), options, io.out).await?;
+    // `-q`: no phase lines; the report below still says what was done and what failed.
+    let mut sink = io::sink();
+    let phases: &mut dyn Write = if quiet {
+        &mut sink
+    } else {
+        writeln!(io.out)?;
+        &mut *io.out
+    };
+    let mut report = crate::apply(backend, plan, (desired, live), options, phases).await?;
+    // A Ctrl-C that came after the last request had started cut nothing short, but the run was
+    // still asked to stop: it says so, and exits non-zero, like any interrupted run.
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        report.interrupted = true;
+    }
     for (_, failure) in &mut report.failed {
         *failure = failure.map_message(|message| redactions.apply(message));
     }
@@ -221,34 +270,76 @@ async fn execute<B: Backend>(
             .with_context(|| format!("writing {}", path.display()))?;
         writeln!(
             io.out,
-            "Passwords of {} new user(s) written to {}.",
-            report.credentials.len(),
+            "Passwords of {} written to {}.",
+            count(report.credentials.len(), "new user"),
             path.display()
         )?;
     } else if !report.credentials.is_empty() {
         writeln!(
             io.out,
-            "{} user(s) created with random passwords that were not saved (pass --credentials-out PATH to keep them).",
-            report.credentials.len()
+            "{} created with random passwords that were not saved (pass --credentials-out PATH to keep them).",
+            count(report.credentials.len(), "user")
         )?;
     }
     report.write_to(io.out)?;
-    if report.interrupted {
+    if report.interrupted && report.skipped.is_empty() && report.failed.is_empty() {
         bail!(
-            "apply was interrupted: {} action(s) done, {} failed, {} not started; run apply again to finish",
-            report.done.len(),
+            "apply was interrupted after its last request had started: {} done, nothing left to do",
+            count(report.done.len(), "action")
+        )
+    } else if report.interrupted {
+        let not_started = report.not_started();
+        bail!(
+            "apply was interrupted: {} done, {} failed, {} skipped, {} not started; run apply again to finish",
+            count(report.done.len(), "action"),
             report.failed.len(),
-            report.skipped.len()
+            report.skipped.len() - not_started,
+            not_started
         )
     } else if report.is_success() {
         Ok(exit::OK)
     } else {
         bail!(
-            "apply did not finish: {} action(s) failed and {} were skipped; fix the cause and run apply again to finish",
-            report.failed.len(),
+            "apply did not finish: {} failed and {} skipped; fix the cause and run apply again to finish",
+            count(report.failed.len(), "action"),
             report.skipped.len()
         )
     }
+}
+
+/// Checks, before anything is read, that `--credentials-out` can be created: it does not exist
+/// (unless `force`) and its directory takes a new file. Creates nothing that stays.
+pub fn check_credentials_path(path: &Path, force: bool) -> anyhow::Result<()> {
+    if path.is_dir() {
+        bail!(
+            "--credentials-out {} is a directory; name a file",
+            path.display()
+        );
+    }
+    if path.exists() && !force {
+        bail!(
+            "--credentials-out {} already exists; move it away or pass --force to overwrite it",
+            path.display()
+        );
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".fleetform-probe-{}", std::process::id()));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| {
+            format!(
+                "--credentials-out {}: cannot create a file in {}",
+                path.display(),
+                dir.display()
+            )
+        })?;
+    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
+    Ok(())
 }
 
 /// Creates the credentials file with mode 0600; refuses to overwrite without `force`.

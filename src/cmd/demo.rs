@@ -1,7 +1,9 @@
 //! `fleetform demo`: starts the sandbox on an ephemeral loopback port, seeds a demo fleet (an
 //! administrator, the manager account `fleet@acme.example`, a dozen devices in the groups
 //! Vienna and Graz) over the Traccar API, then walks through plan, apply and a no-change re-plan
-//! of a fleet file, one sentence per step. It writes only to the sandbox it started.
+//! of a fleet file, one sentence per step. It writes only to the sandbox it started. Its default
+//! fleet file, fleet.yaml.example, is built into the binary, so the demo runs from any
+//! directory and after `cargo install`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,6 +16,7 @@ use super::{Io, load};
 use crate::apply;
 use crate::backend::traccar::api::Credentials;
 use crate::backend::traccar::{Options, TraccarBackend};
+use crate::config::{self, Loaded};
 use crate::core::secret::Secret;
 use crate::exit;
 use crate::views::render::Format;
@@ -109,8 +112,23 @@ pub async fn seed(url: &str) -> anyhow::Result<Seeded> {
     })
 }
 
-pub async fn run(file: &Path, io: &mut Io<'_>) -> anyhow::Result<i32> {
-    let loaded = load(file)?;
+/// The repository's fleet.yaml.example, as built into the binary.
+pub const EXAMPLE: &str = include_str!("../../fleet.yaml.example");
+
+/// The demo's fleet: `file`, or the built-in example.
+fn demo_fleet(file: Option<&Path>) -> anyhow::Result<(Loaded, String)> {
+    match file {
+        Some(path) => Ok((load(path)?, path.display().to_string())),
+        None => {
+            let loaded = config::parse(EXAMPLE, "fleet.yaml.example (built in)")
+                .map_err(|problems| anyhow::anyhow!("{problems}"))?;
+            Ok((loaded, "fleet.yaml.example".into()))
+        }
+    }
+}
+
+pub async fn run(file: Option<&Path>, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let (loaded, file) = demo_fleet(file)?;
     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
     let sandbox = Sandbox::start(SandboxConfig::default(), listen).await?;
     let url = sandbox.url();
@@ -123,8 +141,7 @@ pub async fn run(file: &Path, io: &mut Io<'_>) -> anyhow::Result<i32> {
 
     writeln!(
         io.out,
-        "\n2. `fleetform plan -f {}` reads the server and shows what would change; nothing is written yet:\n",
-        file.display()
+        "\n2. `fleetform plan -f {file}` reads the server and shows what would change; nothing is written yet:\n"
     )?;
     let plan = crate::make_plan(&backend, &loaded.desired).await?;
     crate::render(&plan, Format::Text, io.color, io.out)?;

@@ -2,7 +2,7 @@
 //! each drifted user where the server keeps an audit log, and reports. Never writes to the
 //! server.
 
-use super::{Io, connect, load_files, record_failure, redact_error, write_metrics};
+use super::{Io, Session, connect, load_files, record_failure, redact_error, write_metrics};
 use crate::backend::Backend;
 use crate::cli::{DriftArgs, DriftFormat};
 use crate::config::{Loaded, Redactions};
@@ -20,7 +20,7 @@ pub async fn run(args: &DriftArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         let backend = connect(
             loaded.desired.backend,
             &args.server.connect,
-            args.server.verbose.then(|| io.request_log.clone()),
+            Session::reading(io, &args.server.output),
             loaded.server_url.as_deref(),
             &format!("server.url in {}, ", loaded.source),
         )

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, bail};
 
-use super::{Io, connect};
+use super::{Io, Session, connect};
 use crate::backend::Backend;
 use crate::cli::{ExportArgs, ExportScope};
 use crate::core::model::Scope;
@@ -16,7 +16,7 @@ pub async fn run(args: &ExportArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
     let backend = connect(
         crate::backend::DEFAULT,
         &args.connect,
-        args.verbose.then(|| io.request_log.clone()),
+        Session::reading(io, &args.verbosity),
         None,
         "",
     )
@@ -62,8 +62,10 @@ pub async fn run_with<B: Backend>(
     // Managers are left out so the file never adopts a billing account by accident.
     for email in export::left_out_managers(backend.description(), &listed, which) {
         header.push_str(&format!(
-            "\nNot exported: {email}, a manager (user limit set). If it is this fleet's billing \
-             account, add `manager: {email}`; to manage it as a user, list it by hand."
+            "\nNot exported: {email}, a manager (user limit set), such as a billing account. If \
+             it is this fleet's billing account, add `manager: {email}`; to keep one file per \
+             billing account, export again logged in as it (its users only); to manage it as a \
+             user, list it by hand."
         ));
     }
     let text = export::fleet_file(
@@ -87,8 +89,8 @@ pub async fn run_with<B: Backend>(
             metrics::write_atomically(path, &text)?;
             writeln!(
                 io.err,
-                "Exported {} user(s) to {}.",
-                users.len(),
+                "Exported {} to {}.",
+                crate::views::count(users.len(), "user"),
                 path.display()
             )?;
         }

@@ -6,13 +6,16 @@
 //! metrics file.
 
 pub mod apply;
+pub mod completions;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod drift;
 pub mod export;
 pub mod plan;
+pub mod progress;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod show;
 pub mod validate;
 
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -22,8 +25,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::backend::traccar::api::redact_url;
-use crate::backend::{ConnectOptions, Connected, RequestLog};
-use crate::cli::{Color, ConnectArgs};
+use crate::backend::{ConnectOptions, Connected, Progress, RequestLog};
+use crate::cli::{Color, ConnectArgs, OutputArgs};
 use crate::config::{self, Loaded, Redactions};
 use crate::core::model::Description;
 use crate::core::plan::Summary;
@@ -37,6 +40,25 @@ pub struct Io<'a> {
     /// Where `-v` logs requests (the binary's writes to stderr). Not `err`: the requests of one
     /// phase run concurrently.
     pub request_log: RequestLog,
+    /// The progress bar of long reads and applies: drawn on stderr when it is a terminal
+    /// (`cmd::progress::Bar`), `Progress::none()` elsewhere and under `-q`.
+    pub progress: Progress,
+}
+
+impl Io<'_> {
+    /// The request log for `-v`, if asked for.
+    pub fn log_for(&self, output: &OutputArgs) -> Option<RequestLog> {
+        output.verbose.then(|| self.request_log.clone())
+    }
+
+    /// The progress bar, unless `-q`, or `-v` (whose request lines would cut through it).
+    pub fn progress_for(&self, output: &OutputArgs) -> Progress {
+        if output.quiet || output.verbose {
+            Progress::none()
+        } else {
+            self.progress.clone()
+        }
+    }
 }
 
 pub fn use_color(choice: Color, is_terminal: bool) -> bool {
@@ -48,8 +70,39 @@ pub fn use_color(choice: Color, is_terminal: bool) -> bool {
 }
 
 /// Loads and merges the fleet files (`-f`, repeatable; a directory stands for its files).
+/// Without `-f`: the default of the current directory (`default_files`).
 pub fn load_files(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
+    let defaults;
+    let paths = if paths.is_empty() {
+        defaults = default_files(Path::new("."))?;
+        &defaults
+    } else {
+        paths
+    };
     config::load_many(paths).map_err(|problems| anyhow::anyhow!("{problems}"))
+}
+
+/// What `-f` reads when it is not given, in `dir`: `fleet.yaml`, else the directory
+/// `fleet.d/`; both at once is ambiguous, neither is an error saying what was looked for.
+pub fn default_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let file = dir.join("fleet.yaml");
+    let folder = dir.join("fleet.d");
+    // Named as the user would type them, not joined to `.`.
+    let shown = |p: &Path| p.strip_prefix(".").unwrap_or(p).to_path_buf();
+    match (file.is_file(), folder.is_dir()) {
+        (true, false) => Ok(vec![shown(&file)]),
+        (false, true) => Ok(vec![shown(&folder)]),
+        (true, true) => bail!(
+            "both {} and {}/ exist; pass -f to choose which fleet file to use",
+            shown(&file).display(),
+            shown(&folder).display()
+        ),
+        (false, false) => bail!(
+            "no fleet file: found neither {} nor {}/; pass -f FILE (or -f DIRECTORY)",
+            shown(&file).display(),
+            shown(&folder).display()
+        ),
+    }
 }
 
 /// Loads one fleet file (or directory).
@@ -57,35 +110,61 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     load_files(&[path.to_path_buf()])
 }
 
+/// What a command adds to the connection flags: `-v`'s log, the progress bar of reads, and
+/// apply's `--batch-size`.
+#[derive(Clone, Debug, Default)]
+pub struct Session {
+    pub log: Option<RequestLog>,
+    pub progress: Progress,
+    /// `None`: the backend's default (commands that never write links).
+    pub batch_size: Option<u32>,
+}
+
+impl Session {
+    /// `-v`'s log and the progress bar (unless `-q`) of a command that only reads.
+    pub fn reading(io: &Io<'_>, output: &OutputArgs) -> Session {
+        Session {
+            log: io.log_for(output),
+            progress: io.progress_for(output),
+            batch_size: None,
+        }
+    }
+}
+
 /// The connection options the connection flags ask for.
-pub fn backend_options(args: &ConnectArgs, log: Option<RequestLog>) -> ConnectOptions {
+pub fn backend_options(args: &ConnectArgs, session: Session) -> ConnectOptions {
     ConnectOptions {
         concurrency: usize::from(args.concurrency),
-        batch_size: args.batch_size as usize,
+        batch_size: session.batch_size.map(|n| n as usize),
         bulk: !args.no_bulk,
         timeout: Duration::from_secs(args.timeout.max(1)),
         insecure_http: args.insecure_http,
-        log,
+        log: session.log,
+        progress: session.progress,
         ca_certs: args.ca_cert.clone(),
     }
 }
 
 /// The one way a command connects: to a server of `backend`'s kind, at the URL from
 /// `--url`/`TRACCAR_URL`, else `fallback` (the file's `server.url` or a saved plan's server,
-/// named by `fallback_source`), with credentials from the environment. Every error names the
-/// server with its credentials redacted.
+/// named by `fallback_source`), with credentials from the environment (in the backend's
+/// precedence; `-v` says which were used), requests logged to the session's log (`-v`). Every
+/// error names the server with its credentials redacted.
 pub async fn connect(
     backend: &Description,
     args: &ConnectArgs,
-    log: Option<RequestLog>,
+    session: Session,
     fallback: Option<&str>,
     fallback_source: &str,
 ) -> anyhow::Result<Connected> {
-    let login = crate::backend::login_from_env(backend)?;
+    let (login, which) = crate::backend::login_from_env(backend)?;
+    if let Some(log) = &session.log {
+        log.line(&which);
+    }
     let Some(url) = args.url.as_deref().or(fallback) else {
         bail!("no server URL: set {fallback_source}TRACCAR_URL, or --url");
     };
-    crate::backend::connect(url, &login, backend_options(args, log))
+    crate::backend::connect(url, &login, backend_options(args, session))
         .await
         .with_context(|| format!("connecting to {}", redact_url(url)))
 }
@@ -288,17 +367,18 @@ mod tests {
                 insecure_http: false,
                 ca_cert: vec![],
                 concurrency: 1,
-                batch_size: 500,
                 no_bulk: false,
                 timeout: 1,
             },
             target: targets.iter().map(|t| t.to_string()).collect(),
-            verbose: false,
+            output: Default::default(),
         }
     }
 
     fn apply_args(targets: &[&str], allow: bool) -> ApplyArgs {
         ApplyArgs {
+            plan_file: None,
+            batch_size: 500,
             server: server(targets),
             auto_approve: true,
             credentials_out: None,
@@ -315,6 +395,7 @@ mod tests {
             err: &mut err,
             color: false,
             request_log: RequestLog::new(|_| {}),
+            progress: Progress::none(),
         };
         apply::run_with(backend, loaded, args, Approval::Auto, &mut io).await
     }
@@ -385,6 +466,7 @@ mod tests {
             err: &mut err,
             color: false,
             request_log: RequestLog::new(|_| {}),
+            progress: Progress::none(),
         };
         let code = plan::run_with(&backend, &loaded, &args, &mut io)
             .await

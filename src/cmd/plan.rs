@@ -3,12 +3,14 @@
 
 use anyhow::Context;
 
-use super::{Io, connect, load_files, record_failure, redact_error, write_metrics};
+use super::{Io, Session, connect, load_files, record_failure, redact_error, write_metrics};
 use crate::backend::Backend;
 use crate::cli::{PlanArgs, PlanOutArgs};
 use crate::config::{Loaded, Redactions};
 use crate::core::model::{Live, Scope};
 use crate::core::plan::Plan;
+use crate::core::safety::SafetyRefusal;
+use crate::views::render::{Notes, Passwords};
 use crate::views::{metrics, saved};
 use crate::{PlanOptions, exit};
 
@@ -24,7 +26,7 @@ pub async fn run(args: &PlanArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         let backend = connect(
             loaded.desired.backend,
             &args.server.connect,
-            args.server.verbose.then(|| io.request_log.clone()),
+            Session::reading(io, &args.server.output),
             loaded.server_url.as_deref(),
             &format!("server.url in {}, ", loaded.source),
         )
@@ -51,8 +53,15 @@ pub async fn run_with<B: Backend>(
         targets: args.server.target.clone(),
     };
     let (plan, live) = crate::fetch_and_plan(backend, &loaded.desired, &options).await?;
-    crate::render(&plan, args.format.into(), io.color, io.out)?;
-    save(&plan, &live, loaded, &args.saved)?;
+    // What apply will refuse is shown now, in every format, with the flag that overrides it.
+    let refusal = crate::core::safety::check(&loaded.desired, &live, &plan, false).err();
+    let notes = Notes {
+        refusal: refusal.as_ref(),
+        passwords: Some(Passwords::AtApply),
+        quiet: args.server.output.quiet,
+    };
+    crate::render_with(&plan, &notes, args.format.into(), io.color, io.out)?;
+    save(&plan, &live, loaded, refusal.as_ref(), &args.saved)?;
     Ok(if args.detailed_exitcode && !plan.actions.is_empty() {
         exit::CHANGES
     } else {
@@ -74,7 +83,13 @@ fn fleet_file_bytes(files: &[String]) -> anyhow::Result<Vec<u8>> {
 }
 
 /// After `plan`: writes `--out` and `--metrics-out` when asked.
-fn save(plan: &Plan, live: &Live, loaded: &Loaded, args: &PlanOutArgs) -> anyhow::Result<()> {
+fn save(
+    plan: &Plan,
+    live: &Live,
+    loaded: &Loaded,
+    refusal: Option<&SafetyRefusal>,
+    args: &PlanOutArgs,
+) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
         let bytes = fleet_file_bytes(&loaded.sources)?;
         let mut saved = saved::save(
@@ -85,6 +100,13 @@ fn save(plan: &Plan, live: &Live, loaded: &Loaded, args: &PlanOutArgs) -> anyhow
             &bytes,
         );
         saved.scope.safety = loaded.desired.safety;
+        // For `fleetform show`: the refusal apply will make, as the JSON plan says it.
+        if let (Some(refusal), Some(object)) = (refusal, saved.plan.as_object_mut()) {
+            object.insert(
+                "apply_refusal".into(),
+                crate::views::render::refusal_json(refusal),
+            );
+        }
         let text = format!("{}\n", serde_json::to_string_pretty(&saved)?);
         metrics::write_atomically(out, &text)?;
     }

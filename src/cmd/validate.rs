@@ -9,10 +9,10 @@ pub fn run(paths: &[PathBuf], io: &mut Io<'_>) -> anyhow::Result<i32> {
     let loaded = load_files(paths)?;
     writeln!(
         io.out,
-        "{}: valid (fleet {}, {} users).",
+        "{}: valid (fleet {}, {}).",
         loaded.source,
         loaded.desired.fleet,
-        loaded.desired.users.len()
+        crate::views::count(loaded.desired.users.len(), "user")
     )?;
     Ok(exit::OK)
 }

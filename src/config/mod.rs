@@ -71,7 +71,7 @@ impl fmt::Display for Problems {
         for problem in &self.0 {
             writeln!(f, "{problem}")?;
         }
-        write!(f, "{} problem(s) found", self.0.len())
+        write!(f, "{} found", crate::views::count(self.0.len(), "problem"))
     }
 }
 

@@ -636,6 +636,22 @@ fn cases() -> Vec<Case> {
             vec!["f.yaml:5:11: invalid YAML: unclosed bracket '['"],
         ),
         (
+            // The parser notices the missing `]` at the next line's `:` (9:10 in the report
+            // of issue 11); the problem points at the bracket that is not closed.
+            "a flow sequence left open before the next user",
+            file("users:\n  - email: a@x.at\n    devices: [BT-1, BT-2\n  - email: b@x.at\n"),
+            vec![
+                "f.yaml:5:14: invalid YAML: this `[` is not closed (the parser stopped at line 6, column 10: illegal placement of ':' indicator)",
+            ],
+        ),
+        (
+            "brackets in plain text and closed flows are not taken for open ones",
+            file(
+                "users:\n  - email: a@x.at\n    name: Bike [old\n    devices: [BT-1]\n  - email: b@x.at\n    name: [\n",
+            ),
+            vec!["f.yaml:8:11: invalid YAML: unclosed bracket '['"],
+        ),
+        (
             "duplicate YAML keys",
             file("users:\n  - email: a@x.at\n    name: A\n    name: B\n"),
             vec![
@@ -748,7 +764,7 @@ fn problems_display_one_per_line_then_a_count() {
         err.to_string(),
         "fleet.yaml:4:12: invalid email \"a\": an email needs an `@`\n\
          fleet.yaml:5:12: invalid email \"b\": an email needs an `@`\n\
-         2 problem(s) found"
+         2 problems found"
     );
     let problem = Problem {
         location: None,
@@ -844,7 +860,7 @@ fn invalid_utf8_names_the_place() {
     let err = parse_bytes(b"version: 1\nfleet: ab\xc3\x28\n", "f.yaml").expect_err("utf-8");
     assert_eq!(
         err.to_string(),
-        "f.yaml:2:10: the file is not valid UTF-8 text: save it with UTF-8 encoding\n1 problem(s) found"
+        "f.yaml:2:10: the file is not valid UTF-8 text: save it with UTF-8 encoding\n1 problem found"
     );
     // A byte order mark is fine.
     let bom = [b"\xEF\xBB\xBF".as_slice(), file("").as_bytes()].concat();

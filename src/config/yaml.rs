@@ -167,7 +167,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             node.fill_raw(text);
             Ok(node)
         }
-        Err(err) => Err(syntax_error(&err)),
+        Err(err) => Err(point_at_unclosed_flow(syntax_error(&err), text)),
     }
 }
 
@@ -246,6 +246,92 @@ fn syntax_error(err: &serde_saphyr::Error) -> SyntaxError {
         pos,
         message: format!("invalid YAML: {message}"),
     }
+}
+
+/// A flow collection (`[` or `{`) may span lines, so the parser notices a missing `]` only
+/// where the next line stops making sense (the `:` of the next `- email:`), one line or more
+/// after the mistake. Its location is right for what it saw; the author needs the bracket. When
+/// the error lies inside a flow collection opened on an earlier line, the problem points at
+/// the opening bracket and says where the parser stopped.
+fn point_at_unclosed_flow(error: SyntaxError, text: &str) -> SyntaxError {
+    let Some(at) = error.pos else {
+        return error;
+    };
+    match open_flow_at(text, at) {
+        Some((opened, bracket)) if opened.line < at.line => SyntaxError {
+            pos: Some(opened),
+            message: format!(
+                "invalid YAML: this `{bracket}` is not closed (the parser stopped at line {}, \
+                 column {}: {})",
+                at.line,
+                at.column,
+                error
+                    .message
+                    .strip_prefix("invalid YAML: ")
+                    .unwrap_or(&error.message)
+            ),
+        },
+        _ => error,
+    }
+}
+
+/// The innermost flow collection still open at `at`, and its bracket: a rough scan that skips
+/// quoted strings and comments and counts `[`/`{` only where a flow collection may start (after
+/// `:`, `-`, `,`, another bracket, or at the start of a line), so a bracket inside plain text
+/// (`name: Bike [old]`) does not count.
+fn open_flow_at(text: &str, at: Pos) -> Option<(Pos, char)> {
+    let mut open: Vec<(Pos, char)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index as u64 + 1;
+        if line_no > at.line {
+            break;
+        }
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        let mut last_token = ':'; // the start of a line may open a collection
+        let mut escaped = false;
+        for (col, c) in line.chars().enumerate() {
+            let column = col as u64 + 1;
+            if line_no == at.line && column >= at.column {
+                break;
+            }
+            if let Some(q) = quote {
+                if q == '"' && c == '\\' && !escaped {
+                    escaped = true;
+                    continue;
+                }
+                if c == q && !escaped {
+                    quote = None;
+                    last_token = 'x';
+                }
+                escaped = false;
+                continue;
+            }
+            match c {
+                '#' if previous.is_whitespace() => break,
+                '"' | '\'' if matches!(last_token, ':' | '-' | ',' | '[' | '{') => quote = Some(c),
+                '[' | '{' if matches!(last_token, ':' | '-' | ',' | '[' | '{') => {
+                    open.push((
+                        Pos {
+                            line: line_no,
+                            column,
+                        },
+                        c,
+                    ));
+                    last_token = c;
+                }
+                ']' | '}' if !open.is_empty() => {
+                    open.pop();
+                    last_token = c;
+                }
+                ':' | '-' | ',' => last_token = c,
+                c if c.is_whitespace() => {}
+                _ => last_token = 'x',
+            }
+            previous = c;
+        }
+    }
+    open.pop()
 }
 
 /// Deserializes a node's content (the part `Spanned` wraps) with `deserialize_any`.

@@ -68,7 +68,8 @@ impl fmt::Display for Breach {
             Breach::RemovesEveryone { managed } => write!(
                 f,
                 "the plan deletes or disables every one of the fleet's {managed} managed \
-                 user(s) (set safety.allowRemoveAll: true if that is the intent)"
+                 {} (set safety.allowRemoveAll: true if that is the intent)",
+                if *managed == 1 { "user" } else { "users" }
             ),
             Breach::TooManyUnlinks {
                 unlinks,

@@ -20,6 +20,94 @@ use crate::core::model::{Action, Field, UserKey, Value};
 use crate::core::plan::{FORMAT_VERSION, Phase, Plan};
 use crate::core::record::APPLIED_ATTRIBUTE;
 use crate::core::risk::{Risk, change_risk, risk};
+use crate::core::safety::{Breach, OVERRIDE_FLAG, SafetyRefusal};
+use crate::views::count;
+
+/// What a view says besides the plan itself: what `apply` will do with it that the actions do
+/// not show. The views only print these facts; the commands establish them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Notes<'a> {
+    /// The refusal `apply` will make (the fleet file's safety limits), so that a plan shown in
+    /// a pull request never looks fine when it will be refused on merge.
+    pub refusal: Option<&'a SafetyRefusal>,
+    /// Where the passwords generated for new users go; `None`: say nothing.
+    pub passwords: Option<Passwords<'a>>,
+    /// `-q`: the text view shows only its summary line (and the notes).
+    pub quiet: bool,
+}
+
+/// Where the generated passwords of the users a plan creates will go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Passwords<'a> {
+    /// Written to this `--credentials-out` file.
+    File(&'a std::path::Path),
+    /// Not saved anywhere (apply without `--credentials-out`).
+    Discarded,
+    /// Decided at apply (the plan command: `--credentials-out` is apply's).
+    AtApply,
+}
+
+/// How many users the plan creates (each gets a generated password).
+fn creates(plan: &Plan) -> usize {
+    plan.actions
+        .iter()
+        .filter(|a| matches!(a, Action::CreateUser { .. }))
+        .count()
+}
+
+/// An update that only rewrites fleetform's applied record (bookkeeping, not shown as a field).
+fn record_only(action: &Action) -> bool {
+    matches!(action, Action::UpdateUser { changes, .. } if !changes.is_empty() && changes.iter().all(|c| !shown(&c.field)))
+}
+
+/// The updates a reviewer sees, and those that only rewrite the applied record.
+fn updates(plan: &Plan) -> (usize, usize) {
+    let record = plan.actions.iter().filter(|a| record_only(a)).count();
+    (plan.summary().update - record, record)
+}
+
+/// The sentence about passwords, when the plan creates users.
+fn passwords_sentence(plan: &Plan, passwords: Option<Passwords<'_>>) -> Option<String> {
+    let n = creates(plan);
+    let passwords = passwords?;
+    if n == 0 {
+        return None;
+    }
+    let what = count(n, "password");
+    Some(match passwords {
+        Passwords::File(path) => format!(
+            "{what} will be generated for the new users and written to {} (mode 0600).",
+            path.display()
+        ),
+        Passwords::Discarded => format!(
+            "{what} will be generated for the new users and not saved anywhere (pass \
+             --credentials-out PATH to keep them)."
+        ),
+        Passwords::AtApply => format!(
+            "{what} will be generated at apply for the new users; pass --credentials-out PATH \
+             to apply to keep them, or they are not saved anywhere."
+        ),
+    })
+}
+
+/// The JSON plan's `apply_refusal` (also kept in a saved plan, for `show`).
+pub fn refusal_json(refusal: &SafetyRefusal) -> serde_json::Value {
+    json!({
+        "breaches": refusal.breaches.iter().map(Breach::to_string).collect::<Vec<_>>(),
+        "override_flag": OVERRIDE_FLAG,
+        "message": refusal_sentence(refusal),
+    })
+}
+
+/// The refusal in a plan's words: what apply will refuse and the flag that overrides it.
+fn refusal_sentence(refusal: &SafetyRefusal) -> String {
+    let breaches: Vec<String> = refusal.breaches.iter().map(Breach::to_string).collect();
+    format!(
+        "apply will refuse this plan: {}. Review it, then pass {OVERRIDE_FLAG} to apply it \
+         anyway, or change the limits under `safety:` in the fleet file.",
+        breaches.join("; and ")
+    )
+}
 
 /// The views of a plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +132,16 @@ fn shown(field: &Field) -> bool {
 
 /// The human view of a plan, Terraform style. ANSI colour only when `color` is true.
 pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    text_with(plan, &Notes::default(), out, color)
+}
+
+/// `text`, with the notes after the summary line (and only the summary under `notes.quiet`).
+pub fn text_with(
+    plan: &Plan,
+    notes: &Notes<'_>,
+    out: &mut dyn Write,
+    color: bool,
+) -> io::Result<()> {
     if plan.is_empty() {
         return writeln!(out, "No changes. The fleet matches the server.");
     }
@@ -55,6 +153,10 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
         }
     };
 
+    if notes.quiet {
+        summary_line(plan, out, color)?;
+        return text_notes(plan, notes, out, color);
+    }
     let account = &plan.account;
     writeln!(
         out,
@@ -107,6 +209,9 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
                         writeln!(out, "      {field}: {value}")?;
                     }
                 }
+                Action::UpdateUser { .. } if record_only(action) => {
+                    writeln!(out, "      (fleetform's applied record only: bookkeeping)")?;
+                }
                 Action::UpdateUser { changes, .. } => {
                     for change in changes.iter().filter(|c| shown(&c.field)) {
                         writeln!(
@@ -132,20 +237,56 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
         }
     }
 
-    let s = plan.summary();
     writeln!(out)?;
+    summary_line(plan, out, color)?;
+    text_notes(plan, notes, out, color)
+}
+
+/// `Plan: 1 to create, ...`: every kind of action counted; updates that only rewrite the
+/// applied record are counted apart, as their lines say.
+fn summary_line(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    let s = plan.summary();
+    let (update, record) = updates(plan);
+    let record = if record > 0 {
+        format!(
+            " (and {} of fleetform's applied record only)",
+            count(record, "update")
+        )
+    } else {
+        String::new()
+    };
+    let bold = if color {
+        format!("{BOLD}Plan:{RESET}")
+    } else {
+        "Plan:".into()
+    };
     writeln!(
         out,
-        "{} {} to create, {} to update, {} to delete, {} to disable, {} links to add, {} links \
+        "{bold} {} to create, {} to update{record}, {} to delete, {} to disable, {} to add, {} \
          to remove.",
-        paint(BOLD, "Plan:"),
         s.create,
-        s.update,
+        update,
         s.delete,
         s.disable,
-        s.link,
-        s.unlink
+        count(s.link, "link"),
+        count(s.unlink, "link"),
     )
+}
+
+/// The notes of the text view, after the summary line.
+fn text_notes(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    if let Some(sentence) = passwords_sentence(plan, notes.passwords) {
+        writeln!(out, "{sentence}")?;
+    }
+    if let Some(refusal) = notes.refusal {
+        let warning = if color {
+            format!("{RED}{BOLD}Warning:{RESET}")
+        } else {
+            "Warning:".into()
+        };
+        writeln!(out, "{warning} {}", refusal_sentence(refusal))?;
+    }
+    Ok(())
 }
 
 /// ` [escalation]` and the like at the end of a text line; nothing for `Risk::None`.
@@ -203,6 +344,11 @@ fn after(field: &Field, value: &Value) -> String {
 /// `crate::core::risk`), then one block per user, riskiest users first (then by email), each line
 /// labelled. Values are shown as code spans so nothing in them is read as markdown.
 pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    markdown_with(plan, &Notes::default(), out)
+}
+
+/// `markdown`, with the notes under the counts: the refusal as a warning block first.
+pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io::Result<()> {
     let account = &plan.account;
     writeln!(out, "### fleetform plan for fleet {}", code(&plan.fleet))?;
     writeln!(out)?;
@@ -220,20 +366,33 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         return writeln!(out, "**No changes.** The fleet matches the server.");
     }
 
+    if let Some(refusal) = notes.refusal {
+        writeln!(out, "> [!WARNING]")?;
+        writeln!(out, "> **{}**", refusal_sentence(refusal))?;
+        writeln!(out)?;
+    }
     let s = plan.summary();
+    let (update, record) = updates(plan);
     writeln!(out, "| Action | Count |")?;
     writeln!(out, "| --- | ---: |")?;
-    for (what, n) in [
-        ("create user", s.create),
-        ("update user", s.update),
-        ("delete user", s.delete),
-        ("disable user", s.disable),
-        ("add link", s.link),
-        ("remove link", s.unlink),
-    ] {
+    let record_row = (record > 0).then_some(("update fleetform's applied record only", record));
+    for (what, n) in [("create user", s.create), ("update user", update)]
+        .into_iter()
+        .chain(record_row)
+        .chain([
+            ("delete user", s.delete),
+            ("disable user", s.disable),
+            ("add link", s.link),
+            ("remove link", s.unlink),
+        ])
+    {
         writeln!(out, "| {what} | {n} |")?;
     }
     writeln!(out)?;
+    if let Some(sentence) = passwords_sentence(plan, notes.passwords) {
+        writeln!(out, "{sentence}")?;
+        writeln!(out)?;
+    }
     writeln!(out, "| Risk | Actions |")?;
     writeln!(out, "| --- | ---: |")?;
     for label in Risk::ALL {
@@ -338,7 +497,16 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
             }
         }
         if lines == 0 {
-            writeln!(out, "- no field changes")?;
+            let only_record = actions.iter().any(|a| record_only(a));
+            writeln!(
+                out,
+                "{}",
+                if only_record {
+                    "- fleetform's applied record only (bookkeeping)"
+                } else {
+                    "- no field changes"
+                }
+            )?;
         }
     }
     Ok(())
@@ -390,7 +558,11 @@ fn code(text: &str) -> String {
 ///   "fleet": "acme-bikes",                      // the fleet file's identity (marker)
 ///   "server": { "backend": "traccar", "url": "https://…", "version": "6.14.5" },
 ///   "account": { "email": "admin@…", "role": "admin" | "manager" | "user" },
-///   "summary": { "create": 1, "update": 1, "delete": 0, "disable": 0, "link": 2, "unlink": 1 },
+///   "summary": { "create": 1, "update": 1, "delete": 0, "disable": 0, "link": 2, "unlink": 1,
+///                "update_record_only": 0 },          // of "update", those that only rewrite
+///                                                    // fleetform's applied record (added in 1)
+///   "apply_refusal": {                          // only when apply will refuse the plan
+///     "breaches": ["…"], "override_flag": "--allow-mass-removal", "message": "…" },
 ///   "actions": [                                // in execution order
 ///     { "phase": "unlink" | "disable" | "delete" | "update" | "create" | "link",
 ///       "risk": "privilege_escalation" | "account_removed" | "access_revoked"
@@ -416,13 +588,19 @@ fn code(text: &str) -> String {
 /// generated at apply time and are not part of the plan.
 pub fn json(plan: &Plan) -> serde_json::Value {
     // The same serialization as `write_json`, collected into a value.
-    serde_json::to_value(JsonPlan(plan)).unwrap_or(serde_json::Value::Null)
+    serde_json::to_value(JsonPlan(plan, None)).unwrap_or(serde_json::Value::Null)
 }
 
 /// `json`, pretty-printed into `out` one action at a time: a plan of 300,000 actions never
 /// exists as one JSON tree in memory.
 pub fn write_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &JsonPlan(plan)).map_err(io::Error::other)?;
+    write_json_with(plan, &Notes::default(), out)
+}
+
+/// `write_json`, with the refusal apply will make (`apply_refusal`, only when there is one).
+pub fn write_json_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &JsonPlan(plan, notes.refusal))
+        .map_err(io::Error::other)?;
     writeln!(out)
 }
 
@@ -437,7 +615,7 @@ pub fn json_string(plan: &Plan) -> String {
 
 /// The JSON contract documented on `json`, serialized lazily: the header fields, then each
 /// action converted to a value only while it is written.
-struct JsonPlan<'a>(&'a Plan);
+struct JsonPlan<'a>(&'a Plan, Option<&'a SafetyRefusal>);
 
 struct JsonActions<'a>(&'a [Action]);
 
@@ -457,7 +635,8 @@ impl serde::Serialize for JsonPlan<'_> {
         use serde::ser::SerializeMap;
         let plan = self.0;
         let s = plan.summary();
-        let mut map = serializer.serialize_map(Some(7))?;
+        let (_, record_only) = updates(plan);
+        let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("format_version", &FORMAT_VERSION)?;
         map.serialize_entry("fleet", &plan.fleet)?;
         map.serialize_entry(
@@ -484,8 +663,12 @@ impl serde::Serialize for JsonPlan<'_> {
                 "disable": s.disable,
                 "link": s.link,
                 "unlink": s.unlink,
+                "update_record_only": record_only,
             }),
         )?;
+        if let Some(refusal) = self.1 {
+            map.serialize_entry("apply_refusal", &refusal_json(refusal))?;
+        }
         map.serialize_entry("actions", &JsonActions(&plan.actions))?;
         map.end()
     }
@@ -635,6 +818,119 @@ mod tests {
         markdown(&plan, &mut md).expect("write to a Vec");
         assert!(!String::from_utf8(md).expect("utf-8").contains("v1:new"));
         assert!(json_string(&plan).contains("v1:new"));
+    }
+
+    /// An update that only rewrites the applied record is shown as such and counted apart, so
+    /// the summary matches the lines a reviewer sees.
+    #[test]
+    fn record_only_updates_are_counted_as_bookkeeping() {
+        let record = Field::Attribute(APPLIED_ATTRIBUTE.into());
+        let plan = Plan {
+            backend: TRACCAR,
+            fleet: FLEET.into(),
+            account: account("admin"),
+            actions: vec![
+                Action::UpdateUser {
+                    email: "a@x.test".into(),
+                    changes: vec![FieldChange {
+                        field: record.clone(),
+                        before: Value::Text("v1:old".into()),
+                        after: Value::Text("v1:new".into()),
+                    }],
+                    adopt: false,
+                },
+                Action::UpdateUser {
+                    email: "b@x.test".into(),
+                    changes: vec![FieldChange {
+                        field: tf("readonly"),
+                        before: Value::Bool(false),
+                        after: Value::Bool(true),
+                    }],
+                    adopt: false,
+                },
+                link("b@x.test", LinkKind::Device, "BT-1"),
+            ],
+        };
+        let text = render_text(&plan, false);
+        assert!(
+            text.contains(
+                "Plan: 0 to create, 1 to update (and 1 update of fleetform's applied record only), \
+                 0 to delete, 0 to disable, 1 link to add, 0 links to remove."
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("a@x.test\n      (fleetform's applied record only: bookkeeping)"),
+            "{text}"
+        );
+        let md = render_markdown(&plan);
+        assert!(md.contains("| update user | 1 |"), "{md}");
+        assert!(
+            md.contains("| update fleetform's applied record only | 1 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- fleetform's applied record only (bookkeeping)"),
+            "{md}"
+        );
+        let value = json(&plan);
+        assert_eq!(value["summary"]["update"], json!(2));
+        assert_eq!(value["summary"]["update_record_only"], json!(1));
+    }
+
+    /// `plan` shows the refusal apply will make, in every format, with the override flag, and
+    /// where the generated passwords will go.
+    #[test]
+    fn notes_show_the_refusal_and_the_passwords_in_every_format() {
+        let refusal = SafetyRefusal {
+            breaches: vec![Breach::RemovesEveryone { managed: 2 }],
+        };
+        let notes = Notes {
+            refusal: Some(&refusal),
+            passwords: Some(Passwords::Discarded),
+            quiet: false,
+        };
+        let plan = representative();
+        let mut text = Vec::new();
+        text_with(&plan, &notes, &mut text, false).expect("text");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("Warning: apply will refuse this plan: the plan deletes or disables every one of the fleet's 2 managed users"),
+            "{text}"
+        );
+        assert!(text.contains("--allow-mass-removal"), "{text}");
+        assert!(
+            text.contains("1 password will be generated for the new users and not saved anywhere"),
+            "{text}"
+        );
+        let mut md = Vec::new();
+        markdown_with(&plan, &notes, &mut md).expect("markdown");
+        let md = String::from_utf8(md).expect("utf-8");
+        assert!(md.contains("> [!WARNING]"), "{md}");
+        assert!(md.contains("--allow-mass-removal"), "{md}");
+        let mut js = Vec::new();
+        write_json_with(&plan, &notes, &mut js).expect("json");
+        let value: serde_json::Value = serde_json::from_slice(&js).expect("json");
+        assert_eq!(
+            value["apply_refusal"]["override_flag"],
+            json!("--allow-mass-removal")
+        );
+        assert!(value.get("apply_refusal").is_some());
+        assert!(
+            json(&plan).get("apply_refusal").is_none(),
+            "only when refused"
+        );
+
+        let quiet = Notes {
+            quiet: true,
+            ..notes
+        };
+        let mut short = Vec::new();
+        text_with(&plan, &quiet, &mut short, false).expect("text");
+        let short = String::from_utf8(short).expect("utf-8");
+        assert!(short.starts_with("Plan: "), "{short}");
+        assert!(!short.contains("max@mustermann.at"), "{short}");
+        assert!(short.contains("Warning: apply will refuse"), "{short}");
     }
 
     #[test]

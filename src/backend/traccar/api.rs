@@ -33,9 +33,45 @@ impl Credentials {
     /// Reads the credentials from the environment, the only place that may hold them:
     /// `TRACCAR_TOKEN`, else `TRACCAR_EMAIL` + `TRACCAR_PASSWORD`, else `TRACCAR_AUTH_TOKEN`.
     pub fn from_env() -> anyhow::Result<Credentials> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(Credentials::from_env_explained()?.0)
+    }
+
+    /// `from_env`, with a sentence for `-v` naming the variable used and those set but ignored
+    /// (never a value).
+    pub fn from_env_explained() -> anyhow::Result<(Credentials, String)> {
+        Credentials::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The precedence, over any source of variables: the first set of `TRACCAR_TOKEN`,
+    /// `TRACCAR_EMAIL` + `TRACCAR_PASSWORD`, `TRACCAR_AUTH_TOKEN` is used.
+    pub fn from_vars(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<(Credentials, String)> {
+        let var = |name: &str| get(name).filter(|v| !v.is_empty());
+        let set: Vec<&str> = ["TRACCAR_TOKEN", "TRACCAR_EMAIL", "TRACCAR_AUTH_TOKEN"]
+            .into_iter()
+            .filter(|name| var(name).is_some())
+            .collect();
+        let explain = |used: &str| {
+            let ignored: Vec<&str> = set
+                .iter()
+                .copied()
+                .filter(|name| !used.starts_with(name))
+                .collect();
+            if ignored.is_empty() {
+                format!("credentials: {used}")
+            } else {
+                format!(
+                    "credentials: {used} (also set and ignored, by precedence: {})",
+                    ignored.join(", ")
+                )
+            }
+        };
         if let Some(token) = var("TRACCAR_TOKEN") {
-            return Ok(Credentials::Token(Secret::new(token)));
+            return Ok((
+                Credentials::Token(Secret::new(token)),
+                explain("TRACCAR_TOKEN"),
+            ));
         }
         if let Some(email) = var("TRACCAR_EMAIL") {
             let Some(password) = var("TRACCAR_PASSWORD") else {
@@ -43,27 +79,35 @@ impl Credentials {
                     "TRACCAR_EMAIL is set but TRACCAR_PASSWORD is not; set both, or TRACCAR_TOKEN"
                 );
             };
-            return Ok(Credentials::Password {
-                email,
-                password: Secret::new(password),
-            });
+            return Ok((
+                Credentials::Password {
+                    email,
+                    password: Secret::new(password),
+                },
+                explain("TRACCAR_EMAIL and TRACCAR_PASSWORD"),
+            ));
         }
         if let Some(basic) = var("TRACCAR_AUTH_TOKEN") {
-            return Credentials::from_basic_token(&Secret::new(basic));
+            return Ok((
+                Credentials::from_basic_token(&Secret::new(basic))?,
+                explain("TRACCAR_AUTH_TOKEN"),
+            ));
         }
         bail!(
-            "no credentials: set TRACCAR_TOKEN (an API token), or TRACCAR_EMAIL and TRACCAR_PASSWORD, or TRACCAR_AUTH_TOKEN (base64 of email:password)"
+            "no credentials: set TRACCAR_TOKEN (an API token), or TRACCAR_EMAIL and TRACCAR_PASSWORD, or TRACCAR_AUTH_TOKEN (base64 of email:password); see `fleetform plan --help`"
         )
     }
 
     /// Decodes an already base64-encoded Basic credential (`base64(email:password)`), with or
-    /// without a leading `Basic `.
+    /// without a leading `Basic `. White space inside is ignored: `base64` wraps its output
+    /// at 76 characters, so a long credential made with it holds line breaks.
     pub fn from_basic_token(token: &Secret) -> anyhow::Result<Credentials> {
         let raw = token.expose().trim();
         let raw = raw
             .strip_prefix("Basic ")
             .or_else(|| raw.strip_prefix("basic "))
             .unwrap_or(raw);
+        let raw: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(raw)
             .ok()
@@ -311,6 +355,18 @@ impl fmt::Debug for Api {
 /// Refuses plain http to anything but loopback: Basic credentials and tokens would travel in
 /// clear. `allow_insecure_http` (the `--insecure-http` flag) lifts the refusal.
 pub fn check_url(url: &str, allow_insecure_http: bool) -> anyhow::Result<Url> {
+    // `127.0.0.1:8082` is a relative URL to the parser, and `localhost:8082` a URL of scheme
+    // `localhost`: both are a server address without its scheme.
+    if !url.contains("://") {
+        // Without `://`, `redact_url` cannot find user info: cut anything before an `@`.
+        let shown = match url.rfind('@') {
+            Some(at) => format!("<redacted>@{}", &url[at + 1..]),
+            None => url.to_string(),
+        };
+        bail!(
+            "the server URL {shown:?} has no scheme: add http:// or https:// (e.g. https://{shown})"
+        );
+    }
     let parsed =
         Url::parse(url).with_context(|| format!("invalid server URL {:?}", redact_url(url)))?;
     match parsed.scheme() {
@@ -558,7 +614,10 @@ impl Api {
             status: None,
             message: transport_message(e),
             // A connection that could not be opened carried nothing; anything later might have.
-            failure: if e.is_connect() {
+            // A certificate that cannot be verified will not verify on the next try either.
+            failure: if is_certificate_error(e) {
+                Failure::Permanent
+            } else if e.is_connect() {
                 Failure::NotApplied
             } else {
                 Failure::Ambiguous
@@ -707,9 +766,27 @@ fn display_path(path: &str, query: &[(&str, String)]) -> String {
     format!("{path}?{}", q.join("&"))
 }
 
+/// Whether the TLS handshake failed on the server's certificate (unknown issuer, expired,
+/// wrong name): rustls says "invalid peer certificate" somewhere in the error's chain.
+fn is_certificate_error(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.to_string().contains("invalid peer certificate") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 fn transport_message(e: &reqwest::Error) -> String {
-    // reqwest's Display includes the URL; ours never carries credentials, but keep the message
-    // short and free of URLs anyway.
+    if is_certificate_error(e) {
+        return format!(
+            "{}; the server's certificate could not be verified: if it is signed by your own \
+             CA, pass that CA's certificate with --ca-cert PEM",
+            transport_detail(e, "could not connect")
+        );
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -717,6 +794,13 @@ fn transport_message(e: &reqwest::Error) -> String {
     } else {
         "transport error"
     };
+    transport_detail(e, kind)
+}
+
+/// `kind: <the innermost cause>`.
+fn transport_detail(e: &reqwest::Error, kind: &str) -> String {
+    // reqwest's Display includes the URL; ours never carries credentials, but keep the message
+    // short and free of URLs anyway.
     let mut source = std::error::Error::source(e);
     let mut detail = String::new();
     while let Some(s) = source {
@@ -810,6 +894,69 @@ mod tests {
         assert!(check_url("http://traccar.example.com", true).is_ok());
         assert!(check_url("https://u:p@traccar.example.com", false).is_err());
         assert!(check_url("ftp://x", false).is_err());
+    }
+
+    #[test]
+    fn basic_tokens_made_with_base64_wrapping_decode() {
+        // `printf %s "$email:$password" | base64` wraps at 76 columns and ends in a newline.
+        let email = "billing-account-with-a-long-name@fleet-vendor.example.com";
+        let plain = format!("{email}:a-long-generated-password-0123456789");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&plain);
+        assert!(encoded.len() > 76);
+        let wrapped = format!("{}\n{}\n", &encoded[..76], &encoded[76..]);
+        match Credentials::from_basic_token(&Secret::new(wrapped)).expect("decodes") {
+            Credentials::Password { email: e, .. } => assert_eq!(e, email),
+            Credentials::Token(_) => panic!("expected a password credential"),
+        }
+    }
+
+    #[test]
+    fn credential_precedence_is_token_then_email_then_auth_token_and_says_so() {
+        let vars = |set: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                set.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let basic = "YUBiLmM6cHc="; // a@b.c:pw
+        let all: &'static [(&str, &str)] = &[
+            ("TRACCAR_TOKEN", "t"),
+            ("TRACCAR_EMAIL", "e@x"),
+            ("TRACCAR_PASSWORD", "p"),
+            ("TRACCAR_AUTH_TOKEN", "YUBiLmM6cHc="),
+        ];
+        let (credentials, said) = Credentials::from_vars(vars(all)).expect("token");
+        assert!(matches!(credentials, Credentials::Token(_)));
+        assert_eq!(
+            said,
+            "credentials: TRACCAR_TOKEN (also set and ignored, by precedence: TRACCAR_EMAIL, TRACCAR_AUTH_TOKEN)"
+        );
+        let (credentials, said) = Credentials::from_vars(vars(&all[1..])).expect("email");
+        assert!(matches!(credentials, Credentials::Password { ref email, .. } if email == "e@x"));
+        assert!(
+            said.ends_with("ignored, by precedence: TRACCAR_AUTH_TOKEN)"),
+            "{said}"
+        );
+        let (credentials, said) = Credentials::from_vars(vars(&all[3..])).expect("basic");
+        assert!(matches!(credentials, Credentials::Password { ref email, .. } if email == "a@b.c"));
+        assert_eq!(said, "credentials: TRACCAR_AUTH_TOKEN");
+        assert!(!said.contains(basic));
+        let none = Credentials::from_vars(|_| None).unwrap_err().to_string();
+        assert!(none.contains("no credentials"), "{none}");
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_is_told_to_add_one() {
+        for url in ["127.0.0.1:8082", "localhost:8082", "traccar.example.com"] {
+            let err = check_url(url, false).unwrap_err().to_string();
+            assert!(err.contains("add http:// or https://"), "{url}: {err}");
+            assert!(!err.contains("relative URL"), "{err}");
+        }
+        let err = check_url("admin:Very-Secret@host:8082", false)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("Very-Secret"), "{err}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use serde_json::{Map, Value as Json};
 use self::api::{Api, Credentials};
 use self::rules::Role;
 use self::wire::Id;
-use crate::backend::{Backend, Outcome, PhaseContext, RequestLog};
+use crate::backend::{Backend, Outcome, PhaseContext, Progress, RequestLog};
 use crate::core::model::Description;
 use crate::core::model::{Account, Action, Live, Scope, UserKey};
 use crate::core::secret::Secret;
@@ -54,6 +54,8 @@ pub struct Options {
     pub retry: api::RetryPolicy,
     /// Where to log every request (`-v`); `None`: nowhere.
     pub log: Option<RequestLog>,
+    /// Where the reads of a fetch count their progress (a bar on a terminal).
+    pub progress: Progress,
     /// PEM files of certificate authorities to trust besides Mozilla's roots (`--ca-cert`).
     pub ca_certs: Vec<std::path::PathBuf>,
 }
@@ -71,6 +73,7 @@ impl Default for Options {
             insecure_http: false,
             retry: api::RetryPolicy::default(),
             log: None,
+            progress: Progress::none(),
             ca_certs: Vec::new(),
         }
     }
@@ -78,15 +81,17 @@ impl Default for Options {
 
 impl From<crate::backend::ConnectOptions> for Options {
     fn from(o: crate::backend::ConnectOptions) -> Self {
+        let defaults = Options::default();
         Options {
             concurrency: o.concurrency,
-            batch_size: o.batch_size,
+            batch_size: o.batch_size.unwrap_or(defaults.batch_size),
             bulk: o.bulk,
             timeout: o.timeout,
             insecure_http: o.insecure_http,
             log: o.log,
+            progress: o.progress,
             ca_certs: o.ca_certs,
-            ..Options::default()
+            ..defaults
         }
     }
 }

@@ -360,11 +360,19 @@ impl TraccarBackend {
             }
             reads.push(Read::ManagedUsers(mid));
         }
-        let answers: Vec<Answer> = stream::iter(reads)
-            .map(|read| self.read_one(read))
+        let progress = &self.options.progress;
+        progress.start("Reading links", reads.len() as u64);
+        let answers: anyhow::Result<Vec<Answer>> = stream::iter(reads)
+            .map(|read| async move {
+                let answer = self.read_one(read).await;
+                progress.advance(1);
+                answer
+            })
             .buffer_unordered(self.options.concurrency.max(1))
             .try_collect()
-            .await?;
+            .await;
+        progress.finish();
+        let answers = answers?;
 
         let mut manager_devices: Option<BTreeSet<String>> = None;
         if let (Some(mid), Some(rows)) = (manager_id, &device_rows) {

@@ -35,15 +35,25 @@ impl TraccarBackend {
                 _ => singles.push(i),
             }
         }
+        // The cancellation flag is read as each request is about to start (`buffer_unordered`
+        // starts a future when it takes it in), so after Ctrl-C only the requests in flight
+        // finish.
         let single_results: Vec<(usize, Outcome)> = stream::iter(singles)
-            .map(|i| async move { (i, self.apply_one(context, &actions[i]).await) })
+            .map(|i| async move {
+                if context.cancelled() {
+                    return (i, Err(Failure::NotStarted));
+                }
+                let outcome = self.apply_one(context, &actions[i]).await;
+                context.progress.advance(1);
+                (i, outcome)
+            })
             .buffer_unordered(self.options.concurrency)
             .collect()
             .await;
         for (i, o) in single_results {
             outcomes[i] = Some(o);
         }
-        for (i, o) in self.apply_links(actions, &links).await {
+        for (i, o) in self.apply_links(context, actions, &links).await {
             outcomes[i] = Some(o);
         }
         outcomes
@@ -367,7 +377,12 @@ impl TraccarBackend {
 
     /// Applies links and unlinks in `/api/permissions/bulk` batches of one key set (see
     /// `link_batch` and `unlink_batch` for what happens when a batch fails).
-    async fn apply_links(&self, actions: &[Action], indices: &[usize]) -> Vec<(usize, Outcome)> {
+    async fn apply_links(
+        &self,
+        context: &PhaseContext<'_>,
+        actions: &[Action],
+        indices: &[usize],
+    ) -> Vec<(usize, Outcome)> {
         let mut results = Vec::new();
         let mut batches: BTreeMap<(bool, LinkKind), Vec<LinkItem>> = BTreeMap::new();
         let mut relink: Vec<LinkItem> = Vec::new();
@@ -396,7 +411,7 @@ impl TraccarBackend {
         }
         // Uncertain group links: delete any existing rows first, then link. Should the DELETE
         // fail, the link may get a duplicate row, which grants nothing more.
-        if !relink.is_empty() {
+        if !relink.is_empty() && !context.cancelled() {
             let bodies: Vec<Json> = relink.iter().map(|i| i.body.clone()).collect();
             let _ = self
                 .api
@@ -427,11 +442,13 @@ impl TraccarBackend {
         }
         let chunk_results: Vec<Vec<(usize, Outcome)>> = stream::iter(chunks)
             .map(|(is_link, kind, chunk)| async move {
-                if is_link {
-                    self.link_batch(kind, chunk).await
+                let results = if is_link {
+                    self.link_batch(context, kind, chunk).await
                 } else {
-                    self.unlink_batch(chunk).await
-                }
+                    self.unlink_batch(context, chunk).await
+                };
+                context.progress.advance(results.len() as u64);
+                results
             })
             .buffer_unordered(self.options.concurrency)
             .collect()
@@ -455,7 +472,14 @@ impl TraccarBackend {
     /// Unlinks are idempotent (DELETE of a missing link is a no-op), so the client already
     /// retried the batch after ambiguous failures. A refusal (say, of one item) stops a Traccar
     /// bulk half way: the items are then deleted one by one, each with its own outcome.
-    async fn unlink_batch(&self, batch: Vec<LinkItem>) -> Vec<(usize, Outcome)> {
+    async fn unlink_batch(
+        &self,
+        context: &PhaseContext<'_>,
+        batch: Vec<LinkItem>,
+    ) -> Vec<(usize, Outcome)> {
+        if context.cancelled() {
+            return not_started(batch);
+        }
         let (path, body) = self.permissions_request(&batch);
         match self.api.write(Method::DELETE, path, Some(&body)).await {
             Ok(()) => batch
@@ -469,6 +493,10 @@ impl TraccarBackend {
             Err(_) => {
                 let mut out = Vec::with_capacity(batch.len());
                 for item in batch {
+                    if context.cancelled() {
+                        out.push((item.index, Err(Failure::NotStarted)));
+                        continue;
+                    }
                     let one = self
                         .api
                         .write(Method::DELETE, "/api/permissions", Some(&item.body))
@@ -493,7 +521,12 @@ impl TraccarBackend {
     /// message and the rest goes on. Where links cannot be read back exactly (group links before
     /// 6.14.6), the batch is unlinked first, which leaves less access and a known state, then
     /// sent again (after a refusal, one item at a time).
-    async fn link_batch(&self, kind: LinkKind, batch: Vec<LinkItem>) -> Vec<(usize, Outcome)> {
+    async fn link_batch(
+        &self,
+        context: &PhaseContext<'_>,
+        kind: LinkKind,
+        batch: Vec<LinkItem>,
+    ) -> Vec<(usize, Outcome)> {
         let max = self.options.retry.max_attempts.max(1);
         let mut out = Vec::with_capacity(batch.len());
         let mut queue: VecDeque<Vec<LinkItem>> = VecDeque::from([batch]);
@@ -515,6 +548,11 @@ impl TraccarBackend {
             }
             if refusals >= MAX_REFUSALS_IN_A_ROW {
                 fail(&mut out, batch, &last_refusal);
+                continue;
+            }
+            // What is left was read back (or undone) before: not sending it leaves it known.
+            if context.cancelled() {
+                out.extend(not_started(batch));
                 continue;
             }
             let bodies = Json::Array(batch.iter().map(|i| i.body.clone()).collect());
@@ -663,4 +701,12 @@ fn email_taken(error: &super::api::ApiError) -> bool {
         && ["unique index", "duplicate entry", "duplicate key", "23505"]
             .iter()
             .any(|w| message.contains(w))
+}
+
+/// Every item of `batch` as not started (the run was cancelled before its request).
+fn not_started(batch: Vec<LinkItem>) -> Vec<(usize, Outcome)> {
+    batch
+        .into_iter()
+        .map(|i| (i.index, Err(Failure::NotStarted)))
+        .collect()
 }
