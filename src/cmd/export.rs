@@ -37,6 +37,7 @@ pub async fn run_with<B: Backend>(
         emails,
         manager: None,
         desired_groups: Default::default(),
+        groupless: Default::default(),
     };
     let listed = backend
         .fetch(&scope("", Default::default()))

@@ -356,10 +356,17 @@ pub struct Scope {
     /// The groups the file lists per user; servers that cannot list group links exactly need
     /// them to infer which visible groups are direct links.
     pub desired_groups: BTreeMap<UserKey, BTreeSet<String>>,
+    /// When the file lists no group for any user: every user of the file with the digest of
+    /// its desired state (`record::desired_digest`). A live user whose applied record carries
+    /// that digest was last applied by this file with no group links (the unlinks run before
+    /// the record is written), so a backend that can only read group links per user may skip
+    /// that read for it. Empty when the file lists a group, and for export.
+    pub groupless: BTreeMap<UserKey, String>,
 }
 
 impl Scope {
     pub fn of(desired: &Desired) -> Scope {
+        let uses_groups = desired.users.values().any(|u| !u.groups.is_empty());
         Scope {
             fleet: desired.fleet.clone(),
             emails: desired.users.keys().cloned().collect(),
@@ -369,7 +376,29 @@ impl Scope {
                 .iter()
                 .map(|(k, u)| (k.clone(), u.groups.clone()))
                 .collect(),
+            groupless: if uses_groups {
+                BTreeMap::new()
+            } else {
+                desired
+                    .users
+                    .iter()
+                    .map(|(k, u)| (k.clone(), crate::core::record::desired_digest(u)))
+                    .collect()
+            },
         }
+    }
+
+    /// Whether the group links of this live user may be taken as none without reading them
+    /// (see `groupless`).
+    pub fn groups_settled(
+        &self,
+        key: &UserKey,
+        user: &LiveUser,
+        backend: &'static crate::core::description::Description,
+    ) -> bool {
+        self.groupless.get(key).is_some_and(|digest| {
+            crate::core::record::live_record(backend, user).is_some_and(|r| &r.digest == digest)
+        })
     }
 
     /// Whether a live user's links must be read.

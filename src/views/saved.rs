@@ -93,6 +93,9 @@ pub struct SavedScope {
     pub emails: BTreeSet<UserKey>,
     pub manager: Option<UserKey>,
     pub desired_groups: BTreeMap<UserKey, BTreeSet<String>>,
+    /// `Scope::groupless`, so apply skips exactly the reads the plan skipped.
+    #[serde(default)]
+    pub groupless: BTreeMap<UserKey, String>,
     /// The fleet file's safety limits, so `apply --plan` enforces them too.
     #[serde(default)]
     pub safety: Safety,
@@ -105,6 +108,7 @@ impl SavedScope {
             emails: scope.emails.clone(),
             manager: scope.manager.clone(),
             desired_groups: scope.desired_groups.clone(),
+            groupless: scope.groupless.clone(),
             safety: Safety::default(),
         }
     }
@@ -142,6 +146,7 @@ impl SavedScope {
             emails: self.emails.clone(),
             manager: self.manager.clone(),
             desired_groups: self.desired_groups.clone(),
+            groupless: self.groupless.clone(),
         }
     }
 }

@@ -23,7 +23,11 @@
 //!     ones it could unlink anyway.
 //!   - group links: per user in scope (`/api/groups?userId=`), only when the server has groups.
 //!     Traccar has no "users of a group" read, so this is the one read that cannot take the
-//!     smaller side.
+//!     smaller side. Skipped for a user when the file lists no group for any user and the
+//!     user's applied record carries the digest of its entry in this file (`Scope::groupless`):
+//!     the run that wrote that record had removed its group links first. The cost of the skip:
+//!     a group link added by hand to such a user is not seen there (6.14's listing sees it).
+//! - `excludeAttributes=true` is sent only to 6.10+, which knows it.
 //!   - the fleet's manager account (admin runs naming one): its managed users, and its devices
 //!     unless the device listing already holds them.
 //! - Paging (`limit`/`offset`, 6.13+) is deliberately not used. Lists are ordered by name with
@@ -41,7 +45,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
-use super::rules::{ADMINISTRATOR, Role};
+use super::rules::{ADMINISTRATOR, DESCRIPTION, Role};
 use super::wire::{self, Id};
 use super::{TraccarBackend, Version, email_of, id_of, links};
 use crate::core::model::{Live, LiveUser, Scope, UserKey};
@@ -202,6 +206,11 @@ impl TraccarBackend {
         self.list_links(owner, "groupId").await.ok()
     }
 
+    /// `excludeAttributes=true` on device, group and user lists: 6.10+.
+    fn excludes_attributes(&self) -> bool {
+        self.version >= Version(6, 10, 0)
+    }
+
     fn per_device_ok(&self) -> bool {
         match self.role {
             Role::Admin => self.version >= Version(6, 3, 0),
@@ -213,10 +222,11 @@ impl TraccarBackend {
     async fn read_one(&self, read: Read) -> anyhow::Result<Answer> {
         // Only ids, uniqueIds and emails are read here: attributes are left on the server.
         let q = |key: &'static str, id: Id| {
-            [
-                (key, id.0.to_string()),
-                ("excludeAttributes", "true".to_string()),
-            ]
+            let mut query = vec![(key, id.0.to_string())];
+            if self.excludes_attributes() {
+                query.push(("excludeAttributes", "true".to_string()));
+            }
+            query
         };
         Ok(match read {
             Read::DevicesOfUser(u) => {
@@ -240,8 +250,12 @@ impl TraccarBackend {
     pub(super) async fn fetch_live(&self, scope: &Scope) -> anyhow::Result<Live> {
         let admin = self.role == Role::Admin;
         // Devices and groups are read for ids, names and parents only; `excludeAttributes`
-        // (6.10+, ignored before) keeps their attributes off the wire.
-        let mut all: Vec<(&str, String)> = vec![("excludeAttributes", "true".into())];
+        // (6.10+; older servers ignore it, so it is not sent to them) keeps their attributes
+        // off the wire.
+        let mut all: Vec<(&str, String)> = Vec::new();
+        if self.excludes_attributes() {
+            all.push(("excludeAttributes", "true".into()));
+        }
         if admin {
             all.push(("all", "true".into()));
         }
@@ -336,7 +350,18 @@ impl TraccarBackend {
             }
         }
         if group_rows.is_none() && !groups.is_empty() {
-            reads.extend(in_scope.iter().map(|(_, id)| Read::GroupsOfUser(*id)));
+            // Not for a user the file lists without groups whose applied record shows this
+            // file's state: fleetform left it with no group links (see `Scope::groupless`).
+            reads.extend(
+                in_scope
+                    .iter()
+                    .filter(|(k, _)| {
+                        !live_users
+                            .get(k)
+                            .is_some_and(|u| scope.groups_settled(k, u, &DESCRIPTION))
+                    })
+                    .map(|(_, id)| Read::GroupsOfUser(*id)),
+            );
         }
         if let Some(mid) = manager_id {
             if device_rows.is_none() {
