@@ -181,9 +181,9 @@ async fn first_apply_creates_one_by_one_and_links_in_bulk_batches() {
         };
         expected.extend([
             ("POST /api/users", 14),
-            // Each created user is handed to the manager account.
-            ("POST /api/permissions", 14),
-            ("POST /api/permissions/bulk", 4 + 2),
+            // 14 device links, 5 group links and the 14 created users handed to the manager
+            // account, each kind in batches of 4.
+            ("POST /api/permissions/bulk", 4 + 2 + 4),
         ]);
         assert_eq!(got, routes(&expected), "{version:?}");
     }
@@ -245,4 +245,113 @@ async fn links_of_one_apply_share_bulk_requests_up_to_the_batch_size() {
     let mut expected = base(1, 1, 1, 2);
     expected.extend([("POST /api/users", 150), ("POST /api/permissions/bulk", 2)]);
     assert_eq!(got, routes(&expected));
+}
+
+/// `riders`, without any group.
+fn riders_without_groups(n: usize, manager: bool) -> String {
+    riders(n, manager)
+        .lines()
+        .filter(|l| !l.contains("groups:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[tokio::test]
+async fn first_apply_with_a_manager_links_the_new_users_in_bulk() {
+    // n users with 2 device links each, as administrator naming a manager: n creates, the
+    // device links and the manager links in batches, and a constant for connect and the reads
+    // (8: login, version, the three lists, two link listings or the manager's two reads).
+    let n: u64 = 30;
+    let batch: u64 = 8;
+    let mut yaml =
+        String::from("version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nusers:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - email: rider{i}@acme.example\n    devices: [BT-000{}, BT-000{}]\n",
+            101 + i % 12,
+            101 + (i + 1) % 12
+        ));
+    }
+    for version in V {
+        let env = env_version(version).await;
+        let options = Options {
+            batch_size: batch as usize,
+            ..Options::default()
+        };
+        let got = apply_requests(&env, &env.admin, &yaml, options).await;
+        let total: u64 = got.values().sum();
+        let links = 2 * n;
+        assert!(
+            total <= n + links.div_ceil(batch) + n.div_ceil(batch) + 8,
+            "{version:?}: {total} requests: {got:?}"
+        );
+        assert_eq!(got.get("POST /api/permissions"), None, "{version:?}");
+        assert_eq!(
+            got.get("POST /api/permissions/bulk"),
+            Some(&(links.div_ceil(batch) + n.div_ceil(batch))),
+            "{version:?}"
+        );
+        // Every user is managed: the next plan is empty.
+        let b = backend(&env, &env.admin, Options::default()).await;
+        let plan = fleetform::make_plan(&b, &fleet(&yaml).desired)
+            .await
+            .expect("plan");
+        assert!(plan.actions.is_empty(), "{version:?}: {:?}", plan.actions);
+    }
+}
+
+#[tokio::test]
+async fn a_plan_of_a_fleet_without_groups_reads_no_group_links_on_old_servers() {
+    // The server has groups (the demo's two), the file lists none: after an apply, every
+    // user's applied record shows it was left with no group links, so 6.9 and 5.12 read only
+    // the device links: 5 + min(users, devices) on 6.9 (12 devices < 14 users).
+    let yaml = riders_without_groups(14, false);
+    for version in V {
+        let env = env_version(version).await;
+        env.apply(&yaml).await;
+        let got = plan_requests(&env, &env.admin, &yaml, Options::default()).await;
+        let expected = match version {
+            TraccarVersion::V6_14 => base(1, 1, 1, 2),
+            TraccarVersion::V6_9 => base(1 + 12, 1, 1, 0),
+            TraccarVersion::V5_12 => base(1, 1 + 14, 1, 0),
+        };
+        assert_eq!(got, routes(&expected), "{version:?}");
+        if version == TraccarVersion::V6_9 {
+            assert!(got.values().sum::<u64>() <= 5 + 12);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_whose_last_group_leaves_the_file_is_still_read_and_unlinked_on_old_servers() {
+    let with = riders(6, false);
+    let without = riders_without_groups(6, false);
+    for version in [TraccarVersion::V6_9, TraccarVersion::V5_12] {
+        let env = env_version(version).await;
+        env.apply(&with).await;
+        // Riders 0 and 3 carry records of entries with groups, not of these: read.
+        let got = plan_requests(&env, &env.admin, &without, Options::default()).await;
+        // Only riders 0 and 3 had groups; the others' entries did not change.
+        assert_eq!(got.get("GET /api/groups"), Some(&(1 + 2)), "{version:?}");
+        let b = backend(&env, &env.admin, Options::default()).await;
+        let plan = fleetform::make_plan(&b, &fleet(&without).desired)
+            .await
+            .expect("plan");
+        let unlinks = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a, fleetform::core::model::Action::Unlink { .. }))
+            .count();
+        assert_eq!(unlinks, 2, "{version:?}: riders 0 and 3 leave Vienna");
+        let report = apply::apply(&b, &plan, &mut Vec::new()).await;
+        assert!(report.is_success(), "{:?}", report.failed);
+        // Applied: the records now say "no groups", and the next plan neither reads them nor
+        // finds anything to do.
+        let got = plan_requests(&env, &env.admin, &without, Options::default()).await;
+        assert_eq!(got.get("GET /api/groups"), Some(&1), "{version:?}");
+        let plan = fleetform::make_plan(&b, &fleet(&without).desired)
+            .await
+            .expect("plan");
+        assert!(plan.actions.is_empty(), "{version:?}: {:?}", plan.actions);
+    }
 }
