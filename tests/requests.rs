@@ -355,3 +355,27 @@ async fn a_user_whose_last_group_leaves_the_file_is_still_read_and_unlinked_on_o
         assert!(plan.actions.is_empty(), "{version:?}: {:?}", plan.actions);
     }
 }
+
+#[tokio::test]
+async fn link_changes_update_the_applied_records_with_one_read_of_the_user_list() {
+    // Five users each move one device: an unlink and a link batch, and the five records
+    // (the digest covers the links) written after one `GET /api/users`, not a GET each.
+    let yaml = riders(14, false);
+    let moved = (0..5).fold(yaml.clone(), |y, i| {
+        y.replace(
+            &format!("Rider {i}\n    devices: [BT-000{}]", 101 + i),
+            &format!("Rider {i}\n    devices: [BT-000{}]", 101 + (i + 6) % 12),
+        )
+    });
+    assert_ne!(moved, yaml);
+    let env = env_version(TraccarVersion::V6_14).await;
+    env.apply(&yaml).await;
+    let got = apply_requests(&env, &env.admin, &moved, Options::default()).await;
+    let mut expected = base(1 + 1, 1, 1, 2);
+    expected.extend([
+        ("DELETE /api/permissions/bulk", 1),
+        ("POST /api/permissions/bulk", 1),
+        ("PUT /api/users/{id}", 5),
+    ]);
+    assert_eq!(got, routes(&expected));
+}
