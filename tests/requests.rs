@@ -179,9 +179,9 @@ async fn first_apply_creates_one_by_one_and_links_in_bulk_batches() {
         };
         expected.extend([
             ("POST /api/users", 14),
-            // Each created user is handed to the manager account.
-            ("POST /api/permissions", 14),
-            ("POST /api/permissions/bulk", 4 + 2),
+            // 14 device links, 5 group links and the 14 created users handed to the manager
+            // account, each kind in batches of 4.
+            ("POST /api/permissions/bulk", 4 + 2 + 4),
         ]);
         assert_eq!(got, routes(&expected), "{version:?}");
     }
@@ -242,5 +242,124 @@ async fn links_of_one_apply_share_bulk_requests_up_to_the_batch_size() {
     let got = apply_requests(&env, &env.admin, &yaml, Options::default()).await;
     let mut expected = base(1, 1, 1, 2);
     expected.extend([("POST /api/users", 150), ("POST /api/permissions/bulk", 2)]);
+    assert_eq!(got, routes(&expected));
+}
+
+/// `riders`, without any group.
+fn riders_without_groups(n: usize, manager: bool) -> String {
+    riders(n, manager)
+        .lines()
+        .filter(|l| !l.contains("groups:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[tokio::test]
+async fn first_apply_with_a_manager_links_the_new_users_in_bulk() {
+    // n users with 2 device links each, as administrator naming a manager: n creates, the
+    // device links and the manager links in batches, and a constant for connect and the reads
+    // (8: login, version, the three lists, two link listings or the manager's two reads).
+    let n: u64 = 30;
+    let batch: u64 = 8;
+    let mut yaml =
+        String::from("version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nusers:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - email: rider{i}@acme.example\n    devices: [BT-000{}, BT-000{}]\n",
+            101 + i % 12,
+            101 + (i + 1) % 12
+        ));
+    }
+    for version in V {
+        let env = env_version(version).await;
+        let options = Options {
+            batch_size: batch as usize,
+            ..Options::default()
+        };
+        let got = apply_requests(&env, &env.admin, &yaml, options).await;
+        let total: u64 = got.values().sum();
+        let links = 2 * n;
+        assert!(
+            total <= n + links.div_ceil(batch) + n.div_ceil(batch) + 8,
+            "{version:?}: {total} requests: {got:?}"
+        );
+        assert_eq!(got.get("POST /api/permissions"), None, "{version:?}");
+        assert_eq!(
+            got.get("POST /api/permissions/bulk"),
+            Some(&(links.div_ceil(batch) + n.div_ceil(batch))),
+            "{version:?}"
+        );
+        // Every user is managed: the next plan is empty.
+        let b = backend(&env, &env.admin, Options::default()).await;
+        let plan = fleetform::make_plan(&b, &fleet(&yaml).desired)
+            .await
+            .expect("plan");
+        assert!(plan.actions.is_empty(), "{version:?}: {:?}", plan.actions);
+    }
+}
+
+#[tokio::test]
+async fn a_group_link_added_by_hand_is_found_on_old_servers_even_when_the_file_lists_no_groups() {
+    // Group lists are complete lists, so a group link the file does not grant is removed even
+    // when no user of the file has groups: without the 6.14 listing, that costs one group read
+    // per user in scope (the price of never leaving more access than the file grants).
+    let yaml = riders_without_groups(6, false);
+    for version in [TraccarVersion::V6_9, TraccarVersion::V5_12] {
+        let env = env_version(version).await;
+        env.apply(&yaml).await;
+        let groups = env.admin(reqwest::Method::GET, "/api/groups", None).await;
+        let vienna = groups
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["name"] == "Vienna"))
+            .and_then(|g| g["id"].as_i64())
+            .expect("the demo's Vienna group");
+        let rider = env.user_id("rider1@acme.example").await;
+        env.admin(
+            reqwest::Method::POST,
+            "/api/permissions",
+            Some(serde_json::json!({"userId": rider, "groupId": vienna})),
+        )
+        .await;
+        let got = plan_requests(&env, &env.admin, &yaml, Options::default()).await;
+        assert_eq!(got.get("GET /api/groups"), Some(&(1 + 6)), "{version:?}");
+        let b = backend(&env, &env.admin, Options::default()).await;
+        let plan = fleetform::make_plan(&b, &fleet(&yaml).desired)
+            .await
+            .expect("plan");
+        let unlinks: Vec<String> = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a, fleetform::core::model::Action::Unlink { .. }))
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(
+            unlinks,
+            ["unlink group Vienna from rider1@acme.example"],
+            "{version:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn link_changes_update_the_applied_records_with_one_read_of_the_user_list() {
+    // Five users each move one device: an unlink and a link batch, and the five records
+    // (the digest covers the links) written after one `GET /api/users`, not a GET each.
+    let yaml = riders(14, false);
+    let moved = (0..5).fold(yaml.clone(), |y, i| {
+        y.replace(
+            &format!("Rider {i}\n    devices: [BT-000{}]", 101 + i),
+            &format!("Rider {i}\n    devices: [BT-000{}]", 101 + (i + 6) % 12),
+        )
+    });
+    assert_ne!(moved, yaml);
+    let env = env_version(TraccarVersion::V6_14).await;
+    env.apply(&yaml).await;
+    let got = apply_requests(&env, &env.admin, &moved, Options::default()).await;
+    let mut expected = base(1 + 1, 1, 1, 2);
+    expected.extend([
+        ("DELETE /api/permissions/bulk", 1),
+        ("POST /api/permissions/bulk", 1),
+        ("PUT /api/users/{id}", 5),
+    ]);
     assert_eq!(got, routes(&expected));
 }

@@ -88,8 +88,11 @@ pub struct SandboxConfig {
     pub version: TraccarVersion,
     /// Added to every request before it is handled (`--latency-ms`).
     pub latency: Duration,
-    /// Traccar's `web.maxRequestsPerSec`: per client IP, requests beyond N in the current
-    /// one-second window are delayed by about 100 ms each (never rejected). `None`: off.
+    /// Traccar's `web.maxRequestsPerSec` (Jetty's DoSFilter, Traccar up to 6.11): per client, a
+    /// request that arrives less than a second after the N-th request before it is delayed by
+    /// 100 ms (never rejected), then handled with at most 5 such delayed requests at once. The
+    /// delay is per request, not a queue: 16 requests in flight each wait 100 ms side by side
+    /// (a real 6.9.1 served 110-150 requests/s that way, 25/s one at a time). `None`: off.
     pub max_requests_per_sec: Option<u32>,
     /// Switches the server's `registration` flag on. A fresh 6.x server has it off (the very
     /// first user may still register and becomes an administrator); a fresh 5.12 server has it
@@ -178,7 +181,9 @@ struct Shared {
     db: Mutex<Db>,
     metrics: Mutex<Metrics>,
     hook: Mutex<Option<FaultHook>>,
-    throttle: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    throttle: Mutex<HashMap<IpAddr, RateTracker>>,
+    /// DoSFilter's `throttledRequests` passes: delayed requests handled at once.
+    throttle_passes: tokio::sync::Semaphore,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -219,6 +224,7 @@ impl Sandbox {
             metrics: Mutex::new(Metrics::default()),
             hook: Mutex::new(None),
             throttle: Mutex::new(HashMap::new()),
+            throttle_passes: tokio::sync::Semaphore::new(THROTTLED_REQUESTS),
         });
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
@@ -365,6 +371,40 @@ fn redact_query(query: Option<&str>) -> Option<String> {
     })
 }
 
+/// DoSFilter's `delayMs` default: how long an over-rate request waits before it is handled.
+const THROTTLE_DELAY: Duration = Duration::from_millis(100);
+
+/// DoSFilter's `throttledRequests` default.
+const THROTTLED_REQUESTS: usize = 5;
+
+/// Jetty DoSFilter's `RateTracker`: the arrival times of a client's last `limit` requests, in a
+/// ring. A request is over the rate when the one `limit` requests before it arrived less than
+/// a second earlier. Every arrival is recorded, delayed or not, so a client that keeps more
+/// requests in flight stays over the rate, and each of its requests waits the delay, side by
+/// side with the others (it is not a queue).
+#[derive(Debug)]
+struct RateTracker {
+    arrivals: Vec<Option<Instant>>,
+    next: usize,
+}
+
+impl RateTracker {
+    fn new(limit: u32) -> RateTracker {
+        RateTracker {
+            arrivals: vec![None; limit.max(1) as usize],
+            next: 0,
+        }
+    }
+
+    /// Records an arrival at `now`; whether it is over the rate.
+    fn exceeded(&mut self, now: Instant) -> bool {
+        let slot = self.next % self.arrivals.len();
+        let last = self.arrivals[slot].replace(now);
+        self.next = (slot + 1) % self.arrivals.len();
+        last.is_some_and(|last| now.saturating_duration_since(last) < Duration::from_secs(1))
+    }
+}
+
 impl Shared {
     fn record(&self, info: &RequestInfo, status: u16) {
         let mut metrics = lock(&self.metrics);
@@ -380,19 +420,15 @@ impl Shared {
         });
     }
 
-    /// Jetty's DoSFilter, simplified: a fixed one-second window per client IP.
+    /// Whether Jetty's DoSFilter would delay this request of this client (`RateTracker`).
     fn throttle_delay(&self, ip: IpAddr) -> bool {
         let Some(limit) = self.config.max_requests_per_sec else {
             return false;
         };
-        let now = Instant::now();
-        let mut windows = lock(&self.throttle);
-        let entry = windows.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(1) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 > limit
+        lock(&self.throttle)
+            .entry(ip)
+            .or_insert_with(|| RateTracker::new(limit))
+            .exceeded(Instant::now())
     }
 }
 
@@ -432,9 +468,12 @@ async fn serve_request(
     if fault.is_some() {
         lock(&shared.metrics).stats.faulted += 1;
     }
+    // Held while a delayed request is handled (DoSFilter's passes); `None` for the others.
+    let mut _pass = None;
     if shared.throttle_delay(peer.ip()) {
         lock(&shared.metrics).stats.throttled += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(THROTTLE_DELAY).await;
+        _pass = shared.throttle_passes.acquire().await.ok();
     }
     if !shared.config.latency.is_zero() {
         tokio::time::sleep(shared.config.latency).await;
@@ -718,3 +757,43 @@ const _: fn() = || {
     assert_send_sync::<Sandbox>();
     assert_send_sync::<Stats>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_tracker_delays_what_arrives_within_a_second_of_the_nth_request_before() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut tracker = RateTracker::new(3);
+        // The first three pass whatever their spacing.
+        assert!(!tracker.exceeded(at(0)));
+        assert!(!tracker.exceeded(at(10)));
+        assert!(!tracker.exceeded(at(20)));
+        // The fourth arrives 30 ms after the first: over the rate, and so is the fifth.
+        assert!(tracker.exceeded(at(30)));
+        assert!(tracker.exceeded(at(40)));
+        // A delayed arrival still counts: the sixth compares with the third (at 20 ms).
+        assert!(!tracker.exceeded(at(1_020)));
+        // The seventh compares with the fourth, which arrived at 30 ms.
+        assert!(tracker.exceeded(at(1_029)));
+        assert!(!tracker.exceeded(at(2_100)));
+    }
+
+    #[test]
+    fn many_requests_in_flight_are_each_delayed_not_queued() {
+        // 16 requests arriving together after the limit: every one is over the rate, and the
+        // handler sleeps each one's delay on its own task (see `serve_request`), so 16 of them
+        // take one delay, not sixteen: the throttle's cost is per request in flight.
+        let t0 = Instant::now();
+        let mut tracker = RateTracker::new(25);
+        for i in 0..25 {
+            assert!(!tracker.exceeded(t0 + Duration::from_millis(i)));
+        }
+        let delayed = (0..16)
+            .filter(|_| tracker.exceeded(t0 + Duration::from_millis(30)))
+            .count();
+        assert_eq!(delayed, 16);
+    }
+}

@@ -31,6 +31,7 @@
 //!     unless the device listing already holds them, and the groups it sees unless the group
 //!     listing already holds its links. The devices it sees are its device links plus every
 //!     device in a group it sees (the billing account the rules hold the fleet to).
+//! - `excludeAttributes=true` is sent only to 6.10+, which knows it.
 //! - Paging (`limit`/`offset`, 6.13+) is deliberately not used. Lists are ordered by name with
 //!   no tiebreaker (except 6.14.3), so pages may skip or repeat objects whose names are equal; a
 //!   skipped user would be planned as a create (duplicate email), a skipped link as a link
@@ -209,6 +210,11 @@ impl TraccarBackend {
         self.list_links(owner, "groupId").await.ok()
     }
 
+    /// `excludeAttributes=true` on device, group and user lists: 6.10+.
+    fn excludes_attributes(&self) -> bool {
+        self.version >= Version(6, 10, 0)
+    }
+
     fn per_device_ok(&self) -> bool {
         match self.role {
             Role::Admin => self.version >= Version(6, 3, 0),
@@ -221,10 +227,11 @@ impl TraccarBackend {
     async fn read_one(&self, read: Read) -> anyhow::Result<Answer> {
         // Only ids, uniqueIds and emails are read here: attributes are left on the server.
         let q = |key: &'static str, id: Id| {
-            [
-                (key, id.0.to_string()),
-                ("excludeAttributes", "true".to_string()),
-            ]
+            let mut query = vec![(key, id.0.to_string())];
+            if self.excludes_attributes() {
+                query.push(("excludeAttributes", "true".to_string()));
+            }
+            query
         };
         Ok(match read {
             Read::DevicesOfUser(u) => {
@@ -251,8 +258,12 @@ impl TraccarBackend {
     pub(super) async fn fetch_live(&self, scope: &Scope) -> anyhow::Result<Live> {
         let admin = self.role == Role::Admin;
         // Devices and groups are read for ids, names and parents only; `excludeAttributes`
-        // (6.10+, ignored before) keeps their attributes off the wire.
-        let mut all: Vec<(&str, String)> = vec![("excludeAttributes", "true".into())];
+        // (6.10+; older servers ignore it, so it is not sent to them) keeps their attributes
+        // off the wire.
+        let mut all: Vec<(&str, String)> = Vec::new();
+        if self.excludes_attributes() {
+            all.push(("excludeAttributes", "true".into()));
+        }
         if admin {
             all.push(("all", "true".into()));
         }

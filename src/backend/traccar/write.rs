@@ -5,7 +5,7 @@
 //! because Traccar would create a second user or a duplicate link row. A create or a link batch
 //! that failed ambiguously is checked by reading the server back before anything is sent again.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use reqwest::Method;
@@ -35,6 +35,8 @@ impl TraccarBackend {
                 _ => singles.push(i),
             }
         }
+        let current = self.current_users(actions, &singles).await;
+        let current = &current;
         // The cancellation flag is read as each request is about to start (`buffer_unordered`
         // starts a future when it takes it in), so after Ctrl-C only the requests in flight
         // finish.
@@ -43,7 +45,7 @@ impl TraccarBackend {
                 if context.cancelled() {
                     return (i, Err(Failure::NotStarted));
                 }
-                let outcome = self.apply_one(context, &actions[i]).await;
+                let outcome = self.apply_one(context, &actions[i], current).await;
                 context.progress.advance(1);
                 (i, outcome)
             })
@@ -53,6 +55,8 @@ impl TraccarBackend {
         for (i, o) in single_results {
             outcomes[i] = Some(o);
         }
+        self.link_created_to_manager(context, actions, &mut outcomes)
+            .await;
         for (i, o) in self.apply_links(context, actions, &links).await {
             outcomes[i] = Some(o);
         }
@@ -74,7 +78,47 @@ impl TraccarBackend {
             })
     }
 
-    async fn apply_one(&self, context: &PhaseContext<'_>, action: &Action) -> Outcome {
+    /// The current objects of the users this slice updates, read with one `GET /api/users`
+    /// instead of one `GET /api/users/{id}` each, when that is cheaper: at least two updates,
+    /// and at least one per `USERS_PER_UPDATE_FOR_LIST` users on the server (the list carries
+    /// every user). Empty when not worth it or when the read failed: `update_user` then reads
+    /// the user itself. Read right before the slice's PUTs, as each per-user read would be.
+    async fn current_users(
+        &self,
+        actions: &[Action],
+        singles: &[usize],
+    ) -> HashMap<Id, Map<String, Json>> {
+        let wanted: HashSet<Id> = singles
+            .iter()
+            .filter(|&&i| {
+                matches!(
+                    actions[i],
+                    Action::UpdateUser { .. } | Action::DisableUser { .. }
+                )
+            })
+            .filter_map(|&i| self.user_id(actions[i].email()).ok())
+            .collect();
+        let users = self.ids().users.len();
+        if wanted.len() < 2 || wanted.len() * USERS_PER_UPDATE_FOR_LIST < users {
+            return HashMap::new();
+        }
+        let Ok(list) = self.api.get::<Vec<Json>>("/api/users", &[]).await else {
+            return HashMap::new();
+        };
+        list.into_iter()
+            .filter_map(|u| match u {
+                Json::Object(m) => id_of(&m).filter(|id| wanted.contains(id)).map(|id| (id, m)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn apply_one(
+        &self,
+        context: &PhaseContext<'_>,
+        action: &Action,
+        current: &HashMap<Id, Map<String, Json>>,
+    ) -> Outcome {
         match action {
             Action::CreateUser {
                 email,
@@ -100,7 +144,7 @@ impl TraccarBackend {
                     fields.push((&stamp, &Value::Null));
                 }
                 let adopt = adopt.then_some(context.fleet);
-                self.update_user(email, &fields, adopt).await
+                self.update_user(email, &fields, adopt, current).await
             }
             Action::DisableUser { email } => {
                 // The time of the disable starts `pruneAfter`'s grace period.
@@ -111,6 +155,7 @@ impl TraccarBackend {
                     email,
                     &[(&disabled, &Value::Bool(true)), (&stamp, &disabled_at)],
                     None,
+                    current,
                 )
                 .await
             }
@@ -212,33 +257,89 @@ impl TraccarBackend {
             }
         };
         self.ids().users.insert(UserKey::new(email), id);
-        if managed_by.is_some() {
-            let manager = self
-                .ids()
-                .manager
-                .ok_or("the manager account is not known on the server")?;
-            if let Err(e) = self.link_managed_user(manager, id).await {
-                // Undo the create (the user has no links and no one has its password yet):
-                // reported as failed, its generated password would be lost, while the next run
-                // creates it again, managed, and reports the new password. (A user left
-                // unmanaged anyway, e.g. by a killed run, gets a `manager` link from the next
-                // plan.)
-                let undo = self
-                    .api
-                    .write(Method::DELETE, &format!("/api/users/{}", id.0), None)
-                    .await;
-                self.ids().users.remove(&UserKey::new(email));
-                return Err(Failure::Refused(match undo {
-                    Ok(()) => format!(
-                        "linking the new user to its manager failed, so it was deleted again for the next run to create: {e}"
-                    ),
-                    Err(u) => format!(
-                        "user created, but linking it to its manager failed ({e}) and deleting it again failed too ({u}); link it to the manager by hand"
-                    ),
-                }));
-            }
+        if managed_by.is_some() && self.ids().manager.is_none() {
+            return Err("the manager account is not known on the server".into());
         }
+        // The link to the manager is sent with the other creates' in `/api/permissions/bulk`
+        // batches (`link_created_to_manager`).
         Ok(Applied::Created { password })
+    }
+
+    /// Links the users this phase created with `managed_by` to the fleet's manager account, in
+    /// `/api/permissions/bulk` batches (one request per `--batch-size` users instead of one per
+    /// user), checked like every link batch (`link_batch`: a failed batch is read back, never
+    /// sent blindly again). A user whose link failed is deleted again (it has no links and no
+    /// one has its password yet): reported as failed, its generated password would be lost,
+    /// while the next run creates it again, managed, and reports the new password. A run killed
+    /// between the create and the batch leaves the user unmanaged, and the next plan links it
+    /// (a `manager` link), as before.
+    async fn link_created_to_manager(
+        &self,
+        context: &PhaseContext<'_>,
+        actions: &[Action],
+        outcomes: &mut [Option<Outcome>],
+    ) {
+        let Some(manager) = self.ids().manager else {
+            return;
+        };
+        let mut items: Vec<LinkItem> = Vec::new();
+        for (index, action) in actions.iter().enumerate() {
+            let Action::CreateUser {
+                email,
+                managed_by: Some(_),
+                ..
+            } = action
+            else {
+                continue;
+            };
+            if !matches!(outcomes[index], Some(Ok(Applied::Created { .. }))) {
+                continue;
+            }
+            let Some(user) = self.ids().users.get(&UserKey::new(email)).copied() else {
+                continue;
+            };
+            items.push(LinkItem {
+                index,
+                user,
+                target: manager,
+                body: json!({"userId": manager.0, "managedUserId": user.0}),
+            });
+        }
+        let batch_size = if self.options.bulk {
+            self.options.batch_size.max(1)
+        } else {
+            1
+        };
+        let mut chunks: Vec<Vec<LinkItem>> = Vec::new();
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            chunks.push(items.by_ref().take(batch_size).collect());
+        }
+        let results: Vec<Vec<(usize, Outcome)>> = stream::iter(chunks)
+            .map(|chunk| self.link_batch(context, LinkKind::Manager, chunk))
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect()
+            .await;
+        for (index, result) in results.into_iter().flatten() {
+            let Err(e) = result else { continue };
+            let email = actions[index].email();
+            let Some(id) = self.ids().users.get(&UserKey::new(email)).copied() else {
+                continue;
+            };
+            let undo = self
+                .api
+                .write(Method::DELETE, &format!("/api/users/{}", id.0), None)
+                .await;
+            self.ids().users.remove(&UserKey::new(email));
+            outcomes[index] = Some(Err(Failure::Refused(match undo {
+                Ok(()) => format!(
+                    "linking the new user to its manager failed, so it was deleted again for the next run to create: {e}"
+                ),
+                Err(u) => format!(
+                    "user created, but linking it to its manager failed ({e}) and deleting it again failed too ({u}); link it to the manager by hand"
+                ),
+            })));
+        }
     }
 
     /// The user with this email (case-insensitively) among the users the account can see.
@@ -251,51 +352,23 @@ impl TraccarBackend {
         }))
     }
 
-    /// `{userId: manager, managedUserId: user}`, checked by re-reading the manager's users
-    /// after an ambiguous failure instead of being sent blindly again.
-    async fn link_managed_user(&self, manager: Id, user: Id) -> Result<(), ApiError> {
-        let body = json!({"userId": manager.0, "managedUserId": user.0});
-        let max = self.options.retry.max_attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let error = match self
-                .api
-                .write(Method::POST, "/api/permissions", Some(&body))
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_retryable() && attempt < max => e,
-                Err(e) => return Err(e),
-            };
-            let managed: Vec<Json> = self
-                .api
-                .get("/api/users", &[("userId", manager.0.to_string())])
-                .await
-                .map_err(|_| error.clone())?;
-            if managed
-                .iter()
-                .any(|u| u.get("id").and_then(Json::as_i64) == Some(user.0))
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(self.options.retry.delay(attempt, None)).await;
-        }
-    }
-
     /// Read-modify-write: Traccar's PUT replaces the whole object, so the current object is
-    /// read right before the write and only the managed keys change.
+    /// read right before the write (`current`: read for the whole slice, see `current_users`;
+    /// otherwise `GET /api/users/{id}`) and only the managed keys change.
     /// `adopt`: the fleet whose marker an unmarked user gets.
     async fn update_user(
         &self,
         email: &str,
         fields: &[(&Field, &Value)],
         adopt: Option<&str>,
+        current: &HashMap<Id, Map<String, Json>>,
     ) -> Outcome {
         let id = self.user_id(email)?;
         let path = format!("/api/users/{}", id.0);
-        let mut user: Map<String, Json> =
-            self.api.get(&path, &[]).await.map_err(|e| e.to_string())?;
+        let mut user: Map<String, Json> = match current.get(&id) {
+            Some(user) => user.clone(),
+            None => self.api.get(&path, &[]).await.map_err(|e| e.to_string())?,
+        };
         wire::set_fields(&mut user, fields.iter().copied());
         if let Some(fleet) = adopt {
             wire::set_marker(&mut user, fleet);
@@ -677,6 +750,11 @@ impl TraccarBackend {
         }
     }
 }
+
+/// An update slice reads the user list (one request) instead of each user (one request per
+/// update) when it updates at least one user per this many users on the server: the list's
+/// size grows with the server, a single user's does not.
+const USERS_PER_UPDATE_FOR_LIST: usize = 100;
 
 /// After this many refusals of a link batch in a row, with nothing applied in between, the
 /// rest of the batch fails with the last refusal instead of being tried item by item.
