@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 
-use super::{
-    Approval, Io, Session, connect, load_files, record_failure, redact_error, write_metrics,
-};
+use super::{Approval, Io, Known, Session, connect, connect_to_file, load_files, write_metrics};
 use crate::backend::Backend;
 use crate::cli::ApplyArgs;
 use crate::config::{Loaded, Redactions};
@@ -29,9 +27,7 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// `fleetform apply` from the command line: `-f FILE` or a saved plan.
 pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> anyhow::Result<i32> {
-    // Known once the file (or the saved plan) is read, so a failure's metrics name the fleet.
-    let mut fleet = String::new();
-    let mut redactions = Redactions::default();
+    let mut known = Known::default();
     let session = Session {
         batch_size: Some(args.batch_size),
         ..Session::reading(io, &args.server.output)
@@ -44,7 +40,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
         }
         if let Some(path) = args.saved_plan() {
             let saved = read_saved(path)?;
-            fleet.clone_from(&saved.scope.fleet);
+            known.fleet(&saved.scope.fleet);
             let backend = connect(
                 saved::backend_of(&saved)?,
                 &args.server.connect,
@@ -56,25 +52,12 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
             return run_saved(&backend, &saved, args, approval, io).await;
         }
         let loaded = load_files(&args.server.file)?;
-        fleet.clone_from(&loaded.desired.fleet);
-        redactions.clone_from(&loaded.redactions);
-        let backend = connect(
-            loaded.desired.backend,
-            &args.server.connect,
-            session,
-            loaded.server_url.as_deref(),
-            &format!("server.url in {}, ", loaded.source),
-        )
-        .await?;
+        known.file(&loaded);
+        let backend = connect_to_file(&loaded, &args.server.connect, session).await?;
         run_with(&backend, &loaded, args, approval, io).await
     }
     .await;
-    record_failure(
-        redact_error(result, &redactions),
-        args.saved.metrics_out.as_deref(),
-        "apply",
-        &fleet,
-    )
+    known.finish(result, args.saved.metrics_out.as_deref(), "apply")
 }
 
 /// `fleetform apply -f FILE` against a connected backend.

@@ -169,6 +169,60 @@ pub async fn connect(
         .with_context(|| format!("connecting to {}", redact_url(url)))
 }
 
+/// `connect`, to the server a loaded fleet file names (its kind, and `server.url` unless
+/// `--url` or `TRACCAR_URL` is given).
+pub async fn connect_to_file(
+    loaded: &Loaded,
+    args: &ConnectArgs,
+    session: Session,
+) -> anyhow::Result<Connected> {
+    connect(
+        loaded.desired.backend,
+        args,
+        session,
+        loaded.server_url.as_deref(),
+        &format!("server.url in {}, ", loaded.source),
+    )
+    .await
+}
+
+/// What a run knows once the fleet file (or a saved plan) is read, so that its failure is still
+/// reported well: the fleet, for the metrics, and the substituted values, to redact.
+#[derive(Default)]
+pub struct Known {
+    fleet: String,
+    redactions: Redactions,
+}
+
+impl Known {
+    /// The fleet file was read.
+    pub fn file(&mut self, loaded: &Loaded) {
+        self.fleet.clone_from(&loaded.desired.fleet);
+        self.redactions.clone_from(&loaded.redactions);
+    }
+
+    /// A saved plan of `fleet` was read (it holds no substituted values).
+    pub fn fleet(&mut self, fleet: &str) {
+        self.fleet = fleet.to_string();
+    }
+
+    /// The command's result, with substituted values redacted from its error and the failure
+    /// written to `--metrics-out` (when given).
+    pub fn finish(
+        &self,
+        result: anyhow::Result<i32>,
+        metrics_out: Option<&Path>,
+        command: &str,
+    ) -> anyhow::Result<i32> {
+        record_failure(
+            redact_error(result, &self.redactions),
+            metrics_out,
+            command,
+            &self.fleet,
+        )
+    }
+}
+
 /// How apply gets its confirmation.
 pub enum Approval<'a> {
     /// `--auto-approve`.

@@ -3,10 +3,10 @@
 
 use anyhow::Context;
 
-use super::{Io, Session, connect, load_files, record_failure, redact_error, write_metrics};
+use super::{Io, Known, Session, connect_to_file, load_files, write_metrics};
 use crate::backend::Backend;
 use crate::cli::{PlanArgs, PlanOutArgs};
-use crate::config::{Loaded, Redactions};
+use crate::config::Loaded;
 use crate::core::model::{Live, Scope};
 use crate::core::plan::Plan;
 use crate::core::safety::SafetyRefusal;
@@ -16,30 +16,16 @@ use crate::{PlanOptions, exit};
 
 /// `fleetform plan` from the command line.
 pub async fn run(args: &PlanArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
-    // Known once the file is read, so a failure's metrics name the fleet.
-    let mut fleet = String::new();
-    let mut redactions = Redactions::default();
+    let mut known = Known::default();
     let result = async {
         let loaded = load_files(&args.server.file)?;
-        fleet.clone_from(&loaded.desired.fleet);
-        redactions.clone_from(&loaded.redactions);
-        let backend = connect(
-            loaded.desired.backend,
-            &args.server.connect,
-            Session::reading(io, &args.server.output),
-            loaded.server_url.as_deref(),
-            &format!("server.url in {}, ", loaded.source),
-        )
-        .await?;
+        known.file(&loaded);
+        let session = Session::reading(io, &args.server.output);
+        let backend = connect_to_file(&loaded, &args.server.connect, session).await?;
         run_with(&backend, &loaded, args, io).await
     }
     .await;
-    record_failure(
-        redact_error(result, &redactions),
-        args.saved.metrics_out.as_deref(),
-        "plan",
-        &fleet,
-    )
+    known.finish(result, args.saved.metrics_out.as_deref(), "plan")
 }
 
 /// `fleetform plan` against a connected backend.
