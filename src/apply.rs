@@ -272,10 +272,10 @@ mod tests {
     }
 
     fn plan(actions: Vec<Action>) -> Plan {
-        Plan {
-            backend: TRACCAR,
-            fleet: "f".into(),
-            account: Account {
+        Plan::new(
+            TRACCAR,
+            "f".into(),
+            Account {
                 backend: "test".into(),
                 url: "http://127.0.0.1".into(),
                 server_version: "1".into(),
@@ -283,7 +283,7 @@ mod tests {
                 role: "admin".into(),
             },
             actions,
-        }
+        )
     }
 
     fn link(email: &str, target: &str) -> Action {

@@ -4,7 +4,8 @@
 //! once, and `main` decides how to show them.
 //!
 //! CONTRACT (other modules rely on these):
-//! - `Plan { fleet, account, actions }`: actions in execution order.
+//! - `Plan::new(backend, fleet, account, actions)`: actions in execution order, each assessed
+//!   for risk once (`Plan::steps` gives them with their `Assessed`; `Plan::retain` narrows).
 //! - `Phase::of(&Action)`; `Plan::phases()` yields consecutive runs of one phase.
 //! - `Plan::summary() -> Summary { create, update, delete, disable, link, unlink }`.
 //! - `plan(&Desired, &Live) -> Result<Plan, Vec<Problem>>`.
@@ -38,6 +39,7 @@ use crate::core::model::{
     UserKey, Value,
 };
 use crate::core::model::{Description, RiskClass};
+use crate::core::risk::Risk;
 
 /// The version of the JSON plan format (`format_version`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -50,8 +52,39 @@ pub struct Plan {
     pub backend: &'static Description,
     pub fleet: String,
     pub account: Account,
-    /// In execution order: grouped by phase, phases in `Phase` order.
+    /// In execution order: grouped by phase, phases in `Phase` order. Narrow a plan with
+    /// `retain`, which keeps `risks` in step.
     pub actions: Vec<Action>,
+    /// What each action does to access, one per action (`Plan::new` assesses them).
+    #[serde(skip)]
+    risks: Vec<Assessed>,
+}
+
+/// What one action does to access, assessed once when the plan is made (`core::risk`): its
+/// label, and for an update the label of each field change, in order. Views only format these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assessed {
+    pub risk: Risk,
+    pub changes: Vec<Risk>,
+}
+
+impl Assessed {
+    fn of(action: &Action) -> Assessed {
+        Assessed {
+            risk: crate::core::risk::risk(action),
+            changes: match action {
+                Action::UpdateUser { changes, .. } => {
+                    changes.iter().map(crate::core::risk::change_risk).collect()
+                }
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// The label of the `i`th field change of an update (`None` for anything else).
+    pub fn change(&self, i: usize) -> Risk {
+        self.changes.get(i).copied().unwrap_or(Risk::None)
+    }
 }
 
 /// Execution phases, in the order they run (see the design comment at the top).
@@ -109,6 +142,39 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// A plan of `actions` (in execution order), each assessed for risk.
+    pub fn new(
+        backend: &'static Description,
+        fleet: String,
+        account: Account,
+        actions: Vec<Action>,
+    ) -> Plan {
+        let risks = actions.iter().map(Assessed::of).collect();
+        Plan {
+            backend,
+            fleet,
+            account,
+            actions,
+            risks,
+        }
+    }
+
+    /// Each action with its assessment, in order.
+    pub fn steps(&self) -> impl Iterator<Item = (&Action, &Assessed)> {
+        debug_assert_eq!(self.actions.len(), self.risks.len(), "risks in step");
+        self.actions.iter().zip(&self.risks)
+    }
+
+    /// Keeps only the actions `keep` accepts (and their assessments).
+    pub fn retain(&mut self, keep: impl Fn(&Action) -> bool) {
+        let kept: Vec<(Action, Assessed)> = std::mem::take(&mut self.actions)
+            .into_iter()
+            .zip(std::mem::take(&mut self.risks))
+            .filter(|(action, _)| keep(action))
+            .collect();
+        (self.actions, self.risks) = kept.into_iter().unzip();
+    }
+
     /// Consecutive runs of actions of one phase, in order.
     pub fn phases(&self) -> impl Iterator<Item = (Phase, &[Action])> {
         self.actions
@@ -159,12 +225,12 @@ pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
         return Err(problems);
     }
     actions.sort_by_cached_key(|action| order_key(action, key(action.email())));
-    Ok(Plan {
-        backend: desired.backend,
-        fleet: desired.fleet.clone(),
-        account: live.account.clone(),
+    Ok(Plan::new(
+        desired.backend,
+        desired.fleet.clone(),
+        live.account.clone(),
         actions,
-    })
+    ))
 }
 
 /// Phase, then user, then link kind and target: see the design comment.
@@ -955,7 +1021,12 @@ mod tests {
                 // No action is a no-op: each one changes the simulated server.
                 let mut state = live.clone();
                 for action in &first.actions {
-                    let step = Plan { actions: vec![action.clone()], ..first.clone() };
+                    let step = Plan::new(
+                        first.backend,
+                        first.fleet.clone(),
+                        first.account.clone(),
+                        vec![action.clone()],
+                    );
                     let next = simulate(&state, &step);
                     prop_assert_ne!(&next, &state, "no-op: {:?}", action);
                     state = next;

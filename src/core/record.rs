@@ -186,7 +186,6 @@ pub fn plan_recorded(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem
         .filter(|a| !record_only(a))
         .map(|a| plan.key(a.email()))
         .collect();
-    plan.actions
-        .retain(|a| !record_only(a) || busy.contains(&desired.key(a.email())));
+    plan.retain(|a| !record_only(a) || busy.contains(&desired.key(a.email())));
     Ok(plan)
 }

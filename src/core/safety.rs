@@ -240,12 +240,12 @@ mod tests {
     }
 
     fn plan_of(actions: Vec<Action>) -> Plan {
-        Plan {
-            backend: TRACCAR,
-            fleet: FLEET.into(),
-            account: crate::core::diff::tests::account("admin"),
+        Plan::new(
+            TRACCAR,
+            FLEET.into(),
+            crate::core::diff::tests::account("admin"),
             actions,
-        }
+        )
     }
 
     fn deletes(range: std::ops::Range<usize>) -> Vec<Action> {

@@ -57,14 +57,9 @@ pub fn restrict(
         return Err(UnknownTargets(unknown));
     }
     let keys: BTreeSet<UserKey> = targets.iter().map(|t| desired.key(t)).collect();
-    Ok(Plan {
-        actions: plan
-            .actions
-            .into_iter()
-            .filter(|a| keys.contains(&desired.key(a.email())))
-            .collect(),
-        ..plan
-    })
+    let mut plan = plan;
+    plan.retain(|a| keys.contains(&desired.key(a.email())));
+    Ok(plan)
 }
 
 #[cfg(test)]

@@ -17,9 +17,9 @@ use std::io::{self, Write};
 use serde_json::{Map, json};
 
 use crate::core::model::{Action, Field, UserKey, Value};
-use crate::core::plan::{FORMAT_VERSION, Phase, Plan};
+use crate::core::plan::{Assessed, FORMAT_VERSION, Phase, Plan};
 use crate::core::record::APPLIED_ATTRIBUTE;
-use crate::core::risk::{Risk, change_risk, risk};
+use crate::core::risk::Risk;
 use crate::core::safety::{Breach, OVERRIDE_FLAG, SafetyRefusal};
 use crate::views::count;
 
@@ -109,6 +109,9 @@ fn refusal_sentence(refusal: &SafetyRefusal) -> String {
     )
 }
 
+/// An action with its risk assessment, as the views take them from `Plan::steps`.
+type Step<'a> = (&'a Action, &'a Assessed);
+
 /// The views of a plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -169,27 +172,28 @@ pub fn text_with(
         account.role.as_str()
     )?;
 
-    let mut users: BTreeMap<UserKey, Vec<&Action>> = BTreeMap::new();
-    for action in &plan.actions {
+    let mut users: BTreeMap<UserKey, Vec<Step<'_>>> = BTreeMap::new();
+    for step in plan.steps() {
         users
-            .entry(plan.key(action.email()))
+            .entry(plan.key(step.0.email()))
             .or_default()
-            .push(action);
+            .push(step);
     }
 
-    for actions in users.values() {
+    for steps in users.values() {
         writeln!(out)?;
-        let (sign, code, email, note) = header(plan, actions);
+        let actions: Vec<&Action> = steps.iter().map(|(a, _)| *a).collect();
+        let (sign, code, email, note) = header(plan, &actions);
         // Creates, deletes and disables are labelled on the header; updates per field line.
-        let header_risk = actions
+        let header_risk = steps
             .iter()
-            .filter(|a| {
+            .filter(|(a, _)| {
                 !matches!(
                     a,
                     Action::UpdateUser { .. } | Action::Link { .. } | Action::Unlink { .. }
                 )
             })
-            .map(|a| risk(a))
+            .map(|(_, r)| r.risk)
             .min()
             .unwrap_or(Risk::None);
         writeln!(
@@ -199,10 +203,10 @@ pub fn text_with(
             tag(header_risk)
         )?;
         // Fields before links, whatever the phase order: the block reads as "who, what, access".
-        let (links, others): (Vec<&Action>, Vec<&Action>) = actions
+        let (links, others): (Vec<Step<'_>>, Vec<Step<'_>>) = steps
             .iter()
-            .partition(|a| matches!(a, Action::Link { .. } | Action::Unlink { .. }));
-        for action in others.into_iter().chain(links) {
+            .partition(|(a, _)| matches!(a, Action::Link { .. } | Action::Unlink { .. }));
+        for (action, assessed) in others.into_iter().chain(links) {
             match action {
                 Action::CreateUser { fields, .. } => {
                     for (field, value) in fields.iter().filter(|(f, _)| shown(f)) {
@@ -213,23 +217,23 @@ pub fn text_with(
                     writeln!(out, "      (fleetform's applied record only: bookkeeping)")?;
                 }
                 Action::UpdateUser { changes, .. } => {
-                    for change in changes.iter().filter(|c| shown(&c.field)) {
+                    for (i, change) in changes.iter().enumerate().filter(|(_, c)| shown(&c.field)) {
                         writeln!(
                             out,
                             "      {}: {} -> {}{}",
                             change.field,
                             change.before,
                             after(&change.field, &change.after),
-                            tag(change_risk(change))
+                            tag(assessed.change(i))
                         )?;
                     }
                 }
                 Action::Link { kind, target, .. } => {
-                    let label = tag(risk(action));
+                    let label = tag(assessed.risk);
                     writeln!(out, "      {} {kind} {target}{label}", paint(GREEN, "+"))?;
                 }
                 Action::Unlink { kind, target, .. } => {
-                    let label = tag(risk(action));
+                    let label = tag(assessed.risk);
                     writeln!(out, "      {} {kind} {target}{label}", paint(RED, "-"))?;
                 }
                 Action::DisableUser { .. } | Action::DeleteUser { .. } => {}
@@ -396,31 +400,36 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
     writeln!(out, "| Risk | Actions |")?;
     writeln!(out, "| --- | ---: |")?;
     for label in Risk::ALL {
-        let n = plan.actions.iter().filter(|a| risk(a) == label).count();
+        let n = plan.steps().filter(|(_, r)| r.risk == label).count();
         writeln!(out, "| {} | {n} |", md_risk(label))?;
     }
 
-    let mut users: BTreeMap<UserKey, Vec<&Action>> = BTreeMap::new();
-    for action in &plan.actions {
+    let mut users: BTreeMap<UserKey, Vec<Step<'_>>> = BTreeMap::new();
+    for step in plan.steps() {
         users
-            .entry(plan.key(action.email()))
+            .entry(plan.key(step.0.email()))
             .or_default()
-            .push(action);
+            .push(step);
     }
-    let mut blocks: Vec<(Risk, &UserKey, &Vec<&Action>)> = users
+    let mut blocks: Vec<(Risk, &UserKey, &Vec<Step<'_>>)> = users
         .iter()
-        .map(|(key, actions)| {
-            let worst = actions.iter().map(|a| risk(a)).min().unwrap_or(Risk::None);
-            (worst, key, actions)
+        .map(|(key, steps)| {
+            let worst = steps
+                .iter()
+                .map(|(_, r)| r.risk)
+                .min()
+                .unwrap_or(Risk::None);
+            (worst, key, steps)
         })
         .collect();
     blocks.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
 
     writeln!(out)?;
     writeln!(out, "#### Changes per user, riskiest first")?;
-    for (worst, _, actions) in blocks {
+    for (worst, _, steps) in blocks {
         writeln!(out)?;
-        let (_, _, email, note) = header(plan, actions);
+        let actions: Vec<&Action> = steps.iter().map(|(a, _)| *a).collect();
+        let (_, _, email, note) = header(plan, &actions);
         let verb = actions
             .iter()
             .find_map(|a| match a {
@@ -438,11 +447,11 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
         };
         writeln!(out, "**{}**: {verb}{note}: {}", code(email), md_risk(worst))?;
         writeln!(out)?;
-        let (links, others): (Vec<&Action>, Vec<&Action>) = actions
+        let (links, others): (Vec<Step<'_>>, Vec<Step<'_>>) = steps
             .iter()
-            .partition(|a| matches!(a, Action::Link { .. } | Action::Unlink { .. }));
+            .partition(|(a, _)| matches!(a, Action::Link { .. } | Action::Unlink { .. }));
         let mut lines = 0;
-        for action in others.into_iter().chain(links) {
+        for (action, assessed) in others.into_iter().chain(links) {
             match action {
                 Action::CreateUser { fields, .. } => {
                     for (field, value) in fields.iter().filter(|(f, _)| shown(f)) {
@@ -456,14 +465,14 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                     }
                 }
                 Action::UpdateUser { changes, .. } => {
-                    for change in changes.iter().filter(|c| shown(&c.field)) {
+                    for (i, change) in changes.iter().enumerate().filter(|(_, c)| shown(&c.field)) {
                         writeln!(
                             out,
                             "- {}: {} → {}{}",
                             code(&change.field.name()),
                             code(&change.before.to_string()),
                             code(&after(&change.field, &change.after)),
-                            md_label(change_risk(change))
+                            md_label(assessed.change(i))
                         )?;
                         lines += 1;
                     }
@@ -473,7 +482,7 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                         out,
                         "- add {kind} {}{}",
                         code(target),
-                        md_label(risk(action))
+                        md_label(assessed.risk)
                     )?;
                     lines += 1;
                 }
@@ -482,7 +491,7 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                         out,
                         "- remove {kind} {}{}",
                         code(target),
-                        md_label(risk(action))
+                        md_label(assessed.risk)
                     )?;
                     lines += 1;
                 }
@@ -617,14 +626,14 @@ pub fn json_string(plan: &Plan) -> String {
 /// action converted to a value only while it is written.
 struct JsonPlan<'a>(&'a Plan, Option<&'a SafetyRefusal>);
 
-struct JsonActions<'a>(&'a [Action]);
+struct JsonActions<'a>(&'a Plan);
 
 impl serde::Serialize for JsonActions<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for action in self.0 {
-            seq.serialize_element(&action_json(action))?;
+        let mut seq = serializer.serialize_seq(Some(self.0.actions.len()))?;
+        for (action, assessed) in self.0.steps() {
+            seq.serialize_element(&action_json(action, assessed.risk))?;
         }
         seq.end()
     }
@@ -669,17 +678,17 @@ impl serde::Serialize for JsonPlan<'_> {
         if let Some(refusal) = self.1 {
             map.serialize_entry("apply_refusal", &refusal_json(refusal))?;
         }
-        map.serialize_entry("actions", &JsonActions(&plan.actions))?;
+        map.serialize_entry("actions", &JsonActions(plan))?;
         map.end()
     }
 }
 
 /// An action as the JSON plan holds it: its phase and risk, then the action's own encoding
 /// (`Serialize` on `core::model::Action`, which saved plans read back with `Action::from_json`).
-fn action_json(action: &Action) -> serde_json::Value {
+fn action_json(action: &Action, risk: Risk) -> serde_json::Value {
     let mut object = Map::new();
     object.insert("phase".into(), json!(Phase::of(action).name()));
-    object.insert("risk".into(), json!(risk(action).name()));
+    object.insert("risk".into(), json!(risk.name()));
     if let Ok(serde_json::Value::Object(own)) = serde_json::to_value(action) {
         object.extend(own);
     }
@@ -699,11 +708,11 @@ mod tests {
     /// Every kind of action, in execution order, as `plan` would order them.
     fn representative() -> Plan {
         let expires = Utc.with_ymd_and_hms(2027, 6, 30, 23, 59, 59).unwrap();
-        Plan {
-            backend: TRACCAR,
-            fleet: FLEET.into(),
-            account: account("admin"),
-            actions: vec![
+        Plan::new(
+            TRACCAR,
+            FLEET.into(),
+            account("admin"),
+            vec![
                 unlink("Anna@x.test", LinkKind::Group, "Graz"),
                 unlink("links@x.test", LinkKind::Device, "BT-000001"),
                 Action::DisableUser {
@@ -765,15 +774,13 @@ mod tests {
                 link("max@mustermann.at", LinkKind::Device, "BT-000123"),
                 link("max@mustermann.at", LinkKind::Group, "Vienna"),
             ],
-        }
+        )
     }
 
     fn empty() -> Plan {
-        Plan {
-            backend: TRACCAR,
-            actions: vec![],
-            ..representative()
-        }
+        let mut plan = representative();
+        plan.retain(|_| false);
+        plan
     }
 
     fn render_text(plan: &Plan, color: bool) -> String {
@@ -790,11 +797,11 @@ mod tests {
     #[test]
     fn the_applied_record_is_left_out_of_text_and_markdown_but_kept_in_json() {
         let record = Field::Attribute(APPLIED_ATTRIBUTE.into());
-        let plan = Plan {
-            backend: TRACCAR,
-            fleet: FLEET.into(),
-            account: account("admin"),
-            actions: vec![Action::UpdateUser {
+        let plan = Plan::new(
+            TRACCAR,
+            FLEET.into(),
+            account("admin"),
+            vec![Action::UpdateUser {
                 email: "a@x.test".into(),
                 changes: vec![
                     FieldChange {
@@ -810,7 +817,7 @@ mod tests {
                 ],
                 adopt: false,
             }],
-        };
+        );
         let text = render_text(&plan, false);
         assert!(text.contains("readonly: false -> true"), "{text}");
         assert!(!text.contains("v1:new"), "{text}");
@@ -825,11 +832,11 @@ mod tests {
     #[test]
     fn record_only_updates_are_counted_as_bookkeeping() {
         let record = Field::Attribute(APPLIED_ATTRIBUTE.into());
-        let plan = Plan {
-            backend: TRACCAR,
-            fleet: FLEET.into(),
-            account: account("admin"),
-            actions: vec![
+        let plan = Plan::new(
+            TRACCAR,
+            FLEET.into(),
+            account("admin"),
+            vec![
                 Action::UpdateUser {
                     email: "a@x.test".into(),
                     changes: vec![FieldChange {
@@ -850,7 +857,7 @@ mod tests {
                 },
                 link("b@x.test", LinkKind::Device, "BT-1"),
             ],
-        };
+        );
         let text = render_text(&plan, false);
         assert!(
             text.contains(

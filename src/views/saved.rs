@@ -351,12 +351,7 @@ pub fn plan_of(saved: &SavedPlan, account: Account) -> anyhow::Result<Plan> {
                 .map_err(|e| anyhow::anyhow!("saved action {}: {e}", i + 1))
         })
         .collect::<anyhow::Result<Vec<Action>>>()?;
-    let plan = Plan {
-        backend,
-        fleet,
-        account,
-        actions,
-    };
+    let plan = Plan::new(backend, fleet, account, actions);
     if render::json(&plan).get("actions") != saved.plan.get("actions") {
         bail!(
             "the saved plan's actions do not decode exactly; make a new plan with this fleetform"
