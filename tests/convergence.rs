@@ -3,11 +3,14 @@
 //! a user limit) and random fleet files, either the plan is refused at plan time, for a reason
 //! the case holds, with no write, or applying it yields exactly the desired state on the
 //! managed scope, with exactly the file's *effective* access (the groups a user sees are the
-//! file's groups and their descendants), the re-plan is empty, no action is a no-op, and nothing
-//! outside the managed scope changes.
+//! file's groups and their descendants), the re-plan is empty, no action is a no-op, nothing
+//! outside the managed scope changes, and at no point between requests does a managed user have
+//! more effective access than it had before or than the file grants (checked inside the sandbox
+//! before every request it receives).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use fleetform::apply;
 use fleetform::backend::Backend;
@@ -19,7 +22,36 @@ use fleetform::config;
 use fleetform::core::model::{Action, Scope, UserKey, Value};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
-use traccar_sandbox::{Sandbox, SandboxConfig, TraccarVersion};
+use traccar_sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
+
+/// Every user's effective access in the store, by lower-cased email: the uniqueIds of the
+/// devices it may see, linked directly or in a linked group or any group below one.
+fn effective(store: &Store) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for user in store.users() {
+        let mut groups = store.linked(ObjectType::User, user.id, ObjectType::Group);
+        loop {
+            let below: Vec<i64> = store
+                .groups()
+                .filter(|g| groups.contains(&g.group_id) && !groups.contains(&g.id))
+                .map(|g| g.id)
+                .collect();
+            if below.is_empty() {
+                break;
+            }
+            groups.extend(below);
+        }
+        let direct = store.linked(ObjectType::User, user.id, ObjectType::Device);
+        let devices: BTreeSet<String> = store
+            .devices()
+            .filter(|d| direct.contains(&d.id) || groups.contains(&d.group_id))
+            .filter_map(|d| d.unique_id.clone())
+            .collect();
+        let email = user.email.clone().unwrap_or_default().to_lowercase();
+        out.insert(email, devices);
+    }
+    out
+}
 
 const USERS: [&str; 4] = [
     "ann@fleet.test",
@@ -288,7 +320,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         version: case.version,
         ..SandboxConfig::default()
     };
-    let sandbox = Sandbox::start(config, listen).await.expect("sandbox");
+    let sandbox = Arc::new(Sandbox::start(config, listen).await.expect("sandbox"));
     let url = sandbox.url();
     let seeded = demo::seed(&url).await.expect("seed");
     let Credentials::Password { password, .. } = &seeded.admin else {
@@ -447,7 +479,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
                 all_before,
                 "a refused plan wrote"
             );
-            sandbox.shutdown().await;
+            stop(sandbox).await;
             return Ok(());
         }
     };
@@ -484,13 +516,44 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         prop_assert!(effective, "no-op action {:?}", action);
     }
 
+    // The effective access of every managed user before the apply, then at every request the
+    // apply sends (the sandbox calls the hook before handling each one).
+    let fleet_emails: BTreeSet<String> = USERS.iter().map(|e| e.to_lowercase()).collect();
+    let before = sandbox.seed(|store| effective(store));
+    let seen: Arc<Mutex<Vec<BTreeMap<String, BTreeSet<String>>>>> = Arc::default();
+    let weak = Arc::downgrade(&sandbox);
+    let record = seen.clone();
+    let hook: FaultHook = Arc::new(move |_| {
+        if let Some(sandbox) = weak.upgrade() {
+            let now = sandbox.seed(|store| effective(store));
+            record.lock().expect("lock").push(now);
+        }
+        None
+    });
+    sandbox.set_fault_hook(Some(hook));
     let report = apply::apply(&backend, &plan, &mut Vec::new()).await;
+    sandbox.set_fault_hook(None);
     prop_assert!(
         report.is_success(),
         "apply failed: {:?}\n{}",
         report.failed,
         text
     );
+    // Never more than the old state or the new file grants: the state after the apply is the
+    // file's (asserted below), so each state seen must fit in the one before or the one after.
+    let after = sandbox.seed(|store| effective(store));
+    let none = BTreeSet::new();
+    for (i, state) in seen.lock().expect("lock").iter().enumerate() {
+        for email in &fleet_emails {
+            let now = state.get(email).unwrap_or(&none);
+            let old = before.get(email).unwrap_or(&none);
+            let new = after.get(email).unwrap_or(&none);
+            prop_assert!(
+                now.is_subset(old) || now.is_subset(new),
+                "before request {i}, {email} could see {now:?}: more than before ({old:?}) or after ({new:?})\n{text}"
+            );
+        }
+    }
 
     let again = fleetform::make_plan(&backend, &loaded.desired)
         .await
@@ -559,8 +622,15 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     }
     let outside_after = outside_state(&admin, &managed).await;
     prop_assert_eq!(outside_before, outside_after);
-    sandbox.shutdown().await;
+    stop(sandbox).await;
     Ok(())
+}
+
+/// Stops the sandbox (the hooks hold only weak references to it).
+async fn stop(sandbox: Arc<Sandbox>) {
+    if let Ok(sandbox) = Arc::try_unwrap(sandbox) {
+        sandbox.shutdown().await;
+    }
 }
 
 proptest! {
