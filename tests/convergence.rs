@@ -24,9 +24,12 @@ use proptest::prelude::*;
 use serde_json::{Value as Json, json};
 use traccar_sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
 
+/// Every user's effective access, by lower-cased email: the uniqueIds of the devices it sees.
+type Effective = BTreeMap<String, BTreeSet<String>>;
+
 /// Every user's effective access in the store, by lower-cased email: the uniqueIds of the
 /// devices it may see, linked directly or in a linked group or any group below one.
-fn effective(store: &Store) -> BTreeMap<String, BTreeSet<String>> {
+fn effective(store: &Store) -> Effective {
     let mut out = BTreeMap::new();
     for user in store.users() {
         let mut groups = store.linked(ObjectType::User, user.id, ObjectType::Group);
@@ -520,7 +523,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     // apply sends (the sandbox calls the hook before handling each one).
     let fleet_emails: BTreeSet<String> = USERS.iter().map(|e| e.to_lowercase()).collect();
     let before = sandbox.seed(|store| effective(store));
-    let seen: Arc<Mutex<Vec<BTreeMap<String, BTreeSet<String>>>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Effective>>> = Arc::default();
     let weak = Arc::downgrade(&sandbox);
     let record = seen.clone();
     let hook: FaultHook = Arc::new(move |_| {
