@@ -399,8 +399,9 @@ async fn drift_tells_pending_from_drift_with_exit_codes_and_metrics() {
         "{j}"
     );
     assert_eq!(j["pending"], json!([]));
-    // The sandbox has no audit log (404): the report simply has no audit section.
-    assert!(j.get("audit").is_none(), "{j}");
+    // The sandbox keeps Traccar's audit log: the hand edit is attributed, newest first.
+    assert_eq!(j["audit"]["max@mustermann.at"][0]["by"], DEMO_ADMIN, "{j}");
+    assert_eq!(j["audit"]["max@mustermann.at"][0]["action"], "edit", "{j}");
     let samples = parse_metrics(&std::fs::read_to_string(&metrics).expect("metrics"));
     assert_eq!(
         sample(

@@ -1,8 +1,7 @@
 //! Issue 9's observations on a real Traccar 6.9.1, one test each, named after it, replayed
 //! against the sandbox: what the plan says must be what the server accepts, and no run may leave
-//! a user with more access than the file grants. (Observation 9, drift attribution from the
-//! audit log, has no test here: the sandbox has no audit log; `backend/traccar/audit.rs` tests
-//! the matching against rows as a real 6.9.1 writes them.)
+//! a user with more access than the file grants. Observation 9 (drift attribution) reads the
+//! sandbox's audit log, which the 6.9 and 6.14 modes keep as those releases do.
 
 use reqwest::Method;
 use serde_json::json;
@@ -10,7 +9,7 @@ use traccar_sandbox::TraccarVersion;
 
 use fleetform::cmd::demo::DEMO_MANAGER;
 
-use crate::e2e::{Env, env, env_version};
+use crate::e2e::{BASE, Env, bin, env, env_version, password, run};
 
 /// A fleet file as the manager credential writes it, with `users` riders and `extra` appended.
 fn riders(range: std::ops::Range<usize>, extra: &str) -> String {
@@ -284,6 +283,119 @@ async fn observation_8_a_user_fleetform_disabled_is_enabled_when_back_in_the_fil
         "{rider}"
     );
     assert!(env.plan(&both).await.actions.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observation_9_drift_names_who_changed_a_user_and_when() {
+    for version in [TraccarVersion::V6_9, TraccarVersion::V6_14] {
+        let env = env_version(version).await;
+        env.apply(BASE).await;
+        // A second administrator changes max by hand: one of its devices unlinked, its name
+        // edited. Its email, not the applying account's, must come out of the log.
+        let ops = "ops@acme.example";
+        env.admin(
+            Method::POST,
+            "/api/users",
+            Some(json!({"name": "Ops", "email": ops, "password": "ops-Very-long-1", "administrator": true})),
+        )
+        .await;
+        let max = env.user_id("max@mustermann.at").await;
+        let device = env.device_id("BT-000101").await;
+        let start = chrono::Utc::now();
+        let http = reqwest::Client::new();
+        let by_ops = |method: Method, path: &str, body: serde_json::Value| {
+            http.request(method, format!("{}{path}", env.url))
+                .basic_auth(ops, Some("ops-Very-long-1"))
+                .json(&body)
+                .send()
+        };
+        let r = by_ops(
+            Method::DELETE,
+            "/api/permissions",
+            json!({"userId": max, "deviceId": device}),
+        )
+        .await
+        .expect("unlink");
+        assert_eq!(r.status(), 204, "{version:?}");
+        let mut user = env.user("max@mustermann.at").await.expect("max");
+        user["name"] = json!("Max M.");
+        let r = by_ops(Method::PUT, &format!("/api/users/{max}"), user)
+            .await
+            .expect("edit");
+        assert_eq!(r.status(), 200, "{version:?}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("fleet.yaml");
+        std::fs::write(&file, BASE).expect("write");
+        let drift = |format: &str| {
+            run(bin()
+                .args(["drift", "--format", format, "-f"])
+                .arg(&file)
+                .env("TRACCAR_URL", &env.url)
+                .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+                .env("TRACCAR_PASSWORD", password(&env.admin)))
+        };
+        let json_run = drift("json");
+        let end = chrono::Utc::now();
+        assert_eq!(
+            json_run.code, 3,
+            "{version:?}: {}{}",
+            json_run.stdout, json_run.stderr
+        );
+        let report: serde_json::Value = serde_json::from_str(&json_run.stdout).expect("json");
+        let entries = report["audit"]["max@mustermann.at"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{version:?}: no audit entries for max: {report}"));
+        // Newest first: the edit, then the unlink, told apart from the apply's own rows (the
+        // create of max, its links, and the manager's managedUser link, which is not about max).
+        let first: Vec<(&str, &str)> = entries
+            .iter()
+            .take(2)
+            .map(|e| {
+                (
+                    e["by"].as_str().unwrap_or_default(),
+                    e["action"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            first,
+            [(ops, "edit"), (ops, "unlink device")],
+            "{version:?}: {report}"
+        );
+        for e in entries.iter().take(2) {
+            let time = chrono::DateTime::parse_from_rfc3339(e["time"].as_str().unwrap_or_default())
+                .unwrap_or_else(|err| panic!("{version:?}: time ({err}): {e}"));
+            assert!(
+                start <= time && time <= end,
+                "{version:?}: {e} outside {start}..{end}"
+            );
+        }
+        assert!(
+            entries.iter().skip(2).all(|e| e["by"] != ops),
+            "{version:?}: {report}"
+        );
+        assert!(
+            entries.iter().all(|e| e["action"] != "link managedUser"),
+            "{version:?}: the manager's link is the manager's: {report}"
+        );
+        // Only drifted users are looked up.
+        assert!(
+            report["audit"].get("erika@example.at").is_none(),
+            "{report}"
+        );
+
+        let text_run = drift("text");
+        assert_eq!(text_run.code, 3, "{version:?}: {}", text_run.stderr);
+        let time = entries[1]["time"].as_str().unwrap_or_default();
+        assert!(
+            text_run.stdout.contains(&format!(
+                "  max@mustermann.at: {time} by {ops} (unlink device)"
+            )),
+            "{version:?}: {}",
+            text_run.stdout
+        );
+    }
 }
 
 #[tokio::test]

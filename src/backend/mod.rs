@@ -229,8 +229,9 @@ pub trait Backend: Send + Sync {
     ) -> impl Future<Output = Vec<Outcome>> + Send;
 
     /// Recent audit-log entries about these users (fetched before), newest first, where the
-    /// server keeps an audit log the account may read. Never fails: without a log, or on any
-    /// error reading it, the answer is empty.
+    /// server keeps an audit log the account may read; once the log was read every asked user
+    /// is a key, with an empty list when the log has nothing about it. Never fails: without a
+    /// log, or on any error reading it, the answer is empty.
     fn audit(
         &self,
         users: &[UserKey],

@@ -19,8 +19,8 @@
 //! Creates, deletes, disables and adoptions are always *pending*.
 //!
 //! Where the server keeps an audit log the account may read (Traccar 6.7+, administrators),
-//! the command adds who changed each drifted user and when (`Backend::audit`); elsewhere the
-//! report simply has no such section.
+//! the command adds who changed each drifted user and when (`Backend::audit`), or that the log
+//! has no entry about it; elsewhere the report simply has no such section.
 //!
 //! Limits: a managed user deleted by hand is re-created, reported as pending (nothing on the
 //! server remembers it); a link added by hand to a user that fleetform never recorded is
@@ -208,6 +208,9 @@ pub fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "Recent changes to the drifted users (the server's audit log):"
         )?;
         for (user, entries) in &report.audit {
+            if entries.is_empty() {
+                writeln!(out, "  {user}: no audit entry found for this user")?;
+            }
             for e in entries {
                 writeln!(out, "  {user}: {} by {} ({})", e.time, e.by, e.action)?;
             }
@@ -351,6 +354,29 @@ mod tests {
             out.contains("Drift: 1 change(s) on 1 user(s); pending: 1 change(s)."),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_drifted_user_the_audit_log_says_nothing_about_is_named_as_such() {
+        let u = max();
+        let mut hand = applied(&u, have("max@x.at", None));
+        hand.devices.insert("D2".into());
+        let mut r = report(&desired(vec![u]), &live("admin", vec![hand]));
+        let text_of = |r: &Report| {
+            let mut out = Vec::new();
+            text(r, &mut out).expect("write");
+            String::from_utf8(out).expect("utf-8")
+        };
+        // No log read: no section at all.
+        assert!(!text_of(&r).contains("audit"), "{}", text_of(&r));
+        // The log was read and has nothing about max: said, not guessed.
+        r.audit.insert(UserKey::new("max@x.at"), Vec::new());
+        let out = text_of(&r);
+        assert!(
+            out.contains("  max@x.at: no audit entry found for this user\n"),
+            "{out}"
+        );
+        assert!(!out.contains(" by "), "{out}");
     }
 
     #[test]

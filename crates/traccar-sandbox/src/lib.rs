@@ -73,7 +73,9 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use errors::ApiError;
-pub use store::{Device, Group, LinkTable, ObjectType, PasswordHash, ServerSettings, Store, User};
+pub use store::{
+    Action, Device, Group, LinkTable, ObjectType, PasswordHash, ServerSettings, Store, User,
+};
 /// The current TOTP code of a base32 `totpKey` (for tests and demos of TOTP users).
 pub use totp::current_code as totp_code;
 pub use version::TraccarVersion;
@@ -533,6 +535,19 @@ async fn serve_request(
             .unwrap_or("127.0.0.1"),
         parts.uri
     );
+    // `WebHelper.retrieveRemoteAddress`: X-Forwarded-For's first entry, else the peer.
+    let address = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || peer.ip().to_string(),
+            |v| match v.find(',') {
+                Some(i) if i > 0 => v[..i].to_string(),
+                _ => v.to_string(),
+            },
+        );
     let mut response = process(
         &shared,
         &parts.method,
@@ -542,6 +557,7 @@ async fn serve_request(
         &bytes,
         matched,
         uri,
+        address,
     );
     add_common_headers(response.headers_mut());
     shared.record(&info, response.status().as_u16());
@@ -628,6 +644,7 @@ fn process(
     body: &[u8],
     matched: Option<(Route, Option<&str>)>,
     uri: String,
+    address: String,
 ) -> Response<Body> {
     let version = shared.config.version;
     let accept_html = headers
@@ -712,6 +729,7 @@ fn process(
         session_id,
         origin: origin.origin.map(str::to_string),
         uri,
+        address,
     };
     let result = routes::handle(route, method, &mut ctx);
     drop(db);

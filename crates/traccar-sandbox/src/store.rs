@@ -243,6 +243,25 @@ impl ObjectType {
     }
 }
 
+/// A row of `tc_actions`, Traccar's audit log (v6.7+; `LogAction`). Written by the routes, read
+/// by `GET /api/audit`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Action {
+    pub time: DateTime<Utc>,
+    /// The caller's address (`X-Forwarded-For`'s first entry, else the peer's).
+    pub address: String,
+    /// The acting user; 0 = anonymous (registration).
+    pub user_id: i64,
+    /// `create`, `edit`, `remove`, `link` or `unlink`.
+    pub action_type: &'static str,
+    /// The object's class, decapitalized (`user`, `device`, `group`, `managedUser`); for a link,
+    /// the property side.
+    pub object_type: String,
+    pub object_id: i64,
+    /// For a link or unlink: the owner side's type and id (`attributes.ownerType`/`ownerId`).
+    pub owner: Option<(String, i64)>,
+}
+
 /// A link table: `(owner, property)` pairs with multiplicities (duplicate rows are kept).
 #[derive(Clone, Debug, Default)]
 pub struct LinkTable {
@@ -363,6 +382,8 @@ pub struct Store {
     unique_id_index: BTreeMap<String, i64>,
     /// The statements quoted in H2 errors.
     sql: Statements,
+    /// `tc_actions`, oldest first.
+    pub(crate) actions: Vec<Action>,
 }
 
 /// The SQL Traccar writes for users, devices and groups, as its H2 errors quote it. The column

@@ -117,6 +117,14 @@ impl TraccarVersion {
     pub fn stack_trace_errors(&self) -> bool {
         self.at_least(6, 7)
     }
+    /// v6.7: changes are written to the audit log (`tc_actions`), read by `GET /api/audit`.
+    pub fn audit_log(&self) -> bool {
+        self.at_least(6, 7)
+    }
+    /// v6.12: audit rows carry the acting user's `userEmail`.
+    pub fn audit_user_email(&self) -> bool {
+        self.at_least(6, 12)
+    }
     /// v6.10: `excludeAttributes`.
     pub fn exclude_attributes(&self) -> bool {
         self.at_least(6, 10)

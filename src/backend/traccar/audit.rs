@@ -10,7 +10,8 @@
 //! create, edit, delete) or when the user owns a link it records (6.9.1 logs a link or unlink
 //! with the linked object as `objectType`/`objectId` — `device`, `group`, `managedUser` — and
 //! the user in `attributes.ownerType`/`ownerId`). The acting user is shown by email when the
-//! fetch saw it, else as `user #N`.
+//! fetch saw it, else as `user #N`. Once the log was read, every asked user is in the answer,
+//! with no entries when the log has none about it (the report says so rather than guess).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -64,14 +65,16 @@ impl TraccarBackend {
     }
 }
 
-/// The entries about `ids` (see the header), newest first, at most `PER_USER` each; `emails`
-/// names the acting users the fetch saw.
+/// The entries about `ids` (see the header), newest first, at most `PER_USER` each, and an empty
+/// list for an asked user the rows say nothing about; `emails` names the acting users the fetch
+/// saw.
 pub fn entries_of(
     rows: &[Json],
     ids: &HashMap<Id, UserKey>,
     emails: &HashMap<Id, String>,
 ) -> BTreeMap<UserKey, Vec<AuditEntry>> {
-    let mut out: BTreeMap<UserKey, Vec<AuditEntry>> = BTreeMap::new();
+    let mut out: BTreeMap<UserKey, Vec<AuditEntry>> =
+        ids.values().map(|k| (k.clone(), Vec::new())).collect();
     for row in rows {
         let text = |k: &str| row.get(k).and_then(Json::as_str).map(str::to_string);
         let object_type = text("objectType").unwrap_or_default();
@@ -128,7 +131,8 @@ mod tests {
     #[test]
     fn keeps_the_newest_entries_about_the_asked_users() {
         let max = UserKey::new("max@x.at");
-        let ids: HashMap<Id, UserKey> = [(Id(7), max.clone())].into();
+        let quiet = UserKey::new("quiet@x.at");
+        let ids: HashMap<Id, UserKey> = [(Id(7), max.clone()), (Id(10), quiet.clone())].into();
         let emails: HashMap<Id, String> = [(Id(3), "fleet@x.at".to_string())].into();
         let rows = vec![
             json!({"actionTime": "2026-11-01T10:00:00.000+00:00", "userId": 1, "userEmail": "admin@x.at", "actionType": "edit", "objectType": "user", "objectId": 7}),
@@ -141,7 +145,9 @@ mod tests {
             json!({"actionTime": "2026-11-04T11:00:00.000+00:00", "userId": 3, "actionType": "link", "objectType": "device", "objectId": 7, "attributes": {"ownerType": "user", "ownerId": 9}}),
         ];
         let out = entries_of(&rows, &ids, &emails);
-        assert_eq!(out.len(), 1);
+        assert_eq!(out.len(), 2);
+        // Asked about, nothing in the log: present, without entries.
+        assert_eq!(out[&quiet], Vec::new());
         let entries = &out[&max];
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[0].by, "fleet@x.at");

@@ -2,7 +2,7 @@
 //! `?uniqueId=`/`?id=` lookups without admin bypass, creation limits and auto-link to the creator,
 //! full-replace PUT.
 
-use super::{Ctx, Reply, finish_list};
+use super::{Ctx, Reply, audit, finish_list};
 use crate::errors::ApiError;
 use crate::rules::{self, EditKind};
 use crate::store::{Device, ObjectType};
@@ -100,8 +100,10 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     rules::check_edit(ctx.store, me, EditKind::Device, true, false)?;
     rules::check_edit_references(ctx.store, me, None, device.group_id, device.calendar_id)?;
     let id = ctx.store.insert_device(device)?;
+    audit::object(ctx, "create", ObjectType::Device, id);
     ctx.store
         .insert_link(ObjectType::User, me, ObjectType::Device, id)?;
+    audit::link(ctx, true, (ObjectType::User, me), (ObjectType::Device, id));
     match ctx.store.device(id) {
         Some(device) => Ok(Reply::Json(device_json(device, false))),
         None => Err(ApiError::npe("device")),
@@ -122,6 +124,7 @@ pub fn update(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     if before.is_some() {
         ctx.store.update_device(device.clone())?;
     }
+    audit::object(ctx, "edit", ObjectType::Device, device.id);
     Ok(Reply::Json(device_json(&device, false)))
 }
 
@@ -130,5 +133,6 @@ pub fn delete(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     rules::check_permission(ctx.store, ctx.me, ObjectType::Device, id)?;
     rules::check_edit(ctx.store, ctx.me, EditKind::Device, false, false)?;
     ctx.store.delete_device(id);
+    audit::object(ctx, "remove", ObjectType::Device, id);
     Ok(Reply::NoContent)
 }

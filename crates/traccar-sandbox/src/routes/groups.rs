@@ -1,7 +1,7 @@
 //! `/api/groups` and `/api/groups/{id}` (`GroupResource`): lists including child and grandchild
 //! groups, auto-link to the creator, cycle detection on PUT, deletes that orphan members.
 
-use super::{Ctx, Reply, finish_list};
+use super::{Ctx, Reply, audit, finish_list};
 use crate::errors::ApiError;
 use crate::rules::{self, EditKind};
 use crate::store::{Group, ObjectType};
@@ -53,8 +53,10 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     rules::check_edit(ctx.store, me, EditKind::Group, true, false)?;
     rules::check_edit_references(ctx.store, me, None, group.group_id, 0)?;
     let id = ctx.store.insert_group(group)?;
+    audit::object(ctx, "create", ObjectType::Group, id);
     ctx.store
         .insert_link(ObjectType::User, me, ObjectType::Group, id)?;
+    audit::link(ctx, true, (ObjectType::User, me), (ObjectType::Group, id));
     match ctx.store.group(id) {
         Some(group) => Ok(Reply::Json(group_json(group, false))),
         None => Err(ApiError::npe("group")),
@@ -89,6 +91,7 @@ pub fn update(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     if before.is_some() {
         ctx.store.update_group(group.clone())?;
     }
+    audit::object(ctx, "edit", ObjectType::Group, group.id);
     Ok(Reply::Json(group_json(&group, false)))
 }
 
@@ -97,5 +100,6 @@ pub fn delete(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     rules::check_permission(ctx.store, ctx.me, ObjectType::Group, id)?;
     rules::check_edit(ctx.store, ctx.me, EditKind::Group, false, false)?;
     ctx.store.delete_group(id);
+    audit::object(ctx, "remove", ObjectType::Group, id);
     Ok(Reply::NoContent)
 }

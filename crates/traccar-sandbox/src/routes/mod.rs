@@ -5,6 +5,7 @@
 //! lock acquisition and never await. Transport concerns (throttle, latency, faults, logging) live
 //! in the crate root (`lib.rs`), never here.
 
+mod audit;
 mod devices;
 mod groups;
 mod permissions;
@@ -37,6 +38,8 @@ pub enum Route {
     Group,
     Permissions,
     PermissionsBulk,
+    /// `GET /api/audit` (v6.7+).
+    Audit,
 }
 
 /// What a method of a route consumes.
@@ -67,6 +70,7 @@ impl Route {
             ["groups", id] => return Some((Route::Group, Some(id))),
             ["permissions"] => Route::Permissions,
             ["permissions", "bulk"] => Route::PermissionsBulk,
+            ["audit"] => Route::Audit,
             _ => return None,
         };
         Some((route, None))
@@ -88,12 +92,17 @@ impl Route {
             Route::Group => "/api/groups/{id}",
             Route::Permissions => "/api/permissions",
             Route::PermissionsBulk => "/api/permissions/bulk",
+            Route::Audit => "/api/audit",
         }
     }
 
     /// Whether the route exists at all in the imitated version.
     pub fn exists(self, version: TraccarVersion) -> bool {
-        self != Route::SessionTokenRevoke || version.token_revocation()
+        match self {
+            Route::SessionTokenRevoke => version.token_revocation(),
+            Route::Audit => version.audit_log(),
+            _ => true,
+        }
     }
 
     /// The methods the route answers (others: 405).
@@ -101,7 +110,7 @@ impl Route {
         match self {
             Route::Server => &["GET", "PUT"],
             Route::Session => &["GET", "POST", "DELETE"],
-            Route::SessionUser => &["GET"],
+            Route::SessionUser | Route::Audit => &["GET"],
             Route::SessionToken | Route::SessionTokenRevoke => &["POST"],
             Route::Users | Route::Devices | Route::Groups => &["GET", "POST"],
             Route::User | Route::Device | Route::Group => &["GET", "PUT", "DELETE"],
@@ -220,6 +229,8 @@ pub struct Ctx<'a> {
     pub session_id: Option<String>,
     /// Whether the caller authenticated through a cookie session (for token expiry capping).
     pub via_session: bool,
+    /// The caller's address as Traccar records it in the audit log.
+    pub address: String,
     /// The request's `Origin` header (stored in new sessions).
     pub origin: Option<String>,
     /// The full request URI (for Jetty's 404 page).
@@ -294,6 +305,7 @@ pub fn handle(route: Route, method: &str, ctx: &mut Ctx<'_>) -> Result<Reply, Ap
         (Route::Permissions, _) => permissions::unlink(ctx, false),
         (Route::PermissionsBulk, "POST") => permissions::link(ctx, true),
         (Route::PermissionsBulk, _) => permissions::unlink(ctx, true),
+        (Route::Audit, _) => audit::get(ctx),
     }
 }
 

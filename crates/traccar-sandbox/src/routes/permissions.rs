@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, Reply};
+use super::{Ctx, Reply, audit};
 use crate::errors::ApiError;
 use crate::rules;
 use crate::store::ObjectType;
@@ -152,12 +152,13 @@ fn apply(ctx: &mut Ctx<'_>, item: &Value, add: bool) -> Result<(), ApiError> {
     }
     if add {
         ctx.store
-            .insert_link(owner, owner_id, property, property_id)
+            .insert_link(owner, owner_id, property, property_id)?;
     } else {
         ctx.store
             .delete_link(owner, owner_id, property, property_id);
-        Ok(())
     }
+    audit::link(ctx, add, (owner, owner_id), (property, property_id));
+    Ok(())
 }
 
 fn run(ctx: &mut Ctx<'_>, bulk: bool, add: bool) -> Result<Reply, ApiError> {

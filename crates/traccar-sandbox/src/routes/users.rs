@@ -2,7 +2,7 @@
 //! registration, manager-created users, full-replace PUT guarded by `checkUserUpdate`, deletes
 //! that cascade to links.
 
-use super::{Ctx, Reply, finish_list};
+use super::{Ctx, Reply, audit, finish_list};
 use crate::errors::ApiError;
 use crate::rules::{self, EditKind};
 use crate::store::{ObjectType, PasswordHash, User};
@@ -102,9 +102,16 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     }
     entity.password = input.password.as_deref().map(PasswordHash::new);
     let id = ctx.store.insert_user(entity)?;
+    audit::object(ctx, "create", ObjectType::User, id);
     if actor.as_ref().is_some_and(|a| a.manager()) {
         ctx.store
             .insert_link(ObjectType::User, me, ObjectType::ManagedUser, id)?;
+        audit::link(
+            ctx,
+            true,
+            (ObjectType::User, me),
+            (ObjectType::ManagedUser, id),
+        );
     }
     match ctx.store.user(id) {
         Some(user) => Ok(Reply::Json(user_json(user, false, ctx.version))),
@@ -130,6 +137,7 @@ pub fn update(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         after.clone(),
         input.password.as_deref().map(PasswordHash::new),
     )?;
+    audit::object(ctx, "edit", ObjectType::User, after.id);
     // The response echoes the request entity (defaults filled in), not the stored row.
     Ok(Reply::Json(user_json(&after, false, ctx.version)))
 }
@@ -140,6 +148,7 @@ pub fn delete(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     rules::check_permission(ctx.store, me, ObjectType::User, id)?;
     rules::check_edit(ctx.store, me, EditKind::User, false, false)?;
     ctx.store.delete_user(id);
+    audit::object(ctx, "remove", ObjectType::User, id);
     if id == me
         && let Some(session) = ctx
             .session_id
