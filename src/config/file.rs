@@ -226,7 +226,13 @@ fn describe_users(schema: &mut serde_json::Value, backend: &Description) {
             properties.insert(backend.key.name.into(), J::Object(key));
             object.insert("required".into(), json!([backend.key.name]));
         }
-        for (name, value) in shared.iter().filter(|(name, _)| *name != "attributes") {
+        // Link lists only where the backend has them (Traccar: `devices`, `groups`).
+        let shown = |name: &str| match name {
+            "attributes" => false,
+            "devices" | "groups" => backend.has_file_links(name),
+            _ => true,
+        };
+        for (name, value) in shared.iter().filter(|(name, _)| shown(name)) {
             properties.insert(name.clone(), value.clone());
         }
         for name in backend.file_keys() {

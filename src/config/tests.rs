@@ -1491,17 +1491,18 @@ mod another_backend {
     #[test]
     fn another_backends_file_refuses_traccars_fields_with_its_own_keys() {
         let problems = parse_other(
-            "version: 1\nfleet: f\nusers:\n  - clientId: d1\n    readonly: true\n    tracking: yes\n    attributes: {a: 1}\n  - email: a@x.at\n",
+            "version: 1\nfleet: f\nusers:\n  - clientId: d1\n    readonly: true\n    tracking: yes\n    attributes: {a: 1}\n  - email: a@x.at\n    devices: [D1]\n",
         )
         .expect_err("refused");
         assert_eq!(
             problems,
             [
-                "f.yaml:5:5: unknown key `readonly`: the keys allowed here are: clientId, role, devices, groups, firstName, tracking",
+                "f.yaml:5:5: unknown key `readonly`: the keys allowed here are: clientId, role, firstName, tracking",
                 r#"f.yaml:6:15: `tracking`: expected a boolean, found the string "yes""#,
-                "f.yaml:7:5: unknown key `attributes`: the keys allowed here are: clientId, role, devices, groups, firstName, tracking",
+                "f.yaml:7:5: unknown key `attributes`: the keys allowed here are: clientId, role, firstName, tracking",
                 "f.yaml:8:5: the required key `clientId` is missing: add it, e.g. `clientId: drv-0001`",
-                "f.yaml:8:5: unknown key `email`: the keys allowed here are: clientId, role, devices, groups, firstName, tracking",
+                "f.yaml:8:5: unknown key `email`: the keys allowed here are: clientId, role, firstName, tracking",
+                "f.yaml:9:5: unknown key `devices`: the keys allowed here are: clientId, role, firstName, tracking",
             ]
         );
     }

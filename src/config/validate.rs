@@ -302,7 +302,12 @@ fn nullable_keys(backend: &Description) -> Vec<&'static str> {
 fn allowed_keys(backend: &Description, keyed: bool) -> Vec<&'static str> {
     let mut keys = Vec::new();
     if keyed {
-        keys.extend([backend.key.name, "role", "devices", "groups"]);
+        keys.extend([backend.key.name, "role"]);
+        keys.extend(
+            ["devices", "groups"]
+                .into_iter()
+                .filter(|key| backend.has_file_links(key)),
+        );
     }
     keys.extend(backend.file_keys());
     keys
@@ -340,8 +345,10 @@ fn decode_entry<T: serde::de::DeserializeOwned>(
                     broken = true;
                 }
             }
-        } else if name == "attributes" && !backend.capabilities.attributes {
-            // Shared by the file types, but only for backends whose users have attributes.
+        } else if (name == "attributes" && !backend.capabilities.attributes)
+            || (keyed && matches!(name, "devices" | "groups") && !backend.has_file_links(name))
+        {
+            // Shared by the file types, but only for backends whose users have them.
             skip.insert(i);
             let allowed = allowed_keys(backend, keyed);
             ctx.report(

@@ -720,6 +720,9 @@ impl KeySpec {
 pub struct LinkSpec {
     /// The name in plans, e.g. `device`.
     pub kind: &'static str,
+    /// The key of a user's list of these links in the fleet file, e.g. `devices`; `None` for a
+    /// kind the file never lists (links the backend's rules add, such as Traccar's manager).
+    pub file_key: Option<&'static str>,
 }
 
 /// What a backend supports besides fields.
@@ -804,6 +807,11 @@ impl Description {
         }
         keys.extend(self.fields.iter().filter(|s| !profile(s)).map(|s| s.name));
         keys
+    }
+
+    /// Whether a user's entry in a fleet file may hold the link list `key` (e.g. `devices`).
+    pub fn has_file_links(&self, key: &str) -> bool {
+        self.links.iter().any(|l| l.file_key == Some(key))
     }
 
     /// Every declared field, in order.

@@ -165,9 +165,18 @@ static FIELDS: [FieldSpec; 10] = [
 ];
 
 static LINKS: [LinkSpec; 3] = [
-    LinkSpec { kind: "device" },
-    LinkSpec { kind: "group" },
-    LinkSpec { kind: MANAGER_LINK },
+    LinkSpec {
+        kind: "device",
+        file_key: Some("devices"),
+    },
+    LinkSpec {
+        kind: "group",
+        file_key: Some("groups"),
+    },
+    LinkSpec {
+        kind: MANAGER_LINK,
+        file_key: None,
+    },
 ];
 
 /// Traccar's description.
