@@ -279,6 +279,22 @@ pub struct SandboxArgs {
     pub registration: bool,
 }
 
+/// `--metrics-out`, shared by plan, apply and drift.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MetricsArgs {
+    /// Write Prometheus text-format metrics to this file (for node_exporter's textfile
+    /// collector), atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+}
+
+impl MetricsArgs {
+    /// The metrics file, when asked for.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.metrics_out.as_deref()
+    }
+}
+
 /// `plan --out` and `--metrics-out`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct PlanOutArgs {
@@ -287,10 +303,8 @@ pub struct PlanOutArgs {
     #[arg(long, value_name = "PLAN.json")]
     pub out: Option<PathBuf>,
 
-    /// Write Prometheus text-format metrics to this file (for node_exporter's textfile
-    /// collector), atomically.
-    #[arg(long, value_name = "FILE")]
-    pub metrics_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// `apply --plan` and `--metrics-out`.
@@ -302,10 +316,8 @@ pub struct ApplyPlanArgs {
     #[arg(long = "plan", value_name = "PLAN.json", conflicts_with_all = ["file", "target"])]
     pub plan: Option<PathBuf>,
 
-    /// Write Prometheus text-format metrics to this file (for node_exporter's textfile
-    /// collector), atomically.
-    #[arg(long, value_name = "FILE")]
-    pub metrics_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -324,10 +336,8 @@ pub struct DriftArgs {
     #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
     pub format: DriftFormat,
 
-    /// Write Prometheus text-format metrics to this file (for node_exporter's textfile
-    /// collector), atomically.
-    #[arg(long, value_name = "FILE")]
-    pub metrics_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

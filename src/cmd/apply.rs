@@ -57,7 +57,7 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
         run_with(&backend, &loaded, args, approval, io).await
     }
     .await;
-    known.finish(result, args.saved.metrics_out.as_deref(), "apply")
+    known.finish(result, args.saved.metrics.path(), "apply")
 }
 
 /// `fleetform apply -f FILE` against a connected backend.
@@ -161,7 +161,7 @@ async fn execute<B: Backend>(
     // well, and a cancelled apply counts as a failed run.
     let nothing_applied = |success: bool| {
         write_metrics(
-            args.saved.metrics_out.as_deref(),
+            args.saved.metrics.path(),
             "apply",
             &plan.fleet,
             plan.summary(),
@@ -239,7 +239,7 @@ async fn execute<B: Backend>(
         *failure = failure.map_message(|message| redactions.apply(message));
     }
     write_metrics(
-        args.saved.metrics_out.as_deref(),
+        args.saved.metrics.path(),
         "apply",
         &plan.fleet,
         plan.summary(),

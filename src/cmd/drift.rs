@@ -19,7 +19,7 @@ pub async fn run(args: &DriftArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         run_with(&backend, &loaded, args, io).await
     }
     .await;
-    known.finish(result, args.metrics_out.as_deref(), "drift")
+    known.finish(result, args.metrics.path(), "drift")
 }
 
 /// `fleetform drift` against a connected backend.
@@ -41,7 +41,7 @@ pub async fn run_with<B: Backend>(
         DriftFormat::Json => writeln!(io.out, "{}", serde_json::to_string_pretty(&report)?)?,
     }
     write_metrics(
-        args.metrics_out.as_deref(),
+        args.metrics.path(),
         "drift",
         &plan.fleet,
         plan.summary(),

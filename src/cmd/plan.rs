@@ -25,7 +25,7 @@ pub async fn run(args: &PlanArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
         run_with(&backend, &loaded, args, io).await
     }
     .await;
-    known.finish(result, args.saved.metrics_out.as_deref(), "plan")
+    known.finish(result, args.saved.metrics.path(), "plan")
 }
 
 /// `fleetform plan` against a connected backend.
@@ -97,7 +97,7 @@ fn save(
         metrics::write_atomically(out, &text)?;
     }
     write_metrics(
-        args.metrics_out.as_deref(),
+        args.metrics.path(),
         "plan",
         &plan.fleet,
         plan.summary(),
