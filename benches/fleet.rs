@@ -36,11 +36,13 @@ use std::time::{Duration, Instant};
 
 use fleetform::apply;
 use fleetform::backend::traccar::api::Credentials;
-use fleetform::backend::traccar::rules::{DESCRIPTION as TRACCAR, field_named as tf};
+use fleetform::backend::traccar::rules::{
+    DESCRIPTION as TRACCAR, DEVICE, GROUP, field_named as tf,
+};
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::config::{self, Loaded};
 use fleetform::core::model::{
-    Account, Desired, DesiredUser, Field, Live, LiveUser, Prune, Safety, UserKey, Value,
+    Account, Desired, DesiredUser, Field, Links, Live, LiveUser, Prune, Safety, UserKey, Value,
 };
 use fleetform::core::plan;
 use fleetform::core::secret::Secret;
@@ -231,6 +233,14 @@ async fn measure(sandbox: &Sandbox, work: impl Future<Output = usize>) -> Run {
 fn group_count(n: usize) -> usize {
     (n / 100).max(10)
 }
+/// A user's links: these devices and groups (a kind without targets is absent, as read).
+fn links(devices: BTreeSet<String>, groups: BTreeSet<String>) -> Links {
+    [(DEVICE, devices), (GROUP, groups)]
+        .into_iter()
+        .filter(|(_, targets)| !targets.is_empty())
+        .collect()
+}
+
 fn group_name(g: usize) -> String {
     format!("Depot {g:04}")
 }
@@ -511,8 +521,10 @@ fn core(n: usize) {
                     DesiredUser {
                         email: email(u),
                         fields,
-                        devices: [unique_id(2 * u), unique_id(2 * u + 1)].into(),
-                        groups: rider_group(u, n).map(group_name).into_iter().collect(),
+                        links: links(
+                            [unique_id(2 * u), unique_id(2 * u + 1)].into(),
+                            rider_group(u, n).map(group_name).into_iter().collect(),
+                        ),
                         origin: None,
                     },
                 )
@@ -556,8 +568,10 @@ fn core(n: usize) {
                             untouchable: None,
                             marker: Some(FLEET.into()),
                             fields,
-                            devices,
-                            groups: rider_group(u, n).map(group_name).into_iter().collect(),
+                            links: links(
+                                devices,
+                                rider_group(u, n).map(group_name).into_iter().collect(),
+                            ),
                             managed_by: BTreeSet::new(),
                         },
                     )
@@ -575,11 +589,12 @@ fn core(n: usize) {
                 role: "admin".into(),
             },
             users,
-            devices: (0..2 * n).map(unique_id).collect(),
-            groups: (0..group_count(n)).map(group_name).collect(),
-            ambiguous_groups: BTreeSet::new(),
-            manager_devices: None,
-            manager_groups: None,
+            targets: Links::from([
+                (DEVICE, (0..2 * n).map(unique_id).collect()),
+                (GROUP, (0..group_count(n)).map(group_name).collect()),
+            ]),
+            ambiguous: Links::new(),
+            owner_targets: Links::new(),
             now: chrono::Utc::now(),
         };
         reset_peak();

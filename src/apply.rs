@@ -226,9 +226,9 @@ fn phase_label(phase: Phase) -> &'static str {
 mod tests {
     use super::*;
     use crate::backend::Outcome;
-    use crate::core::model::{Account, LinkKind, Live, Scope};
+    use crate::core::model::{Account, Live, Scope};
     #[allow(unused_imports, reason = "not every test module needs both")]
-    use crate::testing::{TRACCAR, tf};
+    use crate::testing::{DEVICE, TRACCAR, tf};
     use std::sync::Mutex;
 
     /// A backend that fails the actions whose description contains a marker string.
@@ -289,7 +289,7 @@ mod tests {
     fn link(email: &str, target: &str) -> Action {
         Action::Link {
             email: email.into(),
-            kind: LinkKind::Device,
+            kind: DEVICE,
             target: target.into(),
         }
     }
@@ -337,7 +337,7 @@ mod tests {
         let p = plan(vec![
             Action::Unlink {
                 email: "a@x".into(),
-                kind: LinkKind::Device,
+                kind: DEVICE,
                 target: "D1".into(),
             },
             link("a@x", "D2"),
@@ -428,7 +428,7 @@ mod tests {
         let p = plan(vec![
             Action::Unlink {
                 email: "a@x".into(),
-                kind: LinkKind::Device,
+                kind: DEVICE,
                 target: "D1".into(),
             },
             link("a@x", "D2"),

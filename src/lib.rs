@@ -197,11 +197,9 @@ mod tests {
                 role: "admin".into(),
             },
             users: Default::default(),
-            devices: Default::default(),
-            groups: Default::default(),
-            ambiguous_groups: Default::default(),
-            manager_devices: None,
-            manager_groups: None,
+            targets: Default::default(),
+            ambiguous: Default::default(),
+            owner_targets: Default::default(),
             now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
         };
         let message = plan(&loaded.desired, &live, &PlanOptions::default())

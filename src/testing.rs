@@ -11,3 +11,18 @@ pub(crate) static TRACCAR: &Description = &crate::backend::traccar::rules::DESCR
 pub(crate) fn tf(name: &str) -> Field {
     crate::backend::traccar::rules::field_named(name)
 }
+
+pub(crate) use crate::backend::traccar::rules::{DEVICE, GROUP};
+pub(crate) use crate::core::model::{Links, linked};
+
+/// Traccar links: these devices and groups (a kind without targets is left out, as a backend
+/// reads it).
+pub(crate) fn links_of(
+    devices: std::collections::BTreeSet<String>,
+    groups: std::collections::BTreeSet<String>,
+) -> crate::core::model::Links {
+    [(DEVICE, devices), (GROUP, groups)]
+        .into_iter()
+        .filter(|(_, targets)| !targets.is_empty())
+        .collect()
+}

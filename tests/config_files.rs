@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use fleetform::backend::traccar::rules::{DEVICE, GROUP};
 use fleetform::config;
-use fleetform::core::model::Value;
+use fleetform::core::model::{Value, linked};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,13 +61,13 @@ fn the_top_level_example_is_the_demo_fleet() {
     assert_eq!(loaded.server_url.as_deref(), Some("http://127.0.0.1:8082"));
     let devices = demo_devices();
     for user in desired.users.values() {
-        for device in &user.devices {
+        for device in linked(&user.links, DEVICE) {
             assert!(
                 devices.contains(device),
                 "{device} is not in the demo sandbox"
             );
         }
-        for group in &user.groups {
+        for group in linked(&user.links, GROUP) {
             assert!(
                 ["Vienna", "Graz"].contains(&group.as_str()),
                 "{group} is not a demo group"

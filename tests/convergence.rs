@@ -15,11 +15,11 @@ use std::sync::{Arc, Mutex};
 use fleetform::apply;
 use fleetform::backend::Backend;
 use fleetform::backend::traccar::api::Credentials;
-use fleetform::backend::traccar::rules::field_named as tf;
+use fleetform::backend::traccar::rules::{MANAGER, field_named as tf};
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config;
-use fleetform::core::model::{Action, Scope, UserKey, Value};
+use fleetform::core::model::{Action, Scope, UserKey, Value, linked};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
 use traccar_sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
@@ -496,19 +496,19 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
                 *adopt || changes.iter().any(|c| c.before != c.after)
             }
             Action::Link { kind, target, .. } => {
-                user.is_some_and(|u| match kind {
-                    fleetform::core::model::LinkKind::Device => !u.devices.contains(target),
-                    fleetform::core::model::LinkKind::Group => !u.groups.contains(target),
-                    fleetform::core::model::LinkKind::Manager => {
+                user.is_some_and(|u| {
+                    if *kind == MANAGER {
                         !u.managed_by.contains(&UserKey::new(target))
+                    } else {
+                        !linked(&u.links, *kind).contains(target)
                     }
                 }) || user.is_none()
             }
-            Action::Unlink { kind, target, .. } => user.is_some_and(|u| match kind {
-                fleetform::core::model::LinkKind::Device => u.devices.contains(target),
-                fleetform::core::model::LinkKind::Group => u.groups.contains(target),
-                fleetform::core::model::LinkKind::Manager => {
+            Action::Unlink { kind, target, .. } => user.is_some_and(|u| {
+                if *kind == MANAGER {
                     u.managed_by.contains(&UserKey::new(target))
+                } else {
+                    linked(&u.links, *kind).contains(target)
                 }
             }),
             Action::DisableUser { .. } => {

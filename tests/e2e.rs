@@ -8,6 +8,7 @@ use std::process::Command;
 
 use fleetform::apply::{self, Report};
 use fleetform::backend::traccar::api::Credentials;
+use fleetform::backend::traccar::rules::{DEVICE, MANAGER};
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config::{self, Loaded};
@@ -277,7 +278,7 @@ async fn a_link_added_by_hand_is_removed() {
         plan.actions,
         vec![Action::Unlink {
             email: "max@mustermann.at".into(),
-            kind: fleetform::core::model::LinkKind::Device,
+            kind: DEVICE,
             target: "BT-000110".into()
         }]
     );
@@ -413,7 +414,7 @@ async fn an_existing_unmarked_user_in_the_file_is_adopted() {
     // An admin run naming a manager puts the adopted user into the billing account too.
     assert!(plan.actions.contains(&Action::Link {
         email: "Max@Mustermann.at".into(),
-        kind: fleetform::core::model::LinkKind::Manager,
+        kind: MANAGER,
         target: DEMO_MANAGER.into(),
     }));
     env.apply(BASE).await;
@@ -731,7 +732,7 @@ async fn a_fleet_user_left_outside_the_billing_account_is_linked_to_it() {
         plan.actions,
         vec![Action::Link {
             email: "max@mustermann.at".into(),
-            kind: fleetform::core::model::LinkKind::Manager,
+            kind: MANAGER,
             target: DEMO_MANAGER.into(),
         }]
     );

@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use fleetform::apply;
 use fleetform::backend::traccar::api::{Credentials, RetryPolicy};
+use fleetform::backend::traccar::rules::{DEVICE, GROUP};
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config::Loaded;
-use fleetform::core::model::UserKey;
+use fleetform::core::model::{UserKey, linked};
 use traccar_sandbox::faults::{self, Kind};
 use traccar_sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
 
@@ -104,11 +105,10 @@ fn desired_access(loaded: &Loaded) -> BTreeMap<String, Access> {
         .users
         .iter()
         .map(|(k, u)| {
-            let tokens = u
-                .devices
+            let tokens = linked(&u.links, DEVICE)
                 .iter()
                 .map(|d| format!("D:{d}"))
-                .chain(u.groups.iter().map(|g| format!("G:{g}")))
+                .chain(linked(&u.links, GROUP).iter().map(|g| format!("G:{g}")))
                 .collect();
             (k.as_str().to_string(), tokens)
         })

@@ -37,7 +37,7 @@ pub async fn run_with<B: Backend>(
         fleet: fleet.to_string(),
         emails,
         manager: None,
-        desired_groups: Default::default(),
+        desired_links: Default::default(),
     };
     let listed = backend
         .fetch(&scope("", Default::default()))

@@ -127,6 +127,17 @@ pub struct FileRole {
     pub attributes: Option<BTreeMap<String, serde_json::Value>>,
 }
 
+impl FileUser {
+    /// The link list under `key` (a `LinkSpec::file_key`), if the user has one.
+    pub fn link_list(&self, key: &str) -> Option<&[String]> {
+        match key {
+            "devices" => self.devices.as_deref(),
+            "groups" => self.groups.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// One user. Fields left out are not managed: fleetform leaves them as they are on the
 /// server.
 #[derive(Debug, Default, Deserialize, JsonSchema)]

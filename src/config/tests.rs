@@ -1,7 +1,7 @@
 //! Unit tests of config: each problem kind with its location and message, all problems at once,
 //! role merges, nullable fields, and hostile input that must fail cleanly, never panic.
 
-use crate::testing::{TRACCAR, tf};
+use crate::testing::{DEVICE, GROUP, TRACCAR, linked, links_of, tf};
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{TimeZone, Utc};
@@ -90,8 +90,7 @@ users:
                 DesiredUser {
                     email: "max@mustermann.at".into(),
                     fields,
-                    devices: set(&["BT-000123"]),
-                    groups: set(&["Vienna"]),
+                    links: links_of(set(&["BT-000123"]), set(&["Vienna"])),
                     origin: Some("f.yaml:11:5".into()),
                 },
             )]),
@@ -112,7 +111,7 @@ fn defaults_absent_fields_are_not_managed_and_links_are_empty() {
     assert_eq!(loaded.server_url, None);
     let a = user(&loaded, "a@example.com");
     assert!(a.fields.is_empty(), "{:?}", a.fields);
-    assert!(a.devices.is_empty() && a.groups.is_empty());
+    assert!(linked(&a.links, DEVICE).is_empty() && linked(&a.links, GROUP).is_empty());
     // No users at all is a valid (if drastic) fleet: prune removes every managed user.
     assert!(ok(&file("")).desired.users.is_empty());
     assert!(ok(&file("users: []\nroles: {}\n")).desired.users.is_empty());
@@ -218,8 +217,11 @@ fn string_fields_read_scalars_as_written() {
     let a = user(&loaded, "a@x.at");
     assert_eq!(a.fields[&tf("name")], text("0x1F"));
     assert_eq!(a.fields[&tf("phone")], text("0664123"));
-    assert_eq!(a.devices, set(&["101", "1e3", "true", "007"]));
-    assert_eq!(a.groups, set(&["2024"]));
+    assert_eq!(
+        *linked(&a.links, DEVICE),
+        set(&["101", "1e3", "true", "007"])
+    );
+    assert_eq!(*linked(&a.links, GROUP), set(&["2024"]));
 }
 
 #[test]
@@ -287,8 +289,14 @@ fn yaml_anchors_and_merge_keys_work() {
     email: c@x.at
 ",
     ));
-    assert_eq!(user(&loaded, "b@x.at").devices, set(&["BT-1", "BT-2"]));
-    assert_eq!(user(&loaded, "c@x.at").devices, set(&["BT-1", "BT-2"]));
+    assert_eq!(
+        *linked(&user(&loaded, "b@x.at").links, DEVICE),
+        set(&["BT-1", "BT-2"])
+    );
+    assert_eq!(
+        *linked(&user(&loaded, "c@x.at").links, DEVICE),
+        set(&["BT-1", "BT-2"])
+    );
 }
 
 #[test]
@@ -935,7 +943,10 @@ fn the_limits_leave_room_for_a_large_fleet_sharing_an_anchor() {
     }
     let loaded = ok(&text);
     assert_eq!(loaded.desired.users.len(), 1_250);
-    assert_eq!(user(&loaded, "user1249@example.com").devices.len(), 12);
+    assert_eq!(
+        linked(&user(&loaded, "user1249@example.com").links, DEVICE).len(),
+        12
+    );
 }
 
 #[test]

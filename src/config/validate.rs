@@ -18,7 +18,7 @@ use super::{Problem, Problems};
 use crate::core::model::{
     DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, Prune, Safety, UserKey, Value,
 };
-use crate::core::model::{Description, FieldType};
+use crate::core::model::{Description, FieldType, Links};
 
 pub use crate::core::model::MARKER_ATTRIBUTE;
 
@@ -1058,15 +1058,19 @@ fn check_users(
             user.file.attributes.as_ref(),
         ));
 
-        let devices = links(ctx, node, "devices", "device", user.file.devices.as_deref());
-        let groups = links(ctx, node, "groups", "group", user.file.groups.as_deref());
+        let mut user_links = Links::new();
+        for (spec, key) in backend.file_links() {
+            let set = links(ctx, node, key, spec.kind.name(), user.file.link_list(key));
+            if !set.is_empty() {
+                user_links.insert(spec.kind, set);
+            }
+        }
 
         if let Some(key) = key {
             out.entry(key).or_insert(DesiredUser {
                 email: written.trim().to_string(),
                 fields,
-                devices,
-                groups,
+                links: user_links,
                 origin: Some(ctx.location(node.pos)),
             });
         }

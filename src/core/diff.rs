@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 
 use crate::core::model::{
     Action, DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, FieldChange, LinkKind, Live,
-    LiveUser, Prune, UserKey, Value,
+    LiveUser, Prune, UserKey, Value, linked,
 };
 
 /// The actions that move `live` to `desired`, in no particular order. Never contains a no-op.
@@ -48,7 +48,7 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
             continue;
         }
         match live.users.get(key) {
-            None => create(want, owner.clone(), &mut actions),
+            None => create(desired, want, owner.clone(), &mut actions),
             Some(have) => {
                 if have
                     .marker
@@ -154,7 +154,12 @@ fn empty_as_null(value: &Value) -> &Value {
     }
 }
 
-fn create(want: &DesiredUser, managed_by: Option<String>, actions: &mut Vec<Action>) {
+fn create(
+    desired: &Desired,
+    want: &DesiredUser,
+    managed_by: Option<String>,
+    actions: &mut Vec<Action>,
+) {
     // A null attribute means "absent", which a new user already is.
     let fields = want
         .fields
@@ -167,20 +172,15 @@ fn create(want: &DesiredUser, managed_by: Option<String>, actions: &mut Vec<Acti
         fields,
         managed_by,
     });
-    links(
-        &want.email,
-        &want.devices,
-        &BTreeSet::new(),
-        LinkKind::Device,
-        actions,
-    );
-    links(
-        &want.email,
-        &want.groups,
-        &BTreeSet::new(),
-        LinkKind::Group,
-        actions,
-    );
+    for (spec, _) in desired.backend.file_links() {
+        links(
+            &want.email,
+            linked(&want.links, spec.kind),
+            &BTreeSet::new(),
+            spec.kind,
+            actions,
+        );
+    }
 }
 
 fn update(
@@ -226,28 +226,24 @@ fn update(
     // A user adopted, or created by a run that stopped before linking it to the manager,
     // joins the billing account like the users fleetform creates there.
     if let Some(manager) = manager
+        && let Some(kind) = desired.backend.owner_link()
         && !have.managed_by.contains(&desired.key(manager))
     {
         actions.push(Action::Link {
             email: have.email.clone(),
-            kind: LinkKind::Manager,
+            kind,
             target: manager.to_string(),
         });
     }
-    links(
-        &have.email,
-        &want.devices,
-        &have.devices,
-        LinkKind::Device,
-        actions,
-    );
-    links(
-        &have.email,
-        &want.groups,
-        &have.groups,
-        LinkKind::Group,
-        actions,
-    );
+    for (spec, _) in desired.backend.file_links() {
+        links(
+            &have.email,
+            linked(&want.links, spec.kind),
+            linked(&have.links, spec.kind),
+            spec.kind,
+            actions,
+        );
+    }
 }
 
 /// Links `want - have` and unlinks `have - want`.
@@ -280,7 +276,7 @@ pub(crate) mod tests {
     //! the small helpers below, and the exact set of expected actions.
 
     #[allow(unused_imports, reason = "not every test module needs both")]
-    use crate::testing::{TRACCAR, tf};
+    use crate::testing::{DEVICE, GROUP, Links, TRACCAR, linked, tf};
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
@@ -304,8 +300,7 @@ pub(crate) mod tests {
         DesiredUser {
             email: email.into(),
             fields: BTreeMap::new(),
-            devices: BTreeSet::new(),
-            groups: BTreeSet::new(),
+            links: Default::default(),
             origin: None,
         }
     }
@@ -316,8 +311,7 @@ pub(crate) mod tests {
             untouchable: None,
             marker: marker.map(str::to_string),
             fields: BTreeMap::new(),
-            devices: BTreeSet::new(),
-            groups: BTreeSet::new(),
+            links: Default::default(),
             managed_by: BTreeSet::new(),
         }
     }
@@ -360,11 +354,12 @@ pub(crate) mod tests {
         Live {
             account: account(role),
             users: all,
-            devices: set(&["D1", "D2", "D3"]),
-            groups: set(&["G1", "G2"]),
-            ambiguous_groups: set(&["Twice"]),
-            manager_devices: None,
-            manager_groups: None,
+            targets: Links::from([
+                (DEVICE, set(&["D1", "D2", "D3"])),
+                (GROUP, set(&["G1", "G2"])),
+            ]),
+            ambiguous: Links::from([(GROUP, set(&["Twice"]))]),
+            owner_targets: Links::new(),
             now: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 1, 12, 0, 0)
                 .single()
                 .unwrap_or_default(),
@@ -413,11 +408,11 @@ pub(crate) mod tests {
 
     fn cases() -> Vec<Case> {
         let mut linked = have("b@x.test", Some(FLEET));
-        linked.devices = set(&["D1", "D2"]);
-        linked.groups = set(&["G1"]);
+        linked.links.insert(DEVICE, set(&["D1", "D2"]));
+        linked.links.insert(GROUP, set(&["G1"]));
         let mut linked_want = want("b@x.test");
-        linked_want.devices = set(&["D2", "D3"]);
-        linked_want.groups = set(&["G2"]);
+        linked_want.links.insert(DEVICE, set(&["D2", "D3"]));
+        linked_want.links.insert(GROUP, set(&["G2"]));
 
         let mut admin = have("root@x.test", Some(FLEET));
         admin.untouchable =
@@ -433,7 +428,7 @@ pub(crate) mod tests {
             .insert(Field::Attribute("gone".into()), Value::Int(2));
         attrs.fields.insert(tf("phone"), Value::Null);
         let mut prune_linked = have("old@x.test", Some(FLEET));
-        prune_linked.devices = set(&["D1"]);
+        prune_linked.links.insert(DEVICE, set(&["D1"]));
 
         let mut with_manager = desired(vec![with_field(
             want("New@X.test"),
@@ -490,8 +485,8 @@ pub(crate) mod tests {
                     let mut u = with_field(want("Max@X.test"), tf("name"), text("Max"));
                     u.fields
                         .insert(Field::Attribute("absent".into()), Value::Null);
-                    u.devices = set(&["D1"]);
-                    u.groups = set(&["G1"]);
+                    u.links.insert(DEVICE, set(&["D1"]));
+                    u.links.insert(GROUP, set(&["G1"]));
                     u
                 }]),
                 live: live("admin", vec![]),
@@ -501,8 +496,8 @@ pub(crate) mod tests {
                         fields: [(tf("name"), text("Max"))].into_iter().collect(),
                         managed_by: None,
                     },
-                    link("Max@X.test", LinkKind::Device, "D1"),
-                    link("Max@X.test", LinkKind::Group, "G1"),
+                    link("Max@X.test", DEVICE, "D1"),
+                    link("Max@X.test", GROUP, "G1"),
                 ],
             },
             Case {
@@ -630,10 +625,10 @@ pub(crate) mod tests {
                 desired: desired(vec![linked_want]),
                 live: live("admin", vec![linked]),
                 want: vec![
-                    unlink("b@x.test", LinkKind::Device, "D1"),
-                    link("b@x.test", LinkKind::Device, "D3"),
-                    unlink("b@x.test", LinkKind::Group, "G1"),
-                    link("b@x.test", LinkKind::Group, "G2"),
+                    unlink("b@x.test", DEVICE, "D1"),
+                    link("b@x.test", DEVICE, "D3"),
+                    unlink("b@x.test", GROUP, "G1"),
+                    link("b@x.test", GROUP, "G2"),
                 ],
             },
             Case {
@@ -738,7 +733,7 @@ pub(crate) mod tests {
                         admin,
                         {
                             let mut u = have(BOSS, Some(FLEET));
-                            u.devices = set(&["D1"]);
+                            u.links.insert(DEVICE, set(&["D1"]));
                             u
                         },
                         have("theirs@x.test", Some("other-fleet")),

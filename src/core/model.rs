@@ -270,10 +270,9 @@ pub struct DesiredUser {
     pub email: String,
     /// Managed fields only, roles already merged in.
     pub fields: BTreeMap<Field, Value>,
-    /// Device uniqueIds linked directly to the user. The full set: others are unlinked.
-    pub devices: BTreeSet<String>,
-    /// Group names linked directly to the user. The full set: others are unlinked.
-    pub groups: BTreeSet<String>,
+    /// The user's direct links by kind, for the kinds the file lists (`LinkSpec::file_key`),
+    /// by target (e.g. device uniqueId, group name). The full set of each: others are unlinked.
+    pub links: Links,
     /// Where the user is defined, `file:line:column`, for error messages (None in tests).
     pub origin: Option<String>,
 }
@@ -363,10 +362,8 @@ pub struct LiveUser {
     pub marker: Option<String>,
     /// Every readable field, and every attribute except the marker.
     pub fields: BTreeMap<Field, Value>,
-    /// Direct device links, by uniqueId. Only filled for users in scope.
-    pub devices: BTreeSet<String>,
-    /// Direct group links, by name. Only filled for users in scope.
-    pub groups: BTreeSet<String>,
+    /// Direct links by kind, by target. Only filled for users in scope.
+    pub links: Links,
     /// Emails (lower-cased) of the users that manage this one.
     pub managed_by: BTreeSet<UserKey>,
 }
@@ -377,17 +374,14 @@ pub struct Live {
     pub account: Account,
     /// Every user the account can see. Links are filled only for users in scope.
     pub users: BTreeMap<UserKey, LiveUser>,
-    /// Every device uniqueId the account may link (for an admin: every device).
-    pub devices: BTreeSet<String>,
-    /// Every group name the account may link. Names are not unique on Traccar; a name held by
-    /// more than one group is listed in `ambiguous_groups` and may not be used in a file.
-    pub groups: BTreeSet<String>,
-    pub ambiguous_groups: BTreeSet<String>,
-    /// The devices of the `manager` account, when the file names one and it exists.
-    pub manager_devices: Option<BTreeSet<String>>,
-    /// The groups the `manager` account sees (its group links and their descendants), when the
-    /// file names one, it exists and the backend can read them.
-    pub manager_groups: Option<BTreeSet<String>>,
+    /// Every target the account may link, by kind (e.g. for a Traccar admin: every device).
+    pub targets: Links,
+    /// Targets whose name is held by more than one object (Traccar's group names are not
+    /// unique), by kind: they may not be used in a file.
+    pub ambiguous: Links,
+    /// What the managing account (`manager`) holds, by kind, when the file names one and it
+    /// exists; a kind is present only when the backend could read it.
+    pub owner_targets: Links,
     /// When this state was read (the fetching machine's clock). The diff compares
     /// `DISABLED_AT_ATTRIBUTE` against it for `pruneAfter`; keeping it here keeps the diff pure
     /// and `plan(&Desired, &Live)` unchanged.
@@ -400,9 +394,9 @@ pub struct Scope {
     pub fleet: String,
     pub emails: BTreeSet<UserKey>,
     pub manager: Option<UserKey>,
-    /// The groups the file lists per user; servers that cannot list group links exactly need
-    /// them to infer which visible groups are direct links.
-    pub desired_groups: BTreeMap<UserKey, BTreeSet<String>>,
+    /// The links the file lists per user; servers that cannot list some links exactly (Traccar's
+    /// group links) need them to infer which visible targets are direct links.
+    pub desired_links: BTreeMap<UserKey, Links>,
 }
 
 impl Scope {
@@ -411,10 +405,10 @@ impl Scope {
             fleet: desired.fleet.clone(),
             emails: desired.users.keys().cloned().collect(),
             manager: desired.manager.clone(),
-            desired_groups: desired
+            desired_links: desired
                 .users
                 .iter()
-                .map(|(k, u)| (k.clone(), u.groups.clone()))
+                .map(|(k, u)| (k.clone(), u.links.clone()))
                 .collect(),
         }
     }
@@ -425,35 +419,36 @@ impl Scope {
     }
 }
 
-/// What kind of thing a link points at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkKind {
-    Device,
-    Group,
-    /// The user is one of the target's managed users: the target is the fleet's `manager`
-    /// (billing account). Only ever linked, by administrator runs that name a manager, so the
-    /// whole fleet stays in the billing account; never unlinked.
-    Manager,
-}
+/// What kind of thing a link points at: the name of one of the backend's link kinds
+/// (`LinkSpec::kind`, e.g. `device`). Kinds order by name; plans list links in that order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkKind(pub &'static str);
 
 impl LinkKind {
-    /// Parses what `Display` prints.
-    pub fn parse(name: &str) -> Option<LinkKind> {
-        [LinkKind::Device, LinkKind::Group, LinkKind::Manager]
-            .into_iter()
-            .find(|kind| kind.to_string() == name)
+    pub fn name(&self) -> &'static str {
+        self.0
     }
 }
 
 impl fmt::Display for LinkKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LinkKind::Device => "device",
-            LinkKind::Group => "group",
-            LinkKind::Manager => "manager",
-        })
+        f.write_str(self.0)
     }
+}
+
+impl Serialize for LinkKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+/// Link targets by kind. A kind that is absent has no targets.
+pub type Links = BTreeMap<LinkKind, BTreeSet<String>>;
+
+/// The targets of `kind` in `links` (empty when the kind is absent).
+pub fn linked(links: &Links, kind: LinkKind) -> &BTreeSet<String> {
+    static EMPTY: BTreeSet<String> = BTreeSet::new();
+    links.get(&kind).unwrap_or(&EMPTY)
 }
 
 /// One field that an update changes.
@@ -546,7 +541,9 @@ impl Action {
         };
         let kind = || -> Result<LinkKind, String> {
             let name = text("kind")?;
-            LinkKind::parse(&name).ok_or_else(|| format!("unknown link kind {name:?}"))
+            backend
+                .link_kind(&name)
+                .ok_or_else(|| format!("unknown link kind {name:?}"))
         };
         let email = text("email")?;
         Ok(match text("action")?.as_str() {
@@ -718,11 +715,16 @@ impl KeySpec {
 /// One kind of link a user can have, e.g. to a device.
 #[derive(Debug)]
 pub struct LinkSpec {
-    /// The name in plans, e.g. `device`.
-    pub kind: &'static str,
+    /// The kind, named as in plans, e.g. `device`.
+    pub kind: LinkKind,
     /// The key of a user's list of these links in the fleet file, e.g. `devices`; `None` for a
     /// kind the file never lists (links the backend's rules add, such as Traccar's manager).
     pub file_key: Option<&'static str>,
+    /// What identifies a target in files and messages, e.g. `uniqueId` or `name`.
+    pub target_key: &'static str,
+    /// The link that puts a user under the managing account (`Rules::owner`): the diff adds it
+    /// to the fleet's users, it is seen as `LiveUser::managed_by`, and it is never unlinked.
+    pub owner: bool,
 }
 
 /// What a backend supports besides fields.
@@ -812,6 +814,28 @@ impl Description {
     /// Whether a user's entry in a fleet file may hold the link list `key` (e.g. `devices`).
     pub fn has_file_links(&self, key: &str) -> bool {
         self.links.iter().any(|l| l.file_key == Some(key))
+    }
+
+    /// The link kind named `name`, as `LinkKind`'s `Display` prints it.
+    pub fn link_kind(&self, name: &str) -> Option<LinkKind> {
+        self.links.iter().map(|l| l.kind).find(|k| k.name() == name)
+    }
+
+    /// The link kinds a fleet file lists, with their file keys, in declaration order.
+    pub fn file_links(&self) -> impl Iterator<Item = (&LinkSpec, &'static str)> {
+        self.links
+            .iter()
+            .filter_map(|l| l.file_key.map(|key| (l, key)))
+    }
+
+    /// The link kind that puts a user under the managing account, if the backend has one.
+    pub fn owner_link(&self) -> Option<LinkKind> {
+        self.links.iter().find(|l| l.owner).map(|l| l.kind)
+    }
+
+    /// The spec of link kind `kind`.
+    pub fn link(&self, kind: LinkKind) -> Option<&LinkSpec> {
+        self.links.iter().find(|l| l.kind == kind)
     }
 
     /// Every declared field, in order.

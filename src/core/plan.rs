@@ -36,7 +36,7 @@ use serde::Serialize;
 use crate::core::diff::diff;
 use crate::core::model::{
     Account, Action, DISABLED_AT_ATTRIBUTE, Desired, Field, LinkKind, Live, LiveUser, Problem,
-    UserKey, Value,
+    UserKey, Value, linked,
 };
 use crate::core::model::{Description, RiskClass};
 use crate::core::risk::Risk;
@@ -287,29 +287,24 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
 
         // A link that exists needs no write, even to an object the account cannot see (an
         // administrator's link to a managed user): keeping it is no refusal.
-        let linked_device = |d: &String| have.is_some_and(|u| u.devices.contains(d));
-        let linked_group = |g: &String| have.is_some_and(|u| u.groups.contains(g));
-        for device in &want.devices {
-            if !live.devices.contains(device) && !linked_device(device) {
-                problem(format!(
-                    "device {device} is not visible to {} (check the uniqueId or the account's \
-                     device links)",
-                    account.email
-                ));
-            }
-        }
-        for group in &want.groups {
-            if live.ambiguous_groups.contains(group) {
-                problem(format!(
-                    "group {group} is ambiguous: several groups on the server have this name; \
-                     rename them so the name is unique"
-                ));
-            } else if !live.groups.contains(group) && !linked_group(group) {
-                problem(format!(
-                    "group {group} is not visible to {} (check the name or the account's group \
-                     links)",
-                    account.email
-                ));
+        for (spec, _) in desired.backend.file_links() {
+            let kind = spec.kind;
+            let have_links = have.map(|u| linked(&u.links, kind));
+            for target in linked(&want.links, kind) {
+                if linked(&live.ambiguous, kind).contains(target) {
+                    problem(format!(
+                        "{kind} {target} is ambiguous: several {kind}s on the server have this \
+                         name; rename them so the name is unique"
+                    ));
+                } else if !linked(&live.targets, kind).contains(target)
+                    && !have_links.is_some_and(|l| l.contains(target))
+                {
+                    problem(format!(
+                        "{kind} {target} is not visible to {} (check the {} or the account's \
+                         {kind} links)",
+                        account.email, spec.target_key
+                    ));
+                }
             }
         }
     }
@@ -333,8 +328,7 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                     untouchable: None,
                     marker: Some(plan.fleet.clone()),
                     fields: Default::default(),
-                    devices: Default::default(),
-                    groups: Default::default(),
+                    links: Default::default(),
                     managed_by: managed_by.iter().map(|m| plan.key(m)).collect(),
                 };
                 if plan.backend.rules.creator_manages(live) {
@@ -367,26 +361,24 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
             Action::Link { kind, target, .. } | Action::Unlink { kind, target, .. } => {
                 if let Some(user) = next.users.get_mut(&key) {
                     let is_link = matches!(action, Action::Link { .. });
-                    match kind {
-                        LinkKind::Device | LinkKind::Group => {
-                            let links = if *kind == LinkKind::Device {
-                                &mut user.devices
-                            } else {
-                                &mut user.groups
-                            };
-                            if is_link {
-                                links.insert(target.clone());
-                            } else {
-                                links.remove(target);
-                            }
+                    let owner = plan.backend.link(*kind).is_some_and(|spec| spec.owner);
+                    if owner {
+                        let manager = plan.key(target);
+                        if is_link {
+                            user.managed_by.insert(manager);
+                        } else {
+                            user.managed_by.remove(&manager);
                         }
-                        LinkKind::Manager => {
-                            let manager = plan.key(target);
-                            if is_link {
-                                user.managed_by.insert(manager);
-                            } else {
-                                user.managed_by.remove(&manager);
-                            }
+                    } else {
+                        let links = user.links.entry(*kind).or_default();
+                        if is_link {
+                            links.insert(target.clone());
+                        } else {
+                            links.remove(target);
+                        }
+                        // A kind without links is absent, as a backend reads it.
+                        if links.is_empty() {
+                            user.links.remove(kind);
                         }
                     }
                 }
@@ -437,7 +429,7 @@ mod tests {
     use crate::core::diff::tests::{BOSS, FLEET, ME, desired, have, live, set, want, with_field};
     use crate::core::model::{DesiredUser, Prune};
     #[allow(unused_imports, reason = "not every test module needs both")]
-    use crate::testing::{TRACCAR, tf};
+    use crate::testing::{DEVICE, GROUP, TRACCAR, linked, tf};
 
     fn at(mut user: DesiredUser, origin: &str) -> DesiredUser {
         user.origin = Some(origin.into());
@@ -454,7 +446,7 @@ mod tests {
     #[test]
     fn problem_display_names_origin_user_and_what_to_do() {
         let mut user = at(want("max@x.at"), "fleet.yaml:12:5");
-        user.devices = set(&["BT-1"]);
+        user.links.insert(DEVICE, set(&["BT-1"]));
         let mut live = live("admin", vec![]);
         live.account.email = "admin@x".into();
         assert_eq!(
@@ -472,8 +464,10 @@ mod tests {
         admin.untouchable =
             (true).then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
         let mut bad_links = at(want("links@x.test"), "f.yaml:1:3");
-        bad_links.devices = set(&["D1", "NOPE"]);
-        bad_links.groups = set(&["G1", "Twice", "Nowhere"]);
+        bad_links.links.insert(DEVICE, set(&["D1", "NOPE"]));
+        bad_links
+            .links
+            .insert(GROUP, set(&["G1", "Twice", "Nowhere"]));
         let mut d = desired(vec![
             bad_links,
             at(want("root@x.test"), "f.yaml:2:3"),
@@ -528,11 +522,11 @@ mod tests {
     #[test]
     fn admin_with_manager_keeps_the_fleet_in_the_billing_account() {
         let mut user = want("a@x.test");
-        user.devices = set(&["D1", "D2"]);
+        user.links.insert(DEVICE, set(&["D1", "D2"]));
         let mut d = desired(vec![user]);
         d.manager = Some(UserKey::new(BOSS));
         let mut live = live("admin", vec![have(BOSS, None)]);
-        live.manager_devices = Some(set(&["D1"]));
+        live.owner_targets.insert(DEVICE, set(&["D1"]));
         assert_eq!(
             messages(plan(&d, &live)),
             vec![
@@ -540,7 +534,7 @@ mod tests {
                  stay in the billing account (link the device to the manager first)"
             ]
         );
-        live.manager_devices = Some(set(&["D1", "D2"]));
+        live.owner_targets.insert(DEVICE, set(&["D1", "D2"]));
         assert!(plan(&d, &live).is_ok());
     }
 
@@ -602,24 +596,24 @@ mod tests {
     #[test]
     fn phases_run_revocations_first_and_sort_inside_a_phase() {
         let mut b = have("B@x.test", Some(FLEET));
-        b.devices = set(&["D1", "D3"]);
+        b.links.insert(DEVICE, set(&["D1", "D3"]));
         let mut a = have("a@x.test", None);
-        a.groups = set(&["G1"]);
+        a.links.insert(GROUP, set(&["G1"]));
         let mut d = desired(vec![
             {
                 let mut u = with_field(want("b@x.test"), tf("name"), Value::Text("B".into()));
-                u.devices = set(&["D2"]);
+                u.links.insert(DEVICE, set(&["D2"]));
                 u
             },
             {
                 let mut u = want("a@x.test");
-                u.devices = set(&["D2"]);
+                u.links.insert(DEVICE, set(&["D2"]));
                 u
             },
             {
                 let mut u = want("C@x.test");
-                u.groups = set(&["G2"]);
-                u.devices = set(&["D1"]);
+                u.links.insert(GROUP, set(&["G2"]));
+                u.links.insert(DEVICE, set(&["D1"]));
                 u
             },
         ]);
@@ -700,7 +694,7 @@ mod tests {
     fn simulate_then_plan_again_is_empty() {
         let mut d = desired(vec![{
             let mut u = with_field(want("New@x.test"), tf("name"), Value::Text("N".into()));
-            u.devices = set(&["D1"]);
+            u.links.insert(DEVICE, set(&["D1"]));
             u
         }]);
         d.prune = Prune::Disable;
@@ -710,7 +704,7 @@ mod tests {
         let after = simulate(&live, &first);
         let created = &after.users[&UserKey::new("new@x.test")];
         assert_eq!(created.marker.as_deref(), Some(FLEET));
-        assert_eq!(created.devices, set(&["D1"]));
+        assert_eq!(*linked(&created.links, DEVICE), set(&["D1"]));
         assert_eq!(
             after.users[&UserKey::new("old@x.test")].fields[&tf("disabled")],
             Value::Bool(true)
@@ -731,7 +725,7 @@ mod tests {
         use crate::core::diff::same_value;
         use crate::core::diff::tests::{BOSS, FLEET, ME, account};
         use crate::core::model::{DesiredUser, Prune};
-        use crate::testing::{TRACCAR, tf};
+        use crate::testing::{DEVICE, GROUP, Links, TRACCAR, linked, links_of, tf};
 
         /// The desired pool includes the acting account and the manager, which the fix-up
         /// drops again, so generation also exercises "never touched".
@@ -811,8 +805,7 @@ mod tests {
                                 .then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string()),
                             marker: marker.map(str::to_string),
                             fields,
-                            devices,
-                            groups,
+                            links: links_of(devices, groups),
                             managed_by: BTreeSet::new(),
                         }
                     },
@@ -824,8 +817,7 @@ mod tests {
                 |(email, fields, devices, groups)| DesiredUser {
                     email,
                     fields,
-                    devices,
-                    groups,
+                    links: links_of(devices, groups),
                     origin: None,
                 },
             )
@@ -901,8 +893,7 @@ mod tests {
                 untouchable: None,
                 marker: None,
                 fields: BTreeMap::new(),
-                devices: BTreeSet::new(),
-                groups: BTreeSet::new(),
+                links: Default::default(),
                 managed_by: BTreeSet::new(),
             });
             me.untouchable = (role == "admin")
@@ -922,8 +913,7 @@ mod tests {
                         untouchable: None,
                         marker: None,
                         fields: BTreeMap::new(),
-                        devices: manager_devices.clone(),
-                        groups: BTreeSet::new(),
+                        links: links_of(manager_devices.clone(), BTreeSet::new()),
                         managed_by: BTreeSet::new(),
                     });
                     Some(manager_devices)
@@ -941,11 +931,11 @@ mod tests {
                     ..account(role)
                 },
                 users,
-                devices,
-                groups,
-                ambiguous_groups: ambiguous,
-                manager_devices,
-                manager_groups: None,
+                targets: Links::from([(DEVICE, devices), (GROUP, groups)]),
+                ambiguous: Links::from([(GROUP, ambiguous)]),
+                owner_targets: manager_devices
+                    .map(|devices| Links::from([(DEVICE, devices)]))
+                    .unwrap_or_default(),
                 now: Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap(),
             };
 
@@ -967,27 +957,38 @@ mod tests {
                 if refused {
                     continue;
                 }
-                user.devices.retain(|d| {
-                    live.devices.contains(d)
-                        && live.manager_devices.as_ref().is_none_or(|m| m.contains(d))
+                let mut devices = linked(&user.links, DEVICE).clone();
+                let mut groups = linked(&user.links, GROUP).clone();
+                devices.retain(|d| {
+                    linked(&live.targets, DEVICE).contains(d)
+                        && live
+                            .owner_targets
+                            .get(&DEVICE)
+                            .is_none_or(|m| m.contains(d))
                 });
-                user.groups
-                    .retain(|g| live.groups.contains(g) && !live.ambiguous_groups.contains(g));
+                groups.retain(|g| {
+                    linked(&live.targets, GROUP).contains(g)
+                        && !linked(&live.ambiguous, GROUP).contains(g)
+                });
                 // Links to objects the acting manager cannot see are refused when the plan
                 // would remove them (a rule of their own, tested in rules.rs): keep the
                 // generated cases to what a manager can change.
                 if role == "manager"
                     && let Some(have) = live.users.get(&key)
                 {
-                    user.devices
-                        .extend(have.devices.difference(&live.devices).cloned());
-                    user.groups.extend(
-                        have.groups
-                            .difference(&live.groups)
-                            .filter(|g| !live.ambiguous_groups.contains(*g))
+                    devices.extend(
+                        linked(&have.links, DEVICE)
+                            .difference(linked(&live.targets, DEVICE))
+                            .cloned(),
+                    );
+                    groups.extend(
+                        linked(&have.links, GROUP)
+                            .difference(linked(&live.targets, GROUP))
+                            .filter(|g| !linked(&live.ambiguous, GROUP).contains(*g))
                             .cloned(),
                     );
                 }
+                user.links = links_of(devices, groups);
                 if role == "manager" {
                     user.fields
                         .retain(|f, _| !f.is("deviceLimit") && !f.is("userLimit"));
@@ -1044,8 +1045,8 @@ mod tests {
                     prop_assert!(got.is_some(), "missing {}", key);
                     let Some(got) = got else { unreachable!() };
                     prop_assert_eq!(got.marker.as_deref(), Some(FLEET));
-                    prop_assert_eq!(&got.devices, &want.devices);
-                    prop_assert_eq!(&got.groups, &want.groups);
+                    prop_assert_eq!(linked(&got.links, DEVICE), linked(&want.links, DEVICE));
+                    prop_assert_eq!(linked(&got.links, GROUP), linked(&want.links, GROUP));
                     for (field, value) in &want.fields {
                         prop_assert!(same_value(field, value, got.fields.get(field)), "{}", field);
                     }

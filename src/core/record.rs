@@ -21,10 +21,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::core::model::Description;
 use crate::core::model::{
     Action, Desired, DesiredUser, Field, Live, LiveUser, Problem, UserKey, Value,
 };
+use crate::core::model::{Description, Links, linked};
 use crate::core::plan::{self, Plan};
 
 /// The user attribute holding what fleetform last applied (reserved in fleet files).
@@ -69,19 +69,24 @@ pub fn sorted_json(value: &serde_json::Value) -> serde_json::Value {
 }
 
 /// The first 128 bits of the SHA-256 of a canonical state, in hex.
+///
+/// The canonical state is `{"fields": {...}, <file_key>: [...], ...}`, one list per link kind
+/// the file lists, in the backend's declaration order (for Traccar `{"fields", "devices",
+/// "groups"}`): records written earlier must keep matching, so these bytes are frozen.
 fn digest<'a>(
+    backend: &Description,
     fields: impl Iterator<Item = (&'a Field, &'a Value)>,
-    devices: &BTreeSet<String>,
-    groups: &BTreeSet<String>,
+    links: &Links,
 ) -> String {
     let fields: BTreeMap<String, serde_json::Value> = fields
         .map(|(field, value)| (field.name(), canonical_value(field, value)))
         .collect();
-    let canonical = serde_json::json!({
-        "fields": fields,
-        "devices": devices,
-        "groups": groups,
-    });
+    let mut canonical = serde_json::Map::new();
+    canonical.insert("fields".into(), serde_json::json!(fields));
+    for (spec, key) in backend.file_links() {
+        canonical.insert(key.into(), serde_json::json!(linked(links, spec.kind)));
+    }
+    let canonical = serde_json::Value::Object(canonical);
     let hash = Sha256::digest(canonical.to_string().as_bytes());
     hex::encode(hash.get(..16).unwrap_or_default())
 }
@@ -96,17 +101,20 @@ pub fn is_record(field: &Field) -> bool {
 }
 
 /// The digest of a desired user's state (record excluded).
-pub fn desired_digest(user: &DesiredUser) -> String {
-    digest(managed_fields(user), &user.devices, &user.groups)
+pub fn desired_digest(backend: &Description, user: &DesiredUser) -> String {
+    digest(backend, managed_fields(user), &user.links)
 }
 
 /// The record fleetform writes on a user it applies `user` to.
-pub fn record_of(user: &DesiredUser) -> Value {
+pub fn record_of(backend: &Description, user: &DesiredUser) -> Value {
     let names: Vec<String> = managed_fields(user)
         .map(|(f, _)| f.name().replace('%', "%25").replace(',', "%2C"))
         .collect();
     let names = names.join(",");
-    Value::Text(format!("{RECORD_VERSION}:{}:{names}", desired_digest(user)))
+    Value::Text(format!(
+        "{RECORD_VERSION}:{}:{names}",
+        desired_digest(backend, user)
+    ))
 }
 
 /// A record read back from a live user.
@@ -142,7 +150,7 @@ pub fn live_record(backend: &'static Description, user: &LiveUser) -> Option<Rec
 }
 
 /// Whether the live user, projected onto the fields the record covers, is what it records.
-pub fn live_matches_record(user: &LiveUser, record: &Record) -> bool {
+pub fn live_matches_record(backend: &Description, user: &LiveUser, record: &Record) -> bool {
     let values: Vec<(Field, Value)> = record
         .fields
         .iter()
@@ -153,18 +161,14 @@ pub fn live_matches_record(user: &LiveUser, record: &Record) -> bool {
             )
         })
         .collect();
-    digest(
-        values.iter().map(|(f, v)| (f, v)),
-        &user.devices,
-        &user.groups,
-    ) == record.digest
+    digest(backend, values.iter().map(|(f, v)| (f, v)), &user.links) == record.digest
 }
 
 /// The desired state with every user's record added as a managed attribute.
 pub fn stamp(desired: &Desired) -> Desired {
     let mut stamped = desired.clone();
     for user in stamped.users.values_mut() {
-        let record = record_of(user);
+        let record = record_of(desired.backend, user);
         user.fields.insert(applied_field(), record);
     }
     stamped

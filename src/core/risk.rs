@@ -161,11 +161,11 @@ fn limit_rank(value: &Value) -> i64 {
 #[cfg(test)]
 mod tests {
     #[allow(unused_imports, reason = "not every test module needs both")]
-    use crate::testing::{TRACCAR, tf};
+    use crate::testing::{DEVICE, GROUP, TRACCAR, tf};
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::core::model::{Field, LinkKind};
+    use crate::core::model::Field;
 
     fn update(field: Field, before: Value, after: Value) -> Action {
         Action::UpdateUser {
@@ -348,7 +348,7 @@ mod tests {
                 "link",
                 Action::Link {
                     email: "a@x.test".into(),
-                    kind: LinkKind::Device,
+                    kind: DEVICE,
                     target: "D".into(),
                 },
                 AccessGranted,
@@ -357,7 +357,7 @@ mod tests {
                 "unlink",
                 Action::Unlink {
                     email: "a@x.test".into(),
-                    kind: LinkKind::Group,
+                    kind: GROUP,
                     target: "G".into(),
                 },
                 AccessRevoked,

@@ -27,7 +27,7 @@ use std::fmt;
 
 use crate::core::diff::untouchable;
 use crate::core::model::Description;
-use crate::core::model::{Action, Desired, Live, UserKey};
+use crate::core::model::{Action, Desired, Live, UserKey, linked};
 use crate::core::plan::Plan;
 
 /// The flag that overrides every refusal.
@@ -135,7 +135,13 @@ pub fn counts(desired: &Desired, live: &Live, plan: &Plan) -> Counts {
     let links = managed
         .iter()
         .filter_map(|key| live.users.get(*key))
-        .map(|user| user.devices.len() + user.groups.len())
+        .map(|user| {
+            desired
+                .backend
+                .file_links()
+                .map(|(spec, _)| linked(&user.links, spec.kind).len())
+                .sum::<usize>()
+        })
         .sum();
     let removed: BTreeSet<UserKey> = plan
         .actions
@@ -224,16 +230,17 @@ fn percent(part: usize, whole: usize) -> usize {
 mod tests {
     use super::*;
     use crate::core::diff::tests::{FLEET, desired, have, live, set, want};
-    use crate::core::model::{FieldChange, LinkKind, LiveUser, Safety, Value};
+    use crate::core::model::{FieldChange, LiveUser, Safety, Value};
     #[allow(unused_imports, reason = "not every test module needs both")]
-    use crate::testing::{TRACCAR, tf};
+    use crate::testing::{DEVICE, GROUP, TRACCAR, tf};
 
     /// `n` live users of this fleet, `m{i}@x.test`, each with `links` device links.
     fn fleet_users(n: usize, links: usize) -> Vec<LiveUser> {
         (0..n)
             .map(|i| {
                 let mut u = have(&format!("m{i}@x.test"), Some(FLEET));
-                u.devices = (0..links).map(|d| format!("D{d}")).collect();
+                u.links
+                    .insert(DEVICE, (0..links).map(|d| format!("D{d}")).collect());
                 u
             })
             .collect()
@@ -260,7 +267,7 @@ mod tests {
         users
             .map(|i| Action::Unlink {
                 email: format!("m{i}@x.test"),
-                kind: LinkKind::Device,
+                kind: DEVICE,
                 target: "D0".into(),
             })
             .collect()
@@ -461,9 +468,9 @@ mod tests {
         let mut admin = have("root@x.test", Some(FLEET));
         admin.untouchable =
             (true).then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
-        admin.devices = set(&["D1"]);
+        admin.links.insert(DEVICE, set(&["D1"]));
         let mut adopted = have("new@x.test", None);
-        adopted.groups = set(&["G1"]);
+        adopted.links.insert(GROUP, set(&["G1"]));
         let l = live(
             "admin",
             vec![

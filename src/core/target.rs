@@ -69,7 +69,7 @@ mod tests {
     use crate::core::model::Prune;
     use crate::core::plan::plan;
     #[allow(unused_imports, reason = "not every test module needs both")]
-    use crate::testing::{TRACCAR, tf};
+    use crate::testing::{DEVICE, TRACCAR, tf};
 
     fn emails(plan: &Plan) -> Vec<String> {
         plan.actions.iter().map(|a| a.email().to_string()).collect()
@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn target_table() {
         let mut a = want("A@x.test");
-        a.devices = set(&["D1"]);
+        a.links.insert(DEVICE, set(&["D1"]));
         let mut d = desired(vec![a, want("b@x.test")]);
         d.prune = Prune::Delete;
         let l = live(

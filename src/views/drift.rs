@@ -107,9 +107,9 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
         let Some(record) = live_record(desired.backend, have) else {
             return Verdict::Pending("no record of an earlier apply on this user");
         };
-        if record.digest == desired_digest(want) {
+        if record.digest == desired_digest(desired.backend, want) {
             Verdict::Drift("changed on the server after fleetform applied this file")
-        } else if live_matches_record(have, &record) {
+        } else if live_matches_record(desired.backend, have, &record) {
             Verdict::Pending("the file changed since the last apply")
         } else if field.is_some_and(|f| !record.fields.contains(f)) {
             Verdict::Pending("newly managed by the file")
@@ -245,22 +245,22 @@ mod tests {
     use crate::core::diff::tests::{FLEET, desired, have, live, set, want, with_field};
     use crate::core::model::{DesiredUser, LiveUser, Value};
     #[allow(unused_imports, reason = "not every test module needs both")]
-    use crate::testing::{TRACCAR, tf};
+    use crate::testing::{DEVICE, TRACCAR, tf};
 
     fn applied(user: &DesiredUser, mut live: LiveUser) -> LiveUser {
         live.marker = Some(FLEET.into());
         for (f, v) in &user.fields {
             live.fields.insert(f.clone(), v.clone());
         }
-        live.fields.insert(applied_field(), record_of(user));
-        live.devices = user.devices.clone();
-        live.groups = user.groups.clone();
+        live.fields
+            .insert(applied_field(), record_of(TRACCAR, user));
+        live.links = user.links.clone();
         live
     }
 
     fn max() -> DesiredUser {
         let mut u = with_field(want("max@x.at"), tf("readonly"), Value::Bool(true));
-        u.devices = set(&["D1"]);
+        u.links.insert(DEVICE, set(&["D1"]));
         u
     }
 
@@ -272,20 +272,21 @@ mod tests {
     #[test]
     fn records_round_trip_and_ignore_themselves() {
         let u = max();
-        let record = parse_record(TRACCAR, &record_of(&u)).expect("parses");
-        assert_eq!(record.digest, desired_digest(&u));
+        let record = parse_record(TRACCAR, &record_of(TRACCAR, &u)).expect("parses");
+        assert_eq!(record.digest, desired_digest(TRACCAR, &u));
         assert_eq!(record.fields, vec![tf("readonly")]);
         let stamped = stamp(&desired(vec![u.clone()]));
         let s = &stamped.users[&UserKey::new("max@x.at")];
-        assert_eq!(desired_digest(s), desired_digest(&u));
+        assert_eq!(desired_digest(TRACCAR, s), desired_digest(TRACCAR, &u));
         assert!(live_matches_record(
+            TRACCAR,
             &applied(&u, have("max@x.at", None)),
             &record
         ));
 
         let odd = Field::Attribute("a,b%2C".into());
         let u = with_field(max(), odd.clone(), Value::Int(1));
-        let record = parse_record(TRACCAR, &record_of(&u)).expect("parses");
+        let record = parse_record(TRACCAR, &record_of(TRACCAR, &u)).expect("parses");
         assert_eq!(record.fields, vec![tf("readonly"), odd]);
     }
 
@@ -300,14 +301,14 @@ mod tests {
         // Drift: a hand-made change after apply.
         let mut hand = applied(&u, have("max@x.at", None));
         hand.fields.insert(tf("readonly"), Value::Bool(false));
-        hand.devices.insert("D2".into());
+        hand.links.entry(DEVICE).or_default().insert("D2".into());
         let r = report(&d, &live("admin", vec![hand.clone()]));
         assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
         assert_eq!(r.drift.len(), 2);
         assert!(r.pending.is_empty());
         // Pending: the file changed, the server is as applied.
         let mut u2 = u.clone();
-        u2.devices.insert("D3".into());
+        u2.links.entry(DEVICE).or_default().insert("D3".into());
         u2.fields.insert(tf("deviceReadonly"), Value::Bool(true));
         let d2 = desired(vec![u2]);
         let r = report(&d2, &l);
@@ -328,7 +329,7 @@ mod tests {
     fn the_text_report_has_a_section_per_kind_and_counts() {
         let u = max();
         let mut hand = applied(&u, have("max@x.at", None));
-        hand.devices.insert("D2".into());
+        hand.links.entry(DEVICE).or_default().insert("D2".into());
         let mut d = desired(vec![u, want("new@x.at")]);
         d.prune = crate::core::model::Prune::Keep;
         let mut r = report(&d, &live("admin", vec![hand]));
@@ -360,7 +361,7 @@ mod tests {
     fn a_drifted_user_the_audit_log_says_nothing_about_is_named_as_such() {
         let u = max();
         let mut hand = applied(&u, have("max@x.at", None));
-        hand.devices.insert("D2".into());
+        hand.links.entry(DEVICE).or_default().insert("D2".into());
         let mut r = report(&desired(vec![u]), &live("admin", vec![hand]));
         let text_of = |r: &Report| {
             let mut out = Vec::new();
@@ -391,7 +392,7 @@ mod tests {
                 .is_empty()
         );
         let mut u2 = u.clone();
-        u2.devices.insert("D2".into());
+        u2.links.entry(DEVICE).or_default().insert("D2".into());
         let plan = plan_recorded(&desired(vec![u2]), &l).expect("plan");
         assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
     }

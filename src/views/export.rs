@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 
 use crate::config;
 use crate::core::model::{Description, RiskClass};
-use crate::core::model::{Field, Live, LiveUser, UserKey, Value};
+use crate::core::model::{Field, Live, LiveUser, UserKey, Value, linked};
 use crate::core::record::APPLIED_ATTRIBUTE;
 
 /// Which users to export.
@@ -185,11 +185,11 @@ pub fn fleet_file(
                 let _ = writeln!(out, "    {field}: {value}");
             }
         }
-        if !user.devices.is_empty() {
-            let _ = writeln!(out, "    devices: {}", list(&user.devices));
-        }
-        if !user.groups.is_empty() {
-            let _ = writeln!(out, "    groups: {}", list(&user.groups));
+        for (spec, key) in backend.file_links() {
+            let targets = linked(&user.links, spec.kind);
+            if !targets.is_empty() {
+                let _ = writeln!(out, "    {key}: {}", list(targets));
+            }
         }
     }
     // The record and the marker are fleetform's bookkeeping, never exported.
@@ -203,7 +203,7 @@ mod tests {
     use super::*;
     use crate::core::diff::tests::{FLEET, have, live, set};
     #[allow(unused_imports, reason = "not every test module needs both")]
-    use crate::testing::{TRACCAR, tf};
+    use crate::testing::{DEVICE, GROUP, TRACCAR, tf};
 
     #[test]
     fn exports_a_valid_file_with_roles() {
@@ -211,10 +211,10 @@ mod tests {
         a.fields
             .insert(tf("name"), Value::Text("A \"quoted\" name".into()));
         a.fields.insert(tf("readonly"), Value::Bool(true));
-        a.devices = set(&["D1"]);
+        a.links.insert(DEVICE, set(&["D1"]));
         let mut b = have("b@x.at", Some(FLEET));
         b.fields.insert(tf("readonly"), Value::Bool(true));
-        b.groups = set(&["G1"]);
+        b.links.insert(GROUP, set(&["G1"]));
         let c = have("c@x.at", None);
         let mut billing = have("billing@x.at", None);
         billing.fields.insert(tf("userLimit"), Value::Int(100));

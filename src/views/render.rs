@@ -698,12 +698,12 @@ fn action_json(action: &Action, risk: Risk) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     #[allow(unused_imports, reason = "not every test module needs both")]
-    use crate::testing::{TRACCAR, tf};
+    use crate::testing::{DEVICE, GROUP, TRACCAR, tf};
     use chrono::{TimeZone, Utc};
 
     use super::*;
     use crate::core::diff::tests::{BOSS, FLEET, account, link, unlink};
-    use crate::core::model::{FieldChange, LinkKind};
+    use crate::core::model::FieldChange;
 
     /// Every kind of action, in execution order, as `plan` would order them.
     fn representative() -> Plan {
@@ -713,8 +713,8 @@ mod tests {
             FLEET.into(),
             account("admin"),
             vec![
-                unlink("Anna@x.test", LinkKind::Group, "Graz"),
-                unlink("links@x.test", LinkKind::Device, "BT-000001"),
+                unlink("Anna@x.test", GROUP, "Graz"),
+                unlink("links@x.test", DEVICE, "BT-000001"),
                 Action::DisableUser {
                     email: "left@x.test".into(),
                 },
@@ -769,10 +769,10 @@ mod tests {
                     .collect(),
                     managed_by: Some(BOSS.into()),
                 },
-                link("Anna@x.test", LinkKind::Device, "BT-000123"),
-                link("links@x.test", LinkKind::Group, "Vienna"),
-                link("max@mustermann.at", LinkKind::Device, "BT-000123"),
-                link("max@mustermann.at", LinkKind::Group, "Vienna"),
+                link("Anna@x.test", DEVICE, "BT-000123"),
+                link("links@x.test", GROUP, "Vienna"),
+                link("max@mustermann.at", DEVICE, "BT-000123"),
+                link("max@mustermann.at", GROUP, "Vienna"),
             ],
         )
     }
@@ -855,7 +855,7 @@ mod tests {
                     }],
                     adopt: false,
                 },
-                link("b@x.test", LinkKind::Device, "BT-1"),
+                link("b@x.test", DEVICE, "BT-1"),
             ],
         );
         let text = render_text(&plan, false);

@@ -39,7 +39,8 @@ use sha2::{Digest, Sha256};
 
 use crate::core::model::Description;
 use crate::core::model::{
-    Account, Action, Desired, DesiredUser, Live, LiveUser, Prune, Safety, Scope, UserKey, Value,
+    Account, Action, Desired, DesiredUser, LinkKind, Links, Live, LiveUser, Prune, Safety, Scope,
+    UserKey, Value, linked,
 };
 use crate::core::plan::Plan;
 use crate::core::record::sorted_json;
@@ -85,6 +86,12 @@ pub struct SavedAccount {
     pub role: String,
 }
 
+/// Frozen format keys. Saved plans (`SavedScope::desired_groups`, the fingerprints' JSON) were
+/// written when links were Traccar's fixed kinds; their keys and bytes stay as they were, so
+/// these two kinds are named here, mapped from and to the model's generic links.
+const DEVICE: LinkKind = LinkKind("device");
+const GROUP: LinkKind = LinkKind("group");
+
 /// `model::Scope`, as data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SavedScope {
@@ -103,7 +110,11 @@ impl SavedScope {
             fleet: scope.fleet.clone(),
             emails: scope.emails.clone(),
             manager: scope.manager.clone(),
-            desired_groups: scope.desired_groups.clone(),
+            desired_groups: scope
+                .desired_links
+                .iter()
+                .map(|(key, links)| (key.clone(), linked(links, GROUP).clone()))
+                .collect(),
             safety: Safety::default(),
         }
     }
@@ -125,8 +136,7 @@ impl SavedScope {
                     let user = DesiredUser {
                         email: key.to_string(),
                         fields: BTreeMap::new(),
-                        devices: BTreeSet::new(),
-                        groups: self.desired_groups.get(key).cloned().unwrap_or_default(),
+                        links: self.desired_links(key),
                         origin: None,
                     };
                     (key.clone(), user)
@@ -140,8 +150,21 @@ impl SavedScope {
             fleet: self.fleet.clone(),
             emails: self.emails.clone(),
             manager: self.manager.clone(),
-            desired_groups: self.desired_groups.clone(),
+            desired_links: self
+                .desired_groups
+                .keys()
+                .map(|key| (key.clone(), self.desired_links(key)))
+                .collect(),
         }
+    }
+
+    /// The links of `key` the saved scope holds: its groups.
+    fn desired_links(&self, key: &UserKey) -> Links {
+        self.desired_groups
+            .get(key)
+            .filter(|groups| !groups.is_empty())
+            .map(|groups| Links::from([(GROUP, groups.clone())]))
+            .unwrap_or_default()
     }
 }
 
@@ -173,8 +196,8 @@ fn user_fingerprint(user: &LiveUser) -> String {
         "administrator": user.untouchable.is_some(),
         "marker": user.marker,
         "fields": fields,
-        "devices": user.devices,
-        "groups": user.groups,
+        "devices": linked(&user.links, DEVICE),
+        "groups": linked(&user.links, GROUP),
         "managed_by": user.managed_by,
     });
     sha256_hex(canonical.to_string().as_bytes())
@@ -195,13 +218,13 @@ fn typed(value: &Value) -> Json {
 /// The fingerprints of every live object a plan over `scope` reads (see the design comment).
 pub fn fingerprints(live: &Live, scope: &Scope) -> Fingerprints {
     let mut catalogue = serde_json::json!({
-        "devices": live.devices,
-        "groups": live.groups,
-        "ambiguous_groups": live.ambiguous_groups,
-        "manager_devices": live.manager_devices,
+        "devices": linked(&live.targets, DEVICE),
+        "groups": linked(&live.targets, GROUP),
+        "ambiguous_groups": linked(&live.ambiguous, GROUP),
+        "manager_devices": live.owner_targets.get(&DEVICE),
     });
     // Only when read, so saved plans of runs without a manager keep their fingerprints.
-    if let Some(groups) = &live.manager_groups {
+    if let Some(groups) = live.owner_targets.get(&GROUP) {
         catalogue["manager_groups"] = serde_json::json!(groups);
     }
     let mut users: BTreeMap<UserKey, String> = scope

@@ -47,10 +47,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
-use super::rules::{ADMINISTRATOR, Role};
+use super::rules::{ADMINISTRATOR, DEVICE, GROUP, Role};
 use super::wire::{self, Id};
 use super::{TraccarBackend, Version, email_of, id_of, links};
-use crate::core::model::{Live, LiveUser, Scope, UserKey};
+use crate::core::model::{Links, Live, LiveUser, Scope, UserKey};
 
 /// An object of which only the id matters.
 #[derive(Deserialize)]
@@ -85,8 +85,7 @@ fn listed_user(u: &Map<String, Json>) -> ListedUser {
                 .then(|| ADMINISTRATOR.to_string()),
             marker: wire::marker(u),
             fields: wire::user_fields(u),
-            devices: BTreeSet::new(),
-            groups: BTreeSet::new(),
+            links: Links::new(),
             managed_by: BTreeSet::new(),
             email,
         };
@@ -399,7 +398,7 @@ impl TraccarBackend {
                 if let (Some(key), Some(uid)) = (scope_ids.get(user), device_by_id.get(device))
                     && let Some(u) = live_users.get_mut(key)
                 {
-                    u.devices.insert(uid.to_string());
+                    u.links.entry(DEVICE).or_default().insert(uid.to_string());
                 }
             }
         }
@@ -408,7 +407,7 @@ impl TraccarBackend {
                 if let (Some(key), Some(name)) = (scope_ids.get(user), group_by_id.get(group))
                     && let Some(u) = live_users.get_mut(key)
                 {
-                    u.groups.insert(name.to_string());
+                    u.links.entry(GROUP).or_default().insert(name.to_string());
                 }
             }
         }
@@ -431,7 +430,10 @@ impl TraccarBackend {
             match answer {
                 Answer::DevicesOfUser(user, list) => {
                     if let Some(u) = scope_ids.get(&user).and_then(|k| live_users.get_mut(k)) {
-                        u.devices.extend(list.into_iter().map(|d| d.unique_id));
+                        let list: Vec<String> = list.into_iter().map(|d| d.unique_id).collect();
+                        if !list.is_empty() {
+                            u.links.entry(DEVICE).or_default().extend(list);
+                        }
                     }
                 }
                 Answer::UsersOfDevice(device, list) => {
@@ -441,7 +443,7 @@ impl TraccarBackend {
                     for row in list {
                         if let Some(u) = scope_ids.get(&row.id).and_then(|k| live_users.get_mut(k))
                         {
-                            u.devices.insert(uid.to_string());
+                            u.links.entry(DEVICE).or_default().insert(uid.to_string());
                         }
                     }
                 }
@@ -460,8 +462,9 @@ impl TraccarBackend {
                     }
                     let name_of = |g: &Id| group_by_id.get(g).or_else(|| names.get(g)).copied();
                     let desired: BTreeSet<Id> = scope
-                        .desired_groups
+                        .desired_links
                         .get(key)
+                        .and_then(|links| links.get(&GROUP))
                         .into_iter()
                         .flatten()
                         .filter_map(|name| match group_names.get(name).map(Vec::as_slice) {
@@ -476,7 +479,7 @@ impl TraccarBackend {
                     if let Some(u) = live_users.get_mut(key) {
                         for g in &inferred.linked {
                             if let Some(name) = name_of(g) {
-                                u.groups.insert(name.to_string());
+                                u.links.entry(GROUP).or_default().insert(name.to_string());
                             }
                         }
                     }
@@ -541,14 +544,22 @@ impl TraccarBackend {
             ids.uncertain_groups = uncertain;
             ids.manager = manager_id;
         }
+        let mut owner_targets = Links::new();
+        if let Some(devices) = manager_devices {
+            owner_targets.insert(DEVICE, devices);
+        }
+        if let Some(groups) = manager_groups {
+            owner_targets.insert(GROUP, groups);
+        }
         Ok(Live {
             account: self.account(),
             users: live_users,
-            devices: devices.into_iter().map(|d| d.unique_id).collect(),
-            groups: group_names.into_keys().collect(),
-            ambiguous_groups,
-            manager_devices,
-            manager_groups,
+            targets: Links::from([
+                (DEVICE, devices.into_iter().map(|d| d.unique_id).collect()),
+                (GROUP, group_names.into_keys().collect()),
+            ]),
+            ambiguous: Links::from([(GROUP, ambiguous_groups)]),
+            owner_targets,
             now: chrono::Utc::now(),
         })
     }

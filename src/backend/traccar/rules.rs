@@ -30,7 +30,7 @@
 //!   email held by a user the acting manager cannot see cannot be seen before the create: the
 //!   backend turns the server's constraint error into a message saying so (`write.rs`).
 
-use crate::core::model::{Action, Desired, Field, LinkKind, Live, Problem, UserKey, Value};
+use crate::core::model::{Action, Desired, Field, LinkKind, Live, Problem, UserKey, Value, linked};
 use crate::core::model::{
     Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, RiskClass, Rules,
 };
@@ -38,7 +38,7 @@ use std::collections::BTreeSet;
 
 /// The acting account's roles, as `Account::role` spells them.
 pub const ADMIN: &str = "admin";
-pub const MANAGER: &str = "manager";
+pub const MANAGER_ROLE: &str = "manager";
 pub const USER: &str = "user";
 
 /// The role of the account fleetform runs as on a Traccar server.
@@ -54,15 +54,11 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Admin => ADMIN,
-            Role::Manager => MANAGER,
+            Role::Manager => MANAGER_ROLE,
             Role::User => USER,
         }
     }
 }
-
-/// The link kind that puts a user under a manager (billing) account. Only ever linked, by
-/// administrator runs that name a manager; never unlinked.
-pub const MANAGER_LINK: &str = "manager";
 
 const fn field(name: &'static str, ty: FieldType, risk: RiskClass, doc: &'static str) -> FieldSpec {
     FieldSpec {
@@ -164,18 +160,33 @@ static FIELDS: [FieldSpec; 10] = [
     },
 ];
 
+/// A link to a device, by uniqueId.
+pub const DEVICE: LinkKind = LinkKind("device");
+/// A link to a group, by name.
+pub const GROUP: LinkKind = LinkKind("group");
+/// The user is one of the target's managed users: the target is the fleet's `manager` (billing
+/// account). Only ever linked, by administrator runs that name a manager, so the whole fleet
+/// stays in the billing account; never unlinked.
+pub const MANAGER: LinkKind = LinkKind("manager");
+
 static LINKS: [LinkSpec; 3] = [
     LinkSpec {
-        kind: "device",
+        kind: DEVICE,
         file_key: Some("devices"),
+        target_key: "uniqueId",
+        owner: false,
     },
     LinkSpec {
-        kind: "group",
+        kind: GROUP,
         file_key: Some("groups"),
+        target_key: "name",
+        owner: false,
     },
     LinkSpec {
-        kind: MANAGER_LINK,
+        kind: MANAGER,
         file_key: None,
+        target_key: "email",
+        owner: true,
     },
 ];
 
@@ -238,7 +249,7 @@ fn user_limit(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem
     let (holder, limit, managed): (String, Option<&Value>, Vec<&UserKey>) =
         match live.account.role.as_str() {
             // A manager sees exactly the users it manages (and itself).
-            MANAGER => (
+            MANAGER_ROLE => (
                 live.account.email.clone(),
                 own(live, "userLimit"),
                 live.users.keys().filter(|k| **k != me).collect(),
@@ -274,10 +285,7 @@ fn user_limit(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem
     for action in actions {
         match action {
             Action::CreateUser { .. } => added.push(action.email()),
-            Action::Link {
-                kind: LinkKind::Manager,
-                ..
-            } => added.push(action.email()),
+            Action::Link { kind: MANAGER, .. } => added.push(action.email()),
             Action::DeleteUser { email } if managed.contains(&UserKey::new(email)) => removed += 1,
             _ => {}
         }
@@ -319,13 +327,11 @@ fn unseen_links(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Probl
         .filter_map(|action| match action {
             Action::Unlink {
                 email,
-                kind: kind @ (LinkKind::Device | LinkKind::Group),
+                kind: kind @ (DEVICE | GROUP),
                 target,
             } => {
-                let seen = match kind {
-                    LinkKind::Device => live.devices.contains(target),
-                    _ => live.groups.contains(target) || live.ambiguous_groups.contains(target),
-                };
+                let seen = linked(&live.targets, *kind).contains(target)
+                    || linked(&live.ambiguous, *kind).contains(target);
                 (!seen).then(|| {
                     about(
                         desired,
@@ -335,17 +341,13 @@ fn unseen_links(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Probl
                              so cannot change this link with this credential (the server \
                              refuses: {} access denied); add it to the user's {kind}s to keep \
                              it, or ask an administrator to unlink it",
-                            if *kind == LinkKind::Group {
+                            if *kind == GROUP {
                                 " (or seen through a parent group that may go too)"
                             } else {
                                 ""
                             },
                             live.account.email,
-                            if *kind == LinkKind::Device {
-                                "Device"
-                            } else {
-                                "Group"
-                            }
+                            if *kind == DEVICE { "Device" } else { "Group" }
                         ),
                     )
                 })
@@ -385,10 +387,10 @@ impl Rules for TraccarRules {
             });
             return problems;
         }
-        let allowed = live.manager_devices.clone().unwrap_or_default();
+        let allowed = linked(&live.owner_targets, DEVICE);
         for want in desired.users.values() {
-            for device in &want.devices {
-                if live.devices.contains(device) && !allowed.contains(device) {
+            for device in linked(&want.links, DEVICE) {
+                if linked(&live.targets, DEVICE).contains(device) && !allowed.contains(device) {
                     problems.push(Problem {
                         user: Some(want.email.clone()),
                         origin: want.origin.clone(),
@@ -399,11 +401,11 @@ impl Rules for TraccarRules {
                     });
                 }
             }
-            let Some(groups) = &live.manager_groups else {
+            let Some(groups) = live.owner_targets.get(&GROUP) else {
                 continue;
             };
-            for group in &want.groups {
-                if live.groups.contains(group) && !groups.contains(group) {
+            for group in linked(&want.links, GROUP) {
+                if linked(&live.targets, GROUP).contains(group) && !groups.contains(group) {
                     problems.push(Problem {
                         user: Some(want.email.clone()),
                         origin: want.origin.clone(),
@@ -431,7 +433,7 @@ impl Rules for TraccarRules {
     fn check_actions(&self, desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
         let mut problems = user_limit(desired, live, actions);
         problems.extend(unseen_links(desired, live, actions));
-        if live.account.role != MANAGER {
+        if live.account.role != MANAGER_ROLE {
             return problems;
         }
         const MESSAGE: &str = "a manager account cannot set deviceLimit/userLimit (the server \
@@ -504,7 +506,7 @@ impl Rules for TraccarRules {
     }
 
     fn creator_manages(&self, live: &Live) -> bool {
-        live.account.role == MANAGER
+        live.account.role == MANAGER_ROLE
     }
 }
 
@@ -518,6 +520,7 @@ mod tests {
     use crate::core::model::{DesiredUser, LiveUser};
     use crate::core::plan::plan;
     use crate::testing::tf;
+    use crate::testing::{DEVICE, GROUP};
 
     fn refused(d: &Desired, l: &Live) -> Vec<String> {
         match plan(d, l) {
@@ -582,7 +585,7 @@ mod tests {
         users.push(boss);
         users.push(have("adopted@x.test", None)); // not yet the manager's
         let mut l = live("admin", users);
-        l.manager_devices = Some(set(&[]));
+        l.owner_targets.insert(DEVICE, set(&[]));
         let mut d = desired(vec![
             want("u0@x.test"),
             want("adopted@x.test"),
@@ -644,11 +647,11 @@ mod tests {
     #[test]
     fn links_a_manager_cannot_see_are_refused_when_removed_and_kept_when_listed() {
         let mut sub = have("sub@x.test", Some(FLEET));
-        sub.devices = set(&["D1", "HIDDEN"]);
-        sub.groups = set(&["SecretGroup"]);
+        sub.links.insert(DEVICE, set(&["D1", "HIDDEN"]));
+        sub.links.insert(GROUP, set(&["SecretGroup"]));
         let l = live("manager", vec![sub]);
         let mut w = want("sub@x.test");
-        w.devices = set(&["D1"]);
+        w.links.insert(DEVICE, set(&["D1"]));
         let got = refused(&desired(vec![w.clone()]), &l);
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(
@@ -657,8 +660,8 @@ mod tests {
         );
         assert!(got[0].contains("Device access denied"), "{got:?}");
         assert!(got[1].contains("group SecretGroup"), "{got:?}");
-        w.devices = set(&["D1", "HIDDEN"]);
-        w.groups = set(&["SecretGroup"]);
+        w.links.insert(DEVICE, set(&["D1", "HIDDEN"]));
+        w.links.insert(GROUP, set(&["SecretGroup"]));
         let kept = plan(&desired(vec![w]), &l).expect("nothing to change");
         assert!(kept.is_empty(), "{:?}", kept.actions);
     }
@@ -667,10 +670,10 @@ mod tests {
     fn an_admin_run_keeps_groups_in_the_billing_account() {
         let boss = have(BOSS, None);
         let mut l = live("admin", vec![boss]);
-        l.manager_devices = Some(set(&[]));
-        l.manager_groups = Some(set(&["G1"]));
+        l.owner_targets.insert(DEVICE, set(&[]));
+        l.owner_targets.insert(GROUP, set(&["G1"]));
         let mut w = want("n@x.test");
-        w.groups = set(&["G1", "G2"]);
+        w.links.insert(GROUP, set(&["G1", "G2"]));
         let mut d = desired(vec![w]);
         d.manager = Some(UserKey::new(BOSS));
         let got = refused(&d, &l);

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
 use super::api::ApiError;
-use super::rules::field_named;
+use super::rules::{DEVICE, GROUP, MANAGER, field_named};
 use super::wire::{self, Id};
 use super::{TraccarBackend, email_of, id_of, random_password};
 use crate::backend::{Applied, Failure, Outcome, PhaseContext};
@@ -316,7 +316,7 @@ impl TraccarBackend {
             chunks.push(items.by_ref().take(batch_size).collect());
         }
         let results: Vec<Vec<(usize, Outcome)>> = stream::iter(chunks)
-            .map(|chunk| self.link_batch(context, LinkKind::Manager, chunk))
+            .map(|chunk| self.link_batch(context, MANAGER, chunk))
             .buffer_unordered(self.options.concurrency.max(1))
             .collect()
             .await;
@@ -400,19 +400,19 @@ impl TraccarBackend {
         let user = self.user_id(email)?;
         let ids = self.ids();
         let (key, id) = match kind {
-            LinkKind::Device => (
+            DEVICE => (
                 "deviceId",
                 *ids.devices.get(target).ok_or_else(|| {
                     Failure::Unknown(format!("device {target} is not known on the server"))
                 })?,
             ),
-            LinkKind::Group => (
+            GROUP => (
                 "groupId",
                 *ids.groups.get(target).ok_or_else(|| {
                     Failure::Unknown(format!("group {target} is not known on the server"))
                 })?,
             ),
-            LinkKind::Manager => {
+            MANAGER => {
                 // The owner of a managed-user link is the manager: `{userId: manager,
                 // managedUserId: user}`. The item keeps (user, manager) like the other kinds.
                 let manager = ids.manager.ok_or_else(|| {
@@ -432,6 +432,11 @@ impl TraccarBackend {
                         body: Json::Object(body),
                     },
                 ));
+            }
+            other => {
+                return Err(Failure::Refused(format!(
+                    "internal error: unknown link kind {other}"
+                )));
             }
         };
         let mut body = Map::new();
@@ -466,7 +471,7 @@ impl TraccarBackend {
                 Ok((kind, item)) => {
                     let is_link = matches!(action, Action::Link { .. });
                     let uncertain = is_link
-                        && kind == LinkKind::Group
+                        && kind == GROUP
                         && self.ids().uncertain_groups.contains(&(
                             UserKey::new(action.email()),
                             match action {
@@ -494,10 +499,7 @@ impl TraccarBackend {
                     Some(&Json::Array(bodies)),
                 )
                 .await;
-            batches
-                .entry((true, LinkKind::Group))
-                .or_default()
-                .extend(relink);
+            batches.entry((true, GROUP)).or_default().extend(relink);
         }
         let mut chunks: Vec<(bool, LinkKind, Vec<LinkItem>)> = Vec::new();
         // Without bulk (`--no-bulk`, the benchmark's baseline) every link is its own request.
@@ -702,12 +704,12 @@ impl TraccarBackend {
     /// `None` when the server cannot list them exactly or the read failed.
     async fn present_links(&self, kind: LinkKind, items: &[LinkItem]) -> Option<HashSet<(Id, Id)>> {
         match kind {
-            LinkKind::Device if self.has_permission_listing() => self
+            DEVICE if self.has_permission_listing() => self
                 .list_permissions("deviceId")
                 .await
                 .ok()
                 .map(|rows| rows.into_iter().collect()),
-            LinkKind::Device => {
+            DEVICE => {
                 let users: BTreeSet<Id> = items.iter().map(|i| i.user).collect();
                 let lists: Vec<(Id, Vec<Json>)> = stream::iter(users)
                     .map(|user| async move {
@@ -730,13 +732,13 @@ impl TraccarBackend {
                         .collect(),
                 )
             }
-            LinkKind::Group if self.has_group_listing() => self
+            GROUP if self.has_group_listing() => self
                 .list_permissions("groupId")
                 .await
                 .ok()
                 .map(|rows| rows.into_iter().collect()),
-            LinkKind::Group => None,
-            LinkKind::Manager => {
+            GROUP => None,
+            MANAGER => {
                 let manager = self.ids().manager?;
                 let query = [("userId", manager.0.to_string())];
                 let managed = self.list("/api/users", &query).await.ok()?;
@@ -747,6 +749,7 @@ impl TraccarBackend {
                         .collect(),
                 )
             }
+            _ => None,
         }
     }
 }
