@@ -743,8 +743,8 @@ pub trait Rules: Send + Sync {
     /// manage at all, a managing account that does not exist, link targets it may not use.
     fn check(&self, desired: &Desired, live: &Live) -> Vec<Problem>;
 
-    /// The account new users must be created under and every fleet user linked to (kind
-    /// `manager`), as the server spells it, when the backend's rules require one.
+    /// The account new users must be created under and every fleet user linked to (by the
+    /// `LinkSpec` marked `owner`), as the server spells it, when the backend's rules require one.
     fn owner(&self, desired: &Desired, live: &Live) -> Option<String>;
 
     /// Problems with the planned actions: changes the acting account may not make.

@@ -269,6 +269,27 @@ mod tests {
         classify(d, l, &plan)
     }
 
+    /// The digest hashes `{"fields", "devices", "groups"}` in this order: records written
+    /// before links became the backend's entries must keep matching.
+    #[test]
+    fn the_record_digest_keeps_its_bytes() {
+        use sha2::{Digest, Sha256};
+        let mut u = max();
+        u.links.insert(crate::testing::GROUP, set(&["G 1"]));
+        let canonical = r#"{"fields":{"readonly":{"b":true}},"devices":["D1"],"groups":["G 1"]}"#;
+        let hash = Sha256::digest(canonical.as_bytes());
+        assert_eq!(
+            desired_digest(TRACCAR, &u),
+            hex::encode(&hash[..16]),
+            "the canonical state of {canonical}"
+        );
+        let bare = r#"{"fields":{},"devices":[],"groups":[]}"#;
+        assert_eq!(
+            desired_digest(TRACCAR, &want("a@x.at")),
+            hex::encode(&Sha256::digest(bare.as_bytes())[..16])
+        );
+    }
+
     #[test]
     fn records_round_trip_and_ignore_themselves() {
         let u = max();
