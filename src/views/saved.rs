@@ -401,6 +401,34 @@ mod tests {
     #[allow(unused_imports, reason = "not every test module needs both")]
     use crate::testing::{TRACCAR, tf};
 
+    /// The saved plan's fingerprints and scope keep their JSON keys and bytes, so plans saved
+    /// before links became the backend's entries stay fresh.
+    #[test]
+    fn fingerprints_and_scope_keep_their_format() {
+        let mut u = have("a@x.at", Some(FLEET));
+        u.links.insert(DEVICE, ["D1".to_string()].into());
+        let mut l = live("admin", vec![u]);
+        l.owner_targets.insert(DEVICE, ["D1".to_string()].into());
+        let mut w = want("a@x.at");
+        w.links.insert(GROUP, ["G1".to_string()].into());
+        let scope = Scope::of(&desired(vec![w, want("b@x.at")]));
+        let got = fingerprints(&l, &scope);
+        let catalogue = r#"{"devices":["D1","D2","D3"],"groups":["G1","G2"],"ambiguous_groups":["Twice"],"manager_devices":["D1"]}"#;
+        assert_eq!(got.catalogue, sha256_hex(catalogue.as_bytes()));
+        let user = r#"{"email":"a@x.at","administrator":false,"marker":"acme","fields":{},"devices":["D1"],"groups":[],"managed_by":[]}"#;
+        assert_eq!(
+            got.users[&UserKey::new("a@x.at")],
+            sha256_hex(user.replace("acme", FLEET).as_bytes())
+        );
+        let saved = SavedScope::of(&scope);
+        let json = serde_json::to_value(&saved).expect("serializes");
+        assert_eq!(
+            json["desired_groups"],
+            serde_json::json!({"a@x.at": ["G1"], "b@x.at": []})
+        );
+        assert_eq!(saved.to_scope(), scope);
+    }
+
     #[test]
     fn actions_round_trip_with_typed_values() {
         let mut u = with_field(want("a@x.at"), tf("readonly"), Value::Bool(true));
