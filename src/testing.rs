@@ -26,3 +26,6 @@ pub(crate) fn links_of(
         .filter(|(_, targets)| !targets.is_empty())
         .collect()
 }
+
+/// The reason Traccar's reader gives for an administrator (`LiveUser::untouchable`).
+pub(crate) use crate::backend::traccar::rules::ADMINISTRATOR;

@@ -368,8 +368,7 @@ mod tests {
     fn fake(n: usize) -> Fake {
         let user = |email: &str, marker: Option<&str>| LiveUser {
             email: email.into(),
-            untouchable: (email == ADMIN)
-                .then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string()),
+            untouchable: (email == ADMIN).then(|| crate::testing::ADMINISTRATOR.to_string()),
             marker: marker.map(str::to_string),
             fields: BTreeMap::new(),
             links: Default::default(),

@@ -344,8 +344,7 @@ pub(crate) mod tests {
     /// group "Twice").
     pub(crate) fn live(role: &str, users: Vec<LiveUser>) -> Live {
         let mut me = have(ME, None);
-        me.untouchable =
-            (role == "admin").then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
+        me.untouchable = (role == "admin").then(|| crate::testing::ADMINISTRATOR.to_string());
         let mut all: BTreeMap<UserKey, LiveUser> = users
             .into_iter()
             .map(|u| (UserKey::new(&u.email), u))
@@ -415,8 +414,7 @@ pub(crate) mod tests {
         linked_want.links.insert(GROUP, set(&["G2"]));
 
         let mut admin = have("root@x.test", Some(FLEET));
-        admin.untouchable =
-            (true).then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
+        admin.untouchable = (true).then(|| crate::testing::ADMINISTRATOR.to_string());
         let mut disabled = have("gone@x.test", Some(FLEET));
         disabled.fields.insert(tf("disabled"), Value::Bool(true));
         let mut attrs = have("c@x.test", Some(FLEET));

@@ -461,8 +461,7 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let mut admin = have("root@x.test", None);
-        admin.untouchable =
-            (true).then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
+        admin.untouchable = (true).then(|| crate::testing::ADMINISTRATOR.to_string());
         let mut bad_links = at(want("links@x.test"), "f.yaml:1:3");
         bad_links.links.insert(DEVICE, set(&["D1", "NOPE"]));
         bad_links
@@ -802,7 +801,7 @@ mod tests {
                         LiveUser {
                             email,
                             untouchable: administrator
-                                .then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string()),
+                                .then(|| crate::testing::ADMINISTRATOR.to_string()),
                             marker: marker.map(str::to_string),
                             fields,
                             links: links_of(devices, groups),
@@ -896,8 +895,7 @@ mod tests {
                 links: Default::default(),
                 managed_by: BTreeSet::new(),
             });
-            me.untouchable = (role == "admin")
-                .then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
+            me.untouchable = (role == "admin").then(|| crate::testing::ADMINISTRATOR.to_string());
             // The acting account's and the manager's own limits and expiration are rules of
             // their own (tested in rules.rs): unlimited here.
             me.fields.remove(&tf("userLimit"));

@@ -466,8 +466,7 @@ mod tests {
     #[test]
     fn managed_users_are_marked_or_in_the_file_and_touchable() {
         let mut admin = have("root@x.test", Some(FLEET));
-        admin.untouchable =
-            (true).then(|| crate::backend::traccar::rules::ADMINISTRATOR.to_string());
+        admin.untouchable = (true).then(|| crate::testing::ADMINISTRATOR.to_string());
         admin.links.insert(DEVICE, set(&["D1"]));
         let mut adopted = have("new@x.test", None);
         adopted.links.insert(GROUP, set(&["G1"]));
