@@ -1432,7 +1432,7 @@ mod another_backend {
         }
     }
 
-    static FIELDS: [FieldSpec; 2] = [
+    static FIELDS: [FieldSpec; 3] = [
         FieldSpec {
             name: "firstName",
             ty: FieldType::Text,
@@ -1440,6 +1440,7 @@ mod another_backend {
             empty_is_null: false,
             nullable: false,
             permission: false,
+            write_only: false,
             doc: "",
         },
         FieldSpec {
@@ -1449,6 +1450,17 @@ mod another_backend {
             empty_is_null: false,
             nullable: false,
             permission: false,
+            write_only: false,
+            doc: "",
+        },
+        FieldSpec {
+            name: "pin",
+            ty: FieldType::Text,
+            risk: RiskClass::Profile,
+            empty_is_null: false,
+            nullable: false,
+            permission: false,
+            write_only: true,
             doc: "",
         },
     ];
@@ -1467,6 +1479,7 @@ mod another_backend {
         capabilities: Capabilities {
             attributes: false,
             managing_account: false,
+            prune: &[Prune::Disable, Prune::Keep],
         },
         rules: &NoRules,
         login: "OTHER_TOKEN",
@@ -1508,13 +1521,68 @@ mod another_backend {
         assert_eq!(
             problems,
             [
-                "f.yaml:5:5: unknown key `readonly`: the keys allowed here are: clientId, role, firstName, tracking",
+                "f.yaml:5:5: unknown key `readonly`: the keys allowed here are: clientId, role, firstName, pin, tracking",
                 r#"f.yaml:6:15: `tracking`: expected a boolean, found the string "yes""#,
-                "f.yaml:7:5: unknown key `attributes`: the keys allowed here are: clientId, role, firstName, tracking",
+                "f.yaml:7:5: unknown key `attributes`: the keys allowed here are: clientId, role, firstName, pin, tracking",
                 "f.yaml:8:5: the required key `clientId` is missing: add it, e.g. `clientId: drv-0001`",
-                "f.yaml:8:5: unknown key `email`: the keys allowed here are: clientId, role, firstName, tracking",
-                "f.yaml:9:5: unknown key `devices`: the keys allowed here are: clientId, role, firstName, tracking",
+                "f.yaml:8:5: unknown key `email`: the keys allowed here are: clientId, role, firstName, pin, tracking",
+                "f.yaml:9:5: unknown key `devices`: the keys allowed here are: clientId, role, firstName, pin, tracking",
             ]
         );
+    }
+
+    #[test]
+    fn prune_modes_are_the_backends_and_the_first_is_the_default() {
+        let loaded = parse_other("version: 1\nfleet: f\n").expect("valid");
+        assert_eq!(loaded.desired.prune, Prune::Disable);
+        let problems = parse_other("version: 1\nfleet: f\nprune: delete\n").expect_err("refused");
+        assert_eq!(
+            problems,
+            [
+                "f.yaml:3:8: `prune: delete` is not supported by other servers: use one of disable, keep"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_write_only_field_is_set_on_create_and_never_compared() {
+        use crate::core::model::{Account, LiveUser};
+        let loaded = parse_other(
+            "version: 1\nfleet: f\nusers:\n  - clientId: a\n    pin: '1234'\n    firstName: Ann\n  - clientId: b\n    pin: '9999'\n",
+        )
+        .expect("valid");
+        let pin = OTHER.field("pin").expect("declared");
+        // `a` exists (the server never shows its pin), `b` is new.
+        let a = LiveUser {
+            email: "a".into(),
+            untouchable: None,
+            marker: Some("f".into()),
+            fields: [(OTHER.field("firstName").expect("declared"), text("Ann"))].into(),
+            links: Default::default(),
+            managed_by: Default::default(),
+        };
+        let live = Live {
+            account: Account {
+                backend: "other".into(),
+                url: "http://127.0.0.1:1".into(),
+                server_version: "1".into(),
+                email: "admin".into(),
+                role: "admin".into(),
+            },
+            users: [(UserKey::exact("a"), a)].into(),
+            targets: Default::default(),
+            ambiguous: Default::default(),
+            owner_targets: Default::default(),
+            now: chrono::Utc::now(),
+        };
+        let actions = crate::core::diff::diff(&loaded.desired, &live);
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        match &actions[0] {
+            Action::CreateUser { email, fields, .. } => {
+                assert_eq!(email, "b");
+                assert_eq!(fields.get(&pin), Some(&text("9999")));
+            }
+            other => panic!("expected only b's create, got {other:?}"),
+        }
     }
 }

@@ -692,7 +692,27 @@ fn check_top(
     .map(|g| to_safety(&g.value))
     .unwrap_or_default();
 
-    let prune_value = prune.as_ref().map(|g| g.value).unwrap_or_default();
+    let supported = backend.capabilities.prune;
+    if let Some(g) = &prune
+        && !supported.contains(&g.value)
+    {
+        ctx.select(g.file);
+        let modes: Vec<&str> = supported.iter().map(|p| prune_name(*p)).collect();
+        ctx.report(
+            Some(g.pos),
+            format!(
+                "`prune: {}` is not supported by {} servers: use one of {}",
+                prune_name(g.value),
+                backend.kind,
+                modes.join(", ")
+            ),
+        );
+    }
+    let prune_value = prune
+        .as_ref()
+        .map(|g| g.value)
+        .or_else(|| supported.first().copied())
+        .unwrap_or_default();
     if let Some(g) = &prune_after
         && prune_value != Prune::Disable
     {

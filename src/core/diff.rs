@@ -194,6 +194,8 @@ fn update(
     let mut changes: Vec<FieldChange> = want
         .fields
         .iter()
+        // A write-only field is set on create only: the server never shows it to compare.
+        .filter(|(field, _)| !field.spec().is_some_and(|spec| spec.write_only))
         .filter(|(field, value)| !same_value(field, value, have.fields.get(*field)))
         .map(|(field, value)| FieldChange {
             field: field.clone(),

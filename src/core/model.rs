@@ -682,6 +682,9 @@ pub struct FieldSpec {
     pub nullable: bool,
     /// Counts towards a permission set (`export --infer-roles` folds those into roles).
     pub permission: bool,
+    /// Set on create only and never compared (a password or PIN the server does not give back):
+    /// updates leave it alone and the applied record does not cover it.
+    pub write_only: bool,
     /// The help text in the fleet file's schema, for users.
     pub doc: &'static str,
 }
@@ -728,13 +731,16 @@ pub struct LinkSpec {
 }
 
 /// What a backend supports besides fields.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
     /// Users have a free-form attribute map, managed key by key (`attributes.<key>`); the
     /// ownership marker and fleetform's records live there.
     pub attributes: bool,
     /// A fleet may name a managing (billing) account (`manager:`) that owns every fleet user.
     pub managing_account: bool,
+    /// The `prune:` modes the backend supports; the first is the default of a file that names
+    /// none.
+    pub prune: &'static [Prune],
 }
 
 /// The pure rules only a backend knows. The engine asks; it never decides these itself.

@@ -92,8 +92,12 @@ fn digest<'a>(
 }
 
 /// The managed fields of a desired user, without the record itself.
+/// The managed fields of a desired user the record covers: not the record itself, and not
+/// write-only fields (the server never shows them, so they could never match).
 fn managed_fields(user: &DesiredUser) -> impl Iterator<Item = (&Field, &Value)> {
-    user.fields.iter().filter(|(field, _)| !is_record(field))
+    user.fields
+        .iter()
+        .filter(|(field, _)| !is_record(field) && !field.spec().is_some_and(|spec| spec.write_only))
 }
 
 pub fn is_record(field: &Field) -> bool {

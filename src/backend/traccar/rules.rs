@@ -30,7 +30,9 @@
 //!   email held by a user the acting manager cannot see cannot be seen before the create: the
 //!   backend turns the server's constraint error into a message saying so (`write.rs`).
 
-use crate::core::model::{Action, Desired, Field, LinkKind, Live, Problem, UserKey, Value, linked};
+use crate::core::model::{
+    Action, Desired, Field, LinkKind, Live, Problem, Prune, UserKey, Value, linked,
+};
 use crate::core::model::{
     Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, RiskClass, Rules,
 };
@@ -68,6 +70,7 @@ const fn field(name: &'static str, ty: FieldType, risk: RiskClass, doc: &'static
         empty_is_null: false,
         nullable: false,
         permission: false,
+        write_only: false,
         doc,
     }
 }
@@ -205,6 +208,7 @@ pub static DESCRIPTION: Description = Description {
     capabilities: Capabilities {
         attributes: true,
         managing_account: true,
+        prune: &[Prune::Delete, Prune::Disable, Prune::Keep],
     },
     rules: &TraccarRules,
     login: "TRACCAR_TOKEN, or TRACCAR_EMAIL and TRACCAR_PASSWORD",
