@@ -5,8 +5,8 @@
 //! is the single source of truth), must not decide whether to colour (the caller passes
 //! `color`), and must never print a secret: the model has none, and none may be added here.
 //!
-//! Design of the text view: actions are grouped per user, users in key (lower-cased email)
-//! order, so a reviewer reads one block per person: a header with `+` (create), `~` (update or
+//! Design of the text view: actions are grouped per user, users in key order (the backend's key
+//! rule; Traccar: lower-cased email), so a reviewer reads one block per person: a header with `+` (create), `~` (update or
 //! links only) or `-` (delete, disable), the field lines, then the link lines (removals before
 //! additions, as they run). The last line always counts every kind of action, and an empty plan says
 //! "No changes." so scripts and humans can tell at a glance.
