@@ -443,7 +443,116 @@ impl Serialize for LinkKind {
 }
 
 /// Link targets by kind. A kind that is absent has no targets.
-pub type Links = BTreeMap<LinkKind, BTreeSet<String>>;
+///
+/// A small sorted vector, not a map: a user has a link list or two, and a `BTreeMap` node per
+/// user would cost about 450 bytes each (measured: 100,000 users' inputs grew by 84 MB).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Links(Vec<(LinkKind, BTreeSet<String>)>);
+
+impl Links {
+    pub fn new() -> Links {
+        Links(Vec::new())
+    }
+
+    fn position(&self, kind: &LinkKind) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(kind))
+    }
+
+    /// The targets of `kind`, if the kind is present.
+    pub fn get(&self, kind: &LinkKind) -> Option<&BTreeSet<String>> {
+        self.position(kind).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets the targets of `kind`, returning the previous ones.
+    pub fn insert(
+        &mut self,
+        kind: LinkKind,
+        targets: BTreeSet<String>,
+    ) -> Option<BTreeSet<String>> {
+        match self.position(&kind) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, targets)),
+            Err(i) => {
+                self.0.insert(i, (kind, targets));
+                None
+            }
+        }
+    }
+
+    /// Removes `kind`, returning its targets.
+    pub fn remove(&mut self, kind: &LinkKind) -> Option<BTreeSet<String>> {
+        self.position(kind).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// The targets of `kind`, to change (`or_default` adds the kind when absent).
+    pub fn entry(&mut self, kind: LinkKind) -> LinksEntry<'_> {
+        LinksEntry { links: self, kind }
+    }
+
+    /// Every kind present with its targets, in kind order.
+    pub fn iter(&self) -> impl Iterator<Item = (&LinkKind, &BTreeSet<String>)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// `Links::entry`.
+pub struct LinksEntry<'a> {
+    links: &'a mut Links,
+    kind: LinkKind,
+}
+
+impl<'a> LinksEntry<'a> {
+    pub fn or_default(self) -> &'a mut BTreeSet<String> {
+        let i = match self.links.position(&self.kind) {
+            Ok(i) => i,
+            Err(i) => {
+                self.links.0.insert(i, (self.kind, BTreeSet::new()));
+                i
+            }
+        };
+        &mut self.links.0[i].1
+    }
+}
+
+impl fmt::Debug for Links {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<(LinkKind, BTreeSet<String>)> for Links {
+    fn from_iter<I: IntoIterator<Item = (LinkKind, BTreeSet<String>)>>(iter: I) -> Links {
+        let mut links = Links::new();
+        for (kind, targets) in iter {
+            links.insert(kind, targets);
+        }
+        links
+    }
+}
+
+impl<const N: usize> From<[(LinkKind, BTreeSet<String>); N]> for Links {
+    fn from(items: [(LinkKind, BTreeSet<String>); N]) -> Links {
+        items.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a Links {
+    type Item = (&'a LinkKind, &'a BTreeSet<String>);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (LinkKind, BTreeSet<String>)>,
+        fn(&'a (LinkKind, BTreeSet<String>)) -> (&'a LinkKind, &'a BTreeSet<String>),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
 
 /// The targets of `kind` in `links` (empty when the kind is absent).
 pub fn linked(links: &Links, kind: LinkKind) -> &BTreeSet<String> {
