@@ -125,6 +125,12 @@ impl TraccarVersion {
     pub fn audit_user_email(&self) -> bool {
         self.at_least(6, 12)
     }
+    /// An audit query without a bound: real 6.14.4 fails in its own query builder with a bare
+    /// `NullPointerException` before H2 sees the query; real 6.9.1 lets H2 refuse the unset
+    /// parameter. (Taken as 6.14 for the sandbox's modes; the release in between is unobserved.)
+    pub fn audit_unset_bound_is_npe(&self) -> bool {
+        self.at_least(6, 14)
+    }
     /// v6.10: `excludeAttributes`.
     pub fn exclude_attributes(&self) -> bool {
         self.at_least(6, 10)

@@ -8,8 +8,9 @@
 //!
 //! `GET /api/audit?from=&to=`: both bounds are ISO dates with an offset (one that does not parse
 //! is JAX-RS's 404, before any check); administrators only (`Administrator access required`);
-//! the rows with `from <= actionTime <= to` (SQL `BETWEEN`; a missing bound matches nothing),
-//! oldest first. From v6.12 each row carries the acting user's `userEmail` (null when unknown).
+//! the rows with `from <= actionTime <= to` (SQL `BETWEEN`), oldest first; a missing bound leaves
+//! a query parameter unset, which H2 refuses (real 6.9.1: 400 `StorageException` "Parameter "#1"
+//! is not set"); real 6.14.4 fails earlier with a bare `NullPointerException` (400). From v6.12 each row carries the acting user's `userEmail` (null when unknown).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -104,7 +105,27 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let (from, to) = (bound(ctx, "from")?, bound(ctx, "to")?);
     rules::check_admin(ctx.store, ctx.me)?;
     let (Some(from), Some(to)) = (from, to) else {
-        return Ok(Reply::Json(Value::Array(Vec::new())));
+        if ctx.version.audit_unset_bound_is_npe() {
+            return Err(ApiError::Java {
+                status: 400,
+                class: "java.lang.NullPointerException".to_string(),
+                message: None,
+                cause: None,
+                site: "org.traccar.storage.QueryBuilder.setValue(QueryBuilder.java:142)",
+            });
+        }
+        let unset = if from.is_none() { 1 } else { 2 };
+        let jdbc = "org.h2.jdbc.JdbcSQLDataException".to_string();
+        let message = format!(
+            "Parameter \"#{unset}\" is not set; SQL statement:\nSELECT * FROM tc_actions WHERE actionTime BETWEEN ? AND ? ORDER BY actionTime [90012-232]"
+        );
+        return Err(ApiError::Java {
+            status: 400,
+            class: "org.traccar.storage.StorageException".to_string(),
+            message: Some(format!("{jdbc}: {message}")),
+            cause: Some((jdbc, message)),
+            site: "org.traccar.storage.DatabaseStorage.getObjectsStream(DatabaseStorage.java:86)",
+        });
     };
     // Ids follow insertion; the answer is ordered by time (a stable sort keeps ties in order).
     let mut rows: Vec<(usize, &Action)> = (1..)

@@ -90,7 +90,16 @@ async fn audit_log_records_user_changes_and_links_by_their_owner() {
     t.get(Auth::Basic(&m), "/api/audit?from=yesterday&to=today")
         .await
         .expect(404);
-    assert_eq!(t.fetch("/api/audit").await, json!([]), "no bounds, no rows");
+    // Without bounds: H2 refuses the unset parameter (real 6.9.1); real 6.14.4's query builder
+    // throws first.
+    let unbounded = if t.at_least(6, 14) {
+        "java.lang.NullPointerException"
+    } else {
+        "org.traccar.storage.StorageException: org.h2.jdbc.JdbcSQLDataException: Parameter \"#1\" is not set; SQL statement:"
+    };
+    t.get(t.admin(), "/api/audit")
+        .await
+        .expect_error(400, unbounded);
 
     let rows = t.fetch(&window).await;
     let rows = rows.as_array().expect("array");
