@@ -127,17 +127,6 @@ pub struct FileRole {
     pub attributes: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-impl FileUser {
-    /// The link list under `key` (a `LinkSpec::file_key`), if the user has one.
-    pub fn link_list(&self, key: &str) -> Option<&[String]> {
-        match key {
-            "devices" => self.devices.as_deref(),
-            "groups" => self.groups.as_deref(),
-            _ => None,
-        }
-    }
-}
-
 /// One user. Fields left out are not managed: fleetform leaves them as they are on the
 /// server.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -147,14 +136,6 @@ pub struct FileUser {
     /// The name of a role under `roles` whose fields this user gets.
     #[serde(default)]
     pub role: Option<String>,
-    /// Device uniqueIds linked to the user. The full list: other devices are unlinked. Left
-    /// out, the user has no device links.
-    #[serde(default)]
-    pub devices: Option<Vec<String>>,
-    /// Device group names linked to the user. The full list: other groups are unlinked.
-    /// Left out, the user has no group links.
-    #[serde(default)]
-    pub groups: Option<Vec<String>>,
     /// Free-form attributes (see `ATTRIBUTES_DOC`).
     #[serde(default)]
     pub attributes: Option<BTreeMap<String, serde_json::Value>>,
@@ -237,14 +218,16 @@ fn describe_users(schema: &mut serde_json::Value, backend: &Description) {
             properties.insert(backend.key.name.into(), J::Object(key));
             object.insert("required".into(), json!([backend.key.name]));
         }
-        // Link lists only where the backend has them (Traccar: `devices`, `groups`).
-        let shown = |name: &str| match name {
-            "attributes" => false,
-            "devices" | "groups" => backend.has_file_links(name),
-            _ => true,
-        };
-        for (name, value) in shared.iter().filter(|(name, _)| shown(name)) {
+        for (name, value) in shared.iter().filter(|(name, _)| *name != "attributes") {
             properties.insert(name.clone(), value.clone());
+        }
+        if keyed {
+            // The backend's link lists, after `role`.
+            for (spec, key) in backend.file_links() {
+                let list =
+                    json!({"type": "array", "items": {"type": "string"}, "description": spec.doc});
+                properties.insert(key.into(), list);
+            }
         }
         for name in backend.file_keys() {
             if name == "attributes" {

@@ -132,15 +132,20 @@ fn value_pos(node: &Node, key: &str) -> Pos {
 }
 
 /// `null` would silently mean "not managed" for most keys; refuse it so the intent is explicit.
-fn refuse_nulls(ctx: &mut Context, node: &Node, nullable: &[&str]) -> BTreeSet<usize> {
+fn refuse_nulls(
+    ctx: &mut Context,
+    node: &Node,
+    nullable: &[&str],
+    link_lists: &[&str],
+) -> BTreeSet<usize> {
     let mut refused = BTreeSet::new();
     for (i, (key, value)) in node.entries().iter().enumerate() {
         let Some(name) = key.as_text() else { continue };
         if value.is_null() && !nullable.contains(&name) {
-            // Lists and maps left out mean "none" (`devices`, `groups`, `users`, `roles`) or
+            // Lists and maps left out mean "none" (a backend's link lists, `users`, `roles`) or
             // "none managed" (`attributes`, managed key by key), never "leave it alone".
             let fix = match name {
-                "devices" | "groups" => {
+                _ if link_lists.contains(&name) => {
                     "list the links, or write [] or leave the key out for no links"
                 }
                 "users" => "list the users, or write [] or leave the key out for no users",
@@ -211,11 +216,11 @@ pub fn validate_docs(
             continue;
         }
         // Roles and users are decoded one by one below, so one broken entry hides nothing else.
-        let mut skip = refuse_nulls(ctx, root, &[]);
+        let mut skip = refuse_nulls(ctx, root, &[], &[]);
         let roles_node = take_entry(root, "roles", &mut skip);
         let users_node = take_entry(root, "users", &mut skip);
         if let Some((_, server)) = root.get("server") {
-            refuse_nulls(ctx, server, &[]);
+            refuse_nulls(ctx, server, &[], &[]);
         }
         // `version` and `fleet` are required, but may come from another file: see `check_top`.
         let (top, found) = decode::<FleetFile>(root, &skip, &[]);
@@ -283,6 +288,8 @@ struct Decoded<T> {
     file: T,
     key: Option<String>,
     fields: Vec<(Field, Raw)>,
+    /// A user's link lists, by the backend's `LinkSpec::file_key`.
+    lists: BTreeMap<&'static str, Vec<String>>,
 }
 
 /// The backend's field names that may be `null` with a meaning of their own ("no phone",
@@ -303,11 +310,7 @@ fn allowed_keys(backend: &Description, keyed: bool) -> Vec<&'static str> {
     let mut keys = Vec::new();
     if keyed {
         keys.extend([backend.key.name, "role"]);
-        keys.extend(
-            ["devices", "groups"]
-                .into_iter()
-                .filter(|key| backend.has_file_links(key)),
-        );
+        keys.extend(backend.file_links().map(|(_, key)| key));
     }
     keys.extend(backend.file_keys());
     keys
@@ -321,7 +324,8 @@ fn decode_entry<T: serde::de::DeserializeOwned>(
     backend: &'static Description,
     keyed: bool,
 ) -> Option<Decoded<T>> {
-    let mut skip = refuse_nulls(ctx, node, &nullable_keys(backend));
+    let link_lists: Vec<&'static str> = backend.file_links().map(|(_, key)| key).collect();
+    let mut skip = refuse_nulls(ctx, node, &nullable_keys(backend), &link_lists);
     let missing: Vec<&'static str> = if keyed {
         let example = format!("{}: {}", backend.key.name, backend.key.example);
         require(ctx, node, &[(backend.key.name, &example)])
@@ -330,6 +334,7 @@ fn decode_entry<T: serde::de::DeserializeOwned>(
     };
     let mut key = None;
     let mut fields = Vec::new();
+    let mut lists = BTreeMap::new();
     let mut broken = false;
     for (i, (name, value)) in node.entries().iter().enumerate() {
         let Some(name) = name.as_text() else { continue };
@@ -345,9 +350,18 @@ fn decode_entry<T: serde::de::DeserializeOwned>(
                     broken = true;
                 }
             }
-        } else if (name == "attributes" && !backend.capabilities.attributes)
-            || (keyed && matches!(name, "devices" | "groups") && !backend.has_file_links(name))
-        {
+        } else if keyed && let Some(list) = link_lists.iter().find(|k| **k == name) {
+            skip.insert(i);
+            match decode_value::<Vec<String>>(name, value) {
+                Ok(targets) => {
+                    lists.insert(*list, targets);
+                }
+                Err(found) => {
+                    ctx.report_all(vec![found]);
+                    broken = true;
+                }
+            }
+        } else if name == "attributes" && !backend.capabilities.attributes {
             // Shared by the file types, but only for backends whose users have them.
             skip.insert(i);
             let allowed = allowed_keys(backend, keyed);
@@ -373,6 +387,7 @@ fn decode_entry<T: serde::de::DeserializeOwned>(
         file: file?,
         key,
         fields,
+        lists,
     })
 }
 
@@ -1080,7 +1095,8 @@ fn check_users(
 
         let mut user_links = Links::new();
         for (spec, key) in backend.file_links() {
-            let set = links(ctx, node, key, spec.kind.name(), user.file.link_list(key));
+            let list = user.lists.get(key).map(Vec::as_slice);
+            let set = links(ctx, node, key, spec.kind.name(), list);
             if !set.is_empty() {
                 user_links.insert(spec.kind, set);
             }

@@ -837,6 +837,8 @@ pub struct LinkSpec {
     /// The link that puts a user under the managing account (`Rules::owner`): the diff adds it
     /// to the fleet's users, it is seen as `LiveUser::managed_by`, and it is never unlinked.
     pub owner: bool,
+    /// The help text of the file's list in the schema, for users.
+    pub doc: &'static str,
 }
 
 /// What a backend supports besides fields.
@@ -924,11 +926,6 @@ impl Description {
         }
         keys.extend(self.fields.iter().filter(|s| !profile(s)).map(|s| s.name));
         keys
-    }
-
-    /// Whether a user's entry in a fleet file may hold the link list `key` (e.g. `devices`).
-    pub fn has_file_links(&self, key: &str) -> bool {
-        self.links.iter().any(|l| l.file_key == Some(key))
     }
 
     /// The link kind named `name`, as `LinkKind`'s `Display` prints it.

@@ -178,18 +178,21 @@ static LINKS: [LinkSpec; 3] = [
         file_key: Some("devices"),
         target_key: "uniqueId",
         owner: false,
+        doc: "Device uniqueIds linked to the user. The full list: other devices are unlinked. Left\nout, the user has no device links.",
     },
     LinkSpec {
         kind: GROUP,
         file_key: Some("groups"),
         target_key: "name",
         owner: false,
+        doc: "Device group names linked to the user. The full list: other groups are unlinked.\nLeft out, the user has no group links.",
     },
     LinkSpec {
         kind: MANAGER,
         file_key: None,
         target_key: "email",
         owner: true,
+        doc: "",
     },
 ];
 
