@@ -31,6 +31,17 @@ pub fn describe(kind: &str) -> Option<&'static Description> {
     }
 }
 
+/// A server URL as it may be shown in a message, whatever the backend: anything between `://`
+/// and `@` (user info) is cut.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://<redacted>@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// How to reach a server, whatever its kind: the connection flags every command shares.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {

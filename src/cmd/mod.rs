@@ -24,8 +24,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::backend::traccar::api::redact_url;
-use crate::backend::{ConnectOptions, Connected, Progress, RequestLog};
+use crate::backend::{ConnectOptions, Connected, Progress, RequestLog, redact_url};
 use crate::cli::{Color, ConnectArgs, OutputArgs};
 use crate::config::{self, Loaded, Redactions};
 use crate::core::model::Description;

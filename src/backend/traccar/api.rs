@@ -398,15 +398,7 @@ pub fn check_url(url: &str, allow_insecure_http: bool) -> anyhow::Result<Url> {
     Ok(parsed)
 }
 
-/// A URL as it may be shown in a message: anything between `://` and `@` (user info) is cut.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://<redacted>@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
-}
+pub use crate::backend::redact_url;
 
 /// One HTTP answer: its status and body.
 type Answer = (StatusCode, Vec<u8>);
