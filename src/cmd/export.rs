@@ -38,6 +38,7 @@ pub async fn run_with<B: Backend>(
         emails,
         manager: None,
         desired_links: Default::default(),
+        links_of: None,
     };
     let listed = backend
         .fetch(&scope("", Default::default()))

@@ -327,7 +327,7 @@ impl TraccarBackend {
         // Links of the users in scope (never of administrators: fleetform does not manage them).
         let in_scope: Vec<(UserKey, Id)> = live_users
             .iter()
-            .filter(|(k, u)| u.untouchable.is_none() && scope.contains(k, u))
+            .filter(|(k, u)| u.untouchable.is_none() && scope.reads_links(k, u))
             .filter_map(|(k, _)| user_ids.get(k).map(|id| (k.clone(), *id)))
             .collect();
         let scope_ids: HashMap<Id, UserKey> =
