@@ -512,6 +512,7 @@ fn core(n: usize) {
         prune: Prune::Delete,
         prune_after: None,
         safety: Safety::default(),
+        unmanaged: Default::default(),
         users: (0..n)
             .map(|u| {
                 let mut fields = desired_fields.clone();

@@ -530,3 +530,50 @@ async fn a_saved_plan_is_stale_when_anything_its_actions_depend_on_changed() {
         replan.stdout
     );
 }
+
+#[tokio::test]
+async fn a_no_change_plan_with_group_links_unmanaged_reads_no_group_links() {
+    // `unmanaged: [groups]`: no group link is read, so on servers without the link listing a
+    // no-change plan costs the constant reads plus one device read per user or per device,
+    // whichever side is smaller; a group link added by hand is left alone.
+    let yaml = riders_without_groups(20, false).replacen(
+        "fleet: acme-bikes\n",
+        "fleet: acme-bikes\nunmanaged: [groups]\n",
+        1,
+    );
+    for version in V {
+        let env = env_version(version).await;
+        env.apply(&yaml).await;
+        let groups = env.admin(reqwest::Method::GET, "/api/groups", None).await;
+        let vienna = groups
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["name"] == "Vienna"))
+            .and_then(|g| g["id"].as_i64())
+            .expect("the demo's Vienna group");
+        let rider = env.user_id("rider1@acme.example").await;
+        env.admin(
+            reqwest::Method::POST,
+            "/api/permissions",
+            Some(serde_json::json!({"userId": rider, "groupId": vienna})),
+        )
+        .await;
+        let got = plan_requests(&env, &env.admin, &yaml, Options::default()).await;
+        let total: u64 = got.values().sum();
+        let (users, devices) = (20, 12);
+        // 5.12 has no per-device user read (`GET /api/users?deviceId=` came with 6.3).
+        let per_side = match version {
+            TraccarVersion::V5_12 => users,
+            _ => u64::min(users, devices),
+        };
+        assert!(
+            total <= 5 + per_side,
+            "{version:?}: {total} requests: {got:?}"
+        );
+        assert_eq!(got.get("GET /api/groups"), Some(&1), "{version:?}");
+        let b = backend(&env, &env.admin, Options::default()).await;
+        let plan = fleetform::make_plan(&b, &fleet(&yaml).desired)
+            .await
+            .expect("plan");
+        assert!(plan.actions.is_empty(), "{version:?}: {:?}", plan.actions);
+    }
+}

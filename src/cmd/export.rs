@@ -39,6 +39,7 @@ pub async fn run_with<B: Backend>(
         manager: None,
         desired_links: Default::default(),
         links_of: None,
+        unmanaged: Default::default(),
     };
     let listed = backend
         .fetch(&scope("", Default::default()))

@@ -55,6 +55,12 @@ pub struct FleetFile {
     /// unless `--allow-mass-removal` is given.
     #[serde(default)]
     pub safety: Option<FileSafety>,
+    /// Link lists this file does not manage, e.g. `[groups]`: fleetform neither reads nor
+    /// changes those links, and no user may list them. On Traccar before 6.14, leaving group
+    /// links unmanaged saves one request per user on every run; a group link added by hand is
+    /// then not seen, so the file no longer bounds the access users get through groups.
+    #[serde(default)]
+    pub unmanaged: Option<Vec<String>>,
     /// Named permission presets. A user names one with `role:`; the user's own fields override
     /// the role's.
     #[serde(default)]

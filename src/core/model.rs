@@ -292,6 +292,8 @@ pub struct Desired {
     pub prune_after: Option<TimeDelta>,
     /// The limits `apply` checks before it changes anything (`safety:` in the file).
     pub safety: Safety,
+    /// Link kinds the file does not manage (`unmanaged:`): neither read nor diffed.
+    pub unmanaged: BTreeSet<LinkKind>,
     pub users: BTreeMap<UserKey, DesiredUser>,
 }
 
@@ -401,6 +403,8 @@ pub struct Scope {
     /// apply narrows it to the users its actions name: nothing else it does depends on the
     /// other users' links (`views::saved`).
     pub links_of: Option<BTreeSet<UserKey>>,
+    /// Link kinds the file does not manage: the fetch need not read them.
+    pub unmanaged: BTreeSet<LinkKind>,
 }
 
 impl Scope {
@@ -415,6 +419,7 @@ impl Scope {
                 .map(|(k, u)| (k.clone(), u.links.clone()))
                 .collect(),
             links_of: None,
+            unmanaged: desired.unmanaged.clone(),
         }
     }
 

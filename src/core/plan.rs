@@ -944,6 +944,7 @@ mod tests {
                 prune,
                 prune_after,
                 safety: Default::default(),
+                unmanaged: Default::default(),
                 users: BTreeMap::new(),
             };
             for mut user in desired_users {

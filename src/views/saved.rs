@@ -109,6 +109,9 @@ pub struct SavedScope {
     /// The fleet file's safety limits, so `apply --plan` enforces them too.
     #[serde(default)]
     pub safety: Safety,
+    /// The link kinds the file does not manage (`unmanaged:`), by name.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unmanaged: BTreeSet<String>,
 }
 
 impl SavedScope {
@@ -123,7 +126,20 @@ impl SavedScope {
                 .map(|(key, links)| (key.clone(), linked(links, GROUP).clone()))
                 .collect(),
             safety: Safety::default(),
+            unmanaged: scope
+                .unmanaged
+                .iter()
+                .map(|k| k.name().to_string())
+                .collect(),
         }
+    }
+
+    /// The unmanaged link kinds, as `backend` names them.
+    fn unmanaged(&self, backend: &'static Description) -> BTreeSet<LinkKind> {
+        self.unmanaged
+            .iter()
+            .filter_map(|name| backend.link_kind(name))
+            .collect()
     }
 
     /// The part of the fleet file the safety limits judge a plan by: the fleet, its manager,
@@ -136,6 +152,7 @@ impl SavedScope {
             prune: Prune::default(),
             prune_after: None,
             safety: self.safety,
+            unmanaged: self.unmanaged(backend),
             users: self
                 .emails
                 .iter()
@@ -152,7 +169,7 @@ impl SavedScope {
         }
     }
 
-    pub fn to_scope(&self) -> Scope {
+    pub fn to_scope(&self, backend: &'static Description) -> Scope {
         Scope {
             fleet: self.fleet.clone(),
             emails: self.emails.clone(),
@@ -163,6 +180,7 @@ impl SavedScope {
                 .map(|key| (key.clone(), self.desired_links(key)))
                 .collect(),
             links_of: None,
+            unmanaged: self.unmanaged(backend),
         }
     }
 
@@ -339,7 +357,7 @@ pub fn account_of(saved: &SavedPlan) -> Account {
 /// only those its actions name, and the catalogue. (A plan saved before profiles existed is
 /// read in full.)
 pub fn apply_scope(saved: &SavedPlan, plan: &Plan) -> Scope {
-    let mut scope = saved.scope.to_scope();
+    let mut scope = saved.scope.to_scope(plan.backend);
     if saved.fingerprints.profiles.is_some() {
         scope.links_of = Some(named_by(plan));
     }
@@ -518,7 +536,7 @@ mod tests {
             json["desired_groups"],
             serde_json::json!({"a@x.at": ["G1"], "b@x.at": []})
         );
-        assert_eq!(saved.to_scope(), scope);
+        assert_eq!(saved.to_scope(TRACCAR), scope);
     }
 
     #[test]
@@ -538,7 +556,7 @@ mod tests {
         let back = parse(&text).expect("parse");
         let decoded = plan_of(&back, l.account.clone()).expect("decode");
         assert_eq!(decoded, plan);
-        let full = back.scope.to_scope();
+        let full = back.scope.to_scope(TRACCAR);
         assert!(stale_reasons(&back, &l.account, &l, &full).is_empty());
         let mut changed = l.clone();
         if let Some(b) = changed.users.get_mut(&UserKey::new("b@x.at")) {

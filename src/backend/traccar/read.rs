@@ -267,6 +267,9 @@ impl TraccarBackend {
             all.push(("all", "true".into()));
         }
         let listing = self.options.bulk && self.has_permission_listing();
+        // Group links the file leaves unmanaged are not read (on 6.13 and older that is one
+        // request per user in scope).
+        let group_links = !scope.unmanaged.contains(&GROUP);
 
         // Round 1.
         let (users, (devices, device_rows), (groups, group_rows)) = tokio::try_join!(
@@ -288,7 +291,7 @@ impl TraccarBackend {
                     .get_list("/api/groups", &all)
                     .await
                     .context("GET /api/groups")?;
-                let rows = if listing && !groups.is_empty() {
+                let rows = if listing && group_links && !groups.is_empty() {
                     self.list_group_links().await
                 } else {
                     None
@@ -358,7 +361,7 @@ impl TraccarBackend {
         }
         // An account that sees no group may still manage users linked to groups it cannot see
         // (an administrator's links); only an administrator's empty list means there are none.
-        if group_rows.is_none() && (!groups.is_empty() || !admin) {
+        if group_links && group_rows.is_none() && (!groups.is_empty() || !admin) {
             reads.extend(in_scope.iter().map(|(_, id)| Read::GroupsOfUser(*id)));
         }
         if let Some(mid) = manager_id {
