@@ -193,7 +193,7 @@ async fn without_bulk_every_object_and_link_is_its_own_request() {
     let env = env_version(TraccarVersion::V6_14).await;
     let options = Options {
         bulk: false,
-        concurrency: 1,
+        concurrency: Some(1),
         ..Options::default()
     };
     let got = apply_requests(&env, &env.admin, &yaml, options.clone()).await;

@@ -133,7 +133,7 @@ impl Session {
 /// The connection options the connection flags ask for.
 pub fn backend_options(args: &ConnectArgs, session: Session) -> ConnectOptions {
     ConnectOptions {
-        concurrency: usize::from(args.concurrency),
+        concurrency: args.concurrency.map(usize::from),
         batch_size: session.batch_size.map(|n| n as usize),
         bulk: !args.no_bulk,
         timeout: Duration::from_secs(args.timeout.max(1)),
@@ -415,7 +415,7 @@ mod tests {
                 url: None,
                 insecure_http: false,
                 ca_cert: vec![],
-                concurrency: 1,
+                concurrency: Some(1),
                 no_bulk: false,
                 timeout: 1,
             },

@@ -381,7 +381,7 @@ impl TraccarBackend {
                 progress.advance(1);
                 answer
             })
-            .buffer_unordered(self.options.concurrency.max(1))
+            .buffer_unordered(self.concurrency)
             .try_collect()
             .await;
         progress.finish();
