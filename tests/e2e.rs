@@ -519,7 +519,8 @@ async fn a_former_manager_is_told_it_is_a_plain_user_before_any_read_of_its_user
     let env = env().await;
     let report = env.apply_as(&env.manager, AS_MANAGER).await;
     assert!(report.is_success(), "{:?}", report.failed);
-    env.put_user(DEMO_MANAGER, |u| u["userLimit"] = json!(0)).await;
+    env.put_user(DEMO_MANAGER, |u| u["userLimit"] = json!(0))
+        .await;
     let backend = env.backend(&env.manager).await;
     env.sandbox.reset_stats();
     let err = fleetform::make_plan(&backend, &fleet(AS_MANAGER).desired)
