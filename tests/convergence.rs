@@ -1,6 +1,6 @@
-//! Property test of the whole loop against the sandbox, with either credential: the
-//! administrator (with or without `manager:` in the file) or the billing account itself (the
-//! manager's own credential, no `manager:`). For random live states (nested groups with a device
+//! Property test of the whole loop against the sandbox (5.12, 6.9 and 6.14 modes), with either
+//! credential: the administrator (with or without `manager:` in the file) or the billing account
+//! itself (the manager's own credential, no `manager:`). For random live states (nested groups with a device
 //! in the child group, a device and a group outside the billing account linked by an
 //! administrator, users the manager does and does not manage, a manager with a random user limit
 //! close to the number of users it manages, a device limit and an expiration, users with
@@ -246,7 +246,7 @@ struct Case {
     /// As the manager: this file user exists outside the manager's view (its email is taken).
     hidden: Option<usize>,
     prune: &'static str,
-    /// 6.9 cannot list group links (they are inferred), 6.14 can as administrator.
+    /// 5.12 and 6.9 cannot list group links (they are inferred), 6.14 can as administrator.
     version: TraccarVersion,
 }
 
@@ -364,7 +364,11 @@ fn case() -> impl Strategy<Value = Case> {
             ],
             select(vec![-1i64, 0, 5]),
             proptest::option::of(Just(Day::Ceiling)),
-            select(vec![TraccarVersion::V6_9, TraccarVersion::V6_14]),
+            select(vec![
+                TraccarVersion::V5_12,
+                TraccarVersion::V6_9,
+                TraccarVersion::V6_14,
+            ]),
             select(vec!["delete", "delete", "disable", "keep"]),
         ),
         (
