@@ -4,6 +4,9 @@
 //!
 //! Design (request counts are asserted by tests/requests.rs; figures in BENCHMARKS.md):
 //!
+//! - A plain user (neither administrator nor manager) is refused before the first read: Traccar
+//!   answers `User access denied` to its reads of other users' links, even of users it managed
+//!   while it had a user limit, and it may change no other user.
 //! - Round 1, concurrently: `GET /api/users`, `GET /api/devices?all=true`,
 //!   `GET /api/groups?all=true` (admins; others list what they can see). On 6.14+ as
 //!   administrator each of the last two is followed, as soon as it answers and only when it is
@@ -255,6 +258,17 @@ impl TraccarBackend {
     }
 
     pub(super) async fn fetch_live(&self, scope: &Scope) -> anyhow::Result<Live> {
+        if self.role == Role::User {
+            // Traccar still lists the users a former manager managed (its managed-user links
+            // outlive `userLimit: 0`) but refuses every read of their links (`User access
+            // denied`), and a plain user may change no other user anyway: say so before reading.
+            anyhow::bail!(
+                "the account {} is a plain user (not an administrator, userLimit 0), so Traccar \
+                 lets it read and change no other user; run fleetform as an administrator or a \
+                 manager (a user with a userLimit other than 0)",
+                self.me_email
+            );
+        }
         let admin = self.role == Role::Admin;
         // Devices and groups are read for ids, names and parents only; `excludeAttributes`
         // (6.10+; older servers ignore it, so it is not sent to them) keeps their attributes
