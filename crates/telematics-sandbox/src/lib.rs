@@ -153,7 +153,8 @@ pub struct LoggedRequest {
     pub method: String,
     pub path: String,
     pub query: Option<String>,
-    /// The status answered; 0 when the connection was dropped without an answer.
+    /// The status answered; 0 when the connection was closed without an answer (a
+    /// [`Fault::Drop`], or a [`Fault::AnswerLost`] whose request was handled).
     pub status: u16,
     /// The route name, e.g. `"PUT /v1/Management/users"` (see [`route`]).
     pub route: String,
@@ -611,10 +612,12 @@ async fn serve_request(
             e.into_response()
         }
     };
-    shared.record(&info, response.status().as_u16());
     if answer_lost {
+        // Handled, but the client hears nothing: logged as dropped.
+        shared.record(&info, 0);
         return Err(DropConnection);
     }
+    shared.record(&info, response.status().as_u16());
     Ok(response)
 }
 
