@@ -181,11 +181,6 @@
 //! can drop a connection without answering and the login limit knows the client's address.
 //! Handlers run synchronously under one store lock, which is never held across an await.
 
-#![allow(
-    clippy::print_stdout,
-    reason = "`serve` prints the sandbox's address and credentials"
-)]
-
 mod auth;
 pub mod faults;
 mod routes;
@@ -222,20 +217,39 @@ use routes::{Access, Ctx, Route};
 use wire::{ApiError, FieldError, Query};
 
 /// The instance (user group) the sandbox starts with: `id` and `key` are what registration's
-/// `InstanceId` and `InstanceKey` headers must carry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `InstanceId` and `InstanceKey` headers must carry. `Debug` hides the key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct InstanceCredential {
     pub id: String,
     pub key: String,
     pub name: String,
 }
 
+impl std::fmt::Debug for InstanceCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceCredential")
+            .field("id", &self.id)
+            .field("key", &"<redacted>")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
 /// The admin API credential the sandbox starts with (`POST /v1/Auth/Login` with
-/// `LoginFields: "{\"email\":...}"` and this password).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `LoginFields: "{\"email\":...}"` and this password). `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AdminCredential {
     pub email: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for AdminCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminCredential")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The default instance id: fixed, so a fleet file written for the sandbox keeps working
@@ -600,6 +614,10 @@ pub fn banner(sandbox: &Sandbox) -> String {
 }
 
 /// Serves until Ctrl-C, printing [`banner`] first.
+#[allow(
+    clippy::print_stdout,
+    reason = "the command-line sandbox says where it listens and how to log in"
+)]
 pub async fn serve(config: SandboxConfig, listen: SocketAddr) -> anyhow::Result<()> {
     let sandbox = Sandbox::start(config, listen).await?;
     println!("{}", banner(&sandbox));
@@ -909,6 +927,15 @@ mod tests {
         assert!(!with("application/x-www-form-urlencoded"));
         assert!(!with("text/plain"));
         assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_config_does_not_debug_print_the_instance_key_or_the_password() {
+        let config = SandboxConfig::default();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(DEFAULT_INSTANCE_KEY), "{shown}");
+        assert!(!shown.contains(DEFAULT_ADMIN_PASSWORD), "{shown}");
+        assert!(shown.contains(DEFAULT_INSTANCE_ID), "{shown}");
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub struct Application {
 }
 
 /// An instance (user group) of an application. `id` + `key` are the registration credentials.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` hides the key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Instance {
     pub id: String,
     /// The InstanceKey: a secret that registration and user login need.
@@ -78,6 +79,19 @@ pub struct Instance {
     pub description: String,
     pub application_id: String,
     pub invite_code: String,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("id", &self.id)
+            .field("key", &"<redacted>")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .field("application_id", &self.application_id)
+            .field("invite_code", &self.invite_code)
+            .finish()
+    }
 }
 
 /// A user's account status. Written as `Active` / `Deactivated` / `Deleted`, read as `Active`
