@@ -50,6 +50,7 @@
 mod auth;
 mod errors;
 pub mod faults;
+mod objects;
 mod routes;
 mod rules;
 mod store;
@@ -73,6 +74,10 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use errors::ApiError;
+pub use objects::{
+    Calendar, ComputedAttribute, Driver, Geofence, Maintenance, Notification, Object, References,
+    SavedCommand,
+};
 pub use store::{
     Action, Device, Group, LinkTable, ObjectType, PasswordHash, ServerSettings, Store, User,
 };

@@ -167,6 +167,104 @@ impl TraccarVersion {
     pub fn deep_cycle_check(&self) -> bool {
         self.at_least(6, 14)
     }
+    /// v6.6: notifications have a `description` (5.12's model has none: sending one is an
+    /// unknown field).
+    pub fn notification_description(&self) -> bool {
+        self.at_least(6, 6)
+    }
+    /// v6.2: computed attributes have a `priority`.
+    pub fn attribute_priority(&self) -> bool {
+        self.at_least(6, 2)
+    }
+    /// v6.2: `GET /api/notifications/notificators?announcement=true` drops `web` and `command`.
+    pub fn notificators_announcement(&self) -> bool {
+        self.at_least(6, 2)
+    }
+    /// `GET /api/notifications/types`: the `Event.TYPE_*` constants in declaration order
+    /// (real 6.9.1 answered these 19; 5.12 still has `textMessage`, removed in 6.9.0; 6.13.0
+    /// added the proximity events and `unaccompaniedMotion`).
+    pub fn notification_types(&self) -> Vec<&'static str> {
+        let mut types = vec![
+            "commandResult",
+            "deviceOnline",
+            "deviceUnknown",
+            "deviceOffline",
+            "deviceInactive",
+            "queuedCommandSent",
+            "deviceMoving",
+            "deviceStopped",
+            "deviceOverspeed",
+            "deviceFuelDrop",
+            "deviceFuelIncrease",
+            "geofenceEnter",
+            "geofenceExit",
+        ];
+        if self.at_least(6, 13) {
+            types.extend(["proximityEnter", "proximityExit", "unaccompaniedMotion"]);
+        }
+        types.extend(["alarm", "ignitionOn", "ignitionOff", "maintenance"]);
+        if !self.at_least(6, 9) {
+            types.push("textMessage");
+        }
+        types.extend(["driverChanged", "media"]);
+        types
+    }
+    /// `GET /api/commands/types`: the `Command.TYPE_*` constants in declaration order (real
+    /// 6.9.1 answered these 44, as 5.12 has them; 6.13.0 added `videoStart`/`videoStop`).
+    pub fn command_types(&self) -> Vec<&'static str> {
+        let mut types = vec![
+            "custom",
+            "deviceIdentification",
+            "positionSingle",
+            "positionPeriodic",
+            "positionStop",
+            "engineStop",
+            "engineResume",
+            "alarmArm",
+            "alarmDisarm",
+            "alarmDismiss",
+            "setTimezone",
+            "requestPhoto",
+            "powerOff",
+            "rebootDevice",
+            "factoryReset",
+            "sendSms",
+            "sendUssd",
+            "sosNumber",
+            "silenceTime",
+            "setPhonebook",
+            "message",
+            "voiceMessage",
+            "outputControl",
+            "voiceMonitoring",
+            "setAgps",
+            "setIndicator",
+            "configuration",
+            "getVersion",
+            "firmwareUpdate",
+            "setConnection",
+            "setOdometer",
+            "getModemStatus",
+            "getDeviceStatus",
+            "setSpeedLimit",
+            "modePowerSaving",
+            "modeDeepSleep",
+        ];
+        if self.at_least(6, 13) {
+            types.extend(["videoStart", "videoStop"]);
+        }
+        types.extend([
+            "alarmGeofence",
+            "alarmBattery",
+            "alarmSos",
+            "alarmRemove",
+            "alarmClock",
+            "alarmSpeed",
+            "alarmFall",
+            "alarmVibration",
+        ]);
+        types
+    }
 }
 
 impl fmt::Display for TraccarVersion {
