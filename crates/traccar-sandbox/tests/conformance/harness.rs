@@ -497,6 +497,72 @@ impl Target {
     }
 }
 
+/// A valid iCalendar file: the one observed-objects.md's probe stored (daily 08:00-17:00 UTC).
+pub const ICS: &str = "BEGIN:VCALENDAR\r\nPRODID:-//probe//EN\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:1@probe\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260101T080000Z\r\nDTEND:20260101T170000Z\r\nRRULE:FREQ=DAILY\r\nSUMMARY:work hours\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+/// `text` as a calendar's `data` wants it (standard base64 with padding).
+pub fn base64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+impl Target {
+    /// POSTs an object of any kind as `by` (expects 200); returns its id.
+    pub async fn object(&self, by: Auth<'_>, path: &str, body: Value) -> i64 {
+        let r = self.post(by, path, body).await;
+        r.expect(200);
+        r.id()
+    }
+
+    /// A geofence with a unique name, created as `by`.
+    pub async fn geofence(&self, by: Auth<'_>) -> i64 {
+        self.object(
+            by,
+            "/api/geofences",
+            json!({"name": format!("conf-gf-{}", suffix()), "area": "CIRCLE (48.2082 16.3738, 200)"}),
+        )
+        .await
+    }
+
+    /// A calendar with a unique name and [`ICS`], created as `by`.
+    pub async fn calendar(&self, by: Auth<'_>) -> i64 {
+        self.object(
+            by,
+            "/api/calendars",
+            json!({"name": format!("conf-cal-{}", suffix()), "data": base64(ICS)}),
+        )
+        .await
+    }
+
+    /// A saved `custom` command with a unique description, created as `by`.
+    pub async fn command(&self, by: Auth<'_>) -> i64 {
+        self.object(
+            by,
+            "/api/commands",
+            json!({"description": format!("conf-cmd-{}", suffix()), "type": "custom"}),
+        )
+        .await
+    }
+
+    /// A notification of `type`, created as `by`.
+    pub async fn notification(&self, by: Auth<'_>, extra: Value) -> i64 {
+        let mut body = json!({"type": "alarm"});
+        merge(&mut body, extra);
+        self.object(by, "/api/notifications", body).await
+    }
+
+    /// The values of `field` in a JSON list answer, in order (expects 200).
+    pub async fn column(&self, auth: Auth<'_>, path: &str, field: &str) -> Vec<Value> {
+        let r = self.get(auth, path).await;
+        r.expect(200);
+        r.json()
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|o| o[field].clone())
+            .collect()
+    }
+}
+
 /// Shallow-merges `extra` into `body`.
 pub fn merge(body: &mut Value, extra: Value) {
     if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
