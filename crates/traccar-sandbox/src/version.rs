@@ -167,6 +167,11 @@ impl TraccarVersion {
     pub fn deep_cycle_check(&self) -> bool {
         self.at_least(6, 14)
     }
+    /// Jackson's "Unrecognized field" message ends its list of known properties with `)`, not
+    /// `])` (real 6.14.4; real 6.9.1 has the bracket; the release in between is unobserved).
+    pub fn jackson_unbracketed_known_properties(&self) -> bool {
+        self.at_least(6, 14)
+    }
     /// v6.6: notifications have a `description` (5.12's model has none: sending one is an
     /// unknown field).
     pub fn notification_description(&self) -> bool {

@@ -137,7 +137,10 @@ async fn unknown_field_is_400_text_plain_listing_the_known_properties() {
         json!({"name": "a", "uniqueId": unique(), "bogus": 1}),
     )
     .await
-    .expect_error(400, "Unrecognized field \"bogus\" (class org.traccar.model.Driver), not marked as ignorable (4 known properties: \"id\", \"uniqueId\", \"attributes\", \"name\"])");
+    .expect_error(
+        400,
+        &t.unrecognized("Driver", "bogus", &["id", "uniqueId", "attributes", "name"]),
+    );
 }
 
 /// §10: users, devices and groups link to drivers.

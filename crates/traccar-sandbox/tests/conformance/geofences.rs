@@ -121,7 +121,18 @@ async fn unknown_field_is_400_text_plain_listing_the_known_properties() {
         .await;
     r.expect_error(
         400,
-        "Unrecognized field \"bogus\" (class org.traccar.model.Geofence), not marked as ignorable (6 known properties: \"attributes\", \"calendarId\", \"id\", \"description\", \"area\", \"name\"])",
+        &t.unrecognized(
+            "Geofence",
+            "bogus",
+            &[
+                "attributes",
+                "calendarId",
+                "id",
+                "description",
+                "area",
+                "name",
+            ],
+        ),
     );
     assert_eq!(r.header("content-type").as_deref(), Some("text/plain"));
 }

@@ -550,6 +550,22 @@ impl Target {
         self.object(by, "/api/notifications", body).await
     }
 
+    /// Jackson's first line for an unknown property `field` of `org.traccar.model.<class>`
+    /// knowing `known` (in Jackson's order): real 6.14.4 closes the list with `)`, 6.9.1 with
+    /// `])`.
+    pub fn unrecognized(&self, class: &str, field: &str, known: &[&str]) -> String {
+        let list = known
+            .iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let close = if self.at_least(6, 14) { ")" } else { "])" };
+        format!(
+            "Unrecognized field \"{field}\" (class org.traccar.model.{class}), not marked as ignorable ({} known properties: {list}{close}",
+            known.len()
+        )
+    }
+
     /// The values of `field` in a JSON list answer, in order (expects 200).
     pub async fn column(&self, auth: Auth<'_>, path: &str, field: &str) -> Vec<Value> {
         let r = self.get(auth, path).await;

@@ -713,3 +713,41 @@ async fn non_admin_object_links_need_access_to_both_sides() {
     .await
     .expect_error(400, "java.lang.SecurityException: Operation restricted");
 }
+
+/// API-NOTES §8.5, checked on real 6.14.4: the listing takes its two keys in Java HashMap
+/// order, so of the object links it reads a user's saved commands but not a user's geofences,
+/// notifications or calendars (the key pair comes out property first: `Table
+/// "TC_GEOFENCE_USER" not found`), whichever order the query gives them in.
+#[tokio::test]
+async fn permissions_listing_reads_user_commands_but_not_user_geofences_on_6_14() {
+    let t = target().await;
+    if !t.at_least(6, 14) {
+        return;
+    }
+    let u = t.user(json!({})).await;
+    let command = t.command(t.admin()).await;
+    t.link(t.admin(), json!({"userId": u.id, "commandId": command}))
+        .await
+        .expect(204);
+    let list = t
+        .get(
+            t.admin(),
+            &format!("/api/permissions?userId={}&commandId=0", u.id),
+        )
+        .await;
+    list.expect(200);
+    assert_eq!(rows_for(&list.json(), "userId", u.id), 1, "{}", list.text);
+    for (query, table) in [
+        (format!("userId={}&geofenceId=0", u.id), "TC_GEOFENCE_USER"),
+        (format!("geofenceId=0&userId={}", u.id), "TC_GEOFENCE_USER"),
+        (
+            format!("userId={}&notificationId=0", u.id),
+            "TC_NOTIFICATION_USER",
+        ),
+        (format!("userId={}&calendarId=0", u.id), "TC_CALENDAR_USER"),
+    ] {
+        t.get(t.admin(), &format!("/api/permissions?{query}"))
+            .await
+            .expect_error(400, &format!("org.traccar.storage.StorageException: org.h2.jdbc.JdbcSQLSyntaxErrorException: Table \"{table}\" not found; SQL statement:"));
+    }
+}
