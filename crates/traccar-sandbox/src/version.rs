@@ -172,6 +172,22 @@ impl TraccarVersion {
     pub fn jackson_unbracketed_known_properties(&self) -> bool {
         self.at_least(6, 14)
     }
+    /// Before 6.9.0 `Geofence.setArea` parsed the geometry while the body was read, so a bad
+    /// `area` was a 400 (real 5.12); from 6.9.0 it is parsed lazily and any string is stored.
+    pub fn geofence_area_parsed_on_read(&self) -> bool {
+        !self.at_least(6, 9)
+    }
+    /// v6.5: ical4j 4 (java.time dates, `Error at line N:` on value errors too); before,
+    /// ical4j 3 (real 5.12: `Unparseable date: "..."`).
+    pub fn ical4j_4(&self) -> bool {
+        self.at_least(6, 5)
+    }
+    /// Jackson names a checked exception thrown by a setter (`net.fortuna.ical4j.data.
+    /// ParserException: ...`, one line, real 6.9.1); 5.12's Jackson 2.15 gave the bare message
+    /// and a location line. Taken as 6.6 (Jackson 2.18); the releases between are unobserved.
+    pub fn jackson_names_setter_exceptions(&self) -> bool {
+        self.at_least(6, 6)
+    }
     /// v6.6: notifications have a `description` (5.12's model has none: sending one is an
     /// unknown field).
     pub fn notification_description(&self) -> bool {

@@ -13,14 +13,30 @@
 //!   `LAST-MODIFIED` parse as `yyyyMMdd['T'HHmmss['Z']]` with java.time's messages;
 //! - `RRULE`'s `FREQ` is one of ical4j's frequencies.
 //!
+//! Before 6.5 Traccar had ical4j 3 (real 5.12): the structure is checked alike, but a date
+//! parses with `SimpleDateFormat` (`yyyyMMdd'T'HHmmss`, or `yyyyMMdd` with `VALUE=DATE`;
+//! trailing text ignored, fields range-checked) and fails as `Unparseable date: "<value>"`, an
+//! unknown frequency names `net.fortuna.ical4j.model.Recur.Frequency`, both without a line.
+//!
 //! Lines are unfolded first (a line break followed by a space or tab continues the line); line
 //! numbers stay physical. Nothing else is validated (ical4j validates more; unmodelled).
 
-/// Where and why ical4j gave up.
+/// Where and why ical4j gave up: `line` is `None` for ical4j 3's value errors, which name no
+/// line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ParseError {
-    pub line: usize,
+    pub line: Option<usize>,
     pub message: String,
+}
+
+impl ParseError {
+    /// The exception's message: `Error at line N:<message>`, or the bare message.
+    pub fn text(&self) -> String {
+        match self.line {
+            Some(line) => format!("Error at line {line}:{}", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 /// One logical (unfolded) line and the physical line it starts on.
@@ -87,12 +103,14 @@ struct Parser {
     lines: Vec<Line>,
     end: usize,
     next: usize,
+    /// ical4j 4 (Traccar 6.5+) rather than 3.
+    ical4j_4: bool,
 }
 
 impl Parser {
     fn error(line: usize, message: impl Into<String>) -> ParseError {
         ParseError {
-            line,
+            line: Some(line),
             message: message.into(),
         }
     }
@@ -140,32 +158,46 @@ impl Parser {
                     return Ok(());
                 }
                 property => {
-                    let value = match rest.find(':') {
-                        Some(i) if !rest[..i].contains(['\r', '\n']) => rest[i + 1..].to_string(),
+                    let (parameters, value) = match rest.find(':') {
+                        Some(i) => (rest[..i].to_string(), rest[i + 1..].to_string()),
                         // No ':' on the line: ical4j reads the value from the next line.
-                        _ => match self.lines.get(self.next) {
+                        None => match self.lines.get(self.next) {
                             Some(next) => {
                                 self.next += 1;
-                                next.text.clone()
+                                (rest.to_string(), next.text.clone())
                             }
                             None => return Err(Self::error(self.end, "Unexpected end of file")),
                         },
                     };
-                    check_value(property, &value).map_err(|m| Self::error(number, m))?;
+                    let date_only = parameters
+                        .split(';')
+                        .any(|p| p.eq_ignore_ascii_case("VALUE=DATE"));
+                    if self.ical4j_4 {
+                        check_value(property, &value).map_err(|m| Self::error(number, m))?;
+                    } else {
+                        check_value_3(property, &value, date_only).map_err(|message| {
+                            ParseError {
+                                line: None,
+                                message,
+                            }
+                        })?;
+                    }
                 }
             }
         }
     }
 }
 
-/// Checks that `data` parses as an iCalendar file the way ical4j would.
-pub(crate) fn check(data: &[u8]) -> Result<(), ParseError> {
+/// Checks that `data` parses as an iCalendar file the way ical4j 4 (`ical4j_4`, Traccar 6.5+)
+/// or 3 would.
+pub(crate) fn check(data: &[u8], ical4j_4: bool) -> Result<(), ParseError> {
     let text = String::from_utf8_lossy(data);
     let (lines, end) = lines(&text);
     let mut parser = Parser {
         lines,
         end,
         next: 0,
+        ical4j_4,
     };
     let (number, first) = parser.take()?;
     let (keyword, rest) = word(&first);
@@ -217,6 +249,55 @@ fn check_value(property: &str, value: &str) -> Result<(), String> {
             {
                 return Err(format!(
                     "No enum constant net.fortuna.ical4j.transform.recurrence.Frequency.{freq}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// ical4j 3's checks: `SimpleDateFormat` dates and `Recur.Frequency`.
+fn check_value_3(property: &str, value: &str, date_only: bool) -> Result<(), String> {
+    let name = property.to_ascii_uppercase();
+    if DATE_PROPERTIES.contains(&name.as_str()) {
+        let bytes = value.as_bytes();
+        let digits = |from: usize, n: usize| -> Option<u32> {
+            let part = bytes.get(from..from + n)?;
+            part.iter()
+                .all(u8::is_ascii_digit)
+                .then(|| part.iter().fold(0, |acc, b| acc * 10 + u32::from(b - b'0')))
+        };
+        let date = (digits(0, 4), digits(4, 2), digits(6, 2));
+        let time = if date_only {
+            Some((0, 0, 0))
+        } else if bytes.get(8) == Some(&b'T') {
+            match (digits(9, 2), digits(11, 2), digits(13, 2)) {
+                (Some(h), Some(m), Some(s)) => Some((h, m, s)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let valid = match (date, time) {
+            ((Some(y), Some(mo), Some(d)), Some((h, mi, s))) => {
+                h < 24
+                    && mi < 60
+                    && s < 60
+                    && chrono::NaiveDate::from_ymd_opt(y as i32, mo, d).is_some()
+            }
+            _ => false,
+        };
+        if !valid {
+            return Err(format!("Unparseable date: \"{value}\""));
+        }
+    }
+    if name == "RRULE" {
+        for part in value.split(';') {
+            if let Some(freq) = part.strip_prefix("FREQ=")
+                && !FREQUENCIES.contains(&freq)
+            {
+                return Err(format!(
+                    "No enum constant net.fortuna.ical4j.model.Recur.Frequency.{freq}"
                 ));
             }
         }
@@ -307,8 +388,8 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> (usize, String) {
-        let e = check(text.as_bytes()).expect_err("rejected");
-        (e.line, e.message)
+        let e = check(text.as_bytes(), true).expect_err("rejected");
+        (e.line.expect("a line"), e.message)
     }
 
     #[test]
@@ -322,7 +403,8 @@ mod tests {
             "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20260101\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
             "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;TZID=Europe/Vienna:20260101T080000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
         ] {
-            assert_eq!(check(ok.as_bytes()), Ok(()), "{ok:?}");
+            assert_eq!(check(ok.as_bytes(), true), Ok(()), "{ok:?}");
+            assert_eq!(check(ok.as_bytes(), false), Ok(()), "{ok:?}");
         }
     }
 
@@ -386,6 +468,37 @@ mod tests {
         for (text, line, message) in cases {
             assert_eq!(err(text), (line, message.to_string()), "{text:?}");
         }
+    }
+
+    #[test]
+    fn ical4j_3_dates_and_frequencies_fail_as_real_5_12_did() {
+        let event = |line: &str| {
+            format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n{line}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        };
+        let legacy = |line: &str| check(event(line).as_bytes(), false).map_err(|e| e.text());
+        assert_eq!(
+            legacy("DTSTART:garbage"),
+            Err("Unparseable date: \"garbage\"".into())
+        );
+        assert_eq!(
+            legacy("DTSTART:20260101"),
+            Err("Unparseable date: \"20260101\"".into())
+        );
+        assert_eq!(
+            legacy("DTSTART:20261301T080000Z"),
+            Err("Unparseable date: \"20261301T080000Z\"".into())
+        );
+        assert_eq!(legacy("DTSTART;VALUE=DATE:20260101"), Ok(()));
+        assert_eq!(legacy("DTSTART:20260101T080000"), Ok(()));
+        assert_eq!(legacy("DTSTART:20260101T080000Zx"), Ok(()));
+        assert_eq!(
+            legacy("RRULE:FREQ=NONSENSE"),
+            Err("No enum constant net.fortuna.ical4j.model.Recur.Frequency.NONSENSE".into())
+        );
+        assert_eq!(
+            check(b"hello, not a calendar", false).map_err(|e| e.text()),
+            Err("Error at line 1:Expected [BEGIN], read [hello, not a calendar]".into())
+        );
     }
 
     #[test]

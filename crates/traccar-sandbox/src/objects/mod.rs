@@ -10,6 +10,7 @@
 //! It must not decide who may do what (`rules.rs`), nor read or write JSON (`objects/wire.rs`),
 //! nor serve HTTP (`routes/objects.rs`). Orders and scheduled reports are not modelled.
 
+pub(crate) mod area;
 pub(crate) mod ical;
 pub(crate) mod wire;
 

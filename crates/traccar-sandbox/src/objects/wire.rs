@@ -145,15 +145,33 @@ const MAINTENANCE: Class = Class {
 };
 
 impl Wire for Geofence {
-    fn read(value: &Value, body: &str, _: TraccarVersion) -> Result<Read<Self>, ApiError> {
+    fn read(value: &Value, body: &str, version: TraccarVersion) -> Result<Read<Self>, ApiError> {
         let r = Reader::new(&GEOFENCE, value, body)?;
+        let area = r.string("area")?;
+        if version.geofence_area_parsed_on_read() && r.raw("area").is_some() {
+            // `setArea` parses the geometry (before 6.9.0); a null area is its
+            // NullPointerException.
+            let failure = match &area {
+                Some(text) => super::area::check(text).err(),
+                None => Some(
+                    "Cannot invoke \"String.startsWith(String)\" because \"area\" is null".into(),
+                ),
+            };
+            if let Some(message) = failure {
+                return Err(ApiError::Jackson(format!(
+                    "{message}\n at {} (through reference chain: {}[\"area\"])",
+                    location(body, Some("area")),
+                    GEOFENCE.java
+                )));
+            }
+        }
         Ok(Read::plain(Geofence {
             id: r.long("id")?,
             attributes: r.attributes()?,
             calendar_id: r.long("calendarId")?,
             name: r.string("name")?,
             description: r.string("description")?,
-            area: r.string("area")?,
+            area,
         }))
     }
 
@@ -206,11 +224,11 @@ impl Wire for Notification {
 }
 
 impl Wire for Calendar {
-    fn read(value: &Value, body: &str, _: TraccarVersion) -> Result<Read<Self>, ApiError> {
+    fn read(value: &Value, body: &str, version: TraccarVersion) -> Result<Read<Self>, ApiError> {
         let r = Reader::new(&CALENDAR, value, body)?;
         let data = match r.raw("data") {
             None => None,
-            Some(raw) => Some(calendar_data(&r, raw)?),
+            Some(raw) => Some(calendar_data(&r, raw, version)?),
         };
         Ok(Read::plain(Calendar {
             id: r.long("id")?,
@@ -332,7 +350,11 @@ impl Wire for Maintenance {
 
 /// `Calendar.setData(byte[])`: Jackson decodes base64 first, then ical4j parses the bytes; both
 /// fail while the body is read (400 text/plain).
-fn calendar_data(r: &Reader<'_>, raw: &Value) -> Result<Vec<u8>, ApiError> {
+fn calendar_data(
+    r: &Reader<'_>,
+    raw: &Value,
+    version: TraccarVersion,
+) -> Result<Vec<u8>, ApiError> {
     let chain = format!("(through reference chain: {}[\"data\"])", r.java());
     let text = match raw {
         Value::String(s) => s,
@@ -350,11 +372,19 @@ fn calendar_data(r: &Reader<'_>, raw: &Value) -> Result<Vec<u8>, ApiError> {
             location(r.body(), Some("data")),
         ))
     })?;
-    ical::check(&bytes).map_err(|e| {
-        ApiError::Jackson(format!(
-            "net.fortuna.ical4j.data.ParserException: Error at line {}:{} {chain}",
-            e.line, e.message
-        ))
+    ical::check(&bytes, version.ical4j_4()).map_err(|e| {
+        if version.jackson_names_setter_exceptions() {
+            ApiError::Jackson(format!(
+                "net.fortuna.ical4j.data.ParserException: {} {chain}",
+                e.text()
+            ))
+        } else {
+            ApiError::Jackson(format!(
+                "{}\n at {} {chain}",
+                e.text(),
+                location(r.body(), Some("data"))
+            ))
+        }
     })?;
     Ok(bytes)
 }

@@ -49,7 +49,8 @@ async fn data_that_is_not_base64_is_400_text_plain() {
     );
 }
 
-/// §5: base64 that is not iCalendar is ical4j's ParserException, 400 text/plain.
+/// §5: base64 that is not iCalendar is ical4j's ParserException, 400 text/plain (real 5.12's
+/// older Jackson gives the bare message, the reference chain on the next line).
 #[tokio::test]
 async fn data_that_is_not_icalendar_is_a_parser_exception() {
     let t = target().await;
@@ -74,7 +75,17 @@ async fn data_that_is_not_icalendar_is_a_parser_exception() {
                 json!({"name": "bad", "data": base64(text)}),
             )
             .await;
-        r.expect_error(400, &format!("net.fortuna.ical4j.data.ParserException: {message} (through reference chain: org.traccar.model.Calendar[\"data\"])"));
+        if t.at_least(6, 6) {
+            r.expect_error(400, &format!("net.fortuna.ical4j.data.ParserException: {message} (through reference chain: org.traccar.model.Calendar[\"data\"])"));
+        } else {
+            r.expect_error(400, message);
+            assert!(
+                r.text
+                    .contains("(through reference chain: org.traccar.model.Calendar[\"data\"])"),
+                "{}",
+                r.text
+            );
+        }
         assert_eq!(r.header("content-type").as_deref(), Some("text/plain"));
     }
 }

@@ -45,7 +45,11 @@ impl Resp {
     /// the message may span lines) are translated, their root cause keeping its message.
     pub fn first_line(&self) -> String {
         let line = self.text.lines().next().unwrap_or_default();
-        if !self.legacy || self.status < 400 {
+        // Jackson's text/plain answers have no one-line form to translate.
+        let jackson = self
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"));
+        if !self.legacy || self.status < 400 || jackson {
             return line.to_string();
         }
         let text = self.text.trim_end();
