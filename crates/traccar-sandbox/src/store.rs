@@ -1,6 +1,8 @@
 //! The in-memory "database": users, devices and groups tables with per-table id sequences, the
-//! server settings row, and link tables kept as **multisets** (Traccar's link tables have no
-//! unique constraint, so re-POSTing a link adds a duplicate row).
+//! server settings row, the `notificator.types` config, and link tables kept as **multisets**
+//! (Traccar's link tables have no unique constraint, so re-POSTing a link adds a duplicate
+//! row). The tables of the other object kinds (geofences, notifications, ...) live in
+//! `objects/`, inside this store.
 //!
 //! The store enforces only what the database enforces (NOT NULL, UNIQUE, foreign keys,
 //! cascades); who may do what lives in `rules.rs`. Sequences advance on every insert attempt,

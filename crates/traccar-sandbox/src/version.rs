@@ -177,10 +177,18 @@ impl TraccarVersion {
     pub fn geofence_area_parsed_on_read(&self) -> bool {
         !self.at_least(6, 9)
     }
-    /// v6.5: ical4j 4 (java.time dates, `Error at line N:` on value errors too); before,
-    /// ical4j 3 (real 5.12: `Unparseable date: "..."`).
-    pub fn ical4j_4(&self) -> bool {
-        self.at_least(6, 5)
+    /// The ical4j release line that parses calendars: 3.2 before 6.5 (real 5.12: `Unparseable
+    /// date: "..."`), 4.1 from 6.5 (java.time dates, `Error at line N:` on value errors too,
+    /// real 6.9.1), 4.2 from 6.11 (an unknown `FREQ` is `Invalid value X for FREQ`, real
+    /// 6.14.4).
+    pub fn ical4j(&self) -> (u32, u32) {
+        if self.at_least(6, 11) {
+            (4, 2)
+        } else if self.at_least(6, 5) {
+            (4, 1)
+        } else {
+            (3, 2)
+        }
     }
     /// Jackson names a checked exception thrown by a setter (`net.fortuna.ical4j.data.
     /// ParserException: ...`, one line, real 6.9.1); 5.12's Jackson 2.15 gave the bare message

@@ -11,7 +11,9 @@
 //! - anything after `END:VCALENDAR` but blank lines is `Unexpected end of file`;
 //! - date values of `DTSTART`, `DTEND`, `DTSTAMP`, `DUE`, `RECURRENCE-ID`, `CREATED`,
 //!   `LAST-MODIFIED` parse as `yyyyMMdd['T'HHmmss['Z']]` with java.time's messages;
-//! - `RRULE`'s `FREQ` is one of ical4j's frequencies.
+//! - `RRULE`'s `FREQ` is one of ical4j's frequencies (ical4j 4.1: `No enum constant
+//!   net.fortuna.ical4j.transform.recurrence.Frequency.X`; 4.2, Traccar 6.11+ and real 6.14.4:
+//!   `Invalid value X for FREQ`).
 //!
 //! Before 6.5 Traccar had ical4j 3 (real 5.12): the structure is checked alike, but a date
 //! parses with `SimpleDateFormat` (`yyyyMMdd'T'HHmmss`, or `yyyyMMdd` with `VALUE=DATE`;
@@ -103,8 +105,8 @@ struct Parser {
     lines: Vec<Line>,
     end: usize,
     next: usize,
-    /// ical4j 4 (Traccar 6.5+) rather than 3.
-    ical4j_4: bool,
+    /// The ical4j release line (major, minor).
+    ical4j: (u32, u32),
 }
 
 impl Parser {
@@ -172,8 +174,9 @@ impl Parser {
                     let date_only = parameters
                         .split(';')
                         .any(|p| p.eq_ignore_ascii_case("VALUE=DATE"));
-                    if self.ical4j_4 {
-                        check_value(property, &value).map_err(|m| Self::error(number, m))?;
+                    if self.ical4j >= (4, 0) {
+                        check_value(property, &value, self.ical4j)
+                            .map_err(|m| Self::error(number, m))?;
                     } else {
                         check_value_3(property, &value, date_only).map_err(|message| {
                             ParseError {
@@ -188,16 +191,16 @@ impl Parser {
     }
 }
 
-/// Checks that `data` parses as an iCalendar file the way ical4j 4 (`ical4j_4`, Traccar 6.5+)
-/// or 3 would.
-pub(crate) fn check(data: &[u8], ical4j_4: bool) -> Result<(), ParseError> {
+/// Checks that `data` parses as an iCalendar file the way that ical4j release line (major,
+/// minor) would.
+pub(crate) fn check(data: &[u8], ical4j: (u32, u32)) -> Result<(), ParseError> {
     let text = String::from_utf8_lossy(data);
     let (lines, end) = lines(&text);
     let mut parser = Parser {
         lines,
         end,
         next: 0,
-        ical4j_4,
+        ical4j,
     };
     let (number, first) = parser.take()?;
     let (keyword, rest) = word(&first);
@@ -237,7 +240,7 @@ const FREQUENCIES: [&str; 7] = [
     "SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY",
 ];
 
-fn check_value(property: &str, value: &str) -> Result<(), String> {
+fn check_value(property: &str, value: &str, ical4j: (u32, u32)) -> Result<(), String> {
     let name = property.to_ascii_uppercase();
     if DATE_PROPERTIES.contains(&name.as_str()) {
         return check_date(value);
@@ -247,9 +250,13 @@ fn check_value(property: &str, value: &str) -> Result<(), String> {
             if let Some(freq) = part.strip_prefix("FREQ=")
                 && !FREQUENCIES.contains(&freq)
             {
-                return Err(format!(
-                    "No enum constant net.fortuna.ical4j.transform.recurrence.Frequency.{freq}"
-                ));
+                return Err(if ical4j >= (4, 2) {
+                    format!("Invalid value {freq} for FREQ")
+                } else {
+                    format!(
+                        "No enum constant net.fortuna.ical4j.transform.recurrence.Frequency.{freq}"
+                    )
+                });
             }
         }
     }
@@ -388,7 +395,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> (usize, String) {
-        let e = check(text.as_bytes(), true).expect_err("rejected");
+        let e = check(text.as_bytes(), (4, 1)).expect_err("rejected");
         (e.line.expect("a line"), e.message)
     }
 
@@ -403,8 +410,9 @@ mod tests {
             "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20260101\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
             "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;TZID=Europe/Vienna:20260101T080000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
         ] {
-            assert_eq!(check(ok.as_bytes(), true), Ok(()), "{ok:?}");
-            assert_eq!(check(ok.as_bytes(), false), Ok(()), "{ok:?}");
+            for ical4j in [(3, 2), (4, 1), (4, 2)] {
+                assert_eq!(check(ok.as_bytes(), ical4j), Ok(()), "{ok:?}");
+            }
         }
     }
 
@@ -475,7 +483,7 @@ mod tests {
         let event = |line: &str| {
             format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n{line}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
         };
-        let legacy = |line: &str| check(event(line).as_bytes(), false).map_err(|e| e.text());
+        let legacy = |line: &str| check(event(line).as_bytes(), (3, 2)).map_err(|e| e.text());
         assert_eq!(
             legacy("DTSTART:garbage"),
             Err("Unparseable date: \"garbage\"".into())
@@ -496,8 +504,17 @@ mod tests {
             Err("No enum constant net.fortuna.ical4j.model.Recur.Frequency.NONSENSE".into())
         );
         assert_eq!(
-            check(b"hello, not a calendar", false).map_err(|e| e.text()),
+            check(b"hello, not a calendar", (3, 2)).map_err(|e| e.text()),
             Err("Error at line 1:Expected [BEGIN], read [hello, not a calendar]".into())
+        );
+    }
+
+    #[test]
+    fn ical4j_4_2_words_an_unknown_frequency_as_real_6_14_4_did() {
+        let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:20260101\r\nRRULE:FREQ=NONSENSE\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        assert_eq!(
+            check(text.as_bytes(), (4, 2)).map_err(|e| e.text()),
+            Err("Error at line 4:Invalid value NONSENSE for FREQ".into())
         );
     }
 

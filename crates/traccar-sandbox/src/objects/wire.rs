@@ -372,7 +372,7 @@ fn calendar_data(
             location(r.body(), Some("data")),
         ))
     })?;
-    ical::check(&bytes, version.ical4j_4()).map_err(|e| {
+    ical::check(&bytes, version.ical4j()).map_err(|e| {
         if version.jackson_names_setter_exceptions() {
             ApiError::Jackson(format!(
                 "net.fortuna.ical4j.data.ParserException: {} {chain}",

@@ -244,3 +244,48 @@ async fn put_replaces_the_whole_calendar() {
     assert_eq!(v["name"], json!(format!("{name} renamed")));
     assert_eq!(v["attributes"], json!({}));
 }
+
+/// §5 and VERSIONS.md: ical4j checks dates and `FREQ`, in each release's words (5.12's
+/// ical4j 3 without a line; 6.9.1's 4.1 and 6.14.4's 4.2 with one).
+#[tokio::test]
+async fn bad_dates_and_frequencies_are_rejected_in_each_versions_words() {
+    let t = target().await;
+    let event = |line: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:20260101T080000Z\r\n{line}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    };
+    let wrapped = |message: &str| {
+        format!(
+            "net.fortuna.ical4j.data.ParserException: {message} (through reference chain: org.traccar.model.Calendar[\"data\"])"
+        )
+    };
+    let cases = [
+        (
+            "RRULE:FREQ=NONSENSE",
+            "No enum constant net.fortuna.ical4j.model.Recur.Frequency.NONSENSE".to_string(),
+            if t.at_least(6, 11) {
+                wrapped("Error at line 4:Invalid value NONSENSE for FREQ")
+            } else {
+                wrapped(
+                    "Error at line 4:No enum constant net.fortuna.ical4j.transform.recurrence.Frequency.NONSENSE",
+                )
+            },
+        ),
+        (
+            "DTEND:garbage",
+            "Unparseable date: \"garbage\"".to_string(),
+            wrapped("Error at line 4:Text 'garbage' could not be parsed at index 0"),
+        ),
+    ];
+    for (line, legacy, modern) in cases {
+        let r = t
+            .post(
+                t.admin(),
+                "/api/calendars",
+                json!({"name": "bad", "data": base64(&event(line))}),
+            )
+            .await;
+        r.expect_error(400, if t.at_least(6, 6) { &modern } else { &legacy });
+    }
+}
