@@ -297,10 +297,13 @@ fn statements(kind: ObjectType, version: TraccarVersion) -> (String, String) {
             "tc_commands",
             &["description", "attributes", "type", "textChannel"],
         ),
-        _ => (
+        ObjectType::Maintenance => (
             "tc_maintenances",
             &["period", "name", "start", "attributes", "type"],
         ),
+        // Users, devices and groups have their own statements (`store.rs`); orders and reports
+        // are not modelled.
+        other => return (format!("INSERT INTO {}", other.table()), String::new()),
     };
     let columns: Vec<&str> = columns
         .iter()
