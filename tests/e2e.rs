@@ -765,3 +765,40 @@ async fn a_fleet_user_left_outside_the_billing_account_is_linked_to_it() {
     env.apply(BASE).await;
     assert!(env.plan(BASE).await.actions.is_empty());
 }
+
+#[tokio::test]
+async fn emails_that_differ_only_in_case_on_the_server_stop_the_plan_naming_both() {
+    // Traccar's unique email index is case-sensitive on H2 (a real 6.9.1 accepted `BOB@x.test`
+    // beside `bob@x.test`); fleetform keys emails case-insensitively, so it must not guess
+    // which of the two the file means.
+    let env = env().await;
+    for email in ["max@mustermann.at", "MAX@Mustermann.at"] {
+        env.admin(
+            reqwest::Method::POST,
+            "/api/users",
+            Some(serde_json::json!({"name": "Max", "email": email, "password": "x-Secret-1"})),
+        )
+        .await;
+    }
+    let backend = env.backend(&env.admin).await;
+    let err = fleetform::make_plan(&backend, &fleet(BASE).desired)
+        .await
+        .expect_err("refused");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("differ only in letter case")
+            && message.contains("max@mustermann.at (id ")
+            && message.contains("MAX@Mustermann.at (id "),
+        "{message}"
+    );
+    // A file that names neither is not concerned.
+    let other = BASE
+        .lines()
+        .take_while(|l| !l.starts_with("users:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\nusers: []\n";
+    fleetform::make_plan(&backend, &fleet(&other).desired)
+        .await
+        .expect("a file without that user plans");
+}

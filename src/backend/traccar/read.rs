@@ -334,11 +334,43 @@ impl TraccarBackend {
         }
         let mut live_users: BTreeMap<UserKey, LiveUser> = BTreeMap::new();
         let mut user_ids: HashMap<UserKey, Id> = HashMap::new();
+        // Traccar's unique email index is case-sensitive on H2 (a real 6.9.1 stores `bob@x`
+        // and `BOB@x` side by side), while fleetform keys users by their lower-cased email.
+        let mut twins: BTreeMap<UserKey, Vec<(String, Id, Option<String>)>> = BTreeMap::new();
         for ListedUser { id, entry } in listed {
             if let (Some(id), Some((key, user))) = (id, entry) {
+                if let Some(first) = live_users.get(&key) {
+                    let seen = twins.entry(key.clone()).or_insert_with(|| {
+                        vec![(first.email.clone(), user_ids[&key], first.marker.clone())]
+                    });
+                    seen.push((user.email.clone(), id, user.marker.clone()));
+                }
                 user_ids.insert(key.clone(), id);
                 live_users.insert(key, user);
             }
+        }
+        // Refused only where it matters: a user of the file or of this fleet.
+        let clashes: Vec<String> = twins
+            .iter()
+            .filter(|(key, users)| {
+                scope.emails.contains(*key)
+                    || users
+                        .iter()
+                        .any(|(_, _, marker)| marker.as_deref() == Some(scope.fleet.as_str()))
+            })
+            .map(|(key, users)| {
+                let who: Vec<String> = users
+                    .iter()
+                    .map(|(email, id, _)| format!("{email} (id {})", id.0))
+                    .collect();
+                format!("{key}: {}", who.join(", "))
+            })
+            .collect();
+        if !clashes.is_empty() {
+            anyhow::bail!(
+                "the server has users whose emails differ only in letter case, and fleetform matches emails case-insensitively, so it cannot tell which one the fleet means: {}; rename or delete all but one of each (nothing was changed)",
+                clashes.join("; ")
+            );
         }
 
         // Links of the users in scope (never of administrators: fleetform does not manage them).
