@@ -40,6 +40,7 @@ pub async fn run_with<B: Backend>(
         desired_links: Default::default(),
         links_of: None,
         unmanaged: Default::default(),
+        objects: Default::default(),
     };
     let listed = backend
         .fetch(&scope("", Default::default()))

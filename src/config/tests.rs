@@ -95,6 +95,7 @@ users:
                     origin: Some("f.yaml:11:5".into()),
                 },
             )]),
+            objects: Default::default(),
         },
         server_url: Some("https://traccar.example.com".into()),
         source: "f.yaml".into(),
@@ -1477,6 +1478,7 @@ mod another_backend {
         },
         fields: &FIELDS,
         links: &[],
+        objects: &[],
         capabilities: Capabilities {
             attributes: false,
             managing_account: false,
@@ -1575,6 +1577,7 @@ mod another_backend {
             ambiguous: Default::default(),
             owner_targets: Default::default(),
             now: chrono::Utc::now(),
+            objects: Default::default(),
         };
         let actions = crate::core::diff::diff(&loaded.desired, &live);
         assert_eq!(actions.len(), 1, "{actions:?}");

@@ -263,6 +263,7 @@ pub fn validate_docs(
             safety: top.safety,
             unmanaged: top.unmanaged,
             users: users?,
+            objects: Default::default(),
         },
         top.server_url,
     ))

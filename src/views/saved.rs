@@ -166,6 +166,7 @@ impl SavedScope {
                     (key.clone(), user)
                 })
                 .collect(),
+            objects: Default::default(),
         }
     }
 
@@ -181,6 +182,7 @@ impl SavedScope {
                 .collect(),
             links_of: None,
             unmanaged: self.unmanaged(backend),
+            objects: Default::default(),
         }
     }
 

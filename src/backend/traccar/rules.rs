@@ -34,7 +34,8 @@ use crate::core::model::{
     Action, Desired, Field, LinkKind, Live, Problem, Prune, UserKey, Value, linked,
 };
 use crate::core::model::{
-    Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, RiskClass, Rules,
+    Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, ObjectKind, ObjectSpec,
+    RefSpec, RiskClass, Rules,
 };
 use std::collections::BTreeSet;
 
@@ -196,6 +197,99 @@ static LINKS: [LinkSpec; 3] = [
     },
 ];
 
+/// A device, by uniqueId (the `devices:` section).
+pub const DEVICE_OBJECT: ObjectKind = ObjectKind("device");
+/// A device group, by name (the `groups:` section).
+pub const GROUP_OBJECT: ObjectKind = ObjectKind("group");
+
+/// A text field of an object: `null` means "none", and an empty text is no value either.
+const fn text(name: &'static str, doc: &'static str) -> FieldSpec {
+    FieldSpec {
+        empty_is_null: true,
+        nullable: true,
+        ..field(name, FieldType::Text, RiskClass::Profile, doc)
+    }
+}
+
+/// A device's fields (Traccar's JSON names, except `group`: the `groupId` as the group's
+/// name). `expirationTime`, `calendarId` and the read-only fields are not managed; updates
+/// carry them over as the server has them.
+static DEVICE_FIELDS: [FieldSpec; 7] = [
+    FieldSpec {
+        nullable: false,
+        ..text(
+            "name",
+            "Display name. Left out of a new device, the device is named by its uniqueId.",
+        )
+    },
+    text(
+        "group",
+        "The device's group, by name. `null`: no group. Users linked to the group, its parent
+or its grandparent see the device.",
+    ),
+    text(
+        "category",
+        "Category (the map icon), e.g. `bicycle`, `car`, `truck`.",
+    ),
+    text("phone", "Phone number of the device's SIM."),
+    text("model", "Model."),
+    text("contact", "Contact."),
+    field(
+        "disabled",
+        FieldType::Bool,
+        RiskClass::Profile,
+        "A disabled device is kept, with its history, but the server refuses its positions.",
+    ),
+];
+
+/// A group's fields besides its name (the key).
+static GROUP_FIELDS: [FieldSpec; 1] = [text(
+    "parent",
+    "The parent group, by name. `null`: a top-level group. Users linked to a group see its
+children and grandchildren, and their devices.",
+)];
+
+static OBJECTS: [ObjectSpec; 2] = [
+    ObjectSpec {
+        kind: GROUP_OBJECT,
+        section: "groups",
+        key: "name",
+        fields: &GROUP_FIELDS,
+        refs: &[RefSpec {
+            field: "parent",
+            target: GROUP_OBJECT,
+        }],
+        attributes: true,
+        deletable: true,
+        link: Some(GROUP),
+        doc:
+            "Device groups this fleet manages, by name. A group missing from the server is created;
+an existing one without this fleet's stamp is adopted. A group stamped with this fleet
+that leaves the section is deleted with `prune: delete` (its devices and child groups
+stay, without that group). Left out, groups are not managed.",
+        entry_doc: "One device group. Fields left out are not managed.",
+    },
+    ObjectSpec {
+        kind: DEVICE_OBJECT,
+        section: "devices",
+        key: "uniqueId",
+        fields: &DEVICE_FIELDS,
+        refs: &[RefSpec {
+            field: "group",
+            target: GROUP_OBJECT,
+        }],
+        attributes: true,
+        deletable: false,
+        link: Some(DEVICE),
+        doc:
+            "Devices this fleet manages, by uniqueId (the identifier the tracker reports). A device
+missing from the server is created; an existing one without this fleet's stamp is
+adopted. fleetform never deletes a device (its history would go with it): one that leaves
+the section is left as it is. Left out, devices are not managed.",
+        entry_doc: "One device. Fields left out are not managed.",
+    },
+];
+
 /// Traccar's description.
 pub static DESCRIPTION: Description = Description {
     kind: "traccar",
@@ -208,6 +302,7 @@ pub static DESCRIPTION: Description = Description {
     },
     fields: &FIELDS,
     links: &LINKS,
+    objects: &OBJECTS,
     capabilities: Capabilities {
         attributes: true,
         managing_account: true,
