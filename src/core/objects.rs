@@ -957,4 +957,207 @@ mod tests {
             vec![create],
         );
     }
+
+    mod properties {
+        //! For random groups and devices on the server and in the file: the plan converges
+        //! (simulated, the next plan is empty), never deletes a device, never touches another
+        //! fleet's objects or unmarked ones the file does not name, and orders every create and
+        //! update after the ones it needs.
+
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        use super::*;
+
+        const GROUPS: [&str; 4] = ["A", "B", "C", "D"];
+        const DEVICES: [&str; 3] = ["D1", "D2", "D3"];
+
+        fn marker() -> impl Strategy<Value = Option<&'static str>> {
+            select(vec![None, Some(FLEET), Some("other")])
+        }
+
+        /// Live groups with parents among earlier ones (the server has no cycles), devices in
+        /// any of them.
+        fn live_state() -> impl Strategy<Value = Live> {
+            (
+                prop::collection::vec((any::<bool>(), marker(), 0usize..5), GROUPS.len()),
+                prop::collection::vec((any::<bool>(), marker(), 0usize..5), DEVICES.len()),
+            )
+                .prop_map(|(groups, devices)| {
+                    let mut l = live("admin", vec![]);
+                    l.ambiguous = Default::default();
+                    let mut present = Vec::new();
+                    let mut held_groups = Vec::new();
+                    for (i, (exists, marker, parent)) in groups.into_iter().enumerate() {
+                        if !exists {
+                            continue;
+                        }
+                        let parent = present.get(parent).filter(|_| parent < i).cloned();
+                        held_groups.push(held(
+                            GROUPS[i],
+                            marker,
+                            vec![(
+                                of(GROUP_OBJECT, "parent"),
+                                parent.map_or(Value::Null, |p: String| text(&p)),
+                            )],
+                        ));
+                        present.push(GROUPS[i].to_string());
+                    }
+                    let mut held_devices = Vec::new();
+                    for (i, (exists, marker, group)) in devices.into_iter().enumerate() {
+                        if exists {
+                            let group = present.get(group).cloned();
+                            held_devices.push(held(
+                                DEVICES[i],
+                                marker,
+                                vec![(
+                                    of(DEVICE_OBJECT, "group"),
+                                    group.map_or(Value::Null, |g| text(&g)),
+                                )],
+                            ));
+                        }
+                    }
+                    l.targets = Default::default();
+                    holding(
+                        holding(l, GROUP_OBJECT, held_groups),
+                        DEVICE_OBJECT,
+                        held_devices,
+                    )
+                })
+        }
+
+        /// A file: a random subset of groups (parents among earlier listed ones, or left out),
+        /// devices in listed groups, names and attributes.
+        fn desired_state() -> impl Strategy<Value = Desired> {
+            (
+                prop::collection::vec((any::<bool>(), 0usize..6), GROUPS.len()),
+                prop::collection::vec((any::<bool>(), 0usize..6, any::<bool>()), DEVICES.len()),
+                select(vec![Prune::Delete, Prune::Keep]),
+                any::<bool>(),
+            )
+                .prop_map(|(groups, devices, prune, manage_devices)| {
+                    let mut listed: Vec<String> = Vec::new();
+                    let mut wanted_groups = Vec::new();
+                    for (i, (keep, parent)) in groups.into_iter().enumerate() {
+                        if !keep {
+                            continue;
+                        }
+                        let mut fields = Vec::new();
+                        // 4: left out (not managed); 5: top-level.
+                        match parent {
+                            4 => {}
+                            5 => fields.push((of(GROUP_OBJECT, "parent"), Value::Null)),
+                            p => {
+                                if let Some(parent) = listed.get(p) {
+                                    fields.push((of(GROUP_OBJECT, "parent"), text(parent)));
+                                }
+                            }
+                        }
+                        wanted_groups.push(wanted(GROUPS[i], fields));
+                        listed.push(GROUPS[i].to_string());
+                    }
+                    let mut wanted_devices = Vec::new();
+                    for (i, (keep, group, named)) in devices.into_iter().enumerate() {
+                        if !keep {
+                            continue;
+                        }
+                        let mut fields = Vec::new();
+                        if named {
+                            fields.push((of(DEVICE_OBJECT, "name"), text(&format!("Bike {i}"))));
+                            fields.push((Field::Attribute("frame".into()), text("L")));
+                        }
+                        match group {
+                            4 => {}
+                            5 => fields.push((of(DEVICE_OBJECT, "group"), Value::Null)),
+                            g => {
+                                if let Some(group) = listed.get(g) {
+                                    fields.push((of(DEVICE_OBJECT, "group"), text(group)));
+                                }
+                            }
+                        }
+                        wanted_devices.push(wanted(DEVICES[i], fields));
+                    }
+                    let mut d = with(desired(vec![]), GROUP_OBJECT, wanted_groups);
+                    if manage_devices {
+                        d = with(d, DEVICE_OBJECT, wanted_devices);
+                    }
+                    d.prune = prune;
+                    d
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn objects_converge_and_stay_in_scope(live in live_state(), desired in desired_state()) {
+                let first = plan(&desired, &live);
+                // The only refusal these cases can meet: an object of another fleet named.
+                let claimed = desired.objects.iter().any(|(kind, objects)| {
+                    objects.keys().any(|key| {
+                        live.objects
+                            .get(kind)
+                            .and_then(|o| o.get(key))
+                            .is_some_and(|o| o.marker.as_deref() == Some("other"))
+                    })
+                });
+                prop_assert_eq!(first.is_err(), claimed, "{:?}", first.as_ref().err());
+                let Ok(first) = first else { return Ok(()); };
+
+                // Every action runs after the create of what it needs, and after an update of
+                // it in its own phase (a move waits for its target's).
+                let mut done: BTreeSet<Subject> = BTreeSet::new();
+                for (phase, run) in first.phases() {
+                    for action in run {
+                        for need in action.needs(desired.backend) {
+                            let waits = first.actions.iter().any(|a| {
+                                a.subject(desired.backend) == need
+                                    && (matches!(a, Action::CreateObject { .. })
+                                        || (a.object().is_some() && Phase::of(a) == phase))
+                            });
+                            prop_assert!(!waits || done.contains(&need), "{action} before {need}");
+                        }
+                    }
+                    done.extend(run.iter().map(|a| a.subject(desired.backend)));
+                }
+
+                let after = simulate_plan(&live, &first);
+                let again = plan(&desired, &after);
+                prop_assert!(again.as_ref().is_ok_and(Plan::is_empty), "{:?}", again);
+
+                for (kind, objects) in &live.objects {
+                    let managed = desired.objects.get(kind);
+                    for (key, before) in objects {
+                        let now = after.objects.get(kind).and_then(|o| o.get(key));
+                        let named = managed.is_some_and(|m| m.contains_key(key));
+                        let ours = before.marker.as_deref() == Some(FLEET);
+                        if *kind == DEVICE_OBJECT {
+                            prop_assert!(now.is_some(), "device {key} deleted");
+                        }
+                        if named {
+                            prop_assert_eq!(now.and_then(|o| o.marker.as_deref()), Some(FLEET));
+                        } else if !(ours
+                            && managed.is_some()
+                            && desired.prune == Prune::Delete
+                            && *kind != DEVICE_OBJECT)
+                        {
+                            // Left alone, but for a reference to a group the plan deleted.
+                            let mut expected = before.clone();
+                            for (field, value) in expected.fields.iter_mut() {
+                                if let Value::Text(target) = value
+                                    && field.spec().is_some_and(|s| s.name == "parent" || s.name == "group")
+                                    && after.objects.get(&GROUP_OBJECT).is_none_or(|g| !g.contains_key(target))
+                                {
+                                    *value = Value::Null;
+                                }
+                            }
+                            prop_assert_eq!(now, Some(&expected), "{} {} changed", kind, key);
+                        } else {
+                            prop_assert!(now.is_none(), "{kind} {key} kept");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

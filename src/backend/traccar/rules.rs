@@ -29,6 +29,13 @@
 //! - Device limits (`deviceLimit`) limit only the devices a user creates, never links, and an
 //!   email held by a user the acting manager cannot see cannot be seen before the create: the
 //!   backend turns the server's constraint error into a message saying so (`write.rs`).
+//! - Devices and groups (the `devices:`/`groups:` sections; observed-objects.md §11, §12;
+//!   `checkEdit`): a manager with `deviceLimit` 0 may create no device, one with n > 0 none
+//!   past n visible devices (the server counts the devices the creator sees at each create, so
+//!   the plan counts those it sees now plus its creates); a `readonly` manager may create, edit
+//!   or delete no device or group, a `deviceReadonly` one no device (`Write access denied`).
+//!   Administrators are not limited. As administrator with `manager:`, devices and groups the
+//!   file lists count as the manager's: the plan links those it does not see to it.
 
 use crate::core::model::{
     Action, Desired, Field, LinkKind, Live, Problem, Prune, UserKey, Value, linked,
@@ -459,6 +466,107 @@ fn unseen_links(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Probl
         .collect()
 }
 
+/// A problem about the object an action names, located at its entry in the file.
+fn about_object(desired: &Desired, kind: ObjectKind, key: &str, message: String) -> Problem {
+    Problem {
+        user: None,
+        origin: desired
+            .objects
+            .get(&kind)
+            .and_then(|objects| objects.get(key))
+            .and_then(|o| o.origin.clone()),
+        message: format!("{kind} {key}: {message}"),
+    }
+}
+
+/// What a manager may do to devices and groups (see the header): its restriction flags and
+/// its device limit, counted over the plan's creates.
+fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
+    if live.account.role != MANAGER_ROLE {
+        return Vec::new();
+    }
+    let me = &live.account.email;
+    let flag = |name: &str| own(live, name) == Some(&Value::Bool(true));
+    let (readonly, device_readonly) = (flag("readonly"), flag("deviceReadonly"));
+    // A limit the server did not show is not judged.
+    let limit = match own(live, "deviceLimit") {
+        Some(Value::Int(n)) => *n,
+        _ => -1,
+    };
+    let visible = linked(&live.targets, DEVICE).len() as i64;
+    let creates = actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Action::CreateObject {
+                    kind: DEVICE_OBJECT,
+                    ..
+                }
+            )
+        })
+        .count() as i64;
+    let mut problems = Vec::new();
+    for action in actions {
+        let Some((kind, key)) = action.object() else {
+            continue;
+        };
+        let verb = match action {
+            Action::CreateObject { .. } => "create",
+            Action::UpdateObject { .. } => "change",
+            _ => "delete",
+        };
+        let restricted = if readonly {
+            Some("readonly")
+        } else if device_readonly && kind == DEVICE_OBJECT {
+            Some("deviceReadonly")
+        } else {
+            None
+        };
+        if let Some(flag) = restricted {
+            problems.push(about_object(
+                desired,
+                kind,
+                key,
+                format!(
+                    "{me} is {flag}, so it may not {verb} {kind}s (the server refuses: Write \
+                     access denied); run as an administrator, or ask one to lift {flag}"
+                ),
+            ));
+            continue;
+        }
+        if kind != DEVICE_OBJECT || verb != "create" {
+            continue;
+        }
+        if limit == 0 {
+            problems.push(about_object(
+                desired,
+                kind,
+                key,
+                format!(
+                    "{me} has deviceLimit 0, so it may create no device (the server refuses: \
+                     Write access denied); ask an administrator to create it or to raise the limit"
+                ),
+            ));
+        } else if limit > 0 && visible + creates > limit {
+            problems.push(about_object(
+                desired,
+                kind,
+                key,
+                format!(
+                    "the plan makes {me} see {} devices, over its deviceLimit {limit} ({visible} \
+                     now, +{creates} created); the server refuses the creates past the limit \
+                     (Write access denied): remove {} device(s) from the file or ask an \
+                     administrator to raise the limit",
+                    visible + creates,
+                    visible + creates - limit
+                ),
+            ));
+        }
+    }
+    problems
+}
+
 impl Rules for TraccarRules {
     fn check(&self, desired: &Desired, live: &Live) -> Vec<Problem> {
         let account = &live.account;
@@ -490,9 +598,14 @@ impl Rules for TraccarRules {
             return problems;
         }
         let allowed = linked(&live.owner_targets, DEVICE);
+        // What the file's sections list is linked to the manager by the plan.
+        let listed = |kind, target: &str| crate::core::objects::in_file(desired, kind, target);
         for want in desired.users.values() {
             for device in linked(&want.links, DEVICE) {
-                if linked(&live.targets, DEVICE).contains(device) && !allowed.contains(device) {
+                if linked(&live.targets, DEVICE).contains(device)
+                    && !allowed.contains(device)
+                    && !listed(DEVICE, device)
+                {
                     problems.push(Problem {
                         user: Some(want.email.clone()),
                         origin: want.origin.clone(),
@@ -507,7 +620,10 @@ impl Rules for TraccarRules {
                 continue;
             };
             for group in linked(&want.links, GROUP) {
-                if linked(&live.targets, GROUP).contains(group) && !groups.contains(group) {
+                if linked(&live.targets, GROUP).contains(group)
+                    && !groups.contains(group)
+                    && !listed(GROUP, group)
+                {
                     problems.push(Problem {
                         user: Some(want.email.clone()),
                         origin: want.origin.clone(),
@@ -535,6 +651,7 @@ impl Rules for TraccarRules {
     fn check_actions(&self, desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
         let mut problems = user_limit(desired, live, actions);
         problems.extend(unseen_links(desired, live, actions));
+        problems.extend(object_rights(desired, live, actions));
         if live.account.role != MANAGER_ROLE {
             return problems;
         }
@@ -766,6 +883,166 @@ mod tests {
         w.links.insert(GROUP, set(&["SecretGroup"]));
         let kept = plan(&desired(vec![w]), &l).expect("nothing to change");
         assert!(kept.is_empty(), "{:?}", kept.actions);
+    }
+
+    fn devices(d: &mut Desired, keys: &[&str]) {
+        let spec = DESCRIPTION.object(DEVICE_OBJECT).expect("devices");
+        let objects = d.objects.entry(spec.kind).or_default();
+        for key in keys {
+            objects.insert(
+                key.to_string(),
+                crate::core::model::DesiredObject {
+                    key: key.to_string(),
+                    fields: Default::default(),
+                    origin: Some(format!("f.yaml:{}:3", key.len())),
+                },
+            );
+        }
+    }
+
+    fn groups(d: &mut Desired, keys: &[&str]) {
+        let objects = d.objects.entry(GROUP_OBJECT).or_default();
+        for key in keys {
+            objects.insert(
+                key.to_string(),
+                crate::core::model::DesiredObject {
+                    key: key.to_string(),
+                    fields: Default::default(),
+                    origin: None,
+                },
+            );
+        }
+    }
+
+    fn manager_with(fields: &[(&str, Value)]) -> Live {
+        let mut l = live("manager", vec![]);
+        // D1 is on the server (an unmarked device the manager sees).
+        l.objects.entry(DEVICE_OBJECT).or_default().insert(
+            "D1".into(),
+            crate::core::model::LiveObject {
+                key: "D1".into(),
+                marker: None,
+                fields: Default::default(),
+            },
+        );
+        let me = l.users.get_mut(&UserKey::new(ME)).unwrap();
+        for (name, value) in fields {
+            me.fields.insert(tf(name), value.clone());
+        }
+        l
+    }
+
+    #[test]
+    fn a_manager_creates_devices_within_its_device_limit() {
+        // `live` shows the manager D1..D3.
+        let table: Vec<(&str, Value, usize, usize)> = vec![
+            ("deviceLimit 0: no device at all", Value::Int(0), 1, 1),
+            ("unlimited", Value::Int(-1), 5, 0),
+            ("3 seen + 2 created fit 5", Value::Int(5), 2, 0),
+            (
+                "3 seen + 3 created exceed 5: every create named",
+                Value::Int(5),
+                3,
+                3,
+            ),
+        ];
+        for (name, limit, creates, expected) in table {
+            let l = manager_with(&[("deviceLimit", limit)]);
+            let mut d = desired(vec![]);
+            let keys: Vec<String> = (0..creates).map(|i| format!("N{i}")).collect();
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            devices(&mut d, &keys);
+            // Existing devices are updated (adopted), which no limit holds back.
+            devices(&mut d, &["D1"]);
+            let got = refused(&d, &l);
+            assert_eq!(got.len(), expected, "{name}: {got:#?}");
+            for problem in &got {
+                assert!(problem.contains("deviceLimit"), "{name}: {problem}");
+                assert!(problem.contains("Write access denied"), "{name}: {problem}");
+            }
+        }
+        let l = manager_with(&[("deviceLimit", Value::Int(5))]);
+        let mut d = desired(vec![]);
+        devices(&mut d, &["N0", "N1", "N2"]);
+        let got = refused(&d, &l);
+        assert!(
+            got[0].starts_with("f.yaml:2:3: device N0: the plan makes Admin@Acme.example see 6 devices, over its deviceLimit 5 (3 now, +3 created)"),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn a_restricted_manager_may_not_change_devices_or_groups() {
+        let mut d = desired(vec![]);
+        devices(&mut d, &["D1", "NEW"]);
+        groups(&mut d, &["G-new"]);
+        let limits = ("deviceLimit", Value::Int(-1));
+        let got = refused(
+            &d,
+            &manager_with(&[limits.clone(), ("deviceReadonly", Value::Bool(true))]),
+        );
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert!(
+            got.iter()
+                .all(|p| p.contains("is deviceReadonly, so it may not")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains("device NEW: ") && p.contains("may not create devices"))
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains("device D1: ") && p.contains("may not change devices"))
+        );
+        let got = refused(
+            &d,
+            &manager_with(&[limits.clone(), ("readonly", Value::Bool(true))]),
+        );
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(
+            got.iter()
+                .any(|p| p.contains("group G-new: ") && p.contains("is readonly"))
+        );
+        // An administrator is held to none of it.
+        let mut admin = live("admin", vec![]);
+        admin
+            .users
+            .get_mut(&UserKey::new(ME))
+            .unwrap()
+            .fields
+            .insert(tf("deviceLimit"), Value::Int(0));
+        assert!(refused(&d, &admin).is_empty());
+        assert!(refused(&d, &manager_with(&[limits])).is_empty());
+    }
+
+    #[test]
+    fn devices_and_groups_the_file_lists_join_the_billing_account() {
+        let mut l = live("admin", vec![have(BOSS, None)]);
+        l.owner_targets.insert(DEVICE, set(&["D1"]));
+        l.owner_targets.insert(GROUP, set(&["G1"]));
+        let mut w = want("n@x.test");
+        w.links.insert(DEVICE, set(&["D1", "D2"]));
+        w.links.insert(GROUP, set(&["G2"]));
+        let mut d = desired(vec![w]);
+        d.manager = Some(UserKey::new(BOSS));
+        assert_eq!(refused(&d, &l).len(), 2, "D2 and G2 are not the manager's");
+        devices(&mut d, &["D2"]);
+        groups(&mut d, &["G2"]);
+        let p = plan(&d, &l).expect("listed: linked to the manager");
+        let to_manager: Vec<String> = p
+            .actions
+            .iter()
+            .filter(|a| a.email() == BOSS)
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            to_manager,
+            [
+                "link device D2 to fleet@acme.example",
+                "link group G2 to fleet@acme.example"
+            ]
+        );
     }
 
     #[test]
