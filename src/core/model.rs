@@ -416,9 +416,9 @@ pub struct Scope {
     pub links_of: Option<BTreeSet<UserKey>>,
     /// Link kinds the file does not manage: the fetch need not read them.
     pub unmanaged: BTreeSet<LinkKind>,
-    /// The object kinds the file manages: the fetch reads them whole (fields, attributes,
-    /// marker) into `Live::objects`.
-    pub objects: BTreeSet<ObjectKind>,
+    /// The object kinds the file manages, with the keys the file lists: the fetch reads these
+    /// kinds whole (fields, attributes, marker) into `Live::objects`.
+    pub objects: BTreeMap<ObjectKind, BTreeSet<String>>,
 }
 
 impl Scope {
@@ -434,7 +434,11 @@ impl Scope {
                 .collect(),
             links_of: None,
             unmanaged: desired.unmanaged.clone(),
-            objects: desired.objects.keys().copied().collect(),
+            objects: desired
+                .objects
+                .iter()
+                .map(|(kind, objects)| (*kind, objects.keys().cloned().collect()))
+                .collect(),
         }
     }
 

@@ -470,4 +470,79 @@ mod tests {
         let plan = plan_recorded(&desired(vec![u2]), &l).expect("plan");
         assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
     }
+
+    /// Objects carry no applied record: every difference is pending, said why, and the text
+    /// names the object.
+    #[test]
+    fn object_differences_are_pending() {
+        use crate::backend::traccar::rules::DEVICE_OBJECT;
+        use crate::core::model::{DesiredObject, LiveObject};
+        let name = TRACCAR
+            .object(DEVICE_OBJECT)
+            .and_then(|s| s.field("name"))
+            .expect("name");
+        let mut d = desired(vec![]);
+        d.objects.insert(
+            DEVICE_OBJECT,
+            [
+                (
+                    "BT-1".to_string(),
+                    DesiredObject {
+                        key: "BT-1".into(),
+                        fields: [(name.clone(), Value::Text("Bike".into()))].into(),
+                        origin: None,
+                    },
+                ),
+                (
+                    "BT-2".to_string(),
+                    DesiredObject {
+                        key: "BT-2".into(),
+                        fields: Default::default(),
+                        origin: None,
+                    },
+                ),
+            ]
+            .into(),
+        );
+        let mut l = live("admin", vec![]);
+        l.objects.insert(
+            DEVICE_OBJECT,
+            [(
+                "BT-1".to_string(),
+                LiveObject {
+                    key: "BT-1".into(),
+                    marker: Some(FLEET.into()),
+                    fields: [(name, Value::Text("Renamed by hand".into()))].into(),
+                },
+            )]
+            .into(),
+        );
+        let r = report(&d, &l);
+        assert_eq!(r.exit_code(), EXIT_PENDING, "{r:?}");
+        assert!(r.drift.is_empty());
+        let got: Vec<(Option<&str>, &str)> = r
+            .pending
+            .iter()
+            .map(|p| (p.object.as_deref(), p.change.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("device BT-2"), "create"),
+                (Some("device BT-1"), "name: \"Renamed by hand\" -> \"Bike\"")
+            ]
+        );
+        let mut out = Vec::new();
+        text(&r, &mut out).expect("write");
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(
+            out.contains(
+                "  device BT-1: name: \"Renamed by hand\" -> \"Bike\" (objects carry no record"
+            ),
+            "{out}"
+        );
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["pending"][0]["object"], "device BT-2");
+        assert!(json["pending"][0].get("email").is_none(), "{json}");
+    }
 }

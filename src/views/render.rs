@@ -540,6 +540,11 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                 _ => None,
             })
             .unwrap_or("update");
+        let note = if verb == "delete" {
+            String::new()
+        } else {
+            note
+        };
         writeln!(
             out,
             "**{kind} {}**: {verb}{note}: {}",
@@ -705,7 +710,9 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
 /// A risk label for markdown: the serious ones stand out.
 fn md_risk(risk: Risk) -> String {
     match risk {
-        Risk::PrivilegeEscalation | Risk::AccountRemoved => format!("**⚠️ {}**", risk.title()),
+        Risk::PrivilegeEscalation | Risk::AccountRemoved | Risk::ObjectRemoved => {
+            format!("**⚠️ {}**", risk.title())
+        }
         other => other.title().to_string(),
     }
 }
@@ -1155,6 +1162,105 @@ mod tests {
         let mut out = Vec::new();
         markdown(plan, &mut out).expect("write to a Vec");
         String::from_utf8(out).expect("utf-8")
+    }
+
+    /// Devices and groups next to a user: one action of each object kind, in plan order.
+    fn with_objects() -> Plan {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GROUP_OBJECT};
+        let of = |kind, name: &str| {
+            TRACCAR
+                .object(kind)
+                .and_then(|s| s.field(name))
+                .expect("declared")
+        };
+        let text = |s: &str| Value::Text(s.into());
+        let mut actions = vec![
+            unlink("anna@x.test", GROUP, "Old"),
+            Action::DeleteObject {
+                kind: GROUP_OBJECT,
+                key: "Old".into(),
+            },
+            Action::CreateObject {
+                kind: GROUP_OBJECT,
+                key: "Vienna-North".into(),
+                fields: [(of(GROUP_OBJECT, "parent"), text("Vienna"))].into(),
+            },
+            Action::UpdateObject {
+                kind: GROUP_OBJECT,
+                key: "Vienna".into(),
+                adopt: true,
+                changes: vec![],
+            },
+            Action::CreateObject {
+                kind: DEVICE_OBJECT,
+                key: "BT-000200".into(),
+                fields: [
+                    (of(DEVICE_OBJECT, "name"), text("Bike 200")),
+                    (of(DEVICE_OBJECT, "group"), text("Vienna-North")),
+                ]
+                .into(),
+            },
+            Action::UpdateObject {
+                kind: DEVICE_OBJECT,
+                key: "BT-000101".into(),
+                adopt: false,
+                changes: vec![
+                    FieldChange {
+                        field: of(DEVICE_OBJECT, "group"),
+                        before: text("Vienna"),
+                        after: Value::Null,
+                    },
+                    FieldChange {
+                        field: of(DEVICE_OBJECT, "category"),
+                        before: Value::Null,
+                        after: text("bicycle"),
+                    },
+                ],
+            },
+            link("anna@x.test", DEVICE, "BT-000200"),
+            link(BOSS, GROUP, "Vienna-North"),
+        ];
+        crate::core::plan::sort(TRACCAR, &mut actions);
+        Plan::new(TRACCAR, FLEET.into(), account("admin"), actions)
+    }
+
+    #[test]
+    fn object_snapshots() {
+        let plan = with_objects();
+        let text = render_text(&plan, false);
+        assert!(
+            text.contains("objects: 2 to create, 2 to update, 1 to delete."),
+            "{text}"
+        );
+        insta::assert_snapshot!("objects_text", text);
+        insta::assert_snapshot!("objects_markdown", render_markdown(&plan));
+        insta::assert_snapshot!("objects_json", json_string(&plan));
+        let json = json(&plan);
+        assert_eq!(json["summary"]["delete_object"], 1);
+        let risks: Vec<(&str, &str)> = json["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|a| {
+                (
+                    a["action"].as_str().unwrap_or(""),
+                    a["risk"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert!(
+            risks.contains(&("delete_object", "object_removed")),
+            "{risks:?}"
+        );
+        // A device leaving its group revokes its users' access; a new one in a group grants.
+        assert!(
+            risks.contains(&("update_object", "access_revoked")),
+            "{risks:?}"
+        );
+        assert!(
+            risks.contains(&("create_object", "access_granted")),
+            "{risks:?}"
+        );
     }
 
     #[test]

@@ -272,8 +272,8 @@ impl TraccarBackend {
         let group_links = !scope.unmanaged.contains(&GROUP);
         // Devices and groups the file manages are read whole (attributes and every field), in
         // the same request: managing them costs no request.
-        let whole_devices = scope.objects.contains(&DEVICE_OBJECT);
-        let whole_groups = scope.objects.contains(&GROUP_OBJECT);
+        let whole_devices = scope.objects.contains_key(&DEVICE_OBJECT);
+        let whole_groups = scope.objects.contains_key(&GROUP_OBJECT);
         let whole: Vec<(&str, String)> = all
             .iter()
             .filter(|(key, _)| *key != "excludeAttributes")
