@@ -484,3 +484,79 @@ async fn a_create_whose_answer_was_lost_is_found_not_sent_twice() {
         replan_is_empty(&env, &env.admin, &yaml).await;
     }
 }
+
+/// The binary's export, as the demo administrator.
+fn export(env: &Env, args: &[&str]) -> crate::e2e::Run {
+    crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes"])
+            .args(args)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    )
+}
+
+/// Export writes the fleet's devices and groups, and planning the exported file changes
+/// nothing; `--scope all` adds the unmarked ones (which a plan would adopt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_the_sections_and_the_round_trip_plans_nothing() {
+    let env = env().await;
+    let yaml = file(
+        r#"groups:
+  Vienna: {}
+  Vienna-North: { parent: Vienna, attributes: { depot: north } }
+devices:
+  BT-000101: { name: "Bike 101", group: Vienna-North, category: bicycle, phone: "0664 1" }
+  BT-000800: { group: Vienna }
+users:
+  - email: rider@acme.example
+    devices: [BT-000800]
+    groups: [Vienna-North]
+"#,
+    );
+    env.apply(&yaml).await;
+    let managed = export(&env, &[]);
+    assert_eq!(managed.code, 0, "{}", managed.stderr);
+    let text = managed.stdout;
+    let loaded =
+        fleetform::config::parse(&text, "exported.yaml").unwrap_or_else(|p| panic!("{p}\n{text}"));
+    let objects = &loaded.desired.objects;
+    let keys = |kind: &str| -> Vec<String> {
+        objects
+            .iter()
+            .find(|(k, _)| k.name() == kind)
+            .map(|(_, o)| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys("group"), ["Vienna", "Vienna-North"], "{text}");
+    assert_eq!(keys("device"), ["BT-000101", "BT-000800"], "{text}");
+    assert!(text.contains("    parent: \"Vienna\""), "{text}");
+    assert!(text.contains("    phone: \"0664 1\""), "{text}");
+    assert!(!text.contains("fleetform: "), "no marker: {text}");
+    // The round trip: the exported file plans nothing, nor with the manager added back.
+    replan_is_empty(&env, &env.admin, &text).await;
+    let exported = text.replace("prune: keep", "prune: keep\nmanager: fleet@acme.example");
+    replan_is_empty(&env, &env.admin, &exported).await;
+
+    // `--scope all` also lists the seeded, unmarked groups and devices: a plan adopts them.
+    let all = export(&env, &["--scope", "all"]);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    let loaded = fleetform::config::parse(&all.stdout, "all.yaml").expect("valid");
+    let everything = loaded
+        .desired
+        .objects
+        .values()
+        .map(|o| o.len())
+        .sum::<usize>();
+    // 3 groups (Vienna, Vienna-North, Graz) and 13 devices.
+    assert_eq!(everything, 16, "{}", all.stdout);
+    let plan = env.plan_as(&env.admin, &all.stdout).await.expect("plan");
+    assert!(
+        plan.actions.iter().all(
+            |a| matches!(a, Action::UpdateObject { adopt: true, changes, .. } if changes.is_empty())
+        ),
+        "only adoptions: {:?}",
+        plan.actions
+    );
+}
