@@ -560,3 +560,64 @@ users:
         plan.actions
     );
 }
+
+/// The binary as the demo administrator, with files.
+fn fleetform_bin(env: &Env, args: &[&str], paths: &[&std::path::Path]) -> crate::e2e::Run {
+    crate::e2e::run(
+        crate::e2e::bin()
+            .args(args)
+            .args(paths)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    )
+}
+
+/// A saved plan with object actions applies as reviewed, and is refused, with nothing applied,
+/// when a device it read changed since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plans_carry_object_actions_and_notice_object_changes() {
+    use std::path::Path;
+    let env = env().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_path = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    let yaml =
+        file("groups:\n  North: {}\ndevices:\n  BT-000101: { name: Bike 101, group: North }\n");
+    std::fs::write(&file_path, &yaml).expect("write");
+    let args = ["plan", "--out"];
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    // A hand edit of a device the plan read makes it stale.
+    let mut bike = device(&env, "BT-000101").await.expect("seeded");
+    let id = bike["id"].as_i64().expect("id");
+    bike["model"] = json!("changed by hand");
+    env.admin(
+        reqwest::Method::PUT,
+        &format!("/api/devices/{id}"),
+        Some(bike),
+    )
+    .await;
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(
+        apply
+            .stderr
+            .contains("device BT-000101 changed since the plan"),
+        "{}",
+        apply.stderr
+    );
+    assert!(group(&env, "North").await.is_none(), "nothing was applied");
+
+    // Planned again, the saved plan applies: objects first, then the manager's links.
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(
+        device(&env, "BT-000101").await.expect("kept")["groupId"],
+        group_id(&env, "North").await
+    );
+    replan_is_empty(&env, &env.admin, &yaml).await;
+}
