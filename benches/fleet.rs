@@ -513,6 +513,7 @@ fn core(n: usize) {
         prune_after: None,
         safety: Safety::default(),
         unmanaged: Default::default(),
+        objects: Default::default(),
         users: (0..n)
             .map(|u| {
                 let mut fields = desired_fields.clone();
@@ -597,6 +598,7 @@ fn core(n: usize) {
             ambiguous: Links::new(),
             owner_targets: Links::new(),
             now: chrono::Utc::now(),
+            objects: Default::default(),
         };
         reset_peak();
         let heap = heap_start();

@@ -5,10 +5,13 @@
 //! - Phases run in plan order (revocations before grants; see plan.rs); the actions inside a
 //!   phase are independent and the backend may run them concurrently and in batches.
 //! - After a failure, apply goes on with independent actions but never runs an action whose
-//!   prerequisite failed. Prerequisites are per user: once any action for a user failed, that
-//!   user's later actions are skipped. A failed create therefore skips the user's links, and a
-//!   failed revocation skips the grants that would otherwise leave the user with more access
-//!   than either the old or the new file grants.
+//!   prerequisite failed. Prerequisites are per subject (`Action::subject`: a user, or an
+//!   object such as a device or group) and what an action needs (`Action::needs`: the object a
+//!   link points at, the objects an object's references name): once any action about a subject
+//!   failed, the later actions about it or needing it are skipped. A failed create therefore
+//!   skips the user's links, a failed revocation skips the grants that would otherwise leave
+//!   the user with more access than either the old or the new file grants, and a failed group
+//!   create skips its child groups, its devices and the links to it.
 //! - Nothing is lost: the report lists every action, and a re-run plans exactly what is left.
 //! - Cancellation (Ctrl-C) is checked before each slice of at most `SLICE` actions
 //!   (`LINK_SLICE` for links and unlinks, which travel in bulk requests), and the backend
@@ -21,7 +24,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backend::{Applied, Backend, Failure, PhaseContext, Progress};
-use crate::core::model::{Action, UserKey};
+use crate::core::model::{Action, Subject};
 use crate::core::plan::{Phase, Plan};
 use crate::core::secret::Secret;
 
@@ -119,7 +122,7 @@ pub async fn apply_with<B: Backend>(
     bar: &Progress,
 ) -> Report {
     let mut report = Report::default();
-    let mut failed_users: BTreeSet<UserKey> = BTreeSet::new();
+    let mut failed: BTreeSet<Subject> = BTreeSet::new();
     let context = PhaseContext {
         fleet: &plan.fleet,
         now: chrono::Utc::now(),
@@ -129,7 +132,14 @@ pub async fn apply_with<B: Backend>(
     bar.start("Applying", plan.actions.len() as u64);
     for (phase, actions) in plan.phases() {
         // The actions of one phase are independent: only failures of earlier phases block.
-        let blocked_users = failed_users.clone();
+        let blocked_subjects = failed.clone();
+        let blocked = |action: &Action| {
+            blocked_subjects.contains(&action.subject(plan.backend))
+                || action
+                    .needs(plan.backend)
+                    .iter()
+                    .any(|need| blocked_subjects.contains(need))
+        };
         let mut announced = false;
         let slice_len = match phase {
             Phase::Link | Phase::Unlink => LINK_SLICE,
@@ -152,14 +162,22 @@ pub async fn apply_with<B: Backend>(
                 }
                 continue;
             }
-            let (runnable, blocked): (Vec<&Action>, Vec<&Action>) = slice
-                .iter()
-                .partition(|a| !blocked_users.contains(&plan.key(a.email())));
-            for action in blocked {
-                report.skipped.push((
-                    action.clone(),
-                    "an earlier action for this user failed".into(),
-                ));
+            let (runnable, held): (Vec<&Action>, Vec<&Action>) =
+                slice.iter().partition(|a| !blocked(a));
+            for action in held {
+                let reason = if action.user().is_some()
+                    && blocked_subjects.contains(&action.subject(plan.backend))
+                {
+                    "an earlier action for this user failed".to_string()
+                } else {
+                    let what: Vec<String> = std::iter::once(action.subject(plan.backend))
+                        .chain(action.needs(plan.backend))
+                        .filter(|s| blocked_subjects.contains(s))
+                        .map(|s| s.to_string())
+                        .collect();
+                    format!("an earlier action for {} failed", what.join(", "))
+                };
+                report.skipped.push((action.clone(), reason));
             }
             let runnable: Vec<Action> = runnable.into_iter().cloned().collect();
             if runnable.is_empty() {
@@ -200,7 +218,7 @@ pub async fn apply_with<B: Backend>(
                             .push((action, Failure::NotStarted.to_string()));
                     }
                     Err(message) => {
-                        failed_users.insert(plan.key(action.email()));
+                        failed.insert(action.subject(plan.backend));
                         report.failed.push((action, message));
                     }
                 }
@@ -216,7 +234,10 @@ fn phase_label(phase: Phase) -> &'static str {
         Phase::Unlink => "Removing links",
         Phase::Disable => "Disabling users",
         Phase::Delete => "Deleting users",
+        Phase::DeleteObject => "Deleting objects",
         Phase::Update => "Updating users",
+        Phase::CreateObject => "Creating objects",
+        Phase::UpdateObject => "Updating objects",
         Phase::Create => "Creating users",
         Phase::Link => "Adding links",
     }
@@ -326,6 +347,63 @@ mod tests {
                 .any(|s| s.contains("D1"))
         );
         assert!(!report.is_success());
+    }
+
+    #[tokio::test]
+    async fn a_failed_group_create_skips_what_needs_the_group_only() {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GROUP_OBJECT};
+        use crate::testing::GROUP;
+        let backend = Scripted {
+            fail: "create group North",
+            seen: Mutex::new(vec![]),
+        };
+        let group = |key: &str| Action::CreateObject {
+            kind: GROUP_OBJECT,
+            key: key.into(),
+            fields: Default::default(),
+        };
+        let field = |name: &str| {
+            TRACCAR
+                .object(DEVICE_OBJECT)
+                .and_then(|s| s.field(name))
+                .expect("device field")
+        };
+        let device = |key: &str, group: &str| Action::CreateObject {
+            kind: DEVICE_OBJECT,
+            key: key.into(),
+            fields: [(
+                field("group"),
+                crate::core::model::Value::Text(group.into()),
+            )]
+            .into(),
+        };
+        let mut actions = vec![
+            group("North"),
+            group("South"),
+            device("BT-1", "North"),
+            device("BT-2", "South"),
+            Action::Link {
+                email: "a@x".into(),
+                kind: GROUP,
+                target: "North".into(),
+            },
+            link("a@x", "BT-2"),
+        ];
+        crate::core::plan::sort(TRACCAR, &mut actions);
+        let report = apply(&backend, &plan(actions), &mut Vec::new()).await;
+        let skipped: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(a, why)| format!("{a}: {why}"))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                "create device BT-1: an earlier action for group North failed",
+                "link group North to a@x: an earlier action for group North failed",
+            ]
+        );
+        assert_eq!(report.done.len(), 3, "{:?}", report.done);
     }
 
     #[tokio::test]

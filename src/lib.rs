@@ -201,6 +201,7 @@ mod tests {
             ambiguous: Default::default(),
             owner_targets: Default::default(),
             now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            objects: Default::default(),
         };
         let message = plan(&loaded.desired, &live, &PlanOptions::default())
             .expect_err("unknown devices")

@@ -16,6 +16,7 @@ mod convergence;
 mod e2e;
 mod faults;
 mod gitops;
+mod objects;
 mod observations;
 mod requests;
 mod safety_targets;

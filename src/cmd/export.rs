@@ -1,6 +1,6 @@
 //! `fleetform export`: lists the users a fleet manages (or every user it may manage), reads
-//! their links, and writes a fleet file that plans no changes (`views::export`). Never writes
-//! to the server.
+//! their links, and writes a fleet file that plans no changes (`views::export`), with the
+//! devices and groups it manages (or may manage). Never writes to the server.
 
 use anyhow::{Context, bail};
 
@@ -32,7 +32,13 @@ pub async fn run_with<B: Backend>(
 ) -> anyhow::Result<i32> {
     let account = backend.describe().await?;
     // The listing reads no links (no emails, no fleet); the second fetch reads the links of
-    // exactly the exported users.
+    // exactly the exported users. Both read every object kind whole (markers, fields).
+    let kinds: std::collections::BTreeMap<_, _> = backend
+        .description()
+        .objects
+        .iter()
+        .map(|spec| (spec.kind, Default::default()))
+        .collect();
     let scope = |fleet: &str, emails| Scope {
         fleet: fleet.to_string(),
         emails,
@@ -40,6 +46,7 @@ pub async fn run_with<B: Backend>(
         desired_links: Default::default(),
         links_of: None,
         unmanaged: Default::default(),
+        objects: kinds.clone(),
     };
     let listed = backend
         .fetch(&scope("", Default::default()))
@@ -50,10 +57,12 @@ pub async fn run_with<B: Backend>(
         ExportScope::All => export::Which::All,
     };
     let users = export::select(backend.description(), &listed, &args.fleet, which);
-    let live = backend
+    let mut live = backend
         .fetch(&scope(&args.fleet, users.clone()))
         .await
         .context("reading the exported users' links")?;
+    let (objects, notes) = export::select_objects(backend.description(), &live, &args.fleet, which);
+    live.objects = objects;
     let mut header = format!(
         "Exported by fleetform {} from {} as {} on {}.\nReview it before the first apply.",
         env!("CARGO_PKG_VERSION"),
@@ -61,6 +70,10 @@ pub async fn run_with<B: Backend>(
         account.email,
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
+    for note in notes {
+        header.push('\n');
+        header.push_str(&note);
+    }
     // Managers are left out so the file never adopts a billing account by accident.
     for email in export::left_out_managers(backend.description(), &listed, which) {
         header.push_str(&format!(

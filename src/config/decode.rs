@@ -2,11 +2,11 @@
 //! recovering after errors so that every problem in a mapping is reported, each with the
 //! location of the node it is about.
 //!
-//! Design: `decode` runs `T::deserialize` over a mapping node. When it fails, the error names the
+//! Design: `decode_with` runs `T::deserialize` over a mapping node. When it fails, the error names the
 //! entry (key) it came from and the node it is about; that entry is recorded as a problem and
 //! left out, and deserialization runs again, until it succeeds or fails for a reason no entry
 //! explains (a missing required key). A mapping of n entries is read at most n + 1 times, which
-//! is cheap because `decode` is called per user and per role, not on the whole file.
+//! is cheap because `decode_with` is called per user and per role, not on the whole file.
 //!
 //! Scalars are typed by the target, like serde-saphyr does: a string field reads the source text
 //! of `0664123` or `true`; a boolean field accepts only true/false.
@@ -104,7 +104,7 @@ pub fn unknown_key(field: &str, allowed: &[&str]) -> String {
     format!("unknown key `{field}`: {hint}")
 }
 
-/// Decodes one mapping value, the entry `key`, into `T`: what `decode` does for a field of a
+/// Decodes one mapping value, the entry `key`, into `T`: what `decode_with` does for a field of a
 /// struct, for keys that are not known until a backend names them.
 pub fn decode_value<T: DeserializeOwned>(key: &str, value: &Node) -> Result<T, Found> {
     T::deserialize(NodeDe::child(value)).map_err(|e| {
@@ -181,18 +181,10 @@ pub type Found = (Pos, String);
 
 /// Decodes `node` (normally a mapping) into `T`, leaving out the entries of `skip` and every
 /// entry that fails. Returns the value if one could be built, and every problem found.
-/// `reported_missing` names required keys the caller already reported as missing.
-pub fn decode<T: DeserializeOwned>(
-    node: &Node,
-    skip: &BTreeSet<usize>,
-    reported_missing: &[&str],
-) -> (Option<T>, Vec<Found>) {
-    decode_with(node, skip, reported_missing, &[])
-}
-
-/// `decode`, for a mapping whose keys are `T`'s fields plus keys the caller decodes itself and
-/// leaves out with `skip` (a backend's user key and fields): `allowed` lists every key allowed
-/// here, in the order an unknown key's message shows them (empty: `T`'s fields).
+/// `reported_missing` names required keys the caller already reported as missing. The mapping's
+/// keys are `T`'s fields plus keys the caller decodes itself and leaves out with `skip` (a
+/// backend's user key and fields, its object sections): `allowed` lists every key allowed here,
+/// in the order an unknown key's message shows them (empty: `T`'s fields).
 pub fn decode_with<T: DeserializeOwned>(
     node: &Node,
     skip: &BTreeSet<usize>,
@@ -256,6 +248,12 @@ pub fn decode_with<T: DeserializeOwned>(
         }
     }
     (None, found)
+}
+
+/// The keys of a derived struct `T` (empty for anything else), in declaration order: for
+/// messages listing the keys allowed where a mapping has more than `T`'s.
+pub fn fields_of<T: DeserializeOwned>() -> Vec<&'static str> {
+    struct_fields::<T>().map(<[_]>::to_vec).unwrap_or_default()
 }
 
 /// The field names of a derived struct `T`, which serde passes to `deserialize_struct`.

@@ -15,8 +15,8 @@ use crate::core::model::{Description, FieldSpec, FieldType, Prune};
 /// The pattern a fleet name must match (also enforced by `validate`).
 pub const FLEET_NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
-/// A fleetform fleet file: the users, permissions and device/group links that fleetform keeps
-/// in sync with a Traccar server.
+/// A fleetform fleet file: the users, permissions and device/group links, and the devices and
+/// groups themselves, that fleetform keeps in sync with a Traccar server.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "fleetform fleet file (version 1)")]
@@ -152,8 +152,9 @@ pub struct FileUser {
 /// `FLEETFORM_BLESS=1 cargo test --test tests config_files` rewrites the file).
 ///
 /// The user fields come from the default backend's description (`backend::DEFAULT`): its key
-/// and fields are added to the `User` and `Role` definitions, so the schema and the loader
-/// always agree.
+/// and fields are added to the `User` and `Role` definitions, and its object kinds become
+/// sections (`devices`, `groups`) with a definition each, so the schema and the loader always
+/// agree.
 pub fn schema_json() -> String {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .for_deserialize()
@@ -161,6 +162,7 @@ pub fn schema_json() -> String {
     let mut schema = generator.into_root_schema_for::<FleetFile>().to_value();
     refuse_null_in_schema(&mut schema);
     describe_users(&mut schema, crate::backend::DEFAULT);
+    describe_objects(&mut schema, crate::backend::DEFAULT);
     let mut text =
         serde_json::to_string_pretty(&schema).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
@@ -169,38 +171,83 @@ pub fn schema_json() -> String {
 
 /// Adds a backend's user key and fields to the schema's `User` and `Role` definitions, in the
 /// order the loader reports them: the key, the shared keys, then `Description::file_keys`.
+/// The schema of one declared field (users' and objects').
+fn field_schema(spec: &FieldSpec) -> serde_json::Value {
+    use serde_json::{Map, Value as J, json};
+    let ty = |name: &str| {
+        if spec.nullable {
+            json!([name, "null"])
+        } else {
+            json!(name)
+        }
+    };
+    let mut out = Map::new();
+    match spec.ty {
+        FieldType::Text => {
+            out.insert("type".into(), ty("string"));
+        }
+        FieldType::Bool => {
+            out.insert("type".into(), ty("boolean"));
+        }
+        FieldType::Int { min, max } => {
+            out.insert("type".into(), ty("integer"));
+            out.insert("format".into(), json!("int64"));
+            out.insert("minimum".into(), json!(min));
+            out.insert("maximum".into(), json!(max));
+        }
+        FieldType::Time => {
+            out.insert("type".into(), ty("string"));
+            out.insert("format".into(), json!("date-time"));
+        }
+    }
+    out.insert("description".into(), json!(spec.doc));
+    J::Object(out)
+}
+
+/// Adds a backend's object sections (`devices:`, `groups:`) to the schema: a top-level mapping
+/// per kind from keys to entries, each entry a `$defs` definition named after the kind
+/// (`Device`, `Group`) holding the kind's fields and `attributes`.
+fn describe_objects(schema: &mut serde_json::Value, backend: &Description) {
+    use serde_json::{Map, Value as J, json};
+    for spec in backend.objects {
+        let mut name = spec.kind.name().to_string();
+        if let Some(first) = name.get(..1).map(str::to_uppercase) {
+            name.replace_range(..1, &first);
+        }
+        let mut properties = Map::new();
+        for field in spec.fields {
+            properties.insert(field.name.into(), field_schema(field));
+        }
+        if spec.attributes {
+            properties.insert(
+                "attributes".into(),
+                json!({"type": "object", "additionalProperties": true, "description": ATTRIBUTES_DOC}),
+            );
+        }
+        let entry = json!({
+            "type": ["object", "null"],
+            "description": spec.entry_doc,
+            "additionalProperties": false,
+            "properties": properties,
+        });
+        if let Some(defs) = schema.get_mut("$defs").and_then(J::as_object_mut) {
+            defs.insert(name.clone(), entry);
+        }
+        let section = json!({
+            "type": "object",
+            "description": spec.doc,
+            "propertyNames": {"minLength": 1, "description": format!("The {}'s {}.", spec.kind, spec.key)},
+            "additionalProperties": {"$ref": format!("#/$defs/{name}")},
+        });
+        if let Some(top) = schema.get_mut("properties").and_then(J::as_object_mut) {
+            top.insert(spec.section.into(), section);
+        }
+    }
+}
+
 fn describe_users(schema: &mut serde_json::Value, backend: &Description) {
     use serde_json::{Map, Value as J, json};
-    let field = |spec: &FieldSpec| -> J {
-        let ty = |name: &str| {
-            if spec.nullable {
-                json!([name, "null"])
-            } else {
-                json!(name)
-            }
-        };
-        let mut out = Map::new();
-        match spec.ty {
-            FieldType::Text => {
-                out.insert("type".into(), ty("string"));
-            }
-            FieldType::Bool => {
-                out.insert("type".into(), ty("boolean"));
-            }
-            FieldType::Int { min, max } => {
-                out.insert("type".into(), ty("integer"));
-                out.insert("format".into(), json!("int64"));
-                out.insert("minimum".into(), json!(min));
-                out.insert("maximum".into(), json!(max));
-            }
-            FieldType::Time => {
-                out.insert("type".into(), ty("string"));
-                out.insert("format".into(), json!("date-time"));
-            }
-        }
-        out.insert("description".into(), json!(spec.doc));
-        J::Object(out)
-    };
+    let field = field_schema;
     let Some(defs) = schema.get_mut("$defs").and_then(J::as_object_mut) else {
         return;
     };

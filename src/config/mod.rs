@@ -8,11 +8,13 @@
 //! - `file`: the file types as written (serde + schemars; the schema is generated from them);
 //! - `env`: `${VAR}` substitution in string values, and redaction of what was substituted;
 //! - `validate`: file types -> `Desired`, checking every rule that spans values and merging
-//!   several files into one fleet.
+//!   several files into one fleet;
+//! - `objects`: the object sections (`devices:`, `groups:`: the backend's object kinds).
 
 mod decode;
 mod env;
 mod file;
+mod objects;
 mod validate;
 mod yaml;
 

@@ -95,6 +95,7 @@ users:
                     origin: Some("f.yaml:11:5".into()),
                 },
             )]),
+            objects: Default::default(),
         },
         server_url: Some("https://traccar.example.com".into()),
         source: "f.yaml".into(),
@@ -333,7 +334,7 @@ fn cases() -> Vec<Case> {
             "unknown top-level key, listing the allowed ones",
             file("colour: red\n"),
             vec![
-                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, unmanaged, roles, users",
+                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, unmanaged, roles, users, groups, devices",
             ],
         ),
         (
@@ -1477,6 +1478,7 @@ mod another_backend {
         },
         fields: &FIELDS,
         links: &[],
+        objects: &[],
         capabilities: Capabilities {
             attributes: false,
             managing_account: false,
@@ -1575,6 +1577,7 @@ mod another_backend {
             ambiguous: Default::default(),
             owner_targets: Default::default(),
             now: chrono::Utc::now(),
+            objects: Default::default(),
         };
         let actions = crate::core::diff::diff(&loaded.desired, &live);
         assert_eq!(actions.len(), 1, "{actions:?}");

@@ -2,7 +2,8 @@
 //! collecting every problem with its location instead of stopping at the first (cargo-deny's
 //! `ValidationContext` style). Rules that span values live here: emails and their uniqueness,
 //! the manager, roles and their merge into users, timestamps, limits, reserved attribute keys,
-//! duplicate links, the fleet name and the format version.
+//! duplicate links, the fleet name and the format version. The object sections (`devices:`,
+//! `groups:`) are taken out here and validated by `config::objects`.
 //!
 //! The file is decoded piecewise (top level, each role, each user) so that a broken user entry
 //! can't hide problems in the others.
@@ -11,14 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::decode::{Found, decode, decode_value, decode_with};
+use super::decode::{Found, decode_value, decode_with};
 use super::file::{FileRole, FileSafety, FileUser, FleetFile};
 use super::yaml::{Kind, Node, Pos};
 use super::{Problem, Problems};
 use crate::core::model::{
     DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, Prune, Safety, UserKey, Value,
 };
-use crate::core::model::{Description, FieldType, LinkKind, Links};
+use crate::core::model::{Description, FieldType, LinkKind, Links, ObjectKind};
 
 pub use crate::core::model::MARKER_ATTRIBUTE;
 
@@ -202,6 +203,10 @@ pub fn validate_docs(
     let mut tops = Vec::new();
     let mut roles = Vec::new();
     let mut users = Vec::new();
+    // The backend's object sections (`devices:`, `groups:`), by kind, as each file gives them.
+    let mut sections: BTreeMap<ObjectKind, Vec<super::objects::Section<'_>>> = BTreeMap::new();
+    let mut top_keys: Vec<&'static str> = super::decode::fields_of::<FleetFile>();
+    top_keys.extend(backend.objects.iter().map(|spec| spec.section));
     for &(file, root) in docs {
         ctx.select(file);
         if !matches!(root.kind, Kind::Map(_)) {
@@ -219,11 +224,16 @@ pub fn validate_docs(
         let mut skip = refuse_nulls(ctx, root, &[], &[]);
         let roles_node = take_entry(root, "roles", &mut skip);
         let users_node = take_entry(root, "users", &mut skip);
+        for spec in backend.objects {
+            if let Some(node) = take_entry(root, spec.section, &mut skip) {
+                sections.entry(spec.kind).or_default().push((file, node));
+            }
+        }
         if let Some((_, server)) = root.get("server") {
             refuse_nulls(ctx, server, &[], &[]);
         }
         // `version` and `fleet` are required, but may come from another file: see `check_top`.
-        let (top, found) = decode::<FleetFile>(root, &skip, &[]);
+        let (top, found) = decode_with::<FleetFile>(root, &skip, &[], &top_keys);
         ctx.report_all(found);
         if let Some(node) = roles_node {
             roles.extend(
@@ -250,6 +260,7 @@ pub fn validate_docs(
     let roles = check_roles(ctx, &roles);
     check_unmanaged(ctx, &users, &top.unmanaged, top.backend);
     let users = check_users(ctx, &users, &roles, top.manager.as_ref(), top.backend);
+    let objects = super::objects::check(ctx, top.backend, &sections);
     if !complete {
         return None;
     }
@@ -263,6 +274,7 @@ pub fn validate_docs(
             safety: top.safety,
             unmanaged: top.unmanaged,
             users: users?,
+            objects: objects?,
         },
         top.server_url,
     ))
@@ -394,7 +406,7 @@ fn decode_entry<T: serde::de::DeserializeOwned>(
 }
 
 /// One field's value as the file holds it, typed by its description.
-fn raw_value(name: &str, field: &Field, value: &Node) -> Result<Raw, Found> {
+pub(super) fn raw_value(name: &str, field: &Field, value: &Node) -> Result<Raw, Found> {
     let Some(spec) = field.spec() else {
         return Err((value.pos, format!("`{name}` is not a declared field")));
     };
@@ -902,7 +914,7 @@ pub fn check_email(email: &str) -> Result<UserKey, &'static str> {
 
 /// A value as the file holds it, decoded by the field's type, before the field's rules apply.
 #[derive(Clone, Debug)]
-enum Raw {
+pub(super) enum Raw {
     /// A string, or `None` for an explicit `null`.
     Text(Option<String>),
     Bool(bool),
@@ -910,7 +922,12 @@ enum Raw {
 }
 
 /// Types one file value as the field's description says, reporting what does not fit.
-fn field_value(ctx: &mut Context, node: &Node, field: &Field, raw: &Raw) -> Option<Value> {
+pub(super) fn field_value(
+    ctx: &mut Context,
+    node: &Node,
+    field: &Field,
+    raw: &Raw,
+) -> Option<Value> {
     let spec = field.spec()?;
     let name = spec.name;
     match (spec.ty, raw) {
@@ -963,7 +980,7 @@ fn field_value(ctx: &mut Context, node: &Node, field: &Field, raw: &Raw) -> Opti
 }
 
 /// Converts a role's or user's fields; `node` is its mapping, for locations.
-fn managed_fields(
+pub(super) fn managed_fields(
     ctx: &mut Context,
     node: &Node,
     raw: &[(Field, Raw)],

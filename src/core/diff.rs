@@ -1,7 +1,8 @@
 //! diff: pure. Compares the desired fleet with the live server and returns the actions that move
 //! live towards desired, in no particular order (`plan` orders them and checks them against what
 //! the acting account may do). It must not do I/O, must not order or refuse actions, and must
-//! never produce an action that changes nothing.
+//! never produce an action that changes nothing. The objects of the file's sections (devices,
+//! groups) are diffed by `core::objects`, whose actions `diff` returns with the users'.
 //!
 //! Design:
 //! - Scope. An action is only ever about (a) a user named in the file or (b) a live user carrying
@@ -98,6 +99,8 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
         }
     }
 
+    // The objects the file's sections manage (devices, groups): `core::objects`.
+    actions.extend(crate::core::objects::diff(desired, live));
     actions
 }
 
@@ -348,6 +351,7 @@ pub(crate) mod tests {
                 .into_iter()
                 .map(|u| (UserKey::new(&u.email), u))
                 .collect(),
+            objects: Default::default(),
         }
     }
 
@@ -373,6 +377,7 @@ pub(crate) mod tests {
             now: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 1, 12, 0, 0)
                 .single()
                 .unwrap_or_default(),
+            objects: Default::default(),
         }
     }
 

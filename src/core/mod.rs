@@ -4,6 +4,7 @@
 
 pub(crate) mod diff;
 pub mod model;
+pub(crate) mod objects;
 pub mod plan;
 pub(crate) mod record;
 pub(crate) mod risk;

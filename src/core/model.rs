@@ -1,8 +1,8 @@
 //! The backend-neutral model: desired state (from the fleet file), live state (from a server),
 //! the vocabulary both share, and the `Description` a backend gives of itself (its key, fields,
-//! link kinds, capabilities and `Rules`; at the end of this file, in one file with the model
-//! because each refers to the other). Everything is keyed by natural keys (the user key as the
-//! backend compares it, device uniqueId, group name), never by server ids: ids stay inside
+//! link kinds, object kinds, capabilities and `Rules`; at the end of this file, in one file with
+//! the model because each refers to the other). Everything is keyed by natural keys (the user key
+//! as the backend compares it, device uniqueId, group name), never by server ids: ids stay inside
 //! `backend/<name>/`.
 //!
 //! This module holds data only. It does no I/O and knows nothing about YAML, HTTP or Traccar.
@@ -12,6 +12,10 @@
 //!   left alone on the server ("`None` means not managed").
 //! - A live user's `fields` holds every field the backend can read, including every attribute.
 //! - `Value::Null` for an attribute means "this key must not be present".
+//! - Objects (devices, groups: the kinds a backend declares in `Description::objects`) follow
+//!   the same rules as users: a desired object's `fields` holds only what the file manages, a
+//!   live object's every field and attribute; `Desired::objects` and `Live::objects` hold a kind
+//!   only when the file has its section ("a section left out is not managed").
 //! - Times are truncated to whole seconds when a `Value` is built, so equality is instant equality
 //!   at second precision (Traccar's databases may drop milliseconds).
 
@@ -295,6 +299,9 @@ pub struct Desired {
     /// Link kinds the file does not manage (`unmanaged:`): neither read nor diffed.
     pub unmanaged: BTreeSet<LinkKind>,
     pub users: BTreeMap<UserKey, DesiredUser>,
+    /// The objects the file manages, by kind, for the kinds whose section the file gives (a
+    /// kind that is absent is not managed at all), by key.
+    pub objects: Objects<DesiredObject>,
 }
 
 impl Desired {
@@ -388,6 +395,10 @@ pub struct Live {
     /// `DISABLED_AT_ATTRIBUTE` against it for `pruneAfter`; keeping it here keeps the diff pure
     /// and `plan(&Desired, &Live)` unchanged.
     pub now: DateTime<Utc>,
+    /// The objects of the kinds the scope asked for (`Scope::objects`), as far as the account
+    /// can see them, by kind and key. Objects whose key several objects share (Traccar's group
+    /// names) are left out: `ambiguous` names them.
+    pub objects: Objects<LiveObject>,
 }
 
 /// Which users the fetch must read links for: the file's users and this fleet's marked users.
@@ -405,6 +416,9 @@ pub struct Scope {
     pub links_of: Option<BTreeSet<UserKey>>,
     /// Link kinds the file does not manage: the fetch need not read them.
     pub unmanaged: BTreeSet<LinkKind>,
+    /// The object kinds the file manages, with the keys the file lists: the fetch reads these
+    /// kinds whole (fields, attributes, marker) into `Live::objects`.
+    pub objects: BTreeMap<ObjectKind, BTreeSet<String>>,
 }
 
 impl Scope {
@@ -420,6 +434,11 @@ impl Scope {
                 .collect(),
             links_of: None,
             unmanaged: desired.unmanaged.clone(),
+            objects: desired
+                .objects
+                .iter()
+                .map(|(kind, objects)| (*kind, objects.keys().cloned().collect()))
+                .collect(),
         }
     }
 
@@ -575,6 +594,74 @@ pub fn linked(links: &Links, kind: LinkKind) -> &BTreeSet<String> {
     links.get(&kind).unwrap_or(&EMPTY)
 }
 
+/// What kind of object a backend manages besides users: the name of one of its object kinds
+/// (`ObjectSpec::kind`, e.g. `device`). Kinds order by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKind(pub &'static str);
+
+impl ObjectKind {
+    pub fn name(&self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for ObjectKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+/// Objects by kind, then by key (a device's uniqueId, a group's name, as the backend compares
+/// them: exactly).
+pub type Objects<T> = BTreeMap<ObjectKind, BTreeMap<String, T>>;
+
+/// One object as the fleet file wants it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredObject {
+    /// The key as the file spells it.
+    pub key: String,
+    /// Managed fields only (the object's declared fields, references among them, and
+    /// `attributes.<key>`): a field left out of the entry is not managed.
+    pub fields: BTreeMap<Field, Value>,
+    /// Where the object is defined, `file:line:column`, for messages (None in tests).
+    pub origin: Option<String>,
+}
+
+/// One object as the server has it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveObject {
+    /// The key as the server spells it.
+    pub key: String,
+    /// The fleet named by the object's ownership marker, if it has one.
+    pub marker: Option<String>,
+    /// Every declared field (a reference by the key of its target, `Null` for none) and every
+    /// attribute except the marker.
+    pub fields: BTreeMap<Field, Value>,
+}
+
+/// What an action is about: a user (its key) or an object (its kind and key). `apply` skips an
+/// action once an earlier action about one of its subjects failed (`Action::needs`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    User(UserKey),
+    Object(ObjectKind, String),
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::User(key) => write!(f, "user {key}"),
+            Subject::Object(kind, key) => write!(f, "{kind} {key}"),
+        }
+    }
+}
+
 /// One field that an update changes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FieldChange {
@@ -621,6 +708,24 @@ pub enum Action {
     DisableUser { email: String },
     /// Delete a managed user that left the file (`prune: delete`).
     DeleteUser { email: String },
+    /// Create an object of `kind` (one of the backend's `ObjectSpec`s) with this key and these
+    /// fields, carrying the fleet's marker.
+    CreateObject {
+        kind: ObjectKind,
+        key: String,
+        fields: BTreeMap<Field, Value>,
+    },
+    /// Change only the listed fields of an object (the backend keeps everything else it has);
+    /// `adopt` adds this fleet's marker to an unmarked object.
+    UpdateObject {
+        kind: ObjectKind,
+        key: String,
+        adopt: bool,
+        changes: Vec<FieldChange>,
+    },
+    /// Delete an object carrying this fleet's marker that left the file (`prune: delete`, and
+    /// only kinds the backend lets fleetform delete: `ObjectSpec::deletable`).
+    DeleteObject { kind: ObjectKind, key: String },
 }
 
 impl fmt::Display for Action {
@@ -640,6 +745,9 @@ impl fmt::Display for Action {
             } => write!(f, "unlink {kind} {target} from {email}"),
             Action::DisableUser { email } => write!(f, "disable user {email}"),
             Action::DeleteUser { email } => write!(f, "delete user {email}"),
+            Action::CreateObject { kind, key, .. } => write!(f, "create {kind} {key}"),
+            Action::UpdateObject { kind, key, .. } => write!(f, "update {kind} {key}"),
+            Action::DeleteObject { kind, key } => write!(f, "delete {kind} {key}"),
         }
     }
 }
@@ -669,8 +777,12 @@ impl Action {
                 .link_kind(&name)
                 .ok_or_else(|| format!("unknown link kind {name:?}"))
         };
+        let action = text("action")?;
+        if let Some(object) = Self::object_from_json(backend, &action, json)? {
+            return Ok(object);
+        }
         let email = text("email")?;
-        Ok(match text("action")?.as_str() {
+        Ok(match action.as_str() {
             "create_user" => {
                 let mut fields = BTreeMap::new();
                 let given = json
@@ -732,15 +844,145 @@ impl Action {
         })
     }
 
-    /// The email of the user the action is about.
+    /// Reads an object action (`create_object`, `update_object`, `delete_object`); `None` for
+    /// the other actions. Field names are typed by the object kind's spec.
+    fn object_from_json(
+        backend: &'static Description,
+        action: &str,
+        json: &serde_json::Value,
+    ) -> Result<Option<Action>, String> {
+        use serde_json::Value as J;
+        if !matches!(action, "create_object" | "update_object" | "delete_object") {
+            return Ok(None);
+        }
+        let text = |key: &str| -> Result<String, String> {
+            json.get(key)
+                .and_then(J::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("missing `{key}`"))
+        };
+        let name = text("kind")?;
+        let spec = backend
+            .objects
+            .iter()
+            .find(|o| o.kind.name() == name)
+            .ok_or_else(|| format!("unknown object kind {name:?}"))?;
+        let field = |name: &str| {
+            spec.field(name)
+                .ok_or_else(|| format!("unknown {} field {name:?}", spec.kind))
+        };
+        let (kind, key) = (spec.kind, text("key")?);
+        Ok(Some(match action {
+            "create_object" => {
+                let mut fields = BTreeMap::new();
+                let given = json
+                    .get("fields")
+                    .and_then(J::as_object)
+                    .ok_or("missing `fields`")?;
+                for (name, value) in given {
+                    let field = field(name)?;
+                    let value = Value::from_json_as(&field, value)?;
+                    fields.insert(field, value);
+                }
+                Action::CreateObject { kind, key, fields }
+            }
+            "update_object" => {
+                let mut changes = Vec::new();
+                let given = json
+                    .get("changes")
+                    .and_then(J::as_array)
+                    .ok_or("missing `changes`")?;
+                for change in given {
+                    let name = change
+                        .get("field")
+                        .and_then(J::as_str)
+                        .ok_or("missing `field`")?;
+                    let field = field(name)?;
+                    let at = |key: &str| change.get(key).unwrap_or(&J::Null);
+                    changes.push(FieldChange {
+                        before: Value::from_json_as(&field, at("before"))?,
+                        after: Value::from_json_as(&field, at("after"))?,
+                        field,
+                    });
+                }
+                Action::UpdateObject {
+                    kind,
+                    key,
+                    adopt: json.get("adopt").and_then(J::as_bool).unwrap_or(false),
+                    changes,
+                }
+            }
+            _ => Action::DeleteObject { kind, key },
+        }))
+    }
+
+    /// The email of the user the action is about; empty for an object action, which is about
+    /// no user (`user`, `object` and `subject` say what any action is about).
     pub fn email(&self) -> &str {
+        self.user().unwrap_or_default()
+    }
+
+    /// The email of the user the action is about, if it is about a user.
+    pub fn user(&self) -> Option<&str> {
         match self {
             Action::CreateUser { email, .. }
             | Action::UpdateUser { email, .. }
             | Action::Link { email, .. }
             | Action::Unlink { email, .. }
             | Action::DisableUser { email }
-            | Action::DeleteUser { email } => email,
+            | Action::DeleteUser { email } => Some(email),
+            Action::CreateObject { .. }
+            | Action::UpdateObject { .. }
+            | Action::DeleteObject { .. } => None,
+        }
+    }
+
+    /// The kind and key of the object the action is about, if it is an object action.
+    pub fn object(&self) -> Option<(ObjectKind, &str)> {
+        match self {
+            Action::CreateObject { kind, key, .. }
+            | Action::UpdateObject { kind, key, .. }
+            | Action::DeleteObject { kind, key } => Some((*kind, key)),
+            _ => None,
+        }
+    }
+
+    /// What the action is about, keyed as `backend` compares users.
+    pub fn subject(&self, backend: &Description) -> Subject {
+        match self.object() {
+            Some((kind, key)) => Subject::Object(kind, key.to_string()),
+            None => Subject::User(backend.key.key(self.email())),
+        }
+    }
+
+    /// The objects the action needs to exist as the file wants them: a link's target (where
+    /// the link kind is one users have to an object kind), and the targets of the references an
+    /// object create or update sets. Unlinks need nothing: a revocation is never held back.
+    pub fn needs(&self, backend: &Description) -> Vec<Subject> {
+        let reference = |kind: ObjectKind, field: &Field, value: &Value| {
+            let spec = backend.object(kind)?;
+            let target = spec.reference(field)?;
+            match value {
+                Value::Text(key) => Some(Subject::Object(target, key.clone())),
+                _ => None,
+            }
+        };
+        match self {
+            Action::Link { kind, target, .. } => backend
+                .objects
+                .iter()
+                .filter(|o| o.link == Some(*kind))
+                .map(|o| Subject::Object(o.kind, target.clone()))
+                .collect(),
+            Action::CreateObject { kind, fields, .. } => fields
+                .iter()
+                .filter_map(|(field, value)| reference(*kind, field, value))
+                .collect(),
+            Action::UpdateObject { kind, changes, .. } => changes
+                .iter()
+                .filter_map(|c| reference(*kind, &c.field, &c.after))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -856,6 +1098,87 @@ pub struct LinkSpec {
     pub doc: &'static str,
 }
 
+/// A field of an object kind that names another object by its key (a device's group, a
+/// group's parent): its value is the target's key as text, or `Null` for none.
+#[derive(Debug)]
+pub struct RefSpec {
+    /// The name of the field (one of the kind's `fields`), e.g. `group`.
+    pub field: &'static str,
+    /// The kind of object it names, e.g. `group`.
+    pub target: ObjectKind,
+}
+
+/// One kind of object a backend manages besides users (devices, groups, ...): an entry of the
+/// backend's description, so a new kind is data here, not a branch in the engine. The fleet
+/// file's section of this kind is a mapping from keys to entries of the kind's fields.
+#[derive(Debug)]
+pub struct ObjectSpec {
+    /// The kind, named as in plans, e.g. `device`.
+    pub kind: ObjectKind,
+    /// The key of the fleet file's section, e.g. `devices`.
+    pub section: &'static str,
+    /// What identifies an object (the section's keys), e.g. `uniqueId`; matched exactly.
+    pub key: &'static str,
+    /// The fields an entry may manage, in display order (references among them).
+    pub fields: &'static [FieldSpec],
+    /// Which fields name other objects.
+    pub refs: &'static [RefSpec],
+    /// Objects of this kind have a free-form attribute map (managed key by key); the ownership
+    /// marker lives there.
+    pub attributes: bool,
+    /// Whether fleetform may delete an object of this kind that carries the fleet's marker and
+    /// left the file (`prune: delete`). Never for devices: a deleted device takes its history
+    /// with it.
+    pub deletable: bool,
+    /// The link kind by which users are linked to objects of this kind, if any (Traccar's
+    /// device and group links): a link to an object the plan creates waits for the create.
+    pub link: Option<LinkKind>,
+    /// The help text of the section in the schema, for users.
+    pub doc: &'static str,
+    /// The help text of one entry (the key's meaning) in the schema.
+    pub entry_doc: &'static str,
+}
+
+impl ObjectSpec {
+    /// The field named `name`: a declared field, or `attributes.<key>` where the kind has
+    /// attributes.
+    pub fn field(&'static self, name: &str) -> Option<Field> {
+        if let Some(key) = name.strip_prefix("attributes.") {
+            return self.attributes.then(|| Field::Attribute(key.to_string()));
+        }
+        self.fields
+            .iter()
+            .position(|spec| spec.name == name)
+            .map(|index| Field::Scalar(Scalar::new(&self.fields[index], index)))
+    }
+
+    /// Every declared field, in order.
+    pub fn scalars(&'static self) -> impl Iterator<Item = Field> {
+        (0..self.fields.len())
+            .map(move |index| Field::Scalar(Scalar::new(&self.fields[index], index)))
+    }
+
+    /// The kind a field names when it is a reference.
+    pub fn reference(&self, field: &Field) -> Option<ObjectKind> {
+        let spec = field.spec()?;
+        // A field of this kind: the same static spec (names may repeat across kinds).
+        let own = self.fields.iter().any(|f| std::ptr::eq(f, spec));
+        own.then(|| self.refs.iter().find(|r| r.field == spec.name))
+            .flatten()
+            .map(|r| r.target)
+    }
+
+    /// The names an entry of the section may hold, in the order messages and the schema list
+    /// them: the declared fields, then `attributes` where the kind has them.
+    pub fn file_keys(&self) -> Vec<&'static str> {
+        let mut keys: Vec<&'static str> = self.fields.iter().map(|s| s.name).collect();
+        if self.attributes {
+            keys.push("attributes");
+        }
+        keys
+    }
+}
+
 /// What a backend supports besides fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
@@ -894,6 +1217,9 @@ pub struct Description {
     /// The user fields, in display order (also the order of plans and applied records).
     pub fields: &'static [FieldSpec],
     pub links: &'static [LinkSpec],
+    /// The kinds of object the fleet file may manage besides users (its sections), in the
+    /// order the file, the schema and plans list them. Empty: users only.
+    pub objects: &'static [ObjectSpec],
     pub capabilities: Capabilities,
     pub rules: &'static dyn Rules,
     /// How to log in, for messages: the environment variables that hold the credentials, e.g.
@@ -977,6 +1303,16 @@ impl Description {
             .iter()
             .position(|spec| spec.risk == RiskClass::Disable)
             .map(|index| Field::Scalar(Scalar::new(&self.fields[index], index)))
+    }
+
+    /// The spec of object kind `kind`.
+    pub fn object(&self, kind: ObjectKind) -> Option<&'static ObjectSpec> {
+        self.objects.iter().find(|o| o.kind == kind)
+    }
+
+    /// The object kind users link to by `link`, if any.
+    pub fn object_linked_by(&self, link: LinkKind) -> Option<&'static ObjectSpec> {
+        self.objects.iter().find(|o| o.link == Some(link))
     }
 
     /// Whether `value` is the "disabled" value of `field`.

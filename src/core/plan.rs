@@ -7,21 +7,29 @@
 //! - `Plan::new(backend, fleet, account, actions)`: actions in execution order, each assessed
 //!   for risk once (`Plan::steps` gives them with their `Assessed`; `Plan::retain` narrows).
 //! - `Phase::of(&Action)`; `Plan::phases()` yields consecutive runs of one phase.
-//! - `Plan::summary() -> Summary { create, update, delete, disable, link, unlink }`.
+//! - `Plan::summary() -> Summary { create, update, delete, disable, link, unlink,
+//!   create_object, update_object, delete_object }`.
 //! - `plan(&Desired, &Live) -> Result<Plan, Vec<Problem>>`.
 //! - `simulate(&Live, &Plan) -> Live`: a disable also records `DISABLED_AT_ATTRIBUTE` at
 //!   `Live::now` (and enabling forgets it), as backends must, so `pruneAfter` converges.
 //!
 //! Design: the order of a plan.
-//! Phases run in this order: Unlink, Disable, Delete, Update, Create, Link. Revocations come
-//! before grants, so a run that stops half way (network error, server refusal, Ctrl-C) leaves
-//! less access than before, never more: a user may briefly lose a device it keeps, but no one
-//! ever briefly gains a device the file takes away. Update comes before Create and Link because
-//! an update may tighten a user (readonly, disabled, expirationTime) and must land before the
-//! user is given anything new; Create precedes Link because a new user must exist to be linked.
+//! Phases run in this order: Unlink, Disable, Delete, DeleteObject, Update, CreateObject,
+//! UpdateObject, Create, Link. Revocations come before grants, so a run that stops half way
+//! (network error, server refusal, Ctrl-C) leaves less access than before, never more: a user
+//! may briefly lose a device it keeps, but no one ever briefly gains a device the file takes
+//! away. Update comes before Create and Link because an update may tighten a user (readonly,
+//! disabled, expirationTime) and must land before the user is given anything new; Create
+//! precedes Link because a new user must exist to be linked. Objects (devices, groups) are
+//! deleted after the unlinks from them (the server would drop those links with the object
+//! anyway), and created before the links and updates that need them: an object update may set
+//! a reference to a new object (a device moved into a new group). Object creates and updates
+//! run after the users' updates, since moving a device into a group grants its users access.
 //! Actions inside a phase are independent of each other (a backend may run them concurrently)
-//! and are sorted by user (lower-cased email), then link kind and target, so the same inputs
-//! always give the same plan, byte for byte.
+//! and are sorted by user (lower-cased email) or object (kind, key), then link kind and
+//! target, so the same inputs always give the same plan, byte for byte. The one exception,
+//! object creates and updates that need another of the same phase (a group and its parent),
+//! run in waves (`core::objects::waves`), each wave a phase of its own in `Plan::phases`.
 //!
 //! Design: refusals. `plan` first collects every problem with the inputs (unknown devices and
 //! groups, users fleetform never manages, users of another fleet, what the acting role cannot
@@ -36,7 +44,7 @@ use serde::Serialize;
 use crate::core::diff::diff;
 use crate::core::model::{
     Account, Action, DISABLED_AT_ATTRIBUTE, Desired, Field, LinkKind, Live, LiveUser, Problem,
-    UserKey, Value, linked,
+    Subject, UserKey, Value, linked,
 };
 use crate::core::model::{Description, RiskClass};
 use crate::core::risk::Risk;
@@ -69,7 +77,20 @@ pub struct Assessed {
 }
 
 impl Assessed {
-    fn of(action: &Action) -> Assessed {
+    fn of(backend: &Description, action: &Action) -> Assessed {
+        if let Some((kind, _)) = action.object() {
+            let spec = backend.object(kind);
+            return Assessed {
+                risk: crate::core::risk::object_risk(spec, action),
+                changes: match action {
+                    Action::UpdateObject { changes, .. } => changes
+                        .iter()
+                        .map(|c| crate::core::risk::object_change_risk(spec, c))
+                        .collect(),
+                    _ => Vec::new(),
+                },
+            };
+        }
         Assessed {
             risk: crate::core::risk::risk(action),
             changes: match action {
@@ -94,7 +115,10 @@ pub enum Phase {
     Unlink,
     Disable,
     Delete,
+    DeleteObject,
     Update,
+    CreateObject,
+    UpdateObject,
     Create,
     Link,
 }
@@ -105,7 +129,10 @@ impl Phase {
             Action::Unlink { .. } => Phase::Unlink,
             Action::DisableUser { .. } => Phase::Disable,
             Action::DeleteUser { .. } => Phase::Delete,
+            Action::DeleteObject { .. } => Phase::DeleteObject,
             Action::UpdateUser { .. } => Phase::Update,
+            Action::CreateObject { .. } => Phase::CreateObject,
+            Action::UpdateObject { .. } => Phase::UpdateObject,
             Action::CreateUser { .. } => Phase::Create,
             Action::Link { .. } => Phase::Link,
         }
@@ -117,7 +144,10 @@ impl Phase {
             Phase::Unlink => "unlink",
             Phase::Disable => "disable",
             Phase::Delete => "delete",
+            Phase::DeleteObject => "delete_object",
             Phase::Update => "update",
+            Phase::CreateObject => "create_object",
+            Phase::UpdateObject => "update_object",
             Phase::Create => "create",
             Phase::Link => "link",
         }
@@ -130,7 +160,8 @@ impl fmt::Display for Phase {
     }
 }
 
-/// How many actions of each kind a plan holds.
+/// How many actions of each kind a plan holds (`create`, `update`, `delete`, `disable` count
+/// users; `*_object` count objects of every kind).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub create: usize,
@@ -139,6 +170,16 @@ pub struct Summary {
     pub disable: usize,
     pub link: usize,
     pub unlink: usize,
+    pub create_object: usize,
+    pub update_object: usize,
+    pub delete_object: usize,
+}
+
+impl Summary {
+    /// Whether the plan holds object actions.
+    pub fn has_objects(&self) -> bool {
+        self.create_object + self.update_object + self.delete_object > 0
+    }
 }
 
 impl Plan {
@@ -149,7 +190,7 @@ impl Plan {
         account: Account,
         actions: Vec<Action>,
     ) -> Plan {
-        let risks = actions.iter().map(Assessed::of).collect();
+        let risks = actions.iter().map(|a| Assessed::of(backend, a)).collect();
         Plan {
             backend,
             fleet,
@@ -175,11 +216,22 @@ impl Plan {
         (self.actions, self.risks) = kept.into_iter().unzip();
     }
 
-    /// Consecutive runs of actions of one phase, in order.
+    /// Consecutive runs of actions of one phase, in order; object creates and updates that
+    /// need another of their phase run in a later run of the same phase (`objects::waves`).
     pub fn phases(&self) -> impl Iterator<Item = (Phase, &[Action])> {
-        self.actions
-            .chunk_by(|a, b| Phase::of(a) == Phase::of(b))
-            .map(|run| (Phase::of(&run[0]), run))
+        let waves = crate::core::objects::waves(self.backend, &self.actions);
+        let mut runs: Vec<(Phase, &[Action])> = Vec::new();
+        let mut start = 0;
+        for i in 1..=self.actions.len() {
+            let boundary = i == self.actions.len()
+                || Phase::of(&self.actions[i]) != Phase::of(&self.actions[start])
+                || waves[i] != waves[start];
+            if boundary {
+                runs.push((Phase::of(&self.actions[start]), &self.actions[start..i]));
+                start = i;
+            }
+        }
+        runs.into_iter()
     }
 
     pub fn summary(&self) -> Summary {
@@ -192,6 +244,9 @@ impl Plan {
                 Action::DisableUser { .. } => &mut summary.disable,
                 Action::Link { .. } => &mut summary.link,
                 Action::Unlink { .. } => &mut summary.unlink,
+                Action::CreateObject { .. } => &mut summary.create_object,
+                Action::UpdateObject { .. } => &mut summary.update_object,
+                Action::DeleteObject { .. } => &mut summary.delete_object,
             };
             *count += 1;
         }
@@ -214,9 +269,9 @@ impl Plan {
 pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
     let rules = desired.backend.rules;
     let mut problems = check_inputs(desired, live);
+    problems.extend(crate::core::objects::check(desired, live));
     problems.extend(rules.check(desired, live));
     let mut actions = diff(desired, live);
-    let key = |raw: &str| desired.key(raw);
     problems.extend(rules.check_actions(desired, live, &actions));
     // Problems about the whole run first, then each user's, users in key order (stable: the
     // engine's own checks of a user before its backend's).
@@ -224,7 +279,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
     if !problems.is_empty() {
         return Err(problems);
     }
-    actions.sort_by_cached_key(|action| order_key(action, key(action.email())));
+    sort(desired.backend, &mut actions);
     Ok(Plan::new(
         desired.backend,
         desired.fleet.clone(),
@@ -233,15 +288,35 @@ pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
     ))
 }
 
-/// Phase, then user, then link kind and target: see the design comment.
-fn order_key(action: &Action, user: UserKey) -> (Phase, UserKey, Option<LinkKind>, String) {
+/// Puts `actions` in execution order (see the design comment).
+pub(crate) fn sort(backend: &Description, actions: &mut Vec<Action>) {
+    let waves = crate::core::objects::waves(backend, actions);
+    let mut keyed: Vec<(OrderKey, Action)> = std::mem::take(actions)
+        .into_iter()
+        .zip(waves)
+        .map(|(action, wave)| (order_key(backend, &action, wave), action))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    actions.extend(keyed.into_iter().map(|(_, a)| a));
+}
+
+type OrderKey = (Phase, usize, Subject, Option<LinkKind>, String);
+
+/// Phase, then wave, then user or object, then link kind and target: see the design comment.
+fn order_key(backend: &Description, action: &Action, wave: usize) -> OrderKey {
     let (kind, target) = match action {
         Action::Link { kind, target, .. } | Action::Unlink { kind, target, .. } => {
             (Some(*kind), target.clone())
         }
         _ => (None, String::new()),
     };
-    (Phase::of(action), user, kind, target)
+    (
+        Phase::of(action),
+        wave,
+        action.subject(backend),
+        kind,
+        target,
+    )
 }
 
 /// Everything wrong with the inputs, independent of the diff.
@@ -286,11 +361,15 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
         }
 
         // A link that exists needs no write, even to an object the account cannot see (an
-        // administrator's link to a managed user): keeping it is no refusal.
+        // administrator's link to a managed user): keeping it is no refusal. A link to an
+        // object the file's sections create or keep is checked with the object.
         for (spec, _) in desired.backend.file_links() {
             let kind = spec.kind;
             let have_links = have.map(|u| linked(&u.links, kind));
             for target in linked(&want.links, kind) {
+                if crate::core::objects::in_file(desired, kind, target) {
+                    continue;
+                }
                 if linked(&live.ambiguous, kind).contains(target) {
                     problem(format!(
                         "{kind} {target} is ambiguous: several {kind}s on the server have this \
@@ -316,6 +395,10 @@ fn check_inputs(desired: &Desired, live: &Live) -> Vec<Problem> {
 pub fn simulate(live: &Live, plan: &Plan) -> Live {
     let mut next = live.clone();
     for action in &plan.actions {
+        if action.object().is_some() {
+            crate::core::objects::simulate(&mut next, plan.backend, &plan.fleet, action);
+            continue;
+        }
         let key = plan.key(action.email());
         match action {
             Action::CreateUser {
@@ -396,6 +479,9 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
             Action::DeleteUser { .. } => {
                 next.users.remove(&key);
             }
+            Action::CreateObject { .. }
+            | Action::UpdateObject { .. }
+            | Action::DeleteObject { .. } => {}
         }
     }
     next
@@ -683,7 +769,8 @@ mod tests {
                 delete: 2,
                 disable: 0,
                 link: 4,
-                unlink: 3
+                unlink: 3,
+                ..Summary::default()
             }
         );
         assert!(!plan.is_empty());
@@ -935,6 +1022,7 @@ mod tests {
                     .map(|devices| Links::from([(DEVICE, devices)]))
                     .unwrap_or_default(),
                 now: Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap(),
+                objects: Default::default(),
             };
 
             let mut desired = Desired {
@@ -946,6 +1034,7 @@ mod tests {
                 safety: Default::default(),
                 unmanaged: Default::default(),
                 users: BTreeMap::new(),
+                objects: Default::default(),
             };
             for mut user in desired_users {
                 let key = UserKey::new(&user.email);
@@ -1012,10 +1101,16 @@ mod tests {
                 prop_assert!(first.is_ok(), "{:?}", first.err());
                 let Ok(first) = first else { unreachable!() };
 
-                // Ordered: strictly increasing (phase, user, kind, target).
-                for pair in first.actions.windows(2) {
-                    let key = |a: &Action| order_key(a, desired.key(a.email()));
-                    prop_assert!(key(&pair[0]) < key(&pair[1]), "{pair:?}");
+                // Ordered: strictly increasing (phase, wave, subject, kind, target).
+                let waves = crate::core::objects::waves(desired.backend, &first.actions);
+                let keys: Vec<OrderKey> = first
+                    .actions
+                    .iter()
+                    .zip(&waves)
+                    .map(|(a, w)| order_key(desired.backend, a, *w))
+                    .collect();
+                for (pair, actions) in keys.windows(2).zip(first.actions.windows(2)) {
+                    prop_assert!(pair[0] < pair[1], "{actions:?}");
                 }
 
                 // No action is a no-op: each one changes the simulated server.

@@ -16,13 +16,20 @@
 //! Creating a user grants access; creating one with a non-zero limit that grants a role (a
 //! Traccar `userLimit` makes a manager) is an escalation. Links grant, unlinks revoke, deletes
 //! and disables remove the account.
+//!
+//! Objects (`object_risk`): deleting one is *object removed*. A reference decides who sees an
+//! object (a device is seen by the users of its group, a group by those of its ancestors), so
+//! setting one, on a create or an update, is *access granted* (the target's users gain the
+//! object) and clearing one is *access revoked*; a move from one target to another is labelled
+//! a grant, the side a reviewer must not miss. Other object fields, and adopting an object,
+//! change no one's access.
 
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::core::model::RiskClass;
-use crate::core::model::{Action, FieldChange, Value};
+use crate::core::model::{Action, Field, FieldChange, ObjectSpec, Value};
 
 /// What an action does to access. Declared from most to least serious, so `Ord` sorts risky
 /// changes first.
@@ -31,6 +38,7 @@ use crate::core::model::{Action, FieldChange, Value};
 pub enum Risk {
     PrivilegeEscalation,
     AccountRemoved,
+    ObjectRemoved,
     AccessRevoked,
     AccessGranted,
     None,
@@ -38,9 +46,10 @@ pub enum Risk {
 
 impl Risk {
     /// Every label, most serious first.
-    pub const ALL: [Risk; 5] = [
+    pub const ALL: [Risk; 6] = [
         Risk::PrivilegeEscalation,
         Risk::AccountRemoved,
+        Risk::ObjectRemoved,
         Risk::AccessRevoked,
         Risk::AccessGranted,
         Risk::None,
@@ -51,6 +60,7 @@ impl Risk {
         match self {
             Risk::PrivilegeEscalation => "privilege_escalation",
             Risk::AccountRemoved => "account_removed",
+            Risk::ObjectRemoved => "object_removed",
             Risk::AccessRevoked => "access_revoked",
             Risk::AccessGranted => "access_granted",
             Risk::None => "none",
@@ -62,6 +72,7 @@ impl Risk {
         match self {
             Risk::PrivilegeEscalation => "[escalation]",
             Risk::AccountRemoved => "[removed]",
+            Risk::ObjectRemoved => "[object removed]",
             Risk::AccessRevoked => "[revoked]",
             Risk::AccessGranted => "[granted]",
             Risk::None => "",
@@ -73,6 +84,7 @@ impl Risk {
         match self {
             Risk::PrivilegeEscalation => "privilege escalation",
             Risk::AccountRemoved => "account removed",
+            Risk::ObjectRemoved => "object removed",
             Risk::AccessRevoked => "access revoked",
             Risk::AccessGranted => "access granted",
             Risk::None => "other",
@@ -108,6 +120,53 @@ pub fn risk(action: &Action) -> Risk {
         Action::Link { .. } => Risk::AccessGranted,
         Action::Unlink { .. } => Risk::AccessRevoked,
         Action::DisableUser { .. } | Action::DeleteUser { .. } => Risk::AccountRemoved,
+        // Without the kind's spec references are not known: see `object_risk`.
+        Action::CreateObject { .. } | Action::UpdateObject { .. } => Risk::None,
+        Action::DeleteObject { .. } => Risk::ObjectRemoved,
+    }
+}
+
+/// The label of an object action, `spec` being its kind's (see the design comment).
+pub fn object_risk(spec: Option<&ObjectSpec>, action: &Action) -> Risk {
+    let sets_reference = |field: &Field, value: &Value| {
+        spec.is_some_and(|s| s.reference(field).is_some()) && *value != Value::Null
+    };
+    match action {
+        Action::CreateObject { fields, .. } => {
+            if fields.iter().any(|(f, v)| sets_reference(f, v)) {
+                Risk::AccessGranted
+            } else {
+                Risk::None
+            }
+        }
+        Action::UpdateObject { changes, .. } => changes
+            .iter()
+            .map(|c| object_change_risk(spec, c))
+            .min()
+            .map_or(Risk::None, |worst| match worst {
+                // A move grants someone access, even when another change revokes.
+                Risk::AccessRevoked
+                    if changes
+                        .iter()
+                        .any(|c| object_change_risk(spec, c) == Risk::AccessGranted) =>
+                {
+                    Risk::AccessGranted
+                }
+                other => other,
+            }),
+        other => risk(other),
+    }
+}
+
+/// The label of one field change of an object update: references only (see the design
+/// comment).
+pub fn object_change_risk(spec: Option<&ObjectSpec>, change: &FieldChange) -> Risk {
+    if spec.is_none_or(|s| s.reference(&change.field).is_none()) {
+        return Risk::None;
+    }
+    match (&change.before, &change.after) {
+        (_, Value::Null) => Risk::AccessRevoked,
+        _ => Risk::AccessGranted,
     }
 }
 
@@ -394,6 +453,7 @@ mod tests {
             [
                 "privilege_escalation",
                 "account_removed",
+                "object_removed",
                 "access_revoked",
                 "access_granted",
                 "none"

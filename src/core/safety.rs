@@ -21,13 +21,19 @@
 //!    (an emptied or truncated file is the classic GitOps accident);
 //! 3. unlinks > `maxUnlinkPercent`% of links, once there are `minLinksForPercent` links
 //!    (defaults 25% and 20).
+//!
+//! Objects (the file's sections) are judged by rules 1 and 2, per kind, with the same limits:
+//! a kind's **managed objects** are the live ones carrying this fleet's marker or listed in the
+//! file, its **removals** the plan's deletes of that kind (devices are never deleted, so only
+//! kinds the backend lets fleetform delete, such as groups, can breach). An emptied `groups:`
+//! section is refused like an emptied `users:`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::core::diff::untouchable;
 use crate::core::model::Description;
-use crate::core::model::{Action, Desired, Live, LiveUser, UserKey, linked};
+use crate::core::model::{Action, Desired, Live, LiveUser, ObjectKind, UserKey, linked};
 use crate::core::plan::Plan;
 
 /// The flag that overrides every refusal.
@@ -50,6 +56,15 @@ pub enum Breach {
         links: usize,
         max_percent: u32,
     },
+    /// Rule 1 for objects of one kind.
+    TooManyObjectRemovals {
+        kind: ObjectKind,
+        removals: usize,
+        managed: usize,
+        max_percent: u32,
+    },
+    /// Rule 2 for objects of one kind.
+    RemovesEveryObject { kind: ObjectKind, managed: usize },
 }
 
 impl fmt::Display for Breach {
@@ -80,6 +95,23 @@ impl fmt::Display for Breach {
                 "the plan removes {unlinks} of the managed users' {links} device and group \
                  links ({}%), more than the limit of {max_percent}% (safety.maxUnlinkPercent)",
                 percent(*unlinks, *links)
+            ),
+            Breach::TooManyObjectRemovals {
+                kind,
+                removals,
+                managed,
+                max_percent,
+            } => write!(
+                f,
+                "the plan deletes {removals} of the fleet's {managed} managed {kind}s ({}%), \
+                 more than the limit of {max_percent}% (safety.maxRemovalPercent)",
+                percent(*removals, *managed)
+            ),
+            Breach::RemovesEveryObject { kind, managed } => write!(
+                f,
+                "the plan deletes every one of the fleet's {managed} managed {kind}{} (set \
+                 safety.allowRemoveAll: true if that is the intent)",
+                if *managed == 1 { "" } else { "s" }
             ),
         }
     }
@@ -177,6 +209,38 @@ pub fn counts_with(
     }
 }
 
+/// Per managed object kind, in the backend's order: its managed objects and the plan's
+/// deletes of them (see the design comment).
+pub fn object_counts(
+    desired: &Desired,
+    live: &Live,
+    plan: &Plan,
+) -> Vec<(ObjectKind, usize, usize)> {
+    desired
+        .backend
+        .objects
+        .iter()
+        .filter_map(|spec| {
+            let listed = desired.objects.get(&spec.kind)?;
+            let managed = live.objects.get(&spec.kind).map_or(0, |objects| {
+                objects
+                    .iter()
+                    .filter(|(key, o)| {
+                        o.marker.as_deref() == Some(desired.fleet.as_str())
+                            || listed.contains_key(*key)
+                    })
+                    .count()
+            });
+            let removals = plan
+                .actions
+                .iter()
+                .filter(|a| matches!(a, Action::DeleteObject { kind, .. } if *kind == spec.kind))
+                .count();
+            Some((spec.kind, managed, removals))
+        })
+        .collect()
+}
+
 fn removes(backend: &Description, action: &Action) -> bool {
     match action {
         Action::DeleteUser { .. } | Action::DisableUser { .. } => true,
@@ -233,6 +297,21 @@ pub fn check_with(
             links: n.links,
             max_percent: limits.max_unlink_percent,
         });
+    }
+    for (kind, managed, removals) in object_counts(desired, live, plan) {
+        if managed >= limits.min_managed_for_percent
+            && exceeds(removals, managed, limits.max_removal_percent)
+        {
+            breaches.push(Breach::TooManyObjectRemovals {
+                kind,
+                removals,
+                managed,
+                max_percent: limits.max_removal_percent,
+            });
+        }
+        if managed > 0 && removals >= managed && !limits.allow_remove_all {
+            breaches.push(Breach::RemovesEveryObject { kind, managed });
+        }
     }
     if breaches.is_empty() {
         Ok(())
@@ -309,6 +388,8 @@ mod tests {
                     Breach::TooManyRemovals { .. } => "removals",
                     Breach::RemovesEveryone { .. } => "everyone",
                     Breach::TooManyUnlinks { .. } => "unlinks",
+                    Breach::TooManyObjectRemovals { .. } => "object removals",
+                    Breach::RemovesEveryObject { .. } => "every object",
                 })
                 .collect(),
         }
@@ -533,5 +614,84 @@ mod tests {
         );
         assert!(text.contains("limit of 25%"), "{text}");
         assert!(text.contains(OVERRIDE_FLAG), "{text}");
+    }
+
+    #[test]
+    fn emptying_a_section_is_refused_like_emptying_the_users() {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GROUP_OBJECT};
+        use crate::core::model::{DesiredObject, LiveObject};
+        let marked = |key: String| {
+            let object = LiveObject {
+                key: key.clone(),
+                marker: Some(FLEET.into()),
+                fields: Default::default(),
+            };
+            (key, object)
+        };
+        let mut l = live("admin", vec![]);
+        l.objects.insert(
+            GROUP_OBJECT,
+            (0..8).map(|i| marked(format!("G{i}"))).collect(),
+        );
+        l.objects.insert(
+            DEVICE_OBJECT,
+            (0..8).map(|i| marked(format!("D{i}"))).collect(),
+        );
+        let keep = |n: usize| {
+            let mut d = desired(vec![]);
+            d.objects.insert(
+                GROUP_OBJECT,
+                (0..n)
+                    .map(|i| {
+                        let key = format!("G{i}");
+                        let object = DesiredObject {
+                            key: key.clone(),
+                            fields: Default::default(),
+                            origin: None,
+                        };
+                        (key, object)
+                    })
+                    .collect(),
+            );
+            // An emptied device section removes nothing: devices are never deleted.
+            d.objects.insert(DEVICE_OBJECT, Default::default());
+            d
+        };
+        let breaches = |d: &Desired| {
+            let p = crate::core::plan::plan(d, &l).expect("plan");
+            check(d, &l, &p, false)
+                .err()
+                .map(|r| r.breaches)
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            breaches(&keep(0)),
+            [
+                Breach::TooManyObjectRemovals {
+                    kind: GROUP_OBJECT,
+                    removals: 8,
+                    managed: 8,
+                    max_percent: 25
+                },
+                Breach::RemovesEveryObject {
+                    kind: GROUP_OBJECT,
+                    managed: 8
+                }
+            ]
+        );
+        assert!(
+            breaches(&keep(0))[1]
+                .to_string()
+                .starts_with("the plan deletes every one of the fleet's 8 managed groups")
+        );
+        assert!(
+            breaches(&keep(6)).is_empty(),
+            "2 of 8 is 25%: within the limit"
+        );
+        assert_eq!(breaches(&keep(5)).len(), 1);
+        let mut allowed = keep(0);
+        allowed.safety.allow_remove_all = true;
+        allowed.safety.max_removal_percent = 100;
+        assert!(breaches(&allowed).is_empty());
     }
 }

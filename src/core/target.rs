@@ -3,6 +3,10 @@
 //! must not add, reorder or change actions, so a targeted plan is always a sub-sequence of the
 //! full plan and keeps its phase order.
 //!
+//! The objects the kept actions need that the plan creates (a new group a targeted user is
+//! linked to, and its parent) are kept too, so the narrowed plan applies; other object
+//! actions are left for a full run.
+//!
 //! A target must name a user the fleet knows: one in the file, or a live user carrying this
 //! fleet's marker (so a pruned user can be targeted). Emails match case-insensitively. An
 //! unknown target is an error naming it, rather than a silently empty plan, because a typo
@@ -11,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::core::model::{Desired, Live, UserKey};
+use crate::core::model::{Action, Desired, Live, Subject, UserKey};
 use crate::core::plan::Plan;
 
 /// The targets that name no user of the fleet, as given on the command line.
@@ -57,8 +61,37 @@ pub fn restrict(
         return Err(UnknownTargets(unknown));
     }
     let keys: BTreeSet<UserKey> = targets.iter().map(|t| desired.key(t)).collect();
+    let targeted = |a: &Action| {
+        a.user()
+            .is_some_and(|email| keys.contains(&desired.key(email)))
+    };
+    let backend = desired.backend;
+    let mut needed: BTreeSet<Subject> = plan
+        .actions
+        .iter()
+        .filter(|a| targeted(a))
+        .flat_map(|a| a.needs(backend))
+        .collect();
+    // What the needed creates need in turn (a group's parent), until nothing is added.
+    loop {
+        let more: Vec<Subject> = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::CreateObject { .. }))
+            .filter(|a| needed.contains(&a.subject(backend)))
+            .flat_map(|a| a.needs(backend))
+            .filter(|need| !needed.contains(need))
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        needed.extend(more);
+    }
     let mut plan = plan;
-    plan.retain(|a| keys.contains(&desired.key(a.email())));
+    plan.retain(|a| {
+        targeted(a)
+            || (matches!(a, Action::CreateObject { .. }) && needed.contains(&a.subject(backend)))
+    });
     Ok(plan)
 }
 
@@ -129,6 +162,54 @@ mod tests {
         assert!(
             text.starts_with("--target x@y, --target z@y: not a user"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_target_keeps_the_new_objects_it_needs() {
+        use crate::backend::traccar::rules::GROUP_OBJECT;
+        use crate::core::model::{DesiredObject, Field, Value};
+        use crate::testing::GROUP;
+        let parent: Field = TRACCAR
+            .object(GROUP_OBJECT)
+            .and_then(|s| s.field("parent"))
+            .expect("parent");
+        let group = |key: &str, parent_of: Option<&str>| {
+            let fields = parent_of
+                .map(|p| (parent.clone(), Value::Text(p.into())))
+                .into_iter()
+                .collect();
+            let object = DesiredObject {
+                key: key.into(),
+                fields,
+                origin: None,
+            };
+            (key.to_string(), object)
+        };
+        let mut a = want("a@x.test");
+        a.links.insert(GROUP, set(&["Child"]));
+        let mut d = desired(vec![a, want("b@x.test")]);
+        d.objects.insert(
+            GROUP_OBJECT,
+            [
+                group("Top", None),
+                group("Child", Some("Top")),
+                group("Other", None),
+            ]
+            .into(),
+        );
+        let l = live("admin", vec![]);
+        let full = plan(&d, &l).expect("plan");
+        let narrowed = restrict(full, &["a@x.test".into()], &d, &l).expect("known");
+        let kept: Vec<String> = narrowed.actions.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            kept,
+            [
+                "create group Top",
+                "create group Child",
+                "create user a@x.test",
+                "link group Child to a@x.test"
+            ]
         );
     }
 }

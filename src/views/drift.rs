@@ -48,7 +48,12 @@ pub const EXIT_DRIFT: i32 = crate::exit::DRIFT;
 /// Why a difference is pending or drift.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Difference {
+    /// The user it is about (empty for an object).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub email: String,
+    /// The object it is about, e.g. `device BT-000101` (none for a user).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
     /// What apply would do about it, e.g. `readonly: false -> true`, `link device BT-1`.
     pub change: String,
     pub reason: String,
@@ -127,12 +132,25 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
         };
         list.push(Difference {
             email: email.to_string(),
+            object: None,
             change,
             reason: reason.to_string(),
         });
     };
+    let mut objects: Vec<Difference> = Vec::new();
     for action in &plan.actions {
         let email = action.email();
+        if let Some((kind, key)) = action.object() {
+            objects.extend(object_differences(desired, action).into_iter().map(
+                |(change, reason)| Difference {
+                    email: String::new(),
+                    object: Some(format!("{kind} {key}")),
+                    change,
+                    reason: reason.to_string(),
+                },
+            ));
+            continue;
+        }
         match action {
             Action::CreateUser { .. } => push(
                 email,
@@ -172,9 +190,43 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
                     verdict(email, None),
                 );
             }
+            Action::CreateObject { .. }
+            | Action::UpdateObject { .. }
+            | Action::DeleteObject { .. } => {}
         }
     }
+    report.pending.extend(objects);
     report
+}
+
+/// The differences of one object action, all *pending*: objects carry no applied record, so
+/// a change made on the server cannot be told from a change to the file (see the README).
+fn object_differences(desired: &Desired, action: &Action) -> Vec<(String, &'static str)> {
+    const UNRECORDED: &str = "objects carry no record of an earlier apply: a change on the server and a change to \
+         the file look the same";
+    match action {
+        Action::CreateObject { .. } => vec![("create".into(), "in the file, not on the server")],
+        Action::DeleteObject { .. } => {
+            vec![("delete".into(), "managed by this fleet, not in the file")]
+        }
+        Action::UpdateObject { changes, adopt, .. } => {
+            let mut out = Vec::new();
+            if *adopt {
+                out.push((
+                    format!("adopt into fleet {}", desired.fleet),
+                    "in the file, not yet marked as this fleet's",
+                ));
+            }
+            out.extend(changes.iter().map(|c| {
+                (
+                    format!("{}: {} -> {}", c.field, c.before, c.after),
+                    UNRECORDED,
+                )
+            }));
+            out
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The human view of a drift report.
@@ -189,7 +241,8 @@ pub fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
         let _ = writeln!(s, "{title}:");
         for d in items {
-            let _ = writeln!(s, "  {}: {} ({})", d.email, d.change, d.reason);
+            let who = d.object.as_deref().unwrap_or(&d.email);
+            let _ = writeln!(s, "  {who}: {} ({})", d.change, d.reason);
         }
         s.push('\n');
         s
@@ -416,5 +469,80 @@ mod tests {
         u2.links.entry(DEVICE).or_default().insert("D2".into());
         let plan = plan_recorded(&desired(vec![u2]), &l).expect("plan");
         assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
+    }
+
+    /// Objects carry no applied record: every difference is pending, said why, and the text
+    /// names the object.
+    #[test]
+    fn object_differences_are_pending() {
+        use crate::backend::traccar::rules::DEVICE_OBJECT;
+        use crate::core::model::{DesiredObject, LiveObject};
+        let name = TRACCAR
+            .object(DEVICE_OBJECT)
+            .and_then(|s| s.field("name"))
+            .expect("name");
+        let mut d = desired(vec![]);
+        d.objects.insert(
+            DEVICE_OBJECT,
+            [
+                (
+                    "BT-1".to_string(),
+                    DesiredObject {
+                        key: "BT-1".into(),
+                        fields: [(name.clone(), Value::Text("Bike".into()))].into(),
+                        origin: None,
+                    },
+                ),
+                (
+                    "BT-2".to_string(),
+                    DesiredObject {
+                        key: "BT-2".into(),
+                        fields: Default::default(),
+                        origin: None,
+                    },
+                ),
+            ]
+            .into(),
+        );
+        let mut l = live("admin", vec![]);
+        l.objects.insert(
+            DEVICE_OBJECT,
+            [(
+                "BT-1".to_string(),
+                LiveObject {
+                    key: "BT-1".into(),
+                    marker: Some(FLEET.into()),
+                    fields: [(name, Value::Text("Renamed by hand".into()))].into(),
+                },
+            )]
+            .into(),
+        );
+        let r = report(&d, &l);
+        assert_eq!(r.exit_code(), EXIT_PENDING, "{r:?}");
+        assert!(r.drift.is_empty());
+        let got: Vec<(Option<&str>, &str)> = r
+            .pending
+            .iter()
+            .map(|p| (p.object.as_deref(), p.change.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("device BT-2"), "create"),
+                (Some("device BT-1"), "name: \"Renamed by hand\" -> \"Bike\"")
+            ]
+        );
+        let mut out = Vec::new();
+        text(&r, &mut out).expect("write");
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(
+            out.contains(
+                "  device BT-1: name: \"Renamed by hand\" -> \"Bike\" (objects carry no record"
+            ),
+            "{out}"
+        );
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["pending"][0]["object"], "device BT-2");
+        assert!(json["pending"][0].get("email").is_none(), "{json}");
     }
 }

@@ -17,6 +17,14 @@
 //! - `--infer-roles`: users with identical permission fields, when at least two share them,
 //!   get a role `role-N` (most common first) instead of repeating the fields.
 //! - `prune: keep`, so the adopted file deletes nothing until someone decides otherwise.
+//! - Objects (`devices:`, `groups:`, every kind the backend declares), chosen by
+//!   `select_objects` as users are: this fleet's marked objects, and with `all` the unmarked
+//!   ones too, never another fleet's; a kind with none gets no section (it stays unmanaged).
+//!   Every declared field with a value is written (references by the target's key), attributes
+//!   are not (as for users). A section that is written lists every object its kind's
+//!   references name, so the file stays complete (`notes` says which were added unmarked: the
+//!   first apply adopts them); a reference to an object the file cannot name (another fleet's,
+//!   or a name several objects share) is left out, and `notes` says so.
 //! - The YAML is written by hand (strings as JSON-quoted scalars, which YAML reads as is) and
 //!   then checked with `config::parse`, so export never hands out a file fleetform refuses.
 
@@ -25,7 +33,9 @@ use std::fmt::Write as _;
 
 use crate::config;
 use crate::core::model::{Description, RiskClass};
-use crate::core::model::{Field, Live, LiveUser, UserKey, Value, linked};
+use crate::core::model::{
+    Field, Live, LiveObject, LiveUser, ObjectKind, Objects, UserKey, Value, linked,
+};
 use crate::core::record::APPLIED_ATTRIBUTE;
 
 /// Which users to export.
@@ -100,6 +110,126 @@ fn yaml_value(value: &Value) -> Option<String> {
     })
 }
 
+/// The objects to export (see the design comment), by kind, as `live` should hold them for
+/// `fleet_file`, and notes for the file's header about objects added or references dropped.
+pub fn select_objects(
+    backend: &'static Description,
+    live: &Live,
+    fleet: &str,
+    which: Which,
+) -> (Objects<LiveObject>, Vec<String>) {
+    let mut notes = Vec::new();
+    let eligible = |object: &LiveObject| match object.marker.as_deref() {
+        Some(marker) => marker == fleet,
+        None => which == Which::All,
+    };
+    let mut chosen: Objects<LiveObject> = BTreeMap::new();
+    for spec in backend.objects {
+        let Some(objects) = live.objects.get(&spec.kind) else {
+            continue;
+        };
+        let kept: BTreeMap<String, LiveObject> = objects
+            .iter()
+            .filter(|(_, o)| eligible(o))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        if !kept.is_empty() {
+            chosen.insert(spec.kind, kept);
+        }
+    }
+    // References: to an exported section, the target joins it (until nothing is added); to an
+    // object the file cannot name, the field is left out.
+    loop {
+        let mut added: Vec<(ObjectKind, LiveObject)> = Vec::new();
+        let mut dropped: Vec<(ObjectKind, String, Field)> = Vec::new();
+        for spec in backend.objects {
+            for (key, object) in chosen.get(&spec.kind).into_iter().flatten() {
+                for reference in spec.refs {
+                    let Some(field) = spec.field(reference.field) else {
+                        continue;
+                    };
+                    let Some(Value::Text(target)) = object.fields.get(&field) else {
+                        continue;
+                    };
+                    let exported = chosen.get(&reference.target);
+                    if exported.is_some_and(|o| o.contains_key(target)) {
+                        continue;
+                    }
+                    let found = live
+                        .objects
+                        .get(&reference.target)
+                        .and_then(|o| o.get(target));
+                    match found {
+                        Some(o) if o.marker.as_deref().is_none_or(|m| m == fleet) => {
+                            if exported.is_some() {
+                                added.push((reference.target, o.clone()));
+                            }
+                        }
+                        _ => dropped.push((spec.kind, key.clone(), field.clone())),
+                    }
+                }
+            }
+        }
+        if added.is_empty() && dropped.is_empty() {
+            break;
+        }
+        for (kind, object) in added {
+            if object.marker.is_none() && which == Which::Managed {
+                notes.push(format!(
+                    "Added: {kind} {}, which an exported object names; it is not yet this \
+                     fleet's, so the first apply adopts it.",
+                    object.key
+                ));
+            }
+            chosen
+                .entry(kind)
+                .or_default()
+                .insert(object.key.clone(), object);
+        }
+        for (kind, key, field) in dropped {
+            if let Some(object) = chosen.get_mut(&kind).and_then(|o| o.get_mut(&key))
+                && let Some(Value::Text(target)) = object.fields.remove(&field)
+            {
+                notes.push(format!(
+                    "Not exported: the {field} of {kind} {key} ({target:?}), which names \
+                         no object this file can manage (another fleet's, or a name several \
+                         share); it stays as it is."
+                ));
+            }
+        }
+    }
+    notes.sort();
+    notes.dedup();
+    (chosen, notes)
+}
+
+/// The object sections of `live` (as `select_objects` chose them), in the backend's order.
+fn object_sections(backend: &'static Description, live: &Live, out: &mut String) {
+    for spec in backend.objects {
+        let Some(objects) = live.objects.get(&spec.kind) else {
+            continue;
+        };
+        if objects.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{}:", spec.section);
+        for (key, object) in objects {
+            let fields: Vec<(Field, String)> = spec
+                .scalars()
+                .filter_map(|f| Some((f.clone(), yaml_value(object.fields.get(&f)?)?)))
+                .collect();
+            if fields.is_empty() {
+                let _ = writeln!(out, "  {}: {{}}", q(key));
+                continue;
+            }
+            let _ = writeln!(out, "  {}:", q(key));
+            for (field, value) in fields {
+                let _ = writeln!(out, "    {field}: {value}");
+            }
+        }
+    }
+}
+
 fn permissions(user: &LiveUser) -> Vec<(Field, String)> {
     user.fields
         .iter()
@@ -166,6 +296,7 @@ pub fn fleet_file(
             }
         }
     }
+    object_sections(backend, live, &mut out);
     if exported.is_empty() {
         let _ = writeln!(out, "users: []");
     } else {
@@ -245,5 +376,96 @@ mod tests {
             a.fields[&tf("name")],
             Value::Text("A \"quoted\" name".into())
         );
+    }
+
+    #[test]
+    fn objects_are_selected_like_users_and_the_file_stays_complete() {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GROUP_OBJECT};
+        let of = |kind, name: &str| {
+            TRACCAR
+                .object(kind)
+                .and_then(|s| s.field(name))
+                .expect("declared")
+        };
+        let object = |key: &str, marker: Option<&str>, fields: Vec<(Field, Value)>| {
+            (
+                key.to_string(),
+                LiveObject {
+                    key: key.into(),
+                    marker: marker.map(str::to_string),
+                    fields: fields.into_iter().collect(),
+                },
+            )
+        };
+        let text = |s: &str| Value::Text(s.into());
+        let mut l = live("admin", vec![]);
+        l.objects.insert(
+            GROUP_OBJECT,
+            [
+                object(
+                    "Ours",
+                    Some(FLEET),
+                    vec![(of(GROUP_OBJECT, "parent"), text("Parent"))],
+                ),
+                object(
+                    "Parent",
+                    None,
+                    vec![(of(GROUP_OBJECT, "parent"), Value::Null)],
+                ),
+                object("Theirs", Some("other"), vec![]),
+                object("Loose", None, vec![]),
+            ]
+            .into(),
+        );
+        l.objects.insert(
+            DEVICE_OBJECT,
+            [
+                object(
+                    "D1",
+                    Some(FLEET),
+                    vec![
+                        (of(DEVICE_OBJECT, "name"), text("Bike \"1\"")),
+                        (of(DEVICE_OBJECT, "group"), text("Theirs")),
+                        (of(DEVICE_OBJECT, "disabled"), Value::Bool(false)),
+                        (Field::Attribute("push".into()), text("token")),
+                    ],
+                ),
+                object("D2", None, vec![]),
+            ]
+            .into(),
+        );
+        let (chosen, notes) = select_objects(TRACCAR, &l, FLEET, Which::Managed);
+        let keys = |kind| -> Vec<&str> {
+            chosen
+                .get(&kind)
+                .map(|o| o.keys().map(String::as_str).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(keys(GROUP_OBJECT), ["Ours", "Parent"], "the parent joins");
+        assert_eq!(keys(DEVICE_OBJECT), ["D1"]);
+        assert_eq!(notes.len(), 2, "{notes:#?}");
+        assert!(notes[0].starts_with("Added: group Parent"), "{notes:#?}");
+        assert!(
+            notes[1].starts_with("Not exported: the group of device D1 (\"Theirs\")"),
+            "{notes:#?}"
+        );
+        let mut exported = l.clone();
+        exported.objects = chosen;
+        let file =
+            fleet_file(TRACCAR, &exported, FLEET, &Default::default(), false, "t").expect("valid");
+        assert!(
+            file.contains(
+                "devices:\n  \"D1\":\n    name: \"Bike \\\"1\\\"\"\n    disabled: false\n"
+            ),
+            "{file}"
+        );
+        assert!(file.contains("  \"Parent\": {}\n"), "{file}");
+        assert!(
+            !file.contains("push"),
+            "attributes are not exported: {file}"
+        );
+        let (all, _) = select_objects(TRACCAR, &l, FLEET, Which::All);
+        assert_eq!(all[&GROUP_OBJECT].len(), 3, "never another fleet's");
+        assert_eq!(all[&DEVICE_OBJECT].len(), 2);
     }
 }

@@ -7,7 +7,8 @@
 //! - `fleetform_last_run_success`: 1 when the command did its job (a plan or drift report with
 //!   changes is a success), 0 on error or when an apply did not finish;
 //! - `fleetform_plan_actions{kind}`: the plan's actions per kind (create, update, delete,
-//!   disable, link, unlink);
+//!   disable, link, unlink: users; create_object, update_object, delete_object: devices,
+//!   groups and any other object kind);
 //! - `fleetform_apply_actions{result}` (apply only): done, failed, skipped;
 //! - `fleetform_drift_changes`, `fleetform_drift_objects`, `fleetform_pending_changes` (drift
 //!   only): drifted changes, users with drift, pending changes.
@@ -74,6 +75,9 @@ pub fn render(run: &Run) -> String {
             ("disable", s.disable),
             ("link", s.link),
             ("unlink", s.unlink),
+            ("create_object", s.create_object),
+            ("update_object", s.update_object),
+            ("delete_object", s.delete_object),
         ]
         .iter()
         .map(|(kind, n)| (format!(",kind=\"{kind}\""), count(*n)))
@@ -154,5 +158,32 @@ mod tests {
         assert!(text.contains("fleet=\"a\\\"b\""), "{text}");
         assert!(text.contains("fleetform_drift_objects{command=\"drift\",fleet=\"a\\\"b\"} 1"));
         assert_eq!(text.matches("# TYPE").count(), 6);
+    }
+
+    #[test]
+    fn object_actions_are_counted_by_kind_of_action() {
+        let text = render(&Run {
+            command: "plan".into(),
+            fleet: "f".into(),
+            success: true,
+            timestamp: 1,
+            summary: Some(Summary {
+                create_object: 2,
+                delete_object: 1,
+                ..Summary::default()
+            }),
+            applied: None,
+            drift: None,
+        });
+        for (kind, n) in [
+            ("create_object", 2),
+            ("update_object", 0),
+            ("delete_object", 1),
+        ] {
+            let line = format!(
+                "fleetform_plan_actions{{command=\"plan\",fleet=\"f\",kind=\"{kind}\"}} {n}"
+            );
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
     }
 }

@@ -172,15 +172,46 @@ pub fn text_with(
         account.role.as_str()
     )?;
 
-    let mut users: BTreeMap<UserKey, Vec<Step<'_>>> = BTreeMap::new();
-    for step in plan.steps() {
-        users
-            .entry(plan.key(step.0.email()))
-            .or_default()
-            .push(step);
+    for ((_, kind, key), steps) in objects(plan) {
+        writeln!(out)?;
+        let (sign, code, note) = object_header(plan, &steps);
+        let header_risk = steps
+            .iter()
+            .filter(|(a, _)| !matches!(a, Action::UpdateObject { .. }))
+            .map(|(_, r)| r.risk)
+            .min()
+            .unwrap_or(Risk::None);
+        writeln!(
+            out,
+            "  {} {kind} {key}{note}{}",
+            paint(code, sign),
+            tag(header_risk)
+        )?;
+        for (action, assessed) in steps {
+            match action {
+                Action::CreateObject { fields, .. } => {
+                    for (field, value) in fields {
+                        writeln!(out, "      {field}: {value}")?;
+                    }
+                }
+                Action::UpdateObject { changes, .. } => {
+                    for (i, change) in changes.iter().enumerate() {
+                        writeln!(
+                            out,
+                            "      {}: {} -> {}{}",
+                            change.field,
+                            change.before,
+                            after(&change.field, &change.after),
+                            tag(assessed.change(i))
+                        )?;
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
-    for steps in users.values() {
+    for steps in users(plan).values() {
         writeln!(out)?;
         let actions: Vec<&Action> = steps.iter().map(|(a, _)| *a).collect();
         let (sign, code, email, note) = header(plan, &actions);
@@ -236,7 +267,11 @@ pub fn text_with(
                     let label = tag(assessed.risk);
                     writeln!(out, "      {} {kind} {target}{label}", paint(RED, "-"))?;
                 }
-                Action::DisableUser { .. } | Action::DeleteUser { .. } => {}
+                Action::DisableUser { .. }
+                | Action::DeleteUser { .. }
+                | Action::CreateObject { .. }
+                | Action::UpdateObject { .. }
+                | Action::DeleteObject { .. } => {}
             }
         }
     }
@@ -264,10 +299,20 @@ fn summary_line(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()>
     } else {
         "Plan:".into()
     };
+    // Objects are counted apart (the counts before them are users'), and only when the plan
+    // has some, so a users-only plan reads as it always did.
+    let objects = if s.has_objects() {
+        format!(
+            "; objects: {} to create, {} to update, {} to delete",
+            s.create_object, s.update_object, s.delete_object
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         out,
         "{bold} {} to create, {} to update{record}, {} to delete, {} to disable, {} to add, {} \
-         to remove.",
+         to remove{objects}.",
         s.create,
         update,
         s.delete,
@@ -275,6 +320,55 @@ fn summary_line(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()>
         count(s.link, "link"),
         count(s.unlink, "link"),
     )
+}
+
+/// The block key of an object: its kind's place in the backend's list, the kind, the key.
+type ObjectBlock = (usize, crate::core::model::ObjectKind, String);
+
+/// The plan's object actions per object, objects in the backend's kind order, then by key.
+fn objects(plan: &Plan) -> BTreeMap<ObjectBlock, Vec<Step<'_>>> {
+    let mut blocks: BTreeMap<ObjectBlock, Vec<Step<'_>>> = BTreeMap::new();
+    for step in plan.steps() {
+        if let Some((kind, key)) = step.0.object() {
+            let order = plan
+                .backend
+                .objects
+                .iter()
+                .position(|o| o.kind == kind)
+                .unwrap_or(usize::MAX);
+            blocks
+                .entry((order, kind, key.to_string()))
+                .or_default()
+                .push(step);
+        }
+    }
+    blocks
+}
+
+/// The plan's user actions per user, in key order.
+fn users(plan: &Plan) -> BTreeMap<UserKey, Vec<Step<'_>>> {
+    let mut users: BTreeMap<UserKey, Vec<Step<'_>>> = BTreeMap::new();
+    for step in plan.steps() {
+        if let Some(email) = step.0.user() {
+            users.entry(plan.key(email)).or_default().push(step);
+        }
+    }
+    users
+}
+
+/// The header of one object's block: sign, colour, a note.
+fn object_header(plan: &Plan, steps: &[Step<'_>]) -> (&'static str, &'static str, String) {
+    for (action, _) in steps {
+        match action {
+            Action::CreateObject { .. } => return ("+", GREEN, String::new()),
+            Action::DeleteObject { .. } => return ("-", RED, " (delete)".into()),
+            Action::UpdateObject { adopt: true, .. } => {
+                return ("~", YELLOW, format!(" (adopt into fleet {})", plan.fleet));
+            }
+            _ => {}
+        }
+    }
+    ("~", YELLOW, String::new())
 }
 
 /// The notes of the text view, after the summary line.
@@ -327,7 +421,11 @@ fn header<'a>(
                 };
                 return ("~", YELLOW, email, note);
             }
-            Action::Link { .. } | Action::Unlink { .. } => {}
+            Action::Link { .. }
+            | Action::Unlink { .. }
+            | Action::CreateObject { .. }
+            | Action::UpdateObject { .. }
+            | Action::DeleteObject { .. } => {}
         }
     }
     // Only links: the user exists and stays as it is.
@@ -389,6 +487,15 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
             ("add link", s.link),
             ("remove link", s.unlink),
         ])
+        .chain(
+            [
+                ("create object", s.create_object),
+                ("update object", s.update_object),
+                ("delete object", s.delete_object),
+            ]
+            .into_iter()
+            .filter(|_| s.has_objects()),
+        )
     {
         writeln!(out, "| {what} | {n} |")?;
     }
@@ -404,13 +511,87 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
         writeln!(out, "| {} | {n} |", md_risk(label))?;
     }
 
-    let mut users: BTreeMap<UserKey, Vec<Step<'_>>> = BTreeMap::new();
-    for step in plan.steps() {
-        users
-            .entry(plan.key(step.0.email()))
-            .or_default()
-            .push(step);
+    let objects = objects(plan);
+    let mut object_blocks: Vec<(Risk, &ObjectBlock, &Vec<Step<'_>>)> = objects
+        .iter()
+        .map(|(key, steps)| {
+            let worst = steps
+                .iter()
+                .map(|(_, r)| r.risk)
+                .min()
+                .unwrap_or(Risk::None);
+            (worst, key, steps)
+        })
+        .collect();
+    object_blocks.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    if !object_blocks.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "#### Changes per object, riskiest first")?;
     }
+    for (worst, (_, kind, key), steps) in object_blocks {
+        writeln!(out)?;
+        let (_, _, note) = object_header(plan, steps);
+        let verb = steps
+            .iter()
+            .find_map(|(a, _)| match a {
+                Action::CreateObject { .. } => Some("create"),
+                Action::DeleteObject { .. } => Some("delete"),
+                Action::UpdateObject { .. } => Some("update"),
+                _ => None,
+            })
+            .unwrap_or("update");
+        let note = if verb == "delete" {
+            String::new()
+        } else {
+            note
+        };
+        writeln!(
+            out,
+            "**{kind} {}**: {verb}{note}: {}",
+            code(key),
+            md_risk(worst)
+        )?;
+        writeln!(out)?;
+        let mut lines = 0;
+        for (action, assessed) in steps {
+            match action {
+                Action::CreateObject { fields, .. } => {
+                    for (field, value) in fields {
+                        writeln!(
+                            out,
+                            "- {}: {}",
+                            code(&field.name()),
+                            code(&value.to_string())
+                        )?;
+                        lines += 1;
+                    }
+                }
+                Action::UpdateObject { changes, .. } => {
+                    for (i, change) in changes.iter().enumerate() {
+                        writeln!(
+                            out,
+                            "- {}: {} → {}{}",
+                            code(&change.field.name()),
+                            code(&change.before.to_string()),
+                            code(&after(&change.field, &change.after)),
+                            md_label(assessed.change(i))
+                        )?;
+                        lines += 1;
+                    }
+                }
+                Action::DeleteObject { .. } => {
+                    writeln!(out, "- delete the {kind} and its links")?;
+                    lines += 1;
+                }
+                _ => {}
+            }
+        }
+        if lines == 0 {
+            writeln!(out, "- no field changes")?;
+        }
+    }
+
+    let users = users(plan);
     let mut blocks: Vec<(Risk, &UserKey, &Vec<Step<'_>>)> = users
         .iter()
         .map(|(key, steps)| {
@@ -424,8 +605,10 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
         .collect();
     blocks.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
 
-    writeln!(out)?;
-    writeln!(out, "#### Changes per user, riskiest first")?;
+    if !blocks.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "#### Changes per user, riskiest first")?;
+    }
     for (worst, _, steps) in blocks {
         writeln!(out)?;
         let actions: Vec<&Action> = steps.iter().map(|(a, _)| *a).collect();
@@ -437,7 +620,7 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                 Action::DeleteUser { .. } => Some("delete"),
                 Action::DisableUser { .. } => Some("disable"),
                 Action::UpdateUser { .. } => Some("update"),
-                Action::Link { .. } | Action::Unlink { .. } => None,
+                _ => None,
             })
             .unwrap_or("links");
         let note = if matches!(verb, "delete" | "disable") {
@@ -503,6 +686,9 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                     writeln!(out, "- delete the account and its links")?;
                     lines += 1;
                 }
+                Action::CreateObject { .. }
+                | Action::UpdateObject { .. }
+                | Action::DeleteObject { .. } => {}
             }
         }
         if lines == 0 {
@@ -524,7 +710,9 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
 /// A risk label for markdown: the serious ones stand out.
 fn md_risk(risk: Risk) -> String {
     match risk {
-        Risk::PrivilegeEscalation | Risk::AccountRemoved => format!("**⚠️ {}**", risk.title()),
+        Risk::PrivilegeEscalation | Risk::AccountRemoved | Risk::ObjectRemoved => {
+            format!("**⚠️ {}**", risk.title())
+        }
         other => other.title().to_string(),
     }
 }
@@ -568,21 +756,30 @@ fn code(text: &str) -> String {
 ///   "server": { "backend": "traccar", "url": "https://…", "version": "6.14.5" },
 ///   "account": { "email": "admin@…", "role": "admin" | "manager" | "user" },
 ///   "summary": { "create": 1, "update": 1, "delete": 0, "disable": 0, "link": 2, "unlink": 1,
-///                "update_record_only": 0 },          // of "update", those that only rewrite
+///                "update_record_only": 0,            // of "update", those that only rewrite
 ///                                                    // fleetform's applied record (added in 1)
+///                "create_object": 0, "update_object": 0, "delete_object": 0 },
+///                                                    // objects of every kind (added in 1)
 ///   "apply_refusal": {                          // only when apply will refuse the plan
 ///     "breaches": ["…"], "override_flag": "--allow-mass-removal", "message": "…" },
 ///   "actions": [                                // in execution order
-///     { "phase": "unlink" | "disable" | "delete" | "update" | "create" | "link",
-///       "risk": "privilege_escalation" | "account_removed" | "access_revoked"
-///             | "access_granted" | "none",          // added in version 1 (crate::core::risk)
+///     { "phase": "unlink" | "disable" | "delete" | "delete_object" | "update"
+///              | "create_object" | "update_object" | "create" | "link",
+///       "risk": "privilege_escalation" | "account_removed" | "object_removed"
+///             | "access_revoked" | "access_granted" | "none", // added in 1 (core::risk)
 ///       "action": "create_user", "email": "…", "managed_by": "…" | null,
 ///       "fields": { "<field>": <value>, … } },
 ///     { …, "action": "update_user", "email": "…", "adopt": true | false,
 ///       "changes": [ { "field": "<field>", "before": <value>, "after": <value> }, … ] },
 ///     { …, "action": "link" | "unlink", "email": "…", "kind": "device" | "group" | "manager",
 ///       "target": "<device uniqueId, group name, or the manager's email>" },
-///     { …, "action": "disable_user" | "delete_user", "email": "…" }
+///     { …, "action": "disable_user" | "delete_user", "email": "…" },
+///     // objects (added in 1): "kind" is the backend's object kind ("device", "group"), "key"
+///     // its key (uniqueId, name); references are fields holding the target's key
+///     { …, "action": "create_object", "kind": "…", "key": "…", "fields": { … } },
+///     { …, "action": "update_object", "kind": "…", "key": "…", "adopt": true | false,
+///       "changes": [ … ] },
+///     { …, "action": "delete_object", "kind": "…", "key": "…" }
 ///   ]
 /// }
 /// ```
@@ -673,6 +870,9 @@ impl serde::Serialize for JsonPlan<'_> {
                 "link": s.link,
                 "unlink": s.unlink,
                 "update_record_only": record_only,
+                "create_object": s.create_object,
+                "update_object": s.update_object,
+                "delete_object": s.delete_object,
             }),
         )?;
         if let Some(refusal) = self.1 {
@@ -962,6 +1162,105 @@ mod tests {
         let mut out = Vec::new();
         markdown(plan, &mut out).expect("write to a Vec");
         String::from_utf8(out).expect("utf-8")
+    }
+
+    /// Devices and groups next to a user: one action of each object kind, in plan order.
+    fn with_objects() -> Plan {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GROUP_OBJECT};
+        let of = |kind, name: &str| {
+            TRACCAR
+                .object(kind)
+                .and_then(|s| s.field(name))
+                .expect("declared")
+        };
+        let text = |s: &str| Value::Text(s.into());
+        let mut actions = vec![
+            unlink("anna@x.test", GROUP, "Old"),
+            Action::DeleteObject {
+                kind: GROUP_OBJECT,
+                key: "Old".into(),
+            },
+            Action::CreateObject {
+                kind: GROUP_OBJECT,
+                key: "Vienna-North".into(),
+                fields: [(of(GROUP_OBJECT, "parent"), text("Vienna"))].into(),
+            },
+            Action::UpdateObject {
+                kind: GROUP_OBJECT,
+                key: "Vienna".into(),
+                adopt: true,
+                changes: vec![],
+            },
+            Action::CreateObject {
+                kind: DEVICE_OBJECT,
+                key: "BT-000200".into(),
+                fields: [
+                    (of(DEVICE_OBJECT, "name"), text("Bike 200")),
+                    (of(DEVICE_OBJECT, "group"), text("Vienna-North")),
+                ]
+                .into(),
+            },
+            Action::UpdateObject {
+                kind: DEVICE_OBJECT,
+                key: "BT-000101".into(),
+                adopt: false,
+                changes: vec![
+                    FieldChange {
+                        field: of(DEVICE_OBJECT, "group"),
+                        before: text("Vienna"),
+                        after: Value::Null,
+                    },
+                    FieldChange {
+                        field: of(DEVICE_OBJECT, "category"),
+                        before: Value::Null,
+                        after: text("bicycle"),
+                    },
+                ],
+            },
+            link("anna@x.test", DEVICE, "BT-000200"),
+            link(BOSS, GROUP, "Vienna-North"),
+        ];
+        crate::core::plan::sort(TRACCAR, &mut actions);
+        Plan::new(TRACCAR, FLEET.into(), account("admin"), actions)
+    }
+
+    #[test]
+    fn object_snapshots() {
+        let plan = with_objects();
+        let text = render_text(&plan, false);
+        assert!(
+            text.contains("objects: 2 to create, 2 to update, 1 to delete."),
+            "{text}"
+        );
+        insta::assert_snapshot!("objects_text", text);
+        insta::assert_snapshot!("objects_markdown", render_markdown(&plan));
+        insta::assert_snapshot!("objects_json", json_string(&plan));
+        let json = json(&plan);
+        assert_eq!(json["summary"]["delete_object"], 1);
+        let risks: Vec<(&str, &str)> = json["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|a| {
+                (
+                    a["action"].as_str().unwrap_or(""),
+                    a["risk"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert!(
+            risks.contains(&("delete_object", "object_removed")),
+            "{risks:?}"
+        );
+        // A device leaving its group revokes its users' access; a new one in a group grants.
+        assert!(
+            risks.contains(&("update_object", "access_revoked")),
+            "{risks:?}"
+        );
+        assert!(
+            risks.contains(&("create_object", "access_granted")),
+            "{risks:?}"
+        );
     }
 
     #[test]

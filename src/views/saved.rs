@@ -16,7 +16,10 @@
 //!   are not in the model and not covered: no plan changes them, and an update re-reads the
 //!   user right before writing it, so a change made to them since the plan is kept;
 //! - the catalogue: the devices and groups the account may link, the ambiguous group names and
-//!   the manager's devices and groups.
+//!   the manager's devices and groups;
+//! - every object of the kinds the file manages (`devices:`, `groups:`) as read: its key,
+//!   marker and every field and attribute (objects, added within version 1; plans saved
+//!   without them are not checked for them).
 //!
 //! Each user also gets a *profile* fingerprint (the same without its links) and its link count.
 //!
@@ -45,8 +48,8 @@ use sha2::{Digest, Sha256};
 
 use crate::core::model::Description;
 use crate::core::model::{
-    Account, Action, Desired, DesiredUser, LinkKind, Links, Live, LiveUser, Prune, Safety, Scope,
-    UserKey, Value, linked,
+    Account, Action, Desired, DesiredObject, DesiredUser, LinkKind, Links, Live, LiveObject,
+    LiveUser, ObjectKind, Prune, Safety, Scope, UserKey, Value, linked,
 };
 use crate::core::plan::Plan;
 use crate::core::record::sorted_json;
@@ -112,6 +115,9 @@ pub struct SavedScope {
     /// The link kinds the file does not manage (`unmanaged:`), by name.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub unmanaged: BTreeSet<String>,
+    /// The object kinds the file manages (its sections), by name, with the keys it lists.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl SavedScope {
@@ -131,7 +137,23 @@ impl SavedScope {
                 .iter()
                 .map(|k| k.name().to_string())
                 .collect(),
+            objects: scope
+                .objects
+                .iter()
+                .map(|(kind, keys)| (kind.name().to_string(), keys.clone()))
+                .collect(),
         }
+    }
+
+    /// The managed object kinds, as `backend` names them, with the file's keys.
+    fn objects(&self, backend: &'static Description) -> BTreeMap<ObjectKind, BTreeSet<String>> {
+        self.objects
+            .iter()
+            .filter_map(|(name, keys)| {
+                let spec = backend.objects.iter().find(|o| o.kind.name() == name)?;
+                Some((spec.kind, keys.clone()))
+            })
+            .collect()
     }
 
     /// The unmanaged link kinds, as `backend` names them.
@@ -166,6 +188,25 @@ impl SavedScope {
                     (key.clone(), user)
                 })
                 .collect(),
+            // The file's objects by key only: what the safety limits count.
+            objects: self
+                .objects(backend)
+                .into_iter()
+                .map(|(kind, keys)| {
+                    let objects = keys
+                        .into_iter()
+                        .map(|key| {
+                            let object = DesiredObject {
+                                key: key.clone(),
+                                fields: BTreeMap::new(),
+                                origin: None,
+                            };
+                            (key, object)
+                        })
+                        .collect();
+                    (kind, objects)
+                })
+                .collect(),
         }
     }
 
@@ -181,6 +222,7 @@ impl SavedScope {
                 .collect(),
             links_of: None,
             unmanaged: self.unmanaged(backend),
+            objects: self.objects(backend),
         }
     }
 
@@ -209,6 +251,10 @@ pub struct Fingerprints {
     /// users whose links apply does not read again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_counts: Option<BTreeMap<UserKey, usize>>,
+    /// Per object of the managed kinds (`<kind> <key>`, e.g. `device BT-000101`): its digest.
+    /// Absent when the file manages no object kind (and in plans saved before objects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<BTreeMap<String, String>>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -253,6 +299,40 @@ fn typed(value: &Value) -> Json {
     }
 }
 
+/// An object's digest: its key, marker, every field and attribute.
+fn object_fingerprint(object: &LiveObject) -> String {
+    let fields: BTreeMap<String, Json> = object
+        .fields
+        .iter()
+        .map(|(f, v)| (f.name(), sorted_json(&typed(v))))
+        .collect();
+    let canonical = serde_json::json!({
+        "key": object.key,
+        "marker": object.marker,
+        "fields": fields,
+    });
+    sha256_hex(canonical.to_string().as_bytes())
+}
+
+/// The digests of every object of the kinds `scope` manages, by `<kind> <key>`.
+fn object_fingerprints(live: &Live, scope: &Scope) -> Option<BTreeMap<String, String>> {
+    if scope.objects.is_empty() {
+        return None;
+    }
+    Some(
+        scope
+            .objects
+            .keys()
+            .filter_map(|kind| live.objects.get(kind).map(|objects| (kind, objects)))
+            .flat_map(|(kind, objects)| {
+                objects
+                    .iter()
+                    .map(move |(key, o)| (format!("{kind} {key}"), object_fingerprint(o)))
+            })
+            .collect(),
+    )
+}
+
 /// The fingerprints of every live object a plan over `scope` reads (see the design comment).
 pub fn fingerprints(backend: &Description, live: &Live, scope: &Scope) -> Fingerprints {
     let mut catalogue = serde_json::json!({
@@ -288,13 +368,17 @@ pub fn fingerprints(backend: &Description, live: &Live, scope: &Scope) -> Finger
         users,
         profiles: Some(profiles),
         link_counts: Some(link_counts),
+        objects: object_fingerprints(live, scope),
     }
 }
 
 /// The users a saved plan's actions name (created, changed, linked, unlinked, disabled or
 /// deleted): the only users whose links its apply reads again.
 fn named_by(plan: &Plan) -> BTreeSet<UserKey> {
-    plan.actions.iter().map(|a| plan.key(a.email())).collect()
+    plan.actions
+        .iter()
+        .filter_map(|a| a.user().map(|email| plan.key(email)))
+        .collect()
 }
 
 /// Builds the saved plan. `file_bytes` is the fleet file as read.
@@ -460,6 +544,18 @@ pub fn stale_reasons(
         };
         reasons.push(format!("user {key} {what} since the plan"));
     }
+    if let (Some(then), Some(now)) = (&saved.fingerprints.objects, &now.objects) {
+        let keys: BTreeSet<&String> = then.keys().chain(now.keys()).collect();
+        for key in keys {
+            let what = match (then.get(key), now.get(key)) {
+                (a, b) if a == b => continue,
+                (None, _) => "was created",
+                (_, None) => "was deleted (or can no longer be seen)",
+                _ => "changed",
+            };
+            reasons.push(format!("{key} {what} since the plan"));
+        }
+    }
     reasons
 }
 
@@ -566,6 +662,103 @@ mod tests {
         assert_eq!(
             reasons,
             vec!["user b@x.at changed since the plan".to_string()]
+        );
+    }
+
+    #[test]
+    fn object_actions_round_trip_and_object_changes_make_the_plan_stale() {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GROUP_OBJECT};
+        let field = |kind: ObjectKind, name: &str| {
+            TRACCAR
+                .object(kind)
+                .and_then(|s| s.field(name))
+                .expect("declared")
+        };
+        let mut d = desired(vec![]);
+        d.objects.insert(
+            GROUP_OBJECT,
+            [(
+                "North".to_string(),
+                DesiredObject {
+                    key: "North".into(),
+                    fields: BTreeMap::new(),
+                    origin: None,
+                },
+            )]
+            .into(),
+        );
+        d.objects.insert(
+            DEVICE_OBJECT,
+            [(
+                "BT-1".to_string(),
+                DesiredObject {
+                    key: "BT-1".into(),
+                    fields: [(field(DEVICE_OBJECT, "group"), Value::Text("North".into()))].into(),
+                    origin: None,
+                },
+            )]
+            .into(),
+        );
+        let mut l = live("admin", vec![]);
+        l.objects.insert(
+            DEVICE_OBJECT,
+            [(
+                "BT-1".to_string(),
+                LiveObject {
+                    key: "BT-1".into(),
+                    marker: None,
+                    fields: [(field(DEVICE_OBJECT, "name"), Value::Text("x".into()))].into(),
+                },
+            )]
+            .into(),
+        );
+        l.objects.insert(GROUP_OBJECT, BTreeMap::new());
+        let plan = crate::core::plan::plan(&d, &l).expect("plan");
+        assert_eq!(plan.summary().create_object, 1);
+        assert_eq!(plan.summary().update_object, 1);
+        let scope = Scope::of(&d);
+        let saved = save(&plan, &l, &scope, "fleet.yaml", b"x");
+        let text = serde_json::to_string(&saved).expect("json");
+        let back = parse(&text).expect("parse");
+        assert_eq!(plan_of(&back, l.account.clone()).expect("decode"), plan);
+        assert_eq!(back.scope.to_scope(TRACCAR), scope);
+        assert_eq!(
+            back.scope.to_desired(TRACCAR).objects[&DEVICE_OBJECT].len(),
+            1,
+            "the file's objects are counted by the safety limits"
+        );
+        let full = back.scope.to_scope(TRACCAR);
+        assert!(stale_reasons(&back, &l.account, &l, &full).is_empty());
+        let mut changed = l.clone();
+        if let Some(o) = changed
+            .objects
+            .get_mut(&DEVICE_OBJECT)
+            .and_then(|o| o.get_mut("BT-1"))
+        {
+            o.fields
+                .insert(Field::Attribute("frame".into()), Value::Text("M".into()));
+        }
+        assert_eq!(
+            stale_reasons(&back, &l.account, &changed, &full),
+            ["device BT-1 changed since the plan"]
+        );
+        changed.objects.insert(
+            GROUP_OBJECT,
+            BTreeMap::from([(
+                "North".to_string(),
+                LiveObject {
+                    key: "North".into(),
+                    marker: None,
+                    fields: BTreeMap::new(),
+                },
+            )]),
+        );
+        assert_eq!(
+            stale_reasons(&back, &l.account, &changed, &full),
+            [
+                "device BT-1 changed since the plan",
+                "group North was created since the plan"
+            ]
         );
     }
 }

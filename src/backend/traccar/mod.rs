@@ -14,6 +14,7 @@
 pub mod api;
 mod audit;
 mod links;
+mod objects;
 mod read;
 pub mod rules;
 mod wire;

@@ -50,10 +50,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
-use super::rules::{ADMINISTRATOR, DEVICE, GROUP, Role};
+use super::rules::{ADMINISTRATOR, DEVICE, DEVICE_OBJECT, GROUP, GROUP_OBJECT, Role};
 use super::wire::{self, Id};
-use super::{TraccarBackend, Version, email_of, id_of, links};
-use crate::core::model::{Links, Live, LiveUser, Scope, UserKey};
+use super::{TraccarBackend, Version, email_of, id_of, links, objects};
+use crate::core::model::{Links, Live, LiveObject, LiveUser, ObjectKind, Objects, Scope, UserKey};
 
 /// An object of which only the id matters.
 #[derive(Deserialize)]
@@ -284,33 +284,60 @@ impl TraccarBackend {
         // Group links the file leaves unmanaged are not read (on 6.13 and older that is one
         // request per user in scope).
         let group_links = !scope.unmanaged.contains(&GROUP);
+        // Devices and groups the file manages are read whole (attributes and every field), in
+        // the same request: managing them costs no request.
+        let whole_devices = scope.objects.contains_key(&DEVICE_OBJECT);
+        let whole_groups = scope.objects.contains_key(&GROUP_OBJECT);
+        let whole: Vec<(&str, String)> = all
+            .iter()
+            .filter(|(key, _)| *key != "excludeAttributes")
+            .cloned()
+            .collect();
 
         // Round 1.
-        let (users, (devices, device_rows), (groups, group_rows)) = tokio::try_join!(
+        let (users, (devices, device_rows, device_json), (groups, group_rows, group_json)) = tokio::try_join!(
             async { anyhow::Ok(self.api.get::<UserList>("/api/users", &[]).await?) },
             async {
-                let devices: Vec<wire::Device> = self
-                    .get_list("/api/devices", &all)
-                    .await
-                    .context("GET /api/devices")?;
+                let (devices, json) = if whole_devices {
+                    let json: Vec<Map<String, Json>> = self
+                        .get_list("/api/devices", &whole)
+                        .await
+                        .context("GET /api/devices")?;
+                    (json.iter().filter_map(wire::Device::of).collect(), json)
+                } else {
+                    let devices: Vec<wire::Device> = self
+                        .get_list("/api/devices", &all)
+                        .await
+                        .context("GET /api/devices")?;
+                    (devices, Vec::new())
+                };
                 let rows = if listing && !devices.is_empty() {
                     Some(self.list_links("userId", "deviceId").await?)
                 } else {
                     None
                 };
-                anyhow::Ok((devices, rows))
+                anyhow::Ok((devices, rows, json))
             },
             async {
-                let groups: Vec<wire::Group> = self
-                    .get_list("/api/groups", &all)
-                    .await
-                    .context("GET /api/groups")?;
+                let (groups, json) = if whole_groups {
+                    let json: Vec<Map<String, Json>> = self
+                        .get_list("/api/groups", &whole)
+                        .await
+                        .context("GET /api/groups")?;
+                    (json.iter().filter_map(wire::Group::of).collect(), json)
+                } else {
+                    let groups: Vec<wire::Group> = self
+                        .get_list("/api/groups", &all)
+                        .await
+                        .context("GET /api/groups")?;
+                    (groups, Vec::new())
+                };
                 let rows = if listing && group_links && !groups.is_empty() {
                     self.list_group_links().await
                 } else {
                     None
                 };
-                anyhow::Ok((groups, rows))
+                anyhow::Ok((groups, rows, json))
             },
         )?;
 
@@ -593,6 +620,34 @@ impl TraccarBackend {
             ids.uncertain_groups = uncertain;
             ids.manager = manager_id;
         }
+        // The managed objects, references named by their targets' keys.
+        let names = |kind: ObjectKind, id: Id| -> Option<String> {
+            if kind == GROUP_OBJECT {
+                group_by_id.get(&id).map(|n| n.to_string())
+            } else {
+                device_by_id.get(&id).map(|n| n.to_string())
+            }
+        };
+        let mut objects: Objects<LiveObject> = Objects::new();
+        for (kind, json, managed) in [
+            (DEVICE_OBJECT, &device_json, whole_devices),
+            (GROUP_OBJECT, &group_json, whole_groups),
+        ] {
+            if !managed {
+                continue;
+            }
+            let of_kind = objects.entry(kind).or_default();
+            for object in json
+                .iter()
+                .filter_map(|j| objects::live_object(kind, j, &names))
+            {
+                // A name several groups share names no one object: `ambiguous` says so.
+                if kind == GROUP_OBJECT && ambiguous_groups.contains(&object.key) {
+                    continue;
+                }
+                of_kind.insert(object.key.clone(), object);
+            }
+        }
         let mut owner_targets = Links::new();
         if let Some(devices) = manager_devices {
             owner_targets.insert(DEVICE, devices);
@@ -610,6 +665,7 @@ impl TraccarBackend {
             ambiguous: Links::from([(GROUP, ambiguous_groups)]),
             owner_targets,
             now: chrono::Utc::now(),
+            objects,
         })
     }
 }

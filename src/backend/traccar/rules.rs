@@ -30,12 +30,20 @@
 //! - Device limits (`deviceLimit`) limit only the devices a user creates, never links, and an
 //!   email held by a user the acting manager cannot see cannot be seen before the create: the
 //!   backend turns the server's constraint error into a message saying so (`write.rs`).
+//! - Devices and groups (the `devices:`/`groups:` sections; observed-objects.md §11, §12;
+//!   `checkEdit`): a manager with `deviceLimit` 0 may create no device, one with n > 0 none
+//!   past n visible devices (the server counts the devices the creator sees at each create, so
+//!   the plan counts those it sees now plus its creates); a `readonly` manager may create, edit
+//!   or delete no device or group, a `deviceReadonly` one no device (`Write access denied`).
+//!   Administrators are not limited. As administrator with `manager:`, devices and groups the
+//!   file lists count as the manager's: the plan links those it does not see to it.
 
 use crate::core::model::{
     Action, Desired, Field, LinkKind, Live, Problem, Prune, UserKey, Value, linked,
 };
 use crate::core::model::{
-    Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, RiskClass, Rules,
+    Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, ObjectKind, ObjectSpec,
+    RefSpec, RiskClass, Rules,
 };
 use std::collections::BTreeSet;
 
@@ -197,6 +205,99 @@ static LINKS: [LinkSpec; 3] = [
     },
 ];
 
+/// A device, by uniqueId (the `devices:` section).
+pub const DEVICE_OBJECT: ObjectKind = ObjectKind("device");
+/// A device group, by name (the `groups:` section).
+pub const GROUP_OBJECT: ObjectKind = ObjectKind("group");
+
+/// A text field of an object: `null` means "none", and an empty text is no value either.
+const fn text(name: &'static str, doc: &'static str) -> FieldSpec {
+    FieldSpec {
+        empty_is_null: true,
+        nullable: true,
+        ..field(name, FieldType::Text, RiskClass::Profile, doc)
+    }
+}
+
+/// A device's fields (Traccar's JSON names, except `group`: the `groupId` as the group's
+/// name). `expirationTime`, `calendarId` and the read-only fields are not managed; updates
+/// carry them over as the server has them.
+static DEVICE_FIELDS: [FieldSpec; 7] = [
+    FieldSpec {
+        nullable: false,
+        ..text(
+            "name",
+            "Display name. Left out of a new device, the device is named by its uniqueId.",
+        )
+    },
+    text(
+        "group",
+        "The device's group, by name. `null`: no group. Users linked to the group, its parent
+or its grandparent see the device.",
+    ),
+    text(
+        "category",
+        "Category (the map icon), e.g. `bicycle`, `car`, `truck`.",
+    ),
+    text("phone", "Phone number of the device's SIM."),
+    text("model", "Model."),
+    text("contact", "Contact."),
+    field(
+        "disabled",
+        FieldType::Bool,
+        RiskClass::Profile,
+        "A disabled device is kept, with its history, but the server refuses its positions.",
+    ),
+];
+
+/// A group's fields besides its name (the key).
+static GROUP_FIELDS: [FieldSpec; 1] = [text(
+    "parent",
+    "The parent group, by name. `null`: a top-level group. Users linked to a group see its
+children and grandchildren, and their devices.",
+)];
+
+static OBJECTS: [ObjectSpec; 2] = [
+    ObjectSpec {
+        kind: GROUP_OBJECT,
+        section: "groups",
+        key: "name",
+        fields: &GROUP_FIELDS,
+        refs: &[RefSpec {
+            field: "parent",
+            target: GROUP_OBJECT,
+        }],
+        attributes: true,
+        deletable: true,
+        link: Some(GROUP),
+        doc:
+            "Device groups this fleet manages, by name. A group missing from the server is created;
+an existing one without this fleet's stamp is adopted. A group stamped with this fleet
+that leaves the section is deleted with `prune: delete` (its devices and child groups
+stay, without that group). Left out, groups are not managed.",
+        entry_doc: "One device group. Fields left out are not managed.",
+    },
+    ObjectSpec {
+        kind: DEVICE_OBJECT,
+        section: "devices",
+        key: "uniqueId",
+        fields: &DEVICE_FIELDS,
+        refs: &[RefSpec {
+            field: "group",
+            target: GROUP_OBJECT,
+        }],
+        attributes: true,
+        deletable: false,
+        link: Some(DEVICE),
+        doc:
+            "Devices this fleet manages, by uniqueId (the identifier the tracker reports). A device
+missing from the server is created; an existing one without this fleet's stamp is
+adopted. fleetform never deletes a device (its history would go with it): one that leaves
+the section is left as it is. Left out, devices are not managed.",
+        entry_doc: "One device. Fields left out are not managed.",
+    },
+];
+
 /// Traccar's description.
 pub static DESCRIPTION: Description = Description {
     kind: "traccar",
@@ -209,6 +310,7 @@ pub static DESCRIPTION: Description = Description {
     },
     fields: &FIELDS,
     links: &LINKS,
+    objects: &OBJECTS,
     capabilities: Capabilities {
         attributes: true,
         managing_account: true,
@@ -365,6 +467,107 @@ fn unseen_links(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Probl
         .collect()
 }
 
+/// A problem about the object an action names, located at its entry in the file.
+fn about_object(desired: &Desired, kind: ObjectKind, key: &str, message: String) -> Problem {
+    Problem {
+        user: None,
+        origin: desired
+            .objects
+            .get(&kind)
+            .and_then(|objects| objects.get(key))
+            .and_then(|o| o.origin.clone()),
+        message: format!("{kind} {key}: {message}"),
+    }
+}
+
+/// What a manager may do to devices and groups (see the header): its restriction flags and
+/// its device limit, counted over the plan's creates.
+fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
+    if live.account.role != MANAGER_ROLE {
+        return Vec::new();
+    }
+    let me = &live.account.email;
+    let flag = |name: &str| own(live, name) == Some(&Value::Bool(true));
+    let (readonly, device_readonly) = (flag("readonly"), flag("deviceReadonly"));
+    // A limit the server did not show is not judged.
+    let limit = match own(live, "deviceLimit") {
+        Some(Value::Int(n)) => *n,
+        _ => -1,
+    };
+    let visible = linked(&live.targets, DEVICE).len() as i64;
+    let creates = actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Action::CreateObject {
+                    kind: DEVICE_OBJECT,
+                    ..
+                }
+            )
+        })
+        .count() as i64;
+    let mut problems = Vec::new();
+    for action in actions {
+        let Some((kind, key)) = action.object() else {
+            continue;
+        };
+        let verb = match action {
+            Action::CreateObject { .. } => "create",
+            Action::UpdateObject { .. } => "change",
+            _ => "delete",
+        };
+        let restricted = if readonly {
+            Some("readonly")
+        } else if device_readonly && kind == DEVICE_OBJECT {
+            Some("deviceReadonly")
+        } else {
+            None
+        };
+        if let Some(flag) = restricted {
+            problems.push(about_object(
+                desired,
+                kind,
+                key,
+                format!(
+                    "{me} is {flag}, so it may not {verb} {kind}s (the server refuses: Write \
+                     access denied); run as an administrator, or ask one to lift {flag}"
+                ),
+            ));
+            continue;
+        }
+        if kind != DEVICE_OBJECT || verb != "create" {
+            continue;
+        }
+        if limit == 0 {
+            problems.push(about_object(
+                desired,
+                kind,
+                key,
+                format!(
+                    "{me} has deviceLimit 0, so it may create no device (the server refuses: \
+                     Write access denied); ask an administrator to create it or to raise the limit"
+                ),
+            ));
+        } else if limit > 0 && visible + creates > limit {
+            problems.push(about_object(
+                desired,
+                kind,
+                key,
+                format!(
+                    "the plan makes {me} see {} devices, over its deviceLimit {limit} ({visible} \
+                     now, +{creates} created); the server refuses the creates past the limit \
+                     (Write access denied): remove {} device(s) from the file or ask an \
+                     administrator to raise the limit",
+                    visible + creates,
+                    visible + creates - limit
+                ),
+            ));
+        }
+    }
+    problems
+}
+
 impl Rules for TraccarRules {
     fn check(&self, desired: &Desired, live: &Live) -> Vec<Problem> {
         let account = &live.account;
@@ -396,9 +599,14 @@ impl Rules for TraccarRules {
             return problems;
         }
         let allowed = linked(&live.owner_targets, DEVICE);
+        // What the file's sections list is linked to the manager by the plan.
+        let listed = |kind, target: &str| crate::core::objects::in_file(desired, kind, target);
         for want in desired.users.values() {
             for device in linked(&want.links, DEVICE) {
-                if linked(&live.targets, DEVICE).contains(device) && !allowed.contains(device) {
+                if linked(&live.targets, DEVICE).contains(device)
+                    && !allowed.contains(device)
+                    && !listed(DEVICE, device)
+                {
                     problems.push(Problem {
                         user: Some(want.email.clone()),
                         origin: want.origin.clone(),
@@ -413,7 +621,10 @@ impl Rules for TraccarRules {
                 continue;
             };
             for group in linked(&want.links, GROUP) {
-                if linked(&live.targets, GROUP).contains(group) && !groups.contains(group) {
+                if linked(&live.targets, GROUP).contains(group)
+                    && !groups.contains(group)
+                    && !listed(GROUP, group)
+                {
                     problems.push(Problem {
                         user: Some(want.email.clone()),
                         origin: want.origin.clone(),
@@ -441,6 +652,7 @@ impl Rules for TraccarRules {
     fn check_actions(&self, desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
         let mut problems = user_limit(desired, live, actions);
         problems.extend(unseen_links(desired, live, actions));
+        problems.extend(object_rights(desired, live, actions));
         if live.account.role != MANAGER_ROLE {
             return problems;
         }
@@ -672,6 +884,166 @@ mod tests {
         w.links.insert(GROUP, set(&["SecretGroup"]));
         let kept = plan(&desired(vec![w]), &l).expect("nothing to change");
         assert!(kept.is_empty(), "{:?}", kept.actions);
+    }
+
+    fn devices(d: &mut Desired, keys: &[&str]) {
+        let spec = DESCRIPTION.object(DEVICE_OBJECT).expect("devices");
+        let objects = d.objects.entry(spec.kind).or_default();
+        for key in keys {
+            objects.insert(
+                key.to_string(),
+                crate::core::model::DesiredObject {
+                    key: key.to_string(),
+                    fields: Default::default(),
+                    origin: Some(format!("f.yaml:{}:3", key.len())),
+                },
+            );
+        }
+    }
+
+    fn groups(d: &mut Desired, keys: &[&str]) {
+        let objects = d.objects.entry(GROUP_OBJECT).or_default();
+        for key in keys {
+            objects.insert(
+                key.to_string(),
+                crate::core::model::DesiredObject {
+                    key: key.to_string(),
+                    fields: Default::default(),
+                    origin: None,
+                },
+            );
+        }
+    }
+
+    fn manager_with(fields: &[(&str, Value)]) -> Live {
+        let mut l = live("manager", vec![]);
+        // D1 is on the server (an unmarked device the manager sees).
+        l.objects.entry(DEVICE_OBJECT).or_default().insert(
+            "D1".into(),
+            crate::core::model::LiveObject {
+                key: "D1".into(),
+                marker: None,
+                fields: Default::default(),
+            },
+        );
+        let me = l.users.get_mut(&UserKey::new(ME)).unwrap();
+        for (name, value) in fields {
+            me.fields.insert(tf(name), value.clone());
+        }
+        l
+    }
+
+    #[test]
+    fn a_manager_creates_devices_within_its_device_limit() {
+        // `live` shows the manager D1..D3.
+        let table: Vec<(&str, Value, usize, usize)> = vec![
+            ("deviceLimit 0: no device at all", Value::Int(0), 1, 1),
+            ("unlimited", Value::Int(-1), 5, 0),
+            ("3 seen + 2 created fit 5", Value::Int(5), 2, 0),
+            (
+                "3 seen + 3 created exceed 5: every create named",
+                Value::Int(5),
+                3,
+                3,
+            ),
+        ];
+        for (name, limit, creates, expected) in table {
+            let l = manager_with(&[("deviceLimit", limit)]);
+            let mut d = desired(vec![]);
+            let keys: Vec<String> = (0..creates).map(|i| format!("N{i}")).collect();
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            devices(&mut d, &keys);
+            // Existing devices are updated (adopted), which no limit holds back.
+            devices(&mut d, &["D1"]);
+            let got = refused(&d, &l);
+            assert_eq!(got.len(), expected, "{name}: {got:#?}");
+            for problem in &got {
+                assert!(problem.contains("deviceLimit"), "{name}: {problem}");
+                assert!(problem.contains("Write access denied"), "{name}: {problem}");
+            }
+        }
+        let l = manager_with(&[("deviceLimit", Value::Int(5))]);
+        let mut d = desired(vec![]);
+        devices(&mut d, &["N0", "N1", "N2"]);
+        let got = refused(&d, &l);
+        assert!(
+            got[0].starts_with("f.yaml:2:3: device N0: the plan makes Admin@Acme.example see 6 devices, over its deviceLimit 5 (3 now, +3 created)"),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn a_restricted_manager_may_not_change_devices_or_groups() {
+        let mut d = desired(vec![]);
+        devices(&mut d, &["D1", "NEW"]);
+        groups(&mut d, &["G-new"]);
+        let limits = ("deviceLimit", Value::Int(-1));
+        let got = refused(
+            &d,
+            &manager_with(&[limits.clone(), ("deviceReadonly", Value::Bool(true))]),
+        );
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert!(
+            got.iter()
+                .all(|p| p.contains("is deviceReadonly, so it may not")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains("device NEW: ") && p.contains("may not create devices"))
+        );
+        assert!(
+            got.iter()
+                .any(|p| p.contains("device D1: ") && p.contains("may not change devices"))
+        );
+        let got = refused(
+            &d,
+            &manager_with(&[limits.clone(), ("readonly", Value::Bool(true))]),
+        );
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(
+            got.iter()
+                .any(|p| p.contains("group G-new: ") && p.contains("is readonly"))
+        );
+        // An administrator is held to none of it.
+        let mut admin = live("admin", vec![]);
+        admin
+            .users
+            .get_mut(&UserKey::new(ME))
+            .unwrap()
+            .fields
+            .insert(tf("deviceLimit"), Value::Int(0));
+        assert!(refused(&d, &admin).is_empty());
+        assert!(refused(&d, &manager_with(&[limits])).is_empty());
+    }
+
+    #[test]
+    fn devices_and_groups_the_file_lists_join_the_billing_account() {
+        let mut l = live("admin", vec![have(BOSS, None)]);
+        l.owner_targets.insert(DEVICE, set(&["D1"]));
+        l.owner_targets.insert(GROUP, set(&["G1"]));
+        let mut w = want("n@x.test");
+        w.links.insert(DEVICE, set(&["D1", "D2"]));
+        w.links.insert(GROUP, set(&["G2"]));
+        let mut d = desired(vec![w]);
+        d.manager = Some(UserKey::new(BOSS));
+        assert_eq!(refused(&d, &l).len(), 2, "D2 and G2 are not the manager's");
+        devices(&mut d, &["D2"]);
+        groups(&mut d, &["G2"]);
+        let p = plan(&d, &l).expect("listed: linked to the manager");
+        let to_manager: Vec<String> = p
+            .actions
+            .iter()
+            .filter(|a| a.email() == BOSS)
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            to_manager,
+            [
+                "link device D2 to fleet@acme.example",
+                "link group G2 to fleet@acme.example"
+            ]
+        );
     }
 
     #[test]

@@ -45,6 +45,30 @@ impl Group {
     pub fn parent_id(&self) -> Option<Id> {
         self.parent.filter(|p| *p > 0).map(Id)
     }
+
+    /// The small struct of a group read whole.
+    pub fn of(json: &Map<String, Json>) -> Option<Group> {
+        Some(Group {
+            id: Id(json.get("id")?.as_i64()?),
+            name: json
+                .get("name")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            parent: json.get("groupId").and_then(Json::as_i64),
+        })
+    }
+}
+
+impl Device {
+    /// The small struct of a device read whole.
+    pub fn of(json: &Map<String, Json>) -> Option<Device> {
+        Some(Device {
+            id: Id(json.get("id")?.as_i64()?),
+            unique_id: json.get("uniqueId")?.as_str()?.to_string(),
+            group: json.get("groupId").and_then(Json::as_i64),
+        })
+    }
 }
 
 /// The key a model field has in Traccar's user JSON (attributes excluded): Traccar's fields are

@@ -178,6 +178,9 @@ impl TraccarBackend {
             Action::Link { .. } | Action::Unlink { .. } => {
                 Err("internal error: links are applied in batches".into())
             }
+            Action::CreateObject { .. }
+            | Action::UpdateObject { .. }
+            | Action::DeleteObject { .. } => self.apply_object(context, action).await,
         }
     }
 

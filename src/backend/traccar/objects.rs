@@ -1,0 +1,336 @@
+//! Traccar's devices and groups as managed objects: how the model's object kinds
+//! (`rules::DEVICE_OBJECT`, `rules::GROUP_OBJECT`) travel on the wire, read into `LiveObject`s
+//! and written by the object actions. Reading happens in `read.rs` (the same lists it already
+//! reads, whole instead of trimmed, so managing objects costs no request); this file turns them
+//! into the model and writes.
+//!
+//! Traccar facts relied on (../shared/traccar/observed-objects.md §1, §12; API-NOTES.md §6, §7):
+//! - `PUT /api/<kind>/{id}` replaces the whole object and the body's `id` decides which, so an
+//!   update reads the object (`GET /api/<kind>/{id}`) right before it writes it back with only
+//!   the managed keys changed: `expirationTime`, `calendarId`, attributes fleetform does not
+//!   manage and fields it does not know survive.
+//! - A reference is an id (`groupId`, 0 or null for none); the model names it by the target's
+//!   key, so ids are looked up in `Ids` (filled by the fetch, and by creates as they happen:
+//!   a group created in an earlier wave is known to its children and devices).
+//! - `POST` answers the object with its new id and links the creator to it (administrators
+//!   too). A POST is never sent again blindly: after an ambiguous failure the object is looked
+//!   up by key; found with this fleet's marker it was created, otherwise it is sent again.
+//! - A device's `name` is NOT NULL: a new device the file names no `name` for is named by its
+//!   uniqueId. A group's name is its key.
+//! - A uniqueId is unique across the server: a create of one the account cannot see (another
+//!   account's device) fails on the database's constraint, said plainly here.
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde_json::{Map, Value as Json, json};
+
+use super::TraccarBackend;
+use super::api::ApiError;
+use super::rules::{DESCRIPTION, DEVICE_OBJECT, GROUP_OBJECT};
+use super::wire::{self, Id};
+use crate::backend::{Applied, Failure, Outcome, PhaseContext};
+use crate::core::model::{Action, Field, FieldType, LiveObject, ObjectKind, Value};
+
+/// How one object kind travels on the wire.
+struct Wire {
+    kind: ObjectKind,
+    /// The REST collection, e.g. `/api/devices`.
+    path: &'static str,
+    /// The JSON key of the object's key.
+    key: &'static str,
+    /// References: (model field, JSON key holding the target's id).
+    refs: &'static [(&'static str, &'static str)],
+}
+
+const WIRES: [Wire; 2] = [
+    Wire {
+        kind: DEVICE_OBJECT,
+        path: "/api/devices",
+        key: "uniqueId",
+        refs: &[("group", "groupId")],
+    },
+    Wire {
+        kind: GROUP_OBJECT,
+        path: "/api/groups",
+        key: "name",
+        refs: &[("parent", "groupId")],
+    },
+];
+
+fn wire_of(kind: ObjectKind) -> Result<&'static Wire, Failure> {
+    WIRES
+        .iter()
+        .find(|w| w.kind == kind)
+        .ok_or_else(|| Failure::Refused(format!("internal error: no wire format for {kind}")))
+}
+
+/// The JSON key of a field of `wire`'s kind, and whether it is a reference.
+fn json_key(wire: &Wire, field: &Field) -> Option<(&'static str, bool)> {
+    let spec = field.spec()?;
+    match wire.refs.iter().find(|(name, _)| *name == spec.name) {
+        Some((_, key)) => Some((key, true)),
+        None => Some((spec.name, false)),
+    }
+}
+
+/// An id field's value: a positive id, or `None` (0, null, absent).
+fn id_value(value: Option<&Json>) -> Option<Id> {
+    value.and_then(Json::as_i64).filter(|id| *id > 0).map(Id)
+}
+
+/// The model's view of an object of `kind` read as `json`, references named through
+/// `names` (the ids of the target kind and their keys). `None` without a key.
+pub(super) fn live_object(
+    kind: ObjectKind,
+    json: &Map<String, Json>,
+    names: &dyn Fn(ObjectKind, Id) -> Option<String>,
+) -> Option<LiveObject> {
+    let wire = WIRES.iter().find(|w| w.kind == kind)?;
+    let spec = DESCRIPTION.object(kind)?;
+    let key = json.get(wire.key)?.as_str()?.to_string();
+    let mut fields = BTreeMap::new();
+    for field in spec.scalars() {
+        let Some((name, reference)) = json_key(wire, &field) else {
+            continue;
+        };
+        let raw = json.get(name);
+        let value = if reference {
+            let target = spec.reference(&field);
+            match (target, id_value(raw)) {
+                (Some(target), Some(id)) => names(target, id).map_or(Value::Null, Value::Text),
+                _ => Value::Null,
+            }
+        } else {
+            match field.spec().map(|s| s.ty) {
+                Some(FieldType::Text) => match raw {
+                    Some(Json::String(s)) if !s.is_empty() => Value::Text(s.clone()),
+                    _ => Value::Null,
+                },
+                _ => raw.map_or(Value::Null, Value::from_json),
+            }
+        };
+        fields.insert(field, value);
+    }
+    if let Some(Json::Object(attributes)) = json.get("attributes") {
+        for (key, value) in attributes {
+            if key != wire::MARKER_ATTRIBUTE {
+                fields.insert(Field::Attribute(key.clone()), Value::from_json(value));
+            }
+        }
+    }
+    Some(LiveObject {
+        key,
+        marker: wire::marker(json),
+        fields,
+    })
+}
+
+impl TraccarBackend {
+    /// The server id of the object `key` of `kind`, learnt by the fetch or a create.
+    fn object_id(&self, kind: ObjectKind, key: &str) -> Result<Id, Failure> {
+        let ids = self.ids();
+        let map = if kind == DEVICE_OBJECT {
+            &ids.devices
+        } else {
+            &ids.groups
+        };
+        map.get(key).copied().ok_or_else(|| {
+            Failure::Unknown(format!(
+                "{kind} {key} is not known on the server (was it deleted or renamed since the \
+                 plan?)"
+            ))
+        })
+    }
+
+    fn remember(&self, kind: ObjectKind, key: &str, id: Id) {
+        let mut ids = self.ids();
+        let map = if kind == DEVICE_OBJECT {
+            &mut ids.devices
+        } else {
+            &mut ids.groups
+        };
+        map.insert(key.to_string(), id);
+    }
+
+    /// Writes the model's `fields` into `object` (references as ids), leaving every other key
+    /// as it is.
+    fn set_object_fields<'a>(
+        &self,
+        wire: &Wire,
+        object: &mut Map<String, Json>,
+        fields: impl IntoIterator<Item = (&'a Field, &'a Value)>,
+    ) -> Result<(), Failure> {
+        let spec = DESCRIPTION.object(wire.kind).ok_or_else(|| {
+            Failure::Refused(format!("internal error: no spec for {}", wire.kind))
+        })?;
+        let mut plain: Vec<(&Field, &Value)> = Vec::new();
+        for (field, value) in fields {
+            match json_key(wire, field) {
+                Some((key, true)) => {
+                    let id = match (spec.reference(field), value) {
+                        (Some(target), Value::Text(name)) => self.object_id(target, name)?.0,
+                        _ => 0,
+                    };
+                    object.insert(key.to_string(), json!(id));
+                }
+                _ => plain.push((field, value)),
+            }
+        }
+        // Declared fields carry Traccar's JSON names, attributes go into `attributes`: the
+        // user writer's rules (`wire::set_fields`) hold for objects too.
+        wire::set_fields(object, plain);
+        Ok(())
+    }
+
+    /// Applies one object action.
+    pub(super) async fn apply_object(
+        &self,
+        context: &PhaseContext<'_>,
+        action: &Action,
+    ) -> Outcome {
+        match action {
+            Action::CreateObject { kind, key, fields } => {
+                self.create_object(context.fleet, *kind, key, fields).await
+            }
+            Action::UpdateObject {
+                kind,
+                key,
+                adopt,
+                changes,
+            } => {
+                let wire = wire_of(*kind)?;
+                let id = self.object_id(*kind, key)?;
+                let path = format!("{}/{}", wire.path, id.0);
+                let mut object: Map<String, Json> =
+                    self.api.get(&path, &[]).await.map_err(|e| e.to_string())?;
+                self.set_object_fields(
+                    wire,
+                    &mut object,
+                    changes.iter().map(|c| (&c.field, &c.after)),
+                )?;
+                if *adopt {
+                    wire::set_marker(&mut object, context.fleet);
+                }
+                self.api
+                    .write(Method::PUT, &path, Some(&Json::Object(object)))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Applied::Done)
+            }
+            Action::DeleteObject { kind, key } => {
+                let wire = wire_of(*kind)?;
+                let id = self.object_id(*kind, key)?;
+                self.api
+                    .write(Method::DELETE, &format!("{}/{}", wire.path, id.0), None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Applied::Done)
+            }
+            _ => Err("internal error: not an object action".into()),
+        }
+    }
+
+    async fn create_object(
+        &self,
+        fleet: &str,
+        kind: ObjectKind,
+        key: &str,
+        fields: &BTreeMap<Field, Value>,
+    ) -> Outcome {
+        let wire = wire_of(kind)?;
+        let mut body = Map::new();
+        body.insert(wire.key.into(), json!(key));
+        // `name` is NOT NULL: a device is named by its key unless the file names it.
+        body.insert("name".into(), json!(key));
+        body.insert("attributes".into(), json!({}));
+        self.set_object_fields(wire, &mut body, fields)?;
+        if body.get("name").is_none_or(Json::is_null) {
+            body.insert("name".into(), json!(key));
+        }
+        wire::set_marker(&mut body, fleet);
+        let body = Json::Object(body);
+        let max = self.options.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        let id = loop {
+            attempt += 1;
+            let error = match self.api.post::<Map<String, Json>>(wire.path, &body).await {
+                Ok(created) => {
+                    break id_value(created.get("id")).ok_or_else(|| {
+                        Failure::Refused(format!("POST {} -> 200: the answer has no id", wire.path))
+                    })?;
+                }
+                Err(e) if e.is_retryable() => e,
+                Err(e) if key_taken(&e, wire.key) => {
+                    return Err(Failure::Refused(format!(
+                        "{} {} -> 400 (unique {}): the {} {key} is already taken by a {kind} \
+                         that {} cannot see; ask an administrator, or change the {} in the file",
+                        e.method,
+                        e.path,
+                        wire.key,
+                        wire.key,
+                        self.account().email,
+                        wire.key
+                    )));
+                }
+                Err(e) => return Err(e.to_string().into()),
+            };
+            match self.find_object(wire, key).await {
+                Ok(Some(found)) => {
+                    if wire::marker(&found).as_deref() != Some(fleet) {
+                        return Err(Failure::Refused(format!(
+                            "{error}; meanwhile a {kind} {key} appeared that this fleet did not \
+                             create; it is left alone"
+                        )));
+                    }
+                    break id_value(found.get("id")).ok_or("the object found has no id")?;
+                }
+                Ok(None) if attempt < max => {
+                    tokio::time::sleep(self.options.retry.delay(attempt, None)).await;
+                }
+                Ok(None) => {
+                    return Err(Failure::Refused(format!(
+                        "{error} (not created after {attempt} attempts)"
+                    )));
+                }
+                Err(read) => {
+                    return Err(Failure::Refused(format!(
+                        "{error}; whether the {kind} was created is unknown ({read}); the next \
+                         run finds out"
+                    )));
+                }
+            }
+        };
+        self.remember(kind, key, id);
+        Ok(Applied::Done)
+    }
+
+    /// The object with this key among those the account can see (every one, as administrator).
+    async fn find_object(
+        &self,
+        wire: &Wire,
+        key: &str,
+    ) -> Result<Option<Map<String, Json>>, ApiError> {
+        let mut query = Vec::new();
+        if self.role == super::rules::Role::Admin {
+            query.push(("all", "true".to_string()));
+        }
+        let list: Vec<Json> = self.api.get(wire.path, &query).await?;
+        Ok(list.into_iter().find_map(|o| match o {
+            Json::Object(m) if m.get(wire.key).and_then(Json::as_str) == Some(key) => Some(m),
+            _ => None,
+        }))
+    }
+}
+
+/// Whether a refused create failed on the unique constraint of `key` (H2: `Unique index or
+/// primary key violation: "... ON PUBLIC.TC_DEVICES(UNIQUEID ...)"`, MySQL `Duplicate entry`,
+/// PostgreSQL `duplicate key value`).
+fn key_taken(error: &ApiError, key: &str) -> bool {
+    let message = error.message.to_lowercase();
+    error.status == Some(400)
+        && message.contains(&key.to_lowercase())
+        && ["unique index", "duplicate entry", "duplicate key", "23505"]
+            .iter()
+            .any(|w| message.contains(w))
+}

@@ -1,0 +1,623 @@
+//! Devices and groups managed by the fleet file (`devices:`, `groups:`) against the sandbox,
+//! which serves them as a real Traccar does (full-replace PUT, the creator's automatic link,
+//! duplicate link rows): create, update with what fleetform does not manage kept, adopt, prune
+//! of groups, devices never deleted, the billing account, plan-time refusals, exact requests.
+
+use std::collections::BTreeMap;
+
+use fleetform::apply;
+use fleetform::backend::traccar::api::Credentials;
+use fleetform::cmd::demo::DEMO_MANAGER;
+use fleetform::core::model::Action;
+use serde_json::{Value as Json, json};
+use traccar_sandbox::{ObjectType, TraccarVersion};
+
+use crate::e2e::{Env, env, env_version, fleet};
+
+const HEAD: &str = "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nprune: delete\n";
+
+/// The file's text: the header, then `rest`.
+fn file(rest: &str) -> String {
+    format!("{HEAD}{rest}")
+}
+
+/// Every object of a kind as the administrator lists them (`all=true`).
+async fn all(env: &Env, kind: &str) -> Vec<Json> {
+    env.admin(reqwest::Method::GET, &format!("/api/{kind}?all=true"), None)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn device(env: &Env, unique_id: &str) -> Option<Json> {
+    all(env, "devices")
+        .await
+        .into_iter()
+        .find(|d| d["uniqueId"] == unique_id)
+}
+
+async fn group(env: &Env, name: &str) -> Option<Json> {
+    all(env, "groups")
+        .await
+        .into_iter()
+        .find(|g| g["name"] == name)
+}
+
+async fn group_id(env: &Env, name: &str) -> i64 {
+    group(env, name).await.expect("group")["id"]
+        .as_i64()
+        .expect("id")
+}
+
+/// Whether a user→object link row exists; asserts that no pair is stored twice.
+fn linked(env: &Env, user: i64, property: ObjectType, id: i64) -> bool {
+    env.sandbox.seed(|store| {
+        let rows = store
+            .links(ObjectType::User, property)
+            .map(|t| t.rows())
+            .unwrap_or_default();
+        let mut distinct = rows.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(rows.len(), distinct.len(), "duplicate link rows: {rows:?}");
+        rows.contains(&(user, id))
+    })
+}
+
+async fn replan_is_empty(env: &Env, credentials: &Credentials, yaml: &str) {
+    let again = env.plan_as(credentials, yaml).await.expect("plan");
+    assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+}
+
+#[tokio::test]
+async fn objects_are_created_parents_first_updated_in_place_and_replan_empty() {
+    for version in [
+        TraccarVersion::V6_14,
+        TraccarVersion::V6_9,
+        TraccarVersion::V5_12,
+    ] {
+        created_updated_and_replanned(env_version(version).await).await;
+    }
+}
+
+async fn created_updated_and_replanned(env: Env) {
+    // Changes made by hand that the file does not manage: they must survive the update.
+    let bike = device(&env, "BT-000101").await.expect("seeded");
+    let id = bike["id"].as_i64().expect("id");
+    let mut edited = bike.clone();
+    edited["model"] = json!("M1");
+    edited["attributes"] = json!({"notificationTokens": "tok"});
+    edited["expirationTime"] = json!("2030-01-01T00:00:00.000+00:00");
+    env.admin(
+        reqwest::Method::PUT,
+        &format!("/api/devices/{id}"),
+        Some(edited),
+    )
+    .await;
+
+    let yaml = file(
+        r#"groups:
+  Vienna: {}
+  Linz: { parent: Vienna-North }
+  Vienna-North: { parent: Vienna, attributes: { depot: north } }
+devices:
+  BT-000200: { name: Bike 200, group: Linz, category: bicycle, attributes: { frame: L } }
+  BT-000101: { name: Bike 101 renamed, group: Vienna-North, phone: "+43 1" }
+users:
+  - email: rider@acme.example
+    devices: [BT-000200]
+    groups: [Vienna-North]
+"#,
+    );
+    let plan = env.plan(&yaml).await;
+    let order: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    let at = |s: &str| {
+        order
+            .iter()
+            .position(|a| a == s)
+            .unwrap_or_else(|| panic!("{s}: {order:#?}"))
+    };
+    assert!(
+        at("create group Vienna-North") < at("create group Linz"),
+        "{order:#?}"
+    );
+    assert!(
+        at("create group Linz") < at("create device BT-000200"),
+        "{order:#?}"
+    );
+    assert!(at("create device BT-000200") < at("link device BT-000200 to rider@acme.example"));
+    assert!(
+        order.contains(&"update group Vienna".to_string()),
+        "adopted: {order:#?}"
+    );
+    env.apply(&yaml).await;
+
+    let north = group(&env, "Vienna-North").await.expect("created");
+    let linz = group(&env, "Linz").await.expect("created");
+    assert_eq!(north["groupId"], group_id(&env, "Vienna").await);
+    assert_eq!(linz["groupId"], north["id"]);
+    assert_eq!(
+        north["attributes"],
+        json!({"depot": "north", "fleetform": "acme-bikes"})
+    );
+    assert_eq!(
+        group(&env, "Vienna").await.expect("seeded")["attributes"]["fleetform"],
+        "acme-bikes"
+    );
+
+    let new = device(&env, "BT-000200").await.expect("created");
+    assert_eq!(new["name"], "Bike 200");
+    assert_eq!(new["groupId"], linz["id"]);
+    assert_eq!(new["category"], "bicycle");
+    assert_eq!(
+        new["attributes"],
+        json!({"frame": "L", "fleetform": "acme-bikes"})
+    );
+
+    let updated = device(&env, "BT-000101").await.expect("kept");
+    assert_eq!(updated["name"], "Bike 101 renamed");
+    assert_eq!(updated["groupId"], north["id"]);
+    assert_eq!(updated["phone"], "+43 1");
+    // Read-modify-write: what the file does not manage is as it was.
+    assert_eq!(updated["model"], "M1");
+    assert_eq!(updated["attributes"]["notificationTokens"], "tok");
+    assert_eq!(updated["attributes"]["fleetform"], "acme-bikes");
+    assert!(
+        updated["expirationTime"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2030-01-01")),
+        "{updated}"
+    );
+
+    // The billing account holds what the administrator created for it, each link once.
+    let manager = env.user_id(DEMO_MANAGER).await;
+    let new_id = new["id"].as_i64().expect("id");
+    assert!(linked(&env, manager, ObjectType::Device, new_id));
+    assert!(linked(
+        &env,
+        manager,
+        ObjectType::Group,
+        linz["id"].as_i64().expect("id")
+    ));
+    let rider = env.user_id("rider@acme.example").await;
+    assert!(linked(&env, rider, ObjectType::Device, new_id));
+    replan_is_empty(&env, &env.admin, &yaml).await;
+
+    // A change of fields and a move, applied to the same objects.
+    let moved = yaml
+        .replace("Linz: { parent: Vienna-North }", "Linz: { parent: Vienna }")
+        .replace("category: bicycle", "category: car");
+    let plan = env.plan(&moved).await;
+    assert_eq!(plan.summary().update_object, 2, "{:?}", plan.actions);
+    env.apply(&moved).await;
+    assert_eq!(
+        group(&env, "Linz").await.expect("kept")["groupId"],
+        group_id(&env, "Vienna").await
+    );
+    assert_eq!(
+        device(&env, "BT-000200").await.expect("kept")["category"],
+        "car"
+    );
+    replan_is_empty(&env, &env.admin, &moved).await;
+}
+
+#[tokio::test]
+async fn unmarked_objects_are_adopted_and_the_plan_says_so() {
+    let env = env().await;
+    let yaml = file("groups:\n  Graz: {}\ndevices:\n  BT-000107: { group: Graz }\n");
+    let mut out = Vec::new();
+    fleetform::render(
+        &env.plan(&yaml).await,
+        fleetform::views::render::Format::Text,
+        false,
+        &mut out,
+    )
+    .expect("render");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(
+        text.contains("~ group Graz (adopt into fleet acme-bikes)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("~ device BT-000107 (adopt into fleet acme-bikes)"),
+        "{text}"
+    );
+    env.apply(&yaml).await;
+    assert_eq!(
+        device(&env, "BT-000107").await.expect("seeded")["attributes"]["fleetform"],
+        "acme-bikes"
+    );
+    replan_is_empty(&env, &env.admin, &yaml).await;
+}
+
+#[tokio::test]
+async fn marked_groups_that_leave_the_file_are_pruned_but_devices_never() {
+    let env = env().await;
+    let first = file(
+        "groups:\n  Old: {}\n  Kept: {}\ndevices:\n  BT-000300: { group: Old }\n  BT-000101: {}\n",
+    );
+    env.apply(&first).await;
+    let old_id = group_id(&env, "Old").await;
+    assert_eq!(
+        device(&env, "BT-000300").await.expect("created")["groupId"],
+        old_id
+    );
+
+    // prune: keep leaves both.
+    let keep = first
+        .replace("prune: delete", "prune: keep")
+        .replace("  Old: {}\n", "")
+        .replace("{ group: Old }", "{}");
+    let plan = env.plan(&keep).await;
+    assert!(
+        plan.actions
+            .iter()
+            .all(|a| !matches!(a, Action::DeleteObject { .. })),
+        "{:?}",
+        plan.actions
+    );
+
+    // prune: delete removes the marked group; the devices that left the file stay.
+    let second = file("groups:\n  Kept: {}\ndevices: {}\n");
+    let plan = env.plan(&second).await;
+    let deletes: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::DeleteObject { .. }))
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(deletes, ["delete group Old"]);
+    env.apply(&second).await;
+    assert!(group(&env, "Old").await.is_none());
+    assert!(group(&env, "Kept").await.is_some());
+    // The seeded, unmarked groups are never the fleet's to delete.
+    assert!(group(&env, "Vienna").await.is_some() && group(&env, "Graz").await.is_some());
+    let orphan = device(&env, "BT-000300").await.expect("never deleted");
+    assert!(orphan["groupId"].as_i64().unwrap_or(0) == 0, "{orphan}");
+    assert!(device(&env, "BT-000101").await.is_some());
+    replan_is_empty(&env, &env.admin, &second).await;
+}
+
+#[tokio::test]
+async fn run_as_the_billing_account_what_it_creates_stays_linked_to_it() {
+    let env = env().await;
+    let yaml = "version: 1\nfleet: acme-bikes\ngroups:\n  Vienna: {}\n  Depot: { parent: Vienna }\ndevices:\n  BT-000400: { name: Bike 400, group: Depot }\n";
+    let report = env.apply_as(&env.manager, yaml).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    let manager = env.user_id(DEMO_MANAGER).await;
+    let device = device(&env, "BT-000400").await.expect("created")["id"]
+        .as_i64()
+        .expect("id");
+    // The server links the creator: the device and group are the billing account's.
+    assert!(linked(&env, manager, ObjectType::Device, device));
+    assert!(linked(
+        &env,
+        manager,
+        ObjectType::Group,
+        group_id(&env, "Depot").await
+    ));
+    replan_is_empty(&env, &env.manager, yaml).await;
+}
+
+#[tokio::test]
+async fn what_a_manager_may_not_do_is_refused_before_any_write() {
+    let env = env().await;
+    // The manager sees the 12 seeded devices; a limit of 13 leaves room for one create.
+    let manager = env.user(DEMO_MANAGER).await.expect("manager");
+    let id = manager["id"].as_i64().expect("id");
+    env.sandbox.seed(|store| store.set_limits(id, 13, -1));
+    let yaml = "version: 1\nfleet: acme-bikes\ndevices:\n  BT-000500: {}\n  BT-000501: {}\n";
+    env.sandbox.reset_stats();
+    let err = env
+        .plan_as(&env.manager, yaml)
+        .await
+        .expect_err("over the limit");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("fleet.yaml:4:3: device BT-000500: the plan makes fleet@acme.example see 14 devices, over its deviceLimit 13"),
+        "{message}"
+    );
+    assert!(
+        env.sandbox
+            .stats()
+            .by_route
+            .keys()
+            .all(|r| r.starts_with("GET ") || r == "POST /api/session")
+    );
+    assert!(
+        env.plan_as(&env.manager, &yaml.replace("  BT-000501: {}\n", ""))
+            .await
+            .is_ok()
+    );
+
+    env.put_user(DEMO_MANAGER, |u| u["deviceReadonly"] = json!(true))
+        .await;
+    let err = env
+        .plan_as(&env.manager, yaml)
+        .await
+        .expect_err("deviceReadonly");
+    assert!(
+        format!("{err:#}").contains("is deviceReadonly, so it may not create devices"),
+        "{err:#}"
+    );
+}
+
+#[tokio::test]
+async fn references_to_nothing_are_refused_where_they_are_written() {
+    let env = env().await;
+    // No `groups:` section: the group is asked of the server.
+    let yaml = file("devices:\n  BT-000101: { group: Nowhere }\n");
+    let err = env
+        .plan_as(&env.admin, &yaml)
+        .await
+        .expect_err("unknown group");
+    assert!(
+        format!("{err:#}").contains(
+            "fleet.yaml:6:3: device BT-000101: its group Nowhere does not exist on the server (or the account cannot see it)"
+        ),
+        "{err:#}"
+    );
+    // Named twice on the server: ambiguous, never guessed.
+    env.admin(
+        reqwest::Method::POST,
+        "/api/groups",
+        Some(json!({"name": "Graz"})),
+    )
+    .await;
+    let err = env
+        .plan_as(&env.admin, &file("groups:\n  Graz: {}\n"))
+        .await
+        .expect_err("ambiguous");
+    assert!(
+        format!("{err:#}").contains("group Graz: several groups on the server have this name"),
+        "{err:#}"
+    );
+}
+
+/// Managing devices and groups costs no read: they come with the lists already read. Writes:
+/// one POST per create, a GET and a PUT per update, links to the manager in bulk.
+#[tokio::test]
+async fn objects_cost_one_request_per_write_and_none_per_read() {
+    let env = env_version(TraccarVersion::V6_14).await;
+    let yaml = file(
+        "groups:\n  A: {}\n  B: { parent: A }\ndevices:\n  BT-000600: { group: B }\n  BT-000101: { name: Renamed }\n",
+    );
+    env.sandbox.reset_stats();
+    let b = env.backend(&env.admin).await;
+    let plan = fleetform::make_plan(&b, &fleet(&yaml).desired)
+        .await
+        .expect("plan");
+    let report = apply::apply(&b, &plan, &mut Vec::new()).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    let expected: BTreeMap<String, u64> = [
+        ("POST /api/session", 1),
+        ("GET /api/server", 1),
+        ("GET /api/users", 2), // the list, and the manager's managed users
+        ("GET /api/devices", 1),
+        ("GET /api/groups", 1),
+        ("GET /api/permissions", 2),
+        ("POST /api/groups", 2),
+        ("POST /api/devices", 1),
+        ("GET /api/devices/{id}", 1),
+        ("PUT /api/devices/{id}", 1),
+        // The new device and the two new groups to the billing account: one batch per kind.
+        ("POST /api/permissions/bulk", 2),
+    ]
+    .into_iter()
+    .map(|(r, n)| (r.to_string(), n))
+    .collect();
+    assert_eq!(env.sandbox.stats().by_route, expected);
+
+    // A plan with the sections reads exactly what one without them reads.
+    let plain = "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\n";
+    let mut reads = Vec::new();
+    for yaml in [plain.to_string(), yaml] {
+        env.sandbox.reset_stats();
+        let b = env.backend(&env.admin).await;
+        let plan = fleetform::make_plan(&b, &fleet(&yaml).desired)
+            .await
+            .expect("plan");
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        reads.push(env.sandbox.stats().by_route);
+    }
+    assert_eq!(reads[0], reads[1]);
+}
+
+/// A POST whose answer was lost may have created the object: it is looked up by key before
+/// anything is sent again, so there is never a second device or group.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_found_not_sent_twice() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use traccar_sandbox::{Fault, FaultHook};
+    for (route, fault) in [
+        ("POST /api/groups", Fault::AnswerLost),
+        ("POST /api/devices", Fault::AnswerLost),
+        ("POST /api/devices", Fault::Drop),
+    ] {
+        let env = env().await;
+        let yaml = file("groups:\n  North: {}\ndevices:\n  BT-000700: { group: North }\n");
+        let options = fleetform::backend::traccar::Options {
+            retry: fleetform::backend::traccar::api::RetryPolicy {
+                max_attempts: 5,
+                base_delay: std::time::Duration::from_millis(5),
+                max_delay: std::time::Duration::from_millis(20),
+                max_retry_after: std::time::Duration::from_millis(20),
+            },
+            ..Default::default()
+        };
+        let b = fleetform::backend::traccar::TraccarBackend::connect(&env.url, &env.admin, options)
+            .await
+            .expect("connect");
+        let plan = fleetform::make_plan(&b, &fleet(&yaml).desired)
+            .await
+            .expect("plan");
+        let fired = Arc::new(AtomicBool::new(false));
+        let once = fault.clone();
+        let hook: FaultHook = Arc::new(move |info| {
+            (info.route == route && !fired.swap(true, Ordering::SeqCst)).then(|| once.clone())
+        });
+        env.sandbox.set_fault_hook(Some(hook));
+        let report = apply::apply(&b, &plan, &mut Vec::new()).await;
+        env.sandbox.set_fault_hook(None);
+        assert!(
+            report.is_success(),
+            "{route} {fault:?}: {:?}",
+            report.failed
+        );
+        let groups = all(&env, "groups")
+            .await
+            .iter()
+            .filter(|g| g["name"] == "North")
+            .count();
+        let devices = all(&env, "devices")
+            .await
+            .iter()
+            .filter(|d| d["uniqueId"] == "BT-000700")
+            .count();
+        assert_eq!((groups, devices), (1, 1), "{route} {fault:?}");
+        assert_eq!(
+            device(&env, "BT-000700").await.expect("created")["groupId"],
+            group_id(&env, "North").await
+        );
+        replan_is_empty(&env, &env.admin, &yaml).await;
+    }
+}
+
+/// The binary's export, as the demo administrator.
+fn export(env: &Env, args: &[&str]) -> crate::e2e::Run {
+    crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes"])
+            .args(args)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    )
+}
+
+/// Export writes the fleet's devices and groups, and planning the exported file changes
+/// nothing; `--scope all` adds the unmarked ones (which a plan would adopt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_the_sections_and_the_round_trip_plans_nothing() {
+    let env = env().await;
+    let yaml = file(
+        r#"groups:
+  Vienna: {}
+  Vienna-North: { parent: Vienna, attributes: { depot: north } }
+devices:
+  BT-000101: { name: "Bike 101", group: Vienna-North, category: bicycle, phone: "0664 1" }
+  BT-000800: { group: Vienna }
+users:
+  - email: rider@acme.example
+    devices: [BT-000800]
+    groups: [Vienna-North]
+"#,
+    );
+    env.apply(&yaml).await;
+    let managed = export(&env, &[]);
+    assert_eq!(managed.code, 0, "{}", managed.stderr);
+    let text = managed.stdout;
+    let loaded =
+        fleetform::config::parse(&text, "exported.yaml").unwrap_or_else(|p| panic!("{p}\n{text}"));
+    let objects = &loaded.desired.objects;
+    let keys = |kind: &str| -> Vec<String> {
+        objects
+            .iter()
+            .find(|(k, _)| k.name() == kind)
+            .map(|(_, o)| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys("group"), ["Vienna", "Vienna-North"], "{text}");
+    assert_eq!(keys("device"), ["BT-000101", "BT-000800"], "{text}");
+    assert!(text.contains("    parent: \"Vienna\""), "{text}");
+    assert!(text.contains("    phone: \"0664 1\""), "{text}");
+    assert!(!text.contains("fleetform: "), "no marker: {text}");
+    // The round trip: the exported file plans nothing, nor with the manager added back.
+    replan_is_empty(&env, &env.admin, &text).await;
+    let exported = text.replace("prune: keep", "prune: keep\nmanager: fleet@acme.example");
+    replan_is_empty(&env, &env.admin, &exported).await;
+
+    // `--scope all` also lists the seeded, unmarked groups and devices: a plan adopts them.
+    let all = export(&env, &["--scope", "all"]);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    let loaded = fleetform::config::parse(&all.stdout, "all.yaml").expect("valid");
+    let everything = loaded
+        .desired
+        .objects
+        .values()
+        .map(|o| o.len())
+        .sum::<usize>();
+    // 3 groups (Vienna, Vienna-North, Graz) and 13 devices.
+    assert_eq!(everything, 16, "{}", all.stdout);
+    let plan = env.plan_as(&env.admin, &all.stdout).await.expect("plan");
+    assert!(
+        plan.actions.iter().all(
+            |a| matches!(a, Action::UpdateObject { adopt: true, changes, .. } if changes.is_empty())
+        ),
+        "only adoptions: {:?}",
+        plan.actions
+    );
+}
+
+/// The binary as the demo administrator, with files.
+fn fleetform_bin(env: &Env, args: &[&str], paths: &[&std::path::Path]) -> crate::e2e::Run {
+    crate::e2e::run(
+        crate::e2e::bin()
+            .args(args)
+            .args(paths)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    )
+}
+
+/// A saved plan with object actions applies as reviewed, and is refused, with nothing applied,
+/// when a device it read changed since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plans_carry_object_actions_and_notice_object_changes() {
+    use std::path::Path;
+    let env = env().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_path = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    let yaml =
+        file("groups:\n  North: {}\ndevices:\n  BT-000101: { name: Bike 101, group: North }\n");
+    std::fs::write(&file_path, &yaml).expect("write");
+    let args = ["plan", "--out"];
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    // A hand edit of a device the plan read makes it stale.
+    let mut bike = device(&env, "BT-000101").await.expect("seeded");
+    let id = bike["id"].as_i64().expect("id");
+    bike["model"] = json!("changed by hand");
+    env.admin(
+        reqwest::Method::PUT,
+        &format!("/api/devices/{id}"),
+        Some(bike),
+    )
+    .await;
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(
+        apply
+            .stderr
+            .contains("device BT-000101 changed since the plan"),
+        "{}",
+        apply.stderr
+    );
+    assert!(group(&env, "North").await.is_none(), "nothing was applied");
+
+    // Planned again, the saved plan applies: objects first, then the manager's links.
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(
+        device(&env, "BT-000101").await.expect("kept")["groupId"],
+        group_id(&env, "North").await
+    );
+    replan_is_empty(&env, &env.admin, &yaml).await;
+}
