@@ -202,7 +202,9 @@ mod tests {
     #[test]
     fn a_counting_hook_counts_what_it_injects_by_kind() {
         let (hook, counts) = counting(|info: &RequestInfo| {
-            (info.seq % 2 == 0).then_some((Kind::Reset, Fault::Drop))
+            info.seq
+                .is_multiple_of(2)
+                .then_some((Kind::Reset, Fault::Drop))
         });
         let injected = (1..=6).filter_map(|s| hook(&info(s, "GET /a"))).count();
         assert_eq!(injected, 3);
