@@ -103,7 +103,9 @@ impl Plan {
         }
     }
 
-    /// The fault for one request, if any: a pure function of the seed and `info`.
+    /// The fault for one request, if any: a pure function of the seed and `info`. A
+    /// `ServerError` is [`server_error`] or [`unavailable`]; a `TooManyRequests` is
+    /// [`too_many_requests`].
     pub fn decide(&self, info: &RequestInfo) -> Option<(Kind, Fault)> {
         if self.target != Target::All && target_of(&info.route) != self.target {
             return None;
