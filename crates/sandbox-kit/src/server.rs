@@ -262,3 +262,173 @@ fn fault_response(
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+    use crate::{CommonCounts, FaultHook, RequestInfo};
+
+    #[derive(Clone, Debug, Default)]
+    struct Stats {
+        total: u64,
+        by_route: BTreeMap<String, u64>,
+        faulted: u64,
+        handled: u64,
+    }
+
+    impl Counters for Stats {
+        fn common(&mut self) -> CommonCounts<'_> {
+            CommonCounts {
+                total: &mut self.total,
+                by_route: &mut self.by_route,
+                faulted: &mut self.faulted,
+            }
+        }
+    }
+
+    /// Serves `GET /ok` with 200 and counts what it handles; `LOST` is its
+    /// `LOST_ANSWER_STATUS`.
+    #[derive(Default)]
+    struct Toy<const LOST: bool> {
+        recorder: Recorder<Stats>,
+    }
+
+    impl<const LOST: bool> Service for Toy<LOST> {
+        type Stats = Stats;
+        type Matched = ();
+        type Pass = ();
+
+        const LOST_ANSWER_STATUS: bool = LOST;
+
+        fn recorder(&self) -> &Recorder<Stats> {
+            &self.recorder
+        }
+
+        fn latency(&self) -> Duration {
+            Duration::ZERO
+        }
+
+        fn route(&self, method: &str, path: &str) -> Option<((), String)> {
+            (path == "/ok").then(|| ((), format!("{method} /ok")))
+        }
+
+        fn logged_query(&self, raw: Option<&str>) -> Option<String> {
+            raw.map(|q| q.replace("secret", "REDACTED"))
+        }
+
+        async fn admit(&self, _peer: SocketAddr) {}
+
+        fn fault_content_type(&self, _body: &str, with_headers: bool) -> Option<&'static str> {
+            (!with_headers).then_some("text/plain")
+        }
+
+        fn handle(
+            &self,
+            _parts: &Parts,
+            matched: Option<()>,
+            _body: &[u8],
+            _peer: SocketAddr,
+        ) -> Response<Body> {
+            self.recorder.count(|s| s.handled += 1);
+            let mut response = Response::new(Body::from("handled"));
+            if matched.is_none() {
+                *response.status_mut() = StatusCode::NOT_FOUND;
+            }
+            response
+        }
+    }
+
+    async fn start<const LOST: bool>(hook: Option<FaultHook>) -> (Arc<Toy<LOST>>, Server) {
+        let toy = Arc::new(Toy::<LOST>::default());
+        toy.recorder.set_hook(hook);
+        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = Server::start(listen, toy.clone()).await.unwrap();
+        (toy, server)
+    }
+
+    /// One request on its own connection; the raw answer, empty when none came.
+    async fn get(server: &Server, target: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    fn on_ok(fault: Fault) -> Option<FaultHook> {
+        Some(Arc::new(move |info: &RequestInfo| {
+            (info.route == "GET /ok").then(|| fault.clone())
+        }))
+    }
+
+    #[tokio::test]
+    async fn requests_are_handled_counted_and_logged_with_the_query_as_the_service_shows_it() {
+        let (toy, server) = start::<false>(None).await;
+        assert!(
+            get(&server, "/ok?k=secret")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        assert!(get(&server, "/nowhere").await.starts_with("HTTP/1.1 404"));
+        let stats = toy.recorder.stats();
+        assert_eq!((stats.total, stats.faulted, stats.handled), (2, 0, 2));
+        assert_eq!(stats.by_route.get("GET (unmatched)"), Some(&1));
+        let log = toy.recorder.requests();
+        assert_eq!(log[0].query.as_deref(), Some("k=REDACTED"));
+        assert_eq!((log[0].status, log[1].status), (200, 404));
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_gets_no_answer_is_not_handled_and_is_logged_as_0() {
+        let (toy, server) = start::<true>(on_ok(Fault::Drop)).await;
+        assert_eq!(get(&server, "/ok").await, "");
+        let stats = toy.recorder.stats();
+        assert_eq!((stats.faulted, stats.handled), (1, 0));
+        assert_eq!(toy.recorder.requests()[0].status, 0);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_handled_and_logged_as_the_service_says() {
+        let (toy, server) = start::<true>(on_ok(Fault::AnswerLost)).await;
+        assert_eq!(get(&server, "/ok").await, "");
+        assert_eq!(toy.recorder.stats().handled, 1);
+        assert_eq!(toy.recorder.requests()[0].status, 200);
+
+        let (toy, server) = start::<false>(on_ok(Fault::AnswerLost)).await;
+        assert_eq!(get(&server, "/ok").await, "");
+        assert_eq!(toy.recorder.stats().handled, 1);
+        assert_eq!(toy.recorder.requests()[0].status, 0);
+    }
+
+    #[tokio::test]
+    async fn a_fault_answer_carries_the_services_content_type_and_its_headers() {
+        let (toy, server) = start::<false>(on_ok(Fault::Respond {
+            status: 503,
+            body: "down".into(),
+        }))
+        .await;
+        let answer = get(&server, "/ok").await.to_ascii_lowercase();
+        assert!(answer.starts_with("http/1.1 503"), "{answer}");
+        assert!(answer.contains("content-type: text/plain"), "{answer}");
+        assert!(answer.ends_with("down"), "{answer}");
+        assert_eq!(toy.recorder.stats().handled, 0);
+
+        let (toy, server) = start::<false>(on_ok(Fault::RespondWith {
+            status: 429,
+            headers: vec![("Retry-After".into(), "3".into())],
+            body: "slow down".into(),
+        }))
+        .await;
+        let answer = get(&server, "/ok").await.to_ascii_lowercase();
+        assert!(answer.starts_with("http/1.1 429"), "{answer}");
+        assert!(answer.contains("retry-after: 3"), "{answer}");
+        assert!(!answer.contains("content-type"), "{answer}");
+        assert_eq!(toy.recorder.requests()[0].status, 429);
+    }
+}
