@@ -161,17 +161,18 @@ impl<S: Counters> Recorder<S> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
 
+    /// A sandbox's `Stats`, for the kit's tests: the common counters and one of its own.
     #[derive(Clone, Debug, Default, PartialEq)]
-    struct Stats {
-        total: u64,
-        by_route: BTreeMap<String, u64>,
-        faulted: u64,
-        own: u64,
+    pub(crate) struct Stats {
+        pub(crate) total: u64,
+        pub(crate) by_route: BTreeMap<String, u64>,
+        pub(crate) faulted: u64,
+        pub(crate) own: u64,
     }
 
     impl Counters for Stats {

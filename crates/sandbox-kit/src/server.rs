@@ -265,32 +265,13 @@ fn fault_response(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::*;
-    use crate::{CommonCounts, FaultHook, RequestInfo};
+    use crate::log::tests::Stats;
+    use crate::{FaultHook, RequestInfo};
 
-    #[derive(Clone, Debug, Default)]
-    struct Stats {
-        total: u64,
-        by_route: BTreeMap<String, u64>,
-        faulted: u64,
-        handled: u64,
-    }
-
-    impl Counters for Stats {
-        fn common(&mut self) -> CommonCounts<'_> {
-            CommonCounts {
-                total: &mut self.total,
-                by_route: &mut self.by_route,
-                faulted: &mut self.faulted,
-            }
-        }
-    }
-
-    /// Serves `GET /ok` with 200 and counts what it handles; `LOST` is its
+    /// Serves `GET /ok` with 200 and counts what it handles in `Stats::own`; `LOST` is its
     /// `LOST_ANSWER_STATUS`.
     #[derive(Default)]
     struct Toy<const LOST: bool> {
@@ -333,7 +314,7 @@ mod tests {
             _body: &[u8],
             _peer: SocketAddr,
         ) -> Response<Body> {
-            self.recorder.count(|s| s.handled += 1);
+            self.recorder.count(|s| s.own += 1);
             let mut response = Response::new(Body::from("handled"));
             if matched.is_none() {
                 *response.status_mut() = StatusCode::NOT_FOUND;
@@ -376,7 +357,7 @@ mod tests {
         );
         assert!(get(&server, "/nowhere").await.starts_with("HTTP/1.1 404"));
         let stats = toy.recorder.stats();
-        assert_eq!((stats.total, stats.faulted, stats.handled), (2, 0, 2));
+        assert_eq!((stats.total, stats.faulted, stats.own), (2, 0, 2));
         assert_eq!(stats.by_route.get("GET (unmatched)"), Some(&1));
         let log = toy.recorder.requests();
         assert_eq!(log[0].query.as_deref(), Some("k=REDACTED"));
@@ -389,7 +370,7 @@ mod tests {
         let (toy, server) = start::<true>(on_ok(Fault::Drop)).await;
         assert_eq!(get(&server, "/ok").await, "");
         let stats = toy.recorder.stats();
-        assert_eq!((stats.faulted, stats.handled), (1, 0));
+        assert_eq!((stats.faulted, stats.own), (1, 0));
         assert_eq!(toy.recorder.requests()[0].status, 0);
     }
 
@@ -397,12 +378,12 @@ mod tests {
     async fn a_lost_answer_is_handled_and_logged_as_the_service_says() {
         let (toy, server) = start::<true>(on_ok(Fault::AnswerLost)).await;
         assert_eq!(get(&server, "/ok").await, "");
-        assert_eq!(toy.recorder.stats().handled, 1);
+        assert_eq!(toy.recorder.stats().own, 1);
         assert_eq!(toy.recorder.requests()[0].status, 200);
 
         let (toy, server) = start::<false>(on_ok(Fault::AnswerLost)).await;
         assert_eq!(get(&server, "/ok").await, "");
-        assert_eq!(toy.recorder.stats().handled, 1);
+        assert_eq!(toy.recorder.stats().own, 1);
         assert_eq!(toy.recorder.requests()[0].status, 0);
     }
 
@@ -417,7 +398,7 @@ mod tests {
         assert!(answer.starts_with("http/1.1 503"), "{answer}");
         assert!(answer.contains("content-type: text/plain"), "{answer}");
         assert!(answer.ends_with("down"), "{answer}");
-        assert_eq!(toy.recorder.stats().handled, 0);
+        assert_eq!(toy.recorder.stats().own, 0);
 
         let (toy, server) = start::<false>(on_ok(Fault::RespondWith {
             status: 429,
