@@ -171,15 +171,18 @@
 //!
 //! # Layout
 //!
-//! `lib.rs` (this file: public API, HTTP wiring, request log, statistics, latency and fault
-//! injection), `store.rs` (company, applications, instances, users, the clock), `auth.rs` (JWTs,
+//! `lib.rs` (this file: public API, configuration, the sandbox's side of the connection loop),
+//! `store.rs` (company, applications, instances, users, the clock), `auth.rs` (JWTs,
 //! refresh tokens, the login limit), `wire.rs` (envelope, errors, dates, body reading, the user
 //! read model), `routes/` (handlers: `auth.rs`, `registration.rs`, `management.rs`,
-//! `accounts.rs`), `faults.rs` (one-shot hooks and seeded fault plans).
+//! `accounts.rs`), `faults.rs` (the service's fault answers and seeded fault plans).
 //!
-//! The HTTP layer is a plain hyper HTTP/1.1 connection loop serving axum bodies, so that a fault
-//! can drop a connection without answering and the login limit knows the client's address.
-//! Handlers run synchronously under one store lock, which is never held across an await.
+//! The request log, the counters, the fault hook and the HTTP layer are `sandbox-kit`'s, shared
+//! with the Traccar sandbox (its types are re-exported here): a plain hyper HTTP/1.1 connection
+//! loop serving axum bodies, so that a fault can drop a connection without answering and the
+//! login limit knows the client's address. This crate plugs in its routes and answers
+//! (`impl Service for Shared`). Handlers run synchronously under one store lock, which is never
+//! held across an await.
 
 mod auth;
 pub mod faults;
@@ -187,26 +190,23 @@ mod routes;
 mod store;
 mod wire;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Response, header};
+use sandbox_kit::{CommonCounts, Counters, Recorder, Server, Service, lock};
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
 
 pub use auth::LoginLimit;
 /// The route names used by [`Stats::by_route`], [`LoggedRequest::route`] and
 /// [`RequestInfo::route`], e.g. [`route::REGISTER`] = `"POST /v1/Registration/create"`.
 pub use routes::names as route;
+pub use sandbox_kit::{Fault, FaultHook, LOG_CAPACITY, LoggedRequest, RequestInfo};
 pub use store::{
     AccountStatus, ActivityStatus, AddUserError, Application, Company, DEFAULT_IMAGE_URL, Gender,
     Instance, Profile, Store, User, UserFields, new_uuid,
@@ -326,56 +326,6 @@ pub struct Stats {
     pub logins_refused: u64,
 }
 
-/// One request as recorded in the log. Never holds headers or bodies, so no token, password or
-/// instance key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoggedRequest {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    /// The status answered; 0 when the connection was closed without an answer (a
-    /// [`Fault::Drop`], or a [`Fault::AnswerLost`] whose request was handled).
-    pub status: u16,
-    /// The route name, e.g. `"PUT /v1/Management/users"` (see [`route`]).
-    pub route: String,
-}
-
-/// What a fault hook sees of a request, before it is handled.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestInfo {
-    /// 1-based sequence number of the request since start.
-    pub seq: u64,
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    /// The route name, e.g. `"POST /v1/Registration/create"` (see [`route`]).
-    pub route: String,
-}
-
-/// A fault to inject into one request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Answer with this status and body without handling the request (`Content-Type` is JSON
-    /// when the body parses as JSON, else plain text).
-    Respond { status: u16, body: String },
-    /// `Respond`, with extra headers.
-    RespondWith {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
-    /// Wait this long, then handle the request normally.
-    Delay(Duration),
-    /// Close the connection without answering and without handling the request.
-    Drop,
-    /// Handle the request (its changes are applied), then close the connection without
-    /// answering: e.g. a lost registration answer.
-    AnswerLost,
-}
-
-/// Decides per request whether to inject a fault.
-pub type FaultHook = Arc<dyn Fn(&RequestInfo) -> Option<Fault> + Send + Sync>;
-
 /// An access token and its refresh token, as [`Sandbox::issue_admin_tokens`] hands them out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenPair {
@@ -394,43 +344,21 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
-/// The most requests kept in the log (oldest dropped first).
-pub const LOG_CAPACITY: usize = 100_000;
-
-/// The largest request body read (bigger ones drop the connection).
-const MAX_BODY: usize = 16 * 1024 * 1024;
-
 struct Db {
     store: Store,
     auth: AuthState,
 }
 
-#[derive(Default)]
-struct Metrics {
-    seq: u64,
-    stats: Stats,
-    log: VecDeque<LoggedRequest>,
-}
-
 struct Shared {
     config: SandboxConfig,
     db: Mutex<Db>,
-    metrics: Mutex<Metrics>,
-    hook: Mutex<Option<FaultHook>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding a lock cannot leave the sandbox's data half-written in a way that
-    // matters more than stopping the server; keep serving.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    recorder: Recorder<Stats>,
 }
 
 /// A running sandbox server.
 pub struct Sandbox {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl Sandbox {
@@ -443,13 +371,6 @@ impl Sandbox {
                 config.instance.id
             )
         })?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
-        let mut addr = listener.local_addr().context("reading the bound address")?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        }
         let store = Store::new(
             Company {
                 id: COMPANY_ID.into(),
@@ -476,27 +397,20 @@ impl Sandbox {
                 auth: AuthState::default(),
             }),
             config,
-            metrics: Mutex::new(Metrics::default()),
-            hook: Mutex::new(None),
+            recorder: Recorder::default(),
         });
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
-        Ok(Sandbox {
-            shared,
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        let server = Server::start(listen, shared.clone()).await?;
+        Ok(Sandbox { shared, server })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The base URL, e.g. `http://127.0.0.1:8082`: the `server.url` of a fleet file.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The configuration it runs with (instance and admin credentials included).
@@ -506,24 +420,22 @@ impl Sandbox {
 
     /// Request counters.
     pub fn stats(&self) -> Stats {
-        lock(&self.shared.metrics).stats.clone()
+        self.shared.recorder.stats()
     }
 
     /// The request log, oldest first (at most [`LOG_CAPACITY`] entries).
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        lock(&self.shared.metrics).log.iter().cloned().collect()
+        self.shared.recorder.requests()
     }
 
     /// Clears the counters and the request log.
     pub fn reset_stats(&self) {
-        let mut metrics = lock(&self.shared.metrics);
-        metrics.stats = Stats::default();
-        metrics.log.clear();
+        self.shared.recorder.reset();
     }
 
     /// Installs (or removes) the fault hook, called once per request before it is handled.
     pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
-        *lock(&self.shared.hook) = hook;
+        self.shared.recorder.set_hook(hook);
     }
 
     /// Changes the database directly, without HTTP, checks or rate limits (fast seeding for
@@ -562,24 +474,9 @@ impl Sandbox {
         }
     }
 
-    /// Stops accepting connections and closes open ones.
-    pub async fn shutdown(mut self) {
-        self.stop_now();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-
-    fn stop_now(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        self.stop_now();
+    /// Stops accepting connections and closes open ones (dropping the sandbox stops it too).
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
@@ -628,181 +525,75 @@ pub async fn serve(config: SandboxConfig, listen: SocketAddr) -> anyhow::Result<
     Ok(())
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move { serve_request(shared, peer, request).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
+/// The connection loop's view of the sandbox: telematics route names, JSON fault answers, a
+/// lost answer logged as a dropped connection, and no throttle.
+impl Service for Shared {
+    type Stats = Stats;
+    type Matched = (Route, Option<String>);
+    type Pass = ();
+
+    const LOST_ANSWER_STATUS: bool = false;
+
+    fn recorder(&self) -> &Recorder<Stats> {
+        &self.recorder
     }
-    connections.shutdown().await;
-}
 
-/// Returned instead of a response to close the connection without answering.
-#[derive(Debug)]
-struct DropConnection;
-
-impl std::fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by the sandbox")
+    fn latency(&self) -> Duration {
+        self.config.latency
     }
-}
 
-impl std::error::Error for DropConnection {}
-
-impl Shared {
-    fn record(&self, info: &RequestInfo, status: u16) {
-        let mut metrics = lock(&self.metrics);
-        if metrics.log.len() >= LOG_CAPACITY {
-            metrics.log.pop_front();
-        }
-        metrics.log.push_back(LoggedRequest {
-            method: info.method.clone(),
-            path: info.path.clone(),
-            query: info.query.clone(),
-            status,
-            route: info.route.clone(),
-        });
+    fn route(&self, method: &str, path: &str) -> Option<(Self::Matched, String)> {
+        let matched = Route::parse(path, self.config.create_many)?;
+        let name = matched.0.name(method);
+        Some((matched, name))
     }
-}
 
-fn fault_response(status: u16, headers: Vec<(String, String)>, body: String) -> Response<Body> {
-    let json = serde_json::from_str::<Value>(&body).is_ok();
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(if json {
+    async fn admit(&self, _peer: SocketAddr) {}
+
+    fn fault_content_type(&self, body: &str, _with_headers: bool) -> Option<&'static str> {
+        Some(if serde_json::from_str::<Value>(body).is_ok() {
             "application/json; charset=utf-8"
         } else {
             "text/plain"
-        }),
-    );
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            header::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().insert(name, value);
+        })
+    }
+
+    fn handle(
+        &self,
+        parts: &Parts,
+        matched: Option<Self::Matched>,
+        body: &[u8],
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let processed = process(
+            self,
+            &parts.method,
+            &parts.headers,
+            parts.uri.query(),
+            body,
+            matched,
+            peer.ip(),
+        );
+        match processed {
+            Ok(value) => wire::envelope_response(200, value),
+            Err(e) => {
+                if e == ApiError::TooManyLogins {
+                    self.recorder.count(|stats| stats.logins_refused += 1);
+                }
+                e.into_response()
+            }
         }
     }
-    response
 }
 
-async fn serve_request(
-    shared: Arc<Shared>,
-    peer: SocketAddr,
-    request: Request<Incoming>,
-) -> Result<Response<Body>, DropConnection> {
-    let (parts, body) = request.into_parts();
-    let path = parts.uri.path().to_string();
-    let raw_query = parts.uri.query().map(str::to_string);
-    let method = parts.method.as_str().to_string();
-    let matched = Route::parse(&path, shared.config.create_many);
-    let route_name = match &matched {
-        Some((route, _)) => route.name(&method),
-        None => format!("{method} (unmatched)"),
-    };
-    let info = {
-        let mut metrics = lock(&shared.metrics);
-        metrics.seq += 1;
-        metrics.stats.total += 1;
-        *metrics
-            .stats
-            .by_route
-            .entry(route_name.clone())
-            .or_insert(0) += 1;
-        RequestInfo {
-            seq: metrics.seq,
-            method: method.clone(),
-            path: path.clone(),
-            query: raw_query.clone(),
-            route: route_name,
+impl Counters for Stats {
+    fn common(&mut self) -> CommonCounts<'_> {
+        CommonCounts {
+            total: &mut self.total,
+            by_route: &mut self.by_route,
+            faulted: &mut self.faulted,
         }
-    };
-    let hook = lock(&shared.hook).clone();
-    let fault = hook.and_then(|h| h(&info));
-    if fault.is_some() {
-        lock(&shared.metrics).stats.faulted += 1;
     }
-    if !shared.config.latency.is_zero() {
-        tokio::time::sleep(shared.config.latency).await;
-    }
-    let mut answer_lost = false;
-    match fault {
-        Some(Fault::Respond { status, body }) => {
-            shared.record(&info, status);
-            return Ok(fault_response(status, Vec::new(), body));
-        }
-        Some(Fault::RespondWith {
-            status,
-            headers,
-            body,
-        }) => {
-            shared.record(&info, status);
-            return Ok(fault_response(status, headers, body));
-        }
-        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
-        Some(Fault::Drop) => {
-            shared.record(&info, 0);
-            return Err(DropConnection);
-        }
-        Some(Fault::AnswerLost) => answer_lost = true,
-        None => {}
-    }
-    let bytes = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            shared.record(&info, 0);
-            return Err(DropConnection);
-        }
-    };
-    let response = match process(
-        &shared,
-        &parts.method,
-        &parts.headers,
-        raw_query.as_deref(),
-        &bytes,
-        matched,
-        peer.ip(),
-    ) {
-        Ok(value) => wire::envelope_response(200, value),
-        Err(e) => {
-            if e == ApiError::TooManyLogins {
-                lock(&shared.metrics).stats.logins_refused += 1;
-            }
-            e.into_response()
-        }
-    };
-    if answer_lost {
-        // Handled, but the client hears nothing: logged as dropped.
-        shared.record(&info, 0);
-        return Err(DropConnection);
-    }
-    shared.record(&info, response.status().as_u16());
-    Ok(response)
 }
 
 /// Whether a Content-Type is one ASP.NET's JSON input formatter reads: `application/json`,
@@ -912,6 +703,7 @@ const _: fn() = || {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn json_media_types_are_those_aspnet_reads() {

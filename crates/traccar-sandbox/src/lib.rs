@@ -51,17 +51,19 @@
 //! so both agree. `GET /api/permissions` answers H2's upper-case column labels (`USERID`), as the
 //! notes derive for the default database. Unverified details are chosen as the notes derive them.
 //!
-//! Layout: `lib.rs` (this file: public API, HTTP wiring, request log, statistics, throttle,
-//! latency and fault injection), `version.rs`, `store.rs` (tables, multiset links, sequences),
+//! Layout: `lib.rs` (this file: public API, configuration, the throttle, the sandbox's side of
+//! the connection loop), `faults.rs` (Traccar's fault answers and seeded plans), `version.rs`, `store.rs` (tables, multiset links, sequences),
 //! `objects/` (the object kinds: rows, constraints, cascades, their JSON, the iCalendar and
 //! pre-6.9 geofence-area checks),
 //! `rules.rs` (permission checks), `auth.rs` (Basic, Bearer tokens, cookie sessions), `totp.rs`,
 //! `wire.rs` (Jackson-like JSON), `errors.rs` (Traccar's error answers), `routes/` (handlers;
 //! `routes/objects.rs` serves every object kind).
 //!
-//! The HTTP layer is a plain hyper HTTP/1.1 connection loop serving axum bodies, so that a fault
-//! can drop a connection without answering. Handlers run synchronously under one store lock,
-//! which is never held across an await.
+//! The request log, the counters, the fault hook and the HTTP layer are `sandbox-kit`'s, shared
+//! with the telematics sandbox (its types are re-exported here): a plain hyper HTTP/1.1
+//! connection loop serving axum bodies, so that a fault can drop a connection without
+//! answering. This crate plugs in its routes, answers and throttle (`impl Service for Shared`).
+//! Handlers run synchronously under one store lock, which is never held across an await.
 
 #![allow(clippy::print_stdout, reason = "a test server prints its address")]
 
@@ -76,26 +78,24 @@ mod totp;
 mod version;
 mod wire;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use sandbox_kit::{CommonCounts, Counters, Recorder, Server, Service, lock};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use errors::ApiError;
 pub use objects::{
     Calendar, ComputedAttribute, Driver, Geofence, Maintenance, Notification, Object, References,
     SavedCommand,
 };
+pub use sandbox_kit::{Fault, FaultHook, LOG_CAPACITY, LoggedRequest, RequestInfo};
 pub use store::{
     Action, Device, Group, LinkTable, ObjectType, PasswordHash, ServerSettings, Store, User,
 };
@@ -139,102 +139,29 @@ pub struct Stats {
     pub faulted: u64,
 }
 
-/// One request as recorded in the log. Never holds headers, bodies or token values.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoggedRequest {
-    pub method: String,
-    pub path: String,
-    /// The raw query string, with any `token` value replaced by `REDACTED`.
-    pub query: Option<String>,
-    /// The status answered; 0 when the connection was dropped without an answer.
-    pub status: u16,
-    /// The route template, e.g. `"PUT /api/users/{id}"`.
-    pub route: String,
-}
-
-/// What a fault hook sees of a request, before it is handled.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestInfo {
-    /// 1-based sequence number of the request since start.
-    pub seq: u64,
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    /// The route template, e.g. `"POST /api/permissions"`.
-    pub route: String,
-}
-
-/// A fault to inject into one request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Answer with this status and plain-text body without handling the request.
-    Respond { status: u16, body: String },
-    /// `Respond`, with extra headers (e.g. `Retry-After` on a 429).
-    RespondWith {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
-    /// Wait this long, then handle the request normally.
-    Delay(Duration),
-    /// Close the connection without answering and without handling the request.
-    Drop,
-    /// Handle the request (its changes are applied), then close the connection without answering.
-    AnswerLost,
-}
-
-/// Decides per request whether to inject a fault.
-pub type FaultHook = Arc<dyn Fn(&RequestInfo) -> Option<Fault> + Send + Sync>;
-
-/// The most requests kept in the log (oldest dropped first).
-pub const LOG_CAPACITY: usize = 100_000;
-
 struct Db {
     store: Store,
     auth: AuthState,
 }
 
-#[derive(Default)]
-struct Metrics {
-    seq: u64,
-    stats: Stats,
-    log: VecDeque<LoggedRequest>,
-}
-
 struct Shared {
     config: SandboxConfig,
     db: Mutex<Db>,
-    metrics: Mutex<Metrics>,
-    hook: Mutex<Option<FaultHook>>,
+    recorder: Recorder<Stats>,
     throttle: Mutex<HashMap<IpAddr, RateTracker>>,
     /// DoSFilter's `throttledRequests` passes: delayed requests handled at once.
-    throttle_passes: tokio::sync::Semaphore,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding a lock cannot leave the sandbox's data half-written in a way that
-    // matters more than stopping the server; keep serving.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    throttle_passes: Arc<Semaphore>,
 }
 
 /// A running sandbox server.
 pub struct Sandbox {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl Sandbox {
     /// Starts serving on `listen` (port 0: an ephemeral port) with an empty database.
     pub async fn start(config: SandboxConfig, listen: SocketAddr) -> anyhow::Result<Sandbox> {
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
-        let mut addr = listener.local_addr().context("reading the bound address")?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        }
         let shared = Arc::new(Shared {
             db: Mutex::new(Db {
                 store: {
@@ -246,29 +173,22 @@ impl Sandbox {
                 auth: AuthState::default(),
             }),
             config,
-            metrics: Mutex::new(Metrics::default()),
-            hook: Mutex::new(None),
+            recorder: Recorder::default(),
             throttle: Mutex::new(HashMap::new()),
-            throttle_passes: tokio::sync::Semaphore::new(THROTTLED_REQUESTS),
+            throttle_passes: Arc::new(Semaphore::new(THROTTLED_REQUESTS)),
         });
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
-        Ok(Sandbox {
-            shared,
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        let server = Server::start(listen, shared.clone()).await?;
+        Ok(Sandbox { shared, server })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The base URL, e.g. `http://127.0.0.1:8082`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The version it imitates.
@@ -278,24 +198,22 @@ impl Sandbox {
 
     /// Request counters.
     pub fn stats(&self) -> Stats {
-        lock(&self.shared.metrics).stats.clone()
+        self.shared.recorder.stats()
     }
 
     /// The request log, oldest first (at most [`LOG_CAPACITY`] entries).
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        lock(&self.shared.metrics).log.iter().cloned().collect()
+        self.shared.recorder.requests()
     }
 
     /// Clears the counters and the request log.
     pub fn reset_stats(&self) {
-        let mut metrics = lock(&self.shared.metrics);
-        metrics.stats = Stats::default();
-        metrics.log.clear();
+        self.shared.recorder.reset();
     }
 
     /// Installs (or removes) the fault hook, called once per request before it is handled.
     pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
-        *lock(&self.shared.hook) = hook;
+        self.shared.recorder.set_hook(hook);
     }
 
     /// Changes the database directly, without HTTP or permission checks (fast seeding for
@@ -304,24 +222,9 @@ impl Sandbox {
         f(&mut lock(&self.shared.db).store)
     }
 
-    /// Stops accepting connections and closes open ones.
-    pub async fn shutdown(mut self) {
-        self.stop_now();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-
-    fn stop_now(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        self.stop_now();
+    /// Stops accepting connections and closes open ones (dropping the sandbox stops it too).
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
@@ -340,49 +243,6 @@ pub async fn serve(config: SandboxConfig, listen: SocketAddr) -> anyhow::Result<
     sandbox.shutdown().await;
     Ok(())
 }
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move { serve_request(shared, peer, request).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    connections.abort_all();
-}
-
-/// The error that makes hyper close the connection without an answer.
-#[derive(Debug)]
-struct DropConnection;
-
-impl std::fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by fault injection")
-    }
-}
-
-impl std::error::Error for DropConnection {}
 
 fn redact_query(query: Option<&str>) -> Option<String> {
     query.map(|q| {
@@ -431,20 +291,6 @@ impl RateTracker {
 }
 
 impl Shared {
-    fn record(&self, info: &RequestInfo, status: u16) {
-        let mut metrics = lock(&self.metrics);
-        if metrics.log.len() >= LOG_CAPACITY {
-            metrics.log.pop_front();
-        }
-        metrics.log.push_back(LoggedRequest {
-            method: info.method.clone(),
-            path: info.path.clone(),
-            query: info.query.clone(),
-            status,
-            route: info.route.clone(),
-        });
-    }
-
     /// Whether Jetty's DoSFilter would delay this request of this client (`RateTracker`).
     fn throttle_delay(&self, ip: IpAddr) -> bool {
         let Some(limit) = self.config.max_requests_per_sec else {
@@ -457,137 +303,101 @@ impl Shared {
     }
 }
 
-async fn serve_request(
-    shared: Arc<Shared>,
-    peer: SocketAddr,
-    request: Request<Incoming>,
-) -> Result<Response<Body>, DropConnection> {
-    let (parts, body) = request.into_parts();
-    let path = parts.uri.path().to_string();
-    let raw_query = parts.uri.query().map(str::to_string);
-    let method = parts.method.as_str().to_string();
-    let matched = Route::parse(&path).filter(|(r, _)| r.exists(shared.config.version));
-    let route_name = match matched {
-        Some((route, _)) => format!("{method} {}", route.template()),
-        None => format!("{method} (unmatched)"),
-    };
-    let info = {
-        let mut metrics = lock(&shared.metrics);
-        metrics.seq += 1;
-        metrics.stats.total += 1;
-        *metrics
-            .stats
-            .by_route
-            .entry(route_name.clone())
-            .or_insert(0) += 1;
-        RequestInfo {
-            seq: metrics.seq,
-            method: method.clone(),
-            path: path.clone(),
-            query: redact_query(raw_query.as_deref()),
-            route: route_name,
-        }
-    };
-    let hook = lock(&shared.hook).clone();
-    let fault = hook.and_then(|h| h(&info));
-    if fault.is_some() {
-        lock(&shared.metrics).stats.faulted += 1;
+/// The connection loop's view of the sandbox: Traccar's route templates, `token` and
+/// `password` redacted from the log, the DoSFilter throttle, plain-text fault answers, and a
+/// lost answer logged with the status the handler produced.
+impl Service for Shared {
+    type Stats = Stats;
+    type Matched = (Route, Option<String>);
+    /// A DoSFilter pass, held while a delayed request is handled; `None` for the others.
+    type Pass = Option<OwnedSemaphorePermit>;
+
+    const LOST_ANSWER_STATUS: bool = true;
+
+    fn recorder(&self) -> &Recorder<Stats> {
+        &self.recorder
     }
-    // Held while a delayed request is handled (DoSFilter's passes); `None` for the others.
-    let mut _pass = None;
-    if shared.throttle_delay(peer.ip()) {
-        lock(&shared.metrics).stats.throttled += 1;
+
+    fn latency(&self) -> Duration {
+        self.config.latency
+    }
+
+    fn route(&self, method: &str, path: &str) -> Option<(Self::Matched, String)> {
+        let (route, raw_id) = Route::parse(path).filter(|(r, _)| r.exists(self.config.version))?;
+        let name = format!("{method} {}", route.template());
+        Some(((route, raw_id.map(str::to_string)), name))
+    }
+
+    fn logged_query(&self, raw: Option<&str>) -> Option<String> {
+        redact_query(raw)
+    }
+
+    async fn admit(&self, peer: SocketAddr) -> Self::Pass {
+        if !self.throttle_delay(peer.ip()) {
+            return None;
+        }
+        self.recorder.count(|stats| stats.throttled += 1);
         tokio::time::sleep(THROTTLE_DELAY).await;
-        _pass = shared.throttle_passes.acquire().await.ok();
+        self.throttle_passes.clone().acquire_owned().await.ok()
     }
-    if !shared.config.latency.is_zero() {
-        tokio::time::sleep(shared.config.latency).await;
+
+    fn fault_content_type(&self, _body: &str, with_headers: bool) -> Option<&'static str> {
+        (!with_headers).then_some("text/plain")
     }
-    let mut answer_lost = false;
-    match fault {
-        Some(Fault::Respond { status, body }) => {
-            let mut response = Response::new(Body::from(body));
-            *response.status_mut() =
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-            shared.record(&info, status);
-            return Ok(response);
-        }
-        Some(Fault::RespondWith {
-            status,
-            headers,
-            body,
-        }) => {
-            let mut response = Response::new(Body::from(body));
-            *response.status_mut() =
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            for (name, value) in headers {
-                if let (Ok(name), Ok(value)) = (
-                    header::HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(&value),
-                ) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            shared.record(&info, status);
-            return Ok(response);
-        }
-        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
-        Some(Fault::Drop) => {
-            shared.record(&info, 0);
-            return Err(DropConnection);
-        }
-        Some(Fault::AnswerLost) => answer_lost = true,
-        None => {}
-    }
-    let bytes = match Limited::new(body, 16 * 1024 * 1024).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            shared.record(&info, 0);
-            return Err(DropConnection);
-        }
-    };
-    let uri = format!(
-        "http://{}{}",
-        parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1"),
-        parts.uri
-    );
-    // `WebHelper.retrieveRemoteAddress`: X-Forwarded-For's first entry, else the peer.
-    let address = parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map_or_else(
-            || peer.ip().to_string(),
-            |v| match v.find(',') {
-                Some(i) if i > 0 => v[..i].to_string(),
-                _ => v.to_string(),
-            },
+
+    fn handle(
+        &self,
+        parts: &Parts,
+        matched: Option<Self::Matched>,
+        body: &[u8],
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let uri = format!(
+            "http://{}{}",
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1"),
+            parts.uri
         );
-    let mut response = process(
-        &shared,
-        &parts.method,
-        &parts.headers,
-        &path,
-        raw_query.as_deref(),
-        &bytes,
-        matched,
-        uri,
-        address,
-    );
-    add_common_headers(response.headers_mut());
-    shared.record(&info, response.status().as_u16());
-    if answer_lost {
-        return Err(DropConnection);
+        // `WebHelper.retrieveRemoteAddress`: X-Forwarded-For's first entry, else the peer.
+        let address = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map_or_else(
+                || peer.ip().to_string(),
+                |v| match v.find(',') {
+                    Some(i) if i > 0 => v[..i].to_string(),
+                    _ => v.to_string(),
+                },
+            );
+        let mut response = process(
+            self,
+            &parts.method,
+            &parts.headers,
+            parts.uri.path(),
+            parts.uri.query(),
+            body,
+            matched.as_ref().map(|(route, id)| (*route, id.as_deref())),
+            uri,
+            address,
+        );
+        add_common_headers(response.headers_mut());
+        response
     }
-    Ok(response)
+}
+
+impl Counters for Stats {
+    fn common(&mut self) -> CommonCounts<'_> {
+        CommonCounts {
+            total: &mut self.total,
+            by_route: &mut self.by_route,
+            faulted: &mut self.faulted,
+        }
+    }
 }
 
 fn add_common_headers(headers: &mut HeaderMap) {
