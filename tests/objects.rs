@@ -621,3 +621,162 @@ async fn saved_plans_carry_object_actions_and_notice_object_changes() {
     );
     replan_is_empty(&env, &env.admin, &yaml).await;
 }
+
+async fn geofence(env: &Env, name: &str) -> Option<Json> {
+    all(env, "geofences")
+        .await
+        .into_iter()
+        .find(|g| g["name"] == name)
+}
+
+/// Geofences (`geofences:`), on 6.14 and 6.9: created with the marker, an unmarked one adopted
+/// with what the file does not manage kept (the PUT replaces the whole object), updated in
+/// place, pruned once marked and gone from the file, exported and planned back to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geofences_are_created_adopted_updated_pruned_and_exported() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        geofences_round(env_version(version).await).await;
+    }
+}
+
+async fn geofences_round(env: Env) {
+    // Drawn by hand: a calendar and an attribute the file does not manage must survive.
+    let calendar = env
+        .admin(
+            reqwest::Method::POST,
+            "/api/calendars",
+            Some(json!({
+                "name": "workdays",
+                "data": "QkVHSU46VkNBTEVOREFSDQpWRVJTSU9OOjIuMA0KUFJPRElEOnRlc3QNCkJFR0lOOlZFVkVOVA0KVUlEOjENCkRUU1RBUlQ6MjAyNjAxMDFUMDgwMDAwWg0KRFRFTkQ6MjAyNjAxMDFUMTcwMDAwWg0KUlJVTEU6RlJFUT1XRUVLTFkNClNVTU1BUlk6d29yaw0KRU5EOlZFVkVOVA0KRU5EOlZDQUxFTkRBUg0K"
+            })),
+        )
+        .await;
+    let calendar_id = calendar["id"].as_i64().expect("calendar id");
+    env.admin(
+        reqwest::Method::POST,
+        "/api/geofences",
+        Some(json!({
+            "name": "depot-linz",
+            "area": "CIRCLE (48.3 14.28, 100)",
+            "calendarId": calendar_id,
+            "attributes": {"color": "red"}
+        })),
+    )
+    .await;
+
+    let yaml = file(
+        r#"geofences:
+  depot-vienna: { area: "CIRCLE (48.2082 16.3738, 200)", description: Main depot, attributes: { speedLimit: 30 } }
+  depot-linz: { description: Linz }
+"#,
+    );
+    let plan = env.plan(&yaml).await;
+    let lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    assert!(
+        lines.contains(&"create geofence depot-vienna".to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        plan.actions.iter().any(|a| matches!(
+            a,
+            Action::UpdateObject { key, adopt: true, .. } if key == "depot-linz"
+        )),
+        "adopted: {lines:#?}"
+    );
+    env.apply(&yaml).await;
+    let vienna = geofence(&env, "depot-vienna").await.expect("created");
+    assert_eq!(vienna["area"], "CIRCLE (48.2082 16.3738, 200)");
+    assert_eq!(vienna["description"], "Main depot");
+    assert_eq!(vienna["attributes"]["speedLimit"], 30);
+    assert_eq!(vienna["attributes"]["fleetform"], "acme-bikes");
+    let linz = geofence(&env, "depot-linz").await.expect("kept");
+    assert_eq!(linz["description"], "Linz");
+    assert_eq!(linz["area"], "CIRCLE (48.3 14.28, 100)", "unmanaged, kept");
+    assert_eq!(linz["calendarId"], calendar_id, "unmanaged, kept");
+    assert_eq!(linz["attributes"]["color"], "red", "unmanaged, kept");
+    assert_eq!(linz["attributes"]["fleetform"], "acme-bikes", "adopted");
+    replan_is_empty(&env, &env.admin, &yaml).await;
+
+    // Export writes the section, and the exported file plans nothing.
+    let exported = export(&env, &[]);
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    assert!(
+        exported.stdout.contains("geofences:"),
+        "{}",
+        exported.stdout
+    );
+    assert!(
+        exported
+            .stdout
+            .contains("area: \"CIRCLE (48.2082 16.3738, 200)\""),
+        "{}",
+        exported.stdout
+    );
+    replan_is_empty(&env, &env.admin, &exported.stdout).await;
+
+    // Updated in place; the marked one that left the file is deleted (prune: delete).
+    let second = file(
+        "geofences:\n  depot-vienna: { area: \"POLYGON ((48.2 16.3, 48.3 16.3, 48.3 16.4))\", description: null }\n",
+    );
+    let plan = env.plan(&second).await;
+    let mut lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["delete geofence depot-linz", "update geofence depot-vienna"],
+        "{lines:#?}"
+    );
+    env.apply(&second).await;
+    let vienna_after = geofence(&env, "depot-vienna").await.expect("kept");
+    assert_eq!(vienna_after["id"], vienna["id"], "updated in place");
+    assert_eq!(
+        vienna_after["area"],
+        "POLYGON ((48.2 16.3, 48.3 16.3, 48.3 16.4))"
+    );
+    assert!(vienna_after["description"].is_null());
+    assert_eq!(
+        vienna_after["attributes"]["speedLimit"], 30,
+        "unmanaged now, kept"
+    );
+    assert!(geofence(&env, "depot-linz").await.is_none(), "pruned");
+    replan_is_empty(&env, &env.admin, &second).await;
+}
+
+/// What the server would store without a word is refused where the file says it: an area that
+/// is not a CIRCLE/POLYGON/LINESTRING with coordinates in range, a new geofence without one.
+#[tokio::test]
+async fn geofence_areas_are_checked_where_they_are_written() {
+    let env = env().await;
+    let invalid = |yaml: String| match fleetform::config::parse(&yaml, "fleet.yaml") {
+        Ok(_) => panic!("accepted: {yaml}"),
+        Err(problems) => problems.to_string(),
+    };
+    let err = invalid(file(
+        "geofences:\n  depot: { area: \"CIRCLE (91 16.3, 200)\" }\n",
+    ));
+    assert!(
+        err.contains(
+            "fleet.yaml:6:18: geofence depot: the latitude 91 of the point \"91 16.3\" is out of range"
+        ),
+        "{err}"
+    );
+    let err = invalid(file("geofences:\n  depot: { area: garbage }\n"));
+    assert!(
+        err.contains("fleet.yaml:6:18: geofence depot: `area` must be a CIRCLE"),
+        "{err}"
+    );
+    let err = env
+        .plan_as(
+            &env.admin,
+            &file("geofences:\n  depot: { description: x }\n"),
+        )
+        .await
+        .expect_err("no area");
+    assert!(
+        format!("{err:#}").contains(
+            "fleet.yaml:6:3: geofence depot: is not on the server and a new geofence needs `area`"
+        ),
+        "{err:#}"
+    );
+    assert!(geofence(&env, "depot").await.is_none(), "nothing written");
+}

@@ -1108,6 +1108,10 @@ pub struct RefSpec {
     pub target: ObjectKind,
 }
 
+/// A backend's check of a text value of an object field: given the field's name and the text,
+/// the reason it is wrong.
+pub type TextCheck = fn(field: &str, text: &str) -> Result<(), String>;
+
 /// One kind of object a backend manages besides users (devices, groups, ...): an entry of the
 /// backend's description, so a new kind is data here, not a branch in the engine. The fleet
 /// file's section of this kind is a mapping from keys to entries of the kind's fields.
@@ -1133,6 +1137,13 @@ pub struct ObjectSpec {
     /// The link kind by which users are linked to objects of this kind, if any (Traccar's
     /// device and group links): a link to an object the plan creates waits for the create.
     pub link: Option<LinkKind>,
+    /// What the backend checks of a text field's value that its server does not (a geofence's
+    /// area): given the field's name and the text, the reason it is wrong. The fleet file's
+    /// loader reports it at the value.
+    pub check: Option<TextCheck>,
+    /// Fields a new object must have (the server's NOT NULL columns the backend cannot fill
+    /// in, a geofence's area): the plan refuses a create without them.
+    pub required: &'static [&'static str],
     /// The help text of the section in the schema, for users.
     pub doc: &'static str,
     /// The help text of one entry (the key's meaning) in the schema.

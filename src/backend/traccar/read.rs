@@ -41,6 +41,10 @@
 //!   (duplicate row). It would also add requests, and the memory it would bound, one list's
 //!   JSON, is small next to the model that holds every object anyway (see BENCHMARKS.md).
 //!   Devices and groups are decoded straight into small structs to keep that memory low.
+//! - Geofences, when the file has a `geofences:` section: one `GET /api/geofences` in the first
+//!   round (`all=true` as administrator; without it Traccar lists only those linked directly to
+//!   the caller, which for a manager includes every one it created: the creator link). A name
+//!   several geofences share is refused when the file names it, and never pruned.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -50,7 +54,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
-use super::rules::{ADMINISTRATOR, DEVICE, DEVICE_OBJECT, GROUP, GROUP_OBJECT, Role};
+use super::rules::{
+    ADMINISTRATOR, DEVICE, DEVICE_OBJECT, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT, Role,
+};
 use super::wire::{self, Id};
 use super::{TraccarBackend, Version, email_of, id_of, links, objects};
 use crate::core::model::{Links, Live, LiveObject, LiveUser, ObjectKind, Objects, Scope, UserKey};
@@ -294,8 +300,18 @@ impl TraccarBackend {
             .cloned()
             .collect();
 
+        // Geofences the file manages: one list, read whole (every one with `all=true` as
+        // administrator; otherwise those linked to the account, which the creator link makes
+        // include every geofence it created).
+        let whole_geofences = scope.objects.contains_key(&GEOFENCE_OBJECT);
+
         // Round 1.
-        let (users, (devices, device_rows, device_json), (groups, group_rows, group_json)) = tokio::try_join!(
+        let (
+            users,
+            (devices, device_rows, device_json),
+            (groups, group_rows, group_json),
+            geofence_json,
+        ) = tokio::try_join!(
             async { anyhow::Ok(self.api.get::<UserList>("/api/users", &[]).await?) },
             async {
                 let (devices, json) = if whole_devices {
@@ -339,7 +355,43 @@ impl TraccarBackend {
                 };
                 anyhow::Ok((groups, rows, json))
             },
+            async {
+                let json: Vec<Map<String, Json>> = if whole_geofences {
+                    self.get_list("/api/geofences", &whole)
+                        .await
+                        .context("GET /api/geofences")?
+                } else {
+                    Vec::new()
+                };
+                anyhow::Ok(json)
+            },
         )?;
+        // A name several geofences share names no one of them: refused when the file names it.
+        let mut geofence_ids: BTreeMap<String, Vec<Id>> = BTreeMap::new();
+        for json in &geofence_json {
+            if let (Some(Json::String(name)), Some(id)) =
+                (json.get("name"), json.get("id").and_then(Json::as_i64))
+            {
+                geofence_ids.entry(name.clone()).or_default().push(Id(id));
+            }
+        }
+        let shared: Vec<&String> = scope
+            .objects
+            .get(&GEOFENCE_OBJECT)
+            .into_iter()
+            .flatten()
+            .filter(|name| geofence_ids.get(*name).is_some_and(|ids| ids.len() > 1))
+            .collect();
+        if !shared.is_empty() {
+            anyhow::bail!(
+                "several geofences on the server are named {}, so fleetform cannot tell which one                  the fleet file means; rename or delete all but one (nothing was changed)",
+                shared
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
 
         let device_by_id: HashMap<Id, &str> = devices
             .iter()
@@ -617,6 +669,11 @@ impl TraccarBackend {
                 .filter(|(_, v)| v.len() == 1)
                 .map(|(n, v)| (n.clone(), v[0]))
                 .collect();
+            ids.geofences = geofence_ids
+                .iter()
+                .filter(|(_, v)| v.len() == 1)
+                .map(|(n, v)| (n.clone(), v[0]))
+                .collect();
             ids.uncertain_groups = uncertain;
             ids.manager = manager_id;
         }
@@ -632,6 +689,7 @@ impl TraccarBackend {
         for (kind, json, managed) in [
             (DEVICE_OBJECT, &device_json, whole_devices),
             (GROUP_OBJECT, &group_json, whole_groups),
+            (GEOFENCE_OBJECT, &geofence_json, whole_geofences),
         ] {
             if !managed {
                 continue;
@@ -643,6 +701,13 @@ impl TraccarBackend {
             {
                 // A name several groups share names no one object: `ambiguous` says so.
                 if kind == GROUP_OBJECT && ambiguous_groups.contains(&object.key) {
+                    continue;
+                }
+                if kind == GEOFENCE_OBJECT
+                    && geofence_ids
+                        .get(&object.key)
+                        .is_some_and(|ids| ids.len() > 1)
+                {
                     continue;
                 }
                 of_kind.insert(object.key.clone(), object);
