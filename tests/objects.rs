@@ -780,3 +780,62 @@ async fn geofence_areas_are_checked_where_they_are_written() {
     );
     assert!(geofence(&env, "depot").await.is_none(), "nothing written");
 }
+
+/// Geofences cost one list read, made in the first round with the other lists, and only when
+/// the section is given; writes: a POST per create, a GET and a PUT per update, a DELETE per
+/// prune.
+#[tokio::test]
+async fn geofences_cost_one_read_and_one_request_per_write() {
+    let env = env_version(TraccarVersion::V6_14).await;
+    let first = file(
+        "geofences:\n  a: { area: \"CIRCLE (1 1, 5)\" }\n  b: { area: \"LINESTRING (1 1, 2 2)\" }\n",
+    );
+    env.sandbox.reset_stats();
+    let b = env.backend(&env.admin).await;
+    let plan = fleetform::make_plan(&b, &fleet(&first).desired)
+        .await
+        .expect("plan");
+    let report = apply::apply(&b, &plan, &mut Vec::new()).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    let stats = env.sandbox.stats().by_route;
+    assert_eq!(stats.get("GET /api/geofences"), Some(&1), "{stats:#?}");
+    assert_eq!(stats.get("POST /api/geofences"), Some(&2), "{stats:#?}");
+
+    let second = file("geofences:\n  a: { description: changed }\n");
+    env.sandbox.reset_stats();
+    let b = env.backend(&env.admin).await;
+    let plan = fleetform::make_plan(&b, &fleet(&second).desired)
+        .await
+        .expect("plan");
+    let report = apply::apply(&b, &plan, &mut Vec::new()).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    let geofence_routes: BTreeMap<String, u64> = env
+        .sandbox
+        .stats()
+        .by_route
+        .into_iter()
+        .filter(|(route, _)| route.contains("geofences"))
+        .collect();
+    let expected: BTreeMap<String, u64> = [
+        ("GET /api/geofences", 1),
+        ("GET /api/geofences/{id}", 1),
+        ("PUT /api/geofences/{id}", 1),
+        ("DELETE /api/geofences/{id}", 1),
+    ]
+    .into_iter()
+    .map(|(r, n)| (r.to_string(), n))
+    .collect();
+    assert_eq!(geofence_routes, expected);
+
+    // Without the section, geofences are not read at all.
+    env.sandbox.reset_stats();
+    let b = env.backend(&env.admin).await;
+    fleetform::make_plan(&b, &fleet(HEAD).desired)
+        .await
+        .expect("plan");
+    let stats = env.sandbox.stats().by_route;
+    assert!(
+        !stats.keys().any(|route| route.contains("geofences")),
+        "{stats:#?}"
+    );
+}
