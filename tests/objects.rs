@@ -782,7 +782,8 @@ async fn geofence_areas_are_checked_where_they_are_written() {
 }
 
 /// Geofences cost one list read, made in the first round with the other lists, and only when
-/// the section is given; writes: a POST per create, a GET and a PUT per update, a DELETE per
+/// the section (or a user's `geofences:` list) is given, plus one for the billing account's
+/// geofences with `manager:`; writes: a POST per create, a GET and a PUT per update, a DELETE per
 /// prune.
 #[tokio::test]
 async fn geofences_cost_one_read_and_one_request_per_write() {
@@ -798,8 +799,15 @@ async fn geofences_cost_one_read_and_one_request_per_write() {
     let report = apply::apply(&b, &plan, &mut Vec::new()).await;
     assert!(report.is_success(), "{:?}", report.failed);
     let stats = env.sandbox.stats().by_route;
-    assert_eq!(stats.get("GET /api/geofences"), Some(&1), "{stats:#?}");
+    // The list, and the billing account's geofences (`manager:`).
+    assert_eq!(stats.get("GET /api/geofences"), Some(&2), "{stats:#?}");
     assert_eq!(stats.get("POST /api/geofences"), Some(&2), "{stats:#?}");
+    // Both new geofences to the billing account, in one batch.
+    assert_eq!(
+        stats.get("POST /api/permissions/bulk"),
+        Some(&1),
+        "{stats:#?}"
+    );
 
     let second = file("geofences:\n  a: { description: changed }\n");
     env.sandbox.reset_stats();
@@ -817,7 +825,7 @@ async fn geofences_cost_one_read_and_one_request_per_write() {
         .filter(|(route, _)| route.contains("geofences"))
         .collect();
     let expected: BTreeMap<String, u64> = [
-        ("GET /api/geofences", 1),
+        ("GET /api/geofences", 2),
         ("GET /api/geofences/{id}", 1),
         ("PUT /api/geofences/{id}", 1),
         ("DELETE /api/geofences/{id}", 1),
@@ -837,5 +845,85 @@ async fn geofences_cost_one_read_and_one_request_per_write() {
     assert!(
         !stats.keys().any(|route| route.contains("geofences")),
         "{stats:#?}"
+    );
+}
+
+/// Users' `geofences:` lists, on 6.14 (where /api/permissions cannot read these links) and 6.9:
+/// complete when given (a hand-made link the list leaves out is removed, no duplicate rows),
+/// not managed when left out; the billing account is linked to the fleet's geofences.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_geofence_lists_are_complete_when_given_and_unmanaged_when_left_out() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        geofence_links_round(env_version(version).await).await;
+    }
+}
+
+async fn geofence_links_round(env: Env) {
+    let yaml = |rider: &str| {
+        file(&format!(
+            r#"geofences:
+  depot-a: {{ area: "CIRCLE (48.2 16.3, 100)" }}
+  depot-b: {{ area: "CIRCLE (48.3 16.4, 100)" }}
+users:
+  - email: rider@acme.example
+{rider}  - email: other@acme.example
+"#
+        ))
+    };
+    let with_a = yaml("    geofences: [depot-a]\n");
+    env.apply(&with_a).await;
+    let id = |json: Option<Json>| json.expect("geofence")["id"].as_i64().expect("id");
+    let a = id(geofence(&env, "depot-a").await);
+    let b = id(geofence(&env, "depot-b").await);
+    let rider = env.user_id("rider@acme.example").await;
+    let other = env.user_id("other@acme.example").await;
+    let manager = env.user_id("fleet@acme.example").await;
+    assert!(linked(&env, rider, ObjectType::Geofence, a));
+    assert!(!linked(&env, rider, ObjectType::Geofence, b));
+    assert!(
+        linked(&env, manager, ObjectType::Geofence, a),
+        "billing account"
+    );
+    assert!(
+        linked(&env, manager, ObjectType::Geofence, b),
+        "billing account"
+    );
+    replan_is_empty(&env, &env.admin, &with_a).await;
+
+    // Linked by hand: the rider's extra link is removed (its list is complete), the other
+    // user's is left (it gives no list).
+    for user in [rider, other] {
+        env.admin(
+            reqwest::Method::POST,
+            "/api/permissions",
+            Some(json!({"userId": user, "geofenceId": b})),
+        )
+        .await;
+    }
+    let plan = env.plan(&with_a).await;
+    let lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        ["unlink geofence depot-b from rider@acme.example"],
+        "{lines:#?}"
+    );
+    env.apply(&with_a).await;
+    assert!(!linked(&env, rider, ObjectType::Geofence, b));
+    assert!(linked(&env, other, ObjectType::Geofence, b), "not managed");
+
+    // `[]`: no geofence links.
+    let none = yaml("    geofences: []\n");
+    env.apply(&none).await;
+    assert!(!linked(&env, rider, ObjectType::Geofence, a));
+    replan_is_empty(&env, &env.admin, &none).await;
+
+    // A geofence the server does not have, nor the file, is refused where it is listed.
+    let err = env
+        .plan_as(&env.admin, &yaml("    geofences: [nowhere]\n"))
+        .await
+        .expect_err("unknown geofence");
+    assert!(
+        format!("{err:#}").contains("geofence nowhere is not visible"),
+        "{err:#}"
     );
 }

@@ -276,6 +276,7 @@ pub struct DesiredUser {
     pub fields: BTreeMap<Field, Value>,
     /// The user's direct links by kind, for the kinds the file lists (`LinkSpec::file_key`),
     /// by target (e.g. device uniqueId, group name). The full set of each: others are unlinked.
+    /// A `LinkSpec::given_only` kind is present (possibly empty) only when the user gives it.
     pub links: Links,
     /// Where the user is defined, `file:line:column`, for error messages (None in tests).
     pub origin: Option<String>,
@@ -1094,6 +1095,11 @@ pub struct LinkSpec {
     /// The link that puts a user under the managing account (`Rules::owner`): the diff adds it
     /// to the fleet's users, it is seen as `LiveUser::managed_by`, and it is never unlinked.
     pub owner: bool,
+    /// The list is managed only for the users that give it (kinds added after the first
+    /// release, such as Traccar's geofences): left out, the user's links of the kind are left
+    /// as they are; given (even `[]`), it is the complete list. Otherwise a list left out
+    /// means "no links".
+    pub given_only: bool,
     /// The help text of the file's list in the schema, for users.
     pub doc: &'static str,
 }
@@ -1283,6 +1289,11 @@ impl Description {
     /// The link kind named `name`, as `LinkKind`'s `Display` prints it.
     pub fn link_kind(&self, name: &str) -> Option<LinkKind> {
         self.links.iter().map(|l| l.kind).find(|k| k.name() == name)
+    }
+
+    /// Whether `want` (a user's links in the file) manages links of `spec`'s kind.
+    pub fn manages_links(spec: &LinkSpec, want: &Links) -> bool {
+        !spec.given_only || want.get(&spec.kind).is_some()
     }
 
     /// The link kinds a fleet file lists, with their file keys, in declaration order.

@@ -55,7 +55,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
 use super::rules::{
-    ADMINISTRATOR, DEVICE, DEVICE_OBJECT, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT, Role,
+    ADMINISTRATOR, DEVICE, DEVICE_OBJECT, GEOFENCE, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT, Role,
 };
 use super::wire::{self, Id};
 use super::{TraccarBackend, Version, email_of, id_of, links, objects};
@@ -304,6 +304,13 @@ impl TraccarBackend {
         // administrator; otherwise those linked to the account, which the creator link makes
         // include every geofence it created).
         let whole_geofences = scope.objects.contains_key(&GEOFENCE_OBJECT);
+        // Users' geofence lists are managed only for the users that give them.
+        let geofence_links = !scope.unmanaged.contains(&GEOFENCE)
+            && scope
+                .desired_links
+                .values()
+                .any(|links| links.get(&GEOFENCE).is_some());
+        let read_geofences = whole_geofences || geofence_links;
 
         // Round 1.
         let (
@@ -356,7 +363,7 @@ impl TraccarBackend {
                 anyhow::Ok((groups, rows, json))
             },
             async {
-                let json: Vec<Map<String, Json>> = if whole_geofences {
+                let json: Vec<Map<String, Json>> = if read_geofences {
                     self.get_list("/api/geofences", &whole)
                         .await
                         .context("GET /api/geofences")?
@@ -713,7 +720,63 @@ impl TraccarBackend {
                 of_kind.insert(object.key.clone(), object);
             }
         }
+        // Geofence links: per user that lists them (`?userId=` gives the geofences linked to
+        // that user directly; real 6.14.0-6.14.5 cannot list them through /api/permissions),
+        // and the billing account's, for an administrator run with `manager:`.
+        let mut geofence_owners: Vec<Id> = if geofence_links {
+            in_scope
+                .iter()
+                .filter(|(key, _)| {
+                    scope
+                        .desired_links
+                        .get(key)
+                        .is_some_and(|links| links.get(&GEOFENCE).is_some())
+                })
+                .map(|(_, id)| *id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if read_geofences && let Some(mid) = manager_id {
+            geofence_owners.push(mid);
+        }
+        let geofence_lists: Vec<(Id, Vec<Json>)> = stream::iter(geofence_owners)
+            .map(|user| async move {
+                let query = [("userId", user.0.to_string())];
+                let list = self
+                    .list("/api/geofences", &query)
+                    .await
+                    .with_context(|| format!("GET /api/geofences?userId={}", user.0))?;
+                anyhow::Ok((user, list))
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        let mut manager_geofences: Option<BTreeSet<String>> = None;
+        for (user, list) in geofence_lists {
+            let mut names = BTreeSet::new();
+            for json in &list {
+                // A geofence the acting account cannot see still counts: the plan must show it.
+                if let Some(name) = json.get("name").and_then(Json::as_str) {
+                    names.insert(name.to_string());
+                }
+            }
+            if Some(user) == manager_id {
+                manager_geofences = Some(names.clone());
+            }
+            if let Some(u) = scope_ids.get(&user).and_then(|k| live_users.get_mut(k)) {
+                u.links.insert(GEOFENCE, names);
+            }
+        }
+        let shared_geofences: BTreeSet<String> = geofence_ids
+            .iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .map(|(name, _)| name.clone())
+            .collect();
         let mut owner_targets = Links::new();
+        if let Some(geofences) = manager_geofences {
+            owner_targets.insert(GEOFENCE, geofences);
+        }
         if let Some(devices) = manager_devices {
             owner_targets.insert(DEVICE, devices);
         }
@@ -726,8 +789,9 @@ impl TraccarBackend {
             targets: Links::from([
                 (DEVICE, devices.into_iter().map(|d| d.unique_id).collect()),
                 (GROUP, group_names.into_keys().collect()),
+                (GEOFENCE, geofence_ids.into_keys().collect()),
             ]),
-            ambiguous: Links::from([(GROUP, ambiguous_groups)]),
+            ambiguous: Links::from([(GROUP, ambiguous_groups), (GEOFENCE, shared_geofences)]),
             owner_targets,
             now: chrono::Utc::now(),
             objects,

@@ -186,12 +186,16 @@ pub const GROUP: LinkKind = LinkKind("group");
 /// stays in the billing account; never unlinked.
 pub const MANAGER: LinkKind = LinkKind("manager");
 
-static LINKS: [LinkSpec; 3] = [
+/// A link to a geofence, by name (a user's `geofences:` list; managed only when given).
+pub const GEOFENCE: LinkKind = LinkKind("geofence");
+
+static LINKS: [LinkSpec; 4] = [
     LinkSpec {
         kind: DEVICE,
         file_key: Some("devices"),
         target_key: "uniqueId",
         owner: false,
+        given_only: false,
         doc: "Device uniqueIds linked to the user. The full list: other devices are unlinked. Left\nout, the user has no device links.",
     },
     LinkSpec {
@@ -199,13 +203,23 @@ static LINKS: [LinkSpec; 3] = [
         file_key: Some("groups"),
         target_key: "name",
         owner: false,
+        given_only: false,
         doc: "Device group names linked to the user. The full list: other groups are unlinked.\nLeft out, the user has no group links.",
+    },
+    LinkSpec {
+        kind: GEOFENCE,
+        file_key: Some("geofences"),
+        target_key: "name",
+        owner: false,
+        given_only: true,
+        doc: "Geofence names linked to the user (the user sees them and their events). The full\nlist when given; left out, the user's geofence links are not managed.",
     },
     LinkSpec {
         kind: MANAGER,
         file_key: None,
         target_key: "email",
         owner: true,
+        given_only: false,
         doc: "",
     },
 ];
@@ -335,7 +349,7 @@ the section is left as it is. Left out, devices are not managed.",
         refs: &[],
         attributes: true,
         deletable: true,
-        link: None,
+        link: Some(GEOFENCE),
         check: Some(check_geofence),
         required: &["area"],
         doc: "Geofences this fleet manages, by name. A geofence missing from the server is created;
