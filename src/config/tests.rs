@@ -1627,3 +1627,35 @@ fn unmanaged_link_lists_are_declared_at_the_top_and_refused_on_users() {
         ]
     );
 }
+
+#[test]
+fn a_geofence_list_is_managed_only_when_given() {
+    use crate::backend::traccar::rules::GEOFENCE;
+    use crate::core::model::UserKey;
+    let loaded = ok(&file(
+        "users:\n  - email: a@x.at\n    geofences: []\n  - email: b@x.at\n  - email: c@x.at\n    geofences: [depot]\n",
+    ));
+    let links = |email: &str| loaded.desired.users[&UserKey::new(email)].links.clone();
+    assert_eq!(
+        links("a@x.at").get(&GEOFENCE),
+        Some(&BTreeSet::new()),
+        "given, empty"
+    );
+    assert_eq!(
+        links("b@x.at").get(&GEOFENCE),
+        None,
+        "left out: not managed"
+    );
+    assert_eq!(
+        links("c@x.at").get(&GEOFENCE),
+        Some(&BTreeSet::from(["depot".to_string()]))
+    );
+    // Devices keep their rule: left out means "no links" (no entry needed).
+    assert_eq!(links("b@x.at").get(&crate::testing::DEVICE), None);
+    assert_eq!(
+        problems(&file(
+            "users:\n  - email: a@x.at\n    geofences: [depot, depot]\n"
+        )),
+        ["f.yaml:5:24: geofence `depot` is listed twice in this user's `geofences`: remove one"]
+    );
+}
