@@ -927,3 +927,27 @@ users:
         "{err:#}"
     );
 }
+
+/// Run as the billing account (a manager), the geofences it creates stay linked to it (the
+/// server's creator link, which fleetform keeps), it links them to the users it manages, and
+/// the re-plan is empty on 6.14 and 6.9 (per-user reads of a managed user's geofences).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_as_the_billing_account_geofences_stay_linked_to_it() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        let env = env_version(version).await;
+        let yaml = "version: 1\nfleet: acme-bikes\ngeofences:\n  depot: { area: \"CIRCLE (48.2 16.3, 50)\" }\nusers:\n  - email: rider@acme.example\n    geofences: [depot]\n";
+        let report = env.apply_as(&env.manager, yaml).await;
+        assert!(report.is_success(), "{:?}", report.failed);
+        let manager = env.user_id(DEMO_MANAGER).await;
+        let rider = env.user_id("rider@acme.example").await;
+        let depot = geofence(&env, "depot").await.expect("created")["id"]
+            .as_i64()
+            .expect("id");
+        assert!(
+            linked(&env, manager, ObjectType::Geofence, depot),
+            "creator"
+        );
+        assert!(linked(&env, rider, ObjectType::Geofence, depot));
+        replan_is_empty(&env, &env.manager, yaml).await;
+    }
+}
