@@ -951,3 +951,59 @@ async fn run_as_the_billing_account_geofences_stay_linked_to_it() {
         replan_is_empty(&env, &env.manager, yaml).await;
     }
 }
+
+/// A saved plan with geofence links (for a user whose file gives the list) is refused when a
+/// geofence link of that user changed since, and applies as reviewed otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plans_carry_geofence_links_and_notice_their_changes() {
+    use std::path::Path;
+    let env = env().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_path = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    let first = file(
+        "geofences:\n  a: { area: \"CIRCLE (1 1, 5)\" }\n  b: { area: \"CIRCLE (2 2, 5)\" }\nusers:\n  - email: rider@acme.example\n",
+    );
+    env.apply(&first).await;
+    let yaml = file(
+        "geofences:\n  a: { area: \"CIRCLE (1 1, 5)\" }\n  b: { area: \"CIRCLE (2 2, 5)\" }\nusers:\n  - email: rider@acme.example\n    geofences: [a]\n",
+    );
+    std::fs::write(&file_path, &yaml).expect("write");
+    let args = ["plan", "--out"];
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    // Linked by hand since the plan: the saved plan no longer shows what it would do.
+    let rider = env.user_id("rider@acme.example").await;
+    let b = geofence(&env, "b").await.expect("b")["id"]
+        .as_i64()
+        .expect("id");
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(json!({"userId": rider, "geofenceId": b})),
+    )
+    .await;
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(
+        apply.stderr.contains("rider@acme.example"),
+        "{}",
+        apply.stderr
+    );
+    let a = geofence(&env, "a").await.expect("a")["id"]
+        .as_i64()
+        .expect("id");
+    assert!(
+        !linked(&env, rider, ObjectType::Geofence, a),
+        "nothing applied"
+    );
+
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert!(linked(&env, rider, ObjectType::Geofence, a));
+    assert!(!linked(&env, rider, ObjectType::Geofence, b));
+    replan_is_empty(&env, &env.admin, &yaml).await;
+}
