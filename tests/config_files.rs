@@ -188,3 +188,32 @@ fn name(p: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// `examples/full-fleet.yaml` names every object section and every user link list Traccar's
+/// description declares, applies to the demo sandbox, and re-plans to nothing.
+#[tokio::test]
+async fn the_full_fleet_example_has_every_section_and_converges() {
+    let path = root().join("examples/full-fleet.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let backend = &fleetform::backend::traccar::rules::DESCRIPTION;
+    for spec in backend.objects {
+        assert!(
+            text.contains(&format!("\n{}:\n", spec.section)),
+            "examples/full-fleet.yaml has no `{}:` section",
+            spec.section
+        );
+    }
+    for (_, key) in backend.file_links() {
+        assert!(
+            text.contains(&format!("    {key}: [")),
+            "examples/full-fleet.yaml lists no user `{key}`"
+        );
+    }
+    let loaded = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.desired.objects.len(), backend.objects.len());
+    let env = crate::e2e::env().await;
+    let report = env.apply(&text).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    let again = env.plan(&text).await;
+    assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+}

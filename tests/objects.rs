@@ -621,3 +621,389 @@ async fn saved_plans_carry_object_actions_and_notice_object_changes() {
     );
     replan_is_empty(&env, &env.admin, &yaml).await;
 }
+
+async fn geofence(env: &Env, name: &str) -> Option<Json> {
+    all(env, "geofences")
+        .await
+        .into_iter()
+        .find(|g| g["name"] == name)
+}
+
+/// Geofences (`geofences:`), on 6.14 and 6.9: created with the marker, an unmarked one adopted
+/// with what the file does not manage kept (the PUT replaces the whole object), updated in
+/// place, pruned once marked and gone from the file, exported and planned back to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geofences_are_created_adopted_updated_pruned_and_exported() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        geofences_round(env_version(version).await).await;
+    }
+}
+
+async fn geofences_round(env: Env) {
+    // Drawn by hand: a calendar and an attribute the file does not manage must survive.
+    let calendar = env
+        .admin(
+            reqwest::Method::POST,
+            "/api/calendars",
+            Some(json!({
+                "name": "workdays",
+                "data": "QkVHSU46VkNBTEVOREFSDQpWRVJTSU9OOjIuMA0KUFJPRElEOnRlc3QNCkJFR0lOOlZFVkVOVA0KVUlEOjENCkRUU1RBUlQ6MjAyNjAxMDFUMDgwMDAwWg0KRFRFTkQ6MjAyNjAxMDFUMTcwMDAwWg0KUlJVTEU6RlJFUT1XRUVLTFkNClNVTU1BUlk6d29yaw0KRU5EOlZFVkVOVA0KRU5EOlZDQUxFTkRBUg0K"
+            })),
+        )
+        .await;
+    let calendar_id = calendar["id"].as_i64().expect("calendar id");
+    env.admin(
+        reqwest::Method::POST,
+        "/api/geofences",
+        Some(json!({
+            "name": "depot-linz",
+            "area": "CIRCLE (48.3 14.28, 100)",
+            "calendarId": calendar_id,
+            "attributes": {"color": "red"}
+        })),
+    )
+    .await;
+
+    let yaml = file(
+        r#"geofences:
+  depot-vienna: { area: "CIRCLE (48.2082 16.3738, 200)", description: Main depot, attributes: { speedLimit: 30 } }
+  depot-linz: { description: Linz }
+"#,
+    );
+    let plan = env.plan(&yaml).await;
+    let lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    assert!(
+        lines.contains(&"create geofence depot-vienna".to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        plan.actions.iter().any(|a| matches!(
+            a,
+            Action::UpdateObject { key, adopt: true, .. } if key == "depot-linz"
+        )),
+        "adopted: {lines:#?}"
+    );
+    env.apply(&yaml).await;
+    let vienna = geofence(&env, "depot-vienna").await.expect("created");
+    assert_eq!(vienna["area"], "CIRCLE (48.2082 16.3738, 200)");
+    assert_eq!(vienna["description"], "Main depot");
+    assert_eq!(vienna["attributes"]["speedLimit"], 30);
+    assert_eq!(vienna["attributes"]["fleetform"], "acme-bikes");
+    let linz = geofence(&env, "depot-linz").await.expect("kept");
+    assert_eq!(linz["description"], "Linz");
+    assert_eq!(linz["area"], "CIRCLE (48.3 14.28, 100)", "unmanaged, kept");
+    assert_eq!(linz["calendarId"], calendar_id, "unmanaged, kept");
+    assert_eq!(linz["attributes"]["color"], "red", "unmanaged, kept");
+    assert_eq!(linz["attributes"]["fleetform"], "acme-bikes", "adopted");
+    replan_is_empty(&env, &env.admin, &yaml).await;
+
+    // Export writes the section, and the exported file plans nothing.
+    let exported = export(&env, &[]);
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    assert!(
+        exported.stdout.contains("geofences:"),
+        "{}",
+        exported.stdout
+    );
+    assert!(
+        exported
+            .stdout
+            .contains("area: \"CIRCLE (48.2082 16.3738, 200)\""),
+        "{}",
+        exported.stdout
+    );
+    replan_is_empty(&env, &env.admin, &exported.stdout).await;
+
+    // Updated in place; the marked one that left the file is deleted (prune: delete).
+    let second = file(
+        "geofences:\n  depot-vienna: { area: \"POLYGON ((48.2 16.3, 48.3 16.3, 48.3 16.4))\", description: null }\n",
+    );
+    let plan = env.plan(&second).await;
+    let mut lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["delete geofence depot-linz", "update geofence depot-vienna"],
+        "{lines:#?}"
+    );
+    env.apply(&second).await;
+    let vienna_after = geofence(&env, "depot-vienna").await.expect("kept");
+    assert_eq!(vienna_after["id"], vienna["id"], "updated in place");
+    assert_eq!(
+        vienna_after["area"],
+        "POLYGON ((48.2 16.3, 48.3 16.3, 48.3 16.4))"
+    );
+    assert!(vienna_after["description"].is_null());
+    assert_eq!(
+        vienna_after["attributes"]["speedLimit"], 30,
+        "unmanaged now, kept"
+    );
+    assert!(geofence(&env, "depot-linz").await.is_none(), "pruned");
+    replan_is_empty(&env, &env.admin, &second).await;
+}
+
+/// What the server would store without a word is refused where the file says it: an area that
+/// is not a CIRCLE/POLYGON/LINESTRING with coordinates in range, a new geofence without one.
+#[tokio::test]
+async fn geofence_areas_are_checked_where_they_are_written() {
+    let env = env().await;
+    let invalid = |yaml: String| match fleetform::config::parse(&yaml, "fleet.yaml") {
+        Ok(_) => panic!("accepted: {yaml}"),
+        Err(problems) => problems.to_string(),
+    };
+    let err = invalid(file(
+        "geofences:\n  depot: { area: \"CIRCLE (91 16.3, 200)\" }\n",
+    ));
+    assert!(
+        err.contains(
+            "fleet.yaml:6:18: geofence depot: the latitude 91 of the point \"91 16.3\" is out of range"
+        ),
+        "{err}"
+    );
+    let err = invalid(file("geofences:\n  depot: { area: garbage }\n"));
+    assert!(
+        err.contains("fleet.yaml:6:18: geofence depot: `area` must be a CIRCLE"),
+        "{err}"
+    );
+    let err = env
+        .plan_as(
+            &env.admin,
+            &file("geofences:\n  depot: { description: x }\n"),
+        )
+        .await
+        .expect_err("no area");
+    assert!(
+        format!("{err:#}").contains(
+            "fleet.yaml:6:3: geofence depot: is not on the server and a new geofence needs `area`"
+        ),
+        "{err:#}"
+    );
+    assert!(geofence(&env, "depot").await.is_none(), "nothing written");
+}
+
+/// Geofences cost one list read, made in the first round with the other lists, and only when
+/// the section (or a user's `geofences:` list) is given, plus one for the billing account's
+/// geofences with `manager:`; writes: a POST per create, a GET and a PUT per update, a DELETE per
+/// prune.
+#[tokio::test]
+async fn geofences_cost_one_read_and_one_request_per_write() {
+    let env = env_version(TraccarVersion::V6_14).await;
+    let first = file(
+        "geofences:\n  a: { area: \"CIRCLE (1 1, 5)\" }\n  b: { area: \"LINESTRING (1 1, 2 2)\" }\n",
+    );
+    env.sandbox.reset_stats();
+    let b = env.backend(&env.admin).await;
+    let plan = fleetform::make_plan(&b, &fleet(&first).desired)
+        .await
+        .expect("plan");
+    let report = apply::apply(&b, &plan, &mut Vec::new()).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    let stats = env.sandbox.stats().by_route;
+    // The list, and the billing account's geofences (`manager:`).
+    assert_eq!(stats.get("GET /api/geofences"), Some(&2), "{stats:#?}");
+    assert_eq!(stats.get("POST /api/geofences"), Some(&2), "{stats:#?}");
+    // Both new geofences to the billing account, in one batch.
+    assert_eq!(
+        stats.get("POST /api/permissions/bulk"),
+        Some(&1),
+        "{stats:#?}"
+    );
+
+    let second = file("geofences:\n  a: { description: changed }\n");
+    env.sandbox.reset_stats();
+    let b = env.backend(&env.admin).await;
+    let plan = fleetform::make_plan(&b, &fleet(&second).desired)
+        .await
+        .expect("plan");
+    let report = apply::apply(&b, &plan, &mut Vec::new()).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    let geofence_routes: BTreeMap<String, u64> = env
+        .sandbox
+        .stats()
+        .by_route
+        .into_iter()
+        .filter(|(route, _)| route.contains("geofences"))
+        .collect();
+    let expected: BTreeMap<String, u64> = [
+        ("GET /api/geofences", 2),
+        ("GET /api/geofences/{id}", 1),
+        ("PUT /api/geofences/{id}", 1),
+        ("DELETE /api/geofences/{id}", 1),
+    ]
+    .into_iter()
+    .map(|(r, n)| (r.to_string(), n))
+    .collect();
+    assert_eq!(geofence_routes, expected);
+
+    // Without the section, geofences are not read at all.
+    env.sandbox.reset_stats();
+    let b = env.backend(&env.admin).await;
+    fleetform::make_plan(&b, &fleet(HEAD).desired)
+        .await
+        .expect("plan");
+    let stats = env.sandbox.stats().by_route;
+    assert!(
+        !stats.keys().any(|route| route.contains("geofences")),
+        "{stats:#?}"
+    );
+}
+
+/// Users' `geofences:` lists, on 6.14 (where /api/permissions cannot read these links) and 6.9:
+/// complete when given (a hand-made link the list leaves out is removed, no duplicate rows),
+/// not managed when left out; the billing account is linked to the fleet's geofences.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_geofence_lists_are_complete_when_given_and_unmanaged_when_left_out() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        geofence_links_round(env_version(version).await).await;
+    }
+}
+
+async fn geofence_links_round(env: Env) {
+    let yaml = |rider: &str| {
+        file(&format!(
+            r#"geofences:
+  depot-a: {{ area: "CIRCLE (48.2 16.3, 100)" }}
+  depot-b: {{ area: "CIRCLE (48.3 16.4, 100)" }}
+users:
+  - email: rider@acme.example
+{rider}  - email: other@acme.example
+"#
+        ))
+    };
+    let with_a = yaml("    geofences: [depot-a]\n");
+    env.apply(&with_a).await;
+    let id = |json: Option<Json>| json.expect("geofence")["id"].as_i64().expect("id");
+    let a = id(geofence(&env, "depot-a").await);
+    let b = id(geofence(&env, "depot-b").await);
+    let rider = env.user_id("rider@acme.example").await;
+    let other = env.user_id("other@acme.example").await;
+    let manager = env.user_id("fleet@acme.example").await;
+    assert!(linked(&env, rider, ObjectType::Geofence, a));
+    assert!(!linked(&env, rider, ObjectType::Geofence, b));
+    assert!(
+        linked(&env, manager, ObjectType::Geofence, a),
+        "billing account"
+    );
+    assert!(
+        linked(&env, manager, ObjectType::Geofence, b),
+        "billing account"
+    );
+    replan_is_empty(&env, &env.admin, &with_a).await;
+
+    // Linked by hand: the rider's extra link is removed (its list is complete), the other
+    // user's is left (it gives no list).
+    for user in [rider, other] {
+        env.admin(
+            reqwest::Method::POST,
+            "/api/permissions",
+            Some(json!({"userId": user, "geofenceId": b})),
+        )
+        .await;
+    }
+    let plan = env.plan(&with_a).await;
+    let lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        ["unlink geofence depot-b from rider@acme.example"],
+        "{lines:#?}"
+    );
+    env.apply(&with_a).await;
+    assert!(!linked(&env, rider, ObjectType::Geofence, b));
+    assert!(linked(&env, other, ObjectType::Geofence, b), "not managed");
+
+    // `[]`: no geofence links.
+    let none = yaml("    geofences: []\n");
+    env.apply(&none).await;
+    assert!(!linked(&env, rider, ObjectType::Geofence, a));
+    replan_is_empty(&env, &env.admin, &none).await;
+
+    // A geofence the server does not have, nor the file, is refused where it is listed.
+    let err = env
+        .plan_as(&env.admin, &yaml("    geofences: [nowhere]\n"))
+        .await
+        .expect_err("unknown geofence");
+    assert!(
+        format!("{err:#}").contains("geofence nowhere is not visible"),
+        "{err:#}"
+    );
+}
+
+/// Run as the billing account (a manager), the geofences it creates stay linked to it (the
+/// server's creator link, which fleetform keeps), it links them to the users it manages, and
+/// the re-plan is empty on 6.14 and 6.9 (per-user reads of a managed user's geofences).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_as_the_billing_account_geofences_stay_linked_to_it() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        let env = env_version(version).await;
+        let yaml = "version: 1\nfleet: acme-bikes\ngeofences:\n  depot: { area: \"CIRCLE (48.2 16.3, 50)\" }\nusers:\n  - email: rider@acme.example\n    geofences: [depot]\n";
+        let report = env.apply_as(&env.manager, yaml).await;
+        assert!(report.is_success(), "{:?}", report.failed);
+        let manager = env.user_id(DEMO_MANAGER).await;
+        let rider = env.user_id("rider@acme.example").await;
+        let depot = geofence(&env, "depot").await.expect("created")["id"]
+            .as_i64()
+            .expect("id");
+        assert!(
+            linked(&env, manager, ObjectType::Geofence, depot),
+            "creator"
+        );
+        assert!(linked(&env, rider, ObjectType::Geofence, depot));
+        replan_is_empty(&env, &env.manager, yaml).await;
+    }
+}
+
+/// A saved plan with geofence links (for a user whose file gives the list) is refused when a
+/// geofence link of that user changed since, and applies as reviewed otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plans_carry_geofence_links_and_notice_their_changes() {
+    use std::path::Path;
+    let env = env().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_path = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    let first = file(
+        "geofences:\n  a: { area: \"CIRCLE (1 1, 5)\" }\n  b: { area: \"CIRCLE (2 2, 5)\" }\nusers:\n  - email: rider@acme.example\n",
+    );
+    env.apply(&first).await;
+    let yaml = file(
+        "geofences:\n  a: { area: \"CIRCLE (1 1, 5)\" }\n  b: { area: \"CIRCLE (2 2, 5)\" }\nusers:\n  - email: rider@acme.example\n    geofences: [a]\n",
+    );
+    std::fs::write(&file_path, &yaml).expect("write");
+    let args = ["plan", "--out"];
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    // Linked by hand since the plan: the saved plan no longer shows what it would do.
+    let rider = env.user_id("rider@acme.example").await;
+    let b = geofence(&env, "b").await.expect("b")["id"]
+        .as_i64()
+        .expect("id");
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(json!({"userId": rider, "geofenceId": b})),
+    )
+    .await;
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(
+        apply.stderr.contains("rider@acme.example"),
+        "{}",
+        apply.stderr
+    );
+    let a = geofence(&env, "a").await.expect("a")["id"]
+        .as_i64()
+        .expect("id");
+    assert!(
+        !linked(&env, rider, ObjectType::Geofence, a),
+        "nothing applied"
+    );
+
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert!(linked(&env, rider, ObjectType::Geofence, a));
+    assert!(!linked(&env, rider, ObjectType::Geofence, b));
+    replan_is_empty(&env, &env.admin, &yaml).await;
+}

@@ -13,7 +13,8 @@
 //! - An entry is a mapping of the kind's fields and `attributes` (where the kind has them), or
 //!   empty (`BT-000101:` or `{}`): then only the object's existence and ownership are managed.
 //!   A field left out is not managed. `null` is refused except for nullable fields (a
-//!   reference set to `null` means "none"); reserved attributes as for users.
+//!   reference set to `null` means "none"); reserved attributes as for users. A text the
+//!   kind's `ObjectSpec::check` refuses (a geofence's area) is reported at the value.
 //! - A reference names an object of its target kind by key. When the file has the target
 //!   kind's section, the target must be in it (so the file's tree is complete); otherwise the
 //!   server is asked at plan time (`core::objects::check`). References of a kind to itself (a
@@ -22,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::decode::{decode_value, suggest, unknown_key};
-use super::validate::{Context, field_value, managed_fields, raw_value};
+use super::validate::{Context, Raw, field_value, managed_fields, raw_value};
 use super::yaml::{Kind, Node, Pos};
 use crate::core::model::{
     Description, DesiredObject, Field, ObjectKind, ObjectSpec, Objects, Value,
@@ -218,7 +219,16 @@ fn entry_fields(
             continue;
         }
         match raw_value(name, &field, value) {
-            Ok(value) => raw.push((field, value)),
+            Ok(raw_value) => {
+                // What the backend checks that its server does not (a geofence's area).
+                if let (Some(check), Raw::Text(Some(text))) = (spec.check, &raw_value)
+                    && let Err(message) = check(name, text)
+                {
+                    ctx.report(Some(value.pos), format!("{} {key}: {message}", spec.kind));
+                    continue;
+                }
+                raw.push((field, raw_value));
+            }
             Err((pos, message)) => ctx.report(Some(pos), message),
         }
     }

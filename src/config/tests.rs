@@ -334,7 +334,7 @@ fn cases() -> Vec<Case> {
             "unknown top-level key, listing the allowed ones",
             file("colour: red\n"),
             vec![
-                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, unmanaged, roles, users, groups, devices",
+                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, unmanaged, roles, users, groups, devices, geofences",
             ],
         ),
         (
@@ -356,7 +356,7 @@ fn cases() -> Vec<Case> {
             "a user may not set administrator",
             file("users:\n  - email: a@x.at\n    administrator: true\n"),
             vec![
-                "f.yaml:5:5: unknown key `administrator`: the keys allowed here are: email, role, devices, groups, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+                "f.yaml:5:5: unknown key `administrator`: the keys allowed here are: email, role, devices, groups, geofences, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
             ],
         ),
         (
@@ -761,7 +761,7 @@ fn a_broken_entry_does_not_hide_later_problems_in_it() {
         [
             "f.yaml:4:12: `email`: expected a string, found a list",
             r#"f.yaml:5:15: `readonly`: expected a boolean, found the string "x""#,
-            "f.yaml:6:5: unknown key `bogus`: the keys allowed here are: email, role, devices, groups, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+            "f.yaml:6:5: unknown key `bogus`: the keys allowed here are: email, role, devices, groups, geofences, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
         ]
     );
 }
@@ -1610,9 +1610,9 @@ fn unmanaged_link_lists_are_declared_at_the_top_and_refused_on_users() {
         ]
     );
     assert_eq!(
-        problems(&file("unmanaged: [devices, geofences]\n")),
+        problems(&file("unmanaged: [devices, drivers]\n")),
         [
-            "f.yaml:3:22: `unmanaged` lists \"geofences\", which is not a link list of traccar users: use devices or groups"
+            "f.yaml:3:22: `unmanaged` lists \"drivers\", which is not a link list of traccar users: use devices, groups or geofences"
         ]
     );
     let merged = merge(&[
@@ -1625,5 +1625,37 @@ fn unmanaged_link_lists_are_declared_at_the_top_and_refused_on_users() {
         [
             "b.yaml:1:12: `unmanaged` is [devices] here but [groups] at a.yaml:3:12: merged fleet files must agree; give it in one file only"
         ]
+    );
+}
+
+#[test]
+fn a_geofence_list_is_managed_only_when_given() {
+    use crate::backend::traccar::rules::GEOFENCE;
+    use crate::core::model::UserKey;
+    let loaded = ok(&file(
+        "users:\n  - email: a@x.at\n    geofences: []\n  - email: b@x.at\n  - email: c@x.at\n    geofences: [depot]\n",
+    ));
+    let links = |email: &str| loaded.desired.users[&UserKey::new(email)].links.clone();
+    assert_eq!(
+        links("a@x.at").get(&GEOFENCE),
+        Some(&BTreeSet::new()),
+        "given, empty"
+    );
+    assert_eq!(
+        links("b@x.at").get(&GEOFENCE),
+        None,
+        "left out: not managed"
+    );
+    assert_eq!(
+        links("c@x.at").get(&GEOFENCE),
+        Some(&BTreeSet::from(["depot".to_string()]))
+    );
+    // Devices keep their rule: left out means "no links" (no entry needed).
+    assert_eq!(links("b@x.at").get(&crate::testing::DEVICE), None);
+    assert_eq!(
+        problems(&file(
+            "users:\n  - email: a@x.at\n    geofences: [depot, depot]\n"
+        )),
+        ["f.yaml:5:24: geofence `depot` is listed twice in this user's `geofences`: remove one"]
     );
 }

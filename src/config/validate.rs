@@ -681,12 +681,17 @@ fn check_top(
                     }
                     None => {
                         let lists: Vec<&str> = default.file_links().map(|(_, k)| k).collect();
+                        let lists = match lists.split_last() {
+                            Some((last, rest)) if !rest.is_empty() => {
+                                format!("{} or {last}", rest.join(", "))
+                            }
+                            _ => lists.join(""),
+                        };
                         ctx.report(
                             Some(pos),
                             format!(
                                 "`unmanaged` lists {name:?}, which is not a link list of {} users: use {}",
-                                default.kind,
-                                lists.join(" or ")
+                                default.kind, lists
                             ),
                         );
                     }
@@ -1187,7 +1192,8 @@ fn check_users(
         for (spec, key) in backend.file_links() {
             let list = user.lists.get(key).map(Vec::as_slice);
             let set = links(ctx, node, key, spec.kind.name(), list);
-            if !set.is_empty() {
+            // A given-only list is managed when given, even empty (`[]`: no links).
+            if !set.is_empty() || (spec.given_only && list.is_some()) {
                 user_links.insert(spec.kind, set);
             }
         }

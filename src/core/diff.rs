@@ -179,6 +179,7 @@ fn create(
         .backend
         .file_links()
         .filter(|(s, _)| !desired.unmanaged.contains(&s.kind))
+        .filter(|(s, _)| crate::core::model::Description::manages_links(s, &want.links))
     {
         links(
             &want.email,
@@ -248,6 +249,7 @@ fn update(
         .backend
         .file_links()
         .filter(|(s, _)| !desired.unmanaged.contains(&s.kind))
+        .filter(|(s, _)| crate::core::model::Description::manages_links(s, &want.links))
     {
         links(
             &have.email,

@@ -276,6 +276,7 @@ pub struct DesiredUser {
     pub fields: BTreeMap<Field, Value>,
     /// The user's direct links by kind, for the kinds the file lists (`LinkSpec::file_key`),
     /// by target (e.g. device uniqueId, group name). The full set of each: others are unlinked.
+    /// A `LinkSpec::given_only` kind is present (possibly empty) only when the user gives it.
     pub links: Links,
     /// Where the user is defined, `file:line:column`, for error messages (None in tests).
     pub origin: Option<String>,
@@ -1094,6 +1095,11 @@ pub struct LinkSpec {
     /// The link that puts a user under the managing account (`Rules::owner`): the diff adds it
     /// to the fleet's users, it is seen as `LiveUser::managed_by`, and it is never unlinked.
     pub owner: bool,
+    /// The list is managed only for the users that give it (kinds added after the first
+    /// release, such as Traccar's geofences): left out, the user's links of the kind are left
+    /// as they are; given (even `[]`), it is the complete list. Otherwise a list left out
+    /// means "no links".
+    pub given_only: bool,
     /// The help text of the file's list in the schema, for users.
     pub doc: &'static str,
 }
@@ -1107,6 +1113,10 @@ pub struct RefSpec {
     /// The kind of object it names, e.g. `group`.
     pub target: ObjectKind,
 }
+
+/// A backend's check of a text value of an object field: given the field's name and the text,
+/// the reason it is wrong.
+pub type TextCheck = fn(field: &str, text: &str) -> Result<(), String>;
 
 /// One kind of object a backend manages besides users (devices, groups, ...): an entry of the
 /// backend's description, so a new kind is data here, not a branch in the engine. The fleet
@@ -1133,6 +1143,13 @@ pub struct ObjectSpec {
     /// The link kind by which users are linked to objects of this kind, if any (Traccar's
     /// device and group links): a link to an object the plan creates waits for the create.
     pub link: Option<LinkKind>,
+    /// What the backend checks of a text field's value that its server does not (a geofence's
+    /// area): given the field's name and the text, the reason it is wrong. The fleet file's
+    /// loader reports it at the value.
+    pub check: Option<TextCheck>,
+    /// Fields a new object must have (the server's NOT NULL columns the backend cannot fill
+    /// in, a geofence's area): the plan refuses a create without them.
+    pub required: &'static [&'static str],
     /// The help text of the section in the schema, for users.
     pub doc: &'static str,
     /// The help text of one entry (the key's meaning) in the schema.
@@ -1272,6 +1289,11 @@ impl Description {
     /// The link kind named `name`, as `LinkKind`'s `Display` prints it.
     pub fn link_kind(&self, name: &str) -> Option<LinkKind> {
         self.links.iter().map(|l| l.kind).find(|k| k.name() == name)
+    }
+
+    /// Whether `want` (a user's links in the file) manages links of `spec`'s kind.
+    pub fn manages_links(spec: &LinkSpec, want: &Links) -> bool {
+        !spec.given_only || want.get(&spec.kind).is_some()
     }
 
     /// The link kinds a fleet file lists, with their file keys, in declaration order.

@@ -187,8 +187,9 @@ fn deleted(desired: &Desired, live: &Live) -> BTreeSet<(ObjectKind, String)> {
 }
 
 /// Every problem with the file's objects that needs no backend rule: an object another
-/// fleet's marker claims, a name several objects share, a reference to nothing, a user link to
-/// an object the plan deletes.
+/// fleet's marker claims, a name several objects share, a new object without a field its kind
+/// requires (`ObjectSpec::required`), a reference to nothing, a user link to an object the
+/// plan deletes.
 pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
     let mut problems = Vec::new();
     let empty = BTreeMap::new();
@@ -224,6 +225,20 @@ pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
                      from the other fleet first if it should move here)"
                 ));
                 continue;
+            }
+            if !have.contains_key(key) {
+                for name in spec.required {
+                    let given = spec
+                        .field(name)
+                        .and_then(|field| want.fields.get(&field))
+                        .is_some_and(|value| *value != Value::Null);
+                    if !given {
+                        problem(format!(
+                            "is not on the server and a new {} needs `{name}`: give it one",
+                            spec.kind
+                        ));
+                    }
+                }
             }
             for reference in spec.refs {
                 let Some(field) = spec.field(reference.field) else {

@@ -72,7 +72,8 @@ pub fn sorted_json(value: &serde_json::Value) -> serde_json::Value {
 ///
 /// The canonical state is `{"fields": {...}, <file_key>: [...], ...}`, one list per link kind
 /// the file lists, in the backend's declaration order (for Traccar `{"fields", "devices",
-/// "groups"}`): records written earlier must keep matching, so these bytes are frozen.
+/// "groups"}`, then `"geofences"` only for a user that gives that list): records written
+/// earlier must keep matching, so these bytes are frozen.
 fn digest<'a>(
     backend: &Description,
     fields: impl Iterator<Item = (&'a Field, &'a Value)>,
@@ -84,6 +85,11 @@ fn digest<'a>(
     let mut canonical = serde_json::Map::new();
     canonical.insert("fields".into(), serde_json::json!(fields));
     for (spec, key) in backend.file_links() {
+        // A given-only kind (added later) counts only where it is managed, so the records
+        // written before it existed keep matching.
+        if spec.given_only && links.get(&spec.kind).is_none() {
+            continue;
+        }
         canonical.insert(key.into(), serde_json::json!(linked(links, spec.kind)));
     }
     let canonical = serde_json::Value::Object(canonical);

@@ -101,6 +101,9 @@ pub struct SavedAccount {
 /// these two kinds are named here, mapped from and to the model's generic links.
 const DEVICE: LinkKind = LinkKind("device");
 const GROUP: LinkKind = LinkKind("group");
+/// Added later: saved only for the users whose file gives the list (`LinkSpec::given_only`),
+/// so plans saved before keep their bytes.
+const GEOFENCE: LinkKind = LinkKind("geofence");
 
 /// `model::Scope`, as data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,6 +112,10 @@ pub struct SavedScope {
     pub emails: BTreeSet<UserKey>,
     pub manager: Option<UserKey>,
     pub desired_groups: BTreeMap<UserKey, BTreeSet<String>>,
+    /// The users whose file gives a `geofences:` list (possibly empty), with it: apply reads
+    /// their geofence links again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub desired_geofences: BTreeMap<UserKey, BTreeSet<String>>,
     /// The fleet file's safety limits, so `apply --plan` enforces them too.
     #[serde(default)]
     pub safety: Safety,
@@ -130,6 +137,11 @@ impl SavedScope {
                 .desired_links
                 .iter()
                 .map(|(key, links)| (key.clone(), linked(links, GROUP).clone()))
+                .collect(),
+            desired_geofences: scope
+                .desired_links
+                .iter()
+                .filter_map(|(key, links)| Some((key.clone(), links.get(&GEOFENCE)?.clone())))
                 .collect(),
             safety: Safety::default(),
             unmanaged: scope
@@ -218,6 +230,7 @@ impl SavedScope {
             desired_links: self
                 .desired_groups
                 .keys()
+                .chain(self.desired_geofences.keys())
                 .map(|key| (key.clone(), self.desired_links(key)))
                 .collect(),
             links_of: None,
@@ -226,13 +239,19 @@ impl SavedScope {
         }
     }
 
-    /// The links of `key` the saved scope holds: its groups.
+    /// The links of `key` the saved scope holds: its groups, and its geofences where the file
+    /// gives them.
     fn desired_links(&self, key: &UserKey) -> Links {
-        self.desired_groups
+        let mut links = self
+            .desired_groups
             .get(key)
             .filter(|groups| !groups.is_empty())
             .map(|groups| Links::from([(GROUP, groups.clone())]))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(geofences) = self.desired_geofences.get(key) {
+            links.insert(GEOFENCE, geofences.clone());
+        }
+        links
     }
 }
 
@@ -282,6 +301,10 @@ fn user_fingerprint(user: &LiveUser, with_links: bool) -> String {
     if with_links {
         canonical["devices"] = serde_json::json!(linked(&user.links, DEVICE));
         canonical["groups"] = serde_json::json!(linked(&user.links, GROUP));
+        // Read only for users whose file gives the list; absent, the bytes stay as before.
+        if let Some(geofences) = user.links.get(&GEOFENCE) {
+            canonical["geofences"] = serde_json::json!(geofences);
+        }
     }
     canonical["managed_by"] = serde_json::json!(user.managed_by);
     sha256_hex(canonical.to_string().as_bytes())
@@ -633,6 +656,42 @@ mod tests {
             serde_json::json!({"a@x.at": ["G1"], "b@x.at": []})
         );
         assert_eq!(saved.to_scope(TRACCAR), scope);
+    }
+
+    /// A user's `geofences:` list (given-only) survives the saved scope, `[]` included, and
+    /// its links join that user's fingerprint; users without one keep their bytes.
+    #[test]
+    fn geofence_lists_are_saved_only_where_given() {
+        let mut given = want("a@x.at");
+        given.links.insert(GEOFENCE, BTreeSet::new());
+        let mut listed = want("c@x.at");
+        listed.links.insert(GEOFENCE, ["depot".to_string()].into());
+        let scope = Scope::of(&desired(vec![given, want("b@x.at"), listed]));
+        let saved = SavedScope::of(&scope);
+        let json = serde_json::to_value(&saved).expect("serializes");
+        assert_eq!(
+            json["desired_geofences"],
+            serde_json::json!({"a@x.at": [], "c@x.at": ["depot"]})
+        );
+        assert_eq!(saved.to_scope(TRACCAR), scope);
+        let without =
+            serde_json::to_value(SavedScope::of(&Scope::of(&desired(vec![want("b@x.at")]))))
+                .expect("serializes");
+        assert!(without.get("desired_geofences").is_none(), "{without}");
+
+        let mut u = have("a@x.at", Some(FLEET));
+        u.links.insert(GEOFENCE, BTreeSet::new());
+        let before = user_fingerprint(&u, true);
+        u.links.insert(GEOFENCE, ["depot".to_string()].into());
+        assert_ne!(
+            user_fingerprint(&u, true),
+            before,
+            "a geofence link changed"
+        );
+        assert_eq!(user_fingerprint(&u, false), {
+            u.links.remove(&GEOFENCE);
+            user_fingerprint(&u, false)
+        });
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - Everything else used here exists from 5.1 on.
 
 pub mod api;
+pub mod area;
 mod audit;
 mod links;
 mod objects;
@@ -130,6 +131,7 @@ struct Ids {
     users: HashMap<UserKey, Id>,
     devices: HashMap<String, Id>,
     groups: HashMap<String, Id>,
+    geofences: HashMap<String, Id>,
     /// (user, group) links that must be written DELETE-then-POST (see `links.rs`).
     uncertain_groups: HashSet<(UserKey, String)>,
     /// The manager account's id, when an admin run names one.

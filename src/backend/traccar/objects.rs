@@ -1,5 +1,5 @@
-//! Traccar's devices and groups as managed objects: how the model's object kinds
-//! (`rules::DEVICE_OBJECT`, `rules::GROUP_OBJECT`) travel on the wire, read into `LiveObject`s
+//! Traccar's devices, groups and geofences as managed objects: how the model's object kinds
+//! (`rules::DEVICE_OBJECT`, `rules::GROUP_OBJECT`, `rules::GEOFENCE_OBJECT`) travel on the wire, read into `LiveObject`s
 //! and written by the object actions. Reading happens in `read.rs` (the same lists it already
 //! reads, whole instead of trimmed, so managing objects costs no request); this file turns them
 //! into the model and writes.
@@ -16,7 +16,8 @@
 //!   too). A POST is never sent again blindly: after an ambiguous failure the object is looked
 //!   up by key; found with this fleet's marker it was created, otherwise it is sent again.
 //! - A device's `name` is NOT NULL: a new device the file names no `name` for is named by its
-//!   uniqueId. A group's name is its key.
+//!   uniqueId. A group's and a geofence's name is its key; a geofence's `area` is NOT NULL too
+//!   (the plan refuses a new one without it: `ObjectSpec::required`).
 //! - A uniqueId is unique across the server: a create of one the account cannot see (another
 //!   account's device) fails on the database's constraint, said plainly here.
 
@@ -27,7 +28,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::TraccarBackend;
 use super::api::ApiError;
-use super::rules::{DESCRIPTION, DEVICE_OBJECT, GROUP_OBJECT};
+use super::rules::{DESCRIPTION, DEVICE_OBJECT, GEOFENCE_OBJECT, GROUP_OBJECT};
 use super::wire::{self, Id};
 use crate::backend::{Applied, Failure, Outcome, PhaseContext};
 use crate::core::model::{Action, Field, FieldType, LiveObject, ObjectKind, Value};
@@ -43,7 +44,7 @@ struct Wire {
     refs: &'static [(&'static str, &'static str)],
 }
 
-const WIRES: [Wire; 2] = [
+const WIRES: [Wire; 3] = [
     Wire {
         kind: DEVICE_OBJECT,
         path: "/api/devices",
@@ -56,7 +57,22 @@ const WIRES: [Wire; 2] = [
         key: "name",
         refs: &[("parent", "groupId")],
     },
+    Wire {
+        kind: GEOFENCE_OBJECT,
+        path: "/api/geofences",
+        key: "name",
+        refs: &[],
+    },
 ];
+
+/// The ids of `kind`'s objects by key.
+fn ids_of(ids: &mut super::Ids, kind: ObjectKind) -> &mut std::collections::HashMap<String, Id> {
+    match kind {
+        DEVICE_OBJECT => &mut ids.devices,
+        GEOFENCE_OBJECT => &mut ids.geofences,
+        _ => &mut ids.groups,
+    }
+}
 
 fn wire_of(kind: ObjectKind) -> Result<&'static Wire, Failure> {
     WIRES
@@ -129,13 +145,8 @@ pub(super) fn live_object(
 impl TraccarBackend {
     /// The server id of the object `key` of `kind`, learnt by the fetch or a create.
     fn object_id(&self, kind: ObjectKind, key: &str) -> Result<Id, Failure> {
-        let ids = self.ids();
-        let map = if kind == DEVICE_OBJECT {
-            &ids.devices
-        } else {
-            &ids.groups
-        };
-        map.get(key).copied().ok_or_else(|| {
+        let mut ids = self.ids();
+        ids_of(&mut ids, kind).get(key).copied().ok_or_else(|| {
             Failure::Unknown(format!(
                 "{kind} {key} is not known on the server (was it deleted or renamed since the \
                  plan?)"
@@ -145,12 +156,7 @@ impl TraccarBackend {
 
     fn remember(&self, kind: ObjectKind, key: &str, id: Id) {
         let mut ids = self.ids();
-        let map = if kind == DEVICE_OBJECT {
-            &mut ids.devices
-        } else {
-            &mut ids.groups
-        };
-        map.insert(key.to_string(), id);
+        ids_of(&mut ids, kind).insert(key.to_string(), id);
     }
 
     /// Writes the model's `fields` into `object` (references as ids), leaving every other key

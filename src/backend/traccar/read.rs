@@ -41,6 +41,10 @@
 //!   (duplicate row). It would also add requests, and the memory it would bound, one list's
 //!   JSON, is small next to the model that holds every object anyway (see BENCHMARKS.md).
 //!   Devices and groups are decoded straight into small structs to keep that memory low.
+//! - Geofences, when the file has a `geofences:` section: one `GET /api/geofences` in the first
+//!   round (`all=true` as administrator; without it Traccar lists only those linked directly to
+//!   the caller, which for a manager includes every one it created: the creator link). A name
+//!   several geofences share is refused when the file names it, and never pruned.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -50,7 +54,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
-use super::rules::{ADMINISTRATOR, DEVICE, DEVICE_OBJECT, GROUP, GROUP_OBJECT, Role};
+use super::rules::{
+    ADMINISTRATOR, DEVICE, DEVICE_OBJECT, GEOFENCE, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT, Role,
+};
 use super::wire::{self, Id};
 use super::{TraccarBackend, Version, email_of, id_of, links, objects};
 use crate::core::model::{Links, Live, LiveObject, LiveUser, ObjectKind, Objects, Scope, UserKey};
@@ -294,8 +300,25 @@ impl TraccarBackend {
             .cloned()
             .collect();
 
+        // Geofences the file manages: one list, read whole (every one with `all=true` as
+        // administrator; otherwise those linked to the account, which the creator link makes
+        // include every geofence it created).
+        let whole_geofences = scope.objects.contains_key(&GEOFENCE_OBJECT);
+        // Users' geofence lists are managed only for the users that give them.
+        let geofence_links = !scope.unmanaged.contains(&GEOFENCE)
+            && scope
+                .desired_links
+                .values()
+                .any(|links| links.get(&GEOFENCE).is_some());
+        let read_geofences = whole_geofences || geofence_links;
+
         // Round 1.
-        let (users, (devices, device_rows, device_json), (groups, group_rows, group_json)) = tokio::try_join!(
+        let (
+            users,
+            (devices, device_rows, device_json),
+            (groups, group_rows, group_json),
+            geofence_json,
+        ) = tokio::try_join!(
             async { anyhow::Ok(self.api.get::<UserList>("/api/users", &[]).await?) },
             async {
                 let (devices, json) = if whole_devices {
@@ -339,7 +362,43 @@ impl TraccarBackend {
                 };
                 anyhow::Ok((groups, rows, json))
             },
+            async {
+                let json: Vec<Map<String, Json>> = if read_geofences {
+                    self.get_list("/api/geofences", &whole)
+                        .await
+                        .context("GET /api/geofences")?
+                } else {
+                    Vec::new()
+                };
+                anyhow::Ok(json)
+            },
         )?;
+        // A name several geofences share names no one of them: refused when the file names it.
+        let mut geofence_ids: BTreeMap<String, Vec<Id>> = BTreeMap::new();
+        for json in &geofence_json {
+            if let (Some(Json::String(name)), Some(id)) =
+                (json.get("name"), json.get("id").and_then(Json::as_i64))
+            {
+                geofence_ids.entry(name.clone()).or_default().push(Id(id));
+            }
+        }
+        let shared: Vec<&String> = scope
+            .objects
+            .get(&GEOFENCE_OBJECT)
+            .into_iter()
+            .flatten()
+            .filter(|name| geofence_ids.get(*name).is_some_and(|ids| ids.len() > 1))
+            .collect();
+        if !shared.is_empty() {
+            anyhow::bail!(
+                "several geofences on the server are named {}, so fleetform cannot tell which one                  the fleet file means; rename or delete all but one (nothing was changed)",
+                shared
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
 
         let device_by_id: HashMap<Id, &str> = devices
             .iter()
@@ -617,6 +676,11 @@ impl TraccarBackend {
                 .filter(|(_, v)| v.len() == 1)
                 .map(|(n, v)| (n.clone(), v[0]))
                 .collect();
+            ids.geofences = geofence_ids
+                .iter()
+                .filter(|(_, v)| v.len() == 1)
+                .map(|(n, v)| (n.clone(), v[0]))
+                .collect();
             ids.uncertain_groups = uncertain;
             ids.manager = manager_id;
         }
@@ -632,6 +696,7 @@ impl TraccarBackend {
         for (kind, json, managed) in [
             (DEVICE_OBJECT, &device_json, whole_devices),
             (GROUP_OBJECT, &group_json, whole_groups),
+            (GEOFENCE_OBJECT, &geofence_json, whole_geofences),
         ] {
             if !managed {
                 continue;
@@ -645,10 +710,73 @@ impl TraccarBackend {
                 if kind == GROUP_OBJECT && ambiguous_groups.contains(&object.key) {
                     continue;
                 }
+                if kind == GEOFENCE_OBJECT
+                    && geofence_ids
+                        .get(&object.key)
+                        .is_some_and(|ids| ids.len() > 1)
+                {
+                    continue;
+                }
                 of_kind.insert(object.key.clone(), object);
             }
         }
+        // Geofence links: per user that lists them (`?userId=` gives the geofences linked to
+        // that user directly; real 6.14.0-6.14.5 cannot list them through /api/permissions),
+        // and the billing account's, for an administrator run with `manager:`.
+        let mut geofence_owners: Vec<Id> = if geofence_links {
+            in_scope
+                .iter()
+                .filter(|(key, _)| {
+                    scope
+                        .desired_links
+                        .get(key)
+                        .is_some_and(|links| links.get(&GEOFENCE).is_some())
+                })
+                .map(|(_, id)| *id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if read_geofences && let Some(mid) = manager_id {
+            geofence_owners.push(mid);
+        }
+        let geofence_lists: Vec<(Id, Vec<Json>)> = stream::iter(geofence_owners)
+            .map(|user| async move {
+                let query = [("userId", user.0.to_string())];
+                let list = self
+                    .list("/api/geofences", &query)
+                    .await
+                    .with_context(|| format!("GET /api/geofences?userId={}", user.0))?;
+                anyhow::Ok((user, list))
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        let mut manager_geofences: Option<BTreeSet<String>> = None;
+        for (user, list) in geofence_lists {
+            let mut names = BTreeSet::new();
+            for json in &list {
+                // A geofence the acting account cannot see still counts: the plan must show it.
+                if let Some(name) = json.get("name").and_then(Json::as_str) {
+                    names.insert(name.to_string());
+                }
+            }
+            if Some(user) == manager_id {
+                manager_geofences = Some(names.clone());
+            }
+            if let Some(u) = scope_ids.get(&user).and_then(|k| live_users.get_mut(k)) {
+                u.links.insert(GEOFENCE, names);
+            }
+        }
+        let shared_geofences: BTreeSet<String> = geofence_ids
+            .iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .map(|(name, _)| name.clone())
+            .collect();
         let mut owner_targets = Links::new();
+        if let Some(geofences) = manager_geofences {
+            owner_targets.insert(GEOFENCE, geofences);
+        }
         if let Some(devices) = manager_devices {
             owner_targets.insert(DEVICE, devices);
         }
@@ -661,8 +789,9 @@ impl TraccarBackend {
             targets: Links::from([
                 (DEVICE, devices.into_iter().map(|d| d.unique_id).collect()),
                 (GROUP, group_names.into_keys().collect()),
+                (GEOFENCE, geofence_ids.into_keys().collect()),
             ]),
-            ambiguous: Links::from([(GROUP, ambiguous_groups)]),
+            ambiguous: Links::from([(GROUP, ambiguous_groups), (GEOFENCE, shared_geofences)]),
             owner_targets,
             now: chrono::Utc::now(),
             objects,

@@ -37,6 +37,11 @@
 //!   or delete no device or group, a `deviceReadonly` one no device (`Write access denied`).
 //!   Administrators are not limited. As administrator with `manager:`, devices and groups the
 //!   file lists count as the manager's: the plan links those it does not see to it.
+//! - Geofences (the `geofences:` section; observed-objects.md §1, §2): any non-readonly account
+//!   may create, edit and delete them (no limit, no role), so only `readonly` is refused. The
+//!   server stores any `area` text: `area.rs` checks it when the file is loaded
+//!   (`ObjectSpec::check`), and a new geofence must have one (`ObjectSpec::required`; the column
+//!   is NOT NULL).
 
 use crate::core::model::{
     Action, Desired, Field, LinkKind, Live, Problem, Prune, UserKey, Value, linked,
@@ -181,12 +186,16 @@ pub const GROUP: LinkKind = LinkKind("group");
 /// stays in the billing account; never unlinked.
 pub const MANAGER: LinkKind = LinkKind("manager");
 
-static LINKS: [LinkSpec; 3] = [
+/// A link to a geofence, by name (a user's `geofences:` list; managed only when given).
+pub const GEOFENCE: LinkKind = LinkKind("geofence");
+
+static LINKS: [LinkSpec; 4] = [
     LinkSpec {
         kind: DEVICE,
         file_key: Some("devices"),
         target_key: "uniqueId",
         owner: false,
+        given_only: false,
         doc: "Device uniqueIds linked to the user. The full list: other devices are unlinked. Left\nout, the user has no device links.",
     },
     LinkSpec {
@@ -194,13 +203,23 @@ static LINKS: [LinkSpec; 3] = [
         file_key: Some("groups"),
         target_key: "name",
         owner: false,
+        given_only: false,
         doc: "Device group names linked to the user. The full list: other groups are unlinked.\nLeft out, the user has no group links.",
+    },
+    LinkSpec {
+        kind: GEOFENCE,
+        file_key: Some("geofences"),
+        target_key: "name",
+        owner: false,
+        given_only: true,
+        doc: "Geofence names linked to the user (the user sees them and their events). The full\nlist when given; left out, the user's geofence links are not managed.",
     },
     LinkSpec {
         kind: MANAGER,
         file_key: None,
         target_key: "email",
         owner: true,
+        given_only: false,
         doc: "",
     },
 ];
@@ -209,6 +228,8 @@ static LINKS: [LinkSpec; 3] = [
 pub const DEVICE_OBJECT: ObjectKind = ObjectKind("device");
 /// A device group, by name (the `groups:` section).
 pub const GROUP_OBJECT: ObjectKind = ObjectKind("group");
+/// A geofence, by name (the `geofences:` section).
+pub const GEOFENCE_OBJECT: ObjectKind = ObjectKind("geofence");
 
 /// A text field of an object: `null` means "none", and an empty text is no value either.
 const fn text(name: &'static str, doc: &'static str) -> FieldSpec {
@@ -257,7 +278,27 @@ static GROUP_FIELDS: [FieldSpec; 1] = [text(
 children and grandchildren, and their devices.",
 )];
 
-static OBJECTS: [ObjectSpec; 2] = [
+/// A geofence's fields besides its name (the key).
+static GEOFENCE_FIELDS: [FieldSpec; 2] = [
+    FieldSpec {
+        nullable: false,
+        ..text(
+            "area",
+            "The shape, latitude first: `CIRCLE (lat lon, radius in metres)`,\n`POLYGON ((lat lon, lat lon, lat lon, ...))` or `LINESTRING (lat lon, ...)`.\nChecked when the file is loaded (the server stores any text). Required for a new\ngeofence.",
+        )
+    },
+    text("description", "Description. `null`: none."),
+];
+
+/// The check of a geofence's fields that Traccar does not make (`area.rs`).
+fn check_geofence(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "area" => super::area::check(text),
+        _ => Ok(()),
+    }
+}
+
+static OBJECTS: [ObjectSpec; 3] = [
     ObjectSpec {
         kind: GROUP_OBJECT,
         section: "groups",
@@ -270,6 +311,8 @@ static OBJECTS: [ObjectSpec; 2] = [
         attributes: true,
         deletable: true,
         link: Some(GROUP),
+        check: None,
+        required: &[],
         doc:
             "Device groups this fleet manages, by name. A group missing from the server is created;
 an existing one without this fleet's stamp is adopted. A group stamped with this fleet
@@ -289,12 +332,31 @@ stay, without that group). Left out, groups are not managed.",
         attributes: true,
         deletable: false,
         link: Some(DEVICE),
+        check: None,
+        required: &[],
         doc:
             "Devices this fleet manages, by uniqueId (the identifier the tracker reports). A device
 missing from the server is created; an existing one without this fleet's stamp is
 adopted. fleetform never deletes a device (its history would go with it): one that leaves
 the section is left as it is. Left out, devices are not managed.",
         entry_doc: "One device. Fields left out are not managed.",
+    },
+    ObjectSpec {
+        kind: GEOFENCE_OBJECT,
+        section: "geofences",
+        key: "name",
+        fields: &GEOFENCE_FIELDS,
+        refs: &[],
+        attributes: true,
+        deletable: true,
+        link: Some(GEOFENCE),
+        check: Some(check_geofence),
+        required: &["area"],
+        doc: "Geofences this fleet manages, by name. A geofence missing from the server is created;
+an existing one without this fleet's stamp is adopted. A geofence stamped with this fleet
+that leaves the section is deleted with `prune: delete` (the server drops its links with
+it). Left out, geofences are not managed.",
+        entry_doc: "One geofence. Fields left out are not managed.",
     },
 ];
 

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
 use super::api::ApiError;
-use super::rules::{DEVICE, GROUP, MANAGER, field_named};
+use super::rules::{DEVICE, GEOFENCE, GROUP, MANAGER, field_named};
 use super::wire::{self, Id};
 use super::{TraccarBackend, email_of, id_of, random_password};
 use crate::backend::{Applied, Failure, Outcome, PhaseContext};
@@ -415,6 +415,12 @@ impl TraccarBackend {
                     Failure::Unknown(format!("group {target} is not known on the server"))
                 })?,
             ),
+            GEOFENCE => (
+                "geofenceId",
+                *ids.geofences.get(target).ok_or_else(|| {
+                    Failure::Unknown(format!("geofence {target} is not known on the server"))
+                })?,
+            ),
             MANAGER => {
                 // The owner of a managed-user link is the manager: `{userId: manager,
                 // managedUserId: user}`. The item keeps (user, manager) like the other kinds.
@@ -712,12 +718,17 @@ impl TraccarBackend {
                 .await
                 .ok()
                 .map(|rows| rows.into_iter().collect()),
-            DEVICE => {
+            DEVICE | GEOFENCE => {
+                let path = if kind == DEVICE {
+                    "/api/devices"
+                } else {
+                    "/api/geofences"
+                };
                 let users: BTreeSet<Id> = items.iter().map(|i| i.user).collect();
                 let lists: Vec<(Id, Vec<Json>)> = stream::iter(users)
                     .map(|user| async move {
                         let query = [("userId", user.0.to_string())];
-                        let list = self.list("/api/devices", &query).await?;
+                        let list = self.list(path, &query).await?;
                         anyhow::Ok((user, list))
                     })
                     .buffer_unordered(self.concurrency)
