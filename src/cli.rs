@@ -152,9 +152,20 @@ pub struct OutputArgs {
 /// each flag means the same everywhere and one path (`cmd::connect`) turns them into a backend.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// The Traccar server's URL; overrides `server.url` in the file.
+    /// The server's URL; overrides `server.url` in the file.
     #[arg(long, env = "TRACCAR_URL", hide_env_values = true, value_name = "URL")]
     pub url: Option<String>,
+
+    /// Telematics servers: keep the session's tokens in this file (created with mode 0600)
+    /// so later runs refresh the session instead of logging in again (the service blocks an
+    /// address after a few logins).
+    #[arg(
+        long,
+        env = "TELEMATICS_TOKEN_CACHE",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
+    pub token_cache: Option<PathBuf>,
 
     /// Allow plain http to a host that is not loopback (credentials travel unencrypted).
     #[arg(long)]
@@ -354,6 +365,14 @@ pub struct ExportArgs {
     /// The fleet name: written to the file, and the marker `--scope managed` selects by.
     #[arg(long, value_name = "NAME")]
     pub fleet: String,
+
+    /// The kind of server (`server.kind` of the file written).
+    #[arg(long, value_name = "KIND", default_value = "traccar", value_parser = clap::builder::PossibleValuesParser::new(crate::backend::KINDS))]
+    pub kind: String,
+
+    /// Telematics: the instance (user group) to export, a UUID (`server.instanceId`).
+    #[arg(long, value_name = "ID")]
+    pub instance_id: Option<String>,
 
     /// Which users to export.
     #[arg(long, value_enum, default_value_t = ExportScope::Managed)]

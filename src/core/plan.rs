@@ -10,7 +10,8 @@
 //! - `Plan::summary() -> Summary { create, update, delete, disable, link, unlink }`.
 //! - `plan(&Desired, &Live) -> Result<Plan, Vec<Problem>>`.
 //! - `simulate(&Live, &Plan) -> Live`: a disable also records `DISABLED_AT_ATTRIBUTE` at
-//!   `Live::now` (and enabling forgets it), as backends must, so `pruneAfter` converges.
+//!   `Live::now` (and enabling forgets it), as backends with attributes must, so `pruneAfter`
+//!   converges.
 //!
 //! Design: the order of a plan.
 //! Phases run in this order: Unlink, Disable, Delete, Update, Create, Link. Revocations come
@@ -347,8 +348,8 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                         if change
                             .field
                             .spec()
-                            .is_some_and(|s| s.risk == RiskClass::Disable)
-                            && change.after != Value::Bool(true)
+                            .is_some_and(|s| matches!(s.risk, RiskClass::Disable | RiskClass::Enable))
+                            && !plan.backend.is_disabled_value(&change.field, &change.after)
                         {
                             user.fields.remove(&disabled_at_field());
                         }
@@ -387,10 +388,14 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                 if let Some(user) = next.users.get_mut(&key)
                     && let Some(disabled) = plan.backend.disable_field()
                 {
-                    user.fields.insert(disabled, Value::Bool(true));
-                    // What a backend must do: record when, for `pruneAfter`.
-                    user.fields
-                        .insert(disabled_at_field(), disabled_at_value(live.now));
+                    let (value, _) = Description::disabled_and_enabled(&disabled);
+                    user.fields.insert(disabled, value);
+                    // What a backend must do where users have attributes: record when, for
+                    // `pruneAfter` (a backend without them has nowhere to, and no `pruneAfter`).
+                    if plan.backend.capabilities.attributes {
+                        user.fields
+                            .insert(disabled_at_field(), disabled_at_value(live.now));
+                    }
                 }
             }
             Action::DeleteUser { .. } => {
