@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Declarative, GitOps-style reconciliation of Traccar fleets: users, their permissions and
-/// their device and group links, from a version-controlled YAML file.
+/// their device and group links, from a version-controlled YAML file (and of the users of a
+/// telematics SDK user service: their profile and telematics flags).
 ///
 /// Credentials come only from the environment: TRACCAR_TOKEN (an API token), or
 /// TRACCAR_EMAIL with TRACCAR_PASSWORD, or TRACCAR_AUTH_TOKEN (base64 of email:password).
-/// When several are set, the first in that order is used (`-v` says which).
+/// When several are set, the first in that order is used (`-v` says which). Telematics:
+/// TELEMATICS_EMAIL, TELEMATICS_PASSWORD and TELEMATICS_INSTANCE_KEY.
 #[derive(Debug, Parser)]
 #[command(name = "fleetform", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -31,6 +33,9 @@ fleet file. The first of these that is set is used; -v says which, and which oth
   1. TRACCAR_TOKEN                       an API token (Traccar: Account > Token)
   2. TRACCAR_EMAIL and TRACCAR_PASSWORD  an account's email and password
   3. TRACCAR_AUTH_TOKEN                  base64 of `email:password` (line breaks allowed)
+Telematics servers (server.kind: telematics): TELEMATICS_EMAIL and TELEMATICS_PASSWORD (an
+admin API credential from DataHub), and TELEMATICS_INSTANCE_KEY to register users; fleetform
+logs in at most twice per run, and --token-cache keeps the session for later runs.
 The server is --url, else TRACCAR_URL, else server.url in the fleet file (or the saved plan)."
     };
 }
@@ -126,9 +131,10 @@ pub struct ServerArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
 
-    /// Limit the plan (and apply) to this user, by email (case-insensitive). Repeatable. The
-    /// user must be in the fleet file or managed by the fleet on the server.
-    #[arg(long = "target", value_name = "EMAIL")]
+    /// Limit the plan (and apply) to this user, by its key: the email on Traccar
+    /// (case-insensitive), the clientId on telematics (exact). Repeatable. The user must be in
+    /// the fleet file or managed by the fleet on the server.
+    #[arg(long = "target", value_name = "USER")]
     pub target: Vec<String>,
 
     #[command(flatten)]

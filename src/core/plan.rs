@@ -1064,7 +1064,7 @@ mod tests {
                     if pruned(&desired, &live, key, before) {
                         match desired.prune {
                             Prune::Delete => prop_assert!(now.is_none()),
-                            Prune::Disable => {
+                            Prune::Disable | Prune::Deactivate => {
                                 let was_disabled =
                                     before.fields.get(&tf("disabled")) == Some(&Value::Bool(true));
                                 let expired = desired.prune_after.is_some_and(|grace| {

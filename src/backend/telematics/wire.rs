@@ -67,8 +67,11 @@ pub fn wire_key(name: &str) -> String {
 
 /// Whether a field travels in `UserFields` (the flags) rather than at the top level.
 pub fn is_flag(field: &Field) -> bool {
-    field.spec().is_some_and(|s| s.name.starts_with("enable"))
+    field.spec().is_some_and(|s| FLAGS.contains(&s.name))
 }
+
+/// The telematics flags (`UserFields`), besides `enabled`.
+pub const FLAGS: [&str; 3] = ["enableTracking", "enableLogging", "enableRealTimeLocation"];
 
 /// Reads one user object. `None` without a DeviceToken (nothing could address it).
 pub fn read_user(user: &Json) -> Option<WireUser> {
