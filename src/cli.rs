@@ -96,7 +96,8 @@ pub enum Command {
     },
     /// Print fleetform's man page (roff), made from the same definitions as --help.
     Man,
-    /// Serve a Traccar-compatible in-memory server for tests and rehearsals.
+    /// Serve an in-memory Traccar-compatible server (or, with --kind telematics, a telematics
+    /// user service) for tests and rehearsals.
     #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
     /// Walk through plan, apply and re-plan of a fleet file against a seeded sandbox; works
@@ -272,14 +273,28 @@ pub struct ApplyArgs {
     pub allow_mass_removal: bool,
 }
 
+/// `sandbox --kind`: which server to imitate.
+#[cfg(feature = "sandbox")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxKind {
+    /// Traccar (crates/traccar-sandbox).
+    Traccar,
+    /// The telematics SDK user service (crates/telematics-sandbox).
+    Telematics,
+}
+
 #[cfg(feature = "sandbox")]
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
+    /// The server to imitate.
+    #[arg(long, value_enum, default_value_t = SandboxKind::Traccar)]
+    pub kind: SandboxKind,
+
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8082")]
     pub listen: std::net::SocketAddr,
 
-    /// The Traccar generation to imitate: 6.14, 6.9 or 5.12.
+    /// traccar: the Traccar generation to imitate: 6.14, 6.9 or 5.12.
     #[arg(long, default_value = "6.14")]
     pub traccar_version: String,
 
@@ -287,13 +302,40 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
 
-    /// Traccar's per-client throttle (web.maxRequestsPerSec): excess requests are delayed.
+    /// traccar: Traccar's per-client throttle (web.maxRequestsPerSec): excess requests are
+    /// delayed.
     #[arg(long)]
     pub max_requests_per_sec: Option<u32>,
 
-    /// Allow self-registration after the first user.
+    /// traccar: allow self-registration after the first user.
     #[arg(long)]
     pub registration: bool,
+
+    /// telematics: lifetime of the access JWTs that login and refresh issue, in seconds
+    /// (default 86400); a short one shows expiry and refresh.
+    #[arg(long, value_name = "SECS")]
+    pub token_lifetime_secs: Option<u64>,
+
+    /// telematics: logins allowed per address within --login-window-secs before a 429 blocks
+    /// the address for --login-block-secs (default 5 per 60 s, blocked 3600 s); 0: no limit.
+    #[arg(long, value_name = "N")]
+    pub login_limit: Option<u32>,
+
+    /// telematics: the login limit's window, in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub login_window_secs: Option<u64>,
+
+    /// telematics: how long an address over the login limit stays blocked, in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub login_block_secs: Option<u64>,
+
+    /// telematics: cap GetFilteredPage's PageSize silently (default: no cap).
+    #[arg(long, value_name = "N")]
+    pub max_page_size: Option<u32>,
+
+    /// telematics: also serve the unverified bulk POST /v1/Registration/CreateMany.
+    #[arg(long)]
+    pub create_many: bool,
 }
 
 /// `--metrics-out`, shared by plan, apply and drift.
