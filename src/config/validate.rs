@@ -841,6 +841,13 @@ fn check_instance(
             None
         }
         Some(g) => Some(g.value),
+        // Given but invalid: reported where it is given.
+        None if tops
+            .iter()
+            .any(|(_, _, t)| t.server.as_ref().is_some_and(|s| s.instance_id.is_some())) =>
+        {
+            None
+        }
         None if backend.capabilities.instance && tops.len() == ctx.sources.len() => {
             let (file, root) = tops
                 .iter()

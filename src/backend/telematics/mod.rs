@@ -196,3 +196,6 @@ impl Backend for TelematicsBackend {
         self.apply_actions(context, actions).await
     }
 }
+
+#[cfg(test)]
+mod tests;

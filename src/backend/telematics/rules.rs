@@ -21,7 +21,8 @@
 //!   prune never guesses which of several users it means (`read.rs` marks them untouchable).
 //! - Registering users needs the instance key (`TELEMATICS_INSTANCE_KEY`): without it the
 //!   account's role says so and a plan that creates users is refused before any write.
-//! - `birthday` is a date, `yyyy-MM-dd`.
+//! - `birthday` is a date, `yyyy-MM-dd`; `gender` one of `Male`, `Female`, `Other`, `None`,
+//!   spelled as the service gives them back (another spelling would be planned on every run).
 
 use crate::core::model::{Action, Desired, Field, Live, Problem, Prune, Value};
 use crate::core::model::{
@@ -158,6 +159,9 @@ pub fn field_named(name: &str) -> Field {
         .unwrap_or_else(|| panic!("{name} is not a telematics field"))
 }
 
+/// The values of `gender`, spelled as the service gives them back (notes §5.1).
+pub const GENDERS: [&str; 4] = ["Male", "Female", "Other", "None"];
+
 /// Whether `text` is a date written `yyyy-MM-dd`.
 pub fn is_date(text: &str) -> bool {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok() && text.len() == 10
@@ -184,7 +188,21 @@ impl Rules for TelematicsRules {
             }
         }
         let birthday = field_named("birthday");
+        let gender = field_named("gender");
         for want in desired.users.values() {
+            if let Some(Value::Text(text)) = want.fields.get(&gender)
+                && !GENDERS.contains(&text.as_str())
+            {
+                problems.push(Problem {
+                    user: Some(want.email.clone()),
+                    origin: want.origin.clone(),
+                    message: format!(
+                        "gender {text:?} is not one the service knows: write one of {} (as the \
+                         service spells them, which is how it gives them back)",
+                        GENDERS.join(", ")
+                    ),
+                });
+            }
             if let Some(Value::Text(text)) = want.fields.get(&birthday)
                 && !text.is_empty()
                 && !is_date(text)
