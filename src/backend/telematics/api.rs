@@ -582,7 +582,7 @@ impl Api {
             "RefreshToken": tokens.refresh.expose(),
         });
         let path = "/v1/Auth/RefreshToken";
-        let (status, bytes) = self
+        let (status, bytes, _) = self
             .execute(&Method::POST, path, &[], Some(&body), &[], None, true)
             .await
             .map_err(anyhow::Error::new)
@@ -767,7 +767,7 @@ impl Api {
                 });
             }
         }
-        let (status, bytes) = answer;
+        let (status, bytes, attempts) = answer;
         let error = |message: String, failure: Failure| ApiError {
             method: request.method.to_string(),
             path: shown.clone(),
@@ -776,7 +776,10 @@ impl Api {
             failure,
         };
         if !status.is_success() {
-            let message = redact(&summarize(&bytes, status), &self.secrets().await);
+            let mut message = redact(&summarize(&bytes, status), &self.secrets().await);
+            if attempts > 1 {
+                message = format!("{message} (after {attempts} attempts)");
+            }
             return Err(error(message, classify(status.as_u16())));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -819,7 +822,7 @@ impl Api {
         headers: &[(&str, String)],
         bearer: Option<&Secret>,
         idempotent: bool,
-    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
+    ) -> Result<(StatusCode, Vec<u8>, u32), ApiError> {
         let policy = &self.config.retry;
         let mut attempt = 0u32;
         loop {
@@ -838,12 +841,14 @@ impl Api {
                 Some(Failure::Ambiguous) => idempotent,
             };
             if !retry || attempt >= policy.max_attempts.max(1) {
-                return result.map_err(|mut e| {
-                    if attempt > 1 {
-                        e.message = format!("{} (after {attempt} attempts)", e.message);
-                    }
-                    e
-                });
+                return result
+                    .map(|(status, bytes)| (status, bytes, attempt))
+                    .map_err(|mut e| {
+                        if attempt > 1 {
+                            e.message = format!("{} (after {attempt} attempts)", e.message);
+                        }
+                        e
+                    });
             }
             self.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(policy.delay(attempt, retry_after)).await;

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use self::api::{Api, ClientConfig, Credentials};
 use self::read::Known;
-use self::write::Bulk;
+pub use self::write::Bulk;
 use crate::backend::{Backend, Outcome, PhaseContext, Progress, RequestLog};
 use crate::core::model::{Account, Action, Description, Live, Scope, UserKey};
 
