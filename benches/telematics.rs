@@ -118,10 +118,14 @@ struct Run {
 async fn run(sandbox: &Sandbox, loaded: &Loaded, name: &'static str, write: bool) -> Run {
     sandbox.reset_stats();
     let started = Instant::now();
-    let backend =
-        TelematicsBackend::connect(&sandbox.url(), &loaded.server_instance.clone().expect("instance"), &credentials(sandbox), options())
-            .await
-            .expect("connect");
+    let backend = TelematicsBackend::connect(
+        &sandbox.url(),
+        &loaded.server_instance.clone().expect("instance"),
+        &credentials(sandbox),
+        options(),
+    )
+    .await
+    .expect("connect");
     let plan = fleetform::make_plan(&backend, &loaded.desired)
         .await
         .expect("plan");
@@ -201,7 +205,15 @@ async fn main() {
         let single = start(latency, false).await;
         let yaml = fleet_yaml(&single, n);
         let loaded = config::parse(&yaml, "bench.yaml").expect("valid fleet");
-        runs.push(run(&single, &loaded, "first apply (no CreateMany: single registrations)", true).await);
+        runs.push(
+            run(
+                &single,
+                &loaded,
+                "first apply (no CreateMany: single registrations)",
+                true,
+            )
+            .await,
+        );
         runs.push(run(&single, &loaded, "plan, no changes", false).await);
         let drifted = drift(&single, n);
         let mut drift_plan = run(&single, &loaded, "plan, 10% drift", false).await;

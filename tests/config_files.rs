@@ -136,7 +136,10 @@ fn telematics_example_shows_every_field() {
     assert_eq!(loaded.desired.backend.kind, "telematics");
     assert!(loaded.server_instance.is_some());
     for option in ["deactivate", "delete", "keep"] {
-        assert!(text.contains(option), "the example does not mention prune: {option}");
+        assert!(
+            text.contains(option),
+            "the example does not mention prune: {option}"
+        );
     }
 }
 

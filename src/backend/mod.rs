@@ -120,13 +120,9 @@ pub async fn connect(
                      `server.instanceId`"
                 );
             };
-            let backend = telematics::TelematicsBackend::connect(
-                url,
-                &instance,
-                credentials,
-                options.into(),
-            )
-            .await?;
+            let backend =
+                telematics::TelematicsBackend::connect(url, &instance, credentials, options.into())
+                    .await?;
             Ok(Connected::Telematics(backend))
         }
     }

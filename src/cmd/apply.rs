@@ -150,14 +150,12 @@ async fn execute<B: Backend>(
 ) -> anyhow::Result<i32> {
     let notes = Notes {
         refusal: None,
-        passwords: plan
-            .backend
-            .capabilities
-            .generated_passwords
-            .then_some(match &args.credentials_out {
+        passwords: plan.backend.capabilities.generated_passwords.then_some(
+            match &args.credentials_out {
                 Some(path) => Passwords::File(path),
                 None => Passwords::Discarded,
-            }),
+            },
+        ),
         quiet: args.server.output.quiet,
     };
     crate::render_with(plan, &notes, Format::Text, io.color, io.out)?;

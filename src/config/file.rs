@@ -229,7 +229,12 @@ fn describe_kinds(schema: &mut serde_json::Value) {
     }
     let branch = |backend: &Description| -> J {
         let (user, role) = def_names(backend);
-        let prune: Vec<&str> = backend.capabilities.prune.iter().map(|p| p.name()).collect();
+        let prune: Vec<&str> = backend
+            .capabilities
+            .prune
+            .iter()
+            .map(|p| p.name())
+            .collect();
         let mut properties = Map::new();
         properties.insert(
             "users".into(),

@@ -437,7 +437,9 @@ fn cases() -> Vec<Case> {
         (
             "prune is not a word",
             file("prune: [delete]\n"),
-            vec!["f.yaml:3:8: `prune`: expected one of delete, disable, deactivate, keep, found a list"],
+            vec![
+                "f.yaml:3:8: `prune`: expected one of delete, disable, deactivate, keep, found a list",
+            ],
         ),
         (
             "a limit beyond what Traccar stores",

@@ -855,7 +855,9 @@ fn check_instance(
                 .or(tops.first())
                 .map(|(file, root, _)| (*file, *root))?;
             ctx.select(file);
-            let pos = root.get("server").map_or(root.pos, |(_, server)| server.pos);
+            let pos = root
+                .get("server")
+                .map_or(root.pos, |(_, server)| server.pos);
             ctx.report(
                 Some(pos),
                 format!(

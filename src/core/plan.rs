@@ -345,11 +345,9 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                     for change in changes {
                         set_field(user, &change.field, &change.after);
                         // A backend forgets when fleetform disabled a user it enables again.
-                        if change
-                            .field
-                            .spec()
-                            .is_some_and(|s| matches!(s.risk, RiskClass::Disable | RiskClass::Enable))
-                            && !plan.backend.is_disabled_value(&change.field, &change.after)
+                        if change.field.spec().is_some_and(|s| {
+                            matches!(s.risk, RiskClass::Disable | RiskClass::Enable)
+                        }) && !plan.backend.is_disabled_value(&change.field, &change.after)
                         {
                             user.fields.remove(&disabled_at_field());
                         }

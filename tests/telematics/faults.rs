@@ -61,7 +61,8 @@ async fn a_registration_refused_with_5xx_is_checked_then_sent_again() {
         status: 503,
         body: r#"{"Result":null,"Status":503,"Title":"Service Unavailable","Errors":[]}"#.into(),
     };
-    env.sandbox.set_fault_hook(Some(nth(route::REGISTER, 1, error)));
+    env.sandbox
+        .set_fault_hook(Some(nth(route::REGISTER, 1, error)));
     env.sandbox.reset_stats();
     env.apply(&three(&env)).await;
     assert_one_each(&env, &["a", "b", "c"]);
@@ -82,7 +83,11 @@ async fn an_access_token_that_expires_mid_apply_is_refreshed_once() {
     let report = fleetform::apply::apply(&backend, &plan, &mut Vec::new()).await;
     assert!(report.is_success(), "{:?}", report.failed);
     assert_eq!(env.count(route::LOGIN), 0);
-    assert_eq!(env.count(route::REFRESH), 1, "one refresh for every request that got 401");
+    assert_eq!(
+        env.count(route::REFRESH),
+        1,
+        "one refresh for every request that got 401"
+    );
     assert_eq!(backend.client_stats().logins, 1);
     assert_one_each(&env, &["a", "b", "c"]);
 
@@ -125,7 +130,10 @@ async fn a_service_that_refuses_every_token_is_not_asked_again_and_again() {
             .await
             .expect_err("refused")
     );
-    assert!(error.contains("refused the renewed access token too"), "{error}");
+    assert!(
+        error.contains("refused the renewed access token too"),
+        "{error}"
+    );
     assert_eq!(env.count(route::LIST), 2, "the request and its one retry");
     assert_eq!(env.count(route::REFRESH), 1);
     assert_eq!(env.count(route::LOGIN), 0);
@@ -141,11 +149,12 @@ async fn server_errors_on_reads_and_updates_are_retried() {
         body: "<html>bad gateway</html>".into(),
     };
     let seen = Arc::new(AtomicUsize::new(0));
-    env.sandbox.set_fault_hook(Some(Arc::new(move |r: &RequestInfo| {
-        let first = [route::LIST, route::UPDATE].contains(&r.route.as_str())
-            && seen.fetch_add(1, Ordering::SeqCst) < 2;
-        first.then(|| unavailable.clone())
-    })));
+    env.sandbox
+        .set_fault_hook(Some(Arc::new(move |r: &RequestInfo| {
+            let first = [route::LIST, route::UPDATE].contains(&r.route.as_str())
+                && seen.fetch_add(1, Ordering::SeqCst) < 2;
+            first.then(|| unavailable.clone())
+        })));
     env.apply(&changed).await;
     assert_eq!(env.one("a").profile.first_name.as_deref(), Some("Anna"));
     env.sandbox.set_fault_hook(None);
@@ -156,9 +165,10 @@ async fn server_errors_on_reads_and_updates_are_retried() {
         status: 500,
         body: r#"{"Status":500,"Title":"An error occurred.","Errors":[]}"#.into(),
     };
-    env.sandbox.set_fault_hook(Some(Arc::new(move |r: &RequestInfo| {
-        (r.route == route::UPDATE).then(|| broken.clone())
-    })));
+    env.sandbox
+        .set_fault_hook(Some(Arc::new(move |r: &RequestInfo| {
+            (r.route == route::UPDATE).then(|| broken.clone())
+        })));
     let both = format!(
         "{}  - clientId: d\n",
         changed.replace("firstName: Anna", "firstName: Annika")
@@ -166,11 +176,17 @@ async fn server_errors_on_reads_and_updates_are_retried() {
     let backend = env.backend().await;
     env.sandbox.reset_stats();
     let report = env.apply_with(&backend, &both).await;
-    assert_eq!((report.done.len(), report.failed.len()), (1, 1), "{report:?}");
+    assert_eq!(
+        (report.done.len(), report.failed.len()),
+        (1, 1),
+        "{report:?}"
+    );
     let (action, failure) = &report.failed[0];
     assert_eq!(action.email(), "a");
     assert!(
-        failure.to_string().contains("PUT /v1/Management/users -> 500: An error occurred. (after 4 attempts)"),
+        failure
+            .to_string()
+            .contains("PUT /v1/Management/users -> 500: An error occurred. (after 4 attempts)"),
         "{failure}"
     );
     assert_eq!(env.count(route::UPDATE), 4);
@@ -184,9 +200,11 @@ async fn a_429_on_the_login_stops_the_run_after_one_login() {
     let too_many = Fault::RespondWith {
         status: 429,
         headers: vec![("Retry-After".into(), "3600".into())],
-        body: r#"{"Result":null,"Status":429,"Title":"Too many login attempts.","Errors":[]}"#.into(),
+        body: r#"{"Result":null,"Status":429,"Title":"Too many login attempts.","Errors":[]}"#
+            .into(),
     };
-    env.sandbox.set_fault_hook(Some(nth(route::LOGIN, 1, too_many)));
+    env.sandbox
+        .set_fault_hook(Some(nth(route::LOGIN, 1, too_many)));
     let error = match fleetform::backend::telematics::TelematicsBackend::connect(
         &env.url,
         &env.instance,
@@ -198,7 +216,10 @@ async fn a_429_on_the_login_stops_the_run_after_one_login() {
         Ok(_) => panic!("connected despite the 429"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(error.contains("too many logins from this address"), "{error}");
+    assert!(
+        error.contains("too many logins from this address"),
+        "{error}"
+    );
     assert!(error.contains("--token-cache"), "{error}");
     assert_eq!(env.count(route::LOGIN), 1, "never retried");
     assert_eq!(env.sandbox.stats().total, 1, "nothing else was sent");
@@ -238,19 +259,27 @@ async fn a_listing_that_shifts_while_it_is_read_is_read_again_or_refused() {
     };
     let file = format!("{}prune: delete\nusers: []\n", env.head(FLEET));
     // Once: the walk starts again and the plan is made from the second, consistent walk.
-    env.sandbox.set_fault_hook(Some(nth(route::LIST, 2, moved.clone())));
+    env.sandbox
+        .set_fault_hook(Some(nth(route::LIST, 2, moved.clone())));
     env.sandbox.reset_stats();
     let plan = env.plan(&file).await.expect("plan");
     assert!(plan.is_empty(), "nobody of this fleet: {:?}", plan.actions);
     assert_eq!(env.count(route::LIST), 2 + 3);
     // Every time: refused, nothing planned, nothing written.
     let seen = Arc::new(AtomicUsize::new(0));
-    env.sandbox.set_fault_hook(Some(Arc::new(move |r: &RequestInfo| {
-        (r.route == route::LIST && seen.fetch_add(1, Ordering::SeqCst) % 2 == 1)
-            .then(|| moved.clone())
-    })));
+    env.sandbox
+        .set_fault_hook(Some(Arc::new(move |r: &RequestInfo| {
+            (r.route == route::LIST && seen.fetch_add(1, Ordering::SeqCst) % 2 == 1)
+                .then(|| moved.clone())
+        })));
     let error = format!("{:#}", env.plan(&file).await.expect_err("shifting"));
-    assert!(error.contains("changed while fleetform read it, 3 times in a row"), "{error}");
-    assert!(error.contains("counted 12 users at the start and 13 at the end"), "{error}");
+    assert!(
+        error.contains("changed while fleetform read it, 3 times in a row"),
+        "{error}"
+    );
+    assert!(
+        error.contains("counted 12 users at the start and 13 at the end"),
+        "{error}"
+    );
     assert_eq!(env.users().len(), 12);
 }

@@ -42,7 +42,9 @@ pub async fn tenv() -> TEnv {
 
 pub async fn tenv_with(config: SandboxConfig) -> TEnv {
     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let sandbox = Sandbox::start(config, listen).await.expect("sandbox starts");
+    let sandbox = Sandbox::start(config, listen)
+        .await
+        .expect("sandbox starts");
     let config = sandbox.config().clone();
     TEnv {
         url: sandbox.url(),

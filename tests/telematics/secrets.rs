@@ -54,14 +54,12 @@ async fn telematics_secrets_never_appear_in_any_output() {
         keep_tokens(&mut tokens);
         runs.push(r);
     }
-    let r = run(
-        with_cache(&["plan", "-v", "--out"])
-            .arg(&saved)
-            .arg("--metrics-out")
-            .arg(&metrics)
-            .arg("-f")
-            .arg(&path),
-    );
+    let r = run(with_cache(&["plan", "-v", "--out"])
+        .arg(&saved)
+        .arg("--metrics-out")
+        .arg(&metrics)
+        .arg("-f")
+        .arg(&path));
     assert_eq!(r.code, 0, "{}", r.stderr);
     runs.push(r);
     runs.push(Run {
@@ -74,22 +72,29 @@ async fn telematics_secrets_never_appear_in_any_output() {
         .advance_clock(std::time::Duration::from_secs(2 * 86_400));
     let r = run(with_cache(&["apply", "-v", "--auto-approve"]).arg(&saved));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("POST /v1/Auth/RefreshToken -> 200"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("POST /v1/Auth/RefreshToken -> 200"),
+        "{}",
+        r.stderr
+    );
     keep_tokens(&mut tokens);
     runs.push(r);
     // Without the cache: a login, in every remaining command.
     for args in [vec!["drift", "-v"], vec!["apply", "-v", "--auto-approve"]] {
         let r = run(env.bin().args(&args).arg("-f").arg(&path));
         assert_eq!(r.code, 0, "{args:?}: {}\n{}", r.stdout, r.stderr);
-        assert!(r.stderr.contains("POST /v1/Auth/Login -> 200"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("POST /v1/Auth/Login -> 200"),
+            "{}",
+            r.stderr
+        );
         runs.push(r);
     }
-    let r = run(
-        env.bin()
-            .args(["export", "-v", "--kind", "telematics", "--url", &env.url])
-            .args(["--instance-id", &env.instance, "--fleet", FLEET, "-o"])
-            .arg(&exported),
-    );
+    let r = run(env
+        .bin()
+        .args(["export", "-v", "--kind", "telematics", "--url", &env.url])
+        .args(["--instance-id", &env.instance, "--fleet", FLEET, "-o"])
+        .arg(&exported));
     assert_eq!(r.code, 0, "{}", r.stderr);
     runs.push(r);
     runs.push(Run {
@@ -100,12 +105,11 @@ async fn telematics_secrets_never_appear_in_any_output() {
     // Wrong credentials: the errors do not echo them.
     let wrong_password = "Wr0ng-Telematics-Passw0rd";
     let wrong_key = "0f1e2d3c-4b5a-4978-8695-000000000000";
-    let r = run(
-        env.bin()
-            .env("TELEMATICS_PASSWORD", wrong_password)
-            .args(["plan", "-v", "-f"])
-            .arg(&path),
-    );
+    let r = run(env
+        .bin()
+        .env("TELEMATICS_PASSWORD", wrong_password)
+        .args(["plan", "-v", "-f"])
+        .arg(&path));
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("authentication failed"), "{}", r.stderr);
     runs.push(r);
@@ -115,25 +119,44 @@ async fn telematics_secrets_never_appear_in_any_output() {
         format!("{}users:\n  - clientId: drv-new\n", env.head(FLEET)),
     )
     .expect("write");
-    let r = run(
-        env.bin()
-            .env("TELEMATICS_INSTANCE_KEY", wrong_key)
-            .args(["apply", "-v", "--auto-approve", "-f"])
-            .arg(&fresh),
-    );
+    let r = run(env
+        .bin()
+        .env("TELEMATICS_INSTANCE_KEY", wrong_key)
+        .args(["apply", "-v", "--auto-approve", "-f"])
+        .arg(&fresh));
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("POST /v1/Registration/create -> 401"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("POST /v1/Registration/create -> 401"),
+        "{}",
+        r.stdout
+    );
     runs.push(r);
 
-    let secrets: Vec<&str> = [env.password.as_str(), env.key.as_str(), wrong_password, wrong_key]
-        .into_iter()
-        .chain(tokens.iter().map(String::as_str))
-        .collect();
+    let secrets: Vec<&str> = [
+        env.password.as_str(),
+        env.key.as_str(),
+        wrong_password,
+        wrong_key,
+    ]
+    .into_iter()
+    .chain(tokens.iter().map(String::as_str))
+    .collect();
     for (i, r) in runs.iter().enumerate() {
         for secret in &secrets {
-            assert!(!r.stdout.contains(secret), "run {i}: a secret in stdout:\n{}", r.stdout);
-            assert!(!r.stderr.contains(secret), "run {i}: a secret in stderr:\n{}", r.stderr);
+            assert!(
+                !r.stdout.contains(secret),
+                "run {i}: a secret in stdout:\n{}",
+                r.stdout
+            );
+            assert!(
+                !r.stderr.contains(secret),
+                "run {i}: a secret in stderr:\n{}",
+                r.stderr
+            );
         }
     }
-    assert!(tokens.len() >= 8, "the tokens of several sessions were checked");
+    assert!(
+        tokens.len() >= 8,
+        "the tokens of several sessions were checked"
+    );
 }

@@ -3,8 +3,8 @@
 //! paging, saved plans, drift, export round trip, metrics, safety limits, `--target`, the
 //! token cache, and bulk registration behind detection.
 
-use fleetform::backend::telematics::ownership::{Registrant, registrant};
 use fleetform::backend::telematics::Bulk;
+use fleetform::backend::telematics::ownership::{Registrant, registrant};
 use fleetform::core::model::Action;
 use serde_json::Value as Json;
 use telematics_sandbox::{AccountStatus, Gender, SandboxConfig, route};
@@ -51,7 +51,10 @@ async fn plan_apply_replan_registers_owned_users_with_one_login() {
     let backend = env.backend().await;
     let report = env.apply_with(&backend, &file).await;
     assert!(report.is_success(), "{:?}", report.failed);
-    assert!(report.credentials.is_empty(), "no passwords on this service");
+    assert!(
+        report.credentials.is_empty(),
+        "no passwords on this service"
+    );
     assert_eq!(env.count(route::LOGIN), 1, "one login per run");
     assert_eq!(backend.client_stats().logins, 1);
     assert_eq!(env.count(route::REGISTER), 3);
@@ -104,7 +107,11 @@ async fn updates_change_only_what_differs_and_keep_what_the_file_leaves_alone() 
     assert_eq!(env.count(route::UPDATE), 1);
     let max = env.one("drv-0001");
     assert_eq!(max.profile.first_name.as_deref(), Some("Max"));
-    assert_eq!(max.profile.nickname.as_deref(), Some("Maxi"), "not managed: kept");
+    assert_eq!(
+        max.profile.nickname.as_deref(),
+        Some("Maxi"),
+        "not managed: kept"
+    );
     assert_eq!(max.fields.client_id.as_deref(), Some("drv-0001"));
     assert!(!max.fields.enable_logging && max.fields.enable_tracking);
     assert!(env.plan(&file).await.expect("plan").is_empty());
@@ -129,7 +136,11 @@ async fn prune_deactivates_by_default_and_the_file_reactivates() {
     let max = env.one("drv-0001");
     assert!(!max.fields.enabled);
     assert_ne!(max.status, AccountStatus::Active);
-    assert_eq!(max.profile.first_name.as_deref(), Some("Max"), "kept its data");
+    assert_eq!(
+        max.profile.first_name.as_deref(),
+        Some("Max"),
+        "kept its data"
+    );
     assert!(env.plan(&fewer).await.expect("plan").is_empty());
 
     // Back in the file with `enabled: true`: both switches are set back.
@@ -181,16 +192,22 @@ async fn delete_is_irreversible_counted_by_the_safety_limits_and_overridable() {
     );
     let refused = run(env.bin().args(["apply", "--auto-approve", "-f"]).arg(&path));
     assert_eq!(refused.code, 1);
-    assert!(refused.stderr.contains("--allow-mass-removal"), "{}", refused.stderr);
-    assert_eq!(env.users().len(), 3, "nothing deleted");
-    let applied = run(
-        env.bin()
-            .args(["apply", "--auto-approve", "--allow-mass-removal", "-f"])
-            .arg(&path),
+    assert!(
+        refused.stderr.contains("--allow-mass-removal"),
+        "{}",
+        refused.stderr
     );
+    assert_eq!(env.users().len(), 3, "nothing deleted");
+    let applied = run(env
+        .bin()
+        .args(["apply", "--auto-approve", "--allow-mass-removal", "-f"])
+        .arg(&path));
     assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
     assert_eq!(env.users().len(), 1);
-    assert_eq!(env.one("drv-0002").profile.first_name.as_deref(), Some("Erika"));
+    assert_eq!(
+        env.one("drv-0002").profile.first_name.as_deref(),
+        Some("Erika")
+    );
 }
 
 #[tokio::test]
@@ -204,8 +221,15 @@ async fn users_this_fleet_did_not_register_are_managed_while_named_and_never_pru
         env.head(FLEET)
     );
     let plan = env.plan(&file).await.expect("plan");
-    assert_eq!(plan.actions.len(), 1, "only app-2's update: {:?}", plan.actions);
-    assert!(matches!(&plan.actions[0], Action::UpdateUser { email, adopt: false, .. } if email == "app-2"));
+    assert_eq!(
+        plan.actions.len(),
+        1,
+        "only app-2's update: {:?}",
+        plan.actions
+    );
+    assert!(
+        matches!(&plan.actions[0], Action::UpdateUser { email, adopt: false, .. } if email == "app-2")
+    );
     env.apply(&file).await;
     assert!(!env.one("app-2").fields.enable_logging);
     // Out of the file: nothing proves the fleet registered it, so it is never pruned.
@@ -232,15 +256,25 @@ async fn duplicate_client_ids_stop_the_run_before_any_write() {
     );
     env.sandbox.reset_stats();
     let error = format!("{:#}", env.plan(&file).await.expect_err("duplicates"));
-    assert!(error.contains("fleet.yaml:8:5: user drv-9: shares its clientId with 1 other user(s)"), "{error}");
-    assert!(error.contains(&a) && error.contains(&b), "names both users: {error}");
+    assert!(
+        error.contains("fleet.yaml:8:5: user drv-9: shares its clientId with 1 other user(s)"),
+        "{error}"
+    );
+    assert!(
+        error.contains(&a) && error.contains(&b),
+        "names both users: {error}"
+    );
     assert!(error.contains("nothing was applied"), "{error}");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("fleet.yaml");
     std::fs::write(&path, &file).expect("write");
     let applied = run(env.bin().args(["apply", "--auto-approve", "-f"]).arg(&path));
     assert_eq!(applied.code, 1);
-    assert!(applied.stderr.contains("user drv-9: shares its clientId"), "{}", applied.stderr);
+    assert!(
+        applied.stderr.contains("user drv-9: shares its clientId"),
+        "{}",
+        applied.stderr
+    );
     let writes: Vec<String> = env
         .sandbox
         .requests()
@@ -251,7 +285,8 @@ async fn duplicate_client_ids_stop_the_run_before_any_write() {
     assert!(writes.is_empty(), "no write: {writes:?}");
 
     // A duplicate of a user this fleet registered stops a run whose file dropped it, too.
-    env.apply(&format!("{}users:\n  - clientId: mine\n", env.head(FLEET))).await;
+    env.apply(&format!("{}users:\n  - clientId: mine\n", env.head(FLEET)))
+        .await;
     let mine = env.one("mine").device_token;
     env.seed_user(Some("mine"), |_| {});
     let error = format!(
@@ -260,26 +295,45 @@ async fn duplicate_client_ids_stop_the_run_before_any_write() {
             .await
             .expect_err("duplicate of this fleet's user")
     );
-    assert!(error.contains("user mine: registered by fleet acme-drivers but shares its clientId"), "{error}");
+    assert!(
+        error.contains("user mine: registered by fleet acme-drivers but shares its clientId"),
+        "{error}"
+    );
     assert!(error.contains(&mine), "{error}");
 }
 
 #[tokio::test]
 async fn another_fleets_users_are_refused_and_never_pruned() {
     let env = tenv().await;
-    env.apply(&format!("{}users:\n  - clientId: shared\n  - clientId: a-only\n", env.head("fleet-a")))
-        .await;
+    env.apply(&format!(
+        "{}users:\n  - clientId: shared\n  - clientId: a-only\n",
+        env.head("fleet-a")
+    ))
+    .await;
     let error = format!(
         "{:#}",
-        env.plan(&format!("{}users:\n  - clientId: shared\n", env.head("fleet-b")))
-            .await
-            .expect_err("another fleet's")
+        env.plan(&format!(
+            "{}users:\n  - clientId: shared\n",
+            env.head("fleet-b")
+        ))
+        .await
+        .expect_err("another fleet's")
     );
-    assert!(error.contains("user shared: belongs to fleet (another fleetform fleet)"), "{error}");
-    let b = format!("{}prune: delete\nusers:\n  - clientId: b-only\n", env.head("fleet-b"));
+    assert!(
+        error.contains("user shared: belongs to fleet (another fleetform fleet)"),
+        "{error}"
+    );
+    let b = format!(
+        "{}prune: delete\nusers:\n  - clientId: b-only\n",
+        env.head("fleet-b")
+    );
     let plan = env.plan(&b).await.expect("plan");
     assert_eq!(plan.summary().create, 1);
-    assert_eq!(plan.summary().delete, 0, "fleet a's users are not fleet b's");
+    assert_eq!(
+        plan.summary().delete,
+        0,
+        "fleet a's users are not fleet b's"
+    );
 }
 
 #[tokio::test]
@@ -297,11 +351,17 @@ async fn the_listing_pages_through_every_user_in_as_few_requests_as_the_service_
             }
         });
     }
-    let names: String = (0..30).map(|i| format!("  - clientId: u{i:02}\n")).collect();
+    let names: String = (0..30)
+        .map(|i| format!("  - clientId: u{i:02}\n"))
+        .collect();
     let file = format!("{}prune: keep\nusers:\n{names}", env.head(FLEET));
     env.sandbox.reset_stats();
     let plan = env.plan(&file).await.expect("plan");
-    assert!(plan.is_empty(), "inactive users are read too: {:?}", plan.actions);
+    assert!(
+        plan.is_empty(),
+        "inactive users are read too: {:?}",
+        plan.actions
+    );
     assert_eq!(env.count(route::LIST), 5, "30 users in pages of 7");
 
     // Without a cap, one page.
@@ -322,28 +382,63 @@ async fn every_output_format_and_the_detailed_exit_code() {
     std::fs::write(&path, drivers(&env)).expect("write");
     let validate = run(super::bin().args(["validate", "-f"]).arg(&path));
     assert_eq!(validate.code, 0, "{}", validate.stderr);
-    assert!(validate.stdout.contains("valid (fleet acme-drivers, 3 users)"), "{}", validate.stdout);
+    assert!(
+        validate
+            .stdout
+            .contains("valid (fleet acme-drivers, 3 users)"),
+        "{}",
+        validate.stdout
+    );
 
-    let text = run(env.bin().args(["plan", "--detailed-exitcode", "-f"]).arg(&path));
+    let text = run(env
+        .bin()
+        .args(["plan", "--detailed-exitcode", "-f"])
+        .arg(&path));
     assert_eq!(text.code, 2, "{}", text.stderr);
-    assert!(text.stdout.contains("(telematics v1, instance "), "{}", text.stdout);
-    assert!(text.stdout.contains("+ user drv-0001  [granted]"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("(telematics v1, instance "),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("+ user drv-0001  [granted]"),
+        "{}",
+        text.stdout
+    );
     assert!(!text.stdout.contains("password"), "{}", text.stdout);
-    let json = run(env.bin().args(["plan", "--format", "json", "-f"]).arg(&path));
+    let json = run(env
+        .bin()
+        .args(["plan", "--format", "json", "-f"])
+        .arg(&path));
     assert_eq!(json.code, 0, "{}", json.stderr);
     let json: Json = serde_json::from_str(&json.stdout).expect("json");
     assert_eq!(json["server"]["backend"], "telematics");
     assert_eq!(json["summary"]["create"], 3);
     assert_eq!(json["actions"][0]["fields"]["firstName"], "Karl");
-    let md = run(env.bin().args(["plan", "--format", "markdown", "-f"]).arg(&path));
+    let md = run(env
+        .bin()
+        .args(["plan", "--format", "markdown", "-f"])
+        .arg(&path));
     assert_eq!(md.code, 0, "{}", md.stderr);
-    assert!(md.stdout.starts_with("### fleetform plan for fleet `acme-drivers`"), "{}", md.stdout);
+    assert!(
+        md.stdout
+            .starts_with("### fleetform plan for fleet `acme-drivers`"),
+        "{}",
+        md.stdout
+    );
     assert!(md.stdout.contains("| create user | 3 |"), "{}", md.stdout);
 
     let apply = run(env.bin().args(["apply", "--auto-approve", "-f"]).arg(&path));
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
-    assert!(apply.stdout.contains("Apply: 3 done, 0 failed, 0 skipped."), "{}", apply.stdout);
-    let again = run(env.bin().args(["plan", "--detailed-exitcode", "-f"]).arg(&path));
+    assert!(
+        apply.stdout.contains("Apply: 3 done, 0 failed, 0 skipped."),
+        "{}",
+        apply.stdout
+    );
+    let again = run(env
+        .bin()
+        .args(["plan", "--detailed-exitcode", "-f"])
+        .arg(&path));
     assert_eq!(again.code, 0, "{}", again.stdout);
     assert!(again.stdout.contains("No changes."), "{}", again.stdout);
 }
@@ -355,10 +450,15 @@ async fn saved_plans_apply_exactly_and_refuse_when_stale() {
     let path = dir.path().join("fleet.yaml");
     std::fs::write(&path, drivers(&env)).expect("write");
     let saved = dir.path().join("plan.json");
-    let plan = run(env.bin().args(["plan", "--out"]).arg(&saved).arg("-f").arg(&path));
+    let plan = run(env
+        .bin()
+        .args(["plan", "--out"])
+        .arg(&saved)
+        .arg("-f")
+        .arg(&path));
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let json: Json = serde_json::from_str(&std::fs::read_to_string(&saved).expect("saved"))
-        .expect("json");
+    let json: Json =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("saved")).expect("json");
     assert_eq!(json["server"]["instance"], Json::from(env.instance.clone()));
     let show = run(super::bin().arg("show").arg(&saved));
     assert_eq!(show.code, 0, "{}", show.stderr);
@@ -368,17 +468,36 @@ async fn saved_plans_apply_exactly_and_refuse_when_stale() {
     env.seed_user(Some("drv-0001"), |_| {});
     let stale = run(env.bin().args(["apply", "--auto-approve"]).arg(&saved));
     assert_eq!(stale.code, 1);
-    assert!(stale.stderr.contains("the saved plan is stale"), "{}", stale.stderr);
-    assert!(stale.stderr.contains("user drv-0001 was created since the plan"), "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("the saved plan is stale"),
+        "{}",
+        stale.stderr
+    );
+    assert!(
+        stale
+            .stderr
+            .contains("user drv-0001 was created since the plan"),
+        "{}",
+        stale.stderr
+    );
     assert_eq!(env.users().len(), 1, "nothing applied");
 
     let env = tenv().await;
     std::fs::write(&path, drivers(&env)).expect("write");
-    let plan = run(env.bin().args(["plan", "--out"]).arg(&saved).arg("-f").arg(&path));
+    let plan = run(env
+        .bin()
+        .args(["plan", "--out"])
+        .arg(&saved)
+        .arg("-f")
+        .arg(&path));
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let applied = run(env.bin().args(["apply", "--auto-approve"]).arg(&saved));
     assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
-    assert!(applied.stdout.contains("Saved plan of"), "{}", applied.stdout);
+    assert!(
+        applied.stdout.contains("Saved plan of"),
+        "{}",
+        applied.stdout
+    );
     assert_eq!(env.users().len(), 3);
     // Applied once, the plan is stale.
     let twice = run(env.bin().args(["apply", "--auto-approve"]).arg(&saved));
@@ -394,19 +513,23 @@ async fn drift_reports_changes_as_pending_and_metrics_are_written() {
     std::fs::write(&path, drivers(&env)).expect("write");
     env.apply(&drivers(&env)).await;
     let metrics = dir.path().join("metrics.prom");
-    let in_sync = run(env.bin().args(["drift", "--metrics-out"]).arg(&metrics).arg("-f").arg(&path));
+    let in_sync = run(env
+        .bin()
+        .args(["drift", "--metrics-out"])
+        .arg(&metrics)
+        .arg("-f")
+        .arg(&path));
     assert_eq!(in_sync.code, 0, "{}\n{}", in_sync.stdout, in_sync.stderr);
     assert!(in_sync.stdout.contains("In sync."), "{}", in_sync.stdout);
     let token = env.one("drv-0002").device_token;
     env.sandbox
         .seed(|s| s.user_mut(&token).expect("user").profile.city = Some("Graz".into()));
-    let drift = run(
-        env.bin()
-            .args(["drift", "--format", "json", "--metrics-out"])
-            .arg(&metrics)
-            .arg("-f")
-            .arg(&path),
-    );
+    let drift = run(env
+        .bin()
+        .args(["drift", "--format", "json", "--metrics-out"])
+        .arg(&metrics)
+        .arg("-f")
+        .arg(&path));
     // No place on the service records what fleetform applied: every difference is pending.
     assert_eq!(drift.code, 2, "{}\n{}", drift.stdout, drift.stderr);
     let report: Json = serde_json::from_str(&drift.stdout).expect("json");
@@ -414,19 +537,29 @@ async fn drift_reports_changes_as_pending_and_metrics_are_written() {
     assert_eq!(report["pending"][0]["change"], "city: \"Graz\" -> \"Wien\"");
     assert_eq!(report["drift"], serde_json::json!([]));
     let prom = std::fs::read_to_string(&metrics).expect("metrics");
-    assert!(prom.contains("fleetform_pending_changes{command=\"drift\",fleet=\"acme-drivers\"} 1"), "{prom}");
-    assert!(prom.contains("fleetform_last_run_success{command=\"drift\",fleet=\"acme-drivers\"} 1"), "{prom}");
-    let apply_metrics = dir.path().join("apply.prom");
-    let applied = run(
-        env.bin()
-            .args(["apply", "--auto-approve", "--metrics-out"])
-            .arg(&apply_metrics)
-            .arg("-f")
-            .arg(&path),
+    assert!(
+        prom.contains("fleetform_pending_changes{command=\"drift\",fleet=\"acme-drivers\"} 1"),
+        "{prom}"
     );
+    assert!(
+        prom.contains("fleetform_last_run_success{command=\"drift\",fleet=\"acme-drivers\"} 1"),
+        "{prom}"
+    );
+    let apply_metrics = dir.path().join("apply.prom");
+    let applied = run(env
+        .bin()
+        .args(["apply", "--auto-approve", "--metrics-out"])
+        .arg(&apply_metrics)
+        .arg("-f")
+        .arg(&path));
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     let prom = std::fs::read_to_string(&apply_metrics).expect("metrics");
-    assert!(prom.contains("fleetform_apply_actions{command=\"apply\",fleet=\"acme-drivers\",result=\"done\"} 1"), "{prom}");
+    assert!(
+        prom.contains(
+            "fleetform_apply_actions{command=\"apply\",fleet=\"acme-drivers\",result=\"done\"} 1"
+        ),
+        "{prom}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,18 +568,24 @@ async fn target_limits_plan_and_apply_to_users_by_client_id() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("fleet.yaml");
     std::fs::write(&path, drivers(&env)).expect("write");
-    let applied = run(
-        env.bin()
-            .args(["apply", "--auto-approve", "--target", "drv-0002", "-f"])
-            .arg(&path),
-    );
+    let applied = run(env
+        .bin()
+        .args(["apply", "--auto-approve", "--target", "drv-0002", "-f"])
+        .arg(&path));
     assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
     assert_eq!(env.users().len(), 1);
     env.one("drv-0002");
     // clientIds are exact: DRV-0002 is nobody.
-    let wrong = run(env.bin().args(["plan", "--target", "DRV-0002", "-f"]).arg(&path));
+    let wrong = run(env
+        .bin()
+        .args(["plan", "--target", "DRV-0002", "-f"])
+        .arg(&path));
     assert_eq!(wrong.code, 1);
-    assert!(wrong.stderr.contains("--target DRV-0002"), "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("--target DRV-0002"),
+        "{}",
+        wrong.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -455,34 +594,59 @@ async fn export_writes_a_file_that_plans_no_changes() {
     env.apply(&drivers(&env)).await;
     env.seed_user(Some("app-7"), |u| {
         u.profile.first_name = Some("Anna \"the app\"".into());
-        u.profile.birthday = chrono::NaiveDate::from_ymd_opt(1985, 1, 2)
-            .and_then(|d| d.and_hms_opt(0, 0, 0));
+        u.profile.birthday =
+            chrono::NaiveDate::from_ymd_opt(1985, 1, 2).and_then(|d| d.and_hms_opt(0, 0, 0));
         u.fields.enable_logging = true;
     });
     env.seed_user(None, |_| {});
     let dir = tempfile::tempdir().expect("tempdir");
     for (scope, count) in [("managed", 3), ("all", 4)] {
         let out = dir.path().join(format!("{scope}.yaml"));
-        let export = run(
-            env.bin()
-                .args(["export", "--kind", "telematics", "--url", &env.url])
-                .args(["--instance-id", &env.instance, "--fleet", FLEET, "--scope", scope])
-                .arg("--infer-roles")
-                .arg("-o")
-                .arg(&out),
-        );
+        let export = run(env
+            .bin()
+            .args(["export", "--kind", "telematics", "--url", &env.url])
+            .args([
+                "--instance-id",
+                &env.instance,
+                "--fleet",
+                FLEET,
+                "--scope",
+                scope,
+            ])
+            .arg("--infer-roles")
+            .arg("-o")
+            .arg(&out));
         assert_eq!(export.code, 0, "{}", export.stderr);
         let text = std::fs::read_to_string(&out).expect("exported");
         let loaded = fleetform::config::load(&out).unwrap_or_else(|p| panic!("{p}\n{text}"));
         assert_eq!(loaded.desired.users.len(), count, "{text}");
         assert!(text.contains("kind: telematics"), "{text}");
         assert!(text.contains("- clientId: \"drv-0001\""), "{text}");
-        let plan = run(env.bin().args(["plan", "--detailed-exitcode", "-f"]).arg(&out));
-        assert_eq!(plan.code, 0, "{scope}: {}\n{}\n{text}", plan.stdout, plan.stderr);
+        let plan = run(env
+            .bin()
+            .args(["plan", "--detailed-exitcode", "-f"])
+            .arg(&out));
+        assert_eq!(
+            plan.code, 0,
+            "{scope}: {}\n{}\n{text}",
+            plan.stdout, plan.stderr
+        );
     }
-    let missing = run(env.bin().args(["export", "--kind", "telematics", "--url", &env.url, "--fleet", FLEET]));
+    let missing = run(env.bin().args([
+        "export",
+        "--kind",
+        "telematics",
+        "--url",
+        &env.url,
+        "--fleet",
+        FLEET,
+    ]));
     assert_eq!(missing.code, 1);
-    assert!(missing.stderr.contains("--instance-id is required"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("--instance-id is required"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -508,12 +672,16 @@ async fn the_token_cache_replaces_logins_with_refreshes() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&cache).expect("cache").permissions().mode();
+        let mode = std::fs::metadata(&cache)
+            .expect("cache")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // Ten more runs, a cron job's afternoon: refreshes only (by the flag or the variable).
     for i in 0..10 {
-        env.sandbox.advance_clock(std::time::Duration::from_secs(900));
+        env.sandbox
+            .advance_clock(std::time::Duration::from_secs(900));
         let r = if i % 2 == 0 {
             plan(&["--token-cache", cache.to_str().expect("utf-8")])
         } else {
@@ -534,8 +702,16 @@ async fn the_token_cache_replaces_logins_with_refreshes() {
     }
     let blocked = plan(&[]);
     assert_eq!(blocked.code, 1);
-    assert!(blocked.stderr.contains("too many logins"), "{}", blocked.stderr);
-    assert!(blocked.stderr.contains("--token-cache"), "{}", blocked.stderr);
+    assert!(
+        blocked.stderr.contains("too many logins"),
+        "{}",
+        blocked.stderr
+    );
+    assert!(
+        blocked.stderr.contains("--token-cache"),
+        "{}",
+        blocked.stderr
+    );
     // A cache others may read is refused, never used.
     #[cfg(unix)]
     {
@@ -543,7 +719,11 @@ async fn the_token_cache_replaces_logins_with_refreshes() {
         std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let open = plan(&["--token-cache", cache.to_str().expect("utf-8")]);
         assert_eq!(open.code, 1);
-        assert!(open.stderr.contains("may be read by other users"), "{}", open.stderr);
+        assert!(
+            open.stderr.contains("may be read by other users"),
+            "{}",
+            open.stderr
+        );
     }
 }
 
@@ -585,7 +765,10 @@ async fn bulk_registration_is_used_only_where_the_service_takes_it() {
     };
     assert_eq!(bulk_tries(&env), 1, "one attempt (a 404 here)");
     assert_eq!(env.count(route::REGISTER), 3);
-    let more = format!("{}  - clientId: drv-0009\n  - clientId: drv-0010\n", drivers(&env));
+    let more = format!(
+        "{}  - clientId: drv-0009\n  - clientId: drv-0010\n",
+        drivers(&env)
+    );
     let report = env.apply_with(&backend, &more).await;
     assert!(report.is_success(), "{:?}", report.failed);
     assert_eq!(bulk_tries(&env), 1, "off for the rest of the run");

@@ -437,10 +437,7 @@ impl Api {
         {
             session.tokens = Some(tokens);
             session.generation += 1;
-            let stale = session
-                .tokens
-                .as_ref()
-                .is_some_and(|t| t.stale(Utc::now()));
+            let stale = session.tokens.as_ref().is_some_and(|t| t.stale(Utc::now()));
             if stale {
                 self.renew(&mut session).await?;
             }
@@ -453,10 +450,7 @@ impl Api {
     /// The current access token and its generation, refreshed first when about to expire.
     async fn token(&self) -> anyhow::Result<(Secret, u64)> {
         let mut session = self.session.lock().await;
-        let stale = session
-            .tokens
-            .as_ref()
-            .is_none_or(|t| t.stale(Utc::now()));
+        let stale = session.tokens.as_ref().is_none_or(|t| t.stale(Utc::now()));
         if stale {
             self.renew(&mut session).await?;
         }
@@ -640,7 +634,8 @@ impl Api {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(e).with_context(|| format!("reading the token cache {}", path.display()));
+                return Err(e)
+                    .with_context(|| format!("reading the token cache {}", path.display()));
             }
         };
         #[cfg(unix)]
@@ -812,7 +807,10 @@ impl Api {
     /// Sends one request with retries: `Ok` for every HTTP answer once retries are exhausted
     /// or not allowed, `Err` when no answer came. Retried: what the service certainly did not
     /// act on (no connection, 429), and when `idempotent`, timeouts, resets and 5xx.
-    #[allow(clippy::too_many_arguments, reason = "one private helper, every argument is the request's")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one private helper, every argument is the request's"
+    )]
     async fn execute(
         &self,
         method: &Method,

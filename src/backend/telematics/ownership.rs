@@ -186,7 +186,12 @@ mod tests {
             Registrant::Unknown
         );
         assert_eq!(
-            registrant(&token, "00000000-0000-4000-8000-000000000000", "acme", "drv-1"),
+            registrant(
+                &token,
+                "00000000-0000-4000-8000-000000000000",
+                "acme",
+                "drv-1"
+            ),
             Registrant::Unknown
         );
     }

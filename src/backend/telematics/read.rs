@@ -197,7 +197,9 @@ impl TelematicsBackend {
                 .iter()
                 .map(|u| registrant(&u.token, &instance, &scope.fleet, key.as_str()))
                 .collect();
-            let marker = if registrants.contains(&Registrant::ThisFleet) || in_file && !registrants.contains(&Registrant::AnotherFleet) {
+            let marker = if registrants.contains(&Registrant::ThisFleet)
+                || in_file && !registrants.contains(&Registrant::AnotherFleet)
+            {
                 Some(scope.fleet.clone())
             } else if registrants.contains(&Registrant::AnotherFleet) {
                 Some(ANOTHER_FLEET.to_string())

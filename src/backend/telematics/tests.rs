@@ -86,7 +86,9 @@ fn the_instance_is_required_and_a_uuid() {
     let head = "version: 1\nfleet: f\nserver:\n  kind: telematics\n";
     assert_eq!(
         problems(head),
-        ["f.yaml:4:3: the required key `server.instanceId` is missing: a telematics fleet is one instance (user group); add its id, e.g. `instanceId: 4d3c0f36-5e1a-4c8e-9a57-0b1c2d3e4f50`"]
+        [
+            "f.yaml:4:3: the required key `server.instanceId` is missing: a telematics fleet is one instance (user group); add its id, e.g. `instanceId: 4d3c0f36-5e1a-4c8e-9a57-0b1c2d3e4f50`"
+        ]
     );
     assert_eq!(
         problems(&format!("{head}  instanceId: drivers\n")),
@@ -112,7 +114,9 @@ fn duplicate_client_ids_name_both_places_across_files() {
         .collect();
     assert_eq!(
         problems,
-        ["b.yaml:2:15: the user drv-1 is listed twice (first at a.yaml:8:15); clientIds match exactly: keep one entry"]
+        [
+            "b.yaml:2:15: the user drv-1 is listed twice (first at a.yaml:8:15); clientIds match exactly: keep one entry"
+        ]
     );
 }
 
@@ -207,20 +211,32 @@ fn deletes_are_labelled_irreversible_in_every_format() {
         text.contains("- user left (delete, irreversible: the user and all its data)"),
         "{text}"
     );
-    assert!(!text.contains("password"), "no passwords on this service: {text}");
+    assert!(
+        !text.contains("password"),
+        "no passwords on this service: {text}"
+    );
     let mut md = Vec::new();
     crate::views::render::markdown(&plan, &mut md).expect("markdown");
     let md = String::from_utf8(md).expect("utf-8");
     assert!(md.contains("(**irreversible**)"), "{md}");
     let json = crate::views::render::json(&plan);
     assert_eq!(json["actions"][0]["irreversible"], serde_json::json!(true));
-    assert_eq!(json["actions"][0]["action"], serde_json::json!("delete_user"));
+    assert_eq!(
+        json["actions"][0]["action"],
+        serde_json::json!("delete_user")
+    );
 }
 
 #[test]
 fn a_deactivation_in_the_file_is_a_removal_for_the_safety_limits() {
     let users: Vec<LiveUser> = (0..4)
-        .map(|i| user(&format!("d{i}"), Some("acme-drivers"), &[("enabled", Value::Bool(true))]))
+        .map(|i| {
+            user(
+                &format!("d{i}"),
+                Some("acme-drivers"),
+                &[("enabled", Value::Bool(true))],
+            )
+        })
         .collect();
     let l = live(ADMIN, users);
     let text = format!(
@@ -233,8 +249,14 @@ fn a_deactivation_in_the_file_is_a_removal_for_the_safety_limits() {
     let refusal = crate::core::safety::check(&loaded.desired, &l, &plan, false)
         .expect_err("50% > 25%")
         .to_string();
-    assert!(refusal.contains("2 of the fleet's 4 managed users"), "{refusal}");
-    assert_eq!(plan.steps().next().map(|(_, a)| a.risk), Some(Risk::AccountRemoved));
+    assert!(
+        refusal.contains("2 of the fleet's 4 managed users"),
+        "{refusal}"
+    );
+    assert_eq!(
+        plan.steps().next().map(|(_, a)| a.risk),
+        Some(Risk::AccountRemoved)
+    );
 }
 
 #[test]
@@ -245,9 +267,18 @@ fn enabling_is_an_escalation_and_disabling_a_removal() {
         after,
     };
     let (t, f) = (Value::Bool(true), Value::Bool(false));
-    assert_eq!(change_risk(&change(t.clone(), f.clone())), Risk::AccountRemoved);
-    assert_eq!(change_risk(&change(Value::Null, f.clone())), Risk::AccountRemoved);
-    assert_eq!(change_risk(&change(f, t.clone())), Risk::PrivilegeEscalation);
+    assert_eq!(
+        change_risk(&change(t.clone(), f.clone())),
+        Risk::AccountRemoved
+    );
+    assert_eq!(
+        change_risk(&change(Value::Null, f.clone())),
+        Risk::AccountRemoved
+    );
+    assert_eq!(
+        change_risk(&change(f, t.clone())),
+        Risk::PrivilegeEscalation
+    );
     assert_eq!(change_risk(&change(Value::Null, t)), Risk::None);
     let flag = crate::core::model::FieldChange {
         field: field_named("enableRealTimeLocation"),
@@ -325,7 +356,14 @@ fn the_example_is_complete() {
             spec.name
         );
     }
-    for word in ["deactivate", "delete", "keep", "roles:", "safety:", "instanceId:"] {
+    for word in [
+        "deactivate",
+        "delete",
+        "keep",
+        "roles:",
+        "safety:",
+        "instanceId:",
+    ] {
         assert!(text.contains(word), "the example does not show {word}");
     }
     let managed: BTreeMap<&str, usize> = loaded

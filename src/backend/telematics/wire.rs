@@ -161,7 +161,9 @@ pub fn read_user(user: &Json) -> Option<WireUser> {
 fn date_of(text: &str) -> String {
     let text = text.trim();
     match text.get(..10) {
-        Some(date) if super::rules::is_date(date) && (text.len() == 10 || text[10..].starts_with('T')) => {
+        Some(date)
+            if super::rules::is_date(date) && (text.len() == 10 || text[10..].starts_with('T')) =>
+        {
             date.to_string()
         }
         _ => text.to_string(),

@@ -52,6 +52,9 @@ pub enum Bulk {
     Off,
 }
 
+/// A user found on the server: its DeviceToken and its `UserFields`.
+type Found = (String, Map<String, Json>);
+
 /// A registration prepared for one user.
 struct NewUser<'a> {
     index: usize,
@@ -156,10 +159,10 @@ impl TelematicsBackend {
             .await
             .map_err(|e| refused(&e))?;
         // Later writes in this run send `UserFields` back as they are now.
-        if let Some(fields) = get(&body, "UserFields").and_then(Json::as_object) {
-            if let Some(k) = self.known().get_mut(&UserKey::exact(client_id)) {
-                k.user_fields = fields.clone();
-            }
+        if let Some(fields) = get(&body, "UserFields").and_then(Json::as_object)
+            && let Some(k) = self.known().get_mut(&UserKey::exact(client_id))
+        {
+            k.user_fields = fields.clone();
         }
         Ok(Applied::Done)
     }
@@ -278,7 +281,7 @@ impl TelematicsBackend {
             return (Vec::new(), (0..news.len()).collect());
         }
         // Read back whatever the batches may have created.
-        let existing: Result<BTreeMap<String, (String, Map<String, Json>)>, anyhow::Error> =
+        let existing: anyhow::Result<BTreeMap<String, Found>> =
             self.list_users().await.map(|users| {
                 users
                     .into_iter()
@@ -401,7 +404,7 @@ impl TelematicsBackend {
 
     /// `GET /v1/Management/users/find?ClientId=` in this instance: the user's DeviceToken and
     /// `UserFields`, if one exists.
-    async fn find(&self, client_id: &str) -> Result<Option<(String, Map<String, Json>)>, ApiError> {
+    async fn find(&self, client_id: &str) -> Result<Option<Found>, ApiError> {
         let query = [
             ("ClientId", client_id.to_string()),
             ("ShowInactiveUsers", "true".to_string()),
