@@ -283,3 +283,49 @@ async fn a_listing_that_shifts_while_it_is_read_is_read_again_or_refused() {
     );
     assert_eq!(env.users().len(), 12);
 }
+
+#[tokio::test]
+async fn a_bulk_registration_whose_answer_is_lost_or_refused_creates_no_duplicate() {
+    for (fault, created_by_bulk) in [
+        (Fault::AnswerLost, true),
+        (
+            Fault::Respond {
+                status: 503,
+                body: String::new(),
+            },
+            false,
+        ),
+    ] {
+        let env = tenv_with(SandboxConfig {
+            login_limit: None,
+            create_many: true,
+            ..SandboxConfig::default()
+        })
+        .await;
+        env.sandbox
+            .set_fault_hook(Some(nth(route::REGISTER_MANY, 1, fault)));
+        let backend = env.backend().await;
+        env.sandbox.reset_stats();
+        let report = env.apply_with(&backend, &three(&env)).await;
+        assert!(report.is_success(), "{:?}", report.failed);
+        assert_one_each(&env, &["a", "b", "c"]);
+        assert_eq!(env.count(route::REGISTER_MANY), 1, "never sent twice");
+        if created_by_bulk {
+            assert_eq!(env.count(route::REGISTER), 0, "the read-back found them");
+        } else {
+            assert_eq!(
+                env.count(route::FIND),
+                3,
+                "each looked up before it is sent again"
+            );
+            assert_eq!(env.count(route::REGISTER), 3);
+        }
+        assert_eq!(
+            backend.bulk_registration(),
+            fleetform::backend::telematics::Bulk::Off
+        );
+        assert_eq!(env.one("b").profile.city.as_deref(), Some("Graz"));
+        env.sandbox.set_fault_hook(None);
+        assert!(env.plan(&three(&env)).await.expect("plan").is_empty());
+    }
+}

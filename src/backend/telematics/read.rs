@@ -153,13 +153,35 @@ impl TelematicsBackend {
     }
 
     async fn page(&self, page: u32, size: u32) -> Result<Json, ApiError> {
+        self.page_sorted(page, size, "DeviceToken").await
+    }
+
+    /// The newest users of the instance, at least `count` of them where the service gives
+    /// pages that large: one page sorted by `DateCreatedDesc`, for reading back what a bulk
+    /// registration created. Not checked for shifts: a user it misses is looked up by itself
+    /// (`write.rs`).
+    pub(super) async fn newest(&self, count: usize) -> Result<Vec<WireUser>, ApiError> {
+        let size = u32::try_from(count)
+            .unwrap_or(u32::MAX)
+            .max(self.page_size.load(std::sync::atomic::Ordering::Relaxed));
+        let result = self.page_sorted(1, size, "DateCreatedDesc").await?;
+        Ok(get(&result, "Users")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(read_user)
+            .filter(|u| u.instance.as_ref().is_none_or(|i| i == self.api.instance()))
+            .collect())
+    }
+
+    async fn page_sorted(&self, page: u32, size: u32, sort: &str) -> Result<Json, ApiError> {
         let body = json!({
             "InstanceIds": [self.api.instance()],
             "PageNumber": page,
             "PageSize": size,
             "IncludeAccountInfo": true,
             "ShowInactiveUsers": true,
-            "Sort": "DeviceToken",
+            "Sort": sort,
             "ActivityStatuses": [],
         });
         let request = Request {

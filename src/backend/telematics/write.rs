@@ -12,10 +12,11 @@
 //! - Bulk registration (`POST /v1/Registration/CreateMany`, UNVERIFIED: no public source shows
 //!   its body or answer) is used only behind detection: the first create phase of two or more
 //!   users sends one batch (`--batch-size` users) as an array of single-registration bodies.
-//!   Whatever the answer, the instance is listed again and each user of the batch that exists
-//!   is done; the others are registered one by one. Any refusal, lost answer, or a batch
-//!   answered as accepted that created nobody, turns bulk registration off for the rest of the
-//!   run. `--no-bulk` never tries it.
+//!   Whatever the answer, the instance's newest users are read back (one listing page sorted
+//!   by `DateCreatedDesc`; a user of an accepted or unclear batch missing there is looked up by
+//!   its ClientId), each user of the batch that exists is done, and the others are registered
+//!   one by one. Any refusal, lost answer, or a batch answered as accepted that created nobody,
+//!   turns bulk registration off for the rest of the run. `--no-bulk` never tries it.
 //! - Registration is documented to take the profile fields but `Country`, `District` and
 //!   `City`, and the telematics flags; those three and a deactivated status are set by an
 //!   update right after the registration (UNVERIFIED which the service takes at registration;
@@ -247,78 +248,97 @@ impl TelematicsBackend {
         results
     }
 
-    /// The bulk attempt: batches while the service takes them, then one listing to see who
-    /// exists. Returns the outcomes of the users that exist and the users still to register
-    /// (indexes into `news`).
+    /// The bulk attempt: batches while the service takes them, then a read-back: the
+    /// instance's newest users (one listing page), and for a user of an accepted or unclear
+    /// batch missing there, a lookup of its own. Returns the outcomes of the users that exist
+    /// and the users still to register (indexes into `news`).
     async fn create_many(
         &self,
         context: &PhaseContext<'_>,
         news: &[NewUser<'_>],
     ) -> (Vec<(usize, Outcome)>, Vec<usize>) {
-        let mut sent = 0;
+        // Each batch sent, and whether the service may have created users of it.
+        let mut batches: Vec<(std::ops::Range<usize>, bool)> = Vec::new();
         let mut accepted = 0;
-        for batch in news.chunks(self.options.batch_size.max(2)) {
-            if context.cancelled() || *self.bulk_state() == Bulk::Off {
-                break;
-            }
-            let bodies = Json::Array(batch.iter().map(|n| n.body.clone()).collect());
+        let size = self.options.batch_size.max(2);
+        let mut start = 0;
+        while start < news.len() && !context.cancelled() && *self.bulk_state() != Bulk::Off {
+            let end = (start + size).min(news.len());
+            let bodies = Json::Array(news[start..end].iter().map(|n| n.body.clone()).collect());
             let request = Request {
                 body: Some(&bodies),
                 auth: Auth::Instance,
                 idempotent: false,
                 ..Request::admin(Method::POST, "/v1/Registration/CreateMany")
             };
-            sent += batch.len();
-            match self.api.call(&request).await {
+            let maybe_created = match self.api.call(&request).await {
                 Ok(_) => {
-                    accepted += batch.len();
+                    accepted += end - start;
                     *self.bulk_state() = Bulk::Works;
+                    true
                 }
-                Err(_) => *self.bulk_state() = Bulk::Off,
-            }
+                Err(e) => {
+                    *self.bulk_state() = Bulk::Off;
+                    // A refusal created nothing (what the newest users show is still taken);
+                    // a lost answer may have created anyone.
+                    e.failure == ApiFailure::Ambiguous
+                }
+            };
+            batches.push((start..end, maybe_created));
+            start = end;
         }
+        let sent = start;
         if sent == 0 {
             return (Vec::new(), (0..news.len()).collect());
         }
-        // Read back whatever the batches may have created.
-        let existing: anyhow::Result<BTreeMap<String, Found>> =
-            self.list_users().await.map(|users| {
+        // Whatever the batches created is among the newest users. A page that cannot be read
+        // leaves every user to its own lookup.
+        let newest: BTreeMap<String, Found> = self
+            .newest(sent)
+            .await
+            .map(|users| {
                 users
                     .into_iter()
                     .filter_map(|u| Some((u.client_id.clone()?, (u.token, u.user_fields))))
                     .collect()
-            });
-        let existing = match existing {
-            Ok(existing) => existing,
-            Err(e) => {
-                // Nobody can say who exists: register no one, report why; the next plan sees.
-                *self.bulk_state() = Bulk::Off;
-                let message = format!(
-                    "a bulk registration was sent, and reading the instance back to see who it \
-                     created failed: {e:#}; run `fleetform plan` again before applying"
-                );
-                return (
-                    news[..sent]
-                        .iter()
-                        .map(|n| (n.index, Err(Failure::Refused(message.clone()))))
-                        .collect(),
-                    (sent..news.len()).collect(),
-                );
-            }
-        };
+            })
+            .unwrap_or_default();
         let mut done = Vec::new();
-        let mut rest = Vec::new();
+        let mut rest: Vec<usize> = (sent..news.len()).collect();
         let mut created = 0;
-        for (i, new) in news.iter().enumerate() {
-            match existing.get(new.client_id) {
-                Some((token, user_fields)) if i < sent => {
-                    created += 1;
-                    self.remember(new.client_id, token, user_fields.clone());
-                    let outcome = self.finish_registration(new, token).await;
-                    context.progress.advance(1);
-                    done.push((new.index, outcome));
+        for (range, maybe_created) in batches {
+            for i in range {
+                let new = &news[i];
+                let found = match newest.get(new.client_id) {
+                    Some(found) => Some(found.clone()),
+                    None if maybe_created => match self.find(new.client_id).await {
+                        Ok(found) => found,
+                        Err(e) => {
+                            done.push((
+                                new.index,
+                                Err(Failure::Refused(format!(
+                                    "a bulk registration of this user was sent, and looking it \
+                                     up to see whether it was created failed ({e}), so it was \
+                                     not registered again: run `fleetform plan` to see whether \
+                                     {} exists",
+                                    new.client_id
+                                ))),
+                            ));
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                match found {
+                    Some((token, user_fields)) => {
+                        created += 1;
+                        self.remember(new.client_id, &token, user_fields);
+                        let outcome = self.finish_registration(new, &token).await;
+                        context.progress.advance(1);
+                        done.push((new.index, outcome));
+                    }
+                    None => rest.push(i),
                 }
-                _ => rest.push(i),
             }
         }
         if accepted > 0 && created == 0 {
