@@ -305,7 +305,7 @@ impl TelematicsBackend {
             .unwrap_or_default();
         let mut done = Vec::new();
         let mut rest: Vec<usize> = (sent..news.len()).collect();
-        let mut created = 0;
+        let mut created: Vec<(usize, String)> = Vec::new();
         for (range, maybe_created) in batches {
             for i in range {
                 let new = &news[i];
@@ -331,20 +331,28 @@ impl TelematicsBackend {
                 };
                 match found {
                     Some((token, user_fields)) => {
-                        created += 1;
                         self.remember(new.client_id, &token, user_fields);
-                        let outcome = self.finish_registration(new, &token).await;
-                        context.progress.advance(1);
-                        done.push((new.index, outcome));
+                        created.push((i, token));
                     }
                     None => rest.push(i),
                 }
             }
         }
-        if accepted > 0 && created == 0 {
+        if accepted > 0 && created.is_empty() {
             // "Accepted" and nobody there: not the shape the service takes.
             *self.bulk_state() = Bulk::Off;
         }
+        let finished: Vec<(usize, Outcome)> = futures::stream::iter(created)
+            .map(|(i, token)| async move {
+                let new = &news[i];
+                let outcome = self.finish_registration(new, &token).await;
+                context.progress.advance(1);
+                (new.index, outcome)
+            })
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect()
+            .await;
+        done.extend(finished);
         (done, rest)
     }
 
