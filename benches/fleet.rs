@@ -512,6 +512,7 @@ fn core(n: usize) {
         prune: Prune::Delete,
         prune_after: None,
         safety: Safety::default(),
+        unmanaged: Default::default(),
         users: (0..n)
             .map(|u| {
                 let mut fields = desired_fields.clone();
@@ -624,20 +625,22 @@ fn main() {
     let has = |p: &str| parts.iter().any(|x| x == p);
     let defaults = Options::default();
     let latency = Duration::from_millis(env_num("FLEET_LATENCY_MS", 20) as u64);
+    // The sandbox serves 6.14 here, where the version's default is 32.
+    let concurrency = env_num("FLEET_CONCURRENCY", 32);
     let options = Options {
-        concurrency: env_num("FLEET_CONCURRENCY", defaults.concurrency),
+        concurrency: Some(concurrency),
         batch_size: env_num("FLEET_BATCH_SIZE", defaults.batch_size),
         ..defaults
     };
     let baseline = Options {
-        concurrency: 1,
+        concurrency: Some(1),
         bulk: false,
         ..options.clone()
     };
     println!(
         "fleet benchmark: latency {} ms, default concurrency {}, batch size {}\n",
         latency.as_millis(),
-        options.concurrency,
+        concurrency,
         options.batch_size
     );
     if has("core") {
@@ -658,13 +661,13 @@ fn main() {
             println!(
                 "\n### Traccar 6.14 sandbox, administrator, {} ms latency, concurrency {}\n",
                 latency.as_millis(),
-                options.concurrency
+                concurrency
             );
             print_suite_header();
             for &n in &sizes {
                 eprintln!("sizes: {n}");
                 let results = suite(n, latency, &options).await;
-                print_suite(n, &results, options.concurrency, latency);
+                print_suite(n, &results, concurrency, latency);
                 by_size.insert(n, results);
             }
         }
@@ -682,7 +685,7 @@ fn main() {
             for c in env_list("FLEET_SWEEP", "4,8,16,32,64") {
                 let Ok(c) = c.parse::<usize>() else { continue };
                 let o = Options {
-                    concurrency: c,
+                    concurrency: Some(c),
                     ..options.clone()
                 };
                 let r = measure(&sandbox, run(&sandbox.url(), &loaded, &o, false)).await;
@@ -728,7 +731,7 @@ fn main() {
             println!(
                 "\n### No-change plan with the 25 requests/s throttle, {} ms latency, concurrency {}\n",
                 latency.as_millis(),
-                options.concurrency
+                concurrency
             );
             println!(
                 "| version | users | requests | throttled | wall (s) | requests / 25 per s (s) | requests by route |"

@@ -510,6 +510,32 @@ async fn a_manager_credential_manages_its_sub_users() {
     assert_eq!(env.devices_of(DEMO_MANAGER).await.len(), 12);
 }
 
+/// Found by the convergence property test: an administrator sets a billing account's
+/// `userLimit` to 0; Traccar still lists its former sub-users to it but refuses every read of
+/// their links, so the plan failed on `GET /api/devices?userId=N -> 400: User access denied`
+/// instead of saying what is wrong with the credential.
+#[tokio::test]
+async fn a_former_manager_is_told_it_is_a_plain_user_before_any_read_of_its_users() {
+    let env = env().await;
+    let report = env.apply_as(&env.manager, AS_MANAGER).await;
+    assert!(report.is_success(), "{:?}", report.failed);
+    env.put_user(DEMO_MANAGER, |u| u["userLimit"] = json!(0))
+        .await;
+    let backend = env.backend(&env.manager).await;
+    env.sandbox.reset_stats();
+    let err = fleetform::make_plan(&backend, &fleet(AS_MANAGER).desired)
+        .await
+        .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("the account fleet@acme.example is a plain user"),
+        "{text}"
+    );
+    assert!(text.contains("run fleetform as an administrator or a manager"));
+    assert!(!text.contains("User access denied"), "{text}");
+    assert_eq!(env.sandbox.requests(), [], "nothing read, nothing written");
+}
+
 #[tokio::test]
 async fn a_change_a_manager_cannot_make_fails_at_plan_time() {
     let env = env().await;

@@ -402,7 +402,11 @@ async fn converges_under(version: TraccarVersion, plan: faults::Plan) {
 async fn converges_with(version: TraccarVersion, plan: faults::Plan, options: Options) {
     let label = format!(
         "{:?} rate {} {:?}, {} attempts per request, concurrency {}",
-        version, plan.rate, plan.kinds, options.retry.max_attempts, options.concurrency
+        version,
+        plan.rate,
+        plan.kinds,
+        options.retry.max_attempts,
+        options.concurrency.unwrap_or_default()
     );
     let mut world = world(version, Duration::ZERO).await;
     world.options = options;
@@ -523,7 +527,7 @@ async fn failures_and_skips_are_finished_by_re_runs() {
         };
         let mut options = fast_options();
         options.retry.max_attempts = 2;
-        options.concurrency = 1;
+        options.concurrency = Some(1);
         converges_with(TraccarVersion::V6_14, plan, options).await;
     }
 }
@@ -699,7 +703,7 @@ async fn ctrl_c_starts_no_new_request_only_the_ones_in_flight_finish() {
         &world.url,
         &world.admin,
         Options {
-            concurrency: CONCURRENCY,
+            concurrency: Some(CONCURRENCY),
             ..world.options.clone()
         },
     )
@@ -801,7 +805,7 @@ async fn ctrl_c_starts_no_new_link_batch() {
         &world.url,
         &world.admin,
         Options {
-            concurrency: CONCURRENCY,
+            concurrency: Some(CONCURRENCY),
             batch_size: 4,
             ..world.options.clone()
         },

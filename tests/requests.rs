@@ -193,7 +193,7 @@ async fn without_bulk_every_object_and_link_is_its_own_request() {
     let env = env_version(TraccarVersion::V6_14).await;
     let options = Options {
         bulk: false,
-        concurrency: 1,
+        concurrency: Some(1),
         ..Options::default()
     };
     let got = apply_requests(&env, &env.admin, &yaml, options.clone()).await;
@@ -362,4 +362,218 @@ async fn link_changes_update_the_applied_records_with_one_read_of_the_user_list(
         ("PUT /api/users/{id}", 5),
     ]);
     assert_eq!(got, routes(&expected));
+}
+
+/// Runs the binary as the demo administrator against `env`, in `dir`.
+fn fleetform_in(env: &Env, dir: &std::path::Path, args: &[&str]) -> crate::e2e::Run {
+    crate::e2e::run(
+        crate::e2e::bin()
+            .current_dir(dir)
+            .args(args)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    )
+}
+
+/// The requests that read (everything but the writes of the apply).
+fn reads(by_route: &BTreeMap<String, u64>) -> u64 {
+    by_route
+        .iter()
+        .filter(|(route, _)| route.starts_with("GET ") || route.as_str() == "POST /api/session")
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ci_flow_applies_a_saved_plan_reading_fewer_requests_than_the_plan() {
+    // `plan --out` then `apply PLAN` on the servers where links are read per user: apply
+    // reads again the users and the catalogue, but the links of only the user the plan
+    // changes, so it reads fewer requests than the plan did.
+    let n = 24;
+    let yaml = riders(n, false);
+    for version in [TraccarVersion::V6_9, TraccarVersion::V5_12] {
+        let env = env_version(version).await;
+        env.apply(&yaml).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let changed = yaml.replacen(
+            "rider5@acme.example\n    name: Rider 5\n",
+            "rider5@acme.example\n    name: Rider Five\n",
+            1,
+        );
+        assert_ne!(changed, yaml);
+        std::fs::write(dir.path().join("fleet.yaml"), &changed).expect("write");
+
+        env.sandbox.reset_stats();
+        let plan = fleetform_in(
+            &env,
+            dir.path(),
+            &["plan", "--out", "plan.json", "-f", "fleet.yaml"],
+        );
+        assert_eq!(plan.code, 0, "{version:?}: {}", plan.stderr);
+        let plan_reads = reads(&env.sandbox.stats().by_route);
+
+        env.sandbox.reset_stats();
+        let apply = fleetform_in(&env, dir.path(), &["apply", "plan.json", "--auto-approve"]);
+        assert_eq!(
+            apply.code, 0,
+            "{version:?}: {}\n{}",
+            apply.stdout, apply.stderr
+        );
+        assert!(
+            apply
+                .stdout
+                .contains("with the links of the 1 user its actions name"),
+            "{}",
+            apply.stdout
+        );
+        let apply_reads = reads(&env.sandbox.stats().by_route);
+        assert!(
+            apply_reads < plan_reads,
+            "{version:?}: apply PLAN read {apply_reads} requests, the plan {plan_reads}"
+        );
+        // The constant part (session, server, the three lists), one user's links (devices,
+        // groups) and the read of the update's read-modify-write; the plan reads every user's
+        // links (6.9: 12 device reads, as there are fewer devices than users, and 24 group
+        // reads; the README quotes these figures).
+        assert_eq!(apply_reads, 5 + 2 + 1, "{version:?}");
+        if version == TraccarVersion::V6_9 {
+            assert_eq!(plan_reads, 5 + 12 + 24);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_is_stale_when_anything_its_actions_depend_on_changed() {
+    let yaml = riders(6, false);
+    let env = env_version(TraccarVersion::V6_9).await;
+    env.apply(&yaml).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let changed = yaml.replacen("name: Rider 2\n", "name: Rider Two\n", 1);
+    std::fs::write(dir.path().join("fleet.yaml"), &changed).expect("write");
+    let save = || {
+        let plan = fleetform_in(
+            &env,
+            dir.path(),
+            &["plan", "--out", "plan.json", "-f", "fleet.yaml"],
+        );
+        assert_eq!(plan.code, 0, "{}", plan.stderr);
+    };
+
+    // A link of the user the plan changes: refused, naming it.
+    save();
+    let rider2 = env.user_id("rider2@acme.example").await;
+    let devices = env.admin(reqwest::Method::GET, "/api/devices", None).await;
+    let device = devices
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["uniqueId"] == "BT-000112"))
+        .and_then(|d| d["id"].as_i64())
+        .expect("BT-000112");
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(serde_json::json!({"userId": rider2, "deviceId": device})),
+    )
+    .await;
+    let apply = fleetform_in(&env, dir.path(), &["apply", "plan.json", "--auto-approve"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(
+        apply
+            .stderr
+            .contains("user rider2@acme.example changed since the plan"),
+        "{}",
+        apply.stderr
+    );
+
+    // A field of a user the plan does not change: refused too (fields are read for everyone).
+    save();
+    let rider4 = env.user_id("rider4@acme.example").await;
+    let mut user = env
+        .admin(reqwest::Method::GET, "/api/users", None)
+        .await
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["id"] == rider4).cloned())
+        .expect("rider4");
+    user["phone"] = serde_json::json!("+43 1");
+    env.admin(
+        reqwest::Method::PUT,
+        &format!("/api/users/{rider4}"),
+        Some(user),
+    )
+    .await;
+    let apply = fleetform_in(&env, dir.path(), &["apply", "plan.json", "--auto-approve"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(
+        apply
+            .stderr
+            .contains("user rider4@acme.example changed since the plan"),
+        "{}",
+        apply.stderr
+    );
+
+    // A link of a user the plan does not change: not read again, so the plan applies; the
+    // next plan removes the link.
+    save();
+    let rider1 = env.user_id("rider1@acme.example").await;
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(serde_json::json!({"userId": rider1, "deviceId": device})),
+    )
+    .await;
+    let apply = fleetform_in(&env, dir.path(), &["apply", "plan.json", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let replan = fleetform_in(&env, dir.path(), &["plan", "-f", "fleet.yaml"]);
+    assert!(
+        replan.stdout.contains("- device BT-000112"),
+        "{}",
+        replan.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_no_change_plan_with_group_links_unmanaged_reads_no_group_links() {
+    // `unmanaged: [groups]`: no group link is read, so on servers without the link listing a
+    // no-change plan costs the constant reads plus one device read per user or per device,
+    // whichever side is smaller; a group link added by hand is left alone.
+    let yaml = riders_without_groups(20, false).replacen(
+        "fleet: acme-bikes\n",
+        "fleet: acme-bikes\nunmanaged: [groups]\n",
+        1,
+    );
+    for version in V {
+        let env = env_version(version).await;
+        env.apply(&yaml).await;
+        let groups = env.admin(reqwest::Method::GET, "/api/groups", None).await;
+        let vienna = groups
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["name"] == "Vienna"))
+            .and_then(|g| g["id"].as_i64())
+            .expect("the demo's Vienna group");
+        let rider = env.user_id("rider1@acme.example").await;
+        env.admin(
+            reqwest::Method::POST,
+            "/api/permissions",
+            Some(serde_json::json!({"userId": rider, "groupId": vienna})),
+        )
+        .await;
+        let got = plan_requests(&env, &env.admin, &yaml, Options::default()).await;
+        let total: u64 = got.values().sum();
+        let (users, devices) = (20, 12);
+        // 5.12 has no per-device user read (`GET /api/users?deviceId=` came with 6.3).
+        let per_side = match version {
+            TraccarVersion::V5_12 => users,
+            _ => u64::min(users, devices),
+        };
+        assert!(
+            total <= 5 + per_side,
+            "{version:?}: {total} requests: {got:?}"
+        );
+        assert_eq!(got.get("GET /api/groups"), Some(&1), "{version:?}");
+        let b = backend(&env, &env.admin, Options::default()).await;
+        let plan = fleetform::make_plan(&b, &fleet(&yaml).desired)
+            .await
+            .expect("plan");
+        assert!(plan.actions.is_empty(), "{version:?}: {:?}", plan.actions);
+    }
 }

@@ -47,8 +47,9 @@ pub fn redact_url(url: &str) -> String {
 /// How to reach a server, whatever its kind: the connection flags every command shares.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
-    /// Requests in flight at once, for reads and for the independent writes of one phase.
-    pub concurrency: usize,
+    /// Requests in flight at once, for reads and for the independent writes of one phase;
+    /// `None`: the backend's default (Traccar: by server version).
+    pub concurrency: Option<usize>,
     /// Objects per bulk request, where the server has bulk requests; `None`: the backend's
     /// default.
     pub batch_size: Option<usize>,

@@ -72,7 +72,12 @@ pub async fn run_with<B: Backend>(
         targets: args.server.target.clone(),
     };
     let (plan, live) = crate::fetch_and_plan(backend, &loaded.desired, &options).await?;
-    let fleet = (&loaded.desired, &live, &loaded.redactions);
+    let fleet = (
+        &loaded.desired,
+        &live,
+        &loaded.redactions,
+        &UnreadLinks::new(),
+    );
     execute(backend, &plan, fleet, args, approval, io).await
 }
 
@@ -105,22 +110,24 @@ pub async fn run_saved<B: Backend>(
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
     let account = backend.describe().await?;
+    let plan = saved::plan_of(saved, account.clone())?;
+    // Only what the plan's actions and safety checks depend on is read again.
+    let scope = saved::apply_scope(saved, &plan);
     let live = backend
-        .fetch(&saved.scope.to_scope())
+        .fetch(&scope)
         .await
         .context("reading the server's state")?;
-    let reasons = saved::stale_reasons(saved, &account, &live);
+    let reasons = saved::stale_reasons(saved, &account, &live, &scope);
     if !reasons.is_empty() {
         bail!(
             "the saved plan is stale, nothing was applied:\n  - {}\nmake a new plan (`fleetform plan --out`) and review it",
             reasons.join("\n  - ")
         );
     }
-    let plan = saved::plan_of(saved, live.account.clone())?;
     if !args.server.output.quiet {
         writeln!(
             io.out,
-            "Saved plan of {} checked: {} ({} {}) as {}, and the {} and the device/group catalogue it read, are unchanged.\n",
+            "Saved plan of {} checked: {} ({} {}) as {}, and the {} it read ({}) and the device/group catalogue are unchanged.\n",
             saved
                 .created_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -128,14 +135,28 @@ pub async fn run_saved<B: Backend>(
             saved.server.backend,
             saved.server.version,
             saved.account.email,
-            count(saved.fingerprints.users.len(), "user")
+            count(
+                saved.scope.emails.len().max(saved.fingerprints.users.len()),
+                "user"
+            ),
+            match &scope.links_of {
+                None => "with their links".to_string(),
+                Some(only) => format!(
+                    "with the links of the {} its actions name",
+                    count(only.len(), "user")
+                ),
+            }
         )?;
     }
     let desired = saved.scope.to_desired(saved::backend_of(saved)?);
+    let unread = saved::unread_link_counts(saved, &scope);
     // A saved plan does not read the fleet file, so it knows no substituted values.
-    let fleet = (&desired, &live, &Redactions::default());
+    let fleet = (&desired, &live, &Redactions::default(), &unread);
     execute(backend, &plan, fleet, args, approval, io).await
 }
+
+/// The plan-time link counts of users whose links were not read again (`saved::unread_link_counts`).
+type UnreadLinks = std::collections::BTreeMap<crate::core::model::UserKey, usize>;
 
 /// Shows `plan`, checks the safety limits against the fleet and the live state it was made
 /// from, asks for approval and applies it (shared by `apply -f` and `apply --plan`). The
@@ -143,7 +164,7 @@ pub async fn run_saved<B: Backend>(
 async fn execute<B: Backend>(
     backend: &B,
     plan: &Plan,
-    (desired, live, redactions): (&Desired, &Live, &Redactions),
+    (desired, live, redactions, unread): (&Desired, &Live, &Redactions, &UnreadLinks),
     args: &ApplyArgs,
     approval: Approval<'_>,
     io: &mut Io<'_>,
@@ -179,7 +200,7 @@ async fn execute<B: Backend>(
     }
     // After the plan is shown, so the refusal's numbers can be checked against it, and before
     // asking, so nobody approves what will be refused.
-    crate::core::safety::check(desired, live, plan, args.allow_mass_removal)?;
+    crate::core::safety::check_with(desired, live, plan, args.allow_mass_removal, unread)?;
     match approval {
         Approval::Auto => {}
         Approval::Refuse => bail!(

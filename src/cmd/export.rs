@@ -52,6 +52,8 @@ pub async fn run_with<B: Backend>(
         emails,
         manager: None,
         desired_links: Default::default(),
+        links_of: None,
+        unmanaged: Default::default(),
     };
     // The listing names the fleet: a backend that proves ownership by fleet (telematics) can
     // only tell this fleet's users with it. It reads the links of this fleet's marked users,

@@ -138,7 +138,7 @@ pub fn backend_options(
     instance: Option<&str>,
 ) -> ConnectOptions {
     ConnectOptions {
-        concurrency: usize::from(args.concurrency),
+        concurrency: args.concurrency.map(usize::from),
         batch_size: session.batch_size.map(|n| n as usize),
         bulk: !args.no_bulk,
         timeout: Duration::from_secs(args.timeout.max(1)),
@@ -427,7 +427,7 @@ mod tests {
                 token_cache: None,
                 insecure_http: false,
                 ca_cert: vec![],
-                concurrency: 1,
+                concurrency: Some(1),
                 no_bulk: false,
                 timeout: 1,
             },

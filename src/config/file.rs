@@ -58,6 +58,12 @@ pub struct FleetFile {
     /// unless `--allow-mass-removal` is given.
     #[serde(default)]
     pub safety: Option<FileSafety>,
+    /// Link lists this file does not manage, e.g. `[groups]`: fleetform neither reads nor
+    /// changes those links, and no user may list them. On Traccar before 6.14, leaving group
+    /// links unmanaged saves one request per user on every run; a group link added by hand is
+    /// then not seen, so the file no longer bounds the access users get through groups.
+    #[serde(default)]
+    pub unmanaged: Option<Vec<String>>,
     /// Named permission presets. A user names one with `role:`; the user's own fields override
     /// the role's.
     #[serde(default)]
@@ -258,6 +264,9 @@ fn describe_kinds(schema: &mut serde_json::Value) {
         }
         if !backend.capabilities.attributes {
             properties.insert("pruneAfter".into(), J::Bool(false));
+        }
+        if backend.file_links().next().is_none() {
+            properties.insert("unmanaged".into(), J::Bool(false));
         }
         let mut then = Map::new();
         then.insert("properties".into(), J::Object(properties));

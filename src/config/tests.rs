@@ -85,6 +85,7 @@ users:
             prune: Prune::Delete,
             prune_after: None,
             safety: Safety::default(),
+            unmanaged: Default::default(),
             users: BTreeMap::from([(
                 UserKey::new("max@mustermann.at"),
                 DesiredUser {
@@ -333,7 +334,7 @@ fn cases() -> Vec<Case> {
             "unknown top-level key, listing the allowed ones",
             file("colour: red\n"),
             vec![
-                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, roles, users",
+                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, unmanaged, roles, users",
             ],
         ),
         (
@@ -1591,4 +1592,41 @@ mod another_backend {
             other => panic!("expected only b's create, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn unmanaged_link_lists_are_declared_at_the_top_and_refused_on_users() {
+    let loaded = ok(&file(
+        "unmanaged: [groups]\nusers:\n  - email: a@x.at\n    devices: [D1]\n",
+    ));
+    assert_eq!(
+        loaded.desired.unmanaged,
+        BTreeSet::from([crate::testing::GROUP])
+    );
+    assert!(ok(&file("users: []\n")).desired.unmanaged.is_empty());
+    assert_eq!(
+        problems(&file(
+            "unmanaged: [groups]\nusers:\n  - email: a@x.at\n    groups: [Vienna]\n"
+        )),
+        [
+            "f.yaml:6:5: `groups` is listed, but `unmanaged` says this file does not manage group links: remove the list, or take groups out of `unmanaged`"
+        ]
+    );
+    assert_eq!(
+        problems(&file("unmanaged: [devices, geofences]\n")),
+        [
+            "f.yaml:3:22: `unmanaged` lists \"geofences\", which is not a link list of traccar users: use devices or groups"
+        ]
+    );
+    let merged = merge(&[
+        ("a.yaml", "version: 1\nfleet: acme\nunmanaged: [groups]\n"),
+        ("b.yaml", "unmanaged: [devices]\n"),
+    ])
+    .expect_err("disagreeing files");
+    assert_eq!(
+        merged,
+        [
+            "b.yaml:1:12: `unmanaged` is [devices] here but [groups] at a.yaml:3:12: merged fleet files must agree; give it in one file only"
+        ]
+    );
 }

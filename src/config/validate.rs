@@ -18,7 +18,7 @@ use super::{Problem, Problems};
 use crate::core::model::{
     DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, Prune, Safety, UserKey, Value,
 };
-use crate::core::model::{Description, FieldType, Links};
+use crate::core::model::{Description, FieldType, LinkKind, Links};
 
 pub use crate::core::model::MARKER_ATTRIBUTE;
 
@@ -254,6 +254,7 @@ pub fn validate_docs(
     // Users are checked even when the top level is broken: their problems are independent.
     let top = check_top(ctx, &tops, docs, backend);
     let roles = check_roles(ctx, &roles);
+    check_unmanaged(ctx, &users, &top.unmanaged, top.backend);
     let users = check_users(ctx, &users, &roles, top.manager.as_ref(), top.backend);
     if !complete {
         return None;
@@ -266,6 +267,7 @@ pub fn validate_docs(
             prune: top.prune,
             prune_after: top.prune_after,
             safety: top.safety,
+            unmanaged: top.unmanaged,
             users: users?,
         },
         Server {
@@ -494,6 +496,8 @@ struct Top {
     prune: Prune,
     prune_after: Option<TimeDelta>,
     safety: Safety,
+    /// The link kinds the file does not manage, and where `unmanaged` is given.
+    unmanaged: BTreeSet<LinkKind>,
     server_url: Option<String>,
     /// `server.instanceId`, lower-cased, for backends with instances (`Capabilities::instance`).
     instance: Option<String>,
@@ -550,6 +554,7 @@ fn check_top(
     let mut prunes = Vec::new();
     let mut prune_afters = Vec::new();
     let mut safeties = Vec::new();
+    let mut unmanaged = Vec::new();
     for (file, root, top) in tops {
         let (file, root) = (*file, *root);
         ctx.select(file);
@@ -682,6 +687,41 @@ fn check_top(
                 Err(why) => ctx.report(Some(pos), format!("invalid `pruneAfter` {text:?}: {why}")),
             }
         }
+        if let Some(names) = &top.unmanaged {
+            let node = root.get("unmanaged").map_or(root, |(_, v)| v);
+            let mut kinds = BTreeSet::new();
+            for (i, name) in names.iter().enumerate() {
+                let pos = match &node.kind {
+                    Kind::Seq(items) => items.get(i).map_or(node.pos, |n| n.pos),
+                    _ => node.pos,
+                };
+                match default.file_links().find(|(_, key)| key == name) {
+                    Some((spec, _)) => {
+                        kinds.insert(spec.kind);
+                    }
+                    None => {
+                        let lists: Vec<&str> = default.file_links().map(|(_, k)| k).collect();
+                        let fix = if lists.is_empty() {
+                            "they have none: remove `unmanaged`".to_string()
+                        } else {
+                            format!("use {}", lists.join(" or "))
+                        };
+                        ctx.report(
+                            Some(pos),
+                            format!(
+                                "`unmanaged` lists {name:?}, which is not a link list of {} users: {fix}",
+                                default.kind,
+                            ),
+                        );
+                    }
+                }
+            }
+            unmanaged.push(Given {
+                value: kinds,
+                file,
+                pos: node.pos,
+            });
+        }
         if let Some(safety) = &top.safety {
             let node = root.get("safety").map_or(root, |(_, v)| v);
             check_safety(ctx, node, safety);
@@ -739,6 +779,16 @@ fn check_top(
         "a different `safety:`".to_string()
     })
     .map(|g| to_safety(&g.value))
+    .unwrap_or_default();
+    let unmanaged = agree(ctx, "unmanaged", unmanaged, |kinds| {
+        let names: Vec<&str> = default
+            .file_links()
+            .filter(|(spec, _)| kinds.contains(&spec.kind))
+            .map(|(_, key)| key)
+            .collect();
+        format!("[{}]", names.join(", "))
+    })
+    .map(|g| g.value)
     .unwrap_or_default();
 
     let supported = backend.capabilities.prune;
@@ -807,6 +857,7 @@ fn check_top(
         prune: prune_value,
         prune_after: prune_after.map(|g| g.value.1),
         safety,
+        unmanaged,
         server_url,
         backend,
     }
@@ -1129,6 +1180,32 @@ fn check_roles(ctx: &mut Context, roles: &[RoleAt<'_>]) -> BTreeMap<String, Role
 
 /// Converts every user, across files: a user listed twice (in one file or two) is reported at
 /// the second entry, naming the first.
+/// Reports every user that lists a link kind the file declares `unmanaged`.
+fn check_unmanaged(
+    ctx: &mut Context,
+    users: &[(usize, &Node, Option<Decoded<FileUser>>)],
+    unmanaged: &BTreeSet<LinkKind>,
+    backend: &'static Description,
+) {
+    for (spec, key) in backend.file_links() {
+        if !unmanaged.contains(&spec.kind) {
+            continue;
+        }
+        for (file, node, _) in users {
+            if let Some((name, _)) = node.get(key) {
+                ctx.select(*file);
+                ctx.report(
+                    Some(name.pos),
+                    format!(
+                        "`{key}` is listed, but `unmanaged` says this file does not manage {} links: remove the list, or take {key} out of `unmanaged`",
+                        spec.kind
+                    ),
+                );
+            }
+        }
+    }
+}
+
 fn check_users(
     ctx: &mut Context,
     users: &[(usize, &Node, Option<Decoded<FileUser>>)],

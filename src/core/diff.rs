@@ -177,7 +177,11 @@ fn create(
         fields,
         managed_by,
     });
-    for (spec, _) in desired.backend.file_links() {
+    for (spec, _) in desired
+        .backend
+        .file_links()
+        .filter(|(s, _)| !desired.unmanaged.contains(&s.kind))
+    {
         links(
             &want.email,
             linked(&want.links, spec.kind),
@@ -246,7 +250,11 @@ fn update(
             target: manager.to_string(),
         });
     }
-    for (spec, _) in desired.backend.file_links() {
+    for (spec, _) in desired
+        .backend
+        .file_links()
+        .filter(|(s, _)| !desired.unmanaged.contains(&s.kind))
+    {
         links(
             &have.email,
             linked(&want.links, spec.kind),
@@ -344,6 +352,7 @@ pub(crate) mod tests {
             prune: Prune::Delete,
             prune_after: None,
             safety: Default::default(),
+            unmanaged: Default::default(),
             users: users
                 .into_iter()
                 .map(|u| (UserKey::new(&u.email), u))

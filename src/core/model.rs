@@ -312,6 +312,8 @@ pub struct Desired {
     pub prune_after: Option<TimeDelta>,
     /// The limits `apply` checks before it changes anything (`safety:` in the file).
     pub safety: Safety,
+    /// Link kinds the file does not manage (`unmanaged:`): neither read nor diffed.
+    pub unmanaged: BTreeSet<LinkKind>,
     pub users: BTreeMap<UserKey, DesiredUser>,
 }
 
@@ -417,6 +419,12 @@ pub struct Scope {
     /// The links the file lists per user; servers that cannot list some links exactly (Traccar's
     /// group links) need them to infer which visible targets are direct links.
     pub desired_links: BTreeMap<UserKey, Links>,
+    /// Read the links of only these users of the scope (`None`: of every one). A saved plan's
+    /// apply narrows it to the users its actions name: nothing else it does depends on the
+    /// other users' links (`views::saved`).
+    pub links_of: Option<BTreeSet<UserKey>>,
+    /// Link kinds the file does not manage: the fetch need not read them.
+    pub unmanaged: BTreeSet<LinkKind>,
 }
 
 impl Scope {
@@ -430,12 +438,19 @@ impl Scope {
                 .iter()
                 .map(|(k, u)| (k.clone(), u.links.clone()))
                 .collect(),
+            links_of: None,
+            unmanaged: desired.unmanaged.clone(),
         }
     }
 
-    /// Whether a live user's links must be read.
+    /// Whether a live user is in scope: one of the file's users or this fleet's marked users.
     pub fn contains(&self, key: &UserKey, user: &LiveUser) -> bool {
         self.emails.contains(key) || user.marker.as_deref() == Some(self.fleet.as_str())
+    }
+
+    /// Whether a live user's links must be read: in scope, and not left out by `links_of`.
+    pub fn reads_links(&self, key: &UserKey, user: &LiveUser) -> bool {
+        self.contains(key, user) && self.links_of.as_ref().is_none_or(|only| only.contains(key))
     }
 }
 

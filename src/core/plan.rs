@@ -947,6 +947,7 @@ mod tests {
                 prune,
                 prune_after,
                 safety: Default::default(),
+                unmanaged: Default::default(),
                 users: BTreeMap::new(),
             };
             for mut user in desired_users {

@@ -22,12 +22,12 @@
 //! 3. unlinks > `maxUnlinkPercent`% of links, once there are `minLinksForPercent` links
 //!    (defaults 25% and 20).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::core::diff::untouchable;
 use crate::core::model::Description;
-use crate::core::model::{Action, Desired, Live, UserKey, linked};
+use crate::core::model::{Action, Desired, Live, LiveUser, UserKey, linked};
 use crate::core::plan::Plan;
 
 /// The flag that overrides every refusal.
@@ -119,8 +119,23 @@ pub struct Counts {
     pub unlinks: usize,
 }
 
-/// Counts managed users, removals, links and unlinks (see the design comment).
-pub fn counts(desired: &Desired, live: &Live, plan: &Plan) -> Counts {
+/// The number of file-managed links `user` holds (the `Links` of the design comment).
+pub fn link_count(backend: &Description, user: &LiveUser) -> usize {
+    backend
+        .file_links()
+        .map(|(spec, _)| linked(&user.links, spec.kind).len())
+        .sum()
+}
+
+/// Counts managed users, removals, links and unlinks (see the design comment), where the links
+/// of the users in `unread` were not read and count as the number given (what they held when
+/// a saved plan was made).
+pub fn counts_with(
+    desired: &Desired,
+    live: &Live,
+    plan: &Plan,
+    unread: &BTreeMap<UserKey, usize>,
+) -> Counts {
     let never = untouchable(desired, live);
     let managed: BTreeSet<&UserKey> = live
         .users
@@ -134,13 +149,12 @@ pub fn counts(desired: &Desired, live: &Live, plan: &Plan) -> Counts {
         .collect();
     let links = managed
         .iter()
-        .filter_map(|key| live.users.get(*key))
-        .map(|user| {
-            desired
-                .backend
-                .file_links()
-                .map(|(spec, _)| linked(&user.links, spec.kind).len())
-                .sum::<usize>()
+        .filter_map(|key| match unread.get(*key) {
+            Some(count) => Some(*count),
+            None => live
+                .users
+                .get(*key)
+                .map(|user| link_count(desired.backend, user)),
         })
         .sum();
     let removed: BTreeSet<UserKey> = plan
@@ -181,11 +195,23 @@ pub fn check(
     plan: &Plan,
     allow_mass_removal: bool,
 ) -> Result<(), SafetyRefusal> {
+    check_with(desired, live, plan, allow_mass_removal, &BTreeMap::new())
+}
+
+/// `check`, with the plan-time link counts of the users whose links were not read again
+/// (`counts_with`).
+pub fn check_with(
+    desired: &Desired,
+    live: &Live,
+    plan: &Plan,
+    allow_mass_removal: bool,
+    unread: &BTreeMap<UserKey, usize>,
+) -> Result<(), SafetyRefusal> {
     if allow_mass_removal {
         return Ok(());
     }
     let limits = desired.safety;
-    let n = counts(desired, live, plan);
+    let n = counts_with(desired, live, plan, unread);
     let mut breaches = Vec::new();
     if n.managed >= limits.min_managed_for_percent
         && exceeds(n.removals, n.managed, limits.max_removal_percent)
@@ -485,7 +511,7 @@ mod tests {
             email: "a@x.test".into(),
         }]);
         assert_eq!(
-            counts(&d, &l, &plan),
+            counts_with(&d, &l, &plan, &BTreeMap::new()),
             Counts {
                 managed: 2,
                 removals: 1,

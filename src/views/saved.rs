@@ -18,8 +18,14 @@
 //! - the catalogue: the devices and groups the account may link, the ambiguous group names and
 //!   the manager's devices and groups.
 //!
-//! Apply re-fetches with the same scope, recomputes the fingerprints and refuses, naming each
-//! object that changed, appeared or disappeared; it applies nothing then. It also refuses when
+//! Each user also gets a *profile* fingerprint (the same without its links) and its link count.
+//!
+//! Apply re-fetches the same users and catalogue but reads the links of only the users the
+//! plan's actions name (`apply_scope`): no action depends on another user's links, and the
+//! safety limits count those users' links as the plan saw them (`unread_link_counts`). It
+//! compares the full fingerprint of the users whose links it read and the profile of the others,
+//! and refuses, naming each object that changed, appeared or disappeared; it applies nothing
+//! then. A plan saved without profiles is read and compared in full. It also refuses when
 //! the server URL, version or acting account differ. The actions it runs are decoded from the
 //! saved JSON (values typed by their field, so a text attribute that looks like a date stays
 //! text) and re-encoded to prove the round trip is exact.
@@ -44,6 +50,7 @@ use crate::core::model::{
 };
 use crate::core::plan::Plan;
 use crate::core::record::sorted_json;
+use crate::core::safety;
 use crate::views::render;
 
 /// The version of the saved plan file (`saved_plan_version`).
@@ -106,6 +113,9 @@ pub struct SavedScope {
     /// The fleet file's safety limits, so `apply --plan` enforces them too.
     #[serde(default)]
     pub safety: Safety,
+    /// The link kinds the file does not manage (`unmanaged:`), by name.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unmanaged: BTreeSet<String>,
 }
 
 impl SavedScope {
@@ -120,7 +130,20 @@ impl SavedScope {
                 .map(|(key, links)| (key.clone(), linked(links, GROUP).clone()))
                 .collect(),
             safety: Safety::default(),
+            unmanaged: scope
+                .unmanaged
+                .iter()
+                .map(|k| k.name().to_string())
+                .collect(),
         }
+    }
+
+    /// The unmanaged link kinds, as `backend` names them.
+    fn unmanaged(&self, backend: &'static Description) -> BTreeSet<LinkKind> {
+        self.unmanaged
+            .iter()
+            .filter_map(|name| backend.link_kind(name))
+            .collect()
     }
 
     /// The part of the fleet file the safety limits judge a plan by: the fleet, its manager,
@@ -133,6 +156,7 @@ impl SavedScope {
             prune: Prune::default(),
             prune_after: None,
             safety: self.safety,
+            unmanaged: self.unmanaged(backend),
             users: self
                 .emails
                 .iter()
@@ -149,7 +173,7 @@ impl SavedScope {
         }
     }
 
-    pub fn to_scope(&self) -> Scope {
+    pub fn to_scope(&self, backend: &'static Description) -> Scope {
         Scope {
             fleet: self.fleet.clone(),
             emails: self.emails.clone(),
@@ -159,6 +183,8 @@ impl SavedScope {
                 .keys()
                 .map(|key| (key.clone(), self.desired_links(key)))
                 .collect(),
+            links_of: None,
+            unmanaged: self.unmanaged(backend),
         }
     }
 
@@ -178,6 +204,15 @@ pub struct Fingerprints {
     pub catalogue: String,
     /// Per user in scope (lower-cased email): the digest, or `absent`.
     pub users: BTreeMap<UserKey, String>,
+    /// Per user in scope: the digest without its links, or `absent`; what apply checks for the
+    /// users no action names, whose links it does not read again. Plans saved before it
+    /// existed have none and are checked in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<BTreeMap<UserKey, String>>,
+    /// Per user in scope: how many links it held, for the safety limits' link count of the
+    /// users whose links apply does not read again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_counts: Option<BTreeMap<UserKey, usize>>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -189,21 +224,24 @@ pub fn file_digest(bytes: &[u8]) -> String {
     sha256_hex(bytes)
 }
 
-fn user_fingerprint(user: &LiveUser) -> String {
+/// A user's digest: `with_links` false leaves its links out (a profile).
+fn user_fingerprint(user: &LiveUser, with_links: bool) -> String {
     let fields: BTreeMap<String, Json> = user
         .fields
         .iter()
         .map(|(f, v)| (f.name(), sorted_json(&typed(v))))
         .collect();
-    let canonical = serde_json::json!({
+    let mut canonical = serde_json::json!({
         "email": user.email,
         "administrator": user.untouchable.is_some(),
         "marker": user.marker,
         "fields": fields,
-        "devices": linked(&user.links, DEVICE),
-        "groups": linked(&user.links, GROUP),
-        "managed_by": user.managed_by,
     });
+    if with_links {
+        canonical["devices"] = serde_json::json!(linked(&user.links, DEVICE));
+        canonical["groups"] = serde_json::json!(linked(&user.links, GROUP));
+    }
+    canonical["managed_by"] = serde_json::json!(user.managed_by);
     sha256_hex(canonical.to_string().as_bytes())
 }
 
@@ -220,7 +258,7 @@ fn typed(value: &Value) -> Json {
 }
 
 /// The fingerprints of every live object a plan over `scope` reads (see the design comment).
-pub fn fingerprints(live: &Live, scope: &Scope) -> Fingerprints {
+pub fn fingerprints(backend: &Description, live: &Live, scope: &Scope) -> Fingerprints {
     let mut catalogue = serde_json::json!({
         "devices": linked(&live.targets, DEVICE),
         "groups": linked(&live.targets, GROUP),
@@ -231,20 +269,36 @@ pub fn fingerprints(live: &Live, scope: &Scope) -> Fingerprints {
     if let Some(groups) = live.owner_targets.get(&GROUP) {
         catalogue["manager_groups"] = serde_json::json!(groups);
     }
-    let mut users: BTreeMap<UserKey, String> = scope
+    let absent: BTreeMap<UserKey, String> = scope
         .emails
         .iter()
         .map(|k| (k.clone(), ABSENT.to_string()))
         .collect();
+    let (mut users, mut profiles) = (absent.clone(), absent);
+    let mut link_counts = BTreeMap::new();
     for (key, user) in &live.users {
         if scope.contains(key, user) {
-            users.insert(key.clone(), user_fingerprint(user));
+            profiles.insert(key.clone(), user_fingerprint(user, false));
+            if scope.reads_links(key, user) {
+                users.insert(key.clone(), user_fingerprint(user, true));
+                link_counts.insert(key.clone(), safety::link_count(backend, user));
+            } else {
+                users.remove(key);
+            }
         }
     }
     Fingerprints {
         catalogue: sha256_hex(catalogue.to_string().as_bytes()),
         users,
+        profiles: Some(profiles),
+        link_counts: Some(link_counts),
     }
+}
+
+/// The users a saved plan's actions name (created, changed, linked, unlinked, disabled or
+/// deleted): the only users whose links its apply reads again.
+fn named_by(plan: &Plan) -> BTreeSet<UserKey> {
+    plan.actions.iter().map(|a| plan.key(a.email())).collect()
 }
 
 /// Builds the saved plan. `file_bytes` is the fleet file as read.
@@ -274,7 +328,7 @@ pub fn save(
             role: plan.account.role.clone(),
         },
         scope: SavedScope::of(scope),
-        fingerprints: fingerprints(live, scope),
+        fingerprints: fingerprints(plan.backend, live, scope),
         plan: render::json(plan),
     }
 }
@@ -304,9 +358,41 @@ pub fn account_of(saved: &SavedPlan) -> Account {
     }
 }
 
-/// Every reason the saved plan no longer describes the server, one line each. Empty: the
-/// plan may be applied.
-pub fn stale_reasons(saved: &SavedPlan, account: &Account, live: &Live) -> Vec<String> {
+/// What apply reads again to check a saved plan: the users of the plan's scope, the links of
+/// only those its actions name, and the catalogue. (A plan saved before profiles existed is
+/// read in full.)
+pub fn apply_scope(saved: &SavedPlan, plan: &Plan) -> Scope {
+    let mut scope = saved.scope.to_scope(plan.backend);
+    if saved.fingerprints.profiles.is_some() {
+        scope.links_of = Some(named_by(plan));
+    }
+    scope
+}
+
+/// The plan-time link counts of the users whose links `scope` does not read again, for the
+/// safety limits (`safety::check_with`).
+pub fn unread_link_counts(saved: &SavedPlan, scope: &Scope) -> BTreeMap<UserKey, usize> {
+    let Some(only) = &scope.links_of else {
+        return BTreeMap::new();
+    };
+    saved
+        .fingerprints
+        .link_counts
+        .iter()
+        .flatten()
+        .filter(|(key, _)| !only.contains(*key))
+        .map(|(key, count)| (key.clone(), *count))
+        .collect()
+}
+
+/// Every reason the saved plan no longer describes the server, one line each, where `live` was
+/// read over `scope` (`apply_scope`). Empty: the plan may be applied.
+pub fn stale_reasons(
+    saved: &SavedPlan,
+    account: &Account,
+    live: &Live,
+    scope: &Scope,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     let was = account_of(saved);
     if was.backend != account.backend || was.url != account.url {
@@ -321,7 +407,8 @@ pub fn stale_reasons(saved: &SavedPlan, account: &Account, live: &Live) -> Vec<S
             account.server_version, was.server_version
         ));
     }
-    let same_account = match crate::backend::describe(&account.backend) {
+    let backend = crate::backend::describe(&account.backend);
+    let same_account = match backend {
         Some(backend) => backend.key.key(&was.email) == backend.key.key(&account.email),
         None => was.email == account.email,
     };
@@ -331,20 +418,43 @@ pub fn stale_reasons(saved: &SavedPlan, account: &Account, live: &Live) -> Vec<S
             account.email, account.role, was.email, was.role
         ));
     }
-    let now = fingerprints(live, &saved.scope.to_scope());
+    let Ok(backend) = backend_of(saved) else {
+        reasons.push(format!(
+            "fleetform has no backend {:?}",
+            saved.server.backend
+        ));
+        return reasons;
+    };
+    let now = fingerprints(backend, live, scope);
     if now.catalogue != saved.fingerprints.catalogue {
         reasons.push(
             "the devices or groups the account may link (or the manager's devices) changed".into(),
         );
     }
-    let keys: BTreeSet<&UserKey> = now
-        .users
+    // Users whose links were read are compared in full, the others by their profile.
+    let empty = BTreeMap::new();
+    let profiles_now = now.profiles.as_ref().unwrap_or(&empty);
+    let profiles_then = saved.fingerprints.profiles.as_ref().unwrap_or(&empty);
+    let in_full = |key: &UserKey| {
+        scope
+            .links_of
+            .as_ref()
+            .is_none_or(|only| only.contains(key))
+            || saved.fingerprints.profiles.is_none()
+    };
+    let keys: BTreeSet<&UserKey> = profiles_now
         .keys()
+        .chain(now.users.keys())
         .chain(saved.fingerprints.users.keys())
         .collect();
     for key in keys {
-        let before = saved.fingerprints.users.get(key).map(String::as_str);
-        let after = now.users.get(key).map(String::as_str);
+        let (before, after) = if in_full(key) {
+            (&saved.fingerprints.users, &now.users)
+        } else {
+            (profiles_then, profiles_now)
+        };
+        let before = before.get(key).map(String::as_str);
+        let after = after.get(key).map(String::as_str);
         if before == after {
             continue;
         }
@@ -417,7 +527,7 @@ mod tests {
         let mut w = want("a@x.at");
         w.links.insert(GROUP, ["G1".to_string()].into());
         let scope = Scope::of(&desired(vec![w, want("b@x.at")]));
-        let got = fingerprints(&l, &scope);
+        let got = fingerprints(TRACCAR, &l, &scope);
         let catalogue = r#"{"devices":["D1","D2","D3"],"groups":["G1","G2"],"ambiguous_groups":["Twice"],"manager_devices":["D1"]}"#;
         assert_eq!(got.catalogue, sha256_hex(catalogue.as_bytes()));
         let user = r#"{"email":"a@x.at","administrator":false,"marker":"acme","fields":{},"devices":["D1"],"groups":[],"managed_by":[]}"#;
@@ -431,7 +541,7 @@ mod tests {
             json["desired_groups"],
             serde_json::json!({"a@x.at": ["G1"], "b@x.at": []})
         );
-        assert_eq!(saved.to_scope(), scope);
+        assert_eq!(saved.to_scope(TRACCAR), scope);
     }
 
     #[test]
@@ -451,12 +561,13 @@ mod tests {
         let back = parse(&text).expect("parse");
         let decoded = plan_of(&back, l.account.clone()).expect("decode");
         assert_eq!(decoded, plan);
-        assert!(stale_reasons(&back, &l.account, &l).is_empty());
+        let full = back.scope.to_scope(TRACCAR);
+        assert!(stale_reasons(&back, &l.account, &l, &full).is_empty());
         let mut changed = l.clone();
         if let Some(b) = changed.users.get_mut(&UserKey::new("b@x.at")) {
             b.fields.insert(tf("phone"), Value::Text("1".into()));
         }
-        let reasons = stale_reasons(&back, &l.account, &changed);
+        let reasons = stale_reasons(&back, &l.account, &changed, &full);
         assert_eq!(
             reasons,
             vec!["user b@x.at changed since the plan".to_string()]

@@ -2,23 +2,184 @@
 //! formerly "Telematics SDK") for tests, benchmarks, demos and rehearsals. fleetform's
 //! telematics backend is tested against it, and `fleetform sandbox --kind telematics` serves it.
 //!
-//! It serves, on one loopback port, the user service paths of `shared/telematics/API-NOTES.md`
-//! (login, refresh, registration, find, the paged listing, update, delete, change of instance)
-//! and the read side of the Accounts API. Full documentation follows in a later commit.
+//! This crate owns the emulated service: its HTTP layer, its in-memory database, the rules of
+//! `shared/telematics/API-NOTES.md` (cited below as "notes §n"), and the in-process extras tests
+//! need (request log, counters, latency, fault injection, direct seeding, a movable clock). Its
+//! conformance suite (`tests/conformance/`) pins those rules, one test per rule, each citing its
+//! section. What it must not do: depend on fleetform (it is the independent reference fleetform is
+//! tested against), persist anything, or stand in for a production server (plain HTTP, loopback).
+//! No public test instance of the real service exists, so nothing here was checked against it.
 //!
-//! Layout: `lib.rs` (this file: public API, HTTP wiring, request log, statistics, latency and
-//! fault injection), `store.rs` (companies, instances, users, the clock), `auth.rs` (JWTs,
+//! # What it serves
+//!
+//! One port serves the user service and the read side of the Accounts API (separate hosts in
+//! production; their paths do not collide):
+//!
+//! | route | auth | notes |
+//! |---|---|---|
+//! | `POST /v1/Auth/Login` | none (user login: `InstanceId` header) | §2.1, §2.4 |
+//! | `POST /v1/Auth/RefreshToken` | none | §2.2 |
+//! | `POST /v1/Registration/create` | `InstanceId` + `InstanceKey` headers | §5.1 |
+//! | `POST /v1/Registration/CreateMany` | instance headers; **only with [`SandboxConfig::create_many`]** | §5.2 |
+//! | `GET /v1/Management/users/find` | admin JWT | §5.3 |
+//! | `POST /v1/Management/users/GetFilteredPage` | admin JWT | §5.4 |
+//! | `PUT /v1/Management/users` | admin JWT + `UserDeviceToken`, or a user JWT for itself | §5.6 |
+//! | `DELETE /v1/Management/users/{DeviceToken}` | admin JWT | §5.7 |
+//! | `POST /v1/Management/users/instances/change` | admin JWT | §5.8 |
+//! | `GET /v1/Management/users` | user JWT (own profile) | §4 #5 |
+//! | `GET /v1/Instances/{id}`, `GET /v1/applications/{id}/instances`, `GET /v1/Applications/{id}[?includeInstances=true]`, `GET /v1/companies/{id}/applications` | admin JWT | §6 |
+//!
+//! Everything else (the invite-code join, avatar upload, `Check/UserExists`, the third-party-only
+//! `users/count` and instance `sdk` defaults, the permissions call, Accounts writes, trips and
+//! statistics) is not served: a 404 with an empty body, or a 405 where the path matches a served
+//! route with another method. The sandbox starts with one company, one application, one instance
+//! ([`SandboxConfig::instance`], default [`DEFAULT_INSTANCE_ID`] / [`DEFAULT_INSTANCE_KEY`]) and
+//! one admin API credential ([`SandboxConfig::admin`], default [`DEFAULT_ADMIN_EMAIL`] /
+//! [`DEFAULT_ADMIN_PASSWORD`]); the admin's scope is the whole company. More instances:
+//! [`Store::add_instance`] through [`Sandbox::seed`].
+//!
+//! # The rules it models
+//!
+//! - **Envelope** (§3): `{"Result", "Status": 200, "Title": "", "Errors": []}`; mutations (PUT,
+//!   DELETE, change of instance) answer without the `Result` key, as the live samples do; errors
+//!   are `{"Status", "Title", "Errors"}`.
+//! - **422 validation** (§3): `Title` "One or more validation errors occurred.", `Errors[]` of
+//!   `{Key, Message}` (`$.Field` for a value that does not bind, the field or header name for a
+//!   rule). A body with any invalid field changes nothing.
+//! - **Auth** (§2): login with `LoginFields` as a JSON-encoded string (the object form is a 422);
+//!   inner keys exact (`email`, `Devicetoken`); refusals are a bare 401. Admin and user JWTs are
+//!   HS256, signed per sandbox; `ExpiresIn` 86,400 s from login and refresh
+//!   ([`SandboxConfig::access_token_lifetime`]), 432,000 s from registration. A missing, foreign or
+//!   expired JWT is a 401 with an empty body and `WWW-Authenticate: Bearer ...` (expired: `The
+//!   token expired at '...'`). A user JWT on an admin route is a 403.
+//! - **Refresh** (§2.2): `{AccessToken, RefreshToken}`; the access token may be expired but must
+//!   be the one the refresh token came with; the answer is a new pair and the used refresh token
+//!   is spent. Refresh tokens live 90 days. Refresh is not rate limited.
+//! - **Login rate limit** (§2.4): per client address, every attempt counts (good or bad); default 5
+//!   per minute, the sixth is a 429 (envelope, no `Retry-After`) and the address stays blocked an
+//!   hour ([`LoginLimit`], [`SandboxConfig::login_limit`]; `None` switches it off).
+//! - **Registration** (§5.1): both instance headers required; not idempotent; `CustomToken`
+//!   becomes the DeviceToken; `CreateAccessToken` defaults to true (then a user JWT and refresh
+//!   token come back, else both are `null`).
+//! - **Listing** (§5.4): flat body (`PageNumber`, `PageSize`, `InstanceIds`, `ShowInactiveUsers`,
+//!   `Sort`, ...), 1-based pages, `Users`, `HasPreviousPage`, `HasNextPage`, `TotalUsers`,
+//!   `TotalPages`, `CurrentPage`; `ShowInactiveUsers` left out or false hides inactive users.
+//! - **Read model** (§5.5): `UserFields` an array of one object; `Status` `Active`/`Inactive`;
+//!   `ActivityStatus` `No Data` for every registered user (filter value `NoData`); `AccountInfo`
+//!   names null without `IncludeAccountInfo`; the default avatar in `ImageUrl`; `DateCreated` and
+//!   `Birthday` as .NET writes a zone-less `DateTime`; `find` and the listing differ as the live
+//!   samples do (IdentityProvider case, `UserWallets`, `OsType`).
+//! - **Update** (§5.6): target in `UserDeviceToken`; `Status` written `Active` / `Deactivated` /
+//!   `Deleted`, read `Active` / `Inactive`; `UserFields` written as an object.
+//! - **Delete** (§5.7): hard and final; a second DELETE is a 404.
+//! - **Casing** (§4): user-service paths, body keys and query keys match in any case; Accounts
+//!   paths only as written. JSON bodies need `application/json`, `text/json` or
+//!   `application/*+json` (so `application/json-patch+json`), else 415.
+//!
+//! # Choices where the notes are UNVERIFIED or contradictory
+//!
+//! Each is the answer that keeps a client's wrong guess visible (or harmless) rather than hiding it.
+//!
+//! - `CreateMany` (§5.2): **off by default**, so the path is a 404 like any unserved path and a
+//!   client's fallback to single registrations is what gets tested. [`SandboxConfig::create_many`]
+//!   serves the issue's guess: an array of registration bodies, answered by an array of
+//!   registration results in order, all or nothing (422 keys `$[i].Field` / `[i].CustomToken`).
+//! - `Enabled` versus `Status` (§5.7): independent. Only `Status` drives read `Inactive` and
+//!   `ShowInactiveUsers`; `Enabled: false` alone leaves a user `Active` and listed.
+//! - PUT semantics (§5.6): a field left out is unchanged, `null` clears it (a `null` flag is left
+//!   alone; a `null` `Gender` or `Status` is a 422). `Status` as an integer (S14) is a 422.
+//!   `Deleted` reads back as `Inactive` and is hidden like a deactivated user. An admin PUT without
+//!   `UserDeviceToken` is a 403 envelope (§3 says 403, maybe 422).
+//! - A duplicate `CustomToken` (§5.1, §9) is a 422 on `CustomToken`; nothing is created.
+//! - Registration without an instance header is a 422 naming the header; an unknown InstanceId or
+//!   a wrong key is a 401 envelope. `Status` and `InstanceInviteCode` in a registration body are
+//!   ignored; `Country`, `District`, `City` are accepted (project excerpt). New users are enabled
+//!   and tracking, without logging or real-time location (the live sample of a fresh user).
+//! - ClientId is not unique (§8.3), and `find` compares text case-insensitively (as a
+//!   case-insensitive database collation would): `ClientId=drv-1` also finds `DRV-1`.
+//! - `GetFilteredPage` (§5.4, §10): S1's `Filters`/`Pagination` body is a 422 (no `PageNumber`);
+//!   `ApplicationIds` is not required; no page-size maximum unless
+//!   [`SandboxConfig::max_page_size`], which caps silently; a missing `Sort` sorts by DeviceToken.
+//! - Login (§2.1, §2.4): the `InstanceId`/`InstanceKey` headers old docs show on admin login are
+//!   ignored; the rate limit follows S3/S4/S5 (5 per minute, one-hour block), and the knob covers
+//!   the stricter readings (5 per hour, per day).
+//! - Lifetimes (§2.3): 86,400 s (observed), not the documented 43,200 s; refresh tokens 90 days
+//!   for admin and user alike; a refresh token works once. A refreshed token's old access token
+//!   stays valid until it expires.
+//!
+//! # Extras, beyond the service
+//!
+//! A request log ([`Sandbox::requests`]: method, path, query, status, route; never headers or
+//! bodies, so never a token, password or key) and counters ([`Sandbox::stats`]); a per-request
+//! latency ([`SandboxConfig::latency`]); a fault hook ([`Sandbox::set_fault_hook`], with one-shot
+//! helpers and seeded plans in [`faults`]: e.g. `faults::first(route::REGISTER,
+//! Fault::AnswerLost)` is the lost registration answer); direct seeding ([`Sandbox::seed`]); a
+//! clock tests move instead of waiting ([`Sandbox::advance_clock`]: tokens expire, login blocks
+//! lift); [`Sandbox::issue_admin_tokens`] and [`Sandbox::reset_login_limit`].
+//!
+//! ```no_run
+//! use telematics_sandbox::{faults, route, Fault, Sandbox, SandboxConfig};
+//!
+//! # async fn demo() -> anyhow::Result<()> {
+//! let sandbox = Sandbox::start(SandboxConfig::default(), "127.0.0.1:0".parse()?).await?;
+//! sandbox.set_fault_hook(Some(faults::first(route::REGISTER, Fault::AnswerLost)));
+//! // ... run the client against sandbox.url() ...
+//! let registrations = sandbox.stats().by_route.get(route::REGISTER).copied();
+//! sandbox.shutdown().await;
+//! # let _ = registrations;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Telematics sandbox: a walk-through with curl
+//!
+//! `fleetform sandbox --kind telematics [--listen 127.0.0.1:8082] [--latency-ms N]
+//! [--token-lifetime-secs N] [--login-limit N] [--login-window-secs N] [--login-block-secs N]
+//! [--max-page-size N] [--create-many]` prints its URL, instance id and the `export` lines for
+//! `TELEMATICS_INSTANCE_KEY`, `TELEMATICS_EMAIL` and `TELEMATICS_PASSWORD` (sandbox values, not
+//! secrets of any real service). With those exported, and `jq`:
+//!
+//! ```sh
+//! fleetform sandbox --kind telematics &
+//! URL=http://127.0.0.1:8082 ID=4d3c0f36-7b1e-4a5d-9c2f-5e8a1b6d0c42
+//! # Log in as the admin (LoginFields is a JSON-encoded string); keep the token.
+//! LOGIN=$(jq -n --arg e "$TELEMATICS_EMAIL" --arg p "$TELEMATICS_PASSWORD" \
+//!   '{LoginFields: ({email: $e} | tojson), Password: $p}')
+//! TOKEN=$(curl -s -H 'Content-Type: application/json' -d "$LOGIN" $URL/v1/Auth/Login \
+//!   | jq -r .Result.AccessToken.Token)
+//! # Register a user into the instance (instance headers, no JWT); keep its DeviceToken.
+//! DT=$(curl -s -H 'Content-Type: application/json' -H "InstanceId: $ID" \
+//!   -H "InstanceKey: $TELEMATICS_INSTANCE_KEY" \
+//!   -d '{"CreateAccessToken":false,"FirstName":"Max","UserFields":{"ClientId":"drv-0001"}}' \
+//!   $URL/v1/Registration/create | jq -r .Result.DeviceToken)
+//! # List the instance's users, inactive ones included.
+//! curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+//!   -d "{\"InstanceIds\":[\"$ID\"],\"PageNumber\":1,\"PageSize\":50,\"IncludeAccountInfo\":true,\"ShowInactiveUsers\":true,\"Sort\":\"DateCreated\"}" \
+//!   $URL/v1/Management/users/GetFilteredPage | jq .Result.TotalUsers
+//! # Update one field; the target is the UserDeviceToken header.
+//! curl -s -X PUT -H "Authorization: Bearer $TOKEN" -H "UserDeviceToken: $DT" \
+//!   -H 'Content-Type: application/json' -d '{"LastName":"Mustermann"}' $URL/v1/Management/users
+//! # Deactivate (both switches), then find it: Status reads "Inactive".
+//! curl -s -X PUT -H "Authorization: Bearer $TOKEN" -H "UserDeviceToken: $DT" \
+//!   -H 'Content-Type: application/json' -d '{"Status":"Deactivated","UserFields":{"Enabled":false}}' \
+//!   $URL/v1/Management/users
+//! curl -s -H "Authorization: Bearer $TOKEN" \
+//!   "$URL/v1/Management/users/find?ClientId=drv-0001&ShowInactiveUsers=true" | jq '.Result[0].Status'
+//! ```
+//!
+//! The conformance suite: `cargo test -p telematics-sandbox --test conformance`.
+//!
+//! # Layout
+//!
+//! `lib.rs` (this file: public API, HTTP wiring, request log, statistics, latency and fault
+//! injection), `store.rs` (company, applications, instances, users, the clock), `auth.rs` (JWTs,
 //! refresh tokens, the login limit), `wire.rs` (envelope, errors, dates, body reading, the user
-//! read model), `routes/` (handlers), `faults.rs` (seeded fault plans and one-shot hooks).
+//! read model), `routes/` (handlers: `auth.rs`, `registration.rs`, `management.rs`,
+//! `accounts.rs`), `faults.rs` (one-shot hooks and seeded fault plans).
 //!
 //! The HTTP layer is a plain hyper HTTP/1.1 connection loop serving axum bodies, so that a fault
 //! can drop a connection without answering and the login limit knows the client's address.
 //! Handlers run synchronously under one store lock, which is never held across an await.
-
-#![allow(
-    clippy::print_stdout,
-    reason = "`serve` prints the sandbox's address and credentials"
-)]
 
 mod auth;
 pub mod faults;
@@ -56,20 +217,39 @@ use routes::{Access, Ctx, Route};
 use wire::{ApiError, FieldError, Query};
 
 /// The instance (user group) the sandbox starts with: `id` and `key` are what registration's
-/// `InstanceId` and `InstanceKey` headers must carry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `InstanceId` and `InstanceKey` headers must carry. `Debug` hides the key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct InstanceCredential {
     pub id: String,
     pub key: String,
     pub name: String,
 }
 
+impl std::fmt::Debug for InstanceCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceCredential")
+            .field("id", &self.id)
+            .field("key", &"<redacted>")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
 /// The admin API credential the sandbox starts with (`POST /v1/Auth/Login` with
-/// `LoginFields: "{\"email\":...}"` and this password).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `LoginFields: "{\"email\":...}"` and this password). `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AdminCredential {
     pub email: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for AdminCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminCredential")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The default instance id: fixed, so a fleet file written for the sandbox keeps working
@@ -153,7 +333,8 @@ pub struct LoggedRequest {
     pub method: String,
     pub path: String,
     pub query: Option<String>,
-    /// The status answered; 0 when the connection was dropped without an answer.
+    /// The status answered; 0 when the connection was closed without an answer (a
+    /// [`Fault::Drop`], or a [`Fault::AnswerLost`] whose request was handled).
     pub status: u16,
     /// The route name, e.g. `"PUT /v1/Management/users"` (see [`route`]).
     pub route: String,
@@ -433,6 +614,10 @@ pub fn banner(sandbox: &Sandbox) -> String {
 }
 
 /// Serves until Ctrl-C, printing [`banner`] first.
+#[allow(
+    clippy::print_stdout,
+    reason = "the command-line sandbox says where it listens and how to log in"
+)]
 pub async fn serve(config: SandboxConfig, listen: SocketAddr) -> anyhow::Result<()> {
     let sandbox = Sandbox::start(config, listen).await?;
     println!("{}", banner(&sandbox));
@@ -611,10 +796,12 @@ async fn serve_request(
             e.into_response()
         }
     };
-    shared.record(&info, response.status().as_u16());
     if answer_lost {
+        // Handled, but the client hears nothing: logged as dropped.
+        shared.record(&info, 0);
         return Err(DropConnection);
     }
+    shared.record(&info, response.status().as_u16());
     Ok(response)
 }
 
@@ -740,6 +927,15 @@ mod tests {
         assert!(!with("application/x-www-form-urlencoded"));
         assert!(!with("text/plain"));
         assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_config_does_not_debug_print_the_instance_key_or_the_password() {
+        let config = SandboxConfig::default();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(DEFAULT_INSTANCE_KEY), "{shown}");
+        assert!(!shown.contains(DEFAULT_ADMIN_PASSWORD), "{shown}");
+        assert!(shown.contains(DEFAULT_INSTANCE_ID), "{shown}");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! unique: nothing says the service enforces it (notes §8.3), so duplicates can be stored and
 //! seeded, and a client must detect them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -69,7 +69,8 @@ pub struct Application {
 }
 
 /// An instance (user group) of an application. `id` + `key` are the registration credentials.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` hides the key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Instance {
     pub id: String,
     /// The InstanceKey: a secret that registration and user login need.
@@ -78,6 +79,19 @@ pub struct Instance {
     pub description: String,
     pub application_id: String,
     pub invite_code: String,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("id", &self.id)
+            .field("key", &"<redacted>")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .field("application_id", &self.application_id)
+            .field("invite_code", &self.invite_code)
+            .finish()
+    }
 }
 
 /// A user's account status. Written as `Active` / `Deactivated` / `Deleted`, read as `Active`
@@ -284,7 +298,9 @@ pub struct Store {
     company: Company,
     applications: Vec<Application>,
     instances: Vec<Instance>,
-    users: HashMap<String, User>,
+    /// Users by creation order, and the index of their (lower-case) DeviceTokens.
+    users: BTreeMap<u64, User>,
+    by_token: HashMap<String, u64>,
     next_seq: u64,
     clock_offset: Duration,
 }
@@ -295,7 +311,8 @@ impl Store {
             company,
             applications: vec![application],
             instances: vec![instance],
-            users: HashMap::new(),
+            users: BTreeMap::new(),
+            by_token: HashMap::new(),
             next_seq: 1,
             clock_offset: Duration::ZERO,
         }
@@ -364,9 +381,7 @@ impl Store {
 
     /// Every user, in creation order.
     pub fn users(&self) -> Vec<&User> {
-        let mut users: Vec<&User> = self.users.values().collect();
-        users.sort_by_key(|u| u.seq);
-        users
+        self.users.values().collect()
     }
 
     pub fn user_count(&self) -> usize {
@@ -375,11 +390,15 @@ impl Store {
 
     /// The user with this DeviceToken (any case).
     pub fn user(&self, device_token: &str) -> Option<&User> {
-        self.users.get(&device_token.to_ascii_lowercase())
+        let seq = self.by_token.get(&device_token.to_ascii_lowercase())?;
+        self.users.get(seq)
     }
 
+    /// The user with this DeviceToken, to change in place. Its `device_token` must not be
+    /// changed (the index would no longer find it).
     pub fn user_mut(&mut self, device_token: &str) -> Option<&mut User> {
-        self.users.get_mut(&device_token.to_ascii_lowercase())
+        let seq = self.by_token.get(&device_token.to_ascii_lowercase())?;
+        self.users.get_mut(seq)
     }
 
     /// The users whose ClientId is exactly `client_id`, in creation order.
@@ -394,7 +413,7 @@ impl Store {
     /// `date_created` is now unless already set; returns its DeviceToken.
     pub fn add_user(&mut self, mut user: User) -> Result<String, AddUserError> {
         let token = parse_uuid(&user.device_token).ok_or(AddUserError::InvalidDeviceToken)?;
-        if self.users.contains_key(&token) {
+        if self.by_token.contains_key(&token) {
             return Err(AddUserError::DuplicateDeviceToken);
         }
         let instance = self
@@ -407,13 +426,15 @@ impl Store {
         }
         user.seq = self.next_seq;
         self.next_seq += 1;
-        self.users.insert(token.clone(), user);
+        self.by_token.insert(token.clone(), user.seq);
+        self.users.insert(user.seq, user);
         Ok(token)
     }
 
-    /// Removes a user for good (the `DELETE` endpoint); whether it existed.
+    /// Removes a user for good (the `DELETE` endpoint); the removed user, if it existed.
     pub fn remove_user(&mut self, device_token: &str) -> Option<User> {
-        self.users.remove(&device_token.to_ascii_lowercase())
+        let seq = self.by_token.remove(&device_token.to_ascii_lowercase())?;
+        self.users.remove(&seq)
     }
 }
 

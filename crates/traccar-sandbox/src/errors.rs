@@ -319,6 +319,7 @@ impl ApiError {
                 response
             }
             ApiError::Jackson(message) => {
+                let message = jackson_text(message, version);
                 let mut response = Response::new(Body::from(message));
                 *response.status_mut() = StatusCode::BAD_REQUEST;
                 response
@@ -366,6 +367,20 @@ fn h2_text(message: &str, version: TraccarVersion) -> String {
         text.insert_str(start, &format!("{constraint} INDEX PUBLIC."));
     }
     text
+}
+
+/// A Jackson message (written as 6.9.1's Jackson words it) as the imitated release's words it:
+/// 6.14.4's closes the list of known properties with `)` where 6.9.1's wrote `])` (both seen).
+fn jackson_text(message: String, version: TraccarVersion) -> String {
+    if !version.jackson_unbracketed_known_properties() {
+        return message;
+    }
+    let first_end = message.find('\n').unwrap_or(message.len());
+    let (first, rest) = message.split_at(first_end);
+    match first.strip_suffix("])") {
+        Some(head) if first.contains("known properties: ") => format!("{head}){rest}"),
+        _ => message,
+    }
 }
 
 fn html_escape(s: &str) -> String {

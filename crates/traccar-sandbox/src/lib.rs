@@ -18,10 +18,25 @@
 //! the real server did. [`TraccarVersion`] selects the
 //! generation it imitates (6.14.5 by default, 6.9.1, 5.12).
 //!
-//! **Out of scope**: positions, protocols, reports, notifications, geofences, commands, drivers,
-//! calendars, maintenance, computed attributes, orders, share links (temporary users), LDAP and
-//! OpenID, server attributes such as `totpForce`, audit log. Links to those object types pass the
-//! permissions endpoint's parser but always fail the foreign-key check (no such object exists).
+//! It also serves the objects an operator manages by hand, as `observed-objects.md` recorded
+//! a real 6.9.1 serving them (and real 5.12 and 6.14.4 checked by the same suite): geofences,
+//! notifications (with `GET /api/notifications/types` and `/notificators`), calendars
+//! (base64 iCalendar `data`, checked as ical4j does), computed attributes (administrator-only
+//! writes), drivers, saved commands (with `GET /api/commands/types`) and maintenance
+//! ([`Geofence`], [`Notification`], [`Calendar`], [`ComputedAttribute`], [`Driver`],
+//! [`SavedCommand`], [`Maintenance`]): the creator link made on create, the full-replace PUT
+//! keyed by the body's id, unvalidated content, NOT NULL and foreign-key errors, list
+//! visibility (direct links only, administrators included, unless `all=true`; `userId`,
+//! `deviceId`, `groupId` filters), links from users, devices and groups (duplicate rows kept),
+//! and the cascades (a deleted saved command deletes its notifications; a deleted calendar
+//! clears `calendarId` on geofences, notifications and devices). [`Store::objects`],
+//! [`Store::insert_object`] and the `Store::add_*` helpers read and seed them in-process.
+//!
+//! **Out of scope**: positions, protocols, reports (generators and scheduled reports), orders,
+//! `/api/commands/send`, `/api/notifications/test`, `/api/attributes/computed/test`, share links
+//! (temporary users), LDAP and OpenID, server attributes such as `totpForce`. Links to orders
+//! and reports pass the permissions endpoint's parser but always fail the foreign-key check
+//! (no such object exists).
 //!
 //! Also provided, beyond Traccar: a request log and per-route counters readable in-process, an
 //! optional per-request latency, Traccar's per-client request throttle (off by default), a fault
@@ -38,8 +53,11 @@
 //!
 //! Layout: `lib.rs` (this file: public API, HTTP wiring, request log, statistics, throttle,
 //! latency and fault injection), `version.rs`, `store.rs` (tables, multiset links, sequences),
+//! `objects/` (the object kinds: rows, constraints, cascades, their JSON, the iCalendar and
+//! pre-6.9 geofence-area checks),
 //! `rules.rs` (permission checks), `auth.rs` (Basic, Bearer tokens, cookie sessions), `totp.rs`,
-//! `wire.rs` (Jackson-like JSON), `errors.rs` (Traccar's error answers), `routes/` (handlers).
+//! `wire.rs` (Jackson-like JSON), `errors.rs` (Traccar's error answers), `routes/` (handlers;
+//! `routes/objects.rs` serves every object kind).
 //!
 //! The HTTP layer is a plain hyper HTTP/1.1 connection loop serving axum bodies, so that a fault
 //! can drop a connection without answering. Handlers run synchronously under one store lock,
@@ -50,6 +68,7 @@
 mod auth;
 mod errors;
 pub mod faults;
+mod objects;
 mod routes;
 mod rules;
 mod store;
@@ -73,6 +92,10 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use errors::ApiError;
+pub use objects::{
+    Calendar, ComputedAttribute, Driver, Geofence, Maintenance, Notification, Object, References,
+    SavedCommand,
+};
 pub use store::{
     Action, Device, Group, LinkTable, ObjectType, PasswordHash, ServerSettings, Store, User,
 };

@@ -1,6 +1,8 @@
 //! The in-memory "database": users, devices and groups tables with per-table id sequences, the
-//! server settings row, and link tables kept as **multisets** (Traccar's link tables have no
-//! unique constraint, so re-POSTing a link adds a duplicate row).
+//! server settings row, the `notificator.types` config, and link tables kept as **multisets**
+//! (Traccar's link tables have no unique constraint, so re-POSTing a link adds a duplicate
+//! row). The tables of the other object kinds (geofences, notifications, ...) live in
+//! `objects/`, inside this store.
 //!
 //! The store enforces only what the database enforces (NOT NULL, UNIQUE, foreign keys,
 //! cascades); who may do what lives in `rules.rs`. Sequences advance on every insert attempt,
@@ -13,6 +15,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::errors::ApiError;
+use super::objects::Objects;
 use super::version::TraccarVersion;
 
 /// A salted password hash. The plain password is never stored.
@@ -384,7 +387,17 @@ pub struct Store {
     sql: Statements,
     /// `tc_actions`, oldest first.
     pub(crate) actions: Vec<Action>,
+    /// Geofences, notifications, calendars, computed attributes, drivers, saved commands and
+    /// maintenance (`objects/`).
+    pub(crate) objects: Objects,
+    /// The imitated release (the SQL quoted in errors depends on it).
+    pub(crate) version: TraccarVersion,
+    /// Traccar's `notificator.types` config; empty = Traccar's default.
+    notificators: Vec<String>,
 }
+
+/// Traccar's default `notificator.types` (`Keys.NOTIFICATOR_TYPES`).
+const DEFAULT_NOTIFICATORS: [&str; 3] = ["web", "mail", "command"];
 
 /// The SQL Traccar writes for users, devices and groups, as its H2 errors quote it. The column
 /// order is the model's getter order as that release's reflection returns it, so it differs
@@ -435,6 +448,7 @@ impl Default for Statements {
 impl Store {
     /// Quotes the SQL of `version` in its errors (the column order differs per release).
     pub fn set_version(&mut self, version: TraccarVersion) {
+        self.version = version;
         self.sql = match version {
             TraccarVersion::V5_12 => SQL_5_12,
             TraccarVersion::V6_9 => SQL_6_9,
@@ -578,13 +592,45 @@ impl Store {
         &mut self.server
     }
 
-    /// Whether an object of `kind` with `id` exists (types the sandbox does not model never do).
+    /// The configured notificators (`notificator.types`), Traccar's default `web,mail,command`
+    /// unless [`Store::set_notificators`] changed them. Notifications may name others; they are
+    /// stored and never fire.
+    pub fn notificators(&self) -> Vec<String> {
+        if self.notificators.is_empty() {
+            DEFAULT_NOTIFICATORS.iter().map(|n| n.to_string()).collect()
+        } else {
+            self.notificators.clone()
+        }
+    }
+
+    /// Sets `notificator.types` (the real servers of `shared/real-traccar/` run with `web`
+    /// only); an empty list restores the default.
+    pub fn set_notificators(&mut self, notificators: &[&str]) {
+        self.notificators = notificators.iter().map(|n| n.to_string()).collect();
+    }
+
+    /// Whether an object of `kind` with `id` exists (orders and scheduled reports, which the
+    /// sandbox does not model, never do).
     pub fn exists(&self, kind: ObjectType, id: i64) -> bool {
         match kind {
             ObjectType::User | ObjectType::ManagedUser => self.users.contains_key(&id),
             ObjectType::Device | ObjectType::LinkedDevice => self.devices.contains_key(&id),
             ObjectType::Group => self.groups.contains_key(&id),
-            _ => false,
+            other => self.objects.contains(other, id),
+        }
+    }
+
+    /// Removes every link row naming object `kind`/`id` on either side (the link tables'
+    /// `ON DELETE CASCADE`).
+    pub(crate) fn remove_links_of(&mut self, kind: ObjectType, id: i64) {
+        let name = kind.storage_name();
+        for ((owner, property), table) in self.links.iter_mut() {
+            if *owner == name {
+                table.remove_owner(id);
+            }
+            if *property == name {
+                table.remove_property(id);
+            }
         }
     }
 
@@ -694,14 +740,7 @@ impl Store {
         if self.users.remove(&id).is_none() {
             return;
         }
-        for ((owner, property), table) in self.links.iter_mut() {
-            if *owner == "user" {
-                table.remove_owner(id);
-            }
-            if *property == "user" {
-                table.remove_property(id);
-            }
-        }
+        self.remove_links_of(ObjectType::User, id);
     }
 
     // ---- devices ----
@@ -761,7 +800,7 @@ impl Store {
                 statement,
             ));
         }
-        if device.calendar_id != 0 {
+        if device.calendar_id != 0 && !self.exists(ObjectType::Calendar, device.calendar_id) {
             return Err(ApiError::foreign_key(
                 "FK_DEVICES_CALENDARID",
                 "TC_DEVICES",
@@ -779,14 +818,7 @@ impl Store {
         if self.devices.remove(&id).is_none() {
             return;
         }
-        for ((owner, property), table) in self.links.iter_mut() {
-            if *owner == "device" {
-                table.remove_owner(id);
-            }
-            if *property == "device" {
-                table.remove_property(id);
-            }
-        }
+        self.remove_links_of(ObjectType::Device, id);
     }
 
     // ---- groups ----
@@ -837,14 +869,7 @@ impl Store {
         for group in self.groups.values_mut().filter(|g| g.group_id == id) {
             group.group_id = 0;
         }
-        for ((owner, property), table) in self.links.iter_mut() {
-            if *owner == "group" {
-                table.remove_owner(id);
-            }
-            if *property == "group" {
-                table.remove_property(id);
-            }
-        }
+        self.remove_links_of(ObjectType::Group, id);
     }
 
     // ---- links ----

@@ -167,6 +167,133 @@ impl TraccarVersion {
     pub fn deep_cycle_check(&self) -> bool {
         self.at_least(6, 14)
     }
+    /// Jackson's "Unrecognized field" message ends its list of known properties with `)`, not
+    /// `])` (real 6.14.4; real 6.9.1 has the bracket; the release in between is unobserved).
+    pub fn jackson_unbracketed_known_properties(&self) -> bool {
+        self.at_least(6, 14)
+    }
+    /// Before 6.9.0 `Geofence.setArea` parsed the geometry while the body was read, so a bad
+    /// `area` was a 400 (real 5.12); from 6.9.0 it is parsed lazily and any string is stored.
+    pub fn geofence_area_parsed_on_read(&self) -> bool {
+        !self.at_least(6, 9)
+    }
+    /// The ical4j release line that parses calendars: 3.2 before 6.5 (real 5.12: `Unparseable
+    /// date: "..."`), 4.1 from 6.5 (java.time dates, `Error at line N:` on value errors too,
+    /// real 6.9.1), 4.2 from 6.11 (an unknown `FREQ` is `Invalid value X for FREQ`, real
+    /// 6.14.4).
+    pub fn ical4j(&self) -> (u32, u32) {
+        if self.at_least(6, 11) {
+            (4, 2)
+        } else if self.at_least(6, 5) {
+            (4, 1)
+        } else {
+            (3, 2)
+        }
+    }
+    /// Jackson names a checked exception thrown by a setter (`net.fortuna.ical4j.data.
+    /// ParserException: ...`, one line, real 6.9.1); 5.12's Jackson 2.15 gave the bare message
+    /// and a location line. Taken as 6.6 (Jackson 2.18); the releases between are unobserved.
+    pub fn jackson_names_setter_exceptions(&self) -> bool {
+        self.at_least(6, 6)
+    }
+    /// v6.6: notifications have a `description` (5.12's model has none: sending one is an
+    /// unknown field).
+    pub fn notification_description(&self) -> bool {
+        self.at_least(6, 6)
+    }
+    /// v6.2: computed attributes have a `priority`.
+    pub fn attribute_priority(&self) -> bool {
+        self.at_least(6, 2)
+    }
+    /// v6.2: `GET /api/notifications/notificators?announcement=true` drops `web` and `command`.
+    pub fn notificators_announcement(&self) -> bool {
+        self.at_least(6, 2)
+    }
+    /// `GET /api/notifications/types`: the `Event.TYPE_*` constants in declaration order
+    /// (real 6.9.1 answered these 19; 5.12 still has `textMessage`, removed in 6.9.0; 6.13.0
+    /// added the proximity events and `unaccompaniedMotion`).
+    pub fn notification_types(&self) -> Vec<&'static str> {
+        let mut types = vec![
+            "commandResult",
+            "deviceOnline",
+            "deviceUnknown",
+            "deviceOffline",
+            "deviceInactive",
+            "queuedCommandSent",
+            "deviceMoving",
+            "deviceStopped",
+            "deviceOverspeed",
+            "deviceFuelDrop",
+            "deviceFuelIncrease",
+            "geofenceEnter",
+            "geofenceExit",
+        ];
+        if self.at_least(6, 13) {
+            types.extend(["proximityEnter", "proximityExit", "unaccompaniedMotion"]);
+        }
+        types.extend(["alarm", "ignitionOn", "ignitionOff", "maintenance"]);
+        if !self.at_least(6, 9) {
+            types.push("textMessage");
+        }
+        types.extend(["driverChanged", "media"]);
+        types
+    }
+    /// `GET /api/commands/types`: the `Command.TYPE_*` constants in declaration order (real
+    /// 6.9.1 answered these 44, as 5.12 has them; 6.13.0 added `videoStart`/`videoStop`).
+    pub fn command_types(&self) -> Vec<&'static str> {
+        let mut types = vec![
+            "custom",
+            "deviceIdentification",
+            "positionSingle",
+            "positionPeriodic",
+            "positionStop",
+            "engineStop",
+            "engineResume",
+            "alarmArm",
+            "alarmDisarm",
+            "alarmDismiss",
+            "setTimezone",
+            "requestPhoto",
+            "powerOff",
+            "rebootDevice",
+            "factoryReset",
+            "sendSms",
+            "sendUssd",
+            "sosNumber",
+            "silenceTime",
+            "setPhonebook",
+            "message",
+            "voiceMessage",
+            "outputControl",
+            "voiceMonitoring",
+            "setAgps",
+            "setIndicator",
+            "configuration",
+            "getVersion",
+            "firmwareUpdate",
+            "setConnection",
+            "setOdometer",
+            "getModemStatus",
+            "getDeviceStatus",
+            "setSpeedLimit",
+            "modePowerSaving",
+            "modeDeepSleep",
+        ];
+        if self.at_least(6, 13) {
+            types.extend(["videoStart", "videoStop"]);
+        }
+        types.extend([
+            "alarmGeofence",
+            "alarmBattery",
+            "alarmSos",
+            "alarmRemove",
+            "alarmClock",
+            "alarmSpeed",
+            "alarmFall",
+            "alarmVibration",
+        ]);
+        types
+    }
 }
 
 impl fmt::Display for TraccarVersion {

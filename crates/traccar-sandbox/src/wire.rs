@@ -11,20 +11,21 @@ use super::errors::ApiError;
 use super::store::{Device, Group, ServerSettings, User};
 use super::version::TraccarVersion;
 
-const SOURCE: &str = "[Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled)";
+pub(crate) const SOURCE: &str =
+    "[Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled)";
 
 /// Dates as Jackson writes them: `2026-11-22T15:22:25.583+00:00`.
 pub fn format_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, false)
 }
 
-fn time_value(t: &Option<DateTime<Utc>>) -> Value {
+pub(crate) fn time_value(t: &Option<DateTime<Utc>>) -> Value {
     t.as_ref()
         .map(|t| Value::String(format_time(t)))
         .unwrap_or(Value::Null)
 }
 
-fn location(body: &str, key: Option<&str>) -> String {
+pub(crate) fn location(body: &str, key: Option<&str>) -> String {
     // Jackson reports the position just after the offending property name and its colon.
     let mut line = 1;
     let mut column = 1;
@@ -68,12 +69,15 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-/// One model class: its Java name and its known JSON properties.
-struct Class {
-    java: &'static str,
-    known: &'static [&'static str],
+/// One model class: its Java name and its known JSON properties (in the order Jackson lists
+/// them in an "Unrecognized field" message).
+pub(crate) struct Class {
+    pub java: &'static str,
+    pub known: &'static [&'static str],
     /// Properties only older servers know (`legacy` readers accept them too).
-    legacy: &'static [&'static str],
+    pub legacy: &'static [&'static str],
+    /// `@JsonIgnoreProperties(ignoreUnknown = true)`: unknown properties are skipped.
+    pub ignore_unknown: bool,
 }
 
 const USER: Class = Class {
@@ -107,6 +111,7 @@ const USER: Class = Class {
     ],
     // Removed in v6.2; v6.1 and older accept it.
     legacy: &["twelveHourFormat"],
+    ignore_unknown: false,
 };
 const DEVICE: Class = Class {
     java: "org.traccar.model.Device",
@@ -128,22 +133,25 @@ const DEVICE: Class = Class {
         "expirationTime",
     ],
     legacy: &[],
+    ignore_unknown: false,
 };
+/// Real 6.9.1's order (the same set as every version's).
 const GROUP: Class = Class {
     java: "org.traccar.model.Group",
-    known: &["attributes", "groupId", "id", "name"],
+    known: &["groupId", "id", "attributes", "name"],
     legacy: &[],
+    ignore_unknown: false,
 };
 
 /// A JSON object being read into one model class.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     class: &'a Class,
     map: &'a Map<String, Value>,
     body: &'a str,
 }
 
 impl<'a> Reader<'a> {
-    fn new(class: &'a Class, value: &'a Value, body: &'a str) -> Result<Reader<'a>, ApiError> {
+    pub fn new(class: &'a Class, value: &'a Value, body: &'a str) -> Result<Reader<'a>, ApiError> {
         Reader::with_legacy(class, false, value, body)
     }
 
@@ -168,7 +176,7 @@ impl<'a> Reader<'a> {
         };
         let extra: &[&str] = if legacy { class.legacy } else { &[] };
         let known: Vec<&str> = class.known.iter().chain(extra).copied().collect();
-        for key in map.keys() {
+        for key in map.keys().filter(|_| !class.ignore_unknown) {
             if !known.contains(&key.as_str()) {
                 let list = known
                     .iter()
@@ -187,12 +195,19 @@ impl<'a> Reader<'a> {
         Ok(Reader { class, map, body })
     }
 
-    fn mismatch(&self, key: &str, java_type: &str, value: &Value) -> ApiError {
+    /// Jackson's "Cannot deserialize value of type ..." for `key`.
+    pub fn mismatch(&self, key: &str, java_type: &str, value: &Value) -> ApiError {
         let kind = match value {
-            Value::Array(_) => "Array value (token `JsonToken.START_ARRAY`)".to_string(),
-            Value::Object(_) => "Object value (token `JsonToken.START_OBJECT`)".to_string(),
-            Value::String(s) => format!("String \"{s}\": not a valid representation"),
-            other => format!("{other}"),
+            Value::String(s) => {
+                let why = match java_type {
+                    "boolean" => "only \"true\"/\"True\"/\"TRUE\" or \"false\"/\"False\"/\"FALSE\" recognized".to_string(),
+                    "double" => "not a valid `double` value (as String to convert)".to_string(),
+                    "int" | "long" => format!("not a valid `{java_type}` value"),
+                    _ => "not a valid representation".to_string(),
+                };
+                format!("String \"{s}\": {why}")
+            }
+            other => token_kind(other).to_string(),
         };
         ApiError::Jackson(format!(
             "Cannot deserialize value of type `{java_type}` from {kind}\n at {} (through reference chain: {}[\"{key}\"])",
@@ -201,7 +216,22 @@ impl<'a> Reader<'a> {
         ))
     }
 
-    fn bool(&self, key: &str) -> Result<bool, ApiError> {
+    /// The raw value of a property, if present.
+    pub fn raw(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
+    }
+
+    /// The body being read (for error locations).
+    pub fn body(&self) -> &str {
+        self.body
+    }
+
+    /// The Java class name (for error reference chains).
+    pub fn java(&self) -> &'static str {
+        self.class.java
+    }
+
+    pub fn bool(&self, key: &str) -> Result<bool, ApiError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
@@ -212,23 +242,32 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn long(&self, key: &str) -> Result<i64, ApiError> {
+    pub fn long(&self, key: &str) -> Result<i64, ApiError> {
+        self.integer(key, "long")
+    }
+
+    /// A Java `int` (floats truncate, numeric strings convert).
+    pub fn int(&self, key: &str) -> Result<i64, ApiError> {
+        self.integer(key, "int")
+    }
+
+    fn integer(&self, key: &str, java_type: &str) -> Result<i64, ApiError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(0),
             Some(Value::Number(n)) => n
                 .as_i64()
                 .or_else(|| n.as_f64().map(|f| f as i64))
-                .ok_or_else(|| self.mismatch(key, "long", &Value::Number(n.clone()))),
+                .ok_or_else(|| self.mismatch(key, java_type, &Value::Number(n.clone()))),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(0),
             Some(Value::String(s)) => s
                 .trim()
                 .parse()
-                .map_err(|_| self.mismatch(key, "long", &Value::String(s.clone()))),
-            Some(v) => Err(self.mismatch(key, "long", v)),
+                .map_err(|_| self.mismatch(key, java_type, &Value::String(s.clone()))),
+            Some(v) => Err(self.mismatch(key, java_type, v)),
         }
     }
 
-    fn double(&self, key: &str) -> Result<f64, ApiError> {
+    pub fn double(&self, key: &str) -> Result<f64, ApiError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(0.0),
             Some(Value::Number(n)) => Ok(n.as_f64().unwrap_or(0.0)),
@@ -240,7 +279,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn string(&self, key: &str) -> Result<Option<String>, ApiError> {
+    pub fn string(&self, key: &str) -> Result<Option<String>, ApiError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -252,7 +291,7 @@ impl<'a> Reader<'a> {
     /// A string whose setter calls `trim()`: JSON null is a NullPointerException.
     /// Jackson wraps the setter's NullPointerException in a JsonMappingException, which
     /// Jersey's mapper answers as 400 text/plain.
-    fn trimmed(&self, key: &str, variable: &str) -> Result<Option<String>, ApiError> {
+    pub fn trimmed(&self, key: &str, variable: &str) -> Result<Option<String>, ApiError> {
         match self.map.get(key) {
             Some(Value::Null) => Err(ApiError::Jackson(format!(
                 "Cannot invoke \"String.trim()\" because \"{variable}\" is null\n at {} (through reference chain: {}[\"{key}\"])",
@@ -276,16 +315,32 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn attributes(&self) -> Result<Map<String, Value>, ApiError> {
+    pub fn attributes(&self) -> Result<Map<String, Value>, ApiError> {
         match self.map.get("attributes") {
             None | Some(Value::Null) => Ok(Map::new()),
             Some(Value::Object(m)) => Ok(m.clone()),
             Some(v) => Err(self.mismatch(
                 "attributes",
-                "java.util.HashMap<java.lang.String,java.lang.Object>",
+                "java.util.LinkedHashMap<java.lang.String,java.lang.Object>",
                 v,
             )),
         }
+    }
+}
+
+/// How Jackson names the token it found where another type was expected.
+pub(crate) fn token_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "Array value (token `JsonToken.START_ARRAY`)",
+        Value::Object(_) => "Object value (token `JsonToken.START_OBJECT`)",
+        Value::String(_) => "String value (token `JsonToken.VALUE_STRING`)",
+        Value::Bool(true) => "Boolean value (token `JsonToken.VALUE_TRUE`)",
+        Value::Bool(false) => "Boolean value (token `JsonToken.VALUE_FALSE`)",
+        Value::Number(n) if n.is_f64() => {
+            "Floating-point value (token `JsonToken.VALUE_NUMBER_FLOAT`)"
+        }
+        Value::Number(_) => "Integer value (token `JsonToken.VALUE_NUMBER_INT`)",
+        Value::Null => "Null value (token `JsonToken.VALUE_NULL`)",
     }
 }
 
@@ -353,13 +408,22 @@ pub fn read_user(value: &Value, body: &str, legacy: bool) -> Result<UserInput, A
     Ok(UserInput { user, password })
 }
 
-/// Reads a Device body (`status`, `lastUpdate`, `positionId` are accepted and ignored).
-pub fn read_device(value: &Value, body: &str) -> Result<Device, ApiError> {
+/// Reads a Device body. `status`, `lastUpdate` and `positionId` are accepted but never
+/// stored; the second value holds them as the answer echoes them (observed on 6.9.1: a PUT
+/// with `"status":"online"` answers `online`, the next GET `offline`).
+pub fn read_device(value: &Value, body: &str) -> Result<(Device, Map<String, Value>), ApiError> {
     let r = Reader::new(&DEVICE, value, body)?;
-    r.string("status")?;
-    r.time("lastUpdate")?;
-    r.long("positionId")?;
-    Ok(Device {
+    let mut echo = Map::new();
+    if let Some(status) = r.string("status")? {
+        echo.insert("status".into(), json!(status));
+    }
+    if let Some(t) = r.time("lastUpdate")? {
+        echo.insert("lastUpdate".into(), json!(format_time(&t)));
+    }
+    if r.raw("positionId").is_some() {
+        echo.insert("positionId".into(), json!(r.long("positionId")?));
+    }
+    let device = Device {
         id: r.long("id")?,
         attributes: r.attributes()?,
         group_id: r.long("groupId")?,
@@ -372,7 +436,19 @@ pub fn read_device(value: &Value, body: &str) -> Result<Device, ApiError> {
         category: r.string("category")?,
         disabled: r.bool("disabled")?,
         expiration_time: r.time("expirationTime")?,
-    })
+    };
+    Ok((device, echo))
+}
+
+/// A device's JSON with the echoed `status`/`lastUpdate`/`positionId` of its request.
+pub fn device_echo_json(d: &Device, echo: &Map<String, Value>) -> Value {
+    let mut value = device_json(d, false);
+    if let Value::Object(map) = &mut value {
+        for (k, v) in echo {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    value
 }
 
 /// Reads a Group body.
@@ -386,7 +462,7 @@ pub fn read_group(value: &Value, body: &str) -> Result<Group, ApiError> {
     })
 }
 
-fn attributes_value(attributes: &Map<String, Value>, exclude: bool) -> Value {
+pub(crate) fn attributes_value(attributes: &Map<String, Value>, exclude: bool) -> Value {
     if exclude {
         Value::Object(Map::new())
     } else {
@@ -512,6 +588,7 @@ pub fn read_server(
         java: "org.traccar.model.Server",
         known: &[],
         legacy: &[],
+        ignore_unknown: true,
     };
     let Value::Object(map) = value else {
         return Err(ApiError::Jackson(format!(

@@ -72,7 +72,7 @@ impl From<crate::backend::ConnectOptions> for Options {
     fn from(o: crate::backend::ConnectOptions) -> Self {
         let defaults = Options::default();
         Options {
-            concurrency: o.concurrency,
+            concurrency: o.concurrency.unwrap_or(defaults.concurrency),
             batch_size: o.batch_size.unwrap_or(defaults.batch_size),
             bulk: o.bulk,
             timeout: o.timeout,

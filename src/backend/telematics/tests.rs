@@ -50,16 +50,17 @@ fn a_telematics_file_reads_by_its_description() {
 fn traccar_keys_in_a_telematics_file_are_located_errors() {
     assert_eq!(
         problems(&format!(
-            "{HEAD}manager: fleet@acme.example\npruneAfter: 30d\nprune: disable\nusers:\n  - clientId: d1\n    readonly: true\n    devices: [BT-1]\n    attributes: {{a: 1}}\n  - email: a@x.at\n"
+            "{HEAD}manager: fleet@acme.example\npruneAfter: 30d\nprune: disable\nunmanaged: [groups]\nusers:\n  - clientId: d1\n    readonly: true\n    devices: [BT-1]\n    attributes: {{a: 1}}\n  - email: a@x.at\n"
         )),
         [
             "f.yaml:7:10: `manager` is not supported by telematics servers: they have no managing (billing) accounts; remove it",
             "f.yaml:8:13: `pruneAfter` is not supported by telematics servers: fleetform has nowhere on them to record when it deactivated a user, so it could never tell how long ago that was; remove it",
             "f.yaml:9:8: `prune: disable` is not supported by telematics servers: use one of deactivate, delete, keep",
-            "f.yaml:12:5: unknown key `readonly`: the keys allowed here are: clientId, role, firstName, lastName, nickname, email, phone, gender, birthday, maritalStatus, childrenCount, country, district, city, address, enableTracking, enableLogging, enableRealTimeLocation, enabled",
-            "f.yaml:13:5: unknown key `devices`: the keys allowed here are: clientId, role, firstName, lastName, nickname, email, phone, gender, birthday, maritalStatus, childrenCount, country, district, city, address, enableTracking, enableLogging, enableRealTimeLocation, enabled",
-            "f.yaml:14:5: unknown key `attributes`: the keys allowed here are: clientId, role, firstName, lastName, nickname, email, phone, gender, birthday, maritalStatus, childrenCount, country, district, city, address, enableTracking, enableLogging, enableRealTimeLocation, enabled",
-            "f.yaml:15:5: the required key `clientId` is missing: add it, e.g. `clientId: drv-0001`",
+            "f.yaml:10:13: `unmanaged` lists \"groups\", which is not a link list of telematics users: they have none: remove `unmanaged`",
+            "f.yaml:13:5: unknown key `readonly`: the keys allowed here are: clientId, role, firstName, lastName, nickname, email, phone, gender, birthday, maritalStatus, childrenCount, country, district, city, address, enableTracking, enableLogging, enableRealTimeLocation, enabled",
+            "f.yaml:14:5: unknown key `devices`: the keys allowed here are: clientId, role, firstName, lastName, nickname, email, phone, gender, birthday, maritalStatus, childrenCount, country, district, city, address, enableTracking, enableLogging, enableRealTimeLocation, enabled",
+            "f.yaml:15:5: unknown key `attributes`: the keys allowed here are: clientId, role, firstName, lastName, nickname, email, phone, gender, birthday, maritalStatus, childrenCount, country, district, city, address, enableTracking, enableLogging, enableRealTimeLocation, enabled",
+            "f.yaml:16:5: the required key `clientId` is missing: add it, e.g. `clientId: drv-0001`",
         ]
     );
 }
@@ -244,7 +245,8 @@ fn a_deactivation_in_the_file_is_a_removal_for_the_safety_limits() {
     );
     let loaded = parse(&text);
     let plan = crate::plan(&loaded.desired, &l, &Default::default()).expect("plan");
-    let counts = crate::core::safety::counts(&loaded.desired, &l, &plan);
+    let counts =
+        crate::core::safety::counts_with(&loaded.desired, &l, &plan, &BTreeMap::new());
     assert_eq!((counts.managed, counts.removals), (4, 2));
     let refusal = crate::core::safety::check(&loaded.desired, &l, &plan, false)
         .expect_err("50% > 25%")

@@ -38,8 +38,9 @@ use crate::core::secret::Secret;
 /// How the backend talks to the server.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Requests in flight at once, for reads and for the independent writes of one phase.
-    pub concurrency: usize,
+    /// Requests in flight at once, for reads and for the independent writes of one phase;
+    /// `None`: by the server's version (`default_concurrency`).
+    pub concurrency: Option<usize>,
     /// Links per `/api/permissions/bulk` request.
     pub batch_size: usize,
     /// Use Traccar's bulk requests: the `GET /api/permissions` listing for reads (6.14+, admin)
@@ -63,11 +64,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            // Measured on a real 6.9.1 with its default throttle (BENCHMARKS.md): its delay
-            // is per request, so more in flight is faster (no-change plan of 500 users: 6.7 s
-            // at 8, 3.8 s at 16, 2.3 s at 32, 1.4 s at 64, no errors); 32 takes most of that
-            // gain at half the load of 64.
-            concurrency: 32,
+            concurrency: None,
             batch_size: 500,
             bulk: true,
             timeout: Duration::from_secs(30),
@@ -95,6 +92,17 @@ impl From<crate::backend::ConnectOptions> for Options {
             ..defaults
         }
     }
+}
+
+/// Requests in flight when `--concurrency` is not given, by server version. Measured on real
+/// servers (BENCHMARKS.md, "Concurrency on the real server"): up to 6.11 Traccar's default
+/// throttle delays each request beyond 25/s by 100 ms, side by side, so the wall time falls
+/// with what is in flight while the server's latency stays flat (no-change plan of 500 users on
+/// 6.9.1: 6.7 s at 8, 2.2 s at 32, 1.4 s at 64, p50 latency 106-119 ms throughout, no
+/// errors); 6.12 removed the throttle, and an unthrottled 6.14.4 saturates at about 32 (p50
+/// latency 25 ms at 32, 35-72 ms at 64, no faster).
+pub fn default_concurrency(version: Version) -> usize {
+    if version < Version(6, 12, 0) { 64 } else { 32 }
 }
 
 /// A parsed `major.minor.patch` server version; unknown parts are 0.
@@ -129,6 +137,8 @@ struct Ids {
 
 pub struct TraccarBackend {
     api: Api,
+    /// Requests in flight at once (`Options::concurrency`, or by version).
+    concurrency: usize,
     url: String,
     version_string: String,
     version: Version,
@@ -197,10 +207,16 @@ impl TraccarBackend {
             .unwrap_or("unknown")
             .to_string();
         let me_id = id_of(&me_json).context("the session user has no id")?;
+        let version = Version::parse(&version_string);
+        let concurrency = options
+            .concurrency
+            .unwrap_or_else(|| default_concurrency(version))
+            .max(1);
         Ok(TraccarBackend {
             api,
             url: base.as_str().trim_end_matches('/').to_string(),
-            version: Version::parse(&version_string),
+            version,
+            concurrency,
             version_string,
             me_id,
             me_email: email_of(&me_json),
@@ -326,6 +342,24 @@ mod tests {
         ] {
             let Json::Object(m) = j else { unreachable!() };
             assert_eq!(role_of(&m), r);
+        }
+    }
+
+    #[test]
+    fn the_default_concurrency_follows_the_throttle() {
+        // Throttled by default through 6.11 (Jetty's DoSFilter), not from 6.12 on.
+        for (version, expected) in [
+            ("5.12", 64),
+            ("6.9.1", 64),
+            ("6.11.1", 64),
+            ("6.12.0", 32),
+            ("6.14.4", 32),
+        ] {
+            assert_eq!(
+                default_concurrency(Version::parse(version)),
+                expected,
+                "{version}"
+            );
         }
     }
 }

@@ -4,6 +4,9 @@
 //!
 //! Design (request counts are asserted by tests/requests.rs; figures in BENCHMARKS.md):
 //!
+//! - A plain user (neither administrator nor manager) is refused before the first read: Traccar
+//!   answers `User access denied` to its reads of other users' links, even of users it managed
+//!   while it had a user limit, and it may change no other user.
 //! - Round 1, concurrently: `GET /api/users`, `GET /api/devices?all=true`,
 //!   `GET /api/groups?all=true` (admins; others list what they can see). On 6.14+ as
 //!   administrator each of the last two is followed, as soon as it answers and only when it is
@@ -255,6 +258,17 @@ impl TraccarBackend {
     }
 
     pub(super) async fn fetch_live(&self, scope: &Scope) -> anyhow::Result<Live> {
+        if self.role == Role::User {
+            // Traccar still lists the users a former manager managed (its managed-user links
+            // outlive `userLimit: 0`) but refuses every read of their links (`User access
+            // denied`), and a plain user may change no other user anyway: say so before reading.
+            anyhow::bail!(
+                "the account {} is a plain user (not an administrator, userLimit 0), so Traccar \
+                 lets it read and change no other user; run fleetform as an administrator or a \
+                 manager (a user with a userLimit other than 0)",
+                self.me_email
+            );
+        }
         let admin = self.role == Role::Admin;
         // Devices and groups are read for ids, names and parents only; `excludeAttributes`
         // (6.10+; older servers ignore it, so it is not sent to them) keeps their attributes
@@ -267,6 +281,9 @@ impl TraccarBackend {
             all.push(("all", "true".into()));
         }
         let listing = self.options.bulk && self.has_permission_listing();
+        // Group links the file leaves unmanaged are not read (on 6.13 and older that is one
+        // request per user in scope).
+        let group_links = !scope.unmanaged.contains(&GROUP);
 
         // Round 1.
         let (users, (devices, device_rows), (groups, group_rows)) = tokio::try_join!(
@@ -288,7 +305,7 @@ impl TraccarBackend {
                     .get_list("/api/groups", &all)
                     .await
                     .context("GET /api/groups")?;
-                let rows = if listing && !groups.is_empty() {
+                let rows = if listing && group_links && !groups.is_empty() {
                     self.list_group_links().await
                 } else {
                     None
@@ -327,7 +344,7 @@ impl TraccarBackend {
         // Links of the users in scope (never of administrators: fleetform does not manage them).
         let in_scope: Vec<(UserKey, Id)> = live_users
             .iter()
-            .filter(|(k, u)| u.untouchable.is_none() && scope.contains(k, u))
+            .filter(|(k, u)| u.untouchable.is_none() && scope.reads_links(k, u))
             .filter_map(|(k, _)| user_ids.get(k).map(|id| (k.clone(), *id)))
             .collect();
         let scope_ids: HashMap<Id, UserKey> =
@@ -358,7 +375,7 @@ impl TraccarBackend {
         }
         // An account that sees no group may still manage users linked to groups it cannot see
         // (an administrator's links); only an administrator's empty list means there are none.
-        if group_rows.is_none() && (!groups.is_empty() || !admin) {
+        if group_links && group_rows.is_none() && (!groups.is_empty() || !admin) {
             reads.extend(in_scope.iter().map(|(_, id)| Read::GroupsOfUser(*id)));
         }
         if let Some(mid) = manager_id {
@@ -378,7 +395,7 @@ impl TraccarBackend {
                 progress.advance(1);
                 answer
             })
-            .buffer_unordered(self.options.concurrency.max(1))
+            .buffer_unordered(self.concurrency)
             .try_collect()
             .await;
         progress.finish();

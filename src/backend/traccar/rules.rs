@@ -5,7 +5,8 @@
 //! The rules (from ../shared/traccar/API-NOTES.md and observations of real servers):
 //! - Administrators, the acting account and the fleet's manager (billing account) are never
 //!   managed: the backend marks administrators `untouchable` when it reads them.
-//! - A plain user may not manage other users at all.
+//! - A plain user may not manage other users at all (the backend refuses to read for one, see
+//!   `read.rs`; the rule here covers a live state from elsewhere).
 //! - As administrator with `manager:` set, every fleet user is created under the manager and
 //!   linked to it (kind `manager`), and every linked device must be one of the manager's, so
 //!   the whole fleet stays in the billing account. The manager must exist.

@@ -49,7 +49,7 @@ impl TraccarBackend {
                 context.progress.advance(1);
                 (i, outcome)
             })
-            .buffer_unordered(self.options.concurrency)
+            .buffer_unordered(self.concurrency)
             .collect()
             .await;
         for (i, o) in single_results {
@@ -317,7 +317,7 @@ impl TraccarBackend {
         }
         let results: Vec<Vec<(usize, Outcome)>> = stream::iter(chunks)
             .map(|chunk| self.link_batch(context, MANAGER, chunk))
-            .buffer_unordered(self.options.concurrency.max(1))
+            .buffer_unordered(self.concurrency)
             .collect()
             .await;
         for (index, result) in results.into_iter().flatten() {
@@ -525,7 +525,7 @@ impl TraccarBackend {
                 context.progress.advance(results.len() as u64);
                 results
             })
-            .buffer_unordered(self.options.concurrency)
+            .buffer_unordered(self.concurrency)
             .collect()
             .await;
         results.extend(chunk_results.into_iter().flatten());
@@ -717,7 +717,7 @@ impl TraccarBackend {
                         let list = self.list("/api/devices", &query).await?;
                         anyhow::Ok((user, list))
                     })
-                    .buffer_unordered(self.options.concurrency)
+                    .buffer_unordered(self.concurrency)
                     .try_collect()
                     .await
                     .ok()?;

@@ -393,17 +393,22 @@ pub fn filtered_page(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     }
 
     let store = &*ctx.store;
-    let company_id = store.company().id.clone();
-    let application_of = |u: &User| {
-        store
-            .instance(&u.instance_id)
-            .map(|i| i.application_id.to_ascii_lowercase())
-    };
-    let in_list = |list: &Option<Vec<String>>, value: Option<String>| match list {
+    let in_list = |list: &Option<Vec<String>>, value: Option<&str>| match list {
         None => true,
         Some(l) if l.is_empty() => true,
-        Some(l) => value.is_some_and(|v| l.iter().any(|x| x.eq_ignore_ascii_case(&v))),
+        Some(l) => value.is_some_and(|v| l.iter().any(|x| x.eq_ignore_ascii_case(v))),
     };
+    // Per instance (a handful), not per user: whether its application passes the filter.
+    let instance_passes: std::collections::HashMap<&str, bool> = store
+        .instances()
+        .iter()
+        .map(|i| {
+            let ok = in_list(&application_ids, Some(&i.application_id))
+                && in_list(&instance_ids, Some(&i.id));
+            (i.id.as_str(), ok)
+        })
+        .collect();
+    let company_passes = in_list(&company_ids, Some(&store.company().id));
     let text_eq = |patch: &Patch<String>, value: &Option<String>| match patch {
         Patch::Set(w) if !w.is_empty() => eq_ci(value.as_ref(), w),
         _ => true,
@@ -417,9 +422,11 @@ pub fn filtered_page(ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
         .filter(|u| {
             let p = &u.profile;
             (show_inactive || !u.is_inactive())
-                && in_list(&company_ids, Some(company_id.clone()))
-                && in_list(&application_ids, application_of(u))
-                && in_list(&instance_ids, Some(u.instance_id.clone()))
+                && company_passes
+                && instance_passes
+                    .get(u.instance_id.as_str())
+                    .copied()
+                    .unwrap_or(false)
                 && (activity.is_empty() || activity.contains(&u.activity_status))
                 && match &from {
                     Patch::Set(t) => u.date_created >= *t,

@@ -16,6 +16,11 @@
 
 mod harness;
 
+mod accounts;
 mod auth;
+mod envelope;
+mod find;
 mod listing;
 mod registration;
+mod sandbox;
+mod update;

@@ -1,10 +1,11 @@
 //! `/api/audit` (`AuditResource`, v6.7+) and the rows the other routes write to it (`LogAction`).
 //!
-//! Modelled rows: `create`/`edit`/`remove` of users, devices and groups (object = the changed
-//! row), and `link`/`unlink` of a permission, one row per item of a bulk call, written only for
+//! Modelled rows: `create`/`edit`/`remove` of users, devices, groups and the object kinds
+//! (geofences, notifications, ...: `BaseObjectResource` logs them alike; object = the changed
+//! row, its type the decapitalized class, e.g. `geofence`, `attribute`, `command`), and `link`/`unlink` of a permission, one row per item of a bulk call, written only for
 //! items that were applied. A link row names the **property** as `objectType`/`objectId` and the
 //! owner in `attributes.ownerType`/`ownerId` (as 6.9.1 logs it); a create's auto-link is logged
-//! after the create. Not modelled: login/logout/denied, server edits, reports, commands.
+//! after the create. Not modelled: login/logout/denied, server edits, reports, sent commands.
 //!
 //! `GET /api/audit?from=&to=`: both bounds are ISO dates with an offset (one that does not parse
 //! is JAX-RS's 404, before any check); administrators only (`Administrator access required`);

@@ -6,7 +6,7 @@ use super::{Ctx, Reply, audit, finish_list};
 use crate::errors::ApiError;
 use crate::rules::{self, EditKind};
 use crate::store::{Device, ObjectType};
-use crate::wire::{device_json, read_device};
+use crate::wire::{device_echo_json, device_json, read_device};
 
 pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let store = &*ctx.store;
@@ -94,7 +94,7 @@ pub fn get(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
 
 pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let body = ctx.body_str();
-    let mut device = read_device(&ctx.json()?, &body)?;
+    let (mut device, echo) = read_device(&ctx.json()?, &body)?;
     device.id = 0;
     let me = ctx.me;
     rules::check_edit(ctx.store, me, EditKind::Device, true, false)?;
@@ -104,15 +104,16 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     ctx.store
         .insert_link(ObjectType::User, me, ObjectType::Device, id)?;
     audit::link(ctx, true, (ObjectType::User, me), (ObjectType::Device, id));
+    // The answer is the request entity with its id (status and the like echoed).
     match ctx.store.device(id) {
-        Some(device) => Ok(Reply::Json(device_json(device, false))),
+        Some(device) => Ok(Reply::Json(device_echo_json(device, &echo))),
         None => Err(ApiError::npe("device")),
     }
 }
 
 pub fn update(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
     let body = ctx.body_str();
-    let device = read_device(&ctx.json()?, &body)?;
+    let (device, echo) = read_device(&ctx.json()?, &body)?;
     let me = ctx.me;
     rules::check_permission(ctx.store, me, ObjectType::Device, device.id)?;
     rules::check_edit(ctx.store, me, EditKind::Device, false, false)?;
@@ -125,7 +126,7 @@ pub fn update(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {
         ctx.store.update_device(device.clone())?;
     }
     audit::object(ctx, "edit", ObjectType::Device, device.id);
-    Ok(Reply::Json(device_json(&device, false)))
+    Ok(Reply::Json(device_echo_json(&device, &echo)))
 }
 
 pub fn delete(ctx: &mut Ctx<'_>) -> Result<Reply, ApiError> {

@@ -8,6 +8,7 @@
 mod audit;
 mod devices;
 mod groups;
+mod objects;
 mod permissions;
 mod server;
 mod session;
@@ -18,7 +19,7 @@ use serde_json::Value;
 
 use super::auth::AuthState;
 use super::errors::ApiError;
-use super::store::Store;
+use super::store::{ObjectType, Store};
 use super::version::TraccarVersion;
 
 /// A resource path of the API.
@@ -40,6 +41,16 @@ pub enum Route {
     PermissionsBulk,
     /// `GET /api/audit` (v6.7+).
     Audit,
+    /// `/api/geofences`, `/api/notifications`, ... (one of `objects::KINDS`).
+    Objects(ObjectType),
+    /// `/api/geofences/{id}`, ...
+    Object(ObjectType),
+    /// `GET /api/notifications/types`.
+    NotificationTypes,
+    /// `GET /api/notifications/notificators`.
+    Notificators,
+    /// `GET /api/commands/types`.
+    CommandTypes,
 }
 
 /// What a method of a route consumes.
@@ -71,7 +82,22 @@ impl Route {
             ["permissions"] => Route::Permissions,
             ["permissions", "bulk"] => Route::PermissionsBulk,
             ["audit"] => Route::Audit,
-            _ => return None,
+            ["notifications", "types"] => Route::NotificationTypes,
+            ["notifications", "notificators"] => Route::Notificators,
+            ["commands", "types"] => Route::CommandTypes,
+            _ => {
+                for kind in &objects::KINDS {
+                    let n = kind.segments.len();
+                    if segments.len() >= n && segments[..n] == *kind.segments {
+                        match &segments[n..] {
+                            [] => return Some((Route::Objects(kind.kind), None)),
+                            [id] => return Some((Route::Object(kind.kind), Some(id))),
+                            _ => {}
+                        }
+                    }
+                }
+                return None;
+            }
         };
         Some((route, None))
     }
@@ -93,6 +119,11 @@ impl Route {
             Route::Permissions => "/api/permissions",
             Route::PermissionsBulk => "/api/permissions/bulk",
             Route::Audit => "/api/audit",
+            Route::Objects(kind) => objects::kind(kind).map_or("/api/(unknown)", |k| k.list),
+            Route::Object(kind) => objects::kind(kind).map_or("/api/(unknown)/{id}", |k| k.item),
+            Route::NotificationTypes => "/api/notifications/types",
+            Route::Notificators => "/api/notifications/notificators",
+            Route::CommandTypes => "/api/commands/types",
         }
     }
 
@@ -110,10 +141,16 @@ impl Route {
         match self {
             Route::Server => &["GET", "PUT"],
             Route::Session => &["GET", "POST", "DELETE"],
-            Route::SessionUser | Route::Audit => &["GET"],
+            Route::SessionUser
+            | Route::Audit
+            | Route::NotificationTypes
+            | Route::Notificators
+            | Route::CommandTypes => &["GET"],
             Route::SessionToken | Route::SessionTokenRevoke => &["POST"],
-            Route::Users | Route::Devices | Route::Groups => &["GET", "POST"],
-            Route::User | Route::Device | Route::Group => &["GET", "PUT", "DELETE"],
+            Route::Users | Route::Devices | Route::Groups | Route::Objects(_) => &["GET", "POST"],
+            Route::User | Route::Device | Route::Group | Route::Object(_) => {
+                &["GET", "PUT", "DELETE"]
+            }
             Route::Permissions if version.permissions_listing() => &["GET", "POST", "DELETE"],
             Route::Permissions | Route::PermissionsBulk => &["POST", "DELETE"],
         }
@@ -306,6 +343,11 @@ pub fn handle(route: Route, method: &str, ctx: &mut Ctx<'_>) -> Result<Reply, Ap
         (Route::PermissionsBulk, "POST") => permissions::link(ctx, true),
         (Route::PermissionsBulk, _) => permissions::unlink(ctx, true),
         (Route::Audit, _) => audit::get(ctx),
+        (Route::Objects(kind), _) => objects::handle(kind, false, method, ctx),
+        (Route::Object(kind), _) => objects::handle(kind, true, method, ctx),
+        (Route::NotificationTypes, _) => objects::notification_types(ctx),
+        (Route::Notificators, _) => objects::notificators(ctx),
+        (Route::CommandTypes, _) => objects::command_types(ctx),
     }
 }
 
@@ -334,11 +376,12 @@ fn like(text: &str, pattern: &str) -> bool {
 }
 
 /// Finishes a list the way `BaseObjectResource` does: keyword filter and paging (v6.13+),
-/// ordering by name (v6.6+, no tiebreaker beyond insertion order).
-pub fn finish_list<T>(
+/// ordering by the sort field (name or description; v6.6+, no tiebreaker beyond insertion
+/// order, `None` first as NULL on H2).
+pub fn finish_list<T, K: Ord>(
     ctx: &Ctx<'_>,
     mut items: Vec<&T>,
-    name: impl Fn(&T) -> String,
+    name: impl Fn(&T) -> K,
     keyword_fields: impl Fn(&T) -> Vec<Option<String>>,
     to_json: impl Fn(&T, bool) -> Value,
 ) -> Result<Reply, ApiError> {

@@ -1,5 +1,7 @@
-//! `/api/permissions` and `/api/permissions/bulk` (`PermissionsResource`): links between a user
-//! and a device, group or managed user (and the out-of-scope types, whose objects never exist).
+//! `/api/permissions` and `/api/permissions/bulk` (`PermissionsResource`): links from a user,
+//! device or group to a device, group, managed user or one of the object kinds (geofences,
+//! notifications, calendars, computed attributes, drivers, saved commands, maintenance; orders
+//! and reports, which the sandbox does not model, fail the foreign-key check).
 //!
 //! A body is an ordered JSON object with two `<type>Id` keys: the **first key is the owner**.
 //! Bulk calls check only that every item has the same key set before writing, then check and
@@ -14,8 +16,69 @@ use crate::rules;
 use crate::store::ObjectType;
 use crate::version::TraccarVersion;
 
-/// One parsed permission: (owner type, owner id, property type, property id).
-type Permission = (ObjectType, i64, ObjectType, i64);
+/// What `Permission.getKeyClass` finds for a key: a class with link tables, another model
+/// class (its links have no table: `Table "TC_USER_EVENT" not found`), or none (`null`, whose
+/// `getSimpleName()` is a NullPointerException; observed on 5.12, 6.9.1 and 6.14.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyClass {
+    Linkable(ObjectType),
+    /// A `BaseModel` subclass without link tables (its simple name).
+    Other(&'static str),
+    Missing,
+}
+
+/// `BaseModel` subclasses of `org.traccar.model` that no link table names.
+const OTHER_MODELS: [&str; 12] = [
+    "Action",
+    "BaseCommand",
+    "DeviceAccumulators",
+    "Event",
+    "ExtendedModel",
+    "LogRecord",
+    "Message",
+    "Position",
+    "QueuedCommand",
+    "Server",
+    "Statistics",
+    "KeystoreModel",
+];
+
+impl KeyClass {
+    fn of(key: &str) -> KeyClass {
+        if let Some(kind) = ObjectType::from_key(key) {
+            return KeyClass::Linkable(kind);
+        }
+        let stem = key.get(..key.len().saturating_sub(2)).unwrap_or_default();
+        OTHER_MODELS
+            .iter()
+            .find(|m| m.eq_ignore_ascii_case(stem))
+            .map_or(KeyClass::Missing, |m| KeyClass::Other(m))
+    }
+
+    /// `getStorageName`'s half for this class (`Managed` stripped, decapitalized).
+    fn storage_name(self) -> String {
+        match self {
+            KeyClass::Linkable(kind) => kind.storage_name().to_string(),
+            KeyClass::Other(name) => {
+                let mut chars = name.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_lowercase().chain(chars).collect())
+                    .unwrap_or_default()
+            }
+            KeyClass::Missing => String::new(),
+        }
+    }
+}
+
+/// One parsed permission: (owner class, owner id, property class, property id).
+type Permission = (KeyClass, i64, KeyClass, i64);
+
+fn null_class(side: &str) -> ApiError {
+    ApiError::npe(&format!(
+        "Cannot invoke \"java.lang.Class.getSimpleName()\" because \"{side}Class\" is null"
+    ))
+}
 
 const LONG_MAP: &str = "java.util.LinkedHashMap<java.lang.String,java.lang.Long>";
 
@@ -68,17 +131,8 @@ fn permission(
         // The constructor's second iterator.next() (observed on 6.9.1 and 5.12).
         return Err(ApiError::no_such_element());
     }
-    let class = |key: &str| {
-        ObjectType::from_key(key).ok_or_else(|| {
-            let stem = key.get(..key.len().saturating_sub(2)).unwrap_or(key);
-            ApiError::other(
-                "java.lang.ClassNotFoundException",
-                Some(&format!("org.traccar.model.{stem}")),
-            )
-        })
-    };
-    let owner = class(&entries[0].0)?;
-    let property = class(&entries[1].0)?;
+    let owner = KeyClass::of(&entries[0].0);
+    let property = KeyClass::of(&entries[1].0);
     let unboxed = |v: Option<i64>| {
         v.ok_or_else(|| ApiError::npe("Cannot invoke \"java.lang.Long.longValue()\" because the return value of \"java.util.Map$Entry.getValue()\" is null"))
     };
@@ -94,12 +148,33 @@ fn table_name(owner: ObjectType, property: ObjectType) -> String {
     format!("tc_{}_{}", owner.storage_name(), property.storage_name())
 }
 
+fn key_table_name(owner: KeyClass, property: KeyClass) -> String {
+    format!("tc_{}_{}", owner.storage_name(), property.storage_name())
+}
+
 fn check_item(
     ctx: &Ctx<'_>,
     (owner, owner_id, property, property_id): Permission,
 ) -> Result<(), ApiError> {
     if !rules::is_admin(ctx.store, ctx.me) {
-        for (kind, id) in [(owner, owner_id), (property, property_id)] {
+        for (class, id) in [(owner, owner_id), (property, property_id)] {
+            let kind = match class {
+                KeyClass::Linkable(kind) => kind,
+                // `checkPermission(null, ...)` compares the class first.
+                KeyClass::Missing => {
+                    return Err(ApiError::npe(
+                        "Cannot invoke \"Object.equals(Object)\" because \"clazz\" is null",
+                    ));
+                }
+                // The access query joins `tc_user_<class>`, which does not exist.
+                KeyClass::Other(_) => {
+                    let table = key_table_name(KeyClass::Linkable(ObjectType::User), class);
+                    return Err(ApiError::table_not_found(
+                        &table,
+                        &format!("SELECT id FROM {}s WHERE id = ?", class.storage_name()),
+                    ));
+                }
+            };
             if kind == ObjectType::ManagedUser && !ctx.version.managed_user_links_by_non_admins() {
                 // Before 6.8.1 `ManagedUser` has no @StorageName: the access query cannot be built.
                 return Err(ApiError::storage_name_missing());
@@ -114,20 +189,37 @@ fn apply(ctx: &mut Ctx<'_>, item: &Value, add: bool) -> Result<(), ApiError> {
     let entries = as_long_map(item)?;
     let p = permission(ctx.version, &entries)?;
     check_item(ctx, p)?;
-    let (owner, owner_id, property, property_id) = p;
-    let table = table_name(owner, property);
-    if !rules::link_table_exists(ctx.version, owner, property) {
+    let (owner_class, owner_id, property_class, property_id) = p;
+    // `getStorageName` reads the owner's class name first.
+    if owner_class == KeyClass::Missing {
+        return Err(null_class("owner"));
+    }
+    if property_class == KeyClass::Missing {
+        return Err(null_class("property"));
+    }
+    let table = key_table_name(owner_class, property_class);
+    let linkable = match (owner_class, property_class) {
+        (KeyClass::Linkable(o), KeyClass::Linkable(p)) => {
+            rules::link_table_exists(ctx.version, o, p).then_some((o, p))
+        }
+        _ => None,
+    };
+    let Some((owner, property)) = linkable else {
+        let column = |c: KeyClass| match c {
+            KeyClass::Linkable(kind) => kind.column(),
+            other => format!("{}id", other.storage_name().to_lowercase()),
+        };
         let statement = if add {
             format!("INSERT INTO {table} VALUES (?, ?)")
         } else {
             format!(
                 "DELETE FROM {table} WHERE {} = ? AND {} = ?",
-                owner.column(),
-                property.column()
+                column(owner_class),
+                column(property_class)
             )
         };
         return Err(ApiError::table_not_found(&table, &statement));
-    }
+    };
     if entries.len() > 2 {
         // Before 6.14 every key of the body is a value (INSERT) or a column (DELETE).
         return Err(if add {

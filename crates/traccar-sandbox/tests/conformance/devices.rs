@@ -347,3 +347,175 @@ async fn exclude_attributes_empties_attributes_from_6_10() {
     };
     assert_eq!(item["attributes"], expected);
 }
+
+/// observed-objects.md §12: PUT writes every field (name, uniqueId, groupId, category, phone,
+/// model, contact, disabled, attributes) and resets what it leaves out.
+#[tokio::test]
+async fn device_put_writes_every_field_and_resets_the_omitted_ones() {
+    let t = target().await;
+    let g = t.group(t.admin(), 0).await;
+    let (id, unique_id) = t.device(t.admin()).await;
+    let full = json!({"id": id, "name": "dev-admin-a2", "uniqueId": unique_id, "groupId": g, "category": "car", "phone": "+100", "model": "X1", "contact": "Bob", "disabled": true, "attributes": {"speedLimit": 30}});
+    let r = t.put(t.admin(), &format!("/api/devices/{id}"), full).await;
+    r.expect(200);
+    let v = t.fetch(&format!("/api/devices/{id}")).await;
+    for (field, value) in [
+        ("name", json!("dev-admin-a2")),
+        ("groupId", json!(g)),
+        ("category", json!("car")),
+        ("phone", json!("+100")),
+        ("model", json!("X1")),
+        ("contact", json!("Bob")),
+        ("disabled", json!(true)),
+        ("attributes", json!({"speedLimit": 30})),
+    ] {
+        assert_eq!(v[field], value, "{field}");
+    }
+    t.put(
+        t.admin(),
+        &format!("/api/devices/{id}"),
+        json!({"id": id, "name": "bare", "uniqueId": unique_id}),
+    )
+    .await
+    .expect(200);
+    let v = t.fetch(&format!("/api/devices/{id}")).await;
+    for (field, value) in [
+        ("groupId", json!(0)),
+        ("category", Value::Null),
+        ("phone", Value::Null),
+        ("model", Value::Null),
+        ("contact", Value::Null),
+        ("disabled", json!(false)),
+        ("attributes", json!({})),
+    ] {
+        assert_eq!(v[field], value, "{field}");
+    }
+    t.put(
+        t.admin(),
+        &format!("/api/devices/{id}"),
+        json!({"id": id, "name": "no uniqueId in PUT"}),
+    )
+    .await
+    .expect_error(400, "org.traccar.storage.StorageException: org.h2.jdbc.JdbcSQLIntegrityConstraintViolationException: NULL not allowed for column \"UNIQUEID\"; SQL statement:");
+}
+
+/// observed-objects.md §12: `status`, `lastUpdate` and `positionId` in a body are echoed in the
+/// answer but never stored.
+#[tokio::test]
+async fn device_status_position_and_last_update_are_echoed_not_stored() {
+    let t = target().await;
+    let (id, unique_id) = t.device(t.admin()).await;
+    let r = t
+        .put(
+            t.admin(),
+            &format!("/api/devices/{id}"),
+            json!({"id": id, "name": "echo", "uniqueId": unique_id, "status": "online", "positionId": 77, "lastUpdate": "2026-01-01T00:00:00.000+00:00"}),
+        )
+        .await;
+    r.expect(200);
+    let v = r.json();
+    assert_eq!(v["status"], json!("online"));
+    assert_eq!(v["positionId"], json!(77));
+    assert_eq!(v["lastUpdate"], json!("2026-01-01T00:00:00.000+00:00"));
+    let stored = t.fetch(&format!("/api/devices/{id}")).await;
+    assert_eq!(stored["status"], json!("offline"));
+    assert_eq!(stored["positionId"], json!(0));
+    assert_eq!(stored["lastUpdate"], Value::Null);
+}
+
+/// observed-objects.md §12: a device's `calendarId` is a foreign key, and a non-admin needs
+/// the calendar (`Calendar access denied`), as for its group (`Group access denied`).
+#[tokio::test]
+async fn device_calendar_is_a_foreign_key_a_non_admin_must_hold() {
+    let t = target().await;
+    let (id, unique_id) = t.device(t.admin()).await;
+    let r = t
+        .put(
+            t.admin(),
+            &format!("/api/devices/{id}"),
+            json!({"id": id, "name": "d", "uniqueId": unique_id, "calendarId": 999_999_999}),
+        )
+        .await;
+    r.expect(400);
+    assert!(r.first_line().contains("\"FK_DEVICES_CALENDARID: PUBLIC.TC_DEVICES FOREIGN KEY(CALENDARID) REFERENCES PUBLIC.TC_CALENDARS(ID) (999999999)\""), "{}", r.text);
+    let m = t.manager(-1, -1).await;
+    let (own, own_uid) = t.device(Auth::Basic(&m)).await;
+    let foreign = t.calendar(t.admin()).await;
+    t.put(
+        Auth::Basic(&m),
+        &format!("/api/devices/{own}"),
+        json!({"id": own, "name": "d", "uniqueId": own_uid, "calendarId": foreign}),
+    )
+    .await
+    .expect_error(400, "java.lang.SecurityException: Calendar access denied");
+    let mine = t.calendar(Auth::Basic(&m)).await;
+    let r = t
+        .put(
+            Auth::Basic(&m),
+            &format!("/api/devices/{own}"),
+            json!({"id": own, "name": "d", "uniqueId": own_uid, "calendarId": mine}),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json()["calendarId"], json!(mine));
+}
+
+/// observed-objects.md §12: `deviceLimit` governs creation only: a managed user with
+/// `deviceLimit` 0 may rename a device linked to it.
+#[tokio::test]
+async fn a_user_without_device_limit_may_edit_its_linked_devices() {
+    let t = target().await;
+    let m = t.manager(-1, -1).await;
+    let (r, sub) = t.create_user(Auth::Basic(&m), json!({})).await;
+    r.expect(200);
+    let (d, unique_id) = t.device(Auth::Basic(&m)).await;
+    t.link(Auth::Basic(&m), json!({"userId": sub.id, "deviceId": d}))
+        .await
+        .expect(204);
+    t.create_device(Auth::Basic(&sub), json!({}))
+        .await
+        .expect_error(400, "java.lang.SecurityException: Write access denied");
+    t.put(
+        Auth::Basic(&sub),
+        &format!("/api/devices/{d}"),
+        json!({"id": d, "name": "sub renames", "uniqueId": unique_id}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        t.fetch(&format!("/api/devices/{d}")).await["name"],
+        json!("sub renames")
+    );
+}
+
+/// observed-objects.md §12: a `uniqueId` another user's device holds is a unique violation on
+/// POST and PUT alike, which tells the caller that it exists.
+#[tokio::test]
+async fn a_unique_id_in_use_elsewhere_is_a_unique_violation() {
+    let t = target().await;
+    let (_, taken) = t.device(t.admin()).await;
+    let m = t.manager(-1, -1).await;
+    let r = t
+        .post(
+            Auth::Basic(&m),
+            "/api/devices",
+            json!({"name": "dup of admin device", "uniqueId": taken}),
+        )
+        .await;
+    r.expect(400);
+    assert!(
+        r.text.contains("Unique index or primary key violation"),
+        "{}",
+        r.text
+    );
+    let (own, _) = t.device(Auth::Basic(&m)).await;
+    let r = t
+        .put(
+            Auth::Basic(&m),
+            &format!("/api/devices/{own}"),
+            json!({"id": own, "name": "d", "uniqueId": taken}),
+        )
+        .await;
+    r.expect(400);
+    assert!(r.text.contains("TC_DEVICES(UNIQUEID"), "{}", r.text);
+}

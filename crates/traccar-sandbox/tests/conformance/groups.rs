@@ -134,3 +134,36 @@ async fn non_admin_group_parent_must_be_visible() {
     let child = t.group(Auth::Basic(&u), own).await;
     assert!(t.ids(Auth::Basic(&u), "/api/groups").await.contains(&child));
 }
+
+/// observed-objects.md §11-§12 and observed-api.md: a group's PUT replaces its parent
+/// (`groupId`) and attributes; the parent must be a group the caller has.
+#[tokio::test]
+async fn group_put_replaces_parent_and_attributes() {
+    let t = target().await;
+    let parent = t.group(t.admin(), 0).await;
+    let name = format!("conf-grp-{}", suffix());
+    let id = t
+        .object(
+            t.admin(),
+            "/api/groups",
+            json!({"name": name, "groupId": parent, "attributes": {"speedLimit": 50}}),
+        )
+        .await;
+    let v = t.fetch(&format!("/api/groups/{id}")).await;
+    assert_eq!(
+        v,
+        json!({"id": id, "attributes": {"speedLimit": 50}, "groupId": parent, "name": name})
+    );
+    t.put(
+        t.admin(),
+        &format!("/api/groups/{id}"),
+        json!({"id": id, "name": name}),
+    )
+    .await
+    .expect(200);
+    let v = t.fetch(&format!("/api/groups/{id}")).await;
+    assert_eq!(
+        (v["groupId"].clone(), v["attributes"].clone()),
+        (json!(0), json!({}))
+    );
+}

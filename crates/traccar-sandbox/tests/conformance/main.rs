@@ -12,9 +12,16 @@ mod harness;
 
 mod audit;
 mod auth;
+mod calendars;
+mod commands;
+mod computed_attributes;
 mod devices;
+mod drivers;
 mod errors;
+mod geofences;
 mod groups;
+mod maintenance;
+mod notifications;
 mod permissions;
 mod sandbox;
 mod users;

@@ -510,3 +510,244 @@ async fn manager_reads_but_cannot_unlink_what_it_cannot_see() {
     .await
     .expect_error(400, "java.lang.SecurityException: Group access denied");
 }
+
+/// observed-objects.md §10 and Appendix B: linking an object twice is 204 twice and stores a
+/// duplicate row (6.14's listing shows every copy; a saved command because `userId` and
+/// `commandId` are among the pairs 6.14.0-6.14.5's listing can read, see API-NOTES §8.5),
+/// lists show the object once, one DELETE removes every copy, and deleting a link that is
+/// gone is 204 again.
+#[tokio::test]
+async fn object_links_twice_store_duplicates_and_one_delete_removes_all() {
+    let t = target().await;
+    let u = t.user(json!({})).await;
+    let command = t.command(t.admin()).await;
+    let link = json!({"userId": u.id, "commandId": command});
+    for _ in 0..3 {
+        t.link(t.admin(), link.clone()).await.expect(204);
+    }
+    assert_eq!(
+        t.ids(t.admin(), &format!("/api/commands?userId={}", u.id))
+            .await,
+        vec![command]
+    );
+    if t.at_least(6, 14) {
+        let list = t
+            .get(
+                t.admin(),
+                &format!("/api/permissions?userId={}&commandId=0", u.id),
+            )
+            .await;
+        list.expect(200);
+        assert_eq!(rows_for(&list.json(), "userId", u.id), 3, "{}", list.text);
+    }
+    for _ in 0..2 {
+        t.delete_json(t.admin(), "/api/permissions", link.clone())
+            .await
+            .expect(204);
+        assert!(
+            t.ids(t.admin(), &format!("/api/commands?userId={}", u.id))
+                .await
+                .is_empty()
+        );
+    }
+}
+
+/// observed-objects.md §10: the first key is the owner; an object key first names a link
+/// table that does not exist.
+#[tokio::test]
+async fn object_links_name_the_owner_first() {
+    let t = target().await;
+    let u = t.user(json!({})).await;
+    let fence = t.geofence(t.admin()).await;
+    let notification = t.notification(t.admin(), json!({})).await;
+    for (body, table) in [
+        (
+            format!("{{\"geofenceId\":{fence},\"userId\":{}}}", u.id),
+            "TC_GEOFENCE_USER",
+        ),
+        (
+            format!("{{\"notificationId\":{notification},\"geofenceId\":{fence}}}"),
+            "TC_NOTIFICATION_GEOFENCE",
+        ),
+    ] {
+        t.post_raw(t.admin(), "/api/permissions", "application/json", &body)
+            .await
+            .expect_error(400, &format!("org.traccar.storage.StorageException: org.h2.jdbc.JdbcSQLSyntaxErrorException: Table \"{table}\" not found; SQL statement:"));
+    }
+}
+
+/// observed-objects.md §10: odd keys: a model class without links (`eventId`) names a missing
+/// table, an unknown one (`bogusId`) has no class at all; a numeric string id is accepted, a
+/// null one is a NullPointerException.
+#[tokio::test]
+async fn odd_permission_keys_fail_as_observed() {
+    let t = target().await;
+    let u = t.user(json!({})).await;
+    let fence = t.geofence(t.admin()).await;
+    t.link(t.admin(), json!({"userId": u.id, "eventId": 1}))
+        .await
+        .expect_error(400, "org.traccar.storage.StorageException: org.h2.jdbc.JdbcSQLSyntaxErrorException: Table \"TC_USER_EVENT\" not found; SQL statement:");
+    t.link(t.admin(), json!({"userId": u.id, "bogusId": 1}))
+        .await
+        .expect_error(400, "java.lang.NullPointerException: Cannot invoke \"java.lang.Class.getSimpleName()\" because \"propertyClass\" is null");
+    t.link(t.admin(), json!({"userId": u.id, "geofenceId": null}))
+        .await
+        .expect_error(400, "java.lang.NullPointerException: Cannot invoke \"java.lang.Long.longValue()\" because the return value of \"java.util.Map$Entry.getValue()\" is null");
+    t.link(
+        t.admin(),
+        json!({"userId": u.id, "geofenceId": fence.to_string()}),
+    )
+    .await
+    .expect(204);
+    assert_eq!(
+        t.ids(t.admin(), &format!("/api/geofences?userId={}", u.id))
+            .await,
+        vec![fence]
+    );
+}
+
+/// observed-objects.md §10: a link to a missing object is a foreign-key violation for an
+/// administrator (owner or property side, named `FK_<OWNER>_<PROPERTY>_<COLUMN>`) and `<Class>
+/// access denied` for anyone else.
+#[tokio::test]
+async fn object_links_to_missing_objects_fail_the_foreign_key_or_access() {
+    let t = target().await;
+    let u = t.user(json!({})).await;
+    let r = t
+        .link(
+            t.admin(),
+            json!({"userId": u.id, "geofenceId": 999_999_999}),
+        )
+        .await;
+    r.expect(400);
+    assert!(r.first_line().contains("Referential integrity constraint violation: \"FK_USER_GEOFENCE_GEOFENCEID: PUBLIC.TC_USER_GEOFENCE FOREIGN KEY(GEOFENCEID) REFERENCES PUBLIC.TC_GEOFENCES(ID) (999999999)\""), "{}", r.text);
+    let notification = t.notification(t.admin(), json!({})).await;
+    let r = t
+        .link(
+            t.admin(),
+            json!({"deviceId": 999_999_999, "notificationId": notification}),
+        )
+        .await;
+    r.expect(400);
+    assert!(r.first_line().contains("\"FK_DEVICE_NOTIFICATION_DEVICEID: PUBLIC.TC_DEVICE_NOTIFICATION FOREIGN KEY(DEVICEID) REFERENCES PUBLIC.TC_DEVICES(ID) (999999999)\""), "{}", r.text);
+    t.link(
+        Auth::Basic(&u),
+        json!({"userId": u.id, "geofenceId": 999_999_999}),
+    )
+    .await
+    .expect_error(400, "java.lang.SecurityException: Geofence access denied");
+}
+
+/// observed-objects.md §10 and §11: a non-admin links only what it has on both sides: its own
+/// objects to itself, its managed users, its devices and groups.
+#[tokio::test]
+async fn non_admin_object_links_need_access_to_both_sides() {
+    let t = target().await;
+    let m = t.manager(-1, -1).await;
+    let (r, sub) = t.create_user(Auth::Basic(&m), json!({})).await;
+    r.expect(200);
+    let (own_device, _) = t.device(Auth::Basic(&m)).await;
+    let own_group = t.group(Auth::Basic(&m), 0).await;
+    let fence = t.geofence(Auth::Basic(&m)).await;
+    for body in [
+        json!({"userId": sub.id, "geofenceId": fence}),
+        json!({"deviceId": own_device, "geofenceId": fence}),
+        json!({"groupId": own_group, "geofenceId": fence}),
+    ] {
+        t.link(Auth::Basic(&m), body).await.expect(204);
+    }
+    let foreign_fence = t.geofence(t.admin()).await;
+    let (foreign_device, _) = t.device(t.admin()).await;
+    let foreign_group = t.group(t.admin(), 0).await;
+    let stranger = t.user(json!({})).await;
+    for (body, denied) in [
+        (
+            json!({"userId": sub.id, "geofenceId": foreign_fence}),
+            "Geofence",
+        ),
+        (
+            json!({"userId": m.id, "geofenceId": foreign_fence}),
+            "Geofence",
+        ),
+        (
+            json!({"deviceId": foreign_device, "geofenceId": fence}),
+            "Device",
+        ),
+        (
+            json!({"groupId": foreign_group, "geofenceId": fence}),
+            "Group",
+        ),
+        (json!({"userId": stranger.id, "geofenceId": fence}), "User"),
+    ] {
+        t.link(Auth::Basic(&m), body.clone()).await.expect_error(
+            400,
+            &format!("java.lang.SecurityException: {denied} access denied"),
+        );
+        t.delete_json(Auth::Basic(&m), "/api/permissions", body)
+            .await
+            .expect_error(
+                400,
+                &format!("java.lang.SecurityException: {denied} access denied"),
+            );
+    }
+    // A plain user (deviceLimit 0) links its own geofence to a device it has.
+    t.link(
+        t.admin(),
+        json!({"userId": sub.id, "deviceId": foreign_device}),
+    )
+    .await
+    .expect(204);
+    let subs = t.geofence(Auth::Basic(&sub)).await;
+    t.link(
+        Auth::Basic(&sub),
+        json!({"deviceId": foreign_device, "geofenceId": subs}),
+    )
+    .await
+    .expect(204);
+    // Readonly callers may not link at all.
+    let ro = t.user(json!({"readonly": true})).await;
+    t.link(
+        Auth::Basic(&ro),
+        json!({"userId": ro.id, "geofenceId": fence}),
+    )
+    .await
+    .expect_error(400, "java.lang.SecurityException: Operation restricted");
+}
+
+/// API-NOTES §8.5, checked on real 6.14.4: the listing takes its two keys in Java HashMap
+/// order, so of the object links it reads a user's saved commands but not a user's geofences,
+/// notifications or calendars (the key pair comes out property first: `Table
+/// "TC_GEOFENCE_USER" not found`), whichever order the query gives them in.
+#[tokio::test]
+async fn permissions_listing_reads_user_commands_but_not_user_geofences_on_6_14() {
+    let t = target().await;
+    if !t.at_least(6, 14) {
+        return;
+    }
+    let u = t.user(json!({})).await;
+    let command = t.command(t.admin()).await;
+    t.link(t.admin(), json!({"userId": u.id, "commandId": command}))
+        .await
+        .expect(204);
+    let list = t
+        .get(
+            t.admin(),
+            &format!("/api/permissions?userId={}&commandId=0", u.id),
+        )
+        .await;
+    list.expect(200);
+    assert_eq!(rows_for(&list.json(), "userId", u.id), 1, "{}", list.text);
+    for (query, table) in [
+        (format!("userId={}&geofenceId=0", u.id), "TC_GEOFENCE_USER"),
+        (format!("geofenceId=0&userId={}", u.id), "TC_GEOFENCE_USER"),
+        (
+            format!("userId={}&notificationId=0", u.id),
+            "TC_NOTIFICATION_USER",
+        ),
+        (format!("userId={}&calendarId=0", u.id), "TC_CALENDAR_USER"),
+    ] {
+        t.get(t.admin(), &format!("/api/permissions?{query}"))
+            .await
+            .expect_error(400, &format!("org.traccar.storage.StorageException: org.h2.jdbc.JdbcSQLSyntaxErrorException: Table \"{table}\" not found; SQL statement:"));
+    }
+}

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::harness::*;
-use traccar_sandbox::{Fault, FaultHook, SandboxConfig};
+use traccar_sandbox::{
+    Driver, Fault, FaultHook, Geofence, Notification, ObjectType, SandboxConfig,
+};
 
 #[tokio::test]
 async fn stats_count_requests_per_route_and_reset() {
@@ -192,6 +194,95 @@ async fn seed_creates_objects_visible_over_http() {
         vec![device]
     );
     assert_eq!(t.ids(Auth::Basic(&creds), "/api/groups").await, vec![group]);
+}
+
+/// The object kinds are seeded in-process as they are created over HTTP (minus the creator
+/// link), the database's constraints and cascades included, and the notificators are set.
+#[tokio::test]
+async fn seeded_object_kinds_are_served_with_their_constraints_and_cascades() {
+    let t = sandbox_target(SandboxConfig::default()).await;
+    let admin = t.admin.id;
+    let (fence, calendar, command, notification) = t.sandbox().seed(|store| {
+        let calendar = store.add_calendar("workdays", ICS).expect("calendar");
+        let fence = store
+            .add_geofence("depot", "CIRCLE (48.2082 16.3738, 200)")
+            .expect("geofence");
+        store.modify_object::<Geofence>(fence, |g| g.calendar_id = calendar);
+        let command = store
+            .add_command("engine-stop", "engineStop")
+            .expect("command");
+        let notification = store
+            .add_notification("alarm", Some("theft-alarm"), Some("web,mail"))
+            .expect("notification");
+        store.modify_object::<Notification>(notification, |n| n.command_id = command);
+        store.add_driver("max", " DRV-0001 ").expect("driver");
+        assert!(
+            store.add_driver("twin", "DRV-0001").is_err(),
+            "unique uniqueId"
+        );
+        store
+            .add_maintenance("service-5000km", "odometer", 0.0, 5_000_000.0)
+            .expect("maintenance");
+        store
+            .add_computed_attribute("speed-kmh", "speedKmh", "speed * 1.852", "number")
+            .expect("attribute");
+        assert!(
+            store
+                .insert_object(Geofence {
+                    name: Some("no area".into()),
+                    ..Geofence::default()
+                })
+                .is_err(),
+            "NOT NULL area"
+        );
+        for (kind, id) in [
+            (ObjectType::Geofence, fence),
+            (ObjectType::Notification, notification),
+            (ObjectType::Calendar, calendar),
+        ] {
+            store
+                .insert_link(ObjectType::User, admin, kind, id)
+                .expect("link");
+        }
+        store.set_notificators(&["web"]);
+        (fence, calendar, command, notification)
+    });
+    let v = t.fetch(&format!("/api/geofences/{fence}")).await;
+    assert_eq!(v["calendarId"], json!(calendar));
+    assert_eq!(
+        t.ids(t.admin(), "/api/notifications").await,
+        vec![notification]
+    );
+    assert_eq!(
+        t.fetch(&format!("/api/calendars/{calendar}")).await["data"],
+        json!(base64(ICS))
+    );
+    assert_eq!(
+        t.column(t.admin(), "/api/notifications/notificators", "type")
+            .await,
+        [json!("web")]
+    );
+    t.delete(t.admin(), &format!("/api/commands/{command}"))
+        .await
+        .expect(204);
+    t.delete(t.admin(), &format!("/api/calendars/{calendar}"))
+        .await
+        .expect(204);
+    t.sandbox().seed(|store| {
+        assert!(store.object::<Notification>(notification).is_none());
+        assert_eq!(
+            store.object::<Geofence>(fence).map(|g| g.calendar_id),
+            Some(0)
+        );
+        assert_eq!(store.objects::<Driver>().count(), 1);
+        assert_eq!(
+            store
+                .objects::<Driver>()
+                .next()
+                .and_then(|d| d.unique_id.clone()),
+            Some("DRV-0001".into())
+        );
+    });
 }
 
 #[tokio::test]
