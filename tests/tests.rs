@@ -18,6 +18,7 @@ mod e2e;
 mod faults;
 mod gitops;
 mod observations;
+mod property;
 mod requests;
 mod safety_targets;
 mod security;

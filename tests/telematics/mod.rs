@@ -1,8 +1,10 @@
 //! The telematics backend end to end, against the in-process telematics sandbox
-//! (`telematics_sandbox`): every workflow (`workflows`), the fault tests (`faults`) and the
-//! secrets (`secrets`). Every test starts its own sandbox on an ephemeral loopback port; the
+//! (`telematics_sandbox`): every workflow (`workflows`), the fault tests (`faults`), the
+//! secrets (`secrets`) and the property test (`convergence`, on the checks both backends share,
+//! `crate::property`). Every test starts its own sandbox on an ephemeral loopback port; the
 //! login limit is off unless a test is about it.
 
+mod convergence;
 mod faults;
 mod secrets;
 mod workflows;

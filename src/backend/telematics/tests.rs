@@ -245,8 +245,7 @@ fn a_deactivation_in_the_file_is_a_removal_for_the_safety_limits() {
     );
     let loaded = parse(&text);
     let plan = crate::plan(&loaded.desired, &l, &Default::default()).expect("plan");
-    let counts =
-        crate::core::safety::counts_with(&loaded.desired, &l, &plan, &BTreeMap::new());
+    let counts = crate::core::safety::counts_with(&loaded.desired, &l, &plan, &BTreeMap::new());
     assert_eq!((counts.managed, counts.removals), (4, 2));
     let refusal = crate::core::safety::check(&loaded.desired, &l, &plan, false)
         .expect_err("50% > 25%")
