@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Declarative, GitOps-style reconciliation of Traccar fleets: users, their permissions and
-/// their device and group links, from a version-controlled YAML file.
+/// their device and group links, from a version-controlled YAML file (and of the users of a
+/// telematics SDK user service: their profile and telematics flags).
 ///
 /// Credentials come only from the environment: TRACCAR_TOKEN (an API token), or
 /// TRACCAR_EMAIL with TRACCAR_PASSWORD, or TRACCAR_AUTH_TOKEN (base64 of email:password).
-/// When several are set, the first in that order is used (`-v` says which).
+/// When several are set, the first in that order is used (`-v` says which). Telematics:
+/// TELEMATICS_EMAIL, TELEMATICS_PASSWORD and TELEMATICS_INSTANCE_KEY.
 #[derive(Debug, Parser)]
 #[command(name = "fleetform", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -31,6 +33,9 @@ fleet file. The first of these that is set is used; -v says which, and which oth
   1. TRACCAR_TOKEN                       an API token (Traccar: Account > Token)
   2. TRACCAR_EMAIL and TRACCAR_PASSWORD  an account's email and password
   3. TRACCAR_AUTH_TOKEN                  base64 of `email:password` (line breaks allowed)
+Telematics servers (server.kind: telematics): TELEMATICS_EMAIL and TELEMATICS_PASSWORD (an
+admin API credential from DataHub), and TELEMATICS_INSTANCE_KEY to register users; fleetform
+logs in at most twice per run, and --token-cache keeps the session for later runs.
 The server is --url, else TRACCAR_URL, else server.url in the fleet file (or the saved plan)."
     };
 }
@@ -127,9 +132,10 @@ pub struct ServerArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
 
-    /// Limit the plan (and apply) to this user, by email (case-insensitive). Repeatable. The
-    /// user must be in the fleet file or managed by the fleet on the server.
-    #[arg(long = "target", value_name = "EMAIL")]
+    /// Limit the plan (and apply) to this user, by its key: the email on Traccar
+    /// (case-insensitive), the clientId on telematics (exact). Repeatable. The user must be in
+    /// the fleet file or managed by the fleet on the server.
+    #[arg(long = "target", value_name = "USER")]
     pub target: Vec<String>,
 
     #[command(flatten)]
@@ -153,9 +159,20 @@ pub struct OutputArgs {
 /// each flag means the same everywhere and one path (`cmd::connect`) turns them into a backend.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// The Traccar server's URL; overrides `server.url` in the file.
+    /// The server's URL; overrides `server.url` in the file.
     #[arg(long, env = "TRACCAR_URL", hide_env_values = true, value_name = "URL")]
     pub url: Option<String>,
+
+    /// Telematics servers: keep the session's tokens in this file (created with mode 0600)
+    /// so later runs refresh the session instead of logging in again (the service blocks an
+    /// address after a few logins).
+    #[arg(
+        long,
+        env = "TELEMATICS_TOKEN_CACHE",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
+    pub token_cache: Option<PathBuf>,
 
     /// Allow plain http to a host that is not loopback (credentials travel unencrypted).
     #[arg(long)]
@@ -397,6 +414,14 @@ pub struct ExportArgs {
     /// The fleet name: written to the file, and the marker `--scope managed` selects by.
     #[arg(long, value_name = "NAME")]
     pub fleet: String,
+
+    /// The kind of server (`server.kind` of the file written).
+    #[arg(long, value_name = "KIND", default_value = "traccar", value_parser = clap::builder::PossibleValuesParser::new(crate::backend::KINDS))]
+    pub kind: String,
+
+    /// Telematics: the instance (user group) to export, a UUID (`server.instanceId`).
+    #[arg(long, value_name = "ID")]
+    pub instance_id: Option<String>,
 
     /// Which users to export.
     #[arg(long, value_enum, default_value_t = ExportScope::Managed)]

@@ -18,6 +18,11 @@
 //!   it had before or than the file grants (checked inside the sandbox before every request it
 //!   receives).
 //!
+//! The properties every backend shares (no no-op action; after the apply the file's fields, links
+//! and marker, prune as the file says, nothing else changed, an empty re-plan) are checked by
+//! `crate::property`, the same code the telematics property test runs
+//! (`telematics::convergence`); the rest of this file is Traccar's.
+//!
 //! One case is generated deliberately rather than by accident: as the manager, a file user whose
 //! email a user outside the manager's view already holds. No read tells a manager that the email
 //! is taken, so the plan cannot refuse it; the test checks what fleetform promises instead: that
@@ -29,13 +34,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use fleetform::apply;
-use fleetform::backend::Backend;
 use fleetform::backend::traccar::api::Credentials;
-use fleetform::backend::traccar::rules::{MANAGER, field_named as tf};
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
 use fleetform::config;
-use fleetform::core::model::{Action, Scope, UserKey, Value, linked};
+use fleetform::core::model::{Action, UserKey};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Value as Json, json};
@@ -1135,10 +1138,9 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         }
     };
 
-    let live = backend
-        .fetch(&Scope::of(&loaded.desired))
-        .await
-        .expect("fetch");
+    // The properties every backend shares (`crate::property`): no action is a no-op here.
+    let before_apply = crate::property::before(&backend, &loaded.desired, &plan).await?;
+    let live = &before_apply.live;
     let managed: BTreeSet<UserKey> = live
         .users
         .iter()
@@ -1153,42 +1155,6 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         Some(i) => Some(user_state(&admin, &admin.user(USERS[i]).await.expect("taken")).await),
         None => None,
     };
-
-    // No action is a no-op: each one changes something that is there (or absent) now.
-    for action in &plan.actions {
-        let user = live.users.get(&UserKey::new(action.email()));
-        let effective = match action {
-            Action::CreateUser { .. } => user.is_none(),
-            Action::UpdateUser { changes, adopt, .. } => {
-                *adopt || changes.iter().any(|c| c.before != c.after)
-            }
-            Action::Link { kind, target, .. } => {
-                user.is_some_and(|u| {
-                    if *kind == MANAGER {
-                        !u.managed_by.contains(&UserKey::new(target))
-                    } else {
-                        !linked(&u.links, *kind).contains(target)
-                    }
-                }) || user.is_none()
-            }
-            Action::Unlink { kind, target, .. } => user.is_some_and(|u| {
-                if *kind == MANAGER {
-                    u.managed_by.contains(&UserKey::new(target))
-                } else {
-                    linked(&u.links, *kind).contains(target)
-                }
-            }),
-            Action::DisableUser { .. } => {
-                user.is_some_and(|u| u.fields.get(&tf("disabled")) != Some(&Value::Bool(true)))
-            }
-            Action::DeleteUser { .. } => user.is_some(),
-            // The generated files have no object sections: an object action is a bug.
-            Action::CreateObject { .. }
-            | Action::UpdateObject { .. }
-            | Action::DeleteObject { .. } => false,
-        };
-        prop_assert!(effective, "no-op action {:?}", action);
-    }
 
     // The effective access of every user before the apply, then at every request the apply
     // sends (the sandbox calls the hook before handling each one).
@@ -1393,6 +1359,16 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     }
     let outside_after = outside_state(&admin, &managed).await;
     prop_assert_eq!(outside_before, outside_after);
+    // And the properties every backend shares, by the same code as the telematics test.
+    let expected_failures: BTreeSet<UserKey> = hidden_email.map(UserKey::new).into_iter().collect();
+    crate::property::after(
+        &backend,
+        &loaded.desired,
+        &before_apply,
+        &expected_failures,
+        &text,
+    )
+    .await?;
     stop(sandbox).await;
     Ok(())
 }

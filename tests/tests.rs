@@ -1,7 +1,8 @@
 //! fleetform's integration tests, compiled into one test binary (`cargo test --test tests`):
 //! the library pipeline and the real binary against the in-process Traccar sandbox
-//! (`traccar_sandbox`). The sandbox's own conformance suite lives beside it, in
-//! `crates/traccar-sandbox/tests/conformance/`.
+//! (`traccar_sandbox`), and the telematics backend against the telematics sandbox
+//! (`telematics_sandbox`, module `telematics`). The sandboxes' own conformance suites live
+//! beside them, in `crates/*-sandbox/tests/conformance/`.
 
 #![allow(
     clippy::print_stderr,
@@ -18,6 +19,8 @@ mod faults;
 mod gitops;
 mod objects;
 mod observations;
+mod property;
 mod requests;
 mod safety_targets;
 mod security;
+mod telematics;

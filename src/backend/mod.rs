@@ -3,6 +3,7 @@
 //! Server ids, wire formats, authentication, paging and retries stay inside `backend/<name>/`;
 //! the engine only sees the backend-neutral model (`crate::core::model`).
 
+pub mod telematics;
 pub mod traccar;
 
 use std::fmt;
@@ -18,7 +19,7 @@ use crate::core::secret::Secret;
 
 /// The `server.kind` of every backend fleetform has. A new backend adds its name here and one
 /// line to `describe`.
-pub const KINDS: &[&str] = &["traccar"];
+pub const KINDS: &[&str] = &["traccar", "telematics"];
 
 /// The backend of a fleet file that names no `server.kind`.
 pub static DEFAULT: &Description = &traccar::rules::DESCRIPTION;
@@ -27,6 +28,7 @@ pub static DEFAULT: &Description = &traccar::rules::DESCRIPTION;
 pub fn describe(kind: &str) -> Option<&'static Description> {
     match kind {
         "traccar" => Some(&traccar::rules::DESCRIPTION),
+        "telematics" => Some(&telematics::rules::DESCRIPTION),
         _ => None,
     }
 }
@@ -63,17 +65,25 @@ pub struct ConnectOptions {
     pub progress: Progress,
     /// PEM files of certificate authorities to trust besides Mozilla's roots (`--ca-cert`).
     pub ca_certs: Vec<std::path::PathBuf>,
+    /// The instance (user group) on servers that host several (`Capabilities::instance`:
+    /// `server.instanceId`); `None` elsewhere.
+    pub instance: Option<String>,
+    /// Where a backend with expiring sessions keeps its tokens between runs
+    /// (`--token-cache`); `None`: in memory only.
+    pub token_cache: Option<std::path::PathBuf>,
 }
 
 /// A connected backend of any kind: what `connect` returns. A new backend adds a variant here
 /// and an arm to each match below.
 pub enum Connected {
     Traccar(traccar::TraccarBackend),
+    Telematics(telematics::TelematicsBackend),
 }
 
 /// A backend's credentials, read from the environment (never from a file or a flag).
 pub enum Login {
     Traccar(traccar::api::Credentials),
+    Telematics(telematics::api::Credentials),
 }
 
 /// Reads the credentials of `backend`'s kind from the environment, with a sentence for `-v`
@@ -83,6 +93,10 @@ pub fn login_from_env(backend: &Description) -> anyhow::Result<(Login, String)> 
         "traccar" => {
             let (credentials, which) = traccar::api::Credentials::from_env_explained()?;
             Ok((Login::Traccar(credentials), which))
+        }
+        "telematics" => {
+            let (credentials, which) = telematics::api::Credentials::from_env_explained()?;
+            Ok((Login::Telematics(credentials), which))
         }
         other => anyhow::bail!("fleetform cannot log in to a {other:?} server"),
     }
@@ -100,6 +114,18 @@ pub async fn connect(
                 traccar::TraccarBackend::connect(url, credentials, options.into()).await?;
             Ok(Connected::Traccar(backend))
         }
+        Login::Telematics(credentials) => {
+            let Some(instance) = options.instance.clone() else {
+                anyhow::bail!(
+                    "no instance id: a telematics fleet names its instance (user group) in \
+                     `server.instanceId`"
+                );
+            };
+            let backend =
+                telematics::TelematicsBackend::connect(url, &instance, credentials, options.into())
+                    .await?;
+            Ok(Connected::Telematics(backend))
+        }
     }
 }
 
@@ -107,30 +133,35 @@ impl Backend for Connected {
     fn description(&self) -> &'static Description {
         match self {
             Connected::Traccar(b) => b.description(),
+            Connected::Telematics(b) => b.description(),
         }
     }
 
     async fn describe(&self) -> anyhow::Result<Account> {
         match self {
             Connected::Traccar(b) => b.describe().await,
+            Connected::Telematics(b) => b.describe().await,
         }
     }
 
     async fn fetch(&self, scope: &Scope) -> anyhow::Result<Live> {
         match self {
             Connected::Traccar(b) => b.fetch(scope).await,
+            Connected::Telematics(b) => b.fetch(scope).await,
         }
     }
 
     async fn apply_phase(&self, context: &PhaseContext<'_>, actions: &[Action]) -> Vec<Outcome> {
         match self {
             Connected::Traccar(b) => b.apply_phase(context, actions).await,
+            Connected::Telematics(b) => b.apply_phase(context, actions).await,
         }
     }
 
     async fn audit(&self, users: &[UserKey]) -> BTreeMap<UserKey, Vec<AuditEntry>> {
         match self {
             Connected::Traccar(b) => b.audit(users).await,
+            Connected::Telematics(b) => b.audit(users).await,
         }
     }
 }

@@ -45,8 +45,8 @@ pub async fn run(args: &ApplyArgs, approval: Approval<'_>, io: &mut Io<'_>) -> a
                 saved::backend_of(&saved)?,
                 &args.server.connect,
                 session,
-                Some(saved.server.url.as_str()),
-                "",
+                (Some(saved.server.url.as_str()), ""),
+                saved.server.instance.as_deref(),
             )
             .await?;
             return run_saved(&backend, &saved, args, approval, io).await;
@@ -171,10 +171,12 @@ async fn execute<B: Backend>(
 ) -> anyhow::Result<i32> {
     let notes = Notes {
         refusal: None,
-        passwords: Some(match &args.credentials_out {
-            Some(path) => Passwords::File(path),
-            None => Passwords::Discarded,
-        }),
+        passwords: plan.backend.capabilities.generated_passwords.then_some(
+            match &args.credentials_out {
+                Some(path) => Passwords::File(path),
+                None => Passwords::Discarded,
+            },
+        ),
         quiet: args.server.output.quiet,
     };
     crate::render_with(plan, &notes, Format::Text, io.color, io.out)?;

@@ -13,12 +13,26 @@ use crate::views::{export, metrics};
 
 /// `fleetform export` from the command line.
 pub async fn run(args: &ExportArgs, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let kind = crate::backend::describe(&args.kind)
+        .with_context(|| format!("unknown server kind {:?}", args.kind))?;
+    if kind.capabilities.instance && args.instance_id.is_none() {
+        bail!(
+            "--instance-id is required for {} servers: the id of the instance (user group) to export",
+            kind.kind
+        );
+    }
+    if !kind.capabilities.instance && args.instance_id.is_some() {
+        bail!(
+            "--instance-id is only for servers with instances; {} has none",
+            kind.kind
+        );
+    }
     let backend = connect(
-        crate::backend::DEFAULT,
+        kind,
         &args.connect,
         Session::reading(io, &args.verbosity),
-        None,
-        "",
+        (None, ""),
+        args.instance_id.as_deref(),
     )
     .await?;
     run_with(&backend, args, io).await
@@ -48,8 +62,11 @@ pub async fn run_with<B: Backend>(
         unmanaged: Default::default(),
         objects: kinds.clone(),
     };
+    // The listing names the fleet: a backend that proves ownership by fleet (telematics) can
+    // only tell this fleet's users with it. It reads the links of this fleet's marked users,
+    // which are exactly the users `managed` exports, so that scope needs no second read.
     let listed = backend
-        .fetch(&scope("", Default::default()))
+        .fetch(&scope(&args.fleet, Default::default()))
         .await
         .context("listing users")?;
     let which = match args.scope {
@@ -83,10 +100,14 @@ pub async fn run_with<B: Backend>(
              user, list it by hand."
         ));
     }
+    let server = export::Server {
+        url: &account.url,
+        instance: args.instance_id.as_deref(),
+    };
     let text = export::fleet_file(
         backend.description(),
         &live,
-        &args.fleet,
+        (&args.fleet, &server),
         &users,
         args.infer_roles,
         &header,

@@ -130,8 +130,13 @@ impl Session {
     }
 }
 
-/// The connection options the connection flags ask for.
-pub fn backend_options(args: &ConnectArgs, session: Session) -> ConnectOptions {
+/// The connection options the connection flags ask for (`instance`: the fleet's instance,
+/// on servers that host several).
+pub fn backend_options(
+    args: &ConnectArgs,
+    session: Session,
+    instance: Option<&str>,
+) -> ConnectOptions {
     ConnectOptions {
         concurrency: args.concurrency.map(usize::from),
         batch_size: session.batch_size.map(|n| n as usize),
@@ -141,20 +146,23 @@ pub fn backend_options(args: &ConnectArgs, session: Session) -> ConnectOptions {
         log: session.log,
         progress: session.progress,
         ca_certs: args.ca_cert.clone(),
+        instance: instance.map(str::to_string),
+        token_cache: args.token_cache.clone(),
     }
 }
 
 /// The one way a command connects: to a server of `backend`'s kind, at the URL from
 /// `--url`/`TRACCAR_URL`, else `fallback` (the file's `server.url` or a saved plan's server,
-/// named by `fallback_source`), with credentials from the environment (in the backend's
-/// precedence; `-v` says which were used), requests logged to the session's log (`-v`). Every
-/// error names the server with its credentials redacted.
+/// named by `fallback_source`), in `instance` where the server hosts several, with credentials
+/// from the environment (in the backend's precedence; `-v` says which were used), requests
+/// logged to the session's log (`-v`). Every error names the server with its credentials
+/// redacted.
 pub async fn connect(
     backend: &Description,
     args: &ConnectArgs,
     session: Session,
-    fallback: Option<&str>,
-    fallback_source: &str,
+    (fallback, fallback_source): (Option<&str>, &str),
+    instance: Option<&str>,
 ) -> anyhow::Result<Connected> {
     let (login, which) = crate::backend::login_from_env(backend)?;
     if let Some(log) = &session.log {
@@ -163,7 +171,7 @@ pub async fn connect(
     let Some(url) = args.url.as_deref().or(fallback) else {
         bail!("no server URL: set {fallback_source}TRACCAR_URL, or --url");
     };
-    crate::backend::connect(url, &login, backend_options(args, session))
+    crate::backend::connect(url, &login, backend_options(args, session, instance))
         .await
         .with_context(|| format!("connecting to {}", redact_url(url)))
 }
@@ -179,8 +187,11 @@ pub async fn connect_to_file(
         loaded.desired.backend,
         args,
         session,
-        loaded.server_url.as_deref(),
-        &format!("server.url in {}, ", loaded.source),
+        (
+            loaded.server_url.as_deref(),
+            &format!("server.url in {}, ", loaded.source),
+        ),
+        loaded.server_instance.as_deref(),
     )
     .await
 }
@@ -414,6 +425,7 @@ mod tests {
             file: vec![],
             connect: ConnectArgs {
                 url: None,
+                token_cache: None,
                 insecure_http: false,
                 ca_cert: vec![],
                 concurrency: Some(1),

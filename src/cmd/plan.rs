@@ -43,7 +43,12 @@ pub async fn run_with<B: Backend>(
     let refusal = crate::core::safety::check(&loaded.desired, &live, &plan, false).err();
     let notes = Notes {
         refusal: refusal.as_ref(),
-        passwords: Some(Passwords::AtApply),
+        passwords: loaded
+            .desired
+            .backend
+            .capabilities
+            .generated_passwords
+            .then_some(Passwords::AtApply),
         quiet: args.server.output.quiet,
     };
     crate::render_with(&plan, &notes, args.format.into(), io.color, io.out)?;
@@ -86,6 +91,7 @@ fn save(
             &bytes,
         );
         saved.scope.safety = loaded.desired.safety;
+        saved.server.instance.clone_from(&loaded.server_instance);
         // For `fleetform show`: the refusal apply will make, as the JSON plan says it.
         if let (Some(refusal), Some(object)) = (refusal, saved.plan.as_object_mut()) {
             object.insert(

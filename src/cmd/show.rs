@@ -34,7 +34,11 @@ pub fn show(
         .and_then(|m| m.as_str());
     let notes = Notes {
         refusal: None,
-        passwords: Some(Passwords::AtApply),
+        passwords: plan
+            .backend
+            .capabilities
+            .generated_passwords
+            .then_some(Passwords::AtApply),
         quiet: false,
     };
     match format {

@@ -15,8 +15,9 @@ use crate::core::model::{Description, FieldSpec, FieldType, Prune};
 /// The pattern a fleet name must match (also enforced by `validate`).
 pub const FLEET_NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
-/// A fleetform fleet file: the users, permissions and device/group links, and the devices and
-/// groups themselves, that fleetform keeps in sync with a Traccar server.
+/// A fleetform fleet file: the users that fleetform keeps in sync with a server: on Traccar
+/// their permissions and device/group links, and the devices, groups and geofences themselves;
+/// on a telematics user service (`server.kind: telematics`) their profile and telematics flags.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "fleetform fleet file (version 1)")]
@@ -33,21 +34,23 @@ pub struct FleetFile {
     #[serde(default)]
     #[schemars(regex(pattern = FLEET_NAME_PATTERN))]
     pub fleet: Option<String>,
-    /// The server to reconcile. `TRACCAR_URL` or `--url` override it.
+    /// The server to reconcile. `TRACCAR_URL` or `--url` override its URL.
     #[serde(default)]
     pub server: Option<Server>,
-    /// The email of an optional billing account that owns the fleet's devices. fleetform never
-    /// modifies or deletes it and never unlinks it from its devices. It may not be listed under
-    /// `users`.
+    /// Traccar only: the email of an optional billing account that owns the fleet's devices.
+    /// fleetform never modifies or deletes it and never unlinks it from its devices. It may not
+    /// be listed under `users`.
     #[serde(default)]
     #[schemars(email)]
     pub manager: Option<String>,
-    /// What happens to users this fleet manages that were removed from the file: `delete`
-    /// (the default), `disable`, or `keep`.
+    /// What happens to users this fleet manages that were removed from the file. Traccar:
+    /// `delete` (the default), `disable` or `keep`. Telematics: `deactivate` (the default: the
+    /// user keeps its data), `delete` (irreversible: the user and all its data) or `keep`.
     #[serde(default)]
     pub prune: Option<Prune>,
-    /// With `prune: disable`: delete a user fleetform disabled once it has been disabled this
-    /// long, e.g. `30d` (days), `12h` (hours) or `90m` (minutes). Left out, disabled users stay.
+    /// Traccar, with `prune: disable`: delete a user fleetform disabled once it has been
+    /// disabled this long, e.g. `30d` (days), `12h` (hours) or `90m` (minutes). Left out,
+    /// disabled users stay.
     #[serde(default)]
     #[schemars(regex(pattern = PRUNE_AFTER_PATTERN))]
     pub prune_after: Option<String>,
@@ -111,11 +114,21 @@ pub struct Server {
     #[serde(default)]
     #[schemars(extend("enum" = crate::backend::KINDS))]
     pub kind: Option<String>,
-    /// The server's base URL, e.g. `https://traccar.example.com`.
+    /// The server's base URL, e.g. `https://traccar.example.com` or
+    /// `https://user.telematicssdk.com`.
     #[serde(default)]
     #[schemars(url)]
     pub url: Option<String>,
+    /// Telematics only (and required there): the id of the instance (user group) this fleet
+    /// manages, a UUID as DataHub shows it.
+    #[serde(default)]
+    #[schemars(regex(pattern = UUID_PATTERN))]
+    pub instance_id: Option<String>,
 }
+
+/// The pattern of `server.instanceId` (also enforced by `validate`).
+pub const UUID_PATTERN: &str =
+    r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
 
 /// The help text of `attributes` (users and roles).
 const ATTRIBUTES_DOC: &str = "Free-form attributes, managed key by key: keys not listed are left alone. A `null`\nvalue means the key must be absent. The keys `fleetform`, `fleetformApplied` and\n`fleetformDisabledAt` are reserved.";
@@ -151,17 +164,19 @@ pub struct FileUser {
 /// `fleetform schema` prints and what `schemas/fleet.schema.json` holds (a test compares them;
 /// `FLEETFORM_BLESS=1 cargo test --test tests config_files` rewrites the file).
 ///
-/// The user fields come from the default backend's description (`backend::DEFAULT`): its key
-/// and fields are added to the `User` and `Role` definitions, and its object kinds become
-/// sections (`devices`, `groups`) with a definition each, so the schema and the loader always
-/// agree.
+/// The user fields come from the backends' descriptions, so the schema and the loader always
+/// agree: the default backend's (`backend::DEFAULT`) key and fields are added to the `User`
+/// and `Role` definitions, every other backend's to `<Kind>User` and `<Kind>Role`
+/// (`TelematicsUser`); `describe_kinds` picks them by `server.kind`.
+/// The default backend's object kinds become sections (`devices`, `groups`, ...) with a
+/// definition each.
 pub fn schema_json() -> String {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .for_deserialize()
         .into_generator();
     let mut schema = generator.into_root_schema_for::<FleetFile>().to_value();
     refuse_null_in_schema(&mut schema);
-    describe_users(&mut schema, crate::backend::DEFAULT);
+    describe_kinds(&mut schema);
     describe_objects(&mut schema, crate::backend::DEFAULT);
     let mut text =
         serde_json::to_string_pretty(&schema).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
@@ -245,14 +260,131 @@ fn describe_objects(schema: &mut serde_json::Value, backend: &Description) {
     }
 }
 
+/// The names of a backend's user and role definitions in the schema.
+fn def_names(backend: &Description) -> (String, String) {
+    if backend.kind == crate::backend::DEFAULT.kind {
+        return ("User".into(), "Role".into());
+    }
+    let mut chars = backend.kind.chars();
+    let kind: String = chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default();
+    (format!("{kind}User"), format!("{kind}Role"))
+}
+
+/// Describes every backend's users and roles, and makes the top level choose them by
+/// `server.kind`: `users`, `roles` and `prune` follow the backend's description, and the keys
+/// only some backends have (`server.instanceId`, `manager`, `pruneAfter`) are required or
+/// refused by kind, as `validate` does.
+fn describe_kinds(schema: &mut serde_json::Value) {
+    use serde_json::{Map, Value as J, json};
+    let default = crate::backend::DEFAULT;
+    let backends: Vec<&'static Description> = crate::backend::KINDS
+        .iter()
+        .filter_map(|kind| crate::backend::describe(kind))
+        .collect();
+    let shared = |name: &str| schema.get("$defs").and_then(|d| d.get(name)).cloned();
+    let (shared_user, shared_role) = (shared("User"), shared("Role"));
+    if let Some(defs) = schema.get_mut("$defs").and_then(J::as_object_mut) {
+        for backend in &backends {
+            let (user, role) = def_names(backend);
+            for (name, def) in [(user, &shared_user), (role, &shared_role)] {
+                if let Some(def) = def {
+                    defs.insert(name, def.clone());
+                }
+            }
+        }
+    }
+    for backend in &backends {
+        describe_users(schema, backend);
+    }
+    // The top level's lists take their items from the branch of their kind.
+    if let Some(properties) = schema.get_mut("properties").and_then(J::as_object_mut) {
+        if let Some(users) = properties.get_mut("users").and_then(J::as_object_mut) {
+            users.remove("items");
+            users.insert(
+                "description".into(),
+                json!("Every user this fleet manages, each once: on Traccar keyed by `email` (matched\ncase-insensitively), on telematics by `clientId` (matched exactly)."),
+            );
+        }
+        if let Some(roles) = properties.get_mut("roles").and_then(J::as_object_mut) {
+            roles.remove("additionalProperties");
+        }
+    }
+    let branch = |backend: &Description| -> J {
+        let (user, role) = def_names(backend);
+        let prune: Vec<&str> = backend
+            .capabilities
+            .prune
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        let mut properties = Map::new();
+        properties.insert(
+            "users".into(),
+            json!({"items": {"$ref": format!("#/$defs/{user}")}}),
+        );
+        properties.insert(
+            "roles".into(),
+            json!({"additionalProperties": {"$ref": format!("#/$defs/{role}")}}),
+        );
+        properties.insert("prune".into(), json!({"enum": prune}));
+        if backend.capabilities.instance {
+            properties.insert("server".into(), json!({"required": ["instanceId"]}));
+        } else {
+            properties.insert(
+                "server".into(),
+                json!({"properties": {"instanceId": false}}),
+            );
+        }
+        if !backend.capabilities.managing_account {
+            properties.insert("manager".into(), J::Bool(false));
+        }
+        if !backend.capabilities.attributes {
+            properties.insert("pruneAfter".into(), J::Bool(false));
+        }
+        if backend.file_links().next().is_none() {
+            properties.insert("unmanaged".into(), J::Bool(false));
+        }
+        let mut then = Map::new();
+        then.insert("properties".into(), J::Object(properties));
+        if backend.capabilities.instance {
+            then.insert("required".into(), json!(["server"]));
+        }
+        J::Object(then)
+    };
+    let kind_is = |kinds: Vec<&str>| {
+        json!({
+            "properties": {"server": {"properties": {"kind": {"enum": kinds}}, "required": ["kind"]}},
+            "required": ["server"]
+        })
+    };
+    let others: Vec<&str> = backends
+        .iter()
+        .filter(|b| b.kind != default.kind)
+        .map(|b| b.kind)
+        .collect();
+    let mut choices = vec![json!({"if": kind_is(others), "else": branch(default)})];
+    for backend in backends.iter().filter(|b| b.kind != default.kind) {
+        choices.push(json!({"if": kind_is(vec![backend.kind]), "then": branch(backend)}));
+    }
+    if let Some(root) = schema.as_object_mut() {
+        root.insert("allOf".into(), J::Array(choices));
+    }
+}
+
+/// Adds a backend's user key and fields to its user and role definitions (`def_names`), in
+/// the order the loader reports them: the key, the shared keys, then `Description::file_keys`.
 fn describe_users(schema: &mut serde_json::Value, backend: &Description) {
     use serde_json::{Map, Value as J, json};
     let field = field_schema;
     let Some(defs) = schema.get_mut("$defs").and_then(J::as_object_mut) else {
         return;
     };
-    for (def, keyed) in [("User", true), ("Role", false)] {
-        let Some(object) = defs.get_mut(def).and_then(J::as_object_mut) else {
+    let (user, role) = def_names(backend);
+    for (def, keyed) in [(user, true), (role, false)] {
+        let Some(object) = defs.get_mut(&def).and_then(J::as_object_mut) else {
             continue;
         };
         let shared = object
@@ -273,6 +405,16 @@ fn describe_users(schema: &mut serde_json::Value, backend: &Description) {
         }
         for (name, value) in shared.iter().filter(|(name, _)| *name != "attributes") {
             properties.insert(name.clone(), value.clone());
+        }
+        if !keyed {
+            object.insert(
+                "description".into(),
+                json!(format!(
+                    "A named preset of {} user fields: the same fields as a user, without its key{}.",
+                    backend.kind,
+                    if backend.file_links().next().is_some() { ", role and links" } else { " and role" }
+                )),
+            );
         }
         if keyed {
             // The backend's link lists, after `role`.

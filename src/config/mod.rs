@@ -27,7 +27,7 @@ pub use file::{
     FLEET_NAME_PATTERN, FileRole, FileSafety, FileUser, FleetFile, PRUNE_AFTER_PATTERN, Server,
     schema_json,
 };
-pub use validate::{FORMAT_VERSION, MARKER_ATTRIBUTE};
+pub use validate::{FORMAT_VERSION, MARKER_ATTRIBUTE, valid_uuid};
 pub use yaml::MAX_DOCUMENT_BYTES;
 
 use crate::core::model::Desired;
@@ -38,6 +38,8 @@ pub struct Loaded {
     pub desired: Desired,
     /// `server.url` from the file, if given (the caller applies `TRACCAR_URL` / `--url`).
     pub server_url: Option<String>,
+    /// `server.instanceId` from the file (lower-cased), for backends with instances.
+    pub server_instance: Option<String>,
     /// The file name as given, as used in problem locations and users' `origin` (several files:
     /// their names joined with ", ").
     pub source: String,
@@ -269,9 +271,10 @@ pub(crate) fn parse_many_as(
     };
     ctx.finish()?;
     match result {
-        Some((desired, server_url)) => Ok(Loaded {
+        Some((desired, server)) => Ok(Loaded {
             desired,
-            server_url,
+            server_url: server.url,
+            server_instance: server.instance,
             source: names.join(", "),
             sources: names.clone(),
             redactions: Redactions::new(substituted),

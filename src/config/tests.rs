@@ -98,6 +98,7 @@ users:
             objects: Default::default(),
         },
         server_url: Some("https://traccar.example.com".into()),
+        server_instance: None,
         source: "f.yaml".into(),
         sources: vec!["f.yaml".into()],
         redactions: Default::default(),
@@ -432,13 +433,15 @@ fn cases() -> Vec<Case> {
             "bad prune",
             file("prune: never\n"),
             vec![
-                "f.yaml:3:8: `prune`: `never` is not allowed here: use one of delete, disable, keep",
+                "f.yaml:3:8: `prune`: `never` is not allowed here: use one of delete, disable, deactivate, keep",
             ],
         ),
         (
             "prune is not a word",
             file("prune: [delete]\n"),
-            vec!["f.yaml:3:8: `prune`: expected one of delete, disable, keep, found a list"],
+            vec![
+                "f.yaml:3:8: `prune`: expected one of delete, disable, deactivate, keep, found a list",
+            ],
         ),
         (
             "a limit beyond what Traccar stores",
@@ -1067,7 +1070,7 @@ fn top_level_problems_table() {
         (
             "unknown server kind",
             format!("{HEAD}server:\n  kind: trackar\n"),
-            vec!["f.yaml:4:9: unknown server kind \"trackar\": use one of traccar"],
+            vec!["f.yaml:4:9: unknown server kind \"trackar\": use one of traccar, telematics"],
         ),
         (
             "unknown safety key",
@@ -1197,7 +1200,7 @@ fn env_substitution_table() {
             format!("{HEAD}prune: ${{PRUNE}}\nusers:\n  - email: \"${{BAD_EMAIL}}\"\n"),
             vec![
                 "f.yaml:3:8: `prune`: `${PRUNE}` is not allowed here: use one of delete, \
-                 disable, keep",
+                 disable, deactivate, keep",
                 "f.yaml:5:12: invalid email \"${BAD_EMAIL}\": an email needs an `@`",
             ],
         ),
@@ -1483,6 +1486,9 @@ mod another_backend {
             attributes: false,
             managing_account: false,
             prune: &[Prune::Disable, Prune::Keep],
+            instance: false,
+            delete_erases_data: false,
+            generated_passwords: false,
         },
         rules: &NoRules,
         login: "OTHER_TOKEN",

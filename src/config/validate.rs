@@ -181,13 +181,19 @@ fn require(ctx: &mut Context, node: &Node, keys: &[(&'static str, &str)]) -> Vec
 /// One parsed file: its index among the context's sources, and its root node.
 pub type Doc<'n> = (usize, &'n Node);
 
+/// Where the fleet's server is, as the files say: `server.url` and `server.instanceId`.
+pub struct Server {
+    pub url: Option<String>,
+    pub instance: Option<String>,
+}
+
 /// Validates several documents as one fleet (see `config::load_many` for the merge rules).
-/// Returns the model and the server URL.
+/// Returns the model and where the server is.
 pub fn validate_docs(
     ctx: &mut Context,
     docs: &[Doc<'_>],
     default: &'static Description,
-) -> Option<(Desired, Option<String>)> {
+) -> Option<(Desired, Server)> {
     // Users and roles are decoded by the backend's description, so the backend is found first:
     // the first `server.kind` that names a known backend (`check_top` reports the others).
     let backend = docs
@@ -276,7 +282,10 @@ pub fn validate_docs(
             users: users?,
             objects: objects?,
         },
-        top.server_url,
+        Server {
+            url: top.server_url,
+            instance: top.instance,
+        },
     ))
 }
 
@@ -502,6 +511,8 @@ struct Top {
     /// The link kinds the file does not manage, and where `unmanaged` is given.
     unmanaged: BTreeSet<LinkKind>,
     server_url: Option<String>,
+    /// `server.instanceId`, lower-cased, for backends with instances (`Capabilities::instance`).
+    instance: Option<String>,
     /// The backend named by `server.kind` (default: Traccar).
     backend: &'static Description,
 }
@@ -550,6 +561,7 @@ fn check_top(
     let mut fleets = Vec::new();
     let mut urls = Vec::new();
     let mut kinds = Vec::new();
+    let mut instances = Vec::new();
     let mut managers = Vec::new();
     let mut prunes = Vec::new();
     let mut prune_afters = Vec::new();
@@ -617,6 +629,26 @@ fn check_top(
                 );
             }
         }
+        if let Some(id) = top.server.as_ref().and_then(|s| s.instance_id.as_deref()) {
+            let pos = root
+                .get("server")
+                .map_or(root.pos, |(_, server)| value_pos(server, "instanceId"));
+            if valid_uuid(id) {
+                instances.push(Given {
+                    value: id.trim().to_lowercase(),
+                    file,
+                    pos,
+                });
+            } else {
+                ctx.report(
+                    Some(pos),
+                    format!(
+                        "invalid `server.instanceId` {id:?}: an instance id is a UUID, e.g. \
+                         4d3c0f36-5e1a-4c8e-9a57-0b1c2d3e4f50 (DataHub shows it)"
+                    ),
+                );
+            }
+        }
         if let Some(kind) = top.server.as_ref().and_then(|s| s.kind.as_deref()) {
             let pos = root
                 .get("server")
@@ -681,17 +713,18 @@ fn check_top(
                     }
                     None => {
                         let lists: Vec<&str> = default.file_links().map(|(_, k)| k).collect();
-                        let lists = match lists.split_last() {
+                        let fix = match lists.split_last() {
+                            None => "they have none: remove `unmanaged`".to_string(),
                             Some((last, rest)) if !rest.is_empty() => {
-                                format!("{} or {last}", rest.join(", "))
+                                format!("use {} or {last}", rest.join(", "))
                             }
-                            _ => lists.join(""),
+                            Some((last, _)) => format!("use {last}"),
                         };
                         ctx.report(
                             Some(pos),
                             format!(
-                                "`unmanaged` lists {name:?}, which is not a link list of {} users: use {}",
-                                default.kind, lists
+                                "`unmanaged` lists {name:?}, which is not a link list of {} users: {fix}",
+                                default.kind,
                             ),
                         );
                     }
@@ -746,6 +779,8 @@ fn check_top(
     let server_url = agree(ctx, "server.url", urls, |u| format!("{u:?}")).map(|g| g.value);
     let backend =
         agree(ctx, "server.kind", kinds, |b| b.kind.to_string()).map_or(default, |g| g.value);
+    let instance = agree(ctx, "server.instanceId", instances, |i| format!("{i:?}"));
+    let instance = check_instance(ctx, tops, backend, instance);
     let manager = agree(ctx, "manager", managers, |m| m.to_string()).map(|g| {
         let at = ctx.location_in(g.file, g.pos);
         (g.value, at)
@@ -792,6 +827,18 @@ fn check_top(
         .or_else(|| supported.first().copied())
         .unwrap_or_default();
     if let Some(g) = &prune_after
+        && !backend.capabilities.attributes
+    {
+        ctx.select(g.file);
+        ctx.report(
+            Some(g.pos),
+            format!(
+                "`pruneAfter` is not supported by {} servers: fleetform has nowhere on them to record when it {} a user, so it could never tell how long ago that was; remove it",
+                backend.kind,
+                if supported.contains(&Prune::Deactivate) { "deactivated" } else { "disabled" }
+            ),
+        );
+    } else if let Some(g) = &prune_after
         && prune_value != Prune::Disable
     {
         ctx.select(g.file);
@@ -803,9 +850,24 @@ fn check_top(
             ),
         );
     }
+    if let Some((file, pos)) = tops.iter().find_map(|(file, root, top)| {
+        top.manager.as_ref()?;
+        Some((*file, value_pos(root, "manager")))
+    }) && !backend.capabilities.managing_account
+    {
+        ctx.select(file);
+        ctx.report(
+            Some(pos),
+            format!(
+                "`manager` is not supported by {} servers: they have no managing (billing) accounts; remove it",
+                backend.kind
+            ),
+        );
+    }
     Top {
         fleet,
         manager,
+        instance,
         prune: prune_value,
         prune_after: prune_after.map(|g| g.value.1),
         safety,
@@ -815,12 +877,79 @@ fn check_top(
     }
 }
 
-fn prune_name(prune: Prune) -> &'static str {
-    match prune {
-        Prune::Delete => "delete",
-        Prune::Disable => "disable",
-        Prune::Keep => "keep",
+/// `server.instanceId` as the backend wants it: required where the backend has instances
+/// (when every file was read, so a file that failed to parse cannot be the one giving it), and
+/// refused at its position elsewhere.
+fn check_instance(
+    ctx: &mut Context,
+    tops: &[(usize, &Node, FleetFile)],
+    backend: &Description,
+    instance: Option<Given<String>>,
+) -> Option<String> {
+    let with_instance: Vec<&str> = crate::backend::KINDS
+        .iter()
+        .copied()
+        .filter(|kind| crate::backend::describe(kind).is_some_and(|b| b.capabilities.instance))
+        .collect();
+    match instance {
+        Some(g) if !backend.capabilities.instance => {
+            ctx.select(g.file);
+            ctx.report(
+                Some(g.pos),
+                format!(
+                    "`server.instanceId` is not used by {} servers (only by {}); remove it, or set \
+                     `server.kind`",
+                    backend.kind,
+                    with_instance.join(", ")
+                ),
+            );
+            None
+        }
+        Some(g) => Some(g.value),
+        // Given but invalid: reported where it is given.
+        None if tops
+            .iter()
+            .any(|(_, _, t)| t.server.as_ref().is_some_and(|s| s.instance_id.is_some())) =>
+        {
+            None
+        }
+        None if backend.capabilities.instance && tops.len() == ctx.sources.len() => {
+            let (file, root) = tops
+                .iter()
+                .find(|(_, root, _)| root.get("server").is_some())
+                .or(tops.first())
+                .map(|(file, root, _)| (*file, *root))?;
+            ctx.select(file);
+            let pos = root
+                .get("server")
+                .map_or(root.pos, |(_, server)| server.pos);
+            ctx.report(
+                Some(pos),
+                format!(
+                    "the required key `server.instanceId` is missing: a {} fleet is one instance \
+                     (user group); add its id, e.g. `instanceId: 4d3c0f36-5e1a-4c8e-9a57-0b1c2d3e4f50`",
+                    backend.kind
+                ),
+            );
+            None
+        }
+        None => None,
     }
+}
+
+/// `8-4-4-4-12` hexadecimal digits (a UUID in its usual spelling, either case).
+pub fn valid_uuid(text: &str) -> bool {
+    let text = text.trim();
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn prune_name(prune: Prune) -> &'static str {
+    prune.name()
 }
 
 /// `30d`, `12h`, `90m` (the pattern `PRUNE_AFTER_PATTERN`), at least one minute.

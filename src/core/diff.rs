@@ -81,9 +81,14 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
             Prune::Delete => actions.push(Action::DeleteUser {
                 email: have.email.clone(),
             }),
-            Prune::Disable => {
+            Prune::Disable | Prune::Deactivate => {
                 let disabled = desired.backend.disable_field();
-                if disabled.is_some_and(|f| have.fields.get(&f) != Some(&Value::Bool(true))) {
+                let is_disabled = |f: &Field| {
+                    have.fields
+                        .get(f)
+                        .is_some_and(|v| desired.backend.is_disabled_value(f, v))
+                };
+                if disabled.is_some_and(|f| !is_disabled(&f)) {
                     actions.push(Action::DisableUser {
                         email: have.email.clone(),
                     });
@@ -215,13 +220,17 @@ fn update(
     // the file, unless the file itself manages the flag.
     if let Some(field) = disable_field
         && !want.fields.contains_key(&field)
-        && have.fields.get(&field) == Some(&Value::Bool(true))
+        && have
+            .fields
+            .get(&field)
+            .is_some_and(|v| desired.backend.is_disabled_value(&field, v))
         && disabled_at(have).is_some()
     {
+        let (before, after) = crate::core::model::Description::disabled_and_enabled(&field);
         changes.push(FieldChange {
             field,
-            before: Value::Bool(true),
-            after: Value::Bool(false),
+            before,
+            after,
         });
         changes.sort_by(|a, b| a.field.cmp(&b.field));
     }

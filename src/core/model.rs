@@ -264,7 +264,27 @@ pub enum Prune {
     #[default]
     Delete,
     Disable,
+    /// `Disable` under the name a backend's users know it by (the telematics service
+    /// "deactivates" users): the same `DisableUser` actions, counted under `disable`.
+    Deactivate,
     Keep,
+}
+
+impl Prune {
+    /// Whether users that left the file are disabled (`disable`, `deactivate`).
+    pub fn disables(self) -> bool {
+        matches!(self, Prune::Disable | Prune::Deactivate)
+    }
+
+    /// The word in fleet files, e.g. `delete`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Prune::Delete => "delete",
+            Prune::Disable => "disable",
+            Prune::Deactivate => "deactivate",
+            Prune::Keep => "keep",
+        }
+    }
 }
 
 /// One user as the fleet file wants it.
@@ -1027,8 +1047,11 @@ pub enum RiskClass {
     /// A restriction: `true` allows less.
     Restriction,
     /// The account's disabled flag: `true` locks the user out. The field with this class is the
-    /// one `prune: disable` sets.
+    /// one `prune: disable` sets (to `true`).
     Disable,
+    /// The account's enabled flag, the other way round: `false` locks the user out. A backend
+    /// has at most one field of this class or `Disable`; `prune` sets it to `false`.
+    Enable,
     /// A limit: larger allows more, -1 is unlimited. `grants_role`: a non-zero value gives the
     /// user power over other users (creating a user with it is an escalation).
     Limit { grants_role: bool },
@@ -1207,6 +1230,15 @@ pub struct Capabilities {
     /// The `prune:` modes the backend supports; the first is the default of a file that names
     /// none.
     pub prune: &'static [Prune],
+    /// The server hosts several instances (user groups) and a fleet is one of them: the fleet
+    /// file names it (`server.instanceId`, required), and only such backends accept the key.
+    pub instance: bool,
+    /// A delete also erases what the server keeps about the user (trips, telematics data) and
+    /// cannot be undone: every plan format labels deletes irreversible.
+    pub delete_erases_data: bool,
+    /// Creating a user generates a password for it, handed back at apply (`Applied::Created`,
+    /// `--credentials-out`); plans say where those passwords will go.
+    pub generated_passwords: bool,
 }
 
 /// The pure rules only a backend knows. The engine asks; it never decides these itself.
@@ -1319,11 +1351,12 @@ impl Description {
             .map(move |index| Field::Scalar(Scalar::new(&self.fields[index], index)))
     }
 
-    /// The field `prune: disable` sets to `true` (`RiskClass::Disable`), if the backend has one.
+    /// The field `prune: disable` sets (`RiskClass::Disable` or `Enable`), if the backend has
+    /// one.
     pub fn disable_field(&'static self) -> Option<Field> {
         self.fields
             .iter()
-            .position(|spec| spec.risk == RiskClass::Disable)
+            .position(|spec| matches!(spec.risk, RiskClass::Disable | RiskClass::Enable))
             .map(|index| Field::Scalar(Scalar::new(&self.fields[index], index)))
     }
 
@@ -1337,9 +1370,22 @@ impl Description {
         self.objects.iter().find(|o| o.link == Some(link))
     }
 
-    /// Whether `value` is the "disabled" value of `field`.
+    /// Whether `value` is the "disabled" value of `field`: `true` for a `Disable` field, `false`
+    /// for an `Enable` field.
     pub fn is_disabled_value(&self, field: &Field, value: &Value) -> bool {
-        field.spec().is_some_and(|s| s.risk == RiskClass::Disable) && *value == Value::Bool(true)
+        match field.spec().map(|s| s.risk) {
+            Some(RiskClass::Disable) => *value == Value::Bool(true),
+            Some(RiskClass::Enable) => *value == Value::Bool(false),
+            _ => false,
+        }
+    }
+
+    /// The value that disables a user in its `disable_field`, and the one that enables it.
+    pub fn disabled_and_enabled(field: &Field) -> (Value, Value) {
+        match field.spec().map(|s| s.risk) {
+            Some(RiskClass::Enable) => (Value::Bool(false), Value::Bool(true)),
+            _ => (Value::Bool(true), Value::Bool(false)),
+        }
     }
 }
 

@@ -11,7 +11,8 @@
 //!   create_object, update_object, delete_object }`.
 //! - `plan(&Desired, &Live) -> Result<Plan, Vec<Problem>>`.
 //! - `simulate(&Live, &Plan) -> Live`: a disable also records `DISABLED_AT_ATTRIBUTE` at
-//!   `Live::now` (and enabling forgets it), as backends must, so `pruneAfter` converges.
+//!   `Live::now` (and enabling forgets it), as backends with attributes must, so `pruneAfter`
+//!   converges.
 //!
 //! Design: the order of a plan.
 //! Phases run in this order: Unlink, Disable, Delete, DeleteObject, Update, CreateObject,
@@ -427,11 +428,9 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                     for change in changes {
                         set_field(user, &change.field, &change.after);
                         // A backend forgets when fleetform disabled a user it enables again.
-                        if change
-                            .field
-                            .spec()
-                            .is_some_and(|s| s.risk == RiskClass::Disable)
-                            && change.after != Value::Bool(true)
+                        if change.field.spec().is_some_and(|s| {
+                            matches!(s.risk, RiskClass::Disable | RiskClass::Enable)
+                        }) && !plan.backend.is_disabled_value(&change.field, &change.after)
                         {
                             user.fields.remove(&disabled_at_field());
                         }
@@ -470,10 +469,14 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
                 if let Some(user) = next.users.get_mut(&key)
                     && let Some(disabled) = plan.backend.disable_field()
                 {
-                    user.fields.insert(disabled, Value::Bool(true));
-                    // What a backend must do: record when, for `pruneAfter`.
-                    user.fields
-                        .insert(disabled_at_field(), disabled_at_value(live.now));
+                    let (value, _) = Description::disabled_and_enabled(&disabled);
+                    user.fields.insert(disabled, value);
+                    // What a backend must do where users have attributes: record when, for
+                    // `pruneAfter` (a backend without them has nowhere to, and no `pruneAfter`).
+                    if plan.backend.capabilities.attributes {
+                        user.fields
+                            .insert(disabled_at_field(), disabled_at_value(live.now));
+                    }
                 }
             }
             Action::DeleteUser { .. } => {
@@ -1155,7 +1158,7 @@ mod tests {
                     if pruned(&desired, &live, key, before) {
                         match desired.prune {
                             Prune::Delete => prop_assert!(now.is_none()),
-                            Prune::Disable => {
+                            Prune::Disable | Prune::Deactivate => {
                                 let was_disabled =
                                     before.fields.get(&tf("disabled")) == Some(&Value::Bool(true));
                                 let expired = desired.prune_after.is_some_and(|grace| {

@@ -174,9 +174,14 @@ pub fn live_matches_record(backend: &Description, user: &LiveUser, record: &Reco
     digest(backend, values.iter().map(|(f, v)| (f, v)), &user.links) == record.digest
 }
 
-/// The desired state with every user's record added as a managed attribute.
+/// The desired state with every user's record added as a managed attribute. A backend whose
+/// users have no attributes has nowhere to keep the record: its desired state is not stamped
+/// (`views::drift` then counts every difference as pending).
 pub fn stamp(desired: &Desired) -> Desired {
     let mut stamped = desired.clone();
+    if !desired.backend.capabilities.attributes {
+        return stamped;
+    }
     for user in stamped.users.values_mut() {
         let record = record_of(desired.backend, user);
         user.fields.insert(applied_field(), record);

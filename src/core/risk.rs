@@ -6,9 +6,10 @@
 //! (privilege escalation, account removed, access revoked, access granted, none). An update
 //! is labelled by its most serious field change (`change_risk`), by the field's risk class in
 //! its backend's description (`RiskClass`; Traccar's in `backend/traccar/rules.rs`):
-//! - a restriction turned off, the disabled flag turned off, a limit raised (-1, unlimited, is
+//! - a restriction turned off, the disabled flag turned off (an enabled flag turned back on),
+//!   a limit raised (-1, unlimited, is
 //!   the highest), or an expiry moved later or removed: privilege escalation;
-//! - the disabled flag turned on: account removed;
+//! - the disabled flag turned on (an enabled flag turned off): account removed;
 //! - a restriction turned on, a limit lowered, an expiry brought forward or set: access
 //!   revoked;
 //! - profile fields and attributes: none.
@@ -188,6 +189,13 @@ pub fn change_risk(change: &FieldChange) -> Risk {
             (false, true) => Risk::AccountRemoved,
             _ => Risk::None,
         },
+        // The other way round: `false` locks the user out (an unknown `before` counts as
+        // enabled, so turning the flag off is always a removal).
+        RiskClass::Enable => match (is_off(before), is_off(after)) {
+            (true, false) if is_on(after) => Risk::PrivilegeEscalation,
+            (false, true) => Risk::AccountRemoved,
+            _ => Risk::None,
+        },
         RiskClass::Limit { .. } => match limit_rank(after).cmp(&limit_rank(before)) {
             std::cmp::Ordering::Greater => Risk::PrivilegeEscalation,
             std::cmp::Ordering::Less => Risk::AccessRevoked,
@@ -206,6 +214,10 @@ pub fn change_risk(change: &FieldChange) -> Risk {
 
 fn is_on(value: &Value) -> bool {
     *value == Value::Bool(true)
+}
+
+fn is_off(value: &Value) -> bool {
+    *value == Value::Bool(false)
 }
 
 /// Limits ordered by how much they allow: -1 (unlimited) above every number; absent as 0.

@@ -243,12 +243,21 @@ fn list(items: &BTreeSet<String>) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
+/// Where the exported fleet's server is: written as `server:` for backends other than the
+/// default (a Traccar file names no server, as before).
+#[derive(Clone, Copy, Debug)]
+pub struct Server<'a> {
+    pub url: &'a str,
+    /// The instance, for backends with instances (`server.instanceId`).
+    pub instance: Option<&'a str>,
+}
+
 /// The fleet file for `users` (keys of `live.users`, with links read), checked by
 /// `config::parse`. `header` is written as a comment on top.
 pub fn fleet_file(
     backend: &'static Description,
     live: &Live,
-    fleet: &str,
+    (fleet, server): (&str, &Server<'_>),
     users: &BTreeSet<UserKey>,
     infer_roles: bool,
     header: &str,
@@ -282,9 +291,25 @@ pub fn fleet_file(
     }
     let _ = writeln!(out, "version: 1");
     let _ = writeln!(out, "fleet: {}", q(fleet));
+    if backend.kind != crate::backend::DEFAULT.kind {
+        let _ = writeln!(out, "server:");
+        let _ = writeln!(out, "  kind: {}", backend.kind);
+        let _ = writeln!(out, "  url: {}", q(server.url));
+        if let Some(instance) = server.instance {
+            let _ = writeln!(out, "  instanceId: {}", q(instance));
+        }
+    }
+    let removals: Vec<&str> = backend
+        .capabilities
+        .prune
+        .iter()
+        .filter(|p| **p != crate::core::model::Prune::Keep)
+        .map(|p| p.name())
+        .collect();
     let _ = writeln!(
         out,
-        "# keep: users removed from this file stay on the server. Use delete or disable once the file is complete."
+        "# keep: users removed from this file stay on the server. Use {} once the file is complete.",
+        removals.join(" or ")
     );
     let _ = writeln!(out, "prune: keep");
     if !roles.is_empty() {
@@ -303,7 +328,7 @@ pub fn fleet_file(
         let _ = writeln!(out, "users:");
     }
     for user in &exported {
-        let _ = writeln!(out, "  - email: {}", q(&user.email));
+        let _ = writeln!(out, "  - {}: {}", backend.key.name, q(&user.email));
         let role = role_of(user);
         if let Some(i) = role {
             let _ = writeln!(out, "    role: role-{}", i + 1);
@@ -367,7 +392,12 @@ mod tests {
             ["billing@x.at", "unlimited@x.at"]
         );
         assert!(left_out_managers(TRACCAR, &l, Which::Managed).is_empty());
-        let text = fleet_file(TRACCAR, &l, FLEET, &users, true, "test").expect("valid");
+        let server = Server {
+            url: "https://traccar.example.com",
+            instance: None,
+        };
+        let text = fleet_file(TRACCAR, &l, (FLEET, &server), &users, true, "test").expect("valid");
+        assert!(!text.contains("server:"), "{text}");
         assert!(text.contains("role: role-1"), "{text}");
         let loaded = config::parse(&text, "t").expect("parses");
         let a = &loaded.desired.users[&UserKey::new("a@x.at")];
@@ -451,8 +481,19 @@ mod tests {
         );
         let mut exported = l.clone();
         exported.objects = chosen;
-        let file =
-            fleet_file(TRACCAR, &exported, FLEET, &Default::default(), false, "t").expect("valid");
+        let server = Server {
+            url: "https://traccar.example.com",
+            instance: None,
+        };
+        let file = fleet_file(
+            TRACCAR,
+            &exported,
+            (FLEET, &server),
+            &Default::default(),
+            false,
+            "t",
+        )
+        .expect("valid");
         assert!(
             file.contains(
                 "devices:\n  \"D1\":\n    name: \"Bike \\\"1\\\"\"\n    disabled: false\n"

@@ -411,6 +411,14 @@ fn header<'a>(
                     .unwrap_or_default();
                 return ("+", GREEN, email, note);
             }
+            Action::DeleteUser { email } if plan.backend.capabilities.delete_erases_data => {
+                return (
+                    "-",
+                    RED,
+                    email,
+                    " (delete, irreversible: the user and all its data)".into(),
+                );
+            }
             Action::DeleteUser { email } => return ("-", RED, email, " (delete)".into()),
             Action::DisableUser { email } => return ("-", RED, email, " (disable)".into()),
             Action::UpdateUser { email, adopt, .. } => {
@@ -682,6 +690,14 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                     writeln!(out, "- disable the account (it keeps its links)")?;
                     lines += 1;
                 }
+                Action::DeleteUser { .. } if plan.backend.capabilities.delete_erases_data => {
+                    writeln!(
+                        out,
+                        "- delete the account and everything the server keeps about it \
+                         (**irreversible**)"
+                    )?;
+                    lines += 1;
+                }
                 Action::DeleteUser { .. } => {
                     writeln!(out, "- delete the account and its links")?;
                     lines += 1;
@@ -780,6 +796,8 @@ fn code(text: &str) -> String {
 ///     { …, "action": "update_object", "kind": "…", "key": "…", "adopt": true | false,
 ///       "changes": [ … ] },
 ///     { …, "action": "delete_object", "kind": "…", "key": "…" }
+///     { …, "action": "delete_user", "email": "…", "irreversible": true }   // added in 1:
+///                 // where a delete also erases the user's data (telematics), never undone
 ///   ]
 /// }
 /// ```
@@ -830,7 +848,14 @@ impl serde::Serialize for JsonActions<'_> {
         use serde::ser::SerializeSeq;
         let mut seq = serializer.serialize_seq(Some(self.0.actions.len()))?;
         for (action, assessed) in self.0.steps() {
-            seq.serialize_element(&action_json(action, assessed.risk))?;
+            let mut json = action_json(action, assessed.risk);
+            if matches!(action, Action::DeleteUser { .. })
+                && self.0.backend.capabilities.delete_erases_data
+                && let Some(object) = json.as_object_mut()
+            {
+                object.insert("irreversible".into(), json!(true));
+            }
+            seq.serialize_element(&json)?;
         }
         seq.end()
     }

@@ -88,6 +88,10 @@ pub struct SavedServer {
     pub backend: String,
     pub url: String,
     pub version: String,
+    /// The instance (`server.instanceId`) on servers that host several; `apply --plan`
+    /// connects to it. Absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -424,6 +428,7 @@ pub fn save(
             backend: plan.account.backend.clone(),
             url: plan.account.url.clone(),
             version: plan.account.server_version.clone(),
+            instance: None,
         },
         account: SavedAccount {
             email: plan.account.email.clone(),

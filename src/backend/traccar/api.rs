@@ -404,8 +404,9 @@ pub use crate::backend::redact_url;
 type Answer = (StatusCode, Vec<u8>);
 
 /// The certificate roots fleetform trusts: Mozilla's (webpki-root-certs) and the operator's
-/// own `--ca-cert` PEM files.
-fn trusted_roots(extra: &[std::path::PathBuf]) -> anyhow::Result<Vec<reqwest::Certificate>> {
+/// own `--ca-cert` PEM files. (Public, with the body reader and the transport messages below,
+/// because the telematics backend's client shares them.)
+pub fn trusted_roots(extra: &[std::path::PathBuf]) -> anyhow::Result<Vec<reqwest::Certificate>> {
     let mut roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
         .iter()
         .map(|der| reqwest::Certificate::from_der(der))
@@ -760,7 +761,7 @@ fn display_path(path: &str, query: &[(&str, String)]) -> String {
 
 /// Whether the TLS handshake failed on the server's certificate (unknown issuer, expired,
 /// wrong name): rustls says "invalid peer certificate" somewhere in the error's chain.
-fn is_certificate_error(e: &reqwest::Error) -> bool {
+pub fn is_certificate_error(e: &reqwest::Error) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if s.to_string().contains("invalid peer certificate") {
@@ -771,7 +772,7 @@ fn is_certificate_error(e: &reqwest::Error) -> bool {
     false
 }
 
-fn transport_message(e: &reqwest::Error) -> String {
+pub fn transport_message(e: &reqwest::Error) -> String {
     if is_certificate_error(e) {
         return format!(
             "{}; the server's certificate could not be verified: if it is signed by your own \
@@ -806,13 +807,16 @@ fn transport_detail(e: &reqwest::Error, kind: &str) -> String {
     }
 }
 
-enum BodyError {
+pub enum BodyError {
     Transport(reqwest::Error),
     TooLarge,
 }
 
 /// Reads a body of at most `limit` bytes, refusing early when `Content-Length` says more.
-async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+pub async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
     if response
         .content_length()
         .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))

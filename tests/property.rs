@@ -1,0 +1,235 @@
+//! The properties of the whole loop that hold on every backend, checked through the `Backend`
+//! trait and the model only, so the property tests of both backends run the same code
+//! (`convergence` on the Traccar sandbox, `telematics::convergence` on the telematics one):
+//!
+//! - before the apply, no planned action is a no-op: each changes something that is there (or
+//!   absent) now (`before`);
+//! - after it, every user the file lists holds the file's fields (by the engine's own equality)
+//!   and links, and this fleet's marker; every user of this fleet that left the file follows
+//!   `prune`; every other user is exactly as it was, and no user appeared outside the fleet;
+//!   and the re-plan is empty (`after`).
+//!
+//! Users whose actions a case expects to fail (`expected_failures`) are left out of `after`'s
+//! checks, and the re-plan may hold only their actions.
+
+use std::collections::BTreeSet;
+
+use fleetform::backend::Backend;
+use fleetform::core::model::{Action, Desired, Field, Live, Prune, Scope, UserKey, Value, linked};
+use fleetform::core::plan::Plan;
+use proptest::test_runner::TestCaseError;
+
+/// fleetform's applied record (an attribute it keeps on Traccar users), not a file field.
+fn is_record(field: &Field) -> bool {
+    field.name() == "attributes.fleetformApplied"
+}
+
+/// The users fleetform never touches: those the backend marks, the acting account, the
+/// manager.
+fn untouchable(desired: &Desired, live: &Live) -> BTreeSet<UserKey> {
+    let mut keys: BTreeSet<UserKey> = live
+        .users
+        .iter()
+        .filter(|(_, u)| u.untouchable.is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.insert(desired.key(&live.account.email));
+    keys.extend(desired.manager.clone());
+    keys
+}
+
+/// Whether the server's value is the file's, as the README defines it: a null attribute is an
+/// absent key, and an empty text is no value where the field says so.
+fn same_value(field: &Field, want: &Value, have: Option<&Value>) -> bool {
+    let empty = |v: &Value| matches!(v, Value::Text(t) if t.is_empty());
+    match field {
+        Field::Attribute(_) => match (want, have) {
+            (Value::Null, None) => true,
+            (_, None) | (Value::Null, Some(_)) => false,
+            (w, Some(h)) => w == h,
+        },
+        Field::Scalar(s) if s.spec().empty_is_null => {
+            let norm = |v: Option<&Value>| match v {
+                None => Value::Null,
+                Some(v) if empty(v) => Value::Null,
+                Some(v) => v.clone(),
+            };
+            norm(Some(want)) == norm(have)
+        }
+        Field::Scalar(_) => Some(want) == have || (*want == Value::Null && have.is_none()),
+    }
+}
+
+/// What `before` read, for `after`.
+pub struct Before {
+    pub live: Live,
+}
+
+fn fail(message: String) -> TestCaseError {
+    TestCaseError::fail(message)
+}
+
+/// Reads the live state of `desired`'s scope and checks that no action of `plan` is a no-op.
+pub async fn before<B: Backend>(
+    backend: &B,
+    desired: &Desired,
+    plan: &Plan,
+) -> Result<Before, TestCaseError> {
+    let live = backend
+        .fetch(&Scope::of(desired))
+        .await
+        .map_err(|e| fail(format!("fetch: {e:#}")))?;
+    let owner = desired.backend.owner_link();
+    for action in &plan.actions {
+        let user = live.users.get(&desired.key(action.email()));
+        let effective = match action {
+            Action::CreateUser { .. } => user.is_none(),
+            Action::UpdateUser { changes, adopt, .. } => {
+                *adopt || changes.iter().any(|c| c.before != c.after)
+            }
+            Action::Link { kind, target, .. } => user.is_none_or(|u| {
+                if Some(*kind) == owner {
+                    !u.managed_by.contains(&desired.key(target))
+                } else {
+                    !linked(&u.links, *kind).contains(target)
+                }
+            }),
+            Action::Unlink { kind, target, .. } => user.is_some_and(|u| {
+                if Some(*kind) == owner {
+                    u.managed_by.contains(&desired.key(target))
+                } else {
+                    linked(&u.links, *kind).contains(target)
+                }
+            }),
+            Action::DisableUser { .. } => user.is_some_and(|u| {
+                desired.backend.disable_field().is_some_and(|f| {
+                    !u.fields
+                        .get(&f)
+                        .is_some_and(|v| desired.backend.is_disabled_value(&f, v))
+                })
+            }),
+            Action::DeleteUser { .. } => user.is_some(),
+            // The generated files have no object sections (objects have their own property
+            // test in src/core/objects.rs): an object action here is a bug.
+            Action::CreateObject { .. }
+            | Action::UpdateObject { .. }
+            | Action::DeleteObject { .. } => false,
+        };
+        if !effective {
+            return Err(fail(format!("no-op action {action:?}")));
+        }
+    }
+    Ok(Before { live })
+}
+
+/// After the apply: see the module's header. `text` is the fleet file, for messages.
+pub async fn after<B: Backend>(
+    backend: &B,
+    desired: &Desired,
+    before: &Before,
+    expected_failures: &BTreeSet<UserKey>,
+    text: &str,
+) -> Result<(), TestCaseError> {
+    let live = backend
+        .fetch(&Scope::of(desired))
+        .await
+        .map_err(|e| fail(format!("fetch after the apply: {e:#}")))?;
+    let never = untouchable(desired, &before.live);
+    for (key, want) in &desired.users {
+        if expected_failures.contains(key) || never.contains(key) {
+            continue;
+        }
+        let Some(have) = live.users.get(key) else {
+            return Err(fail(format!("{key} is not on the server\n{text}")));
+        };
+        for (field, value) in &want.fields {
+            if is_record(field) || field.spec().is_some_and(|s| s.write_only) {
+                continue;
+            }
+            if !same_value(field, value, have.fields.get(field)) {
+                return Err(fail(format!(
+                    "{key}: {field} is {:?}, the file says {value:?}\n{text}",
+                    have.fields.get(field)
+                )));
+            }
+        }
+        for (spec, _) in desired.backend.file_links() {
+            if desired.unmanaged.contains(&spec.kind) {
+                continue;
+            }
+            let (got, wanted) = (
+                linked(&have.links, spec.kind),
+                linked(&want.links, spec.kind),
+            );
+            if got != wanted {
+                return Err(fail(format!(
+                    "{key}: {} links {got:?}, the file says {wanted:?}\n{text}",
+                    spec.kind
+                )));
+            }
+        }
+        if have.marker.as_deref() != Some(desired.fleet.as_str()) {
+            return Err(fail(format!(
+                "{key} does not carry fleet {}'s marker: {:?}\n{text}",
+                desired.fleet, have.marker
+            )));
+        }
+    }
+    for (key, was) in &before.live.users {
+        if desired.users.contains_key(key) || expected_failures.contains(key) {
+            continue;
+        }
+        let now = live.users.get(key);
+        let ours = was.marker.as_deref() == Some(desired.fleet.as_str()) && !never.contains(key);
+        if !ours {
+            if now != Some(was) {
+                return Err(fail(format!(
+                    "{key} is outside the fleet and changed:\n{was:?}\n{now:?}\n{text}"
+                )));
+            }
+            continue;
+        }
+        let disabled = |user: &fleetform::core::model::LiveUser| {
+            desired.backend.disable_field().is_some_and(|f| {
+                user.fields
+                    .get(&f)
+                    .is_some_and(|v| desired.backend.is_disabled_value(&f, v))
+            })
+        };
+        let follows = match desired.prune {
+            Prune::Delete => now.is_none(),
+            Prune::Disable | Prune::Deactivate => match now {
+                Some(user) => disabled(user),
+                // `pruneAfter` deletes what fleetform disabled long enough ago.
+                None => desired.prune_after.is_some(),
+            },
+            Prune::Keep => now == Some(was),
+        };
+        if !follows {
+            return Err(fail(format!(
+                "{key} left the file and does not follow prune: {}: {now:?}\n{text}",
+                desired.prune.name()
+            )));
+        }
+    }
+    for key in live.users.keys() {
+        if !before.live.users.contains_key(key)
+            && !desired.users.contains_key(key)
+            && !expected_failures.contains(key)
+        {
+            return Err(fail(format!("{key} appeared outside the fleet\n{text}")));
+        }
+    }
+    let again = fleetform::make_plan(backend, desired)
+        .await
+        .map_err(|e| fail(format!("re-plan: {e:#}")))?;
+    let stray: Vec<&Action> = again
+        .actions
+        .iter()
+        .filter(|a| !expected_failures.contains(&desired.key(a.email())))
+        .collect();
+    if !stray.is_empty() {
+        return Err(fail(format!("re-plan not empty: {stray:?}\n{text}")));
+    }
+    Ok(())
+}
