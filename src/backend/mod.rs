@@ -33,6 +33,18 @@ pub fn describe(kind: &str) -> Option<&'static Description> {
     }
 }
 
+/// Whether `text` is an id in the backends' UUID form (a telematics `server.instanceId`):
+/// `8-4-4-4-12` hexadecimal digits (a UUID in its usual spelling, either case).
+pub fn valid_uuid(text: &str) -> bool {
+    let text = text.trim();
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// A server URL as it may be shown in a message, whatever the backend: anything between `://`
 /// and `@` (user info) is cut.
 pub fn redact_url(url: &str) -> String {

@@ -27,7 +27,7 @@ pub use file::{
     FLEET_NAME_PATTERN, FileRole, FileSafety, FileUser, FleetFile, PRUNE_AFTER_PATTERN, Server,
     schema_json,
 };
-pub use validate::{FORMAT_VERSION, MARKER_ATTRIBUTE, valid_uuid};
+pub use validate::{FORMAT_VERSION, MARKER_ATTRIBUTE};
 pub use yaml::MAX_DOCUMENT_BYTES;
 
 use crate::core::model::Desired;

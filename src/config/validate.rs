@@ -633,7 +633,7 @@ fn check_top(
             let pos = root
                 .get("server")
                 .map_or(root.pos, |(_, server)| value_pos(server, "instanceId"));
-            if valid_uuid(id) {
+            if crate::backend::valid_uuid(id) {
                 instances.push(Given {
                     value: id.trim().to_lowercase(),
                     file,
@@ -935,17 +935,6 @@ fn check_instance(
         }
         None => None,
     }
-}
-
-/// `8-4-4-4-12` hexadecimal digits (a UUID in its usual spelling, either case).
-pub fn valid_uuid(text: &str) -> bool {
-    let text = text.trim();
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn prune_name(prune: Prune) -> &'static str {

@@ -33,6 +33,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
+pub use crate::core::model::same_value;
 use crate::core::model::{
     Action, DISABLED_AT_ATTRIBUTE, Desired, DesiredUser, Field, FieldChange, LinkKind, Live,
     LiveUser, Prune, UserKey, Value, linked,
@@ -138,28 +139,6 @@ pub fn untouchable(desired: &Desired, live: &Live) -> BTreeSet<UserKey> {
         keys.insert(manager.clone());
     }
     keys
-}
-
-/// Whether a live field already has the desired value (see the design comment).
-pub fn same_value(field: &Field, desired: &Value, live: Option<&Value>) -> bool {
-    match field {
-        Field::Attribute(_) => match (desired, live) {
-            (Value::Null, None) => true,
-            (Value::Null, Some(_)) | (_, None) => false,
-            (want, Some(have)) => want == have,
-        },
-        Field::Scalar(scalar) if scalar.spec().empty_is_null => {
-            empty_as_null(desired) == empty_as_null(live.unwrap_or(&Value::Null))
-        }
-        Field::Scalar(_) => desired == live.unwrap_or(&Value::Null),
-    }
-}
-
-fn empty_as_null(value: &Value) -> &Value {
-    match value {
-        Value::Text(text) if text.is_empty() => &Value::Null,
-        other => other,
-    }
 }
 
 fn create(

@@ -5,6 +5,7 @@
 pub(crate) mod diff;
 pub mod model;
 pub(crate) mod objects;
+pub mod phase;
 pub mod plan;
 pub(crate) mod record;
 pub(crate) mod risk;

@@ -1412,3 +1412,26 @@ impl fmt::Display for Problem {
 }
 
 impl std::error::Error for Problem {}
+
+/// Whether a live field already has the desired value (`diff`'s design comment: an
+/// empty text equals null where the field says so; an attribute set to null means absent).
+pub fn same_value(field: &Field, desired: &Value, live: Option<&Value>) -> bool {
+    match field {
+        Field::Attribute(_) => match (desired, live) {
+            (Value::Null, None) => true,
+            (Value::Null, Some(_)) | (_, None) => false,
+            (want, Some(have)) => want == have,
+        },
+        Field::Scalar(scalar) if scalar.spec().empty_is_null => {
+            empty_as_null(desired) == empty_as_null(live.unwrap_or(&Value::Null))
+        }
+        Field::Scalar(_) => desired == live.unwrap_or(&Value::Null),
+    }
+}
+
+fn empty_as_null(value: &Value) -> &Value {
+    match value {
+        Value::Text(text) if text.is_empty() => &Value::Null,
+        other => other,
+    }
+}

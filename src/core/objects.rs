@@ -29,12 +29,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::core::diff::same_value;
+use crate::core::model::same_value;
 use crate::core::model::{
     Action, Desired, DesiredObject, Field, FieldChange, LinkKind, Live, LiveObject, ObjectKind,
     ObjectSpec, Problem, Prune, Subject, Value, linked,
 };
-use crate::core::plan::Phase;
+use crate::core::phase::Phase;
 
 /// The actions that move the managed objects of `live` to `desired` (and link new ones to the
 /// billing account), in no particular order. Never contains a no-op.

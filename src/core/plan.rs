@@ -37,8 +37,6 @@
 //! do) and fails with all of them, each naming the file position and what to do. A plan that
 //! is returned can be applied by the acting account as it stands.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -48,6 +46,7 @@ use crate::core::model::{
     Subject, UserKey, Value, linked,
 };
 use crate::core::model::{Description, RiskClass};
+pub use crate::core::phase::Phase;
 use crate::core::risk::Risk;
 
 /// The version of the JSON plan format (`format_version`).
@@ -106,58 +105,6 @@ impl Assessed {
     /// The label of the `i`th field change of an update (`None` for anything else).
     pub fn change(&self, i: usize) -> Risk {
         self.changes.get(i).copied().unwrap_or(Risk::None)
-    }
-}
-
-/// Execution phases, in the order they run (see the design comment at the top).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Unlink,
-    Disable,
-    Delete,
-    DeleteObject,
-    Update,
-    CreateObject,
-    UpdateObject,
-    Create,
-    Link,
-}
-
-impl Phase {
-    pub fn of(action: &Action) -> Phase {
-        match action {
-            Action::Unlink { .. } => Phase::Unlink,
-            Action::DisableUser { .. } => Phase::Disable,
-            Action::DeleteUser { .. } => Phase::Delete,
-            Action::DeleteObject { .. } => Phase::DeleteObject,
-            Action::UpdateUser { .. } => Phase::Update,
-            Action::CreateObject { .. } => Phase::CreateObject,
-            Action::UpdateObject { .. } => Phase::UpdateObject,
-            Action::CreateUser { .. } => Phase::Create,
-            Action::Link { .. } => Phase::Link,
-        }
-    }
-
-    /// The snake_case name used in the JSON plan.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Unlink => "unlink",
-            Phase::Disable => "disable",
-            Phase::Delete => "delete",
-            Phase::DeleteObject => "delete_object",
-            Phase::Update => "update",
-            Phase::CreateObject => "create_object",
-            Phase::UpdateObject => "update_object",
-            Phase::Create => "create",
-            Phase::Link => "link",
-        }
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -110,7 +110,7 @@ impl TelematicsBackend {
     ) -> anyhow::Result<TelematicsBackend> {
         let base = api::check_url(url, options.insecure_http)?;
         let instance = instance.trim().to_lowercase();
-        if !crate::config::valid_uuid(&instance) {
+        if !crate::backend::valid_uuid(&instance) {
             anyhow::bail!(
                 "the instance id {instance:?} is not a UUID (server.instanceId, or --instance-id)"
             );
