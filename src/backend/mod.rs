@@ -3,6 +3,7 @@
 //! Server ids, wire formats, authentication, paging and retries stay inside `backend/<name>/`;
 //! the engine only sees the backend-neutral model (`crate::core::model`).
 
+pub mod http;
 pub mod telematics;
 pub mod traccar;
 

@@ -28,6 +28,7 @@
 //! 429 is retried for every request but the login; a registration (`POST
 //! /v1/Registration/...`) is never sent twice blindly: `write.rs` reads back first.
 
+pub use crate::backend::http::{ApiError, Failure};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,42 +105,6 @@ impl Credentials {
         ))
     }
 }
-
-/// Why a request failed, which decides whether it may be sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The service refused it (4xx, a malformed answer): sending it again cannot help.
-    Permanent,
-    /// The service certainly did not act on it (no connection, 429).
-    NotApplied,
-    /// It may or may not have been applied (timeout, reset, 5xx).
-    Ambiguous,
-}
-
-/// A request that failed: the request, the status and the service's message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub method: String,
-    pub path: String,
-    pub status: Option<u16>,
-    pub message: String,
-    pub failure: Failure,
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.status {
-            Some(status) => write!(
-                f,
-                "{} {} -> {}: {}",
-                self.method, self.path, status, self.message
-            ),
-            None => write!(f, "{} {} -> {}", self.method, self.path, self.message),
-        }
-    }
-}
-
-impl std::error::Error for ApiError {}
 
 fn classify(status: u16) -> Failure {
     match status {

@@ -7,6 +7,7 @@
 //! live in `Secret`s, and the only URL that carries a token (`/api/session?token=`) is only
 //! ever printed as `/api/session?token=REDACTED`.
 
+pub use crate::backend::http::{ApiError, Failure};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -125,53 +126,7 @@ impl Credentials {
     }
 }
 
-/// Why a request failed, which decides whether it may be sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The server answered that it will not do it (most 4xx, a malformed answer): sending it
-    /// again cannot help.
-    Permanent,
-    /// The server certainly did not act on it (the connection could not be opened, 429): safe to
-    /// send again, whatever the method.
-    NotApplied,
-    /// It may or may not have been applied (timeout, reset, 5xx, a transient storage error):
-    /// safe to send again only when it is idempotent; a create must be checked first.
-    Ambiguous,
-}
-
-/// A request that failed: the request, the status and the first line of the server's message.
-/// Traccar answers errors with a Java stack trace whose first line is `<exception>: <message>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub method: String,
-    pub path: String,
-    pub status: Option<u16>,
-    pub message: String,
-    pub failure: Failure,
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.status {
-            Some(status) => write!(
-                f,
-                "{} {} -> {}: {}",
-                self.method, self.path, status, self.message
-            ),
-            None => write!(f, "{} {} -> {}", self.method, self.path, self.message),
-        }
-    }
-}
-
-impl std::error::Error for ApiError {}
-
 impl ApiError {
-    /// True when the request may not have been applied, or certainly was not: worth checking
-    /// and trying again, as opposed to a refusal.
-    pub fn is_retryable(&self) -> bool {
-        self.failure != Failure::Permanent
-    }
-
     /// The error of an HTTP answer with a non-success status.
     fn from_answer(method: &str, shown: &str, status: StatusCode, body: &[u8]) -> ApiError {
         let text = String::from_utf8_lossy(body);
