@@ -825,24 +825,7 @@ impl Action {
                 }
             }
             "update_user" => {
-                let mut changes = Vec::new();
-                let given = json
-                    .get("changes")
-                    .and_then(J::as_array)
-                    .ok_or("missing `changes`")?;
-                for change in given {
-                    let name = change
-                        .get("field")
-                        .and_then(J::as_str)
-                        .ok_or("missing `field`")?;
-                    let field = field(name)?;
-                    let at = |key: &str| change.get(key).unwrap_or(&J::Null);
-                    changes.push(FieldChange {
-                        before: Value::from_json_as(&field, at("before"))?,
-                        after: Value::from_json_as(&field, at("after"))?,
-                        field,
-                    });
-                }
+                let changes = changes_from_json(json, &field)?;
                 Action::UpdateUser {
                     email,
                     adopt: json.get("adopt").and_then(J::as_bool).unwrap_or(false),
@@ -908,24 +891,7 @@ impl Action {
                 Action::CreateObject { kind, key, fields }
             }
             "update_object" => {
-                let mut changes = Vec::new();
-                let given = json
-                    .get("changes")
-                    .and_then(J::as_array)
-                    .ok_or("missing `changes`")?;
-                for change in given {
-                    let name = change
-                        .get("field")
-                        .and_then(J::as_str)
-                        .ok_or("missing `field`")?;
-                    let field = field(name)?;
-                    let at = |key: &str| change.get(key).unwrap_or(&J::Null);
-                    changes.push(FieldChange {
-                        before: Value::from_json_as(&field, at("before"))?,
-                        after: Value::from_json_as(&field, at("after"))?,
-                        field,
-                    });
-                }
+                let changes = changes_from_json(json, &field)?;
                 Action::UpdateObject {
                     kind,
                     key,
@@ -1434,4 +1400,32 @@ fn empty_as_null(value: &Value) -> &Value {
         Value::Text(text) if text.is_empty() => &Value::Null,
         other => other,
     }
+}
+
+/// The `changes` of an `update_user` or `update_object` in the JSON plan, each value typed by
+/// its field (`field` names the fields the action's subject has).
+fn changes_from_json(
+    json: &serde_json::Value,
+    field: &dyn Fn(&str) -> Result<Field, String>,
+) -> Result<Vec<FieldChange>, String> {
+    use serde_json::Value as J;
+    let given = json
+        .get("changes")
+        .and_then(J::as_array)
+        .ok_or("missing `changes`")?;
+    let mut changes = Vec::new();
+    for change in given {
+        let name = change
+            .get("field")
+            .and_then(J::as_str)
+            .ok_or("missing `field`")?;
+        let field = field(name)?;
+        let at = |key: &str| change.get(key).unwrap_or(&J::Null);
+        changes.push(FieldChange {
+            before: Value::from_json_as(&field, at("before"))?,
+            after: Value::from_json_as(&field, at("after"))?,
+            field,
+        });
+    }
+    Ok(changes)
 }

@@ -520,18 +520,7 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
     }
 
     let objects = objects(plan);
-    let mut object_blocks: Vec<(Risk, &ObjectBlock, &Vec<Step<'_>>)> = objects
-        .iter()
-        .map(|(key, steps)| {
-            let worst = steps
-                .iter()
-                .map(|(_, r)| r.risk)
-                .min()
-                .unwrap_or(Risk::None);
-            (worst, key, steps)
-        })
-        .collect();
-    object_blocks.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let object_blocks = riskiest_first(&objects);
     if !object_blocks.is_empty() {
         writeln!(out)?;
         writeln!(out, "#### Changes per object, riskiest first")?;
@@ -600,18 +589,7 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
     }
 
     let users = users(plan);
-    let mut blocks: Vec<(Risk, &UserKey, &Vec<Step<'_>>)> = users
-        .iter()
-        .map(|(key, steps)| {
-            let worst = steps
-                .iter()
-                .map(|(_, r)| r.risk)
-                .min()
-                .unwrap_or(Risk::None);
-            (worst, key, steps)
-        })
-        .collect();
-    blocks.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let blocks = riskiest_first(&users);
 
     if !blocks.is_empty() {
         writeln!(out)?;
@@ -1367,4 +1345,24 @@ mod tests {
         }
         assert!(text(&representative(), &mut Broken, false).is_err());
     }
+}
+
+/// The blocks of a markdown plan (per object or per user) with the riskiest step of each,
+/// riskiest first, then by key.
+fn riskiest_first<'a, 'p, K: Ord>(
+    blocks: &'a BTreeMap<K, Vec<Step<'p>>>,
+) -> Vec<(Risk, &'a K, &'a Vec<Step<'p>>)> {
+    let mut out: Vec<(Risk, &K, &Vec<Step<'p>>)> = blocks
+        .iter()
+        .map(|(key, steps)| {
+            let worst = steps
+                .iter()
+                .map(|(_, r)| r.risk)
+                .min()
+                .unwrap_or(Risk::None);
+            (worst, key, steps)
+        })
+        .collect();
+    out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    out
 }
