@@ -898,6 +898,26 @@ fn action_json(action: &Action, risk: Risk) -> serde_json::Value {
     serde_json::Value::Object(object)
 }
 
+/// The blocks of a markdown plan (per object or per user) with the riskiest step of each,
+/// riskiest first, then by key.
+fn riskiest_first<'a, 'p, K: Ord>(
+    blocks: &'a BTreeMap<K, Vec<Step<'p>>>,
+) -> Vec<(Risk, &'a K, &'a Vec<Step<'p>>)> {
+    let mut out: Vec<(Risk, &K, &Vec<Step<'p>>)> = blocks
+        .iter()
+        .map(|(key, steps)| {
+            let worst = steps
+                .iter()
+                .map(|(_, r)| r.risk)
+                .min()
+                .unwrap_or(Risk::None);
+            (worst, key, steps)
+        })
+        .collect();
+    out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[allow(unused_imports, reason = "not every test module needs both")]
@@ -1345,24 +1365,4 @@ mod tests {
         }
         assert!(text(&representative(), &mut Broken, false).is_err());
     }
-}
-
-/// The blocks of a markdown plan (per object or per user) with the riskiest step of each,
-/// riskiest first, then by key.
-fn riskiest_first<'a, 'p, K: Ord>(
-    blocks: &'a BTreeMap<K, Vec<Step<'p>>>,
-) -> Vec<(Risk, &'a K, &'a Vec<Step<'p>>)> {
-    let mut out: Vec<(Risk, &K, &Vec<Step<'p>>)> = blocks
-        .iter()
-        .map(|(key, steps)| {
-            let worst = steps
-                .iter()
-                .map(|(_, r)| r.risk)
-                .min()
-                .unwrap_or(Risk::None);
-            (worst, key, steps)
-        })
-        .collect();
-    out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    out
 }
