@@ -45,11 +45,11 @@ use serde_json::{Value as Json, json};
 use traccar_sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
 
 /// Every user's effective access, by lower-cased email: the uniqueIds of the devices it sees.
-type Effective = BTreeMap<String, BTreeSet<String>>;
+pub type Effective = BTreeMap<String, BTreeSet<String>>;
 
 /// Every user's effective access in the store, by lower-cased email: the uniqueIds of the
 /// devices it may see, linked directly or in a linked group or any group below one.
-fn effective(store: &Store) -> Effective {
+pub fn effective(store: &Store) -> Effective {
     let mut out = BTreeMap::new();
     for user in store.users() {
         let mut groups = store.linked(ObjectType::User, user.id, ObjectType::Group);

@@ -15,7 +15,9 @@
 use std::collections::BTreeSet;
 
 use fleetform::backend::Backend;
-use fleetform::core::model::{Action, Desired, Field, Live, Prune, Scope, UserKey, Value, linked};
+use fleetform::core::model::{
+    Action, Desired, Field, Live, LiveObject, ObjectKind, Prune, Scope, UserKey, Value, linked,
+};
 use fleetform::core::plan::Plan;
 use proptest::test_runner::TestCaseError;
 
@@ -58,6 +60,113 @@ fn same_value(field: &Field, want: &Value, have: Option<&Value>) -> bool {
         }
         Field::Scalar(_) => Some(want) == have || (*want == Value::Null && have.is_none()),
     }
+}
+
+/// The object `key` of `kind` in `live`, if the fetch read it.
+fn live_object<'a>(live: &'a Live, kind: ObjectKind, key: &str) -> Option<&'a LiveObject> {
+    live.objects.get(&kind)?.get(key)
+}
+
+/// The object properties of `after` (see the header): every object the file lists holds the
+/// file's fields and this fleet's marker; one of this fleet's that left the file is deleted
+/// when its kind may be and `prune: delete` says so, and is as it was otherwise; every other
+/// object is exactly as it was, and none appeared outside the file.
+fn objects_after(
+    desired: &Desired,
+    before: &Live,
+    live: &Live,
+    text: &str,
+) -> Result<(), TestCaseError> {
+    for spec in desired.backend.objects {
+        let Some(wanted) = desired.objects.get(&spec.kind) else {
+            continue;
+        };
+        let (was, now) = (before.objects.get(&spec.kind), live.objects.get(&spec.kind));
+        let (Some(was), Some(now)) = (was, now) else {
+            return Err(fail(format!("{}s were not read\n{text}", spec.kind)));
+        };
+        for (key, want) in wanted {
+            let Some(have) = now.get(key) else {
+                return Err(fail(format!(
+                    "{} {key} is not on the server\n{text}",
+                    spec.kind
+                )));
+            };
+            for (field, value) in &want.fields {
+                if !same_value(field, value, have.fields.get(field)) {
+                    return Err(fail(format!(
+                        "{} {key}: {field} is {:?}, the file says {value:?}\n{text}",
+                        spec.kind,
+                        have.fields.get(field)
+                    )));
+                }
+            }
+            if have.marker.as_deref() != Some(desired.fleet.as_str()) {
+                return Err(fail(format!(
+                    "{} {key} does not carry fleet {}'s marker: {:?}\n{text}",
+                    spec.kind, desired.fleet, have.marker
+                )));
+            }
+        }
+        for (key, old) in was {
+            if wanted.contains_key(key) {
+                continue;
+            }
+            let ours = old.marker.as_deref() == Some(desired.fleet.as_str());
+            let gone = ours && spec.deletable && desired.prune == Prune::Delete;
+            let follows = if gone {
+                !now.contains_key(key)
+            } else {
+                now.get(key) == Some(&cascaded(desired, spec, old, before, live))
+            };
+            if !follows {
+                return Err(fail(format!(
+                    "{} {key} is outside the file and {}: {old:?} -> {:?}\n{text}",
+                    spec.kind,
+                    if gone { "was not deleted" } else { "changed" },
+                    now.get(key)
+                )));
+            }
+        }
+        if let Some(stray) = now
+            .keys()
+            .find(|key| !was.contains_key(*key) && !wanted.contains_key(*key))
+        {
+            return Err(fail(format!(
+                "{} {stray} appeared outside the file\n{text}",
+                spec.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `old` as the server keeps it once the objects the apply deleted are gone: a reference to
+/// one of them is none (Traccar clears a deleted group from its devices and child groups).
+fn cascaded(
+    desired: &Desired,
+    spec: &fleetform::core::model::ObjectSpec,
+    old: &LiveObject,
+    before: &Live,
+    live: &Live,
+) -> LiveObject {
+    let mut out = old.clone();
+    for (field, value) in &mut out.fields {
+        let Some(target) = spec.reference(field) else {
+            continue;
+        };
+        let Value::Text(name) = value else {
+            continue;
+        };
+        let deleted = live_object(before, target, name).is_some()
+            && live.objects.contains_key(&target)
+            && live_object(live, target, name).is_none()
+            && desired.backend.object(target).is_some();
+        if deleted {
+            *value = Value::Null;
+        }
+    }
+    out
 }
 
 /// What `before` read, for `after`.
@@ -109,11 +218,19 @@ pub async fn before<B: Backend>(
                 })
             }),
             Action::DeleteUser { .. } => user.is_some(),
-            // The generated files have no object sections (objects have their own property
-            // test in src/core/objects.rs): an object action here is a bug.
-            Action::CreateObject { .. }
-            | Action::UpdateObject { .. }
-            | Action::DeleteObject { .. } => false,
+            Action::CreateObject { kind, key, .. } => live_object(&live, *kind, key).is_none(),
+            Action::UpdateObject {
+                kind,
+                key,
+                adopt,
+                changes,
+            } => live_object(&live, *kind, key).is_some_and(|have| {
+                *adopt
+                    || changes
+                        .iter()
+                        .any(|c| !same_value(&c.field, &c.after, have.fields.get(&c.field)))
+            }),
+            Action::DeleteObject { kind, key } => live_object(&live, *kind, key).is_some(),
         };
         if !effective {
             return Err(fail(format!("no-op action {action:?}")));
@@ -220,6 +337,7 @@ pub async fn after<B: Backend>(
             return Err(fail(format!("{key} appeared outside the fleet\n{text}")));
         }
     }
+    objects_after(desired, &before.live, &live, text)?;
     let again = fleetform::make_plan(backend, desired)
         .await
         .map_err(|e| fail(format!("re-plan: {e:#}")))?;

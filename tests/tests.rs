@@ -18,6 +18,7 @@ mod e2e;
 mod faults;
 mod gitops;
 mod objects;
+mod objects_property;
 mod observations;
 mod property;
 mod requests;
