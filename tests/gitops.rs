@@ -16,7 +16,7 @@ use crate::e2e::{Env, Run, bin, env, password as secret, run};
 use crate::e2e::BASE as FLEET;
 
 /// Runs the binary as the demo administrator against `env`.
-fn fleetform(env: &Env, args: &[&str], files: &[&Path]) -> Run {
+pub fn fleetform(env: &Env, args: &[&str], files: &[&Path]) -> Run {
     run(bin()
         .args(args)
         .args(files)

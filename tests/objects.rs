@@ -65,6 +65,21 @@ fn linked(env: &Env, user: i64, property: ObjectType, id: i64) -> bool {
     })
 }
 
+/// An object's attributes without fleetform's applied record, which must be there
+/// (`v1:<digest>:<fields>`).
+fn without_record(attributes: &Json) -> Json {
+    let mut out = attributes.clone();
+    let record = out
+        .as_object_mut()
+        .and_then(|a| a.remove("fleetformApplied"))
+        .unwrap_or_default();
+    assert!(
+        record.as_str().is_some_and(|r| r.starts_with("v1:")),
+        "no applied record in {attributes}"
+    );
+    out
+}
+
 async fn replan_is_empty(env: &Env, credentials: &Credentials, yaml: &str) {
     let again = env.plan_as(credentials, yaml).await.expect("plan");
     assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
@@ -138,7 +153,7 @@ users:
     assert_eq!(north["groupId"], group_id(&env, "Vienna").await);
     assert_eq!(linz["groupId"], north["id"]);
     assert_eq!(
-        north["attributes"],
+        without_record(&north["attributes"]),
         json!({"depot": "north", "fleetform": "acme-bikes"})
     );
     assert_eq!(
@@ -151,7 +166,7 @@ users:
     assert_eq!(new["groupId"], linz["id"]);
     assert_eq!(new["category"], "bicycle");
     assert_eq!(
-        new["attributes"],
+        without_record(&new["attributes"]),
         json!({"frame": "L", "fleetform": "acme-bikes"})
     );
 
@@ -554,7 +569,9 @@ users:
     let plan = env.plan_as(&env.admin, &all.stdout).await.expect("plan");
     assert!(
         plan.actions.iter().all(
-            |a| matches!(a, Action::UpdateObject { adopt: true, changes, .. } if changes.is_empty())
+            // The adoption also writes the object's applied record, nothing else.
+            |a| matches!(a, Action::UpdateObject { adopt: true, changes, .. }
+                if changes.iter().all(|c| c.field.name() == "attributes.fleetformApplied"))
         ),
         "only adoptions: {:?}",
         plan.actions
@@ -1006,4 +1023,72 @@ async fn saved_plans_carry_geofence_links_and_notice_their_changes() {
     assert!(linked(&env, rider, ObjectType::Geofence, a));
     assert!(!linked(&env, rider, ObjectType::Geofence, b));
     replan_is_empty(&env, &env.admin, &yaml).await;
+}
+
+/// Objects carry an applied record as users do, so `drift` tells a change made by hand on the
+/// server (drift) from a change of the file not applied yet (pending), object by object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_tells_an_object_changed_by_hand_from_a_file_change() {
+    let env = env().await;
+    let yaml = file(
+        "devices:\n  BT-000101: { name: Bike 101, category: bicycle }\ngeofences:\n  depot: { area: \"CIRCLE (48.2 16.3, 200)\", description: Main depot }\nusers: []\n",
+    );
+    env.apply(&yaml).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = |yaml: &str| -> (i32, Json) {
+        let path = dir.path().join("fleet.yaml");
+        std::fs::write(&path, yaml).expect("write");
+        let run = crate::gitops::fleetform(&env, &["drift", "--format", "json", "-f"], &[&path]);
+        let json = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr));
+        (run.code, json)
+    };
+    let (code, r) = report(&yaml);
+    assert_eq!(code, 0, "{r}");
+
+    // Renamed by hand: drift, about the device, no user named.
+    let mut bike = device(&env, "BT-000101").await.expect("device");
+    bike["name"] = json!("Renamed");
+    let id = bike["id"].as_i64().expect("id");
+    env.admin(
+        reqwest::Method::PUT,
+        &format!("/api/devices/{id}"),
+        Some(bike),
+    )
+    .await;
+    let (code, r) = report(&yaml);
+    assert_eq!(code, 3, "{r}");
+    assert_eq!(r["drift"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["drift"][0]["object"], "device BT-000101", "{r}");
+    assert!(r["drift"][0].get("email").is_none(), "{r}");
+    assert!(
+        r["drift"][0]["change"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("name:")),
+        "{r}"
+    );
+    assert_eq!(r["pending"], json!([]), "{r}");
+
+    // The plan that repairs it shows the change, never the record (bookkeeping, JSON only).
+    for format in ["text", "markdown"] {
+        let path = dir.path().join("fleet.yaml");
+        let run = crate::gitops::fleetform(&env, &["plan", "--format", format, "-f"], &[&path]);
+        assert!(
+            run.stdout.contains("Renamed"),
+            "{}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(!run.stdout.contains("fleetformApplied"), "{}", run.stdout);
+    }
+
+    // The file changes the geofence: pending (the server is as fleetform left it).
+    let (code, r) = report(&yaml.replace("Main depot", "North depot"));
+    assert_eq!(code, 3, "the device is still drift: {r}");
+    assert_eq!(r["pending"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["pending"][0]["object"], "geofence depot", "{r}");
+    assert_eq!(
+        r["pending"][0]["reason"], "the file changed since the last apply",
+        "{r}"
+    );
 }

@@ -16,13 +16,20 @@
 //! file, or users applied by an older fleetform never show bookkeeping-only changes). The
 //! record is therefore only refreshed together with a real change.
 //!
+//! Objects (the file's sections) of a kind with attributes carry a record of the same form in
+//! their attributes: the digest of `{"fields": {...}}` over the fields the entry manages (an
+//! object has no link lists of its own). It is stamped, written and dropped from record-only
+//! updates the same way, so `views::drift` tells pending from drift for objects too. A kind
+//! without attributes has nowhere to keep one: its differences stay pending.
+//!
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
 use crate::core::model::{
-    Action, Desired, DesiredUser, Field, Live, LiveUser, Problem, UserKey, Value,
+    Action, Desired, DesiredObject, DesiredUser, Field, Live, LiveObject, LiveUser, ObjectSpec,
+    Problem, UserKey, Value,
 };
 use crate::core::model::{Description, Links, linked};
 use crate::core::plan::{self, Plan};
@@ -174,11 +181,90 @@ pub fn live_matches_record(backend: &Description, user: &LiveUser, record: &Reco
     digest(backend, values.iter().map(|(f, v)| (f, v)), &user.links) == record.digest
 }
 
-/// The desired state with every user's record added as a managed attribute. A backend whose
-/// users have no attributes has nowhere to keep the record: its desired state is not stamped
-/// (`views::drift` then counts every difference as pending).
+/// The managed fields of a desired object the record covers (not the record itself).
+fn object_fields(object: &DesiredObject) -> impl Iterator<Item = (&Field, &Value)> {
+    object.fields.iter().filter(|(field, _)| !is_record(field))
+}
+
+/// The digest of a managed object's fields: `{"fields": {...}}` hashed as a user's digest is
+/// (objects have no link lists of their own).
+fn object_digest<'a>(fields: impl Iterator<Item = (&'a Field, &'a Value)>) -> String {
+    let fields: BTreeMap<String, serde_json::Value> = fields
+        .map(|(field, value)| (field.name(), canonical_value(field, value)))
+        .collect();
+    let canonical = serde_json::json!({ "fields": fields });
+    let hash = Sha256::digest(canonical.to_string().as_bytes());
+    hex::encode(hash.get(..16).unwrap_or_default())
+}
+
+/// The digest of a desired object's state (record excluded).
+pub fn desired_object_digest(object: &DesiredObject) -> String {
+    object_digest(object_fields(object))
+}
+
+/// The record fleetform writes on an object it applies `object` to: the same form as a
+/// user's, `v1:<digest>:<fields>`, in the object's attributes.
+pub fn object_record_of(object: &DesiredObject) -> Value {
+    let names: Vec<String> = object_fields(object)
+        .map(|(f, _)| f.name().replace('%', "%25").replace(',', "%2C"))
+        .collect();
+    Value::Text(format!(
+        "{RECORD_VERSION}:{}:{}",
+        desired_object_digest(object),
+        names.join(",")
+    ))
+}
+
+/// The record a live object of `spec`'s kind carries, if it has a readable one.
+pub fn live_object_record(spec: &'static ObjectSpec, object: &LiveObject) -> Option<Record> {
+    let Some(Value::Text(text)) = object.fields.get(&applied_field()) else {
+        return None;
+    };
+    let rest = text.strip_prefix(RECORD_VERSION)?.strip_prefix(':')?;
+    let (digest, names) = rest.split_once(':')?;
+    let fields = names
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| spec.field(&n.replace("%2C", ",").replace("%25", "%")))
+        .collect::<Option<Vec<Field>>>()?;
+    Some(Record {
+        digest: digest.to_string(),
+        fields,
+    })
+}
+
+/// Whether the live object, projected onto the fields the record covers, is what it records.
+pub fn live_object_matches_record(object: &LiveObject, record: &Record) -> bool {
+    let values: Vec<(Field, Value)> = record
+        .fields
+        .iter()
+        .map(|f| {
+            (
+                f.clone(),
+                object.fields.get(f).cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    object_digest(values.iter().map(|(f, v)| (f, v))) == record.digest
+}
+
+/// The desired state with every user's record added as a managed attribute, and every
+/// object's where its kind has attributes. A backend whose users have no attributes has
+/// nowhere to keep the record: its users are not stamped (`views::drift` then counts every
+/// difference as pending), and neither are objects of a kind without attributes.
 pub fn stamp(desired: &Desired) -> Desired {
     let mut stamped = desired.clone();
+    for spec in desired.backend.objects.iter().filter(|s| s.attributes) {
+        for object in stamped
+            .objects
+            .get_mut(&spec.kind)
+            .into_iter()
+            .flat_map(|objects| objects.values_mut())
+        {
+            let record = object_record_of(object);
+            object.fields.insert(applied_field(), record);
+        }
+    }
     if !desired.backend.capabilities.attributes {
         return stamped;
     }
@@ -194,7 +280,7 @@ pub fn stamp(desired: &Desired) -> Desired {
 pub fn plan_recorded(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
     let mut plan = plan::plan(&stamp(desired), live)?;
     let record_only = |action: &Action| match action {
-        Action::UpdateUser { changes, adopt, .. } => {
+        Action::UpdateUser { changes, adopt, .. } | Action::UpdateObject { changes, adopt, .. } => {
             !*adopt && changes.iter().all(|c| is_record(&c.field))
         }
         _ => false,
@@ -202,9 +288,13 @@ pub fn plan_recorded(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem
     let busy: BTreeSet<UserKey> = plan
         .actions
         .iter()
-        .filter(|a| !record_only(a))
+        .filter(|a| !record_only(a) && a.object().is_none())
         .map(|a| plan.key(a.email()))
         .collect();
-    plan.retain(|a| !record_only(a) || busy.contains(&desired.key(a.email())));
+    // An object's record is refreshed only with a real change of the object, which the same
+    // update carries; a user's also with its link actions.
+    plan.retain(|a| {
+        !record_only(a) || (a.object().is_none() && busy.contains(&desired.key(a.email())))
+    });
     Ok(plan)
 }

@@ -18,6 +18,10 @@
 //!
 //! Creates, deletes, disables and adoptions are always *pending*.
 //!
+//! Objects (the file's sections) follow the same rule with the object's own record
+//! (`core::record`, over the fields its entry manages); a kind without attributes keeps no
+//! record, so its differences are *pending*, said why.
+//!
 //! Where the server keeps an audit log the account may read (Traccar 6.7+, administrators),
 //! the command adds who changed each drifted user and when (`Backend::audit`), or that the log
 //! has no entry about it; elsewhere the report simply has no such section.
@@ -36,7 +40,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::backend::AuditEntry;
-use crate::core::model::{Action, Desired, Field, Live, UserKey};
+use crate::core::model::{Action, Desired, Field, Live, ObjectKind, UserKey};
 use crate::core::plan::Plan;
 use crate::core::record::*;
 
@@ -83,9 +87,14 @@ impl Report {
         }
     }
 
-    /// The users with at least one drifted difference, keyed as `desired`'s backend keys them.
+    /// The users with at least one drifted difference, keyed as `desired`'s backend keys them
+    /// (objects are not users: they are left out).
     pub fn drifted_users(&self, desired: &Desired) -> BTreeSet<UserKey> {
-        self.drift.iter().map(|d| desired.key(&d.email)).collect()
+        self.drift
+            .iter()
+            .filter(|d| d.object.is_none())
+            .map(|d| desired.key(&d.email))
+            .collect()
     }
 }
 
@@ -125,45 +134,42 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
             )
         }
     };
-    let mut push = |email: &str, change: String, verdict: Verdict| {
+    let mut push = |email: &str, object: Option<String>, change: String, verdict: Verdict| {
         let (list, reason) = match verdict {
             Verdict::Pending(r) => (&mut report.pending, r),
             Verdict::Drift(r) => (&mut report.drift, r),
         };
         list.push(Difference {
             email: email.to_string(),
-            object: None,
+            object,
             change,
             reason: reason.to_string(),
         });
     };
-    let mut objects: Vec<Difference> = Vec::new();
     for action in &plan.actions {
         let email = action.email();
         if let Some((kind, key)) = action.object() {
-            objects.extend(object_differences(desired, action).into_iter().map(
-                |(change, reason)| Difference {
-                    email: String::new(),
-                    object: Some(format!("{kind} {key}")),
-                    change,
-                    reason: reason.to_string(),
-                },
-            ));
+            for (change, verdict) in object_differences(desired, live, action) {
+                push("", Some(format!("{kind} {key}")), change, verdict);
+            }
             continue;
         }
         match action {
             Action::CreateUser { .. } => push(
                 email,
+                None,
                 "create user".into(),
                 Verdict::Pending("in the file, not on the server"),
             ),
             Action::DeleteUser { .. } => push(
                 email,
+                None,
                 "delete user".into(),
                 Verdict::Pending("managed by this fleet, not in the file"),
             ),
             Action::DisableUser { .. } => push(
                 email,
+                None,
                 "disable user".into(),
                 Verdict::Pending("managed by this fleet, not in the file"),
             ),
@@ -171,21 +177,28 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
                 if *adopt {
                     push(
                         email,
+                        None,
                         format!("adopt into fleet {}", desired.fleet),
                         Verdict::Pending("in the file, not yet marked as this fleet's"),
                     );
                 }
                 for change in changes.iter().filter(|c| !is_record(&c.field)) {
                     let text = format!("{}: {} -> {}", change.field, change.before, change.after);
-                    push(email, text, verdict(email, Some(&change.field)));
+                    push(email, None, text, verdict(email, Some(&change.field)));
                 }
             }
             Action::Link { kind, target, .. } => {
-                push(email, format!("link {kind} {target}"), verdict(email, None));
+                push(
+                    email,
+                    None,
+                    format!("link {kind} {target}"),
+                    verdict(email, None),
+                );
             }
             Action::Unlink { kind, target, .. } => {
                 push(
                     email,
+                    None,
                     format!("unlink {kind} {target}"),
                     verdict(email, None),
                 );
@@ -195,32 +208,75 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
             | Action::DeleteObject { .. } => {}
         }
     }
-    report.pending.extend(objects);
     report
 }
 
-/// The differences of one object action, all *pending*: objects carry no applied record, so
-/// a change made on the server cannot be told from a change to the file (see the README).
-fn object_differences(desired: &Desired, action: &Action) -> Vec<(String, &'static str)> {
-    const UNRECORDED: &str = "objects carry no record of an earlier apply: a change on the server and a change to \
-         the file look the same";
+/// The verdict on a change of the object `key` of `kind`, by the rule in the design comment
+/// applied to the object's record. A kind without attributes has no record: pending.
+fn object_verdict(
+    desired: &Desired,
+    live: &Live,
+    (kind, key): (ObjectKind, &str),
+    field: &Field,
+) -> Verdict {
+    let (Some(spec), Some(want), Some(have)) = (
+        desired.backend.object(kind),
+        desired.objects.get(&kind).and_then(|o| o.get(key)),
+        live.objects.get(&kind).and_then(|o| o.get(key)),
+    ) else {
+        return Verdict::Pending("not in the file");
+    };
+    if !spec.attributes {
+        return Verdict::Pending(
+            "objects of this kind have no attributes to keep a record of an earlier apply in: \
+             a change on the server and a change to the file look the same",
+        );
+    }
+    let Some(record) = live_object_record(spec, have) else {
+        return Verdict::Pending("no record of an earlier apply on this object");
+    };
+    if record.digest == desired_object_digest(want) {
+        Verdict::Drift("changed on the server after fleetform applied this file")
+    } else if live_object_matches_record(have, &record) {
+        Verdict::Pending("the file changed since the last apply")
+    } else if !record.fields.contains(field) {
+        Verdict::Pending("newly managed by the file")
+    } else {
+        Verdict::Drift(
+            "changed on the server after the last apply (the file changed too, so this may \
+             also be pending)",
+        )
+    }
+}
+
+/// The differences of one object action, with their verdicts.
+fn object_differences(desired: &Desired, live: &Live, action: &Action) -> Vec<(String, Verdict)> {
     match action {
-        Action::CreateObject { .. } => vec![("create".into(), "in the file, not on the server")],
-        Action::DeleteObject { .. } => {
-            vec![("delete".into(), "managed by this fleet, not in the file")]
-        }
-        Action::UpdateObject { changes, adopt, .. } => {
+        Action::CreateObject { .. } => vec![(
+            "create".into(),
+            Verdict::Pending("in the file, not on the server"),
+        )],
+        Action::DeleteObject { .. } => vec![(
+            "delete".into(),
+            Verdict::Pending("managed by this fleet, not in the file"),
+        )],
+        Action::UpdateObject {
+            kind,
+            key,
+            changes,
+            adopt,
+        } => {
             let mut out = Vec::new();
             if *adopt {
                 out.push((
                     format!("adopt into fleet {}", desired.fleet),
-                    "in the file, not yet marked as this fleet's",
+                    Verdict::Pending("in the file, not yet marked as this fleet's"),
                 ));
             }
-            out.extend(changes.iter().map(|c| {
+            out.extend(changes.iter().filter(|c| !is_record(&c.field)).map(|c| {
                 (
                     format!("{}: {} -> {}", c.field, c.before, c.after),
-                    UNRECORDED,
+                    object_verdict(desired, live, (*kind, key), &c.field),
                 )
             }));
             out
@@ -471,53 +527,57 @@ mod tests {
         assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
     }
 
-    /// Objects carry no applied record: every difference is pending, said why, and the text
-    /// names the object.
+    /// Objects follow their applied record as users do: without one every difference is
+    /// pending, said why, and the text names the object; with the record of the file's
+    /// current entry a difference is drift; with the record of an older entry, and the object
+    /// still as recorded, pending.
     #[test]
-    fn object_differences_are_pending() {
+    fn object_differences_follow_their_record() {
         use crate::backend::traccar::rules::DEVICE_OBJECT;
         use crate::core::model::{DesiredObject, LiveObject};
         let name = TRACCAR
             .object(DEVICE_OBJECT)
             .and_then(|s| s.field("name"))
             .expect("name");
+        let entry = |key: &str, fields: Vec<(Field, Value)>| DesiredObject {
+            key: key.into(),
+            fields: fields.into_iter().collect(),
+            origin: None,
+        };
+        let bike = entry("BT-1", vec![(name.clone(), Value::Text("Bike".into()))]);
         let mut d = desired(vec![]);
         d.objects.insert(
             DEVICE_OBJECT,
             [
-                (
-                    "BT-1".to_string(),
-                    DesiredObject {
-                        key: "BT-1".into(),
-                        fields: [(name.clone(), Value::Text("Bike".into()))].into(),
-                        origin: None,
-                    },
-                ),
-                (
-                    "BT-2".to_string(),
-                    DesiredObject {
-                        key: "BT-2".into(),
-                        fields: Default::default(),
-                        origin: None,
-                    },
-                ),
+                ("BT-1".to_string(), bike.clone()),
+                ("BT-2".to_string(), entry("BT-2", vec![])),
             ]
             .into(),
         );
-        let mut l = live("admin", vec![]);
-        l.objects.insert(
-            DEVICE_OBJECT,
-            [(
-                "BT-1".to_string(),
-                LiveObject {
-                    key: "BT-1".into(),
-                    marker: Some(FLEET.into()),
-                    fields: [(name, Value::Text("Renamed by hand".into()))].into(),
-                },
-            )]
-            .into(),
-        );
-        let r = report(&d, &l);
+        let live_with = |record: Option<Value>| {
+            let mut fields: BTreeMap<Field, Value> =
+                [(name.clone(), Value::Text("Renamed by hand".into()))].into();
+            if let Some(record) = record {
+                fields.insert(applied_field(), record);
+            }
+            let mut l = live("admin", vec![]);
+            l.objects.insert(
+                DEVICE_OBJECT,
+                [(
+                    "BT-1".to_string(),
+                    LiveObject {
+                        key: "BT-1".into(),
+                        marker: Some(FLEET.into()),
+                        fields,
+                    },
+                )]
+                .into(),
+            );
+            l
+        };
+
+        // No record: pending.
+        let r = report(&d, &live_with(None));
         assert_eq!(r.exit_code(), EXIT_PENDING, "{r:?}");
         assert!(r.drift.is_empty());
         let got: Vec<(Option<&str>, &str)> = r
@@ -537,10 +597,32 @@ mod tests {
         let out = String::from_utf8(out).expect("utf-8");
         assert!(
             out.contains(
-                "  device BT-1: name: \"Renamed by hand\" -> \"Bike\" (objects carry no record"
+                "  device BT-1: name: \"Renamed by hand\" -> \"Bike\" (no record of an earlier apply on this object)"
             ),
             "{out}"
         );
+
+        // fleetform applied this entry, then someone renamed the device: drift.
+        let r = report(&d, &live_with(Some(object_record_of(&bike))));
+        assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
+        assert_eq!(r.drift.len(), 1, "{r:?}");
+        assert_eq!(r.drift[0].object.as_deref(), Some("device BT-1"));
+
+        // fleetform applied an older entry (the name by hand was the file's then): pending.
+        let old = entry(
+            "BT-1",
+            vec![(name.clone(), Value::Text("Renamed by hand".into()))],
+        );
+        let r = report(&d, &live_with(Some(object_record_of(&old))));
+        assert_eq!(r.exit_code(), EXIT_PENDING, "{r:?}");
+        assert!(
+            r.pending
+                .iter()
+                .any(|p| p.reason == "the file changed since the last apply"),
+            "{r:?}"
+        );
+
+        let r = report(&d, &live_with(None));
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["pending"][0]["object"], "device BT-2");
         assert!(json["pending"][0].get("email").is_none(), "{json}");

@@ -127,7 +127,7 @@ const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 
 /// Whether a field is shown to people. fleetform's applied record (`fleetformApplied`, see
-/// drift.rs) rides along with every change of a user; it is bookkeeping, not a change anyone
+/// drift.rs) rides along with every change of a user or object; it is bookkeeping, not a change anyone
 /// reviews, so the text and markdown views leave it out (the JSON plan keeps it).
 fn shown(field: &Field) -> bool {
     !matches!(field, Field::Attribute(key) if key == APPLIED_ATTRIBUTE)
@@ -190,12 +190,12 @@ pub fn text_with(
         for (action, assessed) in steps {
             match action {
                 Action::CreateObject { fields, .. } => {
-                    for (field, value) in fields {
+                    for (field, value) in fields.iter().filter(|(f, _)| shown(f)) {
                         writeln!(out, "      {field}: {value}")?;
                     }
                 }
                 Action::UpdateObject { changes, .. } => {
-                    for (i, change) in changes.iter().enumerate() {
+                    for (i, change) in changes.iter().enumerate().filter(|(_, c)| shown(&c.field)) {
                         writeln!(
                             out,
                             "      {}: {} -> {}{}",
@@ -553,7 +553,7 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
         for (action, assessed) in steps {
             match action {
                 Action::CreateObject { fields, .. } => {
-                    for (field, value) in fields {
+                    for (field, value) in fields.iter().filter(|(f, _)| shown(f)) {
                         writeln!(
                             out,
                             "- {}: {}",
@@ -564,7 +564,7 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                     }
                 }
                 Action::UpdateObject { changes, .. } => {
-                    for (i, change) in changes.iter().enumerate() {
+                    for (i, change) in changes.iter().enumerate().filter(|(_, c)| shown(&c.field)) {
                         writeln!(
                             out,
                             "- {}: {} → {}{}",
