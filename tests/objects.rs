@@ -246,7 +246,7 @@ async fn unmarked_objects_are_adopted_and_the_plan_says_so() {
     replan_is_empty(&env, &env.admin, &yaml).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marked_groups_that_leave_the_file_are_pruned_but_devices_never() {
     let env = env().await;
     let first = file(
@@ -283,7 +283,55 @@ async fn marked_groups_that_leave_the_file_are_pruned_but_devices_never() {
         .map(ToString::to_string)
         .collect();
     assert_eq!(deletes, ["delete group Old"]);
-    env.apply(&second).await;
+    // The plan shows what the server does on its own: the device that stays loses its group,
+    // the billing account (linked to what the administrator created for it) loses its link.
+    let mut text = Vec::new();
+    fleetform::views::render::text(&plan, &mut text, false).expect("text");
+    let text = String::from_utf8(text).expect("utf-8");
+    assert!(
+        text.contains("      by the server: device BT-000300: group Old -> none\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "      by the server: {DEMO_MANAGER}: loses its link to it\n"
+        )),
+        "{text}"
+    );
+    let json = fleetform::views::render::json(&plan);
+    let delete = json["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["action"] == "delete_object")
+        .expect("delete");
+    assert_eq!(
+        delete["cascades"][0], "device BT-000300: group Old -> none",
+        "{delete}"
+    );
+    let mut markdown = Vec::new();
+    fleetform::views::render::markdown(&plan, &mut markdown).expect("markdown");
+    let markdown = String::from_utf8(markdown).expect("utf-8");
+    assert!(
+        markdown.contains("- by the server: `device BT-000300: group Old -> none`"),
+        "{markdown}"
+    );
+    // A saved plan keeps the cascade lines and applies (its actions decode exactly).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, saved) = (dir.path().join("fleet.yaml"), dir.path().join("plan.json"));
+    std::fs::write(&path, &second).expect("write");
+    let run = crate::gitops::fleetform(&env, &["plan", "--out"], &[&saved, "-f".as_ref(), &path]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let show = crate::gitops::fleetform(&env, &["show"], &[&saved]);
+    assert!(
+        show.stdout
+            .contains("by the server: device BT-000300: group Old -> none"),
+        "{}{}",
+        show.stdout,
+        show.stderr
+    );
+    let run = crate::gitops::fleetform(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(group(&env, "Old").await.is_none());
     assert!(group(&env, "Kept").await.is_some());
     // The seeded, unmarked groups are never the fleet's to delete.

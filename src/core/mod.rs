@@ -2,6 +2,7 @@
 //! limits and `--target`. Nothing here does I/O, prints, reads the clock or knows about the
 //! command line, YAML or HTTP; everything is a function of its arguments.
 
+pub(crate) mod cascade;
 pub(crate) mod diff;
 pub mod model;
 pub(crate) mod objects;

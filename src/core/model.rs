@@ -1101,6 +1101,20 @@ pub struct RefSpec {
     pub field: &'static str,
     /// The kind of object it names, e.g. `group`.
     pub target: ObjectKind,
+    /// What the server does to an object of this kind when the object it names is deleted
+    /// (shown in plans as the delete's cascade, `core::cascade`).
+    pub on_delete: OnDelete,
+}
+
+/// What a server does to the objects that name a deleted object (`RefSpec::on_delete`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDelete {
+    /// The reference is cleared (Traccar: a deleted group leaves its devices and child groups
+    /// without one).
+    Clear,
+    /// The object is deleted with it (Traccar: deleting a saved command deletes the
+    /// notifications that use it).
+    Delete,
 }
 
 /// A backend's check of a text value of an object field: given the field's name and the text,

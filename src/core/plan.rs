@@ -74,6 +74,9 @@ pub struct Plan {
 pub struct Assessed {
     pub risk: Risk,
     pub changes: Vec<Risk>,
+    /// What the server does on its own because of this action (an object delete's cascade,
+    /// `core::cascade`), one line each, for the views. Empty for every other action.
+    pub cascades: Vec<String>,
 }
 
 impl Assessed {
@@ -89,6 +92,7 @@ impl Assessed {
                         .collect(),
                     _ => Vec::new(),
                 },
+                cascades: Vec::new(),
             };
         }
         Assessed {
@@ -99,6 +103,7 @@ impl Assessed {
                 }
                 _ => Vec::new(),
             },
+            cascades: Vec::new(),
         }
     }
 
@@ -152,6 +157,14 @@ impl Plan {
     pub fn steps(&self) -> impl Iterator<Item = (&Action, &Assessed)> {
         debug_assert_eq!(self.actions.len(), self.risks.len(), "risks in step");
         self.actions.iter().zip(&self.risks)
+    }
+
+    /// Sets the cascade lines of each action (`core::cascade::of`, or as a saved plan holds
+    /// them), in order; missing entries are empty.
+    pub fn set_cascades(&mut self, cascades: Vec<Vec<String>>) {
+        for (assessed, lines) in self.risks.iter_mut().zip(cascades) {
+            assessed.cascades = lines;
+        }
     }
 
     /// Keeps only the actions `keep` accepts (and their assessments).
@@ -228,12 +241,15 @@ pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
         return Err(problems);
     }
     sort(desired.backend, &mut actions);
-    Ok(Plan::new(
+    let cascades = crate::core::cascade::of(desired, live, &actions);
+    let mut plan = Plan::new(
         desired.backend,
         desired.fleet.clone(),
         live.account.clone(),
         actions,
-    ))
+    );
+    plan.set_cascades(cascades);
+    Ok(plan)
 }
 
 /// Puts `actions` in execution order (see the design comment).

@@ -208,6 +208,9 @@ pub fn text_with(
                 }
                 _ => {}
             }
+            for line in &assessed.cascades {
+                writeln!(out, "      by the server: {line}")?;
+            }
         }
     }
 
@@ -578,6 +581,10 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                 }
                 Action::DeleteObject { .. } => {
                     writeln!(out, "- delete the {kind} and its links")?;
+                    for line in &assessed.cascades {
+                        writeln!(out, "- by the server: {}", code(line))?;
+                        lines += 1;
+                    }
                     lines += 1;
                 }
                 _ => {}
@@ -773,7 +780,10 @@ fn code(text: &str) -> String {
 ///     { …, "action": "create_object", "kind": "…", "key": "…", "fields": { … } },
 ///     { …, "action": "update_object", "kind": "…", "key": "…", "adopt": true | false,
 ///       "changes": [ … ] },
-///     { …, "action": "delete_object", "kind": "…", "key": "…" }
+///     { …, "action": "delete_object", "kind": "…", "key": "…",
+///       "cascades": [ "device BT-1: group North -> none", "ann@x.at: loses its link to it" ] }
+///                 // cascades (added in 1, only when there are some): what the server does on
+///                 // its own because of the delete (`core::cascade`)
 ///     { …, "action": "delete_user", "email": "…", "irreversible": true }   // added in 1:
 ///                 // where a delete also erases the user's data (telematics), never undone
 ///   ]
@@ -827,6 +837,11 @@ impl serde::Serialize for JsonActions<'_> {
         let mut seq = serializer.serialize_seq(Some(self.0.actions.len()))?;
         for (action, assessed) in self.0.steps() {
             let mut json = action_json(action, assessed.risk);
+            if !assessed.cascades.is_empty()
+                && let Some(object) = json.as_object_mut()
+            {
+                object.insert("cascades".into(), json!(assessed.cascades));
+            }
             if matches!(action, Action::DeleteUser { .. })
                 && self.0.backend.capabilities.delete_erases_data
                 && let Some(object) = json.as_object_mut()

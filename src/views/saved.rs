@@ -608,7 +608,24 @@ pub fn plan_of(saved: &SavedPlan, account: Account) -> anyhow::Result<Plan> {
                 .map_err(|e| anyhow::anyhow!("saved action {}: {e}", i + 1))
         })
         .collect::<anyhow::Result<Vec<Action>>>()?;
-    let plan = Plan::new(backend, fleet, account, actions);
+    let cascades: Vec<Vec<String>> = saved
+        .plan
+        .get("actions")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            a.get("cascades")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|line| line.as_str().map(str::to_string))
+                .collect()
+        })
+        .collect();
+    let mut plan = Plan::new(backend, fleet, account, actions);
+    // What the server does on its own, as the plan showed it when it was saved.
+    plan.set_cascades(cascades);
     if render::json(&plan).get("actions") != saved.plan.get("actions") {
         bail!(
             "the saved plan's actions do not decode exactly; make a new plan with this fleetform"

@@ -48,7 +48,7 @@ use crate::core::model::{
 };
 use crate::core::model::{
     Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, ObjectKind, ObjectSpec,
-    RefSpec, RiskClass, Rules,
+    OnDelete, RefSpec, RiskClass, Rules,
 };
 use std::collections::BTreeSet;
 
@@ -307,6 +307,7 @@ static OBJECTS: [ObjectSpec; 3] = [
         refs: &[RefSpec {
             field: "parent",
             target: GROUP_OBJECT,
+            on_delete: OnDelete::Clear,
         }],
         attributes: true,
         deletable: true,
@@ -328,6 +329,7 @@ stay, without that group). Left out, groups are not managed.",
         refs: &[RefSpec {
             field: "group",
             target: GROUP_OBJECT,
+            on_delete: OnDelete::Clear,
         }],
         attributes: true,
         deletable: false,
