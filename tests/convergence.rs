@@ -42,7 +42,9 @@ use fleetform::core::model::{Action, UserKey};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Value as Json, json};
-use traccar_sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
+use traccar_sandbox::{
+    FaultHook, LoggedRequest, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion,
+};
 
 /// Every user's effective access, by lower-cased email: the uniqueIds of the devices it sees.
 pub type Effective = BTreeMap<String, BTreeSet<String>>;
@@ -1078,6 +1080,53 @@ async fn build_live(admin: &Admin, case: &Case) -> i64 {
     manager_id
 }
 
+/// An apply watched from inside the sandbox.
+pub struct Watched {
+    pub report: apply::Report,
+    /// Every user's effective access before the apply.
+    pub before: Effective,
+    /// Every user's effective access before each request the apply sent.
+    pub seen: Vec<Effective>,
+    /// The requests the sandbox refused (status outside 2xx).
+    pub refused: Vec<LoggedRequest>,
+}
+
+/// Applies `plan`, recording every user's effective access before each request the sandbox
+/// receives (its fault hook runs before it handles one).
+pub async fn apply_watched(
+    sandbox: &Arc<Sandbox>,
+    backend: &TraccarBackend,
+    plan: &fleetform::core::plan::Plan,
+) -> Watched {
+    let before = sandbox.seed(|store| effective(store));
+    let seen: Arc<Mutex<Vec<Effective>>> = Arc::default();
+    let weak = Arc::downgrade(sandbox);
+    let record = seen.clone();
+    let hook: FaultHook = Arc::new(move |_| {
+        if let Some(sandbox) = weak.upgrade() {
+            let now = sandbox.seed(|store| effective(store));
+            record.lock().expect("lock").push(now);
+        }
+        None
+    });
+    let apply_from = sandbox.requests().len();
+    sandbox.set_fault_hook(Some(hook));
+    let report = apply::apply(backend, plan, &mut Vec::new()).await;
+    sandbox.set_fault_hook(None);
+    let refused = sandbox.requests()[apply_from..]
+        .iter()
+        .filter(|r| !(200..300).contains(&r.status))
+        .cloned()
+        .collect();
+    let seen = std::mem::take(&mut *seen.lock().expect("lock"));
+    Watched {
+        report,
+        before,
+        seen,
+        refused,
+    }
+}
+
 async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
     let config = SandboxConfig {
@@ -1159,26 +1208,12 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     // The effective access of every user before the apply, then at every request the apply
     // sends (the sandbox calls the hook before handling each one).
     let fleet_emails: BTreeSet<String> = USERS.iter().map(|e| e.to_lowercase()).collect();
-    let before = sandbox.seed(|store| effective(store));
-    let seen: Arc<Mutex<Vec<Effective>>> = Arc::default();
-    let weak = Arc::downgrade(&sandbox);
-    let record = seen.clone();
-    let hook: FaultHook = Arc::new(move |_| {
-        if let Some(sandbox) = weak.upgrade() {
-            let now = sandbox.seed(|store| effective(store));
-            record.lock().expect("lock").push(now);
-        }
-        None
-    });
-    let apply_from = sandbox.requests().len();
-    sandbox.set_fault_hook(Some(hook));
-    let report = apply::apply(&backend, &plan, &mut Vec::new()).await;
-    sandbox.set_fault_hook(None);
-    let refused: Vec<_> = sandbox.requests()[apply_from..]
-        .iter()
-        .filter(|r| !(200..300).contains(&r.status))
-        .cloned()
-        .collect();
+    let Watched {
+        report,
+        before,
+        seen,
+        refused,
+    } = apply_watched(&sandbox, &backend, &plan).await;
     let hidden_email = case.hidden.map(|i| USERS[i]);
     match hidden_email {
         None => {
@@ -1233,7 +1268,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     // file's (asserted below), so each state seen must fit in the one before or the one after.
     let after = sandbox.seed(|store| effective(store));
     let none = BTreeSet::new();
-    for (i, state) in seen.lock().expect("lock").iter().enumerate() {
+    for (i, state) in seen.iter().enumerate() {
         for email in &fleet_emails {
             let now = state.get(email).unwrap_or(&none);
             let old = before.get(email).unwrap_or(&none);

@@ -21,9 +21,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use fleetform::apply;
 use fleetform::backend::traccar::api::Credentials;
 use fleetform::backend::traccar::{Options, TraccarBackend};
 use fleetform::cmd::demo::{self, DEMO_ADMIN, DEMO_MANAGER};
@@ -32,9 +31,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use reqwest::Method;
 use serde_json::{Value as Json, json};
-use traccar_sandbox::{FaultHook, Sandbox, SandboxConfig, TraccarVersion};
+use traccar_sandbox::{Sandbox, SandboxConfig, TraccarVersion};
 
-use crate::convergence::{Effective, effective};
+use crate::convergence::{Watched, apply_watched, effective};
 use crate::e2e::password;
 
 const FLEET: &str = "prop";
@@ -486,31 +485,24 @@ async fn build_live(admin: &Caller, manager: &Caller, case: &Case) {
             )
             .await;
         let id = user["id"].as_i64().expect("id");
-        let devices: BTreeSet<i64> = devices
-            .iter()
-            .filter_map(|&d| device_ids.get(DEVICES[d]).copied())
-            .collect();
-        for device in devices {
-            manager
-                .call(
-                    Method::POST,
-                    "/api/permissions",
-                    Some(json!({"userId": id, "deviceId": device})),
-                )
-                .await;
-        }
-        let groups: BTreeSet<i64> = groups
-            .iter()
-            .filter_map(|&g| group_ids.get(GROUPS[g]).copied())
-            .collect();
-        for group in groups {
-            manager
-                .call(
-                    Method::POST,
-                    "/api/permissions",
-                    Some(json!({"userId": id, "groupId": group})),
-                )
-                .await;
+        let links = [
+            ("deviceId", devices, &device_ids, &DEVICES[..]),
+            ("groupId", groups, &group_ids, &GROUPS[..]),
+        ];
+        for (key, picks, ids, names) in links {
+            let targets: BTreeSet<i64> = picks
+                .iter()
+                .filter_map(|&i| ids.get(names[i]).copied())
+                .collect();
+            for target in targets {
+                manager
+                    .call(
+                        Method::POST,
+                        "/api/permissions",
+                        Some(json!({"userId": id, key: target})),
+                    )
+                    .await;
+            }
         }
     }
     for (i, owner) in case.live_geofences.iter().enumerate() {
@@ -582,21 +574,12 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let before_apply = crate::property::before(&backend, &loaded.desired, &plan).await?;
     let outside_before = outside(&admin).await;
 
-    let before = sandbox.seed(|store| effective(store));
-    let seen: Arc<Mutex<Vec<Effective>>> = Arc::default();
-    let weak = Arc::downgrade(&sandbox);
-    let record = seen.clone();
-    let hook: FaultHook = Arc::new(move |_| {
-        if let Some(sandbox) = weak.upgrade() {
-            let now = sandbox.seed(|store| effective(store));
-            record.lock().expect("lock").push(now);
-        }
-        None
-    });
-    let apply_from = sandbox.requests().len();
-    sandbox.set_fault_hook(Some(hook));
-    let report = apply::apply(&backend, &plan, &mut Vec::new()).await;
-    sandbox.set_fault_hook(None);
+    let Watched {
+        report,
+        before,
+        seen,
+        refused,
+    } = apply_watched(&sandbox, &backend, &plan).await;
     prop_assert!(
         report.is_success(),
         "apply failed: {:?}\n{:#?}\n{}",
@@ -604,11 +587,6 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         plan.actions,
         text
     );
-    let refused: Vec<_> = sandbox.requests()[apply_from..]
-        .iter()
-        .filter(|r| !(200..300).contains(&r.status))
-        .cloned()
-        .collect();
     prop_assert!(
         refused.is_empty(),
         "the sandbox refused {refused:?}\n{text}"
@@ -616,7 +594,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
 
     let after = sandbox.seed(|store| effective(store));
     let none = BTreeSet::new();
-    for (i, state) in seen.lock().expect("lock").iter().enumerate() {
+    for (i, state) in seen.iter().enumerate() {
         for rider in RIDERS {
             let now = state.get(rider).unwrap_or(&none);
             let (old, new) = (

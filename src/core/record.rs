@@ -143,6 +143,11 @@ pub struct Record {
 
 /// Reads a record; the field names are `backend`'s.
 pub fn parse_record(backend: &'static Description, value: &Value) -> Option<Record> {
+    parse_with(value, |name| backend.field(name))
+}
+
+/// Reads a record whose field names `field` resolves (a user's or an object kind's).
+fn parse_with(value: &Value, field: impl Fn(&str) -> Option<Field>) -> Option<Record> {
     let Value::Text(text) = value else {
         return None;
     };
@@ -151,12 +156,21 @@ pub fn parse_record(backend: &'static Description, value: &Value) -> Option<Reco
     let fields = names
         .split(',')
         .filter(|n| !n.is_empty())
-        .map(|n| backend.field(&n.replace("%2C", ",").replace("%25", "%")))
+        .map(|n| field(&n.replace("%2C", ",").replace("%25", "%")))
         .collect::<Option<Vec<Field>>>()?;
     Some(Record {
         digest: digest.to_string(),
         fields,
     })
+}
+
+/// `fields` projected onto the fields `record` covers (`Null` where absent).
+fn projected(fields: &BTreeMap<Field, Value>, record: &Record) -> Vec<(Field, Value)> {
+    record
+        .fields
+        .iter()
+        .map(|f| (f.clone(), fields.get(f).cloned().unwrap_or(Value::Null)))
+        .collect()
 }
 
 /// The record a live user carries, if it has a readable one.
@@ -168,16 +182,7 @@ pub fn live_record(backend: &'static Description, user: &LiveUser) -> Option<Rec
 
 /// Whether the live user, projected onto the fields the record covers, is what it records.
 pub fn live_matches_record(backend: &Description, user: &LiveUser, record: &Record) -> bool {
-    let values: Vec<(Field, Value)> = record
-        .fields
-        .iter()
-        .map(|f| {
-            (
-                f.clone(),
-                user.fields.get(f).cloned().unwrap_or(Value::Null),
-            )
-        })
-        .collect();
+    let values = projected(&user.fields, record);
     digest(backend, values.iter().map(|(f, v)| (f, v)), &user.links) == record.digest
 }
 
@@ -217,34 +222,14 @@ pub fn object_record_of(object: &DesiredObject) -> Value {
 
 /// The record a live object of `spec`'s kind carries, if it has a readable one.
 pub fn live_object_record(spec: &'static ObjectSpec, object: &LiveObject) -> Option<Record> {
-    let Some(Value::Text(text)) = object.fields.get(&applied_field()) else {
-        return None;
-    };
-    let rest = text.strip_prefix(RECORD_VERSION)?.strip_prefix(':')?;
-    let (digest, names) = rest.split_once(':')?;
-    let fields = names
-        .split(',')
-        .filter(|n| !n.is_empty())
-        .map(|n| spec.field(&n.replace("%2C", ",").replace("%25", "%")))
-        .collect::<Option<Vec<Field>>>()?;
-    Some(Record {
-        digest: digest.to_string(),
-        fields,
+    parse_with(object.fields.get(&applied_field())?, |name| {
+        spec.field(name)
     })
 }
 
 /// Whether the live object, projected onto the fields the record covers, is what it records.
 pub fn live_object_matches_record(object: &LiveObject, record: &Record) -> bool {
-    let values: Vec<(Field, Value)> = record
-        .fields
-        .iter()
-        .map(|f| {
-            (
-                f.clone(),
-                object.fields.get(f).cloned().unwrap_or(Value::Null),
-            )
-        })
-        .collect();
+    let values = projected(&object.fields, record);
     object_digest(values.iter().map(|(f, v)| (f, v))) == record.digest
 }
 
