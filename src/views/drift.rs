@@ -334,16 +334,29 @@ pub fn text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             &report.pending
         )
     )?;
+    // Users by email, objects by kind and key: what the drift is on.
+    let users = report
+        .drift
+        .iter()
+        .filter(|d| d.object.is_none())
+        .map(|d| d.email.as_str())
+        .collect::<BTreeSet<_>>()
+        .len();
+    let objects = report
+        .drift
+        .iter()
+        .filter_map(|d| d.object.as_deref())
+        .collect::<BTreeSet<_>>()
+        .len();
+    let on = match (users, objects) {
+        (u, 0) => format!("{u} user(s)"),
+        (0, o) => format!("{o} object(s)"),
+        (u, o) => format!("{u} user(s) and {o} object(s)"),
+    };
     writeln!(
         out,
-        "Drift: {} change(s) on {} user(s); pending: {} change(s). `fleetform apply` restores the file's state.",
+        "Drift: {} change(s) on {on}; pending: {} change(s). `fleetform apply` restores the file's state.",
         report.drift.len(),
-        report
-            .drift
-            .iter()
-            .map(|d| d.email.as_str())
-            .collect::<BTreeSet<_>>()
-            .len(),
         report.pending.len()
     )
 }
@@ -607,6 +620,13 @@ mod tests {
         assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
         assert_eq!(r.drift.len(), 1, "{r:?}");
         assert_eq!(r.drift[0].object.as_deref(), Some("device BT-1"));
+        let mut out = Vec::new();
+        text(&r, &mut out).expect("write");
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(
+            out.contains("Drift: 1 change(s) on 1 object(s); pending: 1 change(s)."),
+            "{out}"
+        );
 
         // fleetform applied an older entry (the name by hand was the file's then): pending.
         let old = entry(
