@@ -28,50 +28,76 @@ use serde_json::{Map, Value as Json, json};
 
 use super::TraccarBackend;
 use super::api::ApiError;
-use super::rules::{DESCRIPTION, DEVICE_OBJECT, GEOFENCE_OBJECT, GROUP_OBJECT};
+use super::rules::{
+    DESCRIPTION, DEVICE, DEVICE_OBJECT, GEOFENCE, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT,
+};
 use super::wire::{self, Id};
 use crate::backend::{Applied, Failure, Outcome, PhaseContext};
-use crate::core::model::{Action, Field, FieldType, LiveObject, ObjectKind, Value};
+use crate::core::model::{Action, Field, FieldType, LinkKind, LiveObject, ObjectKind, Value};
 
 /// How one object kind travels on the wire.
-struct Wire {
-    kind: ObjectKind,
+pub(super) struct Wire {
+    pub(super) kind: ObjectKind,
     /// The REST collection, e.g. `/api/devices`.
-    path: &'static str,
+    pub(super) path: &'static str,
     /// The JSON key of the object's key.
-    key: &'static str,
+    pub(super) key: &'static str,
     /// References: (model field, JSON key holding the target's id).
     refs: &'static [(&'static str, &'static str)],
+    /// How users are linked to objects of this kind: the link kind and the property key of
+    /// its permission (`{"userId": u, "geofenceId": g}`).
+    pub(super) link: Option<(LinkKind, &'static str)>,
+    /// A simple kind: listed with one `GET <path>` (`all=true` as administrator), whole, and
+    /// a user's links read with `GET <path>?userId=N` (`read.rs`). Devices and groups are
+    /// read their own way.
+    pub(super) simple: bool,
 }
 
-const WIRES: [Wire; 3] = [
+pub(super) const WIRES: [Wire; 3] = [
     Wire {
         kind: DEVICE_OBJECT,
         path: "/api/devices",
         key: "uniqueId",
         refs: &[("group", "groupId")],
+        link: Some((DEVICE, "deviceId")),
+        simple: false,
     },
     Wire {
         kind: GROUP_OBJECT,
         path: "/api/groups",
         key: "name",
         refs: &[("parent", "groupId")],
+        link: Some((GROUP, "groupId")),
+        simple: false,
     },
     Wire {
         kind: GEOFENCE_OBJECT,
         path: "/api/geofences",
         key: "name",
         refs: &[],
+        link: Some((GEOFENCE, "geofenceId")),
+        simple: true,
     },
 ];
 
+/// The simple kinds (see `Wire::simple`).
+pub(super) fn simple_wires() -> impl Iterator<Item = &'static Wire> {
+    WIRES.iter().filter(|w| w.simple)
+}
+
+/// The kind users are linked to by `link`, with its wire format.
+pub(super) fn wire_linked_by(link: LinkKind) -> Option<&'static Wire> {
+    WIRES
+        .iter()
+        .find(|w| w.link.is_some_and(|(kind, _)| kind == link))
+}
+
 /// The ids of `kind`'s objects by key.
-fn ids_of(ids: &mut super::Ids, kind: ObjectKind) -> &mut std::collections::HashMap<String, Id> {
-    match kind {
-        DEVICE_OBJECT => &mut ids.devices,
-        GEOFENCE_OBJECT => &mut ids.geofences,
-        _ => &mut ids.groups,
-    }
+pub(super) fn ids_of(
+    ids: &mut super::Ids,
+    kind: ObjectKind,
+) -> &mut std::collections::HashMap<String, Id> {
+    ids.objects.entry(kind).or_default()
 }
 
 fn wire_of(kind: ObjectKind) -> Result<&'static Wire, Failure> {
