@@ -220,9 +220,34 @@ fn entry_fields(
         }
         match raw_value(name, &field, value) {
             Ok(raw_value) => {
+                // A file beside the fleet file (a calendar's iCalendar): its text is the value.
+                let raw_value = match raw_value {
+                    Raw::Text(Some(path)) if spec.files.iter().any(|(f, _)| *f == name) => {
+                        match ctx.read_beside(&path) {
+                            Ok(text) => Raw::Text(Some(text)),
+                            Err(message) => {
+                                ctx.report(
+                                    Some(value.pos),
+                                    format!("{} {key}: `{name}` {path:?}: {message}", spec.kind),
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                    other => other,
+                };
+                let checked = match &raw_value {
+                    Raw::Text(Some(text)) => Some(text.clone()),
+                    Raw::List(words) => Some(words.join(",")),
+                    _ => None,
+                };
                 // What the backend checks that its server does not (a geofence's area).
-                if let (Some(check), Raw::Text(Some(text))) = (spec.check, &raw_value)
-                    && let Err(message) = check(name, text)
+                let words: Vec<String> = match &raw_value {
+                    Raw::List(words) => words.clone(),
+                    _ => checked.into_iter().collect(),
+                };
+                if let Some(check) = spec.check
+                    && let Some(message) = words.iter().find_map(|t| check(name, t).err())
                 {
                     ctx.report(Some(value.pos), format!("{} {key}: {message}", spec.kind));
                     continue;

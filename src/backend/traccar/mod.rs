@@ -14,6 +14,7 @@
 pub mod api;
 pub mod area;
 mod audit;
+mod ical;
 mod links;
 mod objects;
 mod read;

@@ -23,13 +23,18 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
 use super::TraccarBackend;
 use super::api::ApiError;
 use super::rules::{
-    DESCRIPTION, DEVICE, DEVICE_OBJECT, GEOFENCE, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT,
+    CALENDAR, CALENDAR_OBJECT, COMMAND, COMMAND_OBJECT, DESCRIPTION, DEVICE, DEVICE_OBJECT, DRIVER,
+    DRIVER_OBJECT, GEOFENCE, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT, MAINTENANCE, MAINTENANCE_OBJECT,
+    NOTIFICATION, NOTIFICATION_OBJECT,
 };
 use super::wire::{self, Id};
 use crate::backend::{Applied, Failure, Outcome, PhaseContext};
@@ -51,9 +56,38 @@ pub(super) struct Wire {
     /// a user's links read with `GET <path>?userId=N` (`read.rs`). Devices and groups are
     /// read their own way.
     pub(super) simple: bool,
+    /// A new object without a `name` in the file is named by its key (a device: `name` is NOT
+    /// NULL). Kinds keyed by name need nothing; the others have no name.
+    default_name: bool,
+    /// Declared fields Traccar keeps in `attributes` (a notification's `alarms`).
+    in_attributes: &'static [&'static str],
+    /// Declared text fields sent as base64 under another key: (model field, JSON key) (a
+    /// calendar's iCalendar `file` is its `data`).
+    base64: &'static [(&'static str, &'static str)],
 }
 
-pub(super) const WIRES: [Wire; 3] = [
+/// A simple kind's wire format.
+const fn simple(
+    kind: ObjectKind,
+    path: &'static str,
+    key: &'static str,
+    link: LinkKind,
+    property: &'static str,
+) -> Wire {
+    Wire {
+        kind,
+        path,
+        key,
+        refs: &[],
+        link: Some((link, property)),
+        simple: true,
+        default_name: false,
+        in_attributes: &[],
+        base64: &[],
+    }
+}
+
+pub(super) const WIRES: [Wire; 8] = [
     Wire {
         kind: DEVICE_OBJECT,
         path: "/api/devices",
@@ -61,6 +95,9 @@ pub(super) const WIRES: [Wire; 3] = [
         refs: &[("group", "groupId")],
         link: Some((DEVICE, "deviceId")),
         simple: false,
+        default_name: true,
+        in_attributes: &[],
+        base64: &[],
     },
     Wire {
         kind: GROUP_OBJECT,
@@ -69,14 +106,52 @@ pub(super) const WIRES: [Wire; 3] = [
         refs: &[("parent", "groupId")],
         link: Some((GROUP, "groupId")),
         simple: false,
+        default_name: false,
+        in_attributes: &[],
+        base64: &[],
+    },
+    simple(
+        GEOFENCE_OBJECT,
+        "/api/geofences",
+        "name",
+        GEOFENCE,
+        "geofenceId",
+    ),
+    simple(DRIVER_OBJECT, "/api/drivers", "name", DRIVER, "driverId"),
+    simple(
+        MAINTENANCE_OBJECT,
+        "/api/maintenance",
+        "name",
+        MAINTENANCE,
+        "maintenanceId",
+    ),
+    simple(
+        COMMAND_OBJECT,
+        "/api/commands",
+        "description",
+        COMMAND,
+        "commandId",
+    ),
+    Wire {
+        base64: &[("file", "data")],
+        ..simple(
+            CALENDAR_OBJECT,
+            "/api/calendars",
+            "name",
+            CALENDAR,
+            "calendarId",
+        )
     },
     Wire {
-        kind: GEOFENCE_OBJECT,
-        path: "/api/geofences",
-        key: "name",
-        refs: &[],
-        link: Some((GEOFENCE, "geofenceId")),
-        simple: true,
+        refs: &[("calendar", "calendarId"), ("command", "commandId")],
+        in_attributes: &["alarms"],
+        ..simple(
+            NOTIFICATION_OBJECT,
+            "/api/notifications",
+            "description",
+            NOTIFICATION,
+            "notificationId",
+        )
     },
 ];
 
@@ -110,8 +185,11 @@ fn wire_of(kind: ObjectKind) -> Result<&'static Wire, Failure> {
 /// The JSON key of a field of `wire`'s kind, and whether it is a reference.
 fn json_key(wire: &Wire, field: &Field) -> Option<(&'static str, bool)> {
     let spec = field.spec()?;
-    match wire.refs.iter().find(|(name, _)| *name == spec.name) {
-        Some((_, key)) => Some((key, true)),
+    if let Some((_, key)) = wire.refs.iter().find(|(name, _)| *name == spec.name) {
+        return Some((key, true));
+    }
+    match wire.base64.iter().find(|(name, _)| *name == spec.name) {
+        Some((_, key)) => Some((key, false)),
         None => Some((spec.name, false)),
     }
 }
@@ -136,8 +214,20 @@ pub(super) fn live_object(
         let Some((name, reference)) = json_key(wire, &field) else {
             continue;
         };
-        let raw = json.get(name);
-        let value = if reference {
+        let raw = if wire.in_attributes.contains(&name) {
+            json.get("attributes").and_then(|a| a.get(name))
+        } else {
+            json.get(name)
+        };
+        let base64 = wire.base64.iter().any(|(_, key)| *key == name);
+        let value = if base64 {
+            // The text the file's value was read from; bytes that are no UTF-8 text compare
+            // unequal to any file, which rewrites them.
+            raw.and_then(Json::as_str)
+                .and_then(|data| BASE64.decode(data.trim()).ok())
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .map_or(Value::Null, Value::Text)
+        } else if reference {
             let target = spec.reference(&field);
             match (target, id_value(raw)) {
                 (Some(target), Some(id)) => names(target, id).map_or(Value::Null, Value::Text),
@@ -149,6 +239,14 @@ pub(super) fn live_object(
                     Some(Json::String(s)) if !s.is_empty() => Value::Text(s.clone()),
                     _ => Value::Null,
                 },
+                Some(FieldType::List) => wire::list_of(raw.unwrap_or(&Json::Null)),
+                // Traccar's doubles (a maintenance's `5000.0`) are whole numbers in the file.
+                Some(FieldType::Int { .. }) => match raw.and_then(Json::as_f64) {
+                    Some(n) if raw.and_then(Json::as_i64).is_none() && n.fract() == 0.0 => {
+                        Value::Int(n as i64)
+                    }
+                    _ => raw.map_or(Value::Null, Value::from_json),
+                },
                 _ => raw.map_or(Value::Null, Value::from_json),
             }
         };
@@ -156,7 +254,7 @@ pub(super) fn live_object(
     }
     if let Some(Json::Object(attributes)) = json.get("attributes") {
         for (key, value) in attributes {
-            if key != wire::MARKER_ATTRIBUTE {
+            if key != wire::MARKER_ATTRIBUTE && !wire.in_attributes.contains(&key.as_str()) {
                 fields.insert(Field::Attribute(key.clone()), Value::from_json(value));
             }
         }
@@ -205,6 +303,29 @@ impl TraccarBackend {
                         _ => 0,
                     };
                     object.insert(key.to_string(), json!(id));
+                }
+                Some((key, false)) if wire.base64.iter().any(|(_, k)| *k == key) => {
+                    let data = match value {
+                        Value::Text(text) => json!(BASE64.encode(text.as_bytes())),
+                        _ => Json::Null,
+                    };
+                    object.insert(key.to_string(), data);
+                }
+                Some((key, false)) if field.spec().is_some_and(|s| s.ty == FieldType::List) => {
+                    let text = wire::list_text(value);
+                    if wire.in_attributes.contains(&key) {
+                        let attributes = object.entry("attributes").or_insert_with(|| json!({}));
+                        if let Json::Object(attributes) = attributes {
+                            // No word: the attribute is absent, as a new object has it.
+                            if value.words().is_empty() {
+                                attributes.remove(key);
+                            } else {
+                                attributes.insert(key.to_string(), text);
+                            }
+                        }
+                    } else {
+                        object.insert(key.to_string(), text);
+                    }
                 }
                 _ => plain.push((field, value)),
             }
@@ -274,10 +395,12 @@ impl TraccarBackend {
         let mut body = Map::new();
         body.insert(wire.key.into(), json!(key));
         // `name` is NOT NULL: a device is named by its key unless the file names it.
-        body.insert("name".into(), json!(key));
+        if wire.default_name {
+            body.insert("name".into(), json!(key));
+        }
         body.insert("attributes".into(), json!({}));
         self.set_object_fields(wire, &mut body, fields)?;
-        if body.get("name").is_none_or(Json::is_null) {
+        if wire.default_name && body.get("name").is_none_or(Json::is_null) {
             body.insert("name".into(), json!(key));
         }
         wire::set_marker(&mut body, fleet);

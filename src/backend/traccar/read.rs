@@ -69,7 +69,9 @@ use crate::core::model::{
 /// What a fetch reads of one simple kind (`objects::Wire::simple`).
 struct Simple {
     wire: &'static Wire,
-    /// The file manages the kind (its section): its objects are read whole into the model.
+    /// The file manages the kind (its section), or the kind refers to a kind the file
+    /// manages (a notification to its command, whose delete the server cascades to it): its
+    /// objects are read whole into the model.
     whole: bool,
     /// Some user in scope gives its list of links to the kind (and the kind is not
     /// `unmanaged:`): those users' links are read.
@@ -81,7 +83,12 @@ struct Simple {
 
 impl Simple {
     fn of(wire: &'static Wire, scope: &Scope) -> Simple {
-        let whole = scope.objects.contains_key(&wire.kind);
+        let refers = DESCRIPTION.object(wire.kind).is_some_and(|spec| {
+            spec.refs
+                .iter()
+                .any(|r| r.target != wire.kind && scope.objects.contains_key(&r.target))
+        });
+        let whole = scope.objects.contains_key(&wire.kind) || refers;
         // Users' lists of a given-only kind are managed only for the users that give them.
         let links = wire.link.is_some_and(|(link, _)| {
             !scope.unmanaged.contains(&link)

@@ -48,7 +48,7 @@ use crate::core::model::{
 };
 use crate::core::model::{
     Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, ObjectKind, ObjectSpec,
-    RefSpec, RiskClass, Rules,
+    RefSpec, RiskClass, Rules, TextCheck,
 };
 use std::collections::BTreeSet;
 
@@ -188,8 +188,36 @@ pub const MANAGER: LinkKind = LinkKind("manager");
 
 /// A link to a geofence, by name (a user's `geofences:` list; managed only when given).
 pub const GEOFENCE: LinkKind = LinkKind("geofence");
+/// A link to a driver, by name (`drivers:`; managed only when given).
+pub const DRIVER: LinkKind = LinkKind("driver");
+/// A link to a maintenance, by name (`maintenance:`; managed only when given).
+pub const MAINTENANCE: LinkKind = LinkKind("maintenance");
+/// A link to a saved command, by description (`commands:`; managed only when given).
+pub const COMMAND: LinkKind = LinkKind("command");
+/// A link to a calendar, by name (`calendars:`; managed only when given).
+pub const CALENDAR: LinkKind = LinkKind("calendar");
+/// A link to a notification, by description (`notifications:`; managed only when given).
+pub const NOTIFICATION: LinkKind = LinkKind("notification");
 
-static LINKS: [LinkSpec; 4] = [
+/// A list of a user's links to one object kind added after the first release: managed only
+/// when given.
+const fn given_only(
+    kind: LinkKind,
+    file_key: &'static str,
+    target_key: &'static str,
+    doc: &'static str,
+) -> LinkSpec {
+    LinkSpec {
+        kind,
+        file_key: Some(file_key),
+        target_key,
+        owner: false,
+        given_only: true,
+        doc,
+    }
+}
+
+static LINKS: [LinkSpec; 9] = [
     LinkSpec {
         kind: DEVICE,
         file_key: Some("devices"),
@@ -214,6 +242,36 @@ static LINKS: [LinkSpec; 4] = [
         given_only: true,
         doc: "Geofence names linked to the user (the user sees them and their events). The full\nlist when given; left out, the user's geofence links are not managed.",
     },
+    given_only(
+        DRIVER,
+        "drivers",
+        "name",
+        "Driver names linked to the user. The full list when given; left out, the user's\ndriver links are not managed.",
+    ),
+    given_only(
+        MAINTENANCE,
+        "maintenance",
+        "name",
+        "Maintenance names linked to the user. The full list when given; left out, the\nuser's maintenance links are not managed.",
+    ),
+    given_only(
+        COMMAND,
+        "commands",
+        "description",
+        "Saved command descriptions linked to the user (the user may send them). The full\nlist when given; left out, the user's command links are not managed.",
+    ),
+    given_only(
+        CALENDAR,
+        "calendars",
+        "name",
+        "Calendar names linked to the user. The full list when given; left out, the user's\ncalendar links are not managed.",
+    ),
+    given_only(
+        NOTIFICATION,
+        "notifications",
+        "description",
+        "Notification descriptions linked to the user (the user gets them). The full list\nwhen given; left out, the user's notification links are not managed.",
+    ),
     LinkSpec {
         kind: MANAGER,
         file_key: None,
@@ -230,6 +288,16 @@ pub const DEVICE_OBJECT: ObjectKind = ObjectKind("device");
 pub const GROUP_OBJECT: ObjectKind = ObjectKind("group");
 /// A geofence, by name (the `geofences:` section).
 pub const GEOFENCE_OBJECT: ObjectKind = ObjectKind("geofence");
+/// A driver, by name (the `drivers:` section).
+pub const DRIVER_OBJECT: ObjectKind = ObjectKind("driver");
+/// A maintenance, by name (the `maintenance:` section).
+pub const MAINTENANCE_OBJECT: ObjectKind = ObjectKind("maintenance");
+/// A saved command, by description (the `commands:` section).
+pub const COMMAND_OBJECT: ObjectKind = ObjectKind("command");
+/// A calendar, by name (the `calendars:` section).
+pub const CALENDAR_OBJECT: ObjectKind = ObjectKind("calendar");
+/// A notification, by description (the `notifications:` section).
+pub const NOTIFICATION_OBJECT: ObjectKind = ObjectKind("notification");
 
 /// A text field of an object: `null` means "none", and an empty text is no value either.
 const fn text(name: &'static str, doc: &'static str) -> FieldSpec {
@@ -290,6 +358,214 @@ static GEOFENCE_FIELDS: [FieldSpec; 2] = [
     text("description", "Description. `null`: none."),
 ];
 
+/// A field every new object needs (a NOT NULL column): never `null`.
+const fn required(spec: FieldSpec) -> FieldSpec {
+    FieldSpec {
+        nullable: false,
+        ..spec
+    }
+}
+
+/// A driver's fields besides its name (the key).
+static DRIVER_FIELDS: [FieldSpec; 1] = [required(text(
+    "uniqueId",
+    "The driver's identifier as trackers report it (e.g. an iButton or RFID id); unique on\nthe server. Required for a new driver.",
+))];
+
+/// A number of a maintenance: Traccar stores a double; the file holds whole numbers.
+const AMOUNT: FieldType = FieldType::Int {
+    min: 0,
+    max: 1_000_000_000_000_000,
+};
+
+/// A maintenance's fields besides its name (the key).
+static MAINTENANCE_FIELDS: [FieldSpec; 3] = [
+    required(text(
+        "type",
+        "The position attribute the interval counts, e.g. `odometer` or `totalDistance`\n(metres) or `hours` (milliseconds). Required for a new maintenance.",
+    )),
+    field(
+        "start",
+        AMOUNT,
+        RiskClass::Profile,
+        "The value of `type` at which the first service is due.",
+    ),
+    field(
+        "period",
+        AMOUNT,
+        RiskClass::Profile,
+        "The interval between services, in the unit of `type` (e.g. 5000000 m = 5,000 km).",
+    ),
+];
+
+/// A saved command's fields besides its description (the key). Its parameters are its
+/// `attributes` (e.g. `data` of a `custom` command).
+static COMMAND_FIELDS: [FieldSpec; 2] = [
+    required(text(
+        "type",
+        "The command type, one Traccar knows (e.g. `engineStop`, `custom`). Required for a\nnew command.",
+    )),
+    field(
+        "textChannel",
+        FieldType::Bool,
+        RiskClass::Profile,
+        "Send it by SMS instead of the data connection.",
+    ),
+];
+
+/// A calendar's fields besides its name (the key).
+static CALENDAR_FIELDS: [FieldSpec; 1] = [required(text(
+    "file",
+    "The iCalendar file (BEGIN:VCALENDAR ... END:VCALENDAR with at least one VEVENT), as\na path relative to the fleet file. Read and checked when the file is loaded; plans show\nits text. Required for a new calendar.",
+))];
+
+/// A notification's fields besides its description (the key).
+static NOTIFICATION_FIELDS: [FieldSpec; 6] = [
+    required(text(
+        "type",
+        "The event type, one Traccar knows: commandResult, deviceOnline, deviceUnknown,\ndeviceOffline, deviceInactive, queuedCommandSent, deviceMoving, deviceStopped,\ndeviceOverspeed, deviceFuelDrop, deviceFuelIncrease, geofenceEnter, geofenceExit, alarm,\nignitionOn, ignitionOff, maintenance, driverChanged, media. Required for a new\nnotification.",
+    )),
+    field(
+        "always",
+        FieldType::Bool,
+        RiskClass::Profile,
+        "Fire for every device, not only those linked to it.",
+    ),
+    field(
+        "notificators",
+        FieldType::List,
+        RiskClass::Profile,
+        "How it is delivered, e.g. `[web, mail]` (the server's `notificator.types`).",
+    ),
+    field(
+        "alarms",
+        FieldType::List,
+        RiskClass::Profile,
+        "For type `alarm`: the alarm keys that fire it, e.g. `[sos, movement]`.",
+    ),
+    text(
+        "calendar",
+        "The calendar during which it fires, by name. `null`: always.",
+    ),
+    text(
+        "command",
+        "The saved command it sends, by description. `null`: none. Deleting that command on\nthe server deletes this notification (the plan refuses to).",
+    ),
+];
+
+/// The event types of `GET /api/notifications/types` (6.9.1, observed-objects.md §3).
+pub const NOTIFICATION_TYPES: [&str; 19] = [
+    "commandResult",
+    "deviceOnline",
+    "deviceUnknown",
+    "deviceOffline",
+    "deviceInactive",
+    "queuedCommandSent",
+    "deviceMoving",
+    "deviceStopped",
+    "deviceOverspeed",
+    "deviceFuelDrop",
+    "deviceFuelIncrease",
+    "geofenceEnter",
+    "geofenceExit",
+    "alarm",
+    "ignitionOn",
+    "ignitionOff",
+    "maintenance",
+    "driverChanged",
+    "media",
+];
+
+/// The command types of `GET /api/commands/types` (6.9.1, observed-objects.md §4).
+pub const COMMAND_TYPES: [&str; 44] = [
+    "custom",
+    "deviceIdentification",
+    "positionSingle",
+    "positionPeriodic",
+    "positionStop",
+    "engineStop",
+    "engineResume",
+    "alarmArm",
+    "alarmDisarm",
+    "alarmDismiss",
+    "setTimezone",
+    "requestPhoto",
+    "powerOff",
+    "rebootDevice",
+    "factoryReset",
+    "sendSms",
+    "sendUssd",
+    "sosNumber",
+    "silenceTime",
+    "setPhonebook",
+    "message",
+    "voiceMessage",
+    "outputControl",
+    "voiceMonitoring",
+    "setAgps",
+    "setIndicator",
+    "configuration",
+    "getVersion",
+    "firmwareUpdate",
+    "setConnection",
+    "setOdometer",
+    "getModemStatus",
+    "getDeviceStatus",
+    "setSpeedLimit",
+    "modePowerSaving",
+    "modeDeepSleep",
+    "alarmGeofence",
+    "alarmBattery",
+    "alarmSos",
+    "alarmRemove",
+    "alarmClock",
+    "alarmSpeed",
+    "alarmFall",
+    "alarmVibration",
+];
+
+/// `text` is one of `known`, or the reason it is not.
+fn one_of(what: &str, text: &str, known: &[&str]) -> Result<(), String> {
+    if known.contains(&text) {
+        return Ok(());
+    }
+    let close = known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(text))
+        .map(|k| format!("did you mean `{k}`? "))
+        .unwrap_or_default();
+    Err(format!(
+        "`{text}` is not a {what} Traccar 6.9 knows (the server would store it and never act \
+         on it); {close}use one of: {}",
+        known.join(", ")
+    ))
+}
+
+/// The checks of a notification's fields that Traccar does not make.
+fn check_notification(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "type" => one_of("notification type", text, &NOTIFICATION_TYPES),
+        _ => Ok(()),
+    }
+}
+
+/// The check of a saved command's type, which Traccar does not make.
+fn check_command(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "type" => one_of("command type", text, &COMMAND_TYPES),
+        _ => Ok(()),
+    }
+}
+
+/// The check of a calendar's text (its file's content, read by the loader), which Traccar
+/// makes too but only at apply.
+fn check_calendar(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "file" => super::ical::check(text),
+        _ => Ok(()),
+    }
+}
+
 /// The check of a geofence's fields that Traccar does not make (`area.rs`).
 fn check_geofence(field: &str, text: &str) -> Result<(), String> {
     match field {
@@ -298,7 +574,41 @@ fn check_geofence(field: &str, text: &str) -> Result<(), String> {
     }
 }
 
-static OBJECTS: [ObjectSpec; 3] = [
+/// A kind users link to whose objects have attributes (the marker) and may be deleted.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call per kind, each argument named in its doc"
+)]
+const fn simple_kind(
+    kind: ObjectKind,
+    section: &'static str,
+    key: &'static str,
+    fields: &'static [FieldSpec],
+    refs: &'static [RefSpec],
+    link: LinkKind,
+    check: Option<TextCheck>,
+    required: &'static [&'static str],
+    doc: &'static str,
+    entry_doc: &'static str,
+) -> ObjectSpec {
+    ObjectSpec {
+        kind,
+        section,
+        key,
+        fields,
+        refs,
+        attributes: true,
+        deletable: true,
+        link: Some(link),
+        check,
+        required,
+        doc,
+        entry_doc,
+        files: &[],
+    }
+}
+
+static OBJECTS: [ObjectSpec; 8] = [
     ObjectSpec {
         kind: GROUP_OBJECT,
         section: "groups",
@@ -319,6 +629,7 @@ an existing one without this fleet's stamp is adopted. A group stamped with this
 that leaves the section is deleted with `prune: delete` (its devices and child groups
 stay, without that group). Left out, groups are not managed.",
         entry_doc: "One device group. Fields left out are not managed.",
+        files: &[],
     },
     ObjectSpec {
         kind: DEVICE_OBJECT,
@@ -340,6 +651,7 @@ missing from the server is created; an existing one without this fleet's stamp i
 adopted. fleetform never deletes a device (its history would go with it): one that leaves
 the section is left as it is. Left out, devices are not managed.",
         entry_doc: "One device. Fields left out are not managed.",
+        files: &[],
     },
     ObjectSpec {
         kind: GEOFENCE_OBJECT,
@@ -357,7 +669,97 @@ an existing one without this fleet's stamp is adopted. A geofence stamped with t
 that leaves the section is deleted with `prune: delete` (the server drops its links with
 it). Left out, geofences are not managed.",
         entry_doc: "One geofence. Fields left out are not managed.",
+        files: &[],
     },
+    simple_kind(
+        DRIVER_OBJECT,
+        "drivers",
+        "name",
+        &DRIVER_FIELDS,
+        &[],
+        DRIVER,
+        None,
+        &["uniqueId"],
+        "Drivers this fleet manages, by name. A driver missing from the server is created; an
+existing one without this fleet's stamp is adopted. A driver stamped with this fleet that
+leaves the section is deleted with `prune: delete`. Left out, drivers are not managed.",
+        "One driver. Fields left out are not managed.",
+    ),
+    simple_kind(
+        MAINTENANCE_OBJECT,
+        "maintenance",
+        "name",
+        &MAINTENANCE_FIELDS,
+        &[],
+        MAINTENANCE,
+        None,
+        &["type"],
+        "Maintenance reminders this fleet manages, by name. One missing from the server is
+created; an existing one without this fleet's stamp is adopted. One stamped with this
+fleet that leaves the section is deleted with `prune: delete`. Left out, maintenance is
+not managed.",
+        "One maintenance reminder. Fields left out are not managed.",
+    ),
+    simple_kind(
+        COMMAND_OBJECT,
+        "commands",
+        "description",
+        &COMMAND_FIELDS,
+        &[],
+        COMMAND,
+        Some(check_command),
+        &["type"],
+        "Saved commands this fleet manages, by description. One missing from the server is
+created; an existing one without this fleet's stamp is adopted. One stamped with this
+fleet that leaves the section is deleted with `prune: delete`, unless a notification uses
+it (the server would delete that notification too: the plan refuses). Left out, saved
+commands are not managed.",
+        "One saved command. Its parameters go in `attributes`. Fields left out are not managed.",
+    ),
+    ObjectSpec {
+        files: &[("file", "ics")],
+        ..simple_kind(
+            CALENDAR_OBJECT,
+            "calendars",
+            "name",
+            &CALENDAR_FIELDS,
+            &[],
+            CALENDAR,
+            Some(check_calendar),
+            &["file"],
+            "Calendars this fleet manages, by name, each from an iCalendar file beside the fleet
+file. One missing from the server is created; an existing one without this fleet's stamp
+is adopted. One stamped with this fleet that leaves the section is deleted with `prune:
+delete` (the server clears it from the geofences, notifications and devices that use
+it). Left out, calendars are not managed.",
+            "One calendar. Fields left out are not managed.",
+        )
+    },
+    simple_kind(
+        NOTIFICATION_OBJECT,
+        "notifications",
+        "description",
+        &NOTIFICATION_FIELDS,
+        &[
+            RefSpec {
+                field: "calendar",
+                target: CALENDAR_OBJECT,
+            },
+            RefSpec {
+                field: "command",
+                target: COMMAND_OBJECT,
+            },
+        ],
+        NOTIFICATION,
+        Some(check_notification),
+        &["type"],
+        "Notifications this fleet manages, by description (Traccar's notifications have no name;
+one without a description is never managed). One missing from the server is created; an
+existing one without this fleet's stamp is adopted. One stamped with this fleet that
+leaves the section is deleted with `prune: delete`. Left out, notifications are not
+managed.",
+        "One notification. Fields left out are not managed.",
+    ),
 ];
 
 /// Traccar's description.
@@ -633,6 +1035,45 @@ fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Prob
     problems
 }
 
+/// Deleting a saved command deletes the notifications whose `command` it is (Traccar's
+/// `ON DELETE CASCADE`, observed-objects.md §3, §13): never done silently, the plan refuses
+/// while a notification the plan keeps uses it. (Deleting a calendar only clears it from the
+/// objects that use it; `core::objects::check` refuses that for the file's objects.)
+fn cascades(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
+    let deleted: BTreeSet<(ObjectKind, &str)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteObject { kind, key } => Some((*kind, key.as_str())),
+            _ => None,
+        })
+        .collect();
+    let Some(spec) = DESCRIPTION.object(NOTIFICATION_OBJECT) else {
+        return Vec::new();
+    };
+    let Some(field) = spec.field("command") else {
+        return Vec::new();
+    };
+    let notifications = live.objects.get(&NOTIFICATION_OBJECT);
+    let mut problems = Vec::new();
+    for (_, command) in deleted.iter().filter(|(k, _)| *k == COMMAND_OBJECT) {
+        for (key, notification) in notifications.into_iter().flatten() {
+            let uses = notification.fields.get(&field) == Some(&Value::Text(command.to_string()));
+            if !uses || deleted.contains(&(NOTIFICATION_OBJECT, key.as_str())) {
+                continue;
+            }
+            problems.push(about_object(
+                desired,
+                NOTIFICATION_OBJECT,
+                key,
+                format!(
+                    "uses the saved command {command}, which this plan deletes (it left                      `commands:`, prune: delete); Traccar would delete this notification with                      it: add the command back under `commands:`, or give the notification                      another `command` (or `null`) first"
+                ),
+            ));
+        }
+    }
+    problems
+}
+
 impl Rules for TraccarRules {
     fn check(&self, desired: &Desired, live: &Live) -> Vec<Problem> {
         let account = &live.account;
@@ -718,6 +1159,7 @@ impl Rules for TraccarRules {
         let mut problems = user_limit(desired, live, actions);
         problems.extend(unseen_links(desired, live, actions));
         problems.extend(object_rights(desired, live, actions));
+        problems.extend(cascades(desired, live, actions));
         if live.account.role != MANAGER_ROLE {
             return problems;
         }

@@ -1,0 +1,280 @@
+//! The object kinds beyond devices, groups and geofences against the sandbox (which serves them
+//! as a real Traccar 6.9.1 does: full-replace PUT, the creator link, `all=true`, the command →
+//! notification cascade): drivers, maintenance, saved commands, calendars and notifications.
+//! Per section: create with the marker, update (read-modify-write keeps what the file does
+//! not manage), adopt, prune, users' lists (link, unlink, unmanaged when left out), and the
+//! export round trip.
+
+use fleetform::core::model::Action;
+use serde_json::{Value as Json, json};
+use traccar_sandbox::{ObjectType, TraccarVersion};
+
+use crate::e2e::{Env, env_version};
+
+const HEAD: &str = "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nprune: delete\n";
+
+fn file(rest: &str) -> String {
+    format!("{HEAD}{rest}")
+}
+
+/// The object of `/api/<path>` whose `key` is `value`, as the administrator lists them.
+async fn find(env: &Env, path: &str, key: &str, value: &str) -> Option<Json> {
+    env.admin(reqwest::Method::GET, &format!("/api/{path}?all=true"), None)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|o| o[key] == value)
+}
+
+fn id(object: &Option<Json>) -> i64 {
+    object.as_ref().expect("object")["id"].as_i64().expect("id")
+}
+
+/// Whether the user→object link exists; asserts no pair is stored twice.
+fn linked(env: &Env, user: i64, property: ObjectType, object: i64) -> bool {
+    env.sandbox.seed(|store| {
+        let rows = store
+            .links(ObjectType::User, property)
+            .map(|t| t.rows())
+            .unwrap_or_default();
+        let mut distinct = rows.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(rows.len(), distinct.len(), "duplicate link rows: {rows:?}");
+        rows.contains(&(user, object))
+    })
+}
+
+fn lines(plan: &fleetform::core::plan::Plan) -> Vec<String> {
+    let mut lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    lines.sort();
+    lines
+}
+
+async fn replan_is_empty(env: &Env, yaml: &str) {
+    let again = env.plan(yaml).await;
+    assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+}
+
+/// Drivers, maintenance, saved commands and notifications, on 6.14 and 6.9: created marked,
+/// an unmarked one of each adopted with its unmanaged fields kept, updated in place, the
+/// marked ones that leave the file pruned, and re-planned to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drivers_maintenance_commands_and_notifications_are_managed() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        kinds_round(env_version(version).await).await;
+    }
+}
+
+async fn kinds_round(env: Env) {
+    // Made by hand, unmarked: the file adopts them and must keep what it does not manage.
+    for (path, body) in [
+        (
+            "drivers",
+            json!({"name": "anna", "uniqueId": "DRV-9", "attributes": {"phone": "+43"}}),
+        ),
+        (
+            "maintenance",
+            json!({"name": "tyres", "type": "odometer", "start": 100, "period": 20000, "attributes": {"shop": "x"}}),
+        ),
+        (
+            "commands",
+            json!({"description": "ping", "type": "custom", "textChannel": true, "attributes": {"data": "PING#"}}),
+        ),
+        (
+            "notifications",
+            json!({"description": "online", "type": "deviceOnline", "notificators": "web", "always": true, "attributes": {"x": 1}}),
+        ),
+    ] {
+        env.admin(reqwest::Method::POST, &format!("/api/{path}"), Some(body))
+            .await;
+    }
+    let yaml = file(
+        r#"drivers:
+  max: { uniqueId: DRV-0001, attributes: { licence: B } }
+  anna: {}
+maintenance:
+  service-5000km: { type: odometer, start: 0, period: 5000000 }
+  tyres: { period: 30000 }
+commands:
+  engine-stop: { type: engineStop, textChannel: false }
+  ping: { type: custom }
+notifications:
+  theft-alarm: { type: alarm, alarms: [sos, movement], notificators: [web, mail], always: false, command: engine-stop }
+  online: { notificators: [web, mail] }
+users:
+  - email: rider@acme.example
+    drivers: [max]
+    maintenance: [service-5000km]
+    commands: [engine-stop]
+    notifications: [theft-alarm, online]
+"#,
+    );
+    let plan = env.plan(&yaml).await;
+    let got = lines(&plan);
+    for want in [
+        "create driver max",
+        "create maintenance service-5000km",
+        "create command engine-stop",
+        "create notification theft-alarm",
+    ] {
+        assert!(got.contains(&want.to_string()), "{want}: {got:#?}");
+    }
+    for key in ["anna", "tyres", "ping", "online"] {
+        assert!(
+            plan.actions.iter().any(|a| matches!(
+                a,
+                Action::UpdateObject { key: k, adopt: true, .. } if k == key
+            )),
+            "{key} adopted: {got:#?}"
+        );
+    }
+    env.apply(&yaml).await;
+
+    let max = find(&env, "drivers", "name", "max").await;
+    assert_eq!(max.as_ref().expect("max")["uniqueId"], "DRV-0001");
+    assert_eq!(max.as_ref().expect("max")["attributes"]["licence"], "B");
+    assert_eq!(
+        max.as_ref().expect("max")["attributes"]["fleetform"],
+        "acme-bikes"
+    );
+    let anna = find(&env, "drivers", "name", "anna").await.expect("anna");
+    assert_eq!(anna["uniqueId"], "DRV-9", "unmanaged, kept");
+    assert_eq!(anna["attributes"]["phone"], "+43", "unmanaged, kept");
+    assert_eq!(anna["attributes"]["fleetform"], "acme-bikes", "adopted");
+
+    let service = find(&env, "maintenance", "name", "service-5000km").await;
+    assert_eq!(service.as_ref().expect("service")["type"], "odometer");
+    assert_eq!(service.as_ref().expect("service")["period"], 5000000.0);
+    let tyres = find(&env, "maintenance", "name", "tyres")
+        .await
+        .expect("tyres");
+    assert_eq!(tyres["period"], 30000.0);
+    assert_eq!(tyres["start"], 100.0, "unmanaged, kept");
+    assert_eq!(tyres["attributes"]["shop"], "x", "unmanaged, kept");
+
+    let stop = find(&env, "commands", "description", "engine-stop").await;
+    assert_eq!(stop.as_ref().expect("stop")["type"], "engineStop");
+    let ping = find(&env, "commands", "description", "ping")
+        .await
+        .expect("ping");
+    assert_eq!(ping["textChannel"], true, "unmanaged, kept");
+    assert_eq!(ping["attributes"]["data"], "PING#", "unmanaged, kept");
+
+    let theft = find(&env, "notifications", "description", "theft-alarm").await;
+    let theft_json = theft.as_ref().expect("theft");
+    assert_eq!(theft_json["type"], "alarm");
+    assert_eq!(theft_json["notificators"], "mail,web");
+    assert_eq!(theft_json["attributes"]["alarms"], "movement,sos");
+    assert_eq!(theft_json["commandId"], id(&stop));
+    assert_eq!(theft_json["always"], false);
+    let online = find(&env, "notifications", "description", "online")
+        .await
+        .expect("online");
+    assert_eq!(online["notificators"], "mail,web");
+    assert_eq!(online["always"], true, "unmanaged, kept");
+    assert_eq!(online["type"], "deviceOnline", "unmanaged, kept");
+    assert_eq!(online["attributes"]["x"], 1, "unmanaged, kept");
+
+    let rider = env.user_id("rider@acme.example").await;
+    assert!(linked(&env, rider, ObjectType::Driver, id(&max)));
+    assert!(!linked(
+        &env,
+        rider,
+        ObjectType::Driver,
+        anna["id"].as_i64().expect("id")
+    ));
+    assert!(linked(&env, rider, ObjectType::Maintenance, id(&service)));
+    assert!(linked(&env, rider, ObjectType::Command, id(&stop)));
+    assert!(linked(&env, rider, ObjectType::Notification, id(&theft)));
+    assert!(linked(
+        &env,
+        rider,
+        ObjectType::Notification,
+        online["id"].as_i64().expect("id")
+    ));
+    replan_is_empty(&env, &yaml).await;
+
+    // Linked by hand: the rider's lists are complete, so the extra links go.
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(json!({"userId": rider, "driverId": anna["id"]})),
+    )
+    .await;
+    assert_eq!(
+        lines(&env.plan(&yaml).await),
+        ["unlink driver anna from rider@acme.example"]
+    );
+
+    // Updated in place; the marked ones that leave the file are deleted; the rider's lists
+    // shrink; the maintenance list left out is not managed any more.
+    let second = file(
+        r#"drivers:
+  max: { uniqueId: DRV-0002 }
+maintenance:
+  service-5000km: { period: 10000000 }
+commands:
+  engine-stop: { type: engineStop, textChannel: true }
+notifications:
+  theft-alarm: { alarms: [sos], notificators: [web], command: null }
+users:
+  - email: rider@acme.example
+    drivers: []
+    commands: [engine-stop]
+    notifications: [theft-alarm]
+"#,
+    );
+    let plan = env.plan(&second).await;
+    assert_eq!(
+        lines(&plan),
+        [
+            "delete command ping",
+            "delete driver anna",
+            "delete maintenance tyres",
+            "delete notification online",
+            "unlink driver anna from rider@acme.example",
+            "unlink driver max from rider@acme.example",
+            "unlink notification online from rider@acme.example",
+            "update command engine-stop",
+            "update driver max",
+            "update maintenance service-5000km",
+            "update notification theft-alarm",
+            // fleetform's applied record: the rider's managed lists changed.
+            "update user rider@acme.example",
+        ]
+    );
+    env.apply(&second).await;
+    let max_after = find(&env, "drivers", "name", "max").await;
+    assert_eq!(id(&max_after), id(&max), "updated in place");
+    assert_eq!(max_after.as_ref().expect("max")["uniqueId"], "DRV-0002");
+    assert_eq!(
+        max_after.as_ref().expect("max")["attributes"]["licence"],
+        "B",
+        "unmanaged now, kept"
+    );
+    let theft_after = find(&env, "notifications", "description", "theft-alarm")
+        .await
+        .expect("theft");
+    assert_eq!(theft_after["attributes"]["alarms"], "sos");
+    assert_eq!(theft_after["notificators"], "web");
+    assert_eq!(theft_after["commandId"], 0);
+    for (path, key, value) in [
+        ("drivers", "name", "anna"),
+        ("maintenance", "name", "tyres"),
+        ("commands", "description", "ping"),
+        ("notifications", "description", "online"),
+    ] {
+        assert!(
+            find(&env, path, key, value).await.is_none(),
+            "{value} pruned"
+        );
+    }
+    assert!(
+        linked(&env, rider, ObjectType::Maintenance, id(&service)),
+        "list left out: not managed"
+    );
+    replan_is_empty(&env, &second).await;
+}
