@@ -278,3 +278,281 @@ users:
     );
     replan_is_empty(&env, &second).await;
 }
+
+const WORKDAYS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:1\r\nDTSTART:20260105T060000Z\r\nDTEND:20260105T180000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+const WEEKENDS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:2\r\nDTSTART:20260103T000000Z\r\nDTEND:20260104T235900Z\r\nRRULE:FREQ=WEEKLY;BYDAY=SA,SU\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+/// A fleet file written to `dir` with the calendar files beside it, loaded from its path.
+fn load_in(
+    dir: &std::path::Path,
+    yaml: &str,
+    calendars: &[(&str, &str)],
+) -> Result<fleetform::config::Loaded, fleetform::config::Problems> {
+    for (path, text) in calendars {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write calendar");
+    }
+    let path = dir.join("fleet.yaml");
+    std::fs::write(&path, yaml).expect("write fleet file");
+    fleetform::config::load(&path)
+}
+
+fn data(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Calendars (`calendars:`), their files read beside the fleet file: created from the file,
+/// an unmarked one adopted with its attributes kept, updated when the file changes, linked to
+/// a user and used by a notification by name, pruned, and a broken file refused where it is
+/// named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendars_come_from_files_beside_the_fleet_file() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        calendars_round(env_version(version).await).await;
+    }
+}
+
+async fn calendars_round(env: Env) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    env.admin(
+        reqwest::Method::POST,
+        "/api/calendars",
+        Some(json!({"name": "holidays", "data": data(WEEKENDS), "attributes": {"region": "AT"}})),
+    )
+    .await;
+    let yaml = file(
+        r#"calendars:
+  workdays: { file: calendars/workdays.ics }
+  holidays: {}
+notifications:
+  theft-alarm: { type: alarm, calendar: workdays }
+users:
+  - email: rider@acme.example
+    calendars: [workdays]
+"#,
+    );
+    let loaded = load_in(dir.path(), &yaml, &[("calendars/workdays.ics", WORKDAYS)])
+        .unwrap_or_else(|p| panic!("{p}"));
+    let plan = env.plan_desired(&loaded.desired).await;
+    let got = lines(&plan);
+    assert!(
+        got.contains(&"create calendar workdays".to_string()),
+        "{got:#?}"
+    );
+    assert!(
+        plan.actions.iter().any(|a| matches!(
+            a,
+            Action::UpdateObject { key, adopt: true, changes, .. } if key == "holidays" && changes.is_empty()
+        )),
+        "adopted: {got:#?}"
+    );
+    env.apply_desired(&loaded.desired).await;
+    let workdays = find(&env, "calendars", "name", "workdays").await;
+    assert_eq!(workdays.as_ref().expect("workdays")["data"], data(WORKDAYS));
+    assert_eq!(
+        workdays.as_ref().expect("workdays")["attributes"]["fleetform"],
+        "acme-bikes"
+    );
+    let holidays = find(&env, "calendars", "name", "holidays")
+        .await
+        .expect("holidays");
+    assert_eq!(holidays["data"], data(WEEKENDS), "unmanaged, kept");
+    assert_eq!(holidays["attributes"]["region"], "AT", "unmanaged, kept");
+    let theft = find(&env, "notifications", "description", "theft-alarm")
+        .await
+        .expect("theft");
+    assert_eq!(theft["calendarId"], id(&workdays));
+    let rider = env.user_id("rider@acme.example").await;
+    assert!(linked(&env, rider, ObjectType::Calendar, id(&workdays)));
+    assert!(env.plan_desired(&loaded.desired).await.actions.is_empty());
+
+    // The file changes: the calendar is updated in place with the new text.
+    let loaded = load_in(dir.path(), &yaml, &[("calendars/workdays.ics", WEEKENDS)])
+        .unwrap_or_else(|p| panic!("{p}"));
+    let plan = env.plan_desired(&loaded.desired).await;
+    assert_eq!(lines(&plan), ["update calendar workdays"]);
+    env.apply_desired(&loaded.desired).await;
+    let after = find(&env, "calendars", "name", "workdays").await;
+    assert_eq!(id(&after), id(&workdays), "updated in place");
+    assert_eq!(after.as_ref().expect("after")["data"], data(WEEKENDS));
+
+    // A broken file is refused where the fleet file names it.
+    let err = load_in(
+        dir.path(),
+        &yaml,
+        &[("calendars/workdays.ics", "BEGIN:VCALENDAR\nEND:VCALENDAR\n")],
+    )
+    .expect_err("no event");
+    let text = err.to_string();
+    assert!(
+        text.contains("fleet.yaml:6:21: calendar workdays: the calendar holds no event"),
+        "{text}"
+    );
+    let missing = load_in(
+        dir.path(),
+        &yaml.replace("workdays.ics", "nowhere.ics"),
+        &[],
+    )
+    .expect_err("missing file");
+    assert!(
+        missing
+            .to_string()
+            .contains("calendar workdays: `file` \"calendars/nowhere.ics\": can't read"),
+        "{missing}"
+    );
+
+    // Left out: the marked calendar is deleted, the notification no longer names it, the
+    // adopted one (now marked) too.
+    let pruned = file(
+        "calendars: {}\nnotifications:\n  theft-alarm: { type: alarm, calendar: null }\nusers:\n  - email: rider@acme.example\n    calendars: []\n",
+    );
+    let loaded = load_in(dir.path(), &pruned, &[]).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(
+        lines(&env.plan_desired(&loaded.desired).await),
+        [
+            "delete calendar holidays",
+            "delete calendar workdays",
+            "unlink calendar workdays from rider@acme.example",
+            "update notification theft-alarm",
+            // fleetform's applied record: the rider's calendar list changed.
+            "update user rider@acme.example",
+        ]
+    );
+    env.apply_desired(&loaded.desired).await;
+    assert!(find(&env, "calendars", "name", "workdays").await.is_none());
+    assert!(env.plan_desired(&loaded.desired).await.actions.is_empty());
+}
+
+/// Deleting a saved command deletes the notifications that use it on the server: the plan
+/// refuses it, naming the notification where the file defines it, instead of cascading.
+#[tokio::test]
+async fn a_command_a_notification_uses_is_never_deleted_under_it() {
+    let env = crate::e2e::env().await;
+    let yaml = file(
+        "commands:\n  engine-stop: { type: engineStop }\nnotifications:\n  theft-alarm: { type: alarm, command: engine-stop }\n",
+    );
+    env.apply(&yaml).await;
+    // A notification made by hand uses the command too; the file then drops the command (and
+    // its own notification, which the plan deletes with it).
+    let stop = find(&env, "commands", "description", "engine-stop").await;
+    env.admin(
+        reqwest::Method::POST,
+        "/api/notifications",
+        Some(json!({"description": "by hand", "type": "alarm", "commandId": id(&stop)})),
+    )
+    .await;
+    let err = env
+        .plan_as(&env.admin, &file("commands: {}\n"))
+        .await
+        .expect_err("the server would delete the notification made by hand");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(
+            "notification by hand: uses the saved command engine-stop, which this plan deletes"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Traccar would delete this notification"),
+        "{text}"
+    );
+    assert!(
+        find(&env, "commands", "description", "engine-stop")
+            .await
+            .is_some(),
+        "nothing written"
+    );
+}
+
+/// Export writes the new sections, users' lists and the calendars' files beside the file it
+/// writes; planning the exported file changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_the_new_sections_and_the_round_trip_plans_nothing() {
+    let env = crate::e2e::env().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = file(
+        r#"drivers:
+  max: { uniqueId: DRV-0001 }
+maintenance:
+  service: { type: odometer, start: 10, period: 5000000 }
+commands:
+  engine-stop: { type: engineStop, textChannel: true }
+calendars:
+  "work days": { file: calendars/workdays.ics }
+notifications:
+  theft-alarm: { type: alarm, alarms: [sos, movement], notificators: [web], always: true, calendar: "work days", command: engine-stop }
+users:
+  - email: rider@acme.example
+    drivers: [max]
+    maintenance: [service]
+    commands: [engine-stop]
+    calendars: ["work days"]
+    notifications: [theft-alarm]
+"#,
+    );
+    let loaded = load_in(dir.path(), &yaml, &[("calendars/workdays.ics", WORKDAYS)])
+        .unwrap_or_else(|p| panic!("{p}"));
+    env.apply_desired(&loaded.desired).await;
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let path = out.path().join("exported.yaml");
+    let run = crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes", "--output"])
+            .arg(&path)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&path).expect("exported");
+    for section in [
+        "drivers:",
+        "maintenance:",
+        "commands:",
+        "calendars:",
+        "notifications:",
+    ] {
+        assert!(
+            text.contains(&format!("\n{section}\n")),
+            "{section}: {text}"
+        );
+    }
+    assert!(
+        text.contains("    file: \"calendars/work_days.ics\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("    alarms: [\"movement\",\"sos\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    notifications: [\"theft-alarm\"]"),
+        "{text}"
+    );
+    assert!(text.contains("    calendars: [\"work days\"]"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("calendars/work_days.ics")).expect("calendar"),
+        WORKDAYS
+    );
+    let exported = fleetform::config::load(&path).unwrap_or_else(|p| panic!("{p}\n{text}"));
+    let plan = env.plan_desired(&exported.desired).await;
+    assert!(
+        plan.actions.is_empty(),
+        "round trip: {:?}\n{text}",
+        plan.actions
+    );
+    // A second export refuses to overwrite the calendar file without --force.
+    let again = crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes", "--output"])
+            .arg(out.path().join("other.yaml"))
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    );
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}

@@ -735,6 +735,51 @@ mod tests {
         });
     }
 
+    /// The later given-only lists (drivers, notifications, ...) are saved per kind under
+    /// `desired_lists`, `[]` included, next to `desired_geofences` (whose key stays); a plan
+    /// saved before them (no key) reads back as before, and their links join a user's
+    /// fingerprint under the kind's name.
+    #[test]
+    fn later_given_only_lists_are_saved_per_kind() {
+        use crate::backend::traccar::rules::{DRIVER, NOTIFICATION};
+        let mut a = want("a@x.at");
+        a.links.insert(DRIVER, ["max".to_string()].into());
+        a.links.insert(GEOFENCE, ["depot".to_string()].into());
+        let mut c = want("c@x.at");
+        c.links.insert(NOTIFICATION, BTreeSet::new());
+        let scope = Scope::of(&desired(vec![a, want("b@x.at"), c]));
+        let saved = SavedScope::of(&scope);
+        let json = serde_json::to_value(&saved).expect("serializes");
+        assert_eq!(
+            json["desired_lists"],
+            serde_json::json!({"driver": {"a@x.at": ["max"]}, "notification": {"c@x.at": []}})
+        );
+        assert_eq!(
+            json["desired_geofences"],
+            serde_json::json!({"a@x.at": ["depot"]})
+        );
+        assert_eq!(saved.to_scope(TRACCAR), scope);
+        let mut old = json.clone();
+        old.as_object_mut().expect("object").remove("desired_lists");
+        let back: SavedScope = serde_json::from_value(old).expect("an older plan reads");
+        assert!(back.desired_lists.is_empty());
+        let without =
+            serde_json::to_value(SavedScope::of(&Scope::of(&desired(vec![want("b@x.at")]))))
+                .expect("serializes");
+        assert!(without.get("desired_lists").is_none(), "{without}");
+
+        let mut u = have("a@x.at", Some(FLEET));
+        let before = user_fingerprint(&u, true);
+        u.links.insert(DRIVER, BTreeSet::new());
+        let empty = user_fingerprint(&u, true);
+        assert_ne!(
+            empty, before,
+            "a list read, even empty, is part of the state"
+        );
+        u.links.insert(DRIVER, ["max".to_string()].into());
+        assert_ne!(user_fingerprint(&u, true), empty, "a driver link changed");
+    }
+
     #[test]
     fn actions_round_trip_with_typed_values() {
         let mut u = with_field(want("a@x.at"), tf("readonly"), Value::Bool(true));

@@ -1,8 +1,15 @@
-//! Traccar's devices, groups and geofences as managed objects: how the model's object kinds
-//! (`rules::DEVICE_OBJECT`, `rules::GROUP_OBJECT`, `rules::GEOFENCE_OBJECT`) travel on the wire, read into `LiveObject`s
-//! and written by the object actions. Reading happens in `read.rs` (the same lists it already
-//! reads, whole instead of trimmed, so managing objects costs no request); this file turns them
-//! into the model and writes.
+//! Traccar's managed objects (devices, groups, and the simple kinds: geofences, drivers,
+//! maintenance, saved commands, calendars, notifications; `rules::OBJECTS`): how each kind
+//! travels on the wire (`WIRES`: its path, key, references, how users link to it), read into
+//! `LiveObject`s and written by the object actions. Reading happens in `read.rs` (devices and
+//! groups in the lists it already reads, whole instead of trimmed; each simple kind in one
+//! list); this file turns them into the model and writes.
+//!
+//! Value encodings besides plain JSON fields: a reference is the target's id (`groupId`,
+//! `calendarId`, `commandId`; 0 or null for none); a list field (`FieldType::List`) is a
+//! comma-joined text (`notificators: "mail,web"`), some in `attributes` (a notification's
+//! `alarms`); a calendar's iCalendar text is `data`, base64; a maintenance's doubles are
+//! whole numbers in the model.
 //!
 //! Traccar facts relied on (../shared/traccar/observed-objects.md §1, §12; API-NOTES.md §6, §7):
 //! - `PUT /api/<kind>/{id}` replaces the whole object and the body's `id` decides which, so an
@@ -16,8 +23,11 @@
 //!   too). A POST is never sent again blindly: after an ambiguous failure the object is looked
 //!   up by key; found with this fleet's marker it was created, otherwise it is sent again.
 //! - A device's `name` is NOT NULL: a new device the file names no `name` for is named by its
-//!   uniqueId. A group's and a geofence's name is its key; a geofence's `area` is NOT NULL too
-//!   (the plan refuses a new one without it: `ObjectSpec::required`).
+//!   uniqueId. Groups, geofences, drivers, maintenance and calendars are keyed by name, saved
+//!   commands and notifications by description (they have no name: `name` is never sent to
+//!   them). Other NOT NULL columns (a geofence's `area`, a driver's `uniqueId`, the `type` of
+//!   maintenance, commands and notifications, a calendar's `data`) make the plan refuse a new
+//!   object without them (`ObjectSpec::required`).
 //! - A uniqueId is unique across the server: a create of one the account cannot see (another
 //!   account's device) fails on the database's constraint, said plainly here.
 

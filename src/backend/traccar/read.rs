@@ -111,6 +111,9 @@ impl Simple {
     }
 }
 
+/// An object as the server sends it.
+type JsonObject = Map<String, Json>;
+
 /// An object of which only the id matters.
 #[derive(Deserialize)]
 struct IdRow {
@@ -412,7 +415,7 @@ impl TraccarBackend {
                 let whole = &whole;
                 async move {
                     let json: Vec<Map<String, Json>> = if kind.read {
-                        self.get_list(kind.wire.path, &whole)
+                        self.get_list(kind.wire.path, whole)
                             .await
                             .with_context(|| format!("GET {}", kind.wire.path))?
                     } else {
@@ -783,15 +786,15 @@ impl TraccarBackend {
             name.map(|n| n.to_string())
         };
         let mut objects: Objects<LiveObject> = Objects::new();
-        let mut sources: Vec<(ObjectKind, &Vec<Map<String, Json>>, bool)> = vec![
-            (DEVICE_OBJECT, &device_json, whole_devices),
-            (GROUP_OBJECT, &group_json, whole_groups),
+        let mut sources: Vec<(ObjectKind, &[JsonObject], bool)> = vec![
+            (DEVICE_OBJECT, &device_json[..], whole_devices),
+            (GROUP_OBJECT, &group_json[..], whole_groups),
         ];
         sources.extend(
             simple
                 .iter()
                 .zip(&simple_json)
-                .map(|(kind, json)| (kind.wire.kind, json, kind.whole)),
+                .map(|(kind, json)| (kind.wire.kind, &json[..], kind.whole)),
         );
         for (kind, json, managed) in sources {
             if !managed {

@@ -42,6 +42,24 @@
 //!   server stores any `area` text: `area.rs` checks it when the file is loaded
 //!   (`ObjectSpec::check`), and a new geofence must have one (`ObjectSpec::required`; the column
 //!   is NOT NULL).
+//! - Drivers, maintenance, saved commands, calendars and notifications (their sections;
+//!   observed-objects.md §3-§8, §11): like geofences, any non-readonly account may write them
+//!   (saved commands: not a `limitCommands` one either), keyed as `objects.rs` says, users
+//!   linked through `{userId, <kind>Id}`. Ownership as for geofences: what fleetform creates
+//!   carries the marker in `attributes`; only marked objects are deleted, unmarked ones the
+//!   file names are adopted. Traccar validates almost nothing, so the loader checks what it
+//!   can: a notification's `type` and a saved command's `type` against the lists 6.9.1 serves
+//!   (`NOTIFICATION_TYPES`, `COMMAND_TYPES`; the alarm keys have no list in the notes and are
+//!   not checked, nor are `notificators` against the server's configured ones), and a
+//!   calendar's file as iCalendar (`ical.rs`). Deleting a saved command deletes the
+//!   notifications that use it (FK cascade): `cascades` refuses such a plan while a
+//!   notification the plan keeps uses it (notifications are read whenever commands are
+//!   managed, so the rule sees them). Deleting a calendar only clears it from its users
+//!   (`calendarId` 0); the file's own references to a calendar must be in its section.
+//! - Computed attributes are not managed: they have no `attributes` map (Traccar refuses one),
+//!   so a created one could carry no marker, and a description prefix would change what the
+//!   user wrote. Without a sound proof of ownership they could only be adopted, never deleted;
+//!   not done yet.
 
 use crate::core::model::{
     Action, Desired, Field, LinkKind, Live, Problem, Prune, UserKey, Value, linked,
@@ -956,6 +974,8 @@ fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Prob
     let me = &live.account.email;
     let flag = |name: &str| own(live, name) == Some(&Value::Bool(true));
     let (readonly, device_readonly) = (flag("readonly"), flag("deviceReadonly"));
+    // A `limitCommands` account may not write saved commands (observed-objects.md §11).
+    let limit_commands = flag("limitCommands");
     // A limit the server did not show is not judged.
     let limit = match own(live, "deviceLimit") {
         Some(Value::Int(n)) => *n,
@@ -988,6 +1008,8 @@ fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Prob
             Some("readonly")
         } else if device_readonly && kind == DEVICE_OBJECT {
             Some("deviceReadonly")
+        } else if limit_commands && kind == COMMAND_OBJECT {
+            Some("limitCommands")
         } else {
             None
         };
@@ -1522,6 +1544,41 @@ mod tests {
             .insert(tf("deviceLimit"), Value::Int(0));
         assert!(refused(&d, &admin).is_empty());
         assert!(refused(&d, &manager_with(&[limits])).is_empty());
+    }
+
+    #[test]
+    fn a_limit_commands_manager_may_not_write_saved_commands() {
+        let mut d = desired(vec![]);
+        for (kind, required) in [(COMMAND_OBJECT, "type"), (DRIVER_OBJECT, "uniqueId")] {
+            let field = DESCRIPTION
+                .object(kind)
+                .and_then(|spec| spec.field(required))
+                .expect("declared");
+            d.objects.entry(kind).or_default().insert(
+                "x".into(),
+                crate::core::model::DesiredObject {
+                    key: "x".into(),
+                    fields: [(field, Value::Text("custom".into()))].into(),
+                    origin: Some("f.yaml:9:3".into()),
+                },
+            );
+        }
+        let got = refused(
+            &d,
+            &manager_with(&[
+                ("deviceLimit", Value::Int(-1)),
+                ("limitCommands", Value::Bool(true)),
+            ]),
+        );
+        assert_eq!(
+            got,
+            [
+                "f.yaml:9:3: command x: Admin@Acme.example is limitCommands, so it may not create \
+              commands (the server refuses: Write access denied); run as an administrator, or \
+              ask one to lift limitCommands"
+            ]
+        );
+        assert!(refused(&d, &manager_with(&[("deviceLimit", Value::Int(-1))])).is_empty());
     }
 
     #[test]
