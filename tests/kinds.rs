@@ -556,3 +556,72 @@ users:
     assert_ne!(again.code, 0);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
 }
+
+/// Computed attributes (`computedAttributes:`): created and updated as the file says (what it
+/// does not manage kept), never adopted (they cannot carry the marker) nor deleted, refused
+/// for a manager and for an expression that does not parse.
+#[tokio::test]
+async fn computed_attributes_are_created_and_updated_but_never_deleted() {
+    let env = crate::e2e::env().await;
+    env.admin(
+        reqwest::Method::POST,
+        "/api/attributes/computed",
+        Some(json!({"description": "alarm flag", "attribute": "alarm", "expression": "ignition ? 'sos' : null", "type": "string", "priority": 10})),
+    )
+    .await;
+    let yaml = file(
+        "computedAttributes:\n  speed-kmh: { attribute: speedKmh, expression: \"speed * 1.852\", type: number }\n  alarm flag: { type: string }\n",
+    );
+    assert_eq!(
+        lines(&env.plan(&yaml).await),
+        ["create computedAttribute speed-kmh"],
+        "an unmarked one that matches is not adopted: nothing to mark"
+    );
+    env.apply(&yaml).await;
+    let speed = find(&env, "attributes/computed", "description", "speed-kmh").await;
+    let speed_json = speed.as_ref().expect("created");
+    assert_eq!(speed_json["expression"], "speed * 1.852");
+    assert!(speed_json.get("attributes").is_none(), "{speed_json}");
+    replan_is_empty(&env, &yaml).await;
+
+    let second = file(
+        "computedAttributes:\n  alarm flag: { expression: \"ignition && alarm != null\", type: boolean }\n",
+    );
+    assert_eq!(
+        lines(&env.plan(&second).await),
+        ["update computedAttribute alarm flag"],
+        "speed-kmh left the section: never deleted"
+    );
+    env.apply(&second).await;
+    let alarm = find(&env, "attributes/computed", "description", "alarm flag")
+        .await
+        .expect("kept");
+    assert_eq!(alarm["type"], "boolean");
+    assert_eq!(alarm["priority"], 10, "unmanaged, kept");
+    assert_eq!(alarm["attribute"], "alarm", "unmanaged, kept");
+    assert!(
+        find(&env, "attributes/computed", "description", "speed-kmh")
+            .await
+            .is_some()
+    );
+
+    let err = fleetform::config::parse(
+        &file("computedAttributes:\n  broken: { attribute: x, expression: \"1 +* (\", type: number }\n"),
+        "fleet.yaml",
+    )
+    .expect_err("does not parse");
+    assert!(
+        err.to_string().contains(
+            "fleet.yaml:6:39: computedAttribute broken: the expression does not parse: unexpected `*` at column 4"
+        ),
+        "{err}"
+    );
+    let err = env
+        .plan_as(&env.manager, &yaml)
+        .await
+        .expect_err("a manager may not");
+    assert!(
+        format!("{err:#}").contains("only an administrator may create computed attributes"),
+        "{err:#}"
+    );
+}

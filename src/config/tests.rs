@@ -335,7 +335,7 @@ fn cases() -> Vec<Case> {
             "unknown top-level key, listing the allowed ones",
             file("colour: red\n"),
             vec![
-                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, unmanaged, roles, users, groups, devices, geofences, drivers, maintenance, commands, calendars, notifications",
+                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, unmanaged, roles, users, groups, devices, geofences, drivers, maintenance, commands, calendars, notifications, computedAttributes",
             ],
         ),
         (

@@ -137,7 +137,8 @@ fn update(
             after: value.clone(),
         })
         .collect();
-    let adopt = have.marker.is_none();
+    // A kind without attributes has no marker to add: it is never adopted.
+    let adopt = have.marker.is_none() && spec.attributes;
     if !changes.is_empty() || adopt {
         actions.push(Action::UpdateObject {
             kind: spec.kind,
@@ -372,9 +373,10 @@ pub fn simulate(
     };
     match action {
         Action::CreateObject { kind, key, fields } => {
+            let marked = backend.object(*kind).is_some_and(|s| s.attributes);
             let mut object = LiveObject {
                 key: key.clone(),
-                marker: Some(fleet.to_string()),
+                marker: marked.then(|| fleet.to_string()),
                 fields: BTreeMap::new(),
             };
             for (field, value) in fields {

@@ -15,6 +15,7 @@ pub mod api;
 pub mod area;
 mod audit;
 mod ical;
+mod jexl;
 mod links;
 mod objects;
 mod read;

@@ -42,9 +42,9 @@ use serde_json::{Map, Value as Json, json};
 use super::TraccarBackend;
 use super::api::ApiError;
 use super::rules::{
-    CALENDAR, CALENDAR_OBJECT, COMMAND, COMMAND_OBJECT, DESCRIPTION, DEVICE, DEVICE_OBJECT, DRIVER,
-    DRIVER_OBJECT, GEOFENCE, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT, MAINTENANCE, MAINTENANCE_OBJECT,
-    NOTIFICATION, NOTIFICATION_OBJECT,
+    CALENDAR, CALENDAR_OBJECT, COMMAND, COMMAND_OBJECT, COMPUTED_OBJECT, DESCRIPTION, DEVICE,
+    DEVICE_OBJECT, DRIVER, DRIVER_OBJECT, GEOFENCE, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT,
+    MAINTENANCE, MAINTENANCE_OBJECT, NOTIFICATION, NOTIFICATION_OBJECT,
 };
 use super::wire::{self, Id};
 use crate::backend::{Applied, Failure, Outcome, PhaseContext};
@@ -97,7 +97,7 @@ const fn simple(
     }
 }
 
-pub(super) const WIRES: [Wire; 8] = [
+pub(super) const WIRES: [Wire; 9] = [
     Wire {
         kind: DEVICE_OBJECT,
         path: "/api/devices",
@@ -161,6 +161,17 @@ pub(super) const WIRES: [Wire; 8] = [
             "description",
             NOTIFICATION,
             "notificationId",
+        )
+    },
+    // Users may be linked to computed attributes, but the file does not manage those links.
+    Wire {
+        link: None,
+        ..simple(
+            COMPUTED_OBJECT,
+            "/api/attributes/computed",
+            "description",
+            NOTIFICATION,
+            "attributeId",
         )
     },
 ];
@@ -408,12 +419,18 @@ impl TraccarBackend {
         if wire.default_name {
             body.insert("name".into(), json!(key));
         }
-        body.insert("attributes".into(), json!({}));
+        // A kind without attributes (computed attributes) refuses the key and has no marker.
+        let marked = DESCRIPTION.object(kind).is_some_and(|spec| spec.attributes);
+        if marked {
+            body.insert("attributes".into(), json!({}));
+        }
         self.set_object_fields(wire, &mut body, fields)?;
         if wire.default_name && body.get("name").is_none_or(Json::is_null) {
             body.insert("name".into(), json!(key));
         }
-        wire::set_marker(&mut body, fleet);
+        if marked {
+            wire::set_marker(&mut body, fleet);
+        }
         let body = Json::Object(body);
         let max = self.options.retry.max_attempts.max(1);
         let mut attempt = 0;

@@ -56,10 +56,14 @@
 //!   notification the plan keeps uses it (notifications are read whenever commands are
 //!   managed, so the rule sees them). Deleting a calendar only clears it from its users
 //!   (`calendarId` 0); the file's own references to a calendar must be in its section.
-//! - Computed attributes are not managed: they have no `attributes` map (Traccar refuses one),
-//!   so a created one could carry no marker, and a description prefix would change what the
-//!   user wrote. Without a sound proof of ownership they could only be adopted, never deleted;
-//!   not done yet.
+//! - Computed attributes (`computedAttributes:`, observed-objects.md §6) have no `attributes`
+//!   map (Traccar refuses one), so no marker can prove that fleetform created one, and marking
+//!   the description (a prefix) would change what the user wrote. So ownership is never
+//!   claimed: they are created and updated as the file says, never adopted (nothing to mark),
+//!   never deleted (`deletable: false`: one that leaves the section stays), and another
+//!   fleet's cannot be told apart. Only an administrator may write them (`Administrator
+//!   access required`): `object_rights` refuses them for a manager. The loader checks that the
+//!   `expression` parses (`jexl.rs`) and `type` is string, number or boolean.
 
 use crate::core::model::{
     Action, Desired, Field, LinkKind, Live, Problem, Prune, UserKey, Value, linked,
@@ -316,6 +320,8 @@ pub const COMMAND_OBJECT: ObjectKind = ObjectKind("command");
 pub const CALENDAR_OBJECT: ObjectKind = ObjectKind("calendar");
 /// A notification, by description (the `notifications:` section).
 pub const NOTIFICATION_OBJECT: ObjectKind = ObjectKind("notification");
+/// A computed attribute, by description (the `computedAttributes:` section).
+pub const COMPUTED_OBJECT: ObjectKind = ObjectKind("computedAttribute");
 
 /// A text field of an object: `null` means "none", and an empty text is no value either.
 const fn text(name: &'static str, doc: &'static str) -> FieldSpec {
@@ -470,6 +476,46 @@ static NOTIFICATION_FIELDS: [FieldSpec; 6] = [
         "The saved command it sends, by description. `null`: none. Deleting that command on\nthe server deletes this notification (the plan refuses to).",
     ),
 ];
+
+/// A computed attribute's fields besides its description (the key).
+static COMPUTED_FIELDS: [FieldSpec; 4] = [
+    required(text(
+        "attribute",
+        "The position attribute it sets, e.g. `speedKmh`. Required for a new one.",
+    )),
+    required(text(
+        "expression",
+        "The JEXL expression computing it, e.g. `speed * 1.852`; checked to parse when the\nfile is loaded. Required for a new one.",
+    )),
+    required(text(
+        "type",
+        "The type of the result: `string`, `number` or `boolean`. Required for a new one.",
+    )),
+    field(
+        "priority",
+        FieldType::Int {
+            min: -1_000_000,
+            max: 1_000_000,
+        },
+        RiskClass::Profile,
+        "Computed in ascending order of priority.",
+    ),
+];
+
+/// The checks of a computed attribute's fields that Traccar does not make.
+fn check_computed(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "expression" => {
+            super::jexl::check(text).map_err(|e| format!("the expression does not parse: {e}"))
+        }
+        "type" => one_of(
+            "computed attribute type",
+            text,
+            &["string", "number", "boolean"],
+        ),
+        _ => Ok(()),
+    }
+}
 
 /// The event types of `GET /api/notifications/types` (6.9.1, observed-objects.md §3).
 pub const NOTIFICATION_TYPES: [&str; 19] = [
@@ -626,7 +672,7 @@ const fn simple_kind(
     }
 }
 
-static OBJECTS: [ObjectSpec; 8] = [
+static OBJECTS: [ObjectSpec; 9] = [
     ObjectSpec {
         kind: GROUP_OBJECT,
         section: "groups",
@@ -778,6 +824,26 @@ leaves the section is deleted with `prune: delete`. Left out, notifications are 
 managed.",
         "One notification. Fields left out are not managed.",
     ),
+    ObjectSpec {
+        kind: COMPUTED_OBJECT,
+        section: "computedAttributes",
+        key: "description",
+        fields: &COMPUTED_FIELDS,
+        refs: &[],
+        // No attributes map on the server: no marker (see the header).
+        attributes: false,
+        deletable: false,
+        link: None,
+        check: Some(check_computed),
+        required: &["attribute", "expression", "type"],
+        doc: "Computed attributes this fleet manages, by description (administrators only). One
+missing from the server is created; an existing one is updated. Traccar gives them no
+attributes, so they carry no fleet stamp: fleetform never deletes one (one that leaves the
+section is left as it is), and cannot tell another fleet's. Left out, computed attributes
+are not managed.",
+        entry_doc: "One computed attribute. Fields left out are not managed.",
+        files: &[],
+    },
 ];
 
 /// Traccar's description.
@@ -1004,6 +1070,19 @@ fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Prob
             Action::UpdateObject { .. } => "change",
             _ => "delete",
         };
+        if kind == COMPUTED_OBJECT {
+            problems.push(about_object(
+                desired,
+                kind,
+                key,
+                format!(
+                    "only an administrator may {verb} computed attributes (the server refuses \
+                     {me}: Administrator access required); run as an administrator, or remove \
+                     `computedAttributes:`"
+                ),
+            ));
+            continue;
+        }
         let restricted = if readonly {
             Some("readonly")
         } else if device_readonly && kind == DEVICE_OBJECT {
