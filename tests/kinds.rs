@@ -625,3 +625,70 @@ async fn computed_attributes_are_created_and_updated_but_never_deleted() {
         "{err:#}"
     );
 }
+
+/// What the new sections cost: per kind read one list (`all=true`) and, with `manager:`, the
+/// billing account's list; one more list per user giving a list of the kind; notifications'
+/// references read the kinds they name (calendars, commands) even without their sections; no
+/// kind is read without a reason.
+#[tokio::test]
+async fn each_kind_costs_one_list_and_is_read_only_when_needed() {
+    let env = env_version(TraccarVersion::V6_14).await;
+    let yaml = file(
+        "notifications:\n  n: { type: alarm }\nusers:\n  - email: a@acme.example\n    drivers: []\n  - email: b@acme.example\n    drivers: []\n",
+    );
+    env.sandbox.reset_stats();
+    env.plan(&yaml).await;
+    let stats = env.sandbox.stats().by_route;
+    let count = |route: &str| stats.get(route).copied().unwrap_or(0);
+    // The list, and the billing account's.
+    assert_eq!(count("GET /api/notifications"), 2, "{stats:#?}");
+    // The list and the billing account's; a and b are new, so they have no links to read.
+    assert_eq!(count("GET /api/drivers"), 2, "{stats:#?}");
+    // Named by notifications: read to resolve names (and the billing account's).
+    assert_eq!(count("GET /api/calendars"), 2, "{stats:#?}");
+    assert_eq!(count("GET /api/commands"), 2, "{stats:#?}");
+    for route in [
+        "GET /api/maintenance",
+        "GET /api/attributes/computed",
+        "GET /api/geofences",
+    ] {
+        assert_eq!(count(route), 0, "{route}: {stats:#?}");
+    }
+    // Existing users giving a list: one more list each.
+    env.apply(&yaml).await;
+    env.sandbox.reset_stats();
+    env.plan(&yaml).await;
+    let stats = env.sandbox.stats().by_route;
+    assert_eq!(
+        stats.get("GET /api/drivers"),
+        Some(&4),
+        "list, billing account, a, b: {stats:#?}"
+    );
+}
+
+/// `unmanaged:` names the new lists like the old ones: a user may not list them then, and
+/// they are not read.
+#[tokio::test]
+async fn unmanaged_lists_of_the_new_kinds_are_neither_listed_nor_read() {
+    let err = fleetform::config::parse(
+        &file("unmanaged: [notifications]\nusers:\n  - email: a@acme.example\n    notifications: [n]\n"),
+        "fleet.yaml",
+    )
+    .expect_err("listed while unmanaged");
+    assert!(
+        err.to_string().contains(
+            "fleet.yaml:8:5: `notifications` is listed, but `unmanaged` says this file does not manage notification links"
+        ),
+        "{err}"
+    );
+    let env = env_version(TraccarVersion::V6_14).await;
+    env.apply(&file("users:\n  - email: a@acme.example\n"))
+        .await;
+    env.sandbox.reset_stats();
+    env.plan(&file(
+        "unmanaged: [drivers]\nusers:\n  - email: a@acme.example\n",
+    ))
+    .await;
+    let stats = env.sandbox.stats().by_route;
+    assert!(!stats.contains_key("GET /api/drivers"), "{stats:#?}");
+}
