@@ -453,7 +453,8 @@ impl TraccarBackend {
                 .collect();
             if !shared.is_empty() {
                 anyhow::bail!(
-                    "several {}s on the server {} {}, so fleetform cannot tell which one                  the fleet file means; rename or delete all but one (nothing was changed)",
+                    "several {}s on the server {} {}, so fleetform cannot tell which one \
+                     the fleet file means; rename or delete all but one (nothing was changed)",
                     kind.wire.kind,
                     if kind.wire.key == "name" {
                         "are named".to_string()

@@ -1167,7 +1167,11 @@ fn cascades(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> 
                 NOTIFICATION_OBJECT,
                 key,
                 format!(
-                    "uses the saved command {command}, which this plan deletes (it left                      `commands:`, prune: delete); Traccar would delete this notification with                      it: add the command back under `commands:`, or give the notification                      another `command` (or `null`) first"
+                    "uses the saved command {command}, which this plan deletes (it left \
+                     `commands:`, prune: delete); Traccar would delete this notification with \
+                     it (the plan deletes objects before it updates others): add the command \
+                     back under `commands:`, apply a file where the notification uses another \
+                     `command` (or `null`), then remove the command"
                 ),
             ));
         }
@@ -1658,6 +1662,194 @@ mod tests {
             ]
         );
         assert!(refused(&d, &manager_with(&[("deviceLimit", Value::Int(-1))])).is_empty());
+    }
+
+    mod cascade {
+        //! A property of the command -> notification cascade over random files and servers:
+        //! a plan either deletes no command a surviving notification uses, or is refused; a
+        //! plan that is not refused converges (its simulation re-plans to nothing).
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        use super::*;
+        use crate::core::model::{DesiredObject, LiveObject};
+        use crate::core::plan::{plan, simulate};
+
+        const COMMANDS: [&str; 3] = ["c0", "c1", "c2"];
+        const NOTIFICATIONS: [&str; 3] = ["n0", "n1", "n2"];
+
+        fn field(kind: ObjectKind, name: &str) -> Field {
+            DESCRIPTION
+                .object(kind)
+                .and_then(|spec| spec.field(name))
+                .expect("declared")
+        }
+
+        fn marker() -> impl Strategy<Value = Option<&'static str>> {
+            select(vec![None, Some(FLEET), Some("other")])
+        }
+
+        /// (exists, marker, index of the command among those present; past them: none).
+        type Held = (bool, Option<&'static str>, usize);
+
+        fn live_of(commands: &[Held], notifications: &[Held]) -> Live {
+            let mut l = live("admin", vec![]);
+            let mut present = Vec::new();
+            for (i, (exists, marker, _)) in commands.iter().enumerate() {
+                if *exists {
+                    l.objects.entry(COMMAND_OBJECT).or_default().insert(
+                        COMMANDS[i].into(),
+                        LiveObject {
+                            key: COMMANDS[i].into(),
+                            marker: marker.map(str::to_string),
+                            fields: [(field(COMMAND_OBJECT, "type"), Value::Text("custom".into()))]
+                                .into(),
+                        },
+                    );
+                    l.targets
+                        .entry(COMMAND)
+                        .or_default()
+                        .insert(COMMANDS[i].into());
+                    present.push(COMMANDS[i]);
+                }
+            }
+            for (i, (exists, marker, command)) in notifications.iter().enumerate() {
+                if *exists {
+                    let command = present
+                        .get(*command)
+                        .map_or(Value::Null, |c| Value::Text(c.to_string()));
+                    l.objects.entry(NOTIFICATION_OBJECT).or_default().insert(
+                        NOTIFICATIONS[i].into(),
+                        LiveObject {
+                            key: NOTIFICATIONS[i].into(),
+                            marker: marker.map(str::to_string),
+                            fields: [
+                                (
+                                    field(NOTIFICATION_OBJECT, "type"),
+                                    Value::Text("alarm".into()),
+                                ),
+                                (field(NOTIFICATION_OBJECT, "command"), command),
+                            ]
+                            .into(),
+                        },
+                    );
+                    l.targets
+                        .entry(NOTIFICATION)
+                        .or_default()
+                        .insert(NOTIFICATIONS[i].into());
+                }
+            }
+            l
+        }
+
+        fn object(key: &str, fields: Vec<(Field, Value)>) -> DesiredObject {
+            DesiredObject {
+                key: key.into(),
+                fields: fields.into_iter().collect(),
+                origin: None,
+            }
+        }
+
+        /// A file: a subset of the commands, notifications naming a listed command, `null`
+        /// or (leaving `command` out) nothing.
+        fn desired_of(commands: &[bool], notifications: &[(bool, usize)], delete: bool) -> Desired {
+            let mut d = desired(vec![]);
+            d.prune = if delete { Prune::Delete } else { Prune::Keep };
+            let listed: Vec<&str> = COMMANDS
+                .iter()
+                .zip(commands)
+                .filter(|(_, keep)| **keep)
+                .map(|(c, _)| *c)
+                .collect();
+            d.objects.insert(
+                COMMAND_OBJECT,
+                listed
+                    .iter()
+                    .map(|c| {
+                        let typed = (field(COMMAND_OBJECT, "type"), Value::Text("custom".into()));
+                        (c.to_string(), object(c, vec![typed]))
+                    })
+                    .collect(),
+            );
+            let mut wanted = std::collections::BTreeMap::new();
+            for (i, (keep, command)) in notifications.iter().enumerate() {
+                if !keep {
+                    continue;
+                }
+                let mut fields = vec![(
+                    field(NOTIFICATION_OBJECT, "type"),
+                    Value::Text("alarm".into()),
+                )];
+                match listed.get(*command) {
+                    Some(c) => fields.push((
+                        field(NOTIFICATION_OBJECT, "command"),
+                        Value::Text(c.to_string()),
+                    )),
+                    None if *command % 2 == 0 => {
+                        fields.push((field(NOTIFICATION_OBJECT, "command"), Value::Null))
+                    }
+                    None => {}
+                }
+                wanted.insert(
+                    NOTIFICATIONS[i].to_string(),
+                    object(NOTIFICATIONS[i], fields),
+                );
+            }
+            d.objects.insert(NOTIFICATION_OBJECT, wanted);
+            d
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn no_plan_deletes_a_command_under_a_notification(
+                commands in prop::collection::vec((any::<bool>(), marker(), 0usize..4), 3),
+                notifications in prop::collection::vec((any::<bool>(), marker(), 0usize..4), 3),
+                want_commands in prop::collection::vec(any::<bool>(), 3),
+                want_notifications in prop::collection::vec((any::<bool>(), 0usize..5), 3),
+                delete in any::<bool>(),
+            ) {
+                let l = live_of(&commands, &notifications);
+                let d = desired_of(&want_commands, &want_notifications, delete);
+                let claimed = d.objects.iter().any(|(kind, wanted)| {
+                    wanted.keys().any(|key| {
+                        l.objects.get(kind).and_then(|o| o.get(key))
+                            .is_some_and(|o| o.marker.as_deref() == Some("other"))
+                    })
+                });
+                let gone = |kind: ObjectKind, key: &str| {
+                    delete
+                        && !d.objects[&kind].contains_key(key)
+                        && l.objects.get(&kind).and_then(|o| o.get(key))
+                            .is_some_and(|o| o.marker.as_deref() == Some(FLEET))
+                };
+                let command = field(NOTIFICATION_OBJECT, "command");
+                let cascades = l.objects.get(&NOTIFICATION_OBJECT).into_iter().flatten().any(
+                    |(key, n)| {
+                        !gone(NOTIFICATION_OBJECT, key)
+                            && matches!(n.fields.get(&command), Some(Value::Text(c)) if gone(COMMAND_OBJECT, c))
+                    },
+                );
+                match plan(&d, &l) {
+                    Err(problems) => {
+                        prop_assert!(claimed || cascades, "{problems:?}");
+                        if !claimed {
+                            prop_assert!(
+                                problems.iter().all(|p| p.message.contains("Traccar would delete this notification")),
+                                "{problems:?}"
+                            );
+                        }
+                    }
+                    Ok(p) => {
+                        prop_assert!(!claimed && !cascades, "{:?}", p.actions);
+                        let after = simulate(&l, &p);
+                        let again = plan(&d, &after);
+                        prop_assert!(again.as_ref().is_ok_and(|p| p.is_empty()), "{again:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
