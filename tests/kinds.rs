@@ -555,6 +555,20 @@ users:
     );
     assert_ne!(again.code, 0);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    // To standard output, the calendars' files would have no place: refused.
+    let stdout = crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes"])
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    );
+    assert_ne!(stdout.code, 0);
+    assert!(
+        stdout.stderr.contains("pass --output FILE"),
+        "{}",
+        stdout.stderr
+    );
 }
 
 /// Computed attributes (`computedAttributes:`): created and updated as the file says (what it
@@ -644,9 +658,9 @@ async fn each_kind_costs_one_list_and_is_read_only_when_needed() {
     assert_eq!(count("GET /api/notifications"), 2, "{stats:#?}");
     // The list and the billing account's; a and b are new, so they have no links to read.
     assert_eq!(count("GET /api/drivers"), 2, "{stats:#?}");
-    // Named by notifications: read to resolve names (and the billing account's).
-    assert_eq!(count("GET /api/calendars"), 2, "{stats:#?}");
-    assert_eq!(count("GET /api/commands"), 2, "{stats:#?}");
+    // Named by notifications: read once, to resolve names.
+    assert_eq!(count("GET /api/calendars"), 1, "{stats:#?}");
+    assert_eq!(count("GET /api/commands"), 1, "{stats:#?}");
     for route in [
         "GET /api/maintenance",
         "GET /api/attributes/computed",
@@ -691,4 +705,40 @@ async fn unmanaged_lists_of_the_new_kinds_are_neither_listed_nor_read() {
     .await;
     let stats = env.sandbox.stats().by_route;
     assert!(!stats.contains_key("GET /api/drivers"), "{stats:#?}");
+}
+
+/// Run as the billing account (a manager), on 6.14 and 6.9: what it creates stays linked to it
+/// (the creator link, kept), it links the objects to the users it manages, a notification
+/// names its own command, and the re-plan (reading the lists linked to the manager and its
+/// users' lists per user) is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_as_the_billing_account_the_new_kinds_stay_linked_to_it() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        let env = env_version(version).await;
+        let yaml = "version: 1\nfleet: acme-bikes\ndrivers:\n  max: { uniqueId: DRV-7 }\ncommands:\n  stop: { type: engineStop }\nnotifications:\n  theft: { type: alarm, command: stop, notificators: [web] }\nusers:\n  - email: rider@acme.example\n    drivers: [max]\n    notifications: [theft]\n";
+        let report = env.apply_as(&env.manager, yaml).await;
+        assert!(report.is_success(), "{:?}", report.failed);
+        let manager = env.user_id(fleetform::cmd::demo::DEMO_MANAGER).await;
+        let rider = env.user_id("rider@acme.example").await;
+        let max = find(&env, "drivers", "name", "max").await;
+        let theft = find(&env, "notifications", "description", "theft").await;
+        let stop = find(&env, "commands", "description", "stop").await;
+        assert!(
+            linked(&env, manager, ObjectType::Driver, id(&max)),
+            "creator"
+        );
+        assert!(
+            linked(&env, manager, ObjectType::Notification, id(&theft)),
+            "creator"
+        );
+        assert!(
+            linked(&env, manager, ObjectType::Command, id(&stop)),
+            "creator"
+        );
+        assert!(linked(&env, rider, ObjectType::Driver, id(&max)));
+        assert!(linked(&env, rider, ObjectType::Notification, id(&theft)));
+        assert_eq!(theft.as_ref().expect("theft")["commandId"], id(&stop));
+        let again = env.plan_as(&env.manager, yaml).await.expect("plan");
+        assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+    }
 }

@@ -125,15 +125,21 @@ pub async fn run_with<B: Backend>(
         &header,
     )
     .map_err(|problems| anyhow::anyhow!("the exported file would not be valid:\n{problems}"))?;
-    // The files the fleet file names beside it (calendars), written first: beside --output,
-    // or in the current directory when the file goes to standard output.
+    // The files the fleet file names beside it (calendars), written first, beside --output.
+    let beside = export::files_beside(backend.description(), &live);
+    if let (None, Some((relative, _))) = (&args.output, beside.values().next()) {
+        bail!(
+            "the export holds calendars, whose iCalendar files are written beside the fleet file \
+             (e.g. {relative}): pass --output FILE so they have a place"
+        );
+    }
     let base = args
         .output
         .as_ref()
         .and_then(|p| p.parent())
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
-    for (relative, content) in export::files_beside(backend.description(), &live).into_values() {
+    for (relative, content) in beside.into_values() {
         let path = base.join(&relative);
         if path.exists() && !args.force {
             bail!(

@@ -849,7 +849,9 @@ impl TraccarBackend {
                         .map(|(_, id)| (index, *id)),
                 );
             }
-            if let Some(mid) = manager_id {
+            // The billing account's list, for the kinds the plan may link to it (not those
+            // read only for their names).
+            if let Some(mid) = manager_id.filter(|_| kind.whole || kind.links) {
                 link_reads.push((index, mid));
             }
         }
