@@ -76,20 +76,20 @@ pub(super) struct Wire {
     base64: &'static [(&'static str, &'static str)],
 }
 
-/// A simple kind's wire format.
+/// A simple kind's wire format; `link`: the link kind and permission key users are linked to
+/// it by, where the file manages those links.
 const fn simple(
     kind: ObjectKind,
     path: &'static str,
     key: &'static str,
-    link: LinkKind,
-    property: &'static str,
+    link: Option<(LinkKind, &'static str)>,
 ) -> Wire {
     Wire {
         kind,
         path,
         key,
         refs: &[],
-        link: Some((link, property)),
+        link,
         simple: true,
         default_name: false,
         in_attributes: &[],
@@ -124,23 +124,25 @@ pub(super) const WIRES: [Wire; 9] = [
         GEOFENCE_OBJECT,
         "/api/geofences",
         "name",
-        GEOFENCE,
-        "geofenceId",
+        Some((GEOFENCE, "geofenceId")),
     ),
-    simple(DRIVER_OBJECT, "/api/drivers", "name", DRIVER, "driverId"),
+    simple(
+        DRIVER_OBJECT,
+        "/api/drivers",
+        "name",
+        Some((DRIVER, "driverId")),
+    ),
     simple(
         MAINTENANCE_OBJECT,
         "/api/maintenance",
         "name",
-        MAINTENANCE,
-        "maintenanceId",
+        Some((MAINTENANCE, "maintenanceId")),
     ),
     simple(
         COMMAND_OBJECT,
         "/api/commands",
         "description",
-        COMMAND,
-        "commandId",
+        Some((COMMAND, "commandId")),
     ),
     Wire {
         base64: &[("file", "data")],
@@ -148,8 +150,7 @@ pub(super) const WIRES: [Wire; 9] = [
             CALENDAR_OBJECT,
             "/api/calendars",
             "name",
-            CALENDAR,
-            "calendarId",
+            Some((CALENDAR, "calendarId")),
         )
     },
     Wire {
@@ -159,27 +160,17 @@ pub(super) const WIRES: [Wire; 9] = [
             NOTIFICATION_OBJECT,
             "/api/notifications",
             "description",
-            NOTIFICATION,
-            "notificationId",
+            Some((NOTIFICATION, "notificationId")),
         )
     },
     // Users may be linked to computed attributes, but the file does not manage those links.
-    Wire {
-        link: None,
-        ..simple(
-            COMPUTED_OBJECT,
-            "/api/attributes/computed",
-            "description",
-            NOTIFICATION,
-            "attributeId",
-        )
-    },
+    simple(
+        COMPUTED_OBJECT,
+        "/api/attributes/computed",
+        "description",
+        None,
+    ),
 ];
-
-/// The simple kinds (see `Wire::simple`).
-pub(super) fn simple_wires() -> impl Iterator<Item = &'static Wire> {
-    WIRES.iter().filter(|w| w.simple)
-}
 
 /// The kind users are linked to by `link`, with its wire format.
 pub(super) fn wire_linked_by(link: LinkKind) -> Option<&'static Wire> {

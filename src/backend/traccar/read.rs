@@ -68,7 +68,11 @@ use crate::core::model::{
 
 /// What a fetch reads of one simple kind (`objects::Wire::simple`).
 struct Simple {
+    /// Its place in `objects::WIRES`.
+    index: usize,
     wire: &'static Wire,
+    /// The file has the kind's section.
+    managed: bool,
     /// The file manages the kind (its section), or the kind refers to a kind the file
     /// manages (a notification to its command, whose delete the server cascades to it): its
     /// objects are read whole into the model.
@@ -82,13 +86,14 @@ struct Simple {
 }
 
 impl Simple {
-    fn of(wire: &'static Wire, scope: &Scope) -> Simple {
+    fn of(index: usize, wire: &'static Wire, scope: &Scope) -> Simple {
         let refers = DESCRIPTION.object(wire.kind).is_some_and(|spec| {
             spec.refs
                 .iter()
                 .any(|r| r.target != wire.kind && scope.objects.contains_key(&r.target))
         });
-        let whole = scope.objects.contains_key(&wire.kind) || refers;
+        let managed = scope.objects.contains_key(&wire.kind);
+        let whole = managed || refers;
         // Users' lists of a given-only kind are managed only for the users that give them.
         let links = wire.link.is_some_and(|(link, _)| {
             !scope.unmanaged.contains(&link)
@@ -103,7 +108,9 @@ impl Simple {
             .filter_map(|kind| DESCRIPTION.object(*kind))
             .any(|spec| spec.refs.iter().any(|r| r.target == wire.kind));
         Simple {
+            index,
             wire,
+            managed,
             whole,
             links,
             read: whole || links || referenced,
@@ -357,8 +364,11 @@ impl TraccarBackend {
         // the kind, users link to it, or a managed kind names its objects (every one with
         // `all=true` as administrator; otherwise those linked to the account, which the
         // creator link makes include every object it created).
-        let simple: Vec<Simple> = objects::simple_wires()
-            .map(|wire| Simple::of(wire, scope))
+        let simple: Vec<Simple> = objects::WIRES
+            .iter()
+            .enumerate()
+            .filter(|(_, wire)| wire.simple)
+            .map(|(index, wire)| Simple::of(index, wire, scope))
             .collect();
 
         // Round 1.
@@ -829,10 +839,7 @@ impl TraccarBackend {
         // higher-ranked lifetime check of the stream's closure.
         let mut link_reads: Vec<(usize, Id)> = Vec::new();
         for kind in &simple {
-            let index = objects::WIRES
-                .iter()
-                .position(|w| w.kind == kind.wire.kind)
-                .unwrap_or_default();
+            let index = kind.index;
             let (Some((link, _)), true) = (kind.wire.link, kind.read) else {
                 continue;
             };
@@ -850,14 +857,16 @@ impl TraccarBackend {
                 );
             }
             // The billing account's list, for the kinds the plan may link to it (not those
-            // read only for their names).
-            if let Some(mid) = manager_id.filter(|_| kind.whole || kind.links) {
+            // read only for their names or references).
+            if let Some(mid) = manager_id.filter(|_| kind.managed || kind.links) {
                 link_reads.push((index, mid));
             }
         }
         let link_lists: Vec<(LinkKind, Id, Vec<Json>)> = stream::iter(link_reads)
             .map(|(index, user)| async move {
-                let wire = &objects::WIRES[index];
+                let wire = objects::WIRES
+                    .get(index)
+                    .context("internal error: no such wire format")?;
                 let (path, link) = (wire.path, wire.link.map_or(DEVICE, |(link, _)| link));
                 let query = [("userId", user.0.to_string())];
                 let list = self
