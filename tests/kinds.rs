@@ -742,3 +742,71 @@ async fn run_as_the_billing_account_the_new_kinds_stay_linked_to_it() {
         assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
     }
 }
+
+/// A saved plan keeps the users' later lists (`desired_lists`): `apply --plan` notices a
+/// driver link made by hand since the plan (and refuses), and applies a fresh one exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plans_carry_the_later_lists_and_notice_their_changes() {
+    use std::path::Path;
+    let env = crate::e2e::env().await;
+    let bin = |args: &[&str], paths: &[&Path]| {
+        crate::e2e::run(
+            crate::e2e::bin()
+                .args(args)
+                .args(paths)
+                .env("TRACCAR_URL", &env.url)
+                .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+                .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+        )
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_path = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    let drivers = "drivers:\n  a: { uniqueId: DRV-A }\n  b: { uniqueId: DRV-B }\n";
+    env.apply(&file(&format!(
+        "{drivers}users:\n  - email: rider@acme.example\n"
+    )))
+    .await;
+    let yaml = file(&format!(
+        "{drivers}users:\n  - email: rider@acme.example\n    drivers: [a]\n"
+    ));
+    std::fs::write(&file_path, &yaml).expect("write");
+    let plan = bin(&["plan", "--out"], &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let text = std::fs::read_to_string(&saved).expect("saved");
+    let json: Json = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        json["scope"]["desired_lists"],
+        json!({"driver": {"rider@acme.example": ["a"]}}),
+        "{text}"
+    );
+
+    let rider = env.user_id("rider@acme.example").await;
+    let b = id(&find(&env, "drivers", "name", "b").await);
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(json!({"userId": rider, "driverId": b})),
+    )
+    .await;
+    let apply = bin(&["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(
+        apply.stderr.contains("rider@acme.example"),
+        "{}",
+        apply.stderr
+    );
+    let a = id(&find(&env, "drivers", "name", "a").await);
+    assert!(
+        !linked(&env, rider, ObjectType::Driver, a),
+        "nothing applied"
+    );
+
+    let plan = bin(&["plan", "--out"], &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let apply = bin(&["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert!(linked(&env, rider, ObjectType::Driver, a));
+    assert!(!linked(&env, rider, ObjectType::Driver, b));
+    replan_is_empty(&env, &yaml).await;
+}
