@@ -1,6 +1,7 @@
 //! `fleetform export`: lists the users a fleet manages (or every user it may manage), reads
-//! their links, and writes a fleet file that plans no changes (`views::export`), with the
-//! devices and groups it manages (or may manage). Never writes to the server.
+//! their links (their given-only lists too), and writes a fleet file that plans no changes
+//! (`views::export`), with the objects it manages (or may manage), and the calendars' files
+//! beside `--output`. Never writes to the server.
 
 use anyhow::{Context, bail};
 
@@ -125,6 +126,15 @@ pub async fn run_with<B: Backend>(
         &header,
     )
     .map_err(|problems| anyhow::anyhow!("the exported file would not be valid:\n{problems}"))?;
+    if let Some(path) = &args.output
+        && path.exists()
+        && !args.force
+    {
+        bail!(
+            "{} already exists; move it away or pass --force to overwrite it",
+            path.display()
+        );
+    }
     // The files the fleet file names beside it (calendars), written first, beside --output.
     let beside = export::files_beside(backend.description(), &live);
     if let (None, Some((relative, _))) = (&args.output, beside.values().next()) {

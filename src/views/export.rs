@@ -24,7 +24,11 @@
 //!   are not (as for users). A section that is written lists every object its kind's
 //!   references name, so the file stays complete (`notes` says which were added unmarked: the
 //!   first apply adopts them); a reference to an object the file cannot name (another fleet's,
-//!   or a name several objects share) is left out, and `notes` says so.
+//!   or a name several objects share) is left out, and `notes` says so. A field whose value the
+//!   file keeps in a file beside it (a calendar's iCalendar, `ObjectSpec::files`) is written as
+//!   a path, and `files_beside` gives those files for the command to write.
+//! - Users' lists of every kind, given-only ones (geofences, drivers, ...) where the user has
+//!   links of the kind (the command reads them for every exported user).
 //! - The YAML is written by hand (strings as JSON-quoted scalars, which YAML reads as is) and
 //!   then checked with `config::parse`, so export never hands out a file fleetform refuses.
 
