@@ -277,6 +277,30 @@ users:
         "list left out: not managed"
     );
     replan_is_empty(&env, &second).await;
+
+    // Empty lists: the rider's maintenance and command links go, the objects stay.
+    let third = second.replace(
+        "    commands: [engine-stop]\n",
+        "    commands: []\n    maintenance: []\n",
+    );
+    let plan = env.plan(&third).await;
+    assert_eq!(
+        lines(&plan),
+        [
+            "unlink command engine-stop from rider@acme.example",
+            "unlink maintenance service-5000km from rider@acme.example",
+            "update user rider@acme.example",
+        ]
+    );
+    env.apply(&third).await;
+    assert!(!linked(&env, rider, ObjectType::Maintenance, id(&service)));
+    assert!(!linked(&env, rider, ObjectType::Command, id(&stop)));
+    assert!(
+        find(&env, "commands", "description", "engine-stop")
+            .await
+            .is_some()
+    );
+    replan_is_empty(&env, &third).await;
 }
 
 const WORKDAYS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:1\r\nDTSTART:20260105T060000Z\r\nDTEND:20260105T180000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
@@ -574,7 +598,7 @@ users:
 /// Computed attributes (`computedAttributes:`): created and updated as the file says (what it
 /// does not manage kept), never adopted (they cannot carry the marker) nor deleted, refused
 /// for a manager and for an expression that does not parse.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn computed_attributes_are_created_and_updated_but_never_deleted() {
     let env = crate::e2e::env().await;
     env.admin(
@@ -637,6 +661,45 @@ async fn computed_attributes_are_created_and_updated_but_never_deleted() {
     assert!(
         format!("{err:#}").contains("only an administrator may create computed attributes"),
         "{err:#}"
+    );
+
+    // Exported with `--scope all` only (no stamp tells them this fleet's), and the exported
+    // file plans nothing about them.
+    let export = |scope: &str| {
+        crate::e2e::run(
+            crate::e2e::bin()
+                .args(["export", "--fleet", "acme-bikes", "--scope", scope])
+                .env("TRACCAR_URL", &env.url)
+                .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+                .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+        )
+    };
+    let managed = export("managed");
+    assert_eq!(managed.code, 0, "{}", managed.stderr);
+    assert!(
+        !managed.stdout.contains("computedAttributes:"),
+        "{}",
+        managed.stdout
+    );
+    let all = export("all");
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    assert!(
+        all.stdout.contains("\ncomputedAttributes:\n"),
+        "{}",
+        all.stdout
+    );
+    assert!(
+        all.stdout.contains("    expression: \"speed * 1.852\""),
+        "{}",
+        all.stdout
+    );
+    let plan = env.plan(&all.stdout).await;
+    assert!(
+        plan.actions.iter().all(|a| a
+            .object()
+            .is_none_or(|(kind, _)| kind.name() != "computedAttribute")),
+        "{:?}",
+        plan.actions
     );
 }
 
