@@ -241,11 +241,12 @@ async fn the_full_fleet_example_has_every_section_and_converges() {
             "examples/full-fleet.yaml lists no user `{key}`"
         );
     }
+    // Loaded from its path: the calendar's iCalendar file is read beside it.
     let loaded = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(loaded.desired.objects.len(), backend.objects.len());
     let env = crate::e2e::env().await;
-    let report = env.apply(&text).await;
+    let report = env.apply_desired(&loaded.desired).await;
     assert!(report.is_success(), "{:?}", report.failed);
-    let again = env.plan(&text).await;
+    let again = env.plan_desired(&loaded.desired).await;
     assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
 }

@@ -92,6 +92,23 @@ impl Env {
         apply::apply(&backend, &plan, &mut Vec::new()).await
     }
 
+    /// Plans a fleet loaded otherwise (from a path, with the files beside it), as the
+    /// administrator.
+    pub async fn plan_desired(&self, desired: &fleetform::core::model::Desired) -> Plan {
+        let backend = self.backend(&self.admin).await;
+        fleetform::make_plan(&backend, desired).await.expect("plan")
+    }
+
+    /// Plans and applies a fleet loaded otherwise, as the administrator; asserts success.
+    pub async fn apply_desired(&self, desired: &fleetform::core::model::Desired) -> Report {
+        // The same backend plans and applies: it learns the server's ids while reading.
+        let backend = self.backend(&self.admin).await;
+        let plan = fleetform::make_plan(&backend, desired).await.expect("plan");
+        let report = apply::apply(&backend, &plan, &mut Vec::new()).await;
+        assert!(report.is_success(), "apply failed: {:?}", report.failed);
+        report
+    }
+
     pub async fn apply(&self, yaml: &str) -> Report {
         let report = self.apply_as(&self.admin, yaml).await;
         assert!(report.is_success(), "apply failed: {:?}", report.failed);

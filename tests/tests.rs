@@ -17,6 +17,7 @@ mod convergence;
 mod e2e;
 mod faults;
 mod gitops;
+mod kinds;
 mod objects;
 mod objects_property;
 mod observations;

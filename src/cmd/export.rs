@@ -1,6 +1,7 @@
 //! `fleetform export`: lists the users a fleet manages (or every user it may manage), reads
-//! their links, and writes a fleet file that plans no changes (`views::export`), with the
-//! devices and groups it manages (or may manage). Never writes to the server.
+//! their links (their given-only lists too), and writes a fleet file that plans no changes
+//! (`views::export`), with the objects it manages (or may manage), and the calendars' files
+//! beside `--output`. Never writes to the server.
 
 use anyhow::{Context, bail};
 
@@ -53,11 +54,23 @@ pub async fn run_with<B: Backend>(
         .iter()
         .map(|spec| (spec.kind, Default::default()))
         .collect();
-    let scope = |fleet: &str, emails| Scope {
+    // Users' given-only lists (geofences, drivers, ...) are read for the exported users as if
+    // each gave an empty one, so the file lists what they have.
+    let given_only: crate::core::model::Links = backend
+        .description()
+        .links
+        .iter()
+        .filter(|spec| spec.given_only)
+        .map(|spec| (spec.kind, Default::default()))
+        .collect();
+    let scope = |fleet: &str, emails: std::collections::BTreeSet<_>| Scope {
         fleet: fleet.to_string(),
+        desired_links: emails
+            .iter()
+            .map(|key| (Clone::clone(key), given_only.clone()))
+            .collect(),
         emails,
         manager: None,
-        desired_links: Default::default(),
         links_of: None,
         unmanaged: Default::default(),
         objects: kinds.clone(),
@@ -113,6 +126,43 @@ pub async fn run_with<B: Backend>(
         &header,
     )
     .map_err(|problems| anyhow::anyhow!("the exported file would not be valid:\n{problems}"))?;
+    if let Some(path) = &args.output
+        && path.exists()
+        && !args.force
+    {
+        bail!(
+            "{} already exists; move it away or pass --force to overwrite it",
+            path.display()
+        );
+    }
+    // The files the fleet file names beside it (calendars), written first, beside --output.
+    let beside = export::files_beside(backend.description(), &live);
+    if let (None, Some((relative, _))) = (&args.output, beside.values().next()) {
+        bail!(
+            "the export holds calendars, whose iCalendar files are written beside the fleet file \
+             (e.g. {relative}): pass --output FILE so they have a place"
+        );
+    }
+    let base = args
+        .output
+        .as_ref()
+        .and_then(|p| p.parent())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    for (relative, content) in beside.into_values() {
+        let path = base.join(&relative);
+        if path.exists() && !args.force {
+            bail!(
+                "{} already exists; move it away or pass --force to overwrite it",
+                path.display()
+            );
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        metrics::write_atomically(&path, &content)?;
+        writeln!(io.err, "Wrote {}.", path.display())?;
+    }
     match &args.output {
         None => io.out.write_all(text.as_bytes())?,
         Some(path) => {

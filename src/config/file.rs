@@ -214,6 +214,11 @@ fn field_schema(spec: &FieldSpec) -> serde_json::Value {
             out.insert("type".into(), ty("string"));
             out.insert("format".into(), json!("date-time"));
         }
+        FieldType::List => {
+            out.insert("type".into(), ty("array"));
+            out.insert("items".into(), json!({"type": "string", "minLength": 1}));
+            out.insert("uniqueItems".into(), json!(true));
+        }
     }
     out.insert("description".into(), json!(spec.doc));
     J::Object(out)

@@ -18,6 +18,7 @@ mod objects;
 mod validate;
 mod yaml;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -172,6 +173,32 @@ fn expand_paths(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> 
     files
 }
 
+/// The text of the file at `relative` (a path in a fleet file: a calendar's iCalendar file),
+/// resolved against the directory of the fleet file `source`; size-limited, UTF-8. The one
+/// read of the loader besides the fleet files themselves.
+pub(crate) fn read_beside(source: &str, relative: &str) -> Result<String, String> {
+    let path = Path::new(relative);
+    if path.is_absolute() {
+        return Err("write the path relative to the fleet file".into());
+    }
+    let base = Path::new(source).parent().unwrap_or(Path::new(""));
+    let full = base.join(path);
+    let cannot = |e: std::io::Error| format!("can't read {}: {e}", full.display());
+    let file = std::fs::File::open(&full).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(MAX_DOCUMENT_BYTES)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    file.take(limit).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(format!(
+            "{} is larger than {MAX_DOCUMENT_BYTES} bytes",
+            full.display()
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", full.display()))
+}
+
 /// A fleet file's text, size-limited and checked to be UTF-8.
 fn read_file(path: &Path, source: &str) -> Result<String, Problem> {
     let cannot = |e: std::io::Error| Problem {
@@ -242,8 +269,32 @@ pub(crate) fn parse_many_as(
     env: env::Env<'_>,
     default: &'static crate::core::model::Description,
 ) -> Result<Loaded, Problems> {
+    parse_files(files, env, default, BTreeMap::new())
+}
+
+/// Validates one fleet file's `text` as `parse` does, with the files it names beside it
+/// (a calendar's `file`) given by path in `beside` instead of read from the disk. Pure.
+pub fn parse_with_files(
+    text: &str,
+    source_name: &str,
+    beside: BTreeMap<String, String>,
+) -> Result<Loaded, Problems> {
+    parse_files(
+        &[(source_name.to_string(), text.to_string())],
+        &|_| None,
+        crate::backend::DEFAULT,
+        beside,
+    )
+}
+
+fn parse_files(
+    files: &[(String, String)],
+    env: env::Env<'_>,
+    default: &'static crate::core::model::Description,
+    beside: BTreeMap<String, String>,
+) -> Result<Loaded, Problems> {
     let names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
-    let mut ctx = validate::Context::many(&names);
+    let mut ctx = validate::Context::many(&names).with_files(beside);
     let mut roots = Vec::new();
     let mut substituted = Vec::new();
     for (i, (_, text)) in files.iter().enumerate() {

@@ -220,9 +220,34 @@ fn entry_fields(
         }
         match raw_value(name, &field, value) {
             Ok(raw_value) => {
+                // A file beside the fleet file (a calendar's iCalendar): its text is the value.
+                let raw_value = match raw_value {
+                    Raw::Text(Some(path)) if spec.files.iter().any(|(f, _)| *f == name) => {
+                        match ctx.read_beside(&path) {
+                            Ok(text) => Raw::Text(Some(text)),
+                            Err(message) => {
+                                ctx.report(
+                                    Some(value.pos),
+                                    format!("{} {key}: `{name}` {path:?}: {message}", spec.kind),
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                    other => other,
+                };
+                let checked = match &raw_value {
+                    Raw::Text(Some(text)) => Some(text.clone()),
+                    Raw::List(words) => Some(words.join(",")),
+                    _ => None,
+                };
                 // What the backend checks that its server does not (a geofence's area).
-                if let (Some(check), Raw::Text(Some(text))) = (spec.check, &raw_value)
-                    && let Err(message) = check(name, text)
+                let words: Vec<String> = match &raw_value {
+                    Raw::List(words) => words.clone(),
+                    _ => checked.into_iter().collect(),
+                };
+                if let Some(check) = spec.check
+                    && let Some(message) = words.iter().find_map(|t| check(name, t).err())
                 {
                     ctx.report(Some(value.pos), format!("{} {key}: {message}", spec.kind));
                     continue;
@@ -391,6 +416,59 @@ mod tests {
 
     fn text(s: &str) -> Value {
         Value::Text(s.into())
+    }
+
+    /// Lists are sets (sorted, no repeats) and every word is checked; a notification's and a
+    /// command's type must be one Traccar knows; the errors sit at the value.
+    #[test]
+    fn lists_and_types_are_checked_where_they_are_written() {
+        use crate::backend::traccar::rules::{COMMAND_OBJECT, NOTIFICATION_OBJECT};
+        let loaded = ok(&file(
+            "notifications:\n  theft: { type: alarm, alarms: [sos, movement], notificators: [web] }\ncommands:\n  stop: { type: engineStop }\n",
+        ));
+        let theft = &loaded.desired.objects[&NOTIFICATION_OBJECT]["theft"];
+        assert_eq!(
+            theft.fields[&of(NOTIFICATION_OBJECT, "alarms")],
+            Value::list(["movement".to_string(), "sos".to_string()])
+        );
+        assert_eq!(
+            theft.fields[&of(NOTIFICATION_OBJECT, "notificators")].words(),
+            ["web"]
+        );
+        assert!(loaded.desired.objects[&COMMAND_OBJECT].contains_key("stop"));
+        let table: Vec<(&str, &str)> = vec![
+            (
+                "notifications:\n  n: { type: alarms }\n",
+                "f.yaml:4:14: notification n: `alarms` is not a notification type Traccar 6.9 knows",
+            ),
+            (
+                "notifications:\n  n: { type: Alarm }\n",
+                "did you mean `alarm`?",
+            ),
+            (
+                "commands:\n  c: { type: engineSTOP }\n",
+                "f.yaml:4:14: command c: `engineSTOP` is not a command type Traccar 6.9 knows",
+            ),
+            (
+                "notifications:\n  n: { type: alarm, notificators: [web, web] }\n",
+                "f.yaml:4:35: `notificators`: \"web\" is listed twice: remove one",
+            ),
+            (
+                "notifications:\n  n: { type: alarm, alarms: [\"sos,movement\"] }\n",
+                "`alarms`: \"sos,movement\" holds a comma or spaces around it",
+            ),
+            (
+                "notifications:\n  n: { type: alarm, alarms: sos }\n",
+                "f.yaml:4:29: `alarms`: expected a list",
+            ),
+        ];
+        for (text, expected) in table {
+            let got = problems(&file(text));
+            assert!(
+                got.len() == 1 && got[0].contains(expected),
+                "{text}: {got:#?}"
+            );
+        }
     }
 
     #[test]

@@ -335,7 +335,7 @@ fn cases() -> Vec<Case> {
             "unknown top-level key, listing the allowed ones",
             file("colour: red\n"),
             vec![
-                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, unmanaged, roles, users, groups, devices, geofences",
+                "f.yaml:3:1: unknown key `colour`: the keys allowed here are: version, fleet, server, manager, prune, pruneAfter, safety, unmanaged, roles, users, groups, devices, geofences, drivers, maintenance, commands, calendars, notifications, computedAttributes",
             ],
         ),
         (
@@ -357,7 +357,7 @@ fn cases() -> Vec<Case> {
             "a user may not set administrator",
             file("users:\n  - email: a@x.at\n    administrator: true\n"),
             vec![
-                "f.yaml:5:5: unknown key `administrator`: the keys allowed here are: email, role, devices, groups, geofences, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+                "f.yaml:5:5: unknown key `administrator`: the keys allowed here are: email, role, devices, groups, geofences, drivers, maintenance, commands, calendars, notifications, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
             ],
         ),
         (
@@ -764,7 +764,7 @@ fn a_broken_entry_does_not_hide_later_problems_in_it() {
         [
             "f.yaml:4:12: `email`: expected a string, found a list",
             r#"f.yaml:5:15: `readonly`: expected a boolean, found the string "x""#,
-            "f.yaml:6:5: unknown key `bogus`: the keys allowed here are: email, role, devices, groups, geofences, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+            "f.yaml:6:5: unknown key `bogus`: the keys allowed here are: email, role, devices, groups, geofences, drivers, maintenance, commands, calendars, notifications, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
         ]
     );
 }
@@ -1616,9 +1616,9 @@ fn unmanaged_link_lists_are_declared_at_the_top_and_refused_on_users() {
         ]
     );
     assert_eq!(
-        problems(&file("unmanaged: [devices, drivers]\n")),
+        problems(&file("unmanaged: [devices, orders]\n")),
         [
-            "f.yaml:3:22: `unmanaged` lists \"drivers\", which is not a link list of traccar users: use devices, groups or geofences"
+            "f.yaml:3:22: `unmanaged` lists \"orders\", which is not a link list of traccar users: use devices, groups, geofences, drivers, maintenance, commands, calendars or notifications"
         ]
     );
     let merged = merge(&[

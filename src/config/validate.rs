@@ -35,6 +35,9 @@ pub struct Context {
     problems: Vec<(usize, Option<Pos>, Problem)>,
     /// Substituted `${VAR}` values and what to show instead (see `config::env`).
     redactions: Vec<(String, String)>,
+    /// Files beside the fleet file given as text (by the path the file names), read instead
+    /// of the disk: export checks the file it writes with the calendars it writes with it.
+    beside: BTreeMap<String, String>,
 }
 
 impl Context {
@@ -45,6 +48,21 @@ impl Context {
             current: 0,
             problems: Vec::new(),
             redactions: Vec::new(),
+            beside: BTreeMap::new(),
+        }
+    }
+
+    /// Reads files the fleet file names from `files` (by path) instead of the disk.
+    pub fn with_files(mut self, files: BTreeMap<String, String>) -> Self {
+        self.beside = files;
+        self
+    }
+
+    /// The text of the file at `path` beside the selected fleet file (`config::read_beside`).
+    pub fn read_beside(&self, path: &str) -> Result<String, String> {
+        match self.beside.get(path) {
+            Some(text) => Ok(text.clone()),
+            None => super::read_beside(self.source(), path),
         }
     }
 
@@ -61,7 +79,8 @@ impl Context {
             .sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
     }
 
-    fn source(&self) -> &str {
+    /// The name of the selected source (the path it was read from, for `load`).
+    pub fn source(&self) -> &str {
         self.sources.get(self.current).map_or("", String::as_str)
     }
 
@@ -425,6 +444,7 @@ pub(super) fn raw_value(name: &str, field: &Field, value: &Node) -> Result<Raw, 
         FieldType::Text | FieldType::Time => {
             Raw::Text(decode_value::<Option<String>>(name, value)?)
         }
+        FieldType::List => Raw::List(decode_value::<Vec<String>>(name, value)?),
     })
 }
 
@@ -1042,6 +1062,8 @@ pub(super) enum Raw {
     Text(Option<String>),
     Bool(bool),
     Int(i64),
+    /// The words of a list, as written.
+    List(Vec<String>),
 }
 
 /// Types one file value as the field's description says, reporting what does not fit.
@@ -1057,6 +1079,27 @@ pub(super) fn field_value(
         (_, Raw::Text(None)) if spec.nullable => Some(Value::Null),
         (FieldType::Text, Raw::Text(Some(text))) => Some(Value::Text(text.clone())),
         (FieldType::Bool, Raw::Bool(b)) => Some(Value::Bool(*b)),
+        (FieldType::List, Raw::List(words)) => {
+            let mut seen = std::collections::BTreeSet::new();
+            for word in words {
+                let wrong = if word.trim().is_empty() {
+                    Some("an empty word: remove it".to_string())
+                } else if word.contains(',') || word.trim() != word {
+                    Some(format!(
+                        "{word:?} holds a comma or spaces around it: write each word as an item"
+                    ))
+                } else if !seen.insert(word.as_str()) {
+                    Some(format!("{word:?} is listed twice: remove one"))
+                } else {
+                    None
+                };
+                if let Some(wrong) = wrong {
+                    ctx.report(Some(value_pos(node, name)), format!("`{name}`: {wrong}"));
+                    return None;
+                }
+            }
+            Some(Value::list(words.iter().cloned()))
+        }
         (FieldType::Int { min, max }, Raw::Int(n)) => {
             let n = *n;
             if (min..=max).contains(&n) {

@@ -182,6 +182,26 @@ impl Value {
         }
     }
 
+    /// A `FieldType::List` value: the words sorted, without repeats or empty words.
+    pub fn list(words: impl IntoIterator<Item = String>) -> Value {
+        let words: std::collections::BTreeSet<String> =
+            words.into_iter().filter(|w| !w.is_empty()).collect();
+        Value::Json(Box::new(serde_json::json!(words)))
+    }
+
+    /// The words of a `FieldType::List` value (none for anything else).
+    pub fn words(&self) -> Vec<String> {
+        match self {
+            Value::Json(json) => json
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The JSON form, for writing attributes back to a server.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
@@ -227,6 +247,13 @@ impl Value {
                 Value::Int(n.as_i64().ok_or_else(wrong)?)
             }
             (Some(FieldType::Bool), J::Bool(b)) => Value::Bool(*b),
+            (Some(FieldType::List), J::Array(items)) => {
+                let words: Vec<String> = items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_string).ok_or_else(wrong))
+                    .collect::<Result<_, _>>()?;
+                Value::list(words)
+            }
             _ => return Err(wrong()),
         })
     }
@@ -1003,6 +1030,10 @@ pub enum FieldType {
     },
     /// An instant, written as RFC 3339.
     Time,
+    /// A set of words (object fields such as a notification's notificators): a list in the
+    /// file, held sorted and without repeats as a JSON array of strings (`Value::Json`), so
+    /// the order the file or the server gives never makes a change.
+    List,
 }
 
 /// What a change of a field does to the user's access (see `core::risk`).
@@ -1157,6 +1188,11 @@ pub struct ObjectSpec {
     pub doc: &'static str,
     /// The help text of one entry (the key's meaning) in the schema.
     pub entry_doc: &'static str,
+    /// Text fields whose value in the fleet file is the path of a file beside it (relative to
+    /// the fleet file's directory), e.g. a calendar's iCalendar `file`: the loader reads the
+    /// file and the field holds its text (then `check` judges that text). With the extension
+    /// export gives the files it writes (`calendars/<name>.ics`).
+    pub files: &'static [(&'static str, &'static str)],
 }
 
 impl ObjectSpec {

@@ -137,7 +137,8 @@ fn update(
             after: value.clone(),
         })
         .collect();
-    let adopt = have.marker.is_none();
+    // A kind without attributes has no marker to add: it is never adopted.
+    let adopt = have.marker.is_none() && spec.attributes;
     if !changes.is_empty() || adopt {
         actions.push(Action::UpdateObject {
             kind: spec.kind,
@@ -372,9 +373,10 @@ pub fn simulate(
     };
     match action {
         Action::CreateObject { kind, key, fields } => {
+            let marked = backend.object(*kind).is_some_and(|s| s.attributes);
             let mut object = LiveObject {
                 key: key.clone(),
-                marker: Some(fleet.to_string()),
+                marker: marked.then(|| fleet.to_string()),
                 fields: BTreeMap::new(),
             };
             for (field, value) in fields {
@@ -450,7 +452,9 @@ mod tests {
     //! (waves), its simulation and the round trip of object actions through their JSON.
 
     use super::*;
-    use crate::backend::traccar::rules::{DEVICE_OBJECT, GROUP_OBJECT};
+    use crate::backend::traccar::rules::{
+        DEVICE_OBJECT, GROUP_OBJECT, MAINTENANCE_OBJECT, NOTIFICATION_OBJECT,
+    };
     use crate::core::diff::tests::{BOSS, FLEET, desired, have, live, set, want};
     use crate::core::model::{Desired, UserKey};
     use crate::core::plan::{Plan, plan, simulate as simulate_plan};
@@ -917,6 +921,33 @@ mod tests {
                 kind: GROUP_OBJECT,
                 key: "Old".into(),
             },
+            // A list field (a set of words), a number and a reference of the later kinds.
+            Action::UpdateObject {
+                kind: NOTIFICATION_OBJECT,
+                key: "theft".into(),
+                adopt: false,
+                changes: vec![
+                    FieldChange {
+                        field: of(NOTIFICATION_OBJECT, "alarms"),
+                        before: Value::list(["sos".to_string()]),
+                        after: Value::list(["movement".to_string(), "sos".to_string()]),
+                    },
+                    FieldChange {
+                        field: of(NOTIFICATION_OBJECT, "command"),
+                        before: text("engine-stop"),
+                        after: Value::Null,
+                    },
+                ],
+            },
+            Action::CreateObject {
+                kind: MAINTENANCE_OBJECT,
+                key: "service".into(),
+                fields: [
+                    (of(MAINTENANCE_OBJECT, "type"), text("odometer")),
+                    (of(MAINTENANCE_OBJECT, "period"), Value::Int(5_000_000)),
+                ]
+                .into(),
+            },
         ];
         for action in actions {
             let json = serde_json::to_value(&action).expect("json");
@@ -926,7 +957,7 @@ mod tests {
                 "{json}"
             );
         }
-        let bad = serde_json::json!({"action": "create_object", "kind": "calendar", "key": "x"});
+        let bad = serde_json::json!({"action": "create_object", "kind": "order", "key": "x"});
         assert!(Action::from_json(TRACCAR, &bad).is_err());
     }
 

@@ -24,7 +24,11 @@
 //!   are not (as for users). A section that is written lists every object its kind's
 //!   references name, so the file stays complete (`notes` says which were added unmarked: the
 //!   first apply adopts them); a reference to an object the file cannot name (another fleet's,
-//!   or a name several objects share) is left out, and `notes` says so.
+//!   or a name several objects share) is left out, and `notes` says so. A field whose value the
+//!   file keeps in a file beside it (a calendar's iCalendar, `ObjectSpec::files`) is written as
+//!   a path, and `files_beside` gives those files for the command to write.
+//! - Users' lists of every kind, given-only ones (geofences, drivers, ...) where the user has
+//!   links of the kind (the command reads them for every exported user).
 //! - The YAML is written by hand (strings as JSON-quoted scalars, which YAML reads as is) and
 //!   then checked with `config::parse`, so export never hands out a file fleetform refuses.
 
@@ -203,8 +207,58 @@ pub fn select_objects(
     (chosen, notes)
 }
 
+/// The files the exported fleet file names beside it (a calendar's iCalendar `file`), by the
+/// path the file gives, with their text: `<section>/<key>.<extension>`, the key made safe for
+/// a file name (characters other than letters, digits, `.`, `-` and `_` become `_`; a name
+/// taken twice gets `-2`, `-3`, ...). The command writes them beside the fleet file.
+pub fn files_beside(
+    backend: &'static Description,
+    live: &Live,
+) -> BTreeMap<(ObjectKind, String, String), (String, String)> {
+    let mut out = BTreeMap::new();
+    let mut taken = BTreeSet::new();
+    for spec in backend.objects {
+        let Some(objects) = live.objects.get(&spec.kind) else {
+            continue;
+        };
+        for (name, extension) in spec.files {
+            let Some(field) = spec.field(name) else {
+                continue;
+            };
+            for (key, object) in objects {
+                let Some(Value::Text(text)) = object.fields.get(&field) else {
+                    continue;
+                };
+                let safe: String = key
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let safe = safe.trim_start_matches('.').to_string();
+                let mut path = format!("{}/{safe}.{extension}", spec.section);
+                let mut n = 1;
+                while !taken.insert(path.clone()) {
+                    n += 1;
+                    path = format!("{}/{safe}-{n}.{extension}", spec.section);
+                }
+                out.insert(
+                    (spec.kind, key.clone(), name.to_string()),
+                    (path, text.clone()),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// The object sections of `live` (as `select_objects` chose them), in the backend's order.
 fn object_sections(backend: &'static Description, live: &Live, out: &mut String) {
+    let beside = files_beside(backend, live);
     for spec in backend.objects {
         let Some(objects) = live.objects.get(&spec.kind) else {
             continue;
@@ -216,7 +270,15 @@ fn object_sections(backend: &'static Description, live: &Live, out: &mut String)
         for (key, object) in objects {
             let fields: Vec<(Field, String)> = spec
                 .scalars()
-                .filter_map(|f| Some((f.clone(), yaml_value(object.fields.get(&f)?)?)))
+                .filter_map(|f| {
+                    // A file's text is written beside, the entry names its path.
+                    let name = f.spec().map_or("", |s| s.name);
+                    if let Some((path, _)) = beside.get(&(spec.kind, key.clone(), name.to_string()))
+                    {
+                        return Some((f, q(path)));
+                    }
+                    Some((f.clone(), yaml_value(object.fields.get(&f)?)?))
+                })
                 .collect();
             if fields.is_empty() {
                 let _ = writeln!(out, "  {}: {{}}", q(key));
@@ -350,7 +412,8 @@ pub fn fleet_file(
     }
     // The record and the marker are fleetform's bookkeeping, never exported.
     debug_assert!(!out.contains(APPLIED_ATTRIBUTE));
-    config::parse(&out, "exported fleet file")?;
+    let beside = files_beside(backend, live).into_values().collect();
+    config::parse_with_files(&out, "exported fleet file", beside)?;
     Ok(out)
 }
 

@@ -108,6 +108,14 @@ const GROUP: LinkKind = LinkKind("group");
 /// Added later: saved only for the users whose file gives the list (`LinkSpec::given_only`),
 /// so plans saved before keep their bytes.
 const GEOFENCE: LinkKind = LinkKind("geofence");
+/// The owner link: never listed in a file, never saved.
+const MANAGER: LinkKind = LinkKind("manager");
+
+/// Whether `kind` is saved under `SavedScope::desired_lists` (every given-only kind added after
+/// geofences) rather than under a key of its own.
+fn in_lists(kind: LinkKind) -> bool {
+    ![DEVICE, GROUP, GEOFENCE, MANAGER].contains(&kind)
+}
 
 /// `model::Scope`, as data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,6 +128,11 @@ pub struct SavedScope {
     /// their geofence links again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub desired_geofences: BTreeMap<UserKey, BTreeSet<String>>,
+    /// The other given-only lists, by link kind (e.g. `"driver"`), then by user whose file gives
+    /// the list (possibly empty): `{"driver": {"a@x.at": ["max"]}}`. Absent when no user gives
+    /// one, so plans saved before keep their bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub desired_lists: BTreeMap<String, BTreeMap<UserKey, BTreeSet<String>>>,
     /// The fleet file's safety limits, so `apply --plan` enforces them too.
     #[serde(default)]
     pub safety: Safety,
@@ -147,6 +160,19 @@ impl SavedScope {
                 .iter()
                 .filter_map(|(key, links)| Some((key.clone(), links.get(&GEOFENCE)?.clone())))
                 .collect(),
+            desired_lists: {
+                let mut lists: BTreeMap<String, BTreeMap<UserKey, BTreeSet<String>>> =
+                    BTreeMap::new();
+                for (key, links) in &scope.desired_links {
+                    for (kind, targets) in links.iter().filter(|(kind, _)| in_lists(**kind)) {
+                        lists
+                            .entry(kind.name().to_string())
+                            .or_default()
+                            .insert(key.clone(), targets.clone());
+                    }
+                }
+                lists
+            },
             safety: Safety::default(),
             unmanaged: scope
                 .unmanaged
@@ -198,7 +224,7 @@ impl SavedScope {
                     let user = DesiredUser {
                         email: key.to_string(),
                         fields: BTreeMap::new(),
-                        links: self.desired_links(key),
+                        links: self.desired_links(backend, key),
                         origin: None,
                     };
                     (key.clone(), user)
@@ -235,7 +261,8 @@ impl SavedScope {
                 .desired_groups
                 .keys()
                 .chain(self.desired_geofences.keys())
-                .map(|key| (key.clone(), self.desired_links(key)))
+                .chain(self.desired_lists.values().flat_map(BTreeMap::keys))
+                .map(|key| (key.clone(), self.desired_links(backend, key)))
                 .collect(),
             links_of: None,
             unmanaged: self.unmanaged(backend),
@@ -245,7 +272,7 @@ impl SavedScope {
 
     /// The links of `key` the saved scope holds: its groups, and its geofences where the file
     /// gives them.
-    fn desired_links(&self, key: &UserKey) -> Links {
+    fn desired_links(&self, backend: &'static Description, key: &UserKey) -> Links {
         let mut links = self
             .desired_groups
             .get(key)
@@ -254,6 +281,11 @@ impl SavedScope {
             .unwrap_or_default();
         if let Some(geofences) = self.desired_geofences.get(key) {
             links.insert(GEOFENCE, geofences.clone());
+        }
+        for (name, users) in &self.desired_lists {
+            if let (Some(kind), Some(targets)) = (backend.link_kind(name), users.get(key)) {
+                links.insert(kind, targets.clone());
+            }
         }
         links
     }
@@ -308,6 +340,10 @@ fn user_fingerprint(user: &LiveUser, with_links: bool) -> String {
         // Read only for users whose file gives the list; absent, the bytes stay as before.
         if let Some(geofences) = user.links.get(&GEOFENCE) {
             canonical["geofences"] = serde_json::json!(geofences);
+        }
+        // The later given-only kinds, by kind name, likewise only where read.
+        for (kind, targets) in user.links.iter().filter(|(kind, _)| in_lists(**kind)) {
+            canonical[kind.name()] = serde_json::json!(targets);
         }
     }
     canonical["managed_by"] = serde_json::json!(user.managed_by);
@@ -714,6 +750,51 @@ mod tests {
             u.links.remove(&GEOFENCE);
             user_fingerprint(&u, false)
         });
+    }
+
+    /// The later given-only lists (drivers, notifications, ...) are saved per kind under
+    /// `desired_lists`, `[]` included, next to `desired_geofences` (whose key stays); a plan
+    /// saved before them (no key) reads back as before, and their links join a user's
+    /// fingerprint under the kind's name.
+    #[test]
+    fn later_given_only_lists_are_saved_per_kind() {
+        use crate::backend::traccar::rules::{DRIVER, NOTIFICATION};
+        let mut a = want("a@x.at");
+        a.links.insert(DRIVER, ["max".to_string()].into());
+        a.links.insert(GEOFENCE, ["depot".to_string()].into());
+        let mut c = want("c@x.at");
+        c.links.insert(NOTIFICATION, BTreeSet::new());
+        let scope = Scope::of(&desired(vec![a, want("b@x.at"), c]));
+        let saved = SavedScope::of(&scope);
+        let json = serde_json::to_value(&saved).expect("serializes");
+        assert_eq!(
+            json["desired_lists"],
+            serde_json::json!({"driver": {"a@x.at": ["max"]}, "notification": {"c@x.at": []}})
+        );
+        assert_eq!(
+            json["desired_geofences"],
+            serde_json::json!({"a@x.at": ["depot"]})
+        );
+        assert_eq!(saved.to_scope(TRACCAR), scope);
+        let mut old = json.clone();
+        old.as_object_mut().expect("object").remove("desired_lists");
+        let back: SavedScope = serde_json::from_value(old).expect("an older plan reads");
+        assert!(back.desired_lists.is_empty());
+        let without =
+            serde_json::to_value(SavedScope::of(&Scope::of(&desired(vec![want("b@x.at")]))))
+                .expect("serializes");
+        assert!(without.get("desired_lists").is_none(), "{without}");
+
+        let mut u = have("a@x.at", Some(FLEET));
+        let before = user_fingerprint(&u, true);
+        u.links.insert(DRIVER, BTreeSet::new());
+        let empty = user_fingerprint(&u, true);
+        assert_ne!(
+            empty, before,
+            "a list read, even empty, is part of the state"
+        );
+        u.links.insert(DRIVER, ["max".to_string()].into());
+        assert_ne!(user_fingerprint(&u, true), empty, "a driver link changed");
     }
 
     #[test]

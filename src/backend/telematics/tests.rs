@@ -74,10 +74,10 @@ fn telematics_keys_in_a_traccar_file_are_located_errors() {
         [
             "f.yaml:4:15: `server.instanceId` is not used by traccar servers (only by telematics); remove it, or set `server.kind`",
             "f.yaml:5:8: `prune: deactivate` is not supported by traccar servers: use one of delete, disable, keep",
-            "f.yaml:8:5: unknown key `firstName`: the keys allowed here are: email, role, devices, groups, geofences, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
-            "f.yaml:9:5: unknown key `enableTracking`: the keys allowed here are: email, role, devices, groups, geofences, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+            "f.yaml:8:5: unknown key `firstName`: the keys allowed here are: email, role, devices, groups, geofences, drivers, maintenance, commands, calendars, notifications, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+            "f.yaml:9:5: unknown key `enableTracking`: the keys allowed here are: email, role, devices, groups, geofences, drivers, maintenance, commands, calendars, notifications, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
             "f.yaml:10:5: the required key `email` is missing: add it, e.g. `email: someone@example.com`",
-            "f.yaml:10:5: unknown key `clientId`: the keys allowed here are: email, role, devices, groups, geofences, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
+            "f.yaml:10:5: unknown key `clientId`: the keys allowed here are: email, role, devices, groups, geofences, drivers, maintenance, commands, calendars, notifications, name, phone, attributes, readonly, deviceReadonly, limitCommands, disableReports, disabled, deviceLimit, userLimit, expirationTime",
         ]
     );
 }

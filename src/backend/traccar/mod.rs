@@ -14,6 +14,8 @@
 pub mod api;
 pub mod area;
 mod audit;
+mod ical;
+mod jexl;
 mod links;
 mod objects;
 mod read;
@@ -34,7 +36,7 @@ use self::rules::Role;
 use self::wire::Id;
 use crate::backend::{Backend, Outcome, PhaseContext, Progress, RequestLog};
 use crate::core::model::Description;
-use crate::core::model::{Account, Action, Live, Scope, UserKey};
+use crate::core::model::{Account, Action, Live, ObjectKind, Scope, UserKey};
 use crate::core::secret::Secret;
 
 /// How the backend talks to the server.
@@ -129,9 +131,8 @@ impl Version {
 #[derive(Debug, Default)]
 struct Ids {
     users: HashMap<UserKey, Id>,
-    devices: HashMap<String, Id>,
-    groups: HashMap<String, Id>,
-    geofences: HashMap<String, Id>,
+    /// Per object kind (devices, groups and every kind of `objects::WIRES`): ids by key.
+    objects: HashMap<ObjectKind, HashMap<String, Id>>,
     /// (user, group) links that must be written DELETE-then-POST (see `links.rs`).
     uncertain_groups: HashSet<(UserKey, String)>,
     /// The manager account's id, when an admin run names one.

@@ -1,8 +1,15 @@
-//! Traccar's devices, groups and geofences as managed objects: how the model's object kinds
-//! (`rules::DEVICE_OBJECT`, `rules::GROUP_OBJECT`, `rules::GEOFENCE_OBJECT`) travel on the wire, read into `LiveObject`s
-//! and written by the object actions. Reading happens in `read.rs` (the same lists it already
-//! reads, whole instead of trimmed, so managing objects costs no request); this file turns them
-//! into the model and writes.
+//! Traccar's managed objects (devices, groups, and the simple kinds: geofences, drivers,
+//! maintenance, saved commands, calendars, notifications; `rules::OBJECTS`): how each kind
+//! travels on the wire (`WIRES`: its path, key, references, how users link to it), read into
+//! `LiveObject`s and written by the object actions. Reading happens in `read.rs` (devices and
+//! groups in the lists it already reads, whole instead of trimmed; each simple kind in one
+//! list); this file turns them into the model and writes.
+//!
+//! Value encodings besides plain JSON fields: a reference is the target's id (`groupId`,
+//! `calendarId`, `commandId`; 0 or null for none); a list field (`FieldType::List`) is a
+//! comma-joined text (`notificators: "mail,web"`), some in `attributes` (a notification's
+//! `alarms`); a calendar's iCalendar text is `data`, base64; a maintenance's doubles are
+//! whole numbers in the model.
 //!
 //! Traccar facts relied on (../shared/traccar/observed-objects.md §1, §12; API-NOTES.md §6, §7):
 //! - `PUT /api/<kind>/{id}` replaces the whole object and the body's `id` decides which, so an
@@ -16,62 +23,168 @@
 //!   too). A POST is never sent again blindly: after an ambiguous failure the object is looked
 //!   up by key; found with this fleet's marker it was created, otherwise it is sent again.
 //! - A device's `name` is NOT NULL: a new device the file names no `name` for is named by its
-//!   uniqueId. A group's and a geofence's name is its key; a geofence's `area` is NOT NULL too
-//!   (the plan refuses a new one without it: `ObjectSpec::required`).
+//!   uniqueId. Groups, geofences, drivers, maintenance and calendars are keyed by name, saved
+//!   commands and notifications by description (they have no name: `name` is never sent to
+//!   them). Other NOT NULL columns (a geofence's `area`, a driver's `uniqueId`, the `type` of
+//!   maintenance, commands and notifications, a calendar's `data`) make the plan refuse a new
+//!   object without them (`ObjectSpec::required`).
 //! - A uniqueId is unique across the server: a create of one the account cannot see (another
 //!   account's device) fails on the database's constraint, said plainly here.
 
 use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
 use super::TraccarBackend;
 use super::api::ApiError;
-use super::rules::{DESCRIPTION, DEVICE_OBJECT, GEOFENCE_OBJECT, GROUP_OBJECT};
+use super::rules::{
+    CALENDAR, CALENDAR_OBJECT, COMMAND, COMMAND_OBJECT, COMPUTED_OBJECT, DESCRIPTION, DEVICE,
+    DEVICE_OBJECT, DRIVER, DRIVER_OBJECT, GEOFENCE, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT,
+    MAINTENANCE, MAINTENANCE_OBJECT, NOTIFICATION, NOTIFICATION_OBJECT,
+};
 use super::wire::{self, Id};
 use crate::backend::{Applied, Failure, Outcome, PhaseContext};
-use crate::core::model::{Action, Field, FieldType, LiveObject, ObjectKind, Value};
+use crate::core::model::{Action, Field, FieldType, LinkKind, LiveObject, ObjectKind, Value};
 
 /// How one object kind travels on the wire.
-struct Wire {
-    kind: ObjectKind,
+pub(super) struct Wire {
+    pub(super) kind: ObjectKind,
     /// The REST collection, e.g. `/api/devices`.
-    path: &'static str,
+    pub(super) path: &'static str,
     /// The JSON key of the object's key.
-    key: &'static str,
+    pub(super) key: &'static str,
     /// References: (model field, JSON key holding the target's id).
     refs: &'static [(&'static str, &'static str)],
+    /// How users are linked to objects of this kind: the link kind and the property key of
+    /// its permission (`{"userId": u, "geofenceId": g}`).
+    pub(super) link: Option<(LinkKind, &'static str)>,
+    /// A simple kind: listed with one `GET <path>` (`all=true` as administrator), whole, and
+    /// a user's links read with `GET <path>?userId=N` (`read.rs`). Devices and groups are
+    /// read their own way.
+    pub(super) simple: bool,
+    /// A new object without a `name` in the file is named by its key (a device: `name` is NOT
+    /// NULL). Kinds keyed by name need nothing; the others have no name.
+    default_name: bool,
+    /// Declared fields Traccar keeps in `attributes` (a notification's `alarms`).
+    in_attributes: &'static [&'static str],
+    /// Declared text fields sent as base64 under another key: (model field, JSON key) (a
+    /// calendar's iCalendar `file` is its `data`).
+    base64: &'static [(&'static str, &'static str)],
 }
 
-const WIRES: [Wire; 3] = [
+/// A simple kind's wire format; `link`: the link kind and permission key users are linked to
+/// it by, where the file manages those links.
+const fn simple(
+    kind: ObjectKind,
+    path: &'static str,
+    key: &'static str,
+    link: Option<(LinkKind, &'static str)>,
+) -> Wire {
+    Wire {
+        kind,
+        path,
+        key,
+        refs: &[],
+        link,
+        simple: true,
+        default_name: false,
+        in_attributes: &[],
+        base64: &[],
+    }
+}
+
+pub(super) const WIRES: [Wire; 9] = [
     Wire {
         kind: DEVICE_OBJECT,
         path: "/api/devices",
         key: "uniqueId",
         refs: &[("group", "groupId")],
+        link: Some((DEVICE, "deviceId")),
+        simple: false,
+        default_name: true,
+        in_attributes: &[],
+        base64: &[],
     },
     Wire {
         kind: GROUP_OBJECT,
         path: "/api/groups",
         key: "name",
         refs: &[("parent", "groupId")],
+        link: Some((GROUP, "groupId")),
+        simple: false,
+        default_name: false,
+        in_attributes: &[],
+        base64: &[],
+    },
+    simple(
+        GEOFENCE_OBJECT,
+        "/api/geofences",
+        "name",
+        Some((GEOFENCE, "geofenceId")),
+    ),
+    simple(
+        DRIVER_OBJECT,
+        "/api/drivers",
+        "name",
+        Some((DRIVER, "driverId")),
+    ),
+    simple(
+        MAINTENANCE_OBJECT,
+        "/api/maintenance",
+        "name",
+        Some((MAINTENANCE, "maintenanceId")),
+    ),
+    simple(
+        COMMAND_OBJECT,
+        "/api/commands",
+        "description",
+        Some((COMMAND, "commandId")),
+    ),
+    Wire {
+        base64: &[("file", "data")],
+        ..simple(
+            CALENDAR_OBJECT,
+            "/api/calendars",
+            "name",
+            Some((CALENDAR, "calendarId")),
+        )
     },
     Wire {
-        kind: GEOFENCE_OBJECT,
-        path: "/api/geofences",
-        key: "name",
-        refs: &[],
+        refs: &[("calendar", "calendarId"), ("command", "commandId")],
+        in_attributes: &["alarms"],
+        ..simple(
+            NOTIFICATION_OBJECT,
+            "/api/notifications",
+            "description",
+            Some((NOTIFICATION, "notificationId")),
+        )
     },
+    // Users may be linked to computed attributes, but the file does not manage those links.
+    simple(
+        COMPUTED_OBJECT,
+        "/api/attributes/computed",
+        "description",
+        None,
+    ),
 ];
 
+/// The kind users are linked to by `link`, with its wire format.
+pub(super) fn wire_linked_by(link: LinkKind) -> Option<&'static Wire> {
+    WIRES
+        .iter()
+        .find(|w| w.link.is_some_and(|(kind, _)| kind == link))
+}
+
 /// The ids of `kind`'s objects by key.
-fn ids_of(ids: &mut super::Ids, kind: ObjectKind) -> &mut std::collections::HashMap<String, Id> {
-    match kind {
-        DEVICE_OBJECT => &mut ids.devices,
-        GEOFENCE_OBJECT => &mut ids.geofences,
-        _ => &mut ids.groups,
-    }
+pub(super) fn ids_of(
+    ids: &mut super::Ids,
+    kind: ObjectKind,
+) -> &mut std::collections::HashMap<String, Id> {
+    ids.objects.entry(kind).or_default()
 }
 
 fn wire_of(kind: ObjectKind) -> Result<&'static Wire, Failure> {
@@ -84,8 +197,11 @@ fn wire_of(kind: ObjectKind) -> Result<&'static Wire, Failure> {
 /// The JSON key of a field of `wire`'s kind, and whether it is a reference.
 fn json_key(wire: &Wire, field: &Field) -> Option<(&'static str, bool)> {
     let spec = field.spec()?;
-    match wire.refs.iter().find(|(name, _)| *name == spec.name) {
-        Some((_, key)) => Some((key, true)),
+    if let Some((_, key)) = wire.refs.iter().find(|(name, _)| *name == spec.name) {
+        return Some((key, true));
+    }
+    match wire.base64.iter().find(|(name, _)| *name == spec.name) {
+        Some((_, key)) => Some((key, false)),
         None => Some((spec.name, false)),
     }
 }
@@ -110,8 +226,20 @@ pub(super) fn live_object(
         let Some((name, reference)) = json_key(wire, &field) else {
             continue;
         };
-        let raw = json.get(name);
-        let value = if reference {
+        let raw = if wire.in_attributes.contains(&name) {
+            json.get("attributes").and_then(|a| a.get(name))
+        } else {
+            json.get(name)
+        };
+        let base64 = wire.base64.iter().any(|(_, key)| *key == name);
+        let value = if base64 {
+            // The text the file's value was read from; bytes that are no UTF-8 text compare
+            // unequal to any file, which rewrites them.
+            raw.and_then(Json::as_str)
+                .and_then(|data| BASE64.decode(data.trim()).ok())
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .map_or(Value::Null, Value::Text)
+        } else if reference {
             let target = spec.reference(&field);
             match (target, id_value(raw)) {
                 (Some(target), Some(id)) => names(target, id).map_or(Value::Null, Value::Text),
@@ -123,6 +251,14 @@ pub(super) fn live_object(
                     Some(Json::String(s)) if !s.is_empty() => Value::Text(s.clone()),
                     _ => Value::Null,
                 },
+                Some(FieldType::List) => wire::list_of(raw.unwrap_or(&Json::Null)),
+                // Traccar's doubles (a maintenance's `5000.0`) are whole numbers in the file.
+                Some(FieldType::Int { .. }) => match raw.and_then(Json::as_f64) {
+                    Some(n) if raw.and_then(Json::as_i64).is_none() && n.fract() == 0.0 => {
+                        Value::Int(n as i64)
+                    }
+                    _ => raw.map_or(Value::Null, Value::from_json),
+                },
                 _ => raw.map_or(Value::Null, Value::from_json),
             }
         };
@@ -130,7 +266,7 @@ pub(super) fn live_object(
     }
     if let Some(Json::Object(attributes)) = json.get("attributes") {
         for (key, value) in attributes {
-            if key != wire::MARKER_ATTRIBUTE {
+            if key != wire::MARKER_ATTRIBUTE && !wire.in_attributes.contains(&key.as_str()) {
                 fields.insert(Field::Attribute(key.clone()), Value::from_json(value));
             }
         }
@@ -179,6 +315,29 @@ impl TraccarBackend {
                         _ => 0,
                     };
                     object.insert(key.to_string(), json!(id));
+                }
+                Some((key, false)) if wire.base64.iter().any(|(_, k)| *k == key) => {
+                    let data = match value {
+                        Value::Text(text) => json!(BASE64.encode(text.as_bytes())),
+                        _ => Json::Null,
+                    };
+                    object.insert(key.to_string(), data);
+                }
+                Some((key, false)) if field.spec().is_some_and(|s| s.ty == FieldType::List) => {
+                    let text = wire::list_text(value);
+                    if wire.in_attributes.contains(&key) {
+                        let attributes = object.entry("attributes").or_insert_with(|| json!({}));
+                        if let Json::Object(attributes) = attributes {
+                            // No word: the attribute is absent, as a new object has it.
+                            if value.words().is_empty() {
+                                attributes.remove(key);
+                            } else {
+                                attributes.insert(key.to_string(), text);
+                            }
+                        }
+                    } else {
+                        object.insert(key.to_string(), text);
+                    }
                 }
                 _ => plain.push((field, value)),
             }
@@ -248,13 +407,21 @@ impl TraccarBackend {
         let mut body = Map::new();
         body.insert(wire.key.into(), json!(key));
         // `name` is NOT NULL: a device is named by its key unless the file names it.
-        body.insert("name".into(), json!(key));
-        body.insert("attributes".into(), json!({}));
-        self.set_object_fields(wire, &mut body, fields)?;
-        if body.get("name").is_none_or(Json::is_null) {
+        if wire.default_name {
             body.insert("name".into(), json!(key));
         }
-        wire::set_marker(&mut body, fleet);
+        // A kind without attributes (computed attributes) refuses the key and has no marker.
+        let marked = DESCRIPTION.object(kind).is_some_and(|spec| spec.attributes);
+        if marked {
+            body.insert("attributes".into(), json!({}));
+        }
+        self.set_object_fields(wire, &mut body, fields)?;
+        if wire.default_name && body.get("name").is_none_or(Json::is_null) {
+            body.insert("name".into(), json!(key));
+        }
+        if marked {
+            wire::set_marker(&mut body, fleet);
+        }
         let body = Json::Object(body);
         let max = self.options.retry.max_attempts.max(1);
         let mut attempt = 0;

@@ -41,10 +41,14 @@
 //!   (duplicate row). It would also add requests, and the memory it would bound, one list's
 //!   JSON, is small next to the model that holds every object anyway (see BENCHMARKS.md).
 //!   Devices and groups are decoded straight into small structs to keep that memory low.
-//! - Geofences, when the file has a `geofences:` section: one `GET /api/geofences` in the first
-//!   round (`all=true` as administrator; without it Traccar lists only those linked directly to
-//!   the caller, which for a manager includes every one it created: the creator link). A name
-//!   several geofences share is refused when the file names it, and never pruned.
+//! - The simple kinds (`objects::WIRES` marked `simple`: geofences, ...), each when the file
+//!   has its section, a user in scope gives its list, or a managed kind names its objects: one
+//!   `GET /api/<kind>` in the first round (`all=true` as administrator; without it Traccar
+//!   lists only those linked directly to the caller, which for a manager includes every one it
+//!   created: the creator link), then per user that gives the list (and the billing account of
+//!   an administrator run with `manager:`) `GET /api/<kind>?userId=N`. A key several objects
+//!   share is refused when the file names it, and never pruned.
+//!
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -54,12 +58,68 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
-use super::rules::{
-    ADMINISTRATOR, DEVICE, DEVICE_OBJECT, GEOFENCE, GEOFENCE_OBJECT, GROUP, GROUP_OBJECT, Role,
-};
+use super::objects::Wire;
+use super::rules::{ADMINISTRATOR, DESCRIPTION, DEVICE, DEVICE_OBJECT, GROUP, GROUP_OBJECT, Role};
 use super::wire::{self, Id};
 use super::{TraccarBackend, Version, email_of, id_of, links, objects};
-use crate::core::model::{Links, Live, LiveObject, LiveUser, ObjectKind, Objects, Scope, UserKey};
+use crate::core::model::{
+    LinkKind, Links, Live, LiveObject, LiveUser, ObjectKind, Objects, Scope, UserKey,
+};
+
+/// What a fetch reads of one simple kind (`objects::Wire::simple`).
+struct Simple {
+    /// Its place in `objects::WIRES`.
+    index: usize,
+    wire: &'static Wire,
+    /// The file has the kind's section.
+    managed: bool,
+    /// The file manages the kind (its section), or the kind refers to a kind the file
+    /// manages (a notification to its command, whose delete the server cascades to it): its
+    /// objects are read whole into the model.
+    whole: bool,
+    /// Some user in scope gives its list of links to the kind (and the kind is not
+    /// `unmanaged:`): those users' links are read.
+    links: bool,
+    /// The list is read at all: the above, or a managed kind refers to objects of this one
+    /// (their names are needed).
+    read: bool,
+}
+
+impl Simple {
+    fn of(index: usize, wire: &'static Wire, scope: &Scope) -> Simple {
+        let refers = DESCRIPTION.object(wire.kind).is_some_and(|spec| {
+            spec.refs
+                .iter()
+                .any(|r| r.target != wire.kind && scope.objects.contains_key(&r.target))
+        });
+        let managed = scope.objects.contains_key(&wire.kind);
+        let whole = managed || refers;
+        // Users' lists of a given-only kind are managed only for the users that give them.
+        let links = wire.link.is_some_and(|(link, _)| {
+            !scope.unmanaged.contains(&link)
+                && scope
+                    .desired_links
+                    .values()
+                    .any(|links| links.get(&link).is_some())
+        });
+        let referenced = scope
+            .objects
+            .keys()
+            .filter_map(|kind| DESCRIPTION.object(*kind))
+            .any(|spec| spec.refs.iter().any(|r| r.target == wire.kind));
+        Simple {
+            index,
+            wire,
+            managed,
+            whole,
+            links,
+            read: whole || links || referenced,
+        }
+    }
+}
+
+/// An object as the server sends it.
+type JsonObject = Map<String, Json>;
 
 /// An object of which only the id matters.
 #[derive(Deserialize)]
@@ -300,24 +360,23 @@ impl TraccarBackend {
             .cloned()
             .collect();
 
-        // Geofences the file manages: one list, read whole (every one with `all=true` as
-        // administrator; otherwise those linked to the account, which the creator link makes
-        // include every geofence it created).
-        let whole_geofences = scope.objects.contains_key(&GEOFENCE_OBJECT);
-        // Users' geofence lists are managed only for the users that give them.
-        let geofence_links = !scope.unmanaged.contains(&GEOFENCE)
-            && scope
-                .desired_links
-                .values()
-                .any(|links| links.get(&GEOFENCE).is_some());
-        let read_geofences = whole_geofences || geofence_links;
+        // The simple kinds (geofences, ...): each one list, read whole when the file manages
+        // the kind, users link to it, or a managed kind names its objects (every one with
+        // `all=true` as administrator; otherwise those linked to the account, which the
+        // creator link makes include every object it created).
+        let simple: Vec<Simple> = objects::WIRES
+            .iter()
+            .enumerate()
+            .filter(|(_, wire)| wire.simple)
+            .map(|(index, wire)| Simple::of(index, wire, scope))
+            .collect();
 
         // Round 1.
         let (
             users,
             (devices, device_rows, device_json),
             (groups, group_rows, group_json),
-            geofence_json,
+            simple_json,
         ) = tokio::try_join!(
             async { anyhow::Ok(self.api.get::<UserList>("/api/users", &[]).await?) },
             async {
@@ -362,42 +421,63 @@ impl TraccarBackend {
                 };
                 anyhow::Ok((groups, rows, json))
             },
-            async {
-                let json: Vec<Map<String, Json>> = if read_geofences {
-                    self.get_list("/api/geofences", &whole)
-                        .await
-                        .context("GET /api/geofences")?
-                } else {
-                    Vec::new()
-                };
-                anyhow::Ok(json)
-            },
+            futures::future::try_join_all(simple.iter().map(|kind| {
+                let whole = &whole;
+                async move {
+                    let json: Vec<Map<String, Json>> = if kind.read {
+                        self.get_list(kind.wire.path, whole)
+                            .await
+                            .with_context(|| format!("GET {}", kind.wire.path))?
+                    } else {
+                        Vec::new()
+                    };
+                    anyhow::Ok(json)
+                }
+            })),
         )?;
-        // A name several geofences share names no one of them: refused when the file names it.
-        let mut geofence_ids: BTreeMap<String, Vec<Id>> = BTreeMap::new();
-        for json in &geofence_json {
-            if let (Some(Json::String(name)), Some(id)) =
-                (json.get("name"), json.get("id").and_then(Json::as_i64))
-            {
-                geofence_ids.entry(name.clone()).or_default().push(Id(id));
-            }
-        }
-        let shared: Vec<&String> = scope
-            .objects
-            .get(&GEOFENCE_OBJECT)
-            .into_iter()
-            .flatten()
-            .filter(|name| geofence_ids.get(*name).is_some_and(|ids| ids.len() > 1))
+        // Per simple kind, the ids of each key. A key several objects share names no one of
+        // them: refused when the file names it.
+        let simple_ids: Vec<BTreeMap<String, Vec<Id>>> = simple
+            .iter()
+            .zip(&simple_json)
+            .map(|(kind, list)| {
+                let mut ids: BTreeMap<String, Vec<Id>> = BTreeMap::new();
+                for json in list {
+                    if let (Some(Json::String(key)), Some(id)) = (
+                        json.get(kind.wire.key),
+                        json.get("id").and_then(Json::as_i64),
+                    ) {
+                        ids.entry(key.clone()).or_default().push(Id(id));
+                    }
+                }
+                ids
+            })
             .collect();
-        if !shared.is_empty() {
-            anyhow::bail!(
-                "several geofences on the server are named {}, so fleetform cannot tell which one                  the fleet file means; rename or delete all but one (nothing was changed)",
-                shared
-                    .iter()
-                    .map(|n| format!("{n:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+        for (kind, ids) in simple.iter().zip(&simple_ids) {
+            let shared: Vec<&String> = scope
+                .objects
+                .get(&kind.wire.kind)
+                .into_iter()
+                .flatten()
+                .filter(|key| ids.get(*key).is_some_and(|ids| ids.len() > 1))
+                .collect();
+            if !shared.is_empty() {
+                anyhow::bail!(
+                    "several {}s on the server {} {}, so fleetform cannot tell which one \
+                     the fleet file means; rename or delete all but one (nothing was changed)",
+                    kind.wire.kind,
+                    if kind.wire.key == "name" {
+                        "are named".to_string()
+                    } else {
+                        format!("have the {}", kind.wire.key)
+                    },
+                    shared
+                        .iter()
+                        .map(|n| format!("{n:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
 
         let device_by_id: HashMap<Id, &str> = devices
@@ -667,40 +747,75 @@ impl TraccarBackend {
         {
             let mut ids = self.ids();
             ids.users = user_ids;
-            ids.devices = devices
-                .iter()
-                .map(|d| (d.unique_id.clone(), d.id))
-                .collect();
-            ids.groups = group_names
-                .iter()
-                .filter(|(_, v)| v.len() == 1)
-                .map(|(n, v)| (n.clone(), v[0]))
-                .collect();
-            ids.geofences = geofence_ids
-                .iter()
-                .filter(|(_, v)| v.len() == 1)
-                .map(|(n, v)| (n.clone(), v[0]))
-                .collect();
+            ids.objects.insert(
+                DEVICE_OBJECT,
+                devices
+                    .iter()
+                    .map(|d| (d.unique_id.clone(), d.id))
+                    .collect(),
+            );
+            ids.objects.insert(
+                GROUP_OBJECT,
+                group_names
+                    .iter()
+                    .filter(|(_, v)| v.len() == 1)
+                    .map(|(n, v)| (n.clone(), v[0]))
+                    .collect(),
+            );
+            for (kind, by_key) in simple.iter().zip(&simple_ids) {
+                ids.objects.insert(
+                    kind.wire.kind,
+                    by_key
+                        .iter()
+                        .filter(|(_, v)| v.len() == 1)
+                        .map(|(n, v)| (n.clone(), v[0]))
+                        .collect(),
+                );
+            }
             ids.uncertain_groups = uncertain;
             ids.manager = manager_id;
         }
         // The managed objects, references named by their targets' keys.
+        let simple_by_id: HashMap<ObjectKind, HashMap<Id, &str>> = simple
+            .iter()
+            .zip(&simple_ids)
+            .map(|(kind, ids)| {
+                let by_id = ids
+                    .iter()
+                    .filter(|(_, v)| v.len() == 1)
+                    .map(|(key, v)| (v[0], key.as_str()))
+                    .collect();
+                (kind.wire.kind, by_id)
+            })
+            .collect();
         let names = |kind: ObjectKind, id: Id| -> Option<String> {
-            if kind == GROUP_OBJECT {
-                group_by_id.get(&id).map(|n| n.to_string())
-            } else {
-                device_by_id.get(&id).map(|n| n.to_string())
-            }
+            let name = match kind {
+                GROUP_OBJECT => group_by_id.get(&id),
+                DEVICE_OBJECT => device_by_id.get(&id),
+                other => simple_by_id.get(&other).and_then(|ids| ids.get(&id)),
+            };
+            name.map(|n| n.to_string())
         };
         let mut objects: Objects<LiveObject> = Objects::new();
-        for (kind, json, managed) in [
-            (DEVICE_OBJECT, &device_json, whole_devices),
-            (GROUP_OBJECT, &group_json, whole_groups),
-            (GEOFENCE_OBJECT, &geofence_json, whole_geofences),
-        ] {
+        let mut sources: Vec<(ObjectKind, &[JsonObject], bool)> = vec![
+            (DEVICE_OBJECT, &device_json[..], whole_devices),
+            (GROUP_OBJECT, &group_json[..], whole_groups),
+        ];
+        sources.extend(
+            simple
+                .iter()
+                .zip(&simple_json)
+                .map(|(kind, json)| (kind.wire.kind, &json[..], kind.whole)),
+        );
+        for (kind, json, managed) in sources {
             if !managed {
                 continue;
             }
+            let shared = simple
+                .iter()
+                .zip(&simple_ids)
+                .find(|(s, _)| s.wire.kind == kind)
+                .map(|(_, ids)| ids);
             let of_kind = objects.entry(kind).or_default();
             for object in json
                 .iter()
@@ -710,72 +825,95 @@ impl TraccarBackend {
                 if kind == GROUP_OBJECT && ambiguous_groups.contains(&object.key) {
                     continue;
                 }
-                if kind == GEOFENCE_OBJECT
-                    && geofence_ids
-                        .get(&object.key)
-                        .is_some_and(|ids| ids.len() > 1)
-                {
+                if shared.is_some_and(|ids| ids.get(&object.key).is_some_and(|ids| ids.len() > 1)) {
                     continue;
                 }
                 of_kind.insert(object.key.clone(), object);
             }
         }
-        // Geofence links: per user that lists them (`?userId=` gives the geofences linked to
-        // that user directly; real 6.14.0-6.14.5 cannot list them through /api/permissions),
-        // and the billing account's, for an administrator run with `manager:`.
-        let mut geofence_owners: Vec<Id> = if geofence_links {
-            in_scope
-                .iter()
-                .filter(|(key, _)| {
-                    scope
-                        .desired_links
-                        .get(key)
-                        .is_some_and(|links| links.get(&GEOFENCE).is_some())
-                })
-                .map(|(_, id)| *id)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if read_geofences && let Some(mid) = manager_id {
-            geofence_owners.push(mid);
+        // Links to simple kinds: per user that lists them (`?userId=` gives the objects linked
+        // to that user directly; real 6.14.0-6.14.5 cannot list them through
+        // /api/permissions), and the billing account's, for an administrator run with
+        // `manager:`.
+        // (index in `objects::WIRES`, user): indices, since a borrowed item trips the
+        // higher-ranked lifetime check of the stream's closure.
+        let mut link_reads: Vec<(usize, Id)> = Vec::new();
+        for kind in &simple {
+            let index = kind.index;
+            let (Some((link, _)), true) = (kind.wire.link, kind.read) else {
+                continue;
+            };
+            if kind.links {
+                link_reads.extend(
+                    in_scope
+                        .iter()
+                        .filter(|(key, _)| {
+                            scope
+                                .desired_links
+                                .get(key)
+                                .is_some_and(|links| links.get(&link).is_some())
+                        })
+                        .map(|(_, id)| (index, *id)),
+                );
+            }
+            // The billing account's list, for the kinds the plan may link to it (not those
+            // read only for their names or references).
+            if let Some(mid) = manager_id.filter(|_| kind.managed || kind.links) {
+                link_reads.push((index, mid));
+            }
         }
-        let geofence_lists: Vec<(Id, Vec<Json>)> = stream::iter(geofence_owners)
-            .map(|user| async move {
+        let link_lists: Vec<(LinkKind, Id, Vec<Json>)> = stream::iter(link_reads)
+            .map(|(index, user)| async move {
+                let wire = objects::WIRES
+                    .get(index)
+                    .context("internal error: no such wire format")?;
+                let (path, link) = (wire.path, wire.link.map_or(DEVICE, |(link, _)| link));
                 let query = [("userId", user.0.to_string())];
                 let list = self
-                    .list("/api/geofences", &query)
+                    .list(path, &query)
                     .await
-                    .with_context(|| format!("GET /api/geofences?userId={}", user.0))?;
-                anyhow::Ok((user, list))
+                    .with_context(|| format!("GET {path}?userId={}", user.0))?;
+                anyhow::Ok((link, user, list))
             })
             .buffer_unordered(self.concurrency)
             .try_collect()
             .await?;
-        let mut manager_geofences: Option<BTreeSet<String>> = None;
-        for (user, list) in geofence_lists {
-            let mut names = BTreeSet::new();
+        let mut owner_targets = Links::new();
+        for (link, user, list) in link_lists {
+            let Some(wire) = objects::wire_linked_by(link) else {
+                continue;
+            };
+            let mut keys = BTreeSet::new();
             for json in &list {
-                // A geofence the acting account cannot see still counts: the plan must show it.
-                if let Some(name) = json.get("name").and_then(Json::as_str) {
-                    names.insert(name.to_string());
+                // An object the acting account cannot see still counts: the plan must show it.
+                if let Some(key) = json.get(wire.key).and_then(Json::as_str) {
+                    keys.insert(key.to_string());
                 }
             }
             if Some(user) == manager_id {
-                manager_geofences = Some(names.clone());
+                owner_targets.insert(link, keys.clone());
             }
             if let Some(u) = scope_ids.get(&user).and_then(|k| live_users.get_mut(k)) {
-                u.links.insert(GEOFENCE, names);
+                u.links.insert(link, keys);
             }
         }
-        let shared_geofences: BTreeSet<String> = geofence_ids
-            .iter()
-            .filter(|(_, ids)| ids.len() > 1)
-            .map(|(name, _)| name.clone())
-            .collect();
-        let mut owner_targets = Links::new();
-        if let Some(geofences) = manager_geofences {
-            owner_targets.insert(GEOFENCE, geofences);
+        let mut targets = Links::from([
+            (DEVICE, devices.into_iter().map(|d| d.unique_id).collect()),
+            (GROUP, group_names.into_keys().collect()),
+        ]);
+        let mut ambiguous = Links::from([(GROUP, ambiguous_groups)]);
+        for (kind, ids) in simple.iter().zip(simple_ids) {
+            let Some((link, _)) = kind.wire.link else {
+                continue;
+            };
+            ambiguous.insert(
+                link,
+                ids.iter()
+                    .filter(|(_, ids)| ids.len() > 1)
+                    .map(|(key, _)| key.clone())
+                    .collect(),
+            );
+            targets.insert(link, ids.into_keys().collect());
         }
         if let Some(devices) = manager_devices {
             owner_targets.insert(DEVICE, devices);
@@ -786,12 +924,8 @@ impl TraccarBackend {
         Ok(Live {
             account: self.account(),
             users: live_users,
-            targets: Links::from([
-                (DEVICE, devices.into_iter().map(|d| d.unique_id).collect()),
-                (GROUP, group_names.into_keys().collect()),
-                (GEOFENCE, geofence_ids.into_keys().collect()),
-            ]),
-            ambiguous: Links::from([(GROUP, ambiguous_groups), (GEOFENCE, shared_geofences)]),
+            targets,
+            ambiguous,
             owner_targets,
             now: chrono::Utc::now(),
             objects,

@@ -42,13 +42,35 @@
 //!   server stores any `area` text: `area.rs` checks it when the file is loaded
 //!   (`ObjectSpec::check`), and a new geofence must have one (`ObjectSpec::required`; the column
 //!   is NOT NULL).
+//! - Drivers, maintenance, saved commands, calendars and notifications (their sections;
+//!   observed-objects.md §3-§8, §11): like geofences, any non-readonly account may write them
+//!   (saved commands: not a `limitCommands` one either), keyed as `objects.rs` says, users
+//!   linked through `{userId, <kind>Id}`. Ownership as for geofences: what fleetform creates
+//!   carries the marker in `attributes`; only marked objects are deleted, unmarked ones the
+//!   file names are adopted. Traccar validates almost nothing, so the loader checks what it
+//!   can: a notification's `type` and a saved command's `type` against the lists 6.9.1 serves
+//!   (`NOTIFICATION_TYPES`, `COMMAND_TYPES`; the alarm keys have no list in the notes and are
+//!   not checked, nor are `notificators` against the server's configured ones), and a
+//!   calendar's file as iCalendar (`ical.rs`). Deleting a saved command deletes the
+//!   notifications that use it (FK cascade): `cascades` refuses such a plan while a
+//!   notification the plan keeps uses it (notifications are read whenever commands are
+//!   managed, so the rule sees them). Deleting a calendar only clears it from its users
+//!   (`calendarId` 0); the file's own references to a calendar must be in its section.
+//! - Computed attributes (`computedAttributes:`, observed-objects.md §6) have no `attributes`
+//!   map (Traccar refuses one), so no marker can prove that fleetform created one, and marking
+//!   the description (a prefix) would change what the user wrote. So ownership is never
+//!   claimed: they are created and updated as the file says, never adopted (nothing to mark),
+//!   never deleted (`deletable: false`: one that leaves the section stays), and another
+//!   fleet's cannot be told apart. Only an administrator may write them (`Administrator
+//!   access required`): `object_rights` refuses them for a manager. The loader checks that the
+//!   `expression` parses (`jexl.rs`) and `type` is string, number or boolean.
 
 use crate::core::model::{
     Action, Desired, Field, LinkKind, Live, Problem, Prune, UserKey, Value, linked,
 };
 use crate::core::model::{
     Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, ObjectKind, ObjectSpec,
-    OnDelete, RefSpec, RiskClass, Rules,
+    OnDelete, RefSpec, RiskClass, Rules, TextCheck,
 };
 use std::collections::BTreeSet;
 
@@ -188,8 +210,36 @@ pub const MANAGER: LinkKind = LinkKind("manager");
 
 /// A link to a geofence, by name (a user's `geofences:` list; managed only when given).
 pub const GEOFENCE: LinkKind = LinkKind("geofence");
+/// A link to a driver, by name (`drivers:`; managed only when given).
+pub const DRIVER: LinkKind = LinkKind("driver");
+/// A link to a maintenance, by name (`maintenance:`; managed only when given).
+pub const MAINTENANCE: LinkKind = LinkKind("maintenance");
+/// A link to a saved command, by description (`commands:`; managed only when given).
+pub const COMMAND: LinkKind = LinkKind("command");
+/// A link to a calendar, by name (`calendars:`; managed only when given).
+pub const CALENDAR: LinkKind = LinkKind("calendar");
+/// A link to a notification, by description (`notifications:`; managed only when given).
+pub const NOTIFICATION: LinkKind = LinkKind("notification");
 
-static LINKS: [LinkSpec; 4] = [
+/// A list of a user's links to one object kind added after the first release: managed only
+/// when given.
+const fn given_only(
+    kind: LinkKind,
+    file_key: &'static str,
+    target_key: &'static str,
+    doc: &'static str,
+) -> LinkSpec {
+    LinkSpec {
+        kind,
+        file_key: Some(file_key),
+        target_key,
+        owner: false,
+        given_only: true,
+        doc,
+    }
+}
+
+static LINKS: [LinkSpec; 9] = [
     LinkSpec {
         kind: DEVICE,
         file_key: Some("devices"),
@@ -214,6 +264,36 @@ static LINKS: [LinkSpec; 4] = [
         given_only: true,
         doc: "Geofence names linked to the user (the user sees them and their events). The full\nlist when given; left out, the user's geofence links are not managed.",
     },
+    given_only(
+        DRIVER,
+        "drivers",
+        "name",
+        "Driver names linked to the user. The full list when given; left out, the user's\ndriver links are not managed.",
+    ),
+    given_only(
+        MAINTENANCE,
+        "maintenance",
+        "name",
+        "Maintenance names linked to the user. The full list when given; left out, the\nuser's maintenance links are not managed.",
+    ),
+    given_only(
+        COMMAND,
+        "commands",
+        "description",
+        "Saved command descriptions linked to the user (the user may send them). The full\nlist when given; left out, the user's command links are not managed.",
+    ),
+    given_only(
+        CALENDAR,
+        "calendars",
+        "name",
+        "Calendar names linked to the user. The full list when given; left out, the user's\ncalendar links are not managed.",
+    ),
+    given_only(
+        NOTIFICATION,
+        "notifications",
+        "description",
+        "Notification descriptions linked to the user (the user gets them). The full list\nwhen given; left out, the user's notification links are not managed.",
+    ),
     LinkSpec {
         kind: MANAGER,
         file_key: None,
@@ -230,6 +310,18 @@ pub const DEVICE_OBJECT: ObjectKind = ObjectKind("device");
 pub const GROUP_OBJECT: ObjectKind = ObjectKind("group");
 /// A geofence, by name (the `geofences:` section).
 pub const GEOFENCE_OBJECT: ObjectKind = ObjectKind("geofence");
+/// A driver, by name (the `drivers:` section).
+pub const DRIVER_OBJECT: ObjectKind = ObjectKind("driver");
+/// A maintenance, by name (the `maintenance:` section).
+pub const MAINTENANCE_OBJECT: ObjectKind = ObjectKind("maintenance");
+/// A saved command, by description (the `commands:` section).
+pub const COMMAND_OBJECT: ObjectKind = ObjectKind("command");
+/// A calendar, by name (the `calendars:` section).
+pub const CALENDAR_OBJECT: ObjectKind = ObjectKind("calendar");
+/// A notification, by description (the `notifications:` section).
+pub const NOTIFICATION_OBJECT: ObjectKind = ObjectKind("notification");
+/// A computed attribute, by description (the `computedAttributes:` section).
+pub const COMPUTED_OBJECT: ObjectKind = ObjectKind("computedAttribute");
 
 /// A text field of an object: `null` means "none", and an empty text is no value either.
 const fn text(name: &'static str, doc: &'static str) -> FieldSpec {
@@ -290,6 +382,254 @@ static GEOFENCE_FIELDS: [FieldSpec; 2] = [
     text("description", "Description. `null`: none."),
 ];
 
+/// A field every new object needs (a NOT NULL column): never `null`.
+const fn required(spec: FieldSpec) -> FieldSpec {
+    FieldSpec {
+        nullable: false,
+        ..spec
+    }
+}
+
+/// A driver's fields besides its name (the key).
+static DRIVER_FIELDS: [FieldSpec; 1] = [required(text(
+    "uniqueId",
+    "The driver's identifier as trackers report it (e.g. an iButton or RFID id); unique on\nthe server. Required for a new driver.",
+))];
+
+/// A number of a maintenance: Traccar stores a double; the file holds whole numbers.
+const AMOUNT: FieldType = FieldType::Int {
+    min: 0,
+    max: 1_000_000_000_000_000,
+};
+
+/// A maintenance's fields besides its name (the key).
+static MAINTENANCE_FIELDS: [FieldSpec; 3] = [
+    required(text(
+        "type",
+        "The position attribute the interval counts, e.g. `odometer` or `totalDistance`\n(metres) or `hours` (milliseconds). Required for a new maintenance.",
+    )),
+    field(
+        "start",
+        AMOUNT,
+        RiskClass::Profile,
+        "The value of `type` at which the first service is due.",
+    ),
+    field(
+        "period",
+        AMOUNT,
+        RiskClass::Profile,
+        "The interval between services, in the unit of `type` (e.g. 5000000 m = 5,000 km).",
+    ),
+];
+
+/// A saved command's fields besides its description (the key). Its parameters are its
+/// `attributes` (e.g. `data` of a `custom` command).
+static COMMAND_FIELDS: [FieldSpec; 2] = [
+    required(text(
+        "type",
+        "The command type, one Traccar knows (e.g. `engineStop`, `custom`). Required for a\nnew command.",
+    )),
+    field(
+        "textChannel",
+        FieldType::Bool,
+        RiskClass::Profile,
+        "Send it by SMS instead of the data connection.",
+    ),
+];
+
+/// A calendar's fields besides its name (the key).
+static CALENDAR_FIELDS: [FieldSpec; 1] = [required(text(
+    "file",
+    "The iCalendar file (BEGIN:VCALENDAR ... END:VCALENDAR with at least one VEVENT), as\na path relative to the fleet file. Read and checked when the file is loaded; plans show\nits text. Required for a new calendar.",
+))];
+
+/// A notification's fields besides its description (the key).
+static NOTIFICATION_FIELDS: [FieldSpec; 6] = [
+    required(text(
+        "type",
+        "The event type, one Traccar knows: commandResult, deviceOnline, deviceUnknown,\ndeviceOffline, deviceInactive, queuedCommandSent, deviceMoving, deviceStopped,\ndeviceOverspeed, deviceFuelDrop, deviceFuelIncrease, geofenceEnter, geofenceExit, alarm,\nignitionOn, ignitionOff, maintenance, driverChanged, media. Required for a new\nnotification.",
+    )),
+    field(
+        "always",
+        FieldType::Bool,
+        RiskClass::Profile,
+        "Fire for every device, not only those linked to it.",
+    ),
+    field(
+        "notificators",
+        FieldType::List,
+        RiskClass::Profile,
+        "How it is delivered, e.g. `[web, mail]` (the server's `notificator.types`).",
+    ),
+    field(
+        "alarms",
+        FieldType::List,
+        RiskClass::Profile,
+        "For type `alarm`: the alarm keys that fire it, e.g. `[sos, movement]`.",
+    ),
+    text(
+        "calendar",
+        "The calendar during which it fires, by name. `null`: always.",
+    ),
+    text(
+        "command",
+        "The saved command it sends, by description. `null`: none. Deleting that command on\nthe server deletes this notification (the plan refuses to).",
+    ),
+];
+
+/// A computed attribute's fields besides its description (the key).
+static COMPUTED_FIELDS: [FieldSpec; 4] = [
+    required(text(
+        "attribute",
+        "The position attribute it sets, e.g. `speedKmh`. Required for a new one.",
+    )),
+    required(text(
+        "expression",
+        "The JEXL expression computing it, e.g. `speed * 1.852`; checked to parse when the\nfile is loaded. Required for a new one.",
+    )),
+    required(text(
+        "type",
+        "The type of the result: `string`, `number` or `boolean`. Required for a new one.",
+    )),
+    field(
+        "priority",
+        FieldType::Int {
+            min: -1_000_000,
+            max: 1_000_000,
+        },
+        RiskClass::Profile,
+        "Computed in ascending order of priority.",
+    ),
+];
+
+/// The checks of a computed attribute's fields that Traccar does not make.
+fn check_computed(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "expression" => {
+            super::jexl::check(text).map_err(|e| format!("the expression does not parse: {e}"))
+        }
+        "type" => one_of(
+            "computed attribute type",
+            text,
+            &["string", "number", "boolean"],
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The event types of `GET /api/notifications/types` (6.9.1, observed-objects.md §3).
+pub const NOTIFICATION_TYPES: [&str; 19] = [
+    "commandResult",
+    "deviceOnline",
+    "deviceUnknown",
+    "deviceOffline",
+    "deviceInactive",
+    "queuedCommandSent",
+    "deviceMoving",
+    "deviceStopped",
+    "deviceOverspeed",
+    "deviceFuelDrop",
+    "deviceFuelIncrease",
+    "geofenceEnter",
+    "geofenceExit",
+    "alarm",
+    "ignitionOn",
+    "ignitionOff",
+    "maintenance",
+    "driverChanged",
+    "media",
+];
+
+/// The command types of `GET /api/commands/types` (6.9.1, observed-objects.md §4).
+pub const COMMAND_TYPES: [&str; 44] = [
+    "custom",
+    "deviceIdentification",
+    "positionSingle",
+    "positionPeriodic",
+    "positionStop",
+    "engineStop",
+    "engineResume",
+    "alarmArm",
+    "alarmDisarm",
+    "alarmDismiss",
+    "setTimezone",
+    "requestPhoto",
+    "powerOff",
+    "rebootDevice",
+    "factoryReset",
+    "sendSms",
+    "sendUssd",
+    "sosNumber",
+    "silenceTime",
+    "setPhonebook",
+    "message",
+    "voiceMessage",
+    "outputControl",
+    "voiceMonitoring",
+    "setAgps",
+    "setIndicator",
+    "configuration",
+    "getVersion",
+    "firmwareUpdate",
+    "setConnection",
+    "setOdometer",
+    "getModemStatus",
+    "getDeviceStatus",
+    "setSpeedLimit",
+    "modePowerSaving",
+    "modeDeepSleep",
+    "alarmGeofence",
+    "alarmBattery",
+    "alarmSos",
+    "alarmRemove",
+    "alarmClock",
+    "alarmSpeed",
+    "alarmFall",
+    "alarmVibration",
+];
+
+/// `text` is one of `known`, or the reason it is not.
+fn one_of(what: &str, text: &str, known: &[&str]) -> Result<(), String> {
+    if known.contains(&text) {
+        return Ok(());
+    }
+    let close = known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(text))
+        .map(|k| format!("did you mean `{k}`? "))
+        .unwrap_or_default();
+    Err(format!(
+        "`{text}` is not a {what} Traccar 6.9 knows (the server would store it and never act \
+         on it); {close}use one of: {}",
+        known.join(", ")
+    ))
+}
+
+/// The checks of a notification's fields that Traccar does not make.
+fn check_notification(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "type" => one_of("notification type", text, &NOTIFICATION_TYPES),
+        _ => Ok(()),
+    }
+}
+
+/// The check of a saved command's type, which Traccar does not make.
+fn check_command(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "type" => one_of("command type", text, &COMMAND_TYPES),
+        _ => Ok(()),
+    }
+}
+
+/// The check of a calendar's text (its file's content, read by the loader), which Traccar
+/// makes too but only at apply.
+fn check_calendar(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "file" => super::ical::check(text),
+        _ => Ok(()),
+    }
+}
+
 /// The check of a geofence's fields that Traccar does not make (`area.rs`).
 fn check_geofence(field: &str, text: &str) -> Result<(), String> {
     match field {
@@ -298,7 +638,41 @@ fn check_geofence(field: &str, text: &str) -> Result<(), String> {
     }
 }
 
-static OBJECTS: [ObjectSpec; 3] = [
+/// A kind users link to whose objects have attributes (the marker) and may be deleted.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call per kind, each argument named in its doc"
+)]
+const fn simple_kind(
+    kind: ObjectKind,
+    section: &'static str,
+    key: &'static str,
+    fields: &'static [FieldSpec],
+    refs: &'static [RefSpec],
+    link: LinkKind,
+    check: Option<TextCheck>,
+    required: &'static [&'static str],
+    doc: &'static str,
+    entry_doc: &'static str,
+) -> ObjectSpec {
+    ObjectSpec {
+        kind,
+        section,
+        key,
+        fields,
+        refs,
+        attributes: true,
+        deletable: true,
+        link: Some(link),
+        check,
+        required,
+        doc,
+        entry_doc,
+        files: &[],
+    }
+}
+
+static OBJECTS: [ObjectSpec; 9] = [
     ObjectSpec {
         kind: GROUP_OBJECT,
         section: "groups",
@@ -320,6 +694,7 @@ an existing one without this fleet's stamp is adopted. A group stamped with this
 that leaves the section is deleted with `prune: delete` (its devices and child groups
 stay, without that group). Left out, groups are not managed.",
         entry_doc: "One device group. Fields left out are not managed.",
+        files: &[],
     },
     ObjectSpec {
         kind: DEVICE_OBJECT,
@@ -342,6 +717,7 @@ missing from the server is created; an existing one without this fleet's stamp i
 adopted. fleetform never deletes a device (its history would go with it): one that leaves
 the section is left as it is. Left out, devices are not managed.",
         entry_doc: "One device. Fields left out are not managed.",
+        files: &[],
     },
     ObjectSpec {
         kind: GEOFENCE_OBJECT,
@@ -359,6 +735,120 @@ an existing one without this fleet's stamp is adopted. A geofence stamped with t
 that leaves the section is deleted with `prune: delete` (the server drops its links with
 it). Left out, geofences are not managed.",
         entry_doc: "One geofence. Fields left out are not managed.",
+        files: &[],
+    },
+    simple_kind(
+        DRIVER_OBJECT,
+        "drivers",
+        "name",
+        &DRIVER_FIELDS,
+        &[],
+        DRIVER,
+        None,
+        &["uniqueId"],
+        "Drivers this fleet manages, by name. A driver missing from the server is created; an
+existing one without this fleet's stamp is adopted. A driver stamped with this fleet that
+leaves the section is deleted with `prune: delete`. Left out, drivers are not managed.",
+        "One driver. Fields left out are not managed.",
+    ),
+    simple_kind(
+        MAINTENANCE_OBJECT,
+        "maintenance",
+        "name",
+        &MAINTENANCE_FIELDS,
+        &[],
+        MAINTENANCE,
+        None,
+        &["type"],
+        "Maintenance reminders this fleet manages, by name. One missing from the server is
+created; an existing one without this fleet's stamp is adopted. One stamped with this
+fleet that leaves the section is deleted with `prune: delete`. Left out, maintenance is
+not managed.",
+        "One maintenance reminder. Fields left out are not managed.",
+    ),
+    simple_kind(
+        COMMAND_OBJECT,
+        "commands",
+        "description",
+        &COMMAND_FIELDS,
+        &[],
+        COMMAND,
+        Some(check_command),
+        &["type"],
+        "Saved commands this fleet manages, by description. One missing from the server is
+created; an existing one without this fleet's stamp is adopted. One stamped with this
+fleet that leaves the section is deleted with `prune: delete`, unless a notification uses
+it (the server would delete that notification too: the plan refuses). Left out, saved
+commands are not managed.",
+        "One saved command. Its parameters go in `attributes`. Fields left out are not managed.",
+    ),
+    ObjectSpec {
+        files: &[("file", "ics")],
+        ..simple_kind(
+            CALENDAR_OBJECT,
+            "calendars",
+            "name",
+            &CALENDAR_FIELDS,
+            &[],
+            CALENDAR,
+            Some(check_calendar),
+            &["file"],
+            "Calendars this fleet manages, by name, each from an iCalendar file beside the fleet
+file. One missing from the server is created; an existing one without this fleet's stamp
+is adopted. One stamped with this fleet that leaves the section is deleted with `prune:
+delete` (the server clears it from the geofences, notifications and devices that use
+it). Left out, calendars are not managed.",
+            "One calendar. Fields left out are not managed.",
+        )
+    },
+    simple_kind(
+        NOTIFICATION_OBJECT,
+        "notifications",
+        "description",
+        &NOTIFICATION_FIELDS,
+        &[
+            // Deleting a calendar clears it (calendarId 0); deleting a saved command deletes the
+            // notifications that use it (observed-objects.md §13).
+            RefSpec {
+                field: "calendar",
+                target: CALENDAR_OBJECT,
+                on_delete: OnDelete::Clear,
+            },
+            RefSpec {
+                field: "command",
+                target: COMMAND_OBJECT,
+                on_delete: OnDelete::Delete,
+            },
+        ],
+        NOTIFICATION,
+        Some(check_notification),
+        &["type"],
+        "Notifications this fleet manages, by description (Traccar's notifications have no name;
+one without a description is never managed). One missing from the server is created; an
+existing one without this fleet's stamp is adopted. One stamped with this fleet that
+leaves the section is deleted with `prune: delete`. Left out, notifications are not
+managed.",
+        "One notification. Fields left out are not managed.",
+    ),
+    ObjectSpec {
+        kind: COMPUTED_OBJECT,
+        section: "computedAttributes",
+        key: "description",
+        fields: &COMPUTED_FIELDS,
+        refs: &[],
+        // No attributes map on the server: no marker (see the header).
+        attributes: false,
+        deletable: false,
+        link: None,
+        check: Some(check_computed),
+        required: &["attribute", "expression", "type"],
+        doc: "Computed attributes this fleet manages, by description (administrators only). One
+missing from the server is created; an existing one is updated. Traccar gives them no
+attributes, so they carry no fleet stamp: fleetform never deletes one (one that leaves the
+section is left as it is), and cannot tell another fleet's. Left out, computed attributes
+are not managed.",
+        entry_doc: "One computed attribute. Fields left out are not managed.",
+        files: &[],
     },
 ];
 
@@ -556,6 +1046,8 @@ fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Prob
     let me = &live.account.email;
     let flag = |name: &str| own(live, name) == Some(&Value::Bool(true));
     let (readonly, device_readonly) = (flag("readonly"), flag("deviceReadonly"));
+    // A `limitCommands` account may not write saved commands (observed-objects.md §11).
+    let limit_commands = flag("limitCommands");
     // A limit the server did not show is not judged.
     let limit = match own(live, "deviceLimit") {
         Some(Value::Int(n)) => *n,
@@ -584,10 +1076,25 @@ fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Prob
             Action::UpdateObject { .. } => "change",
             _ => "delete",
         };
+        if kind == COMPUTED_OBJECT {
+            problems.push(about_object(
+                desired,
+                kind,
+                key,
+                format!(
+                    "only an administrator may {verb} computed attributes (the server refuses \
+                     {me}: Administrator access required); run as an administrator, or remove \
+                     `computedAttributes:`"
+                ),
+            ));
+            continue;
+        }
         let restricted = if readonly {
             Some("readonly")
         } else if device_readonly && kind == DEVICE_OBJECT {
             Some("deviceReadonly")
+        } else if limit_commands && kind == COMMAND_OBJECT {
+            Some("limitCommands")
         } else {
             None
         };
@@ -628,6 +1135,49 @@ fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Prob
                      administrator to raise the limit",
                     visible + creates,
                     visible + creates - limit
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// Deleting a saved command deletes the notifications whose `command` it is (Traccar's
+/// `ON DELETE CASCADE`, observed-objects.md §3, §13): never done silently, the plan refuses
+/// while a notification the plan keeps uses it. (Deleting a calendar only clears it from the
+/// objects that use it; `core::objects::check` refuses that for the file's objects.)
+fn cascades(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
+    let deleted: BTreeSet<(ObjectKind, &str)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteObject { kind, key } => Some((*kind, key.as_str())),
+            _ => None,
+        })
+        .collect();
+    let Some(spec) = DESCRIPTION.object(NOTIFICATION_OBJECT) else {
+        return Vec::new();
+    };
+    let Some(field) = spec.field("command") else {
+        return Vec::new();
+    };
+    let notifications = live.objects.get(&NOTIFICATION_OBJECT);
+    let mut problems = Vec::new();
+    for (_, command) in deleted.iter().filter(|(k, _)| *k == COMMAND_OBJECT) {
+        for (key, notification) in notifications.into_iter().flatten() {
+            let uses = notification.fields.get(&field) == Some(&Value::Text(command.to_string()));
+            if !uses || deleted.contains(&(NOTIFICATION_OBJECT, key.as_str())) {
+                continue;
+            }
+            problems.push(about_object(
+                desired,
+                NOTIFICATION_OBJECT,
+                key,
+                format!(
+                    "uses the saved command {command}, which this plan deletes (it left \
+                     `commands:`, prune: delete); Traccar would delete this notification with \
+                     it (the plan deletes objects before it updates others): add the command \
+                     back under `commands:`, apply a file where the notification uses another \
+                     `command` (or `null`), then remove the command"
                 ),
             ));
         }
@@ -720,6 +1270,7 @@ impl Rules for TraccarRules {
         let mut problems = user_limit(desired, live, actions);
         problems.extend(unseen_links(desired, live, actions));
         problems.extend(object_rights(desired, live, actions));
+        problems.extend(cascades(desired, live, actions));
         if live.account.role != MANAGER_ROLE {
             return problems;
         }
@@ -1082,6 +1633,229 @@ mod tests {
             .insert(tf("deviceLimit"), Value::Int(0));
         assert!(refused(&d, &admin).is_empty());
         assert!(refused(&d, &manager_with(&[limits])).is_empty());
+    }
+
+    #[test]
+    fn a_limit_commands_manager_may_not_write_saved_commands() {
+        let mut d = desired(vec![]);
+        for (kind, required) in [(COMMAND_OBJECT, "type"), (DRIVER_OBJECT, "uniqueId")] {
+            let field = DESCRIPTION
+                .object(kind)
+                .and_then(|spec| spec.field(required))
+                .expect("declared");
+            d.objects.entry(kind).or_default().insert(
+                "x".into(),
+                crate::core::model::DesiredObject {
+                    key: "x".into(),
+                    fields: [(field, Value::Text("custom".into()))].into(),
+                    origin: Some("f.yaml:9:3".into()),
+                },
+            );
+        }
+        let got = refused(
+            &d,
+            &manager_with(&[
+                ("deviceLimit", Value::Int(-1)),
+                ("limitCommands", Value::Bool(true)),
+            ]),
+        );
+        assert_eq!(
+            got,
+            [
+                "f.yaml:9:3: command x: Admin@Acme.example is limitCommands, so it may not create \
+              commands (the server refuses: Write access denied); run as an administrator, or \
+              ask one to lift limitCommands"
+            ]
+        );
+        assert!(refused(&d, &manager_with(&[("deviceLimit", Value::Int(-1))])).is_empty());
+    }
+
+    mod cascade {
+        //! A property of the command -> notification cascade over random files and servers:
+        //! a plan either deletes no command a surviving notification uses, or is refused; a
+        //! plan that is not refused converges (its simulation re-plans to nothing).
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        use super::*;
+        use crate::core::model::{DesiredObject, LiveObject};
+        use crate::core::plan::{plan, simulate};
+
+        const COMMANDS: [&str; 3] = ["c0", "c1", "c2"];
+        const NOTIFICATIONS: [&str; 3] = ["n0", "n1", "n2"];
+
+        fn field(kind: ObjectKind, name: &str) -> Field {
+            DESCRIPTION
+                .object(kind)
+                .and_then(|spec| spec.field(name))
+                .expect("declared")
+        }
+
+        fn marker() -> impl Strategy<Value = Option<&'static str>> {
+            select(vec![None, Some(FLEET), Some("other")])
+        }
+
+        /// (exists, marker, index of the command among those present; past them: none).
+        type Held = (bool, Option<&'static str>, usize);
+
+        fn live_of(commands: &[Held], notifications: &[Held]) -> Live {
+            let mut l = live("admin", vec![]);
+            let mut present = Vec::new();
+            for (i, (exists, marker, _)) in commands.iter().enumerate() {
+                if *exists {
+                    l.objects.entry(COMMAND_OBJECT).or_default().insert(
+                        COMMANDS[i].into(),
+                        LiveObject {
+                            key: COMMANDS[i].into(),
+                            marker: marker.map(str::to_string),
+                            fields: [(field(COMMAND_OBJECT, "type"), Value::Text("custom".into()))]
+                                .into(),
+                        },
+                    );
+                    l.targets
+                        .entry(COMMAND)
+                        .or_default()
+                        .insert(COMMANDS[i].into());
+                    present.push(COMMANDS[i]);
+                }
+            }
+            for (i, (exists, marker, command)) in notifications.iter().enumerate() {
+                if *exists {
+                    let command = present
+                        .get(*command)
+                        .map_or(Value::Null, |c| Value::Text(c.to_string()));
+                    l.objects.entry(NOTIFICATION_OBJECT).or_default().insert(
+                        NOTIFICATIONS[i].into(),
+                        LiveObject {
+                            key: NOTIFICATIONS[i].into(),
+                            marker: marker.map(str::to_string),
+                            fields: [
+                                (
+                                    field(NOTIFICATION_OBJECT, "type"),
+                                    Value::Text("alarm".into()),
+                                ),
+                                (field(NOTIFICATION_OBJECT, "command"), command),
+                            ]
+                            .into(),
+                        },
+                    );
+                    l.targets
+                        .entry(NOTIFICATION)
+                        .or_default()
+                        .insert(NOTIFICATIONS[i].into());
+                }
+            }
+            l
+        }
+
+        fn object(key: &str, fields: Vec<(Field, Value)>) -> DesiredObject {
+            DesiredObject {
+                key: key.into(),
+                fields: fields.into_iter().collect(),
+                origin: None,
+            }
+        }
+
+        /// A file: a subset of the commands, notifications naming a listed command, `null`
+        /// or (leaving `command` out) nothing.
+        fn desired_of(commands: &[bool], notifications: &[(bool, usize)], delete: bool) -> Desired {
+            let mut d = desired(vec![]);
+            d.prune = if delete { Prune::Delete } else { Prune::Keep };
+            let listed: Vec<&str> = COMMANDS
+                .iter()
+                .zip(commands)
+                .filter(|(_, keep)| **keep)
+                .map(|(c, _)| *c)
+                .collect();
+            d.objects.insert(
+                COMMAND_OBJECT,
+                listed
+                    .iter()
+                    .map(|c| {
+                        let typed = (field(COMMAND_OBJECT, "type"), Value::Text("custom".into()));
+                        (c.to_string(), object(c, vec![typed]))
+                    })
+                    .collect(),
+            );
+            let mut wanted = std::collections::BTreeMap::new();
+            for (i, (keep, command)) in notifications.iter().enumerate() {
+                if !keep {
+                    continue;
+                }
+                let mut fields = vec![(
+                    field(NOTIFICATION_OBJECT, "type"),
+                    Value::Text("alarm".into()),
+                )];
+                match listed.get(*command) {
+                    Some(c) => fields.push((
+                        field(NOTIFICATION_OBJECT, "command"),
+                        Value::Text(c.to_string()),
+                    )),
+                    None if *command % 2 == 0 => {
+                        fields.push((field(NOTIFICATION_OBJECT, "command"), Value::Null))
+                    }
+                    None => {}
+                }
+                wanted.insert(
+                    NOTIFICATIONS[i].to_string(),
+                    object(NOTIFICATIONS[i], fields),
+                );
+            }
+            d.objects.insert(NOTIFICATION_OBJECT, wanted);
+            d
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn no_plan_deletes_a_command_under_a_notification(
+                commands in prop::collection::vec((any::<bool>(), marker(), 0usize..4), 3),
+                notifications in prop::collection::vec((any::<bool>(), marker(), 0usize..4), 3),
+                want_commands in prop::collection::vec(any::<bool>(), 3),
+                want_notifications in prop::collection::vec((any::<bool>(), 0usize..5), 3),
+                delete in any::<bool>(),
+            ) {
+                let l = live_of(&commands, &notifications);
+                let d = desired_of(&want_commands, &want_notifications, delete);
+                let claimed = d.objects.iter().any(|(kind, wanted)| {
+                    wanted.keys().any(|key| {
+                        l.objects.get(kind).and_then(|o| o.get(key))
+                            .is_some_and(|o| o.marker.as_deref() == Some("other"))
+                    })
+                });
+                let gone = |kind: ObjectKind, key: &str| {
+                    delete
+                        && !d.objects[&kind].contains_key(key)
+                        && l.objects.get(&kind).and_then(|o| o.get(key))
+                            .is_some_and(|o| o.marker.as_deref() == Some(FLEET))
+                };
+                let command = field(NOTIFICATION_OBJECT, "command");
+                let cascades = l.objects.get(&NOTIFICATION_OBJECT).into_iter().flatten().any(
+                    |(key, n)| {
+                        !gone(NOTIFICATION_OBJECT, key)
+                            && matches!(n.fields.get(&command), Some(Value::Text(c)) if gone(COMMAND_OBJECT, c))
+                    },
+                );
+                match plan(&d, &l) {
+                    Err(problems) => {
+                        prop_assert!(claimed || cascades, "{problems:?}");
+                        if !claimed {
+                            prop_assert!(
+                                problems.iter().all(|p| p.message.contains("Traccar would delete this notification")),
+                                "{problems:?}"
+                            );
+                        }
+                    }
+                    Ok(p) => {
+                        prop_assert!(!claimed && !cascades, "{:?}", p.actions);
+                        let after = simulate(&l, &p);
+                        let again = plan(&d, &after);
+                        prop_assert!(again.as_ref().is_ok_and(|p| p.is_empty()), "{again:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

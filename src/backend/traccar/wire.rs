@@ -108,6 +108,7 @@ pub fn user_fields(user: &Map<String, Json>) -> BTreeMap<Field, Value> {
                 Json::String(s) if !s.is_empty() => Value::Text(s.clone()),
                 _ => Value::Null,
             },
+            FieldType::List => list_of(raw),
             _ => Value::from_json(raw),
         };
         fields.insert(field, value);
@@ -120,6 +121,18 @@ pub fn user_fields(user: &Map<String, Json>) -> BTreeMap<Field, Value> {
         }
     }
     fields
+}
+
+/// A list field as Traccar stores it, a comma-separated text (`"web,mail"`; null or empty:
+/// none), as the model's list.
+pub fn list_of(raw: &Json) -> Value {
+    let text = raw.as_str().unwrap_or_default();
+    Value::list(text.split(',').map(|w| w.trim().to_string()))
+}
+
+/// A model list as Traccar stores it: the words comma-joined.
+pub fn list_text(value: &Value) -> Json {
+    Json::String(value.words().join(","))
 }
 
 pub fn marker(user: &Map<String, Json>) -> Option<String> {

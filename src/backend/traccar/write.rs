@@ -12,9 +12,9 @@ use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
 use super::api::ApiError;
-use super::rules::{DEVICE, GEOFENCE, GROUP, MANAGER, field_named};
+use super::rules::{DEVICE, GROUP, MANAGER, field_named};
 use super::wire::{self, Id};
-use super::{TraccarBackend, email_of, id_of, random_password};
+use super::{TraccarBackend, email_of, id_of, objects, random_password};
 use crate::backend::{Applied, Failure, Outcome, PhaseContext};
 use crate::core::model::{Action, DISABLED_AT_ATTRIBUTE, Field, LinkKind, UserKey, Value};
 use crate::core::plan;
@@ -403,24 +403,6 @@ impl TraccarBackend {
         let user = self.user_id(email)?;
         let ids = self.ids();
         let (key, id) = match kind {
-            DEVICE => (
-                "deviceId",
-                *ids.devices.get(target).ok_or_else(|| {
-                    Failure::Unknown(format!("device {target} is not known on the server"))
-                })?,
-            ),
-            GROUP => (
-                "groupId",
-                *ids.groups.get(target).ok_or_else(|| {
-                    Failure::Unknown(format!("group {target} is not known on the server"))
-                })?,
-            ),
-            GEOFENCE => (
-                "geofenceId",
-                *ids.geofences.get(target).ok_or_else(|| {
-                    Failure::Unknown(format!("geofence {target} is not known on the server"))
-                })?,
-            ),
             MANAGER => {
                 // The owner of a managed-user link is the manager: `{userId: manager,
                 // managedUserId: user}`. The item keeps (user, manager) like the other kinds.
@@ -442,10 +424,20 @@ impl TraccarBackend {
                     },
                 ));
             }
-            other => {
-                return Err(Failure::Refused(format!(
-                    "internal error: unknown link kind {other}"
-                )));
+            kind => {
+                let wire = objects::wire_linked_by(kind).ok_or_else(|| {
+                    Failure::Refused(format!("internal error: unknown link kind {kind}"))
+                })?;
+                let (_, property) = wire.link.unwrap_or((kind, ""));
+                let id = ids
+                    .objects
+                    .get(&wire.kind)
+                    .and_then(|ids| ids.get(target))
+                    .copied()
+                    .ok_or_else(|| {
+                        Failure::Unknown(format!("{kind} {target} is not known on the server"))
+                    })?;
+                (property, id)
             }
         };
         let mut body = Map::new();
@@ -718,12 +710,9 @@ impl TraccarBackend {
                 .await
                 .ok()
                 .map(|rows| rows.into_iter().collect()),
-            DEVICE | GEOFENCE => {
-                let path = if kind == DEVICE {
-                    "/api/devices"
-                } else {
-                    "/api/geofences"
-                };
+            kind if kind != GROUP && kind != MANAGER => {
+                // Devices on servers without the listing, and every simple kind: per user.
+                let path = objects::wire_linked_by(kind)?.path;
                 let users: BTreeSet<Id> = items.iter().map(|i| i.user).collect();
                 let lists: Vec<(Id, Vec<Json>)> = stream::iter(users)
                     .map(|user| async move {

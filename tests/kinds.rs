@@ -1,0 +1,877 @@
+//! The object kinds beyond devices, groups and geofences against the sandbox (which serves them
+//! as a real Traccar 6.9.1 does: full-replace PUT, the creator link, `all=true`, the command →
+//! notification cascade): drivers, maintenance, saved commands, calendars and notifications.
+//! Per section: create with the marker, update (read-modify-write keeps what the file does
+//! not manage), adopt, prune, users' lists (link, unlink, unmanaged when left out), and the
+//! export round trip.
+
+use fleetform::core::model::Action;
+use serde_json::{Value as Json, json};
+use traccar_sandbox::{ObjectType, TraccarVersion};
+
+use crate::e2e::{Env, env_version};
+
+const HEAD: &str = "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nprune: delete\n";
+
+fn file(rest: &str) -> String {
+    format!("{HEAD}{rest}")
+}
+
+/// The object of `/api/<path>` whose `key` is `value`, as the administrator lists them.
+async fn find(env: &Env, path: &str, key: &str, value: &str) -> Option<Json> {
+    env.admin(reqwest::Method::GET, &format!("/api/{path}?all=true"), None)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|o| o[key] == value)
+}
+
+fn id(object: &Option<Json>) -> i64 {
+    object.as_ref().expect("object")["id"].as_i64().expect("id")
+}
+
+/// Whether the user→object link exists; asserts no pair is stored twice.
+fn linked(env: &Env, user: i64, property: ObjectType, object: i64) -> bool {
+    env.sandbox.seed(|store| {
+        let rows = store
+            .links(ObjectType::User, property)
+            .map(|t| t.rows())
+            .unwrap_or_default();
+        let mut distinct = rows.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(rows.len(), distinct.len(), "duplicate link rows: {rows:?}");
+        rows.contains(&(user, object))
+    })
+}
+
+fn lines(plan: &fleetform::core::plan::Plan) -> Vec<String> {
+    let mut lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    lines.sort();
+    lines
+}
+
+async fn replan_is_empty(env: &Env, yaml: &str) {
+    let again = env.plan(yaml).await;
+    assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+}
+
+/// Drivers, maintenance, saved commands and notifications, on 6.14 and 6.9: created marked,
+/// an unmarked one of each adopted with its unmanaged fields kept, updated in place, the
+/// marked ones that leave the file pruned, and re-planned to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drivers_maintenance_commands_and_notifications_are_managed() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        kinds_round(env_version(version).await).await;
+    }
+}
+
+async fn kinds_round(env: Env) {
+    // Made by hand, unmarked: the file adopts them and must keep what it does not manage.
+    for (path, body) in [
+        (
+            "drivers",
+            json!({"name": "anna", "uniqueId": "DRV-9", "attributes": {"phone": "+43"}}),
+        ),
+        (
+            "maintenance",
+            json!({"name": "tyres", "type": "odometer", "start": 100, "period": 20000, "attributes": {"shop": "x"}}),
+        ),
+        (
+            "commands",
+            json!({"description": "ping", "type": "custom", "textChannel": true, "attributes": {"data": "PING#"}}),
+        ),
+        (
+            "notifications",
+            json!({"description": "online", "type": "deviceOnline", "notificators": "web", "always": true, "attributes": {"x": 1}}),
+        ),
+    ] {
+        env.admin(reqwest::Method::POST, &format!("/api/{path}"), Some(body))
+            .await;
+    }
+    let yaml = file(
+        r#"drivers:
+  max: { uniqueId: DRV-0001, attributes: { licence: B } }
+  anna: {}
+maintenance:
+  service-5000km: { type: odometer, start: 0, period: 5000000 }
+  tyres: { period: 30000 }
+commands:
+  engine-stop: { type: engineStop, textChannel: false }
+  ping: { type: custom }
+notifications:
+  theft-alarm: { type: alarm, alarms: [sos, movement], notificators: [web, mail], always: false, command: engine-stop }
+  online: { notificators: [web, mail] }
+users:
+  - email: rider@acme.example
+    drivers: [max]
+    maintenance: [service-5000km]
+    commands: [engine-stop]
+    notifications: [theft-alarm, online]
+"#,
+    );
+    let plan = env.plan(&yaml).await;
+    let got = lines(&plan);
+    for want in [
+        "create driver max",
+        "create maintenance service-5000km",
+        "create command engine-stop",
+        "create notification theft-alarm",
+    ] {
+        assert!(got.contains(&want.to_string()), "{want}: {got:#?}");
+    }
+    for key in ["anna", "tyres", "ping", "online"] {
+        assert!(
+            plan.actions.iter().any(|a| matches!(
+                a,
+                Action::UpdateObject { key: k, adopt: true, .. } if k == key
+            )),
+            "{key} adopted: {got:#?}"
+        );
+    }
+    env.apply(&yaml).await;
+
+    let max = find(&env, "drivers", "name", "max").await;
+    assert_eq!(max.as_ref().expect("max")["uniqueId"], "DRV-0001");
+    assert_eq!(max.as_ref().expect("max")["attributes"]["licence"], "B");
+    assert_eq!(
+        max.as_ref().expect("max")["attributes"]["fleetform"],
+        "acme-bikes"
+    );
+    let anna = find(&env, "drivers", "name", "anna").await.expect("anna");
+    assert_eq!(anna["uniqueId"], "DRV-9", "unmanaged, kept");
+    assert_eq!(anna["attributes"]["phone"], "+43", "unmanaged, kept");
+    assert_eq!(anna["attributes"]["fleetform"], "acme-bikes", "adopted");
+
+    let service = find(&env, "maintenance", "name", "service-5000km").await;
+    assert_eq!(service.as_ref().expect("service")["type"], "odometer");
+    assert_eq!(service.as_ref().expect("service")["period"], 5000000.0);
+    let tyres = find(&env, "maintenance", "name", "tyres")
+        .await
+        .expect("tyres");
+    assert_eq!(tyres["period"], 30000.0);
+    assert_eq!(tyres["start"], 100.0, "unmanaged, kept");
+    assert_eq!(tyres["attributes"]["shop"], "x", "unmanaged, kept");
+
+    let stop = find(&env, "commands", "description", "engine-stop").await;
+    assert_eq!(stop.as_ref().expect("stop")["type"], "engineStop");
+    let ping = find(&env, "commands", "description", "ping")
+        .await
+        .expect("ping");
+    assert_eq!(ping["textChannel"], true, "unmanaged, kept");
+    assert_eq!(ping["attributes"]["data"], "PING#", "unmanaged, kept");
+
+    let theft = find(&env, "notifications", "description", "theft-alarm").await;
+    let theft_json = theft.as_ref().expect("theft");
+    assert_eq!(theft_json["type"], "alarm");
+    assert_eq!(theft_json["notificators"], "mail,web");
+    assert_eq!(theft_json["attributes"]["alarms"], "movement,sos");
+    assert_eq!(theft_json["commandId"], id(&stop));
+    assert_eq!(theft_json["always"], false);
+    let online = find(&env, "notifications", "description", "online")
+        .await
+        .expect("online");
+    assert_eq!(online["notificators"], "mail,web");
+    assert_eq!(online["always"], true, "unmanaged, kept");
+    assert_eq!(online["type"], "deviceOnline", "unmanaged, kept");
+    assert_eq!(online["attributes"]["x"], 1, "unmanaged, kept");
+
+    let rider = env.user_id("rider@acme.example").await;
+    assert!(linked(&env, rider, ObjectType::Driver, id(&max)));
+    assert!(!linked(
+        &env,
+        rider,
+        ObjectType::Driver,
+        anna["id"].as_i64().expect("id")
+    ));
+    assert!(linked(&env, rider, ObjectType::Maintenance, id(&service)));
+    assert!(linked(&env, rider, ObjectType::Command, id(&stop)));
+    assert!(linked(&env, rider, ObjectType::Notification, id(&theft)));
+    assert!(linked(
+        &env,
+        rider,
+        ObjectType::Notification,
+        online["id"].as_i64().expect("id")
+    ));
+    replan_is_empty(&env, &yaml).await;
+
+    // Linked by hand: the rider's lists are complete, so the extra links go.
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(json!({"userId": rider, "driverId": anna["id"]})),
+    )
+    .await;
+    assert_eq!(
+        lines(&env.plan(&yaml).await),
+        ["unlink driver anna from rider@acme.example"]
+    );
+
+    // Updated in place; the marked ones that leave the file are deleted; the rider's lists
+    // shrink; the maintenance list left out is not managed any more.
+    let second = file(
+        r#"drivers:
+  max: { uniqueId: DRV-0002 }
+maintenance:
+  service-5000km: { period: 10000000 }
+commands:
+  engine-stop: { type: engineStop, textChannel: true }
+notifications:
+  theft-alarm: { alarms: [sos], notificators: [web], command: null }
+users:
+  - email: rider@acme.example
+    drivers: []
+    commands: [engine-stop]
+    notifications: [theft-alarm]
+"#,
+    );
+    let plan = env.plan(&second).await;
+    assert_eq!(
+        lines(&plan),
+        [
+            "delete command ping",
+            "delete driver anna",
+            "delete maintenance tyres",
+            "delete notification online",
+            "unlink driver anna from rider@acme.example",
+            "unlink driver max from rider@acme.example",
+            "unlink notification online from rider@acme.example",
+            "update command engine-stop",
+            "update driver max",
+            "update maintenance service-5000km",
+            "update notification theft-alarm",
+            // fleetform's applied record: the rider's managed lists changed.
+            "update user rider@acme.example",
+        ]
+    );
+    env.apply(&second).await;
+    let max_after = find(&env, "drivers", "name", "max").await;
+    assert_eq!(id(&max_after), id(&max), "updated in place");
+    assert_eq!(max_after.as_ref().expect("max")["uniqueId"], "DRV-0002");
+    assert_eq!(
+        max_after.as_ref().expect("max")["attributes"]["licence"],
+        "B",
+        "unmanaged now, kept"
+    );
+    let theft_after = find(&env, "notifications", "description", "theft-alarm")
+        .await
+        .expect("theft");
+    assert_eq!(theft_after["attributes"]["alarms"], "sos");
+    assert_eq!(theft_after["notificators"], "web");
+    assert_eq!(theft_after["commandId"], 0);
+    for (path, key, value) in [
+        ("drivers", "name", "anna"),
+        ("maintenance", "name", "tyres"),
+        ("commands", "description", "ping"),
+        ("notifications", "description", "online"),
+    ] {
+        assert!(
+            find(&env, path, key, value).await.is_none(),
+            "{value} pruned"
+        );
+    }
+    assert!(
+        linked(&env, rider, ObjectType::Maintenance, id(&service)),
+        "list left out: not managed"
+    );
+    replan_is_empty(&env, &second).await;
+
+    // Empty lists: the rider's maintenance and command links go, the objects stay.
+    let third = second.replace(
+        "    commands: [engine-stop]\n",
+        "    commands: []\n    maintenance: []\n",
+    );
+    let plan = env.plan(&third).await;
+    assert_eq!(
+        lines(&plan),
+        [
+            "unlink command engine-stop from rider@acme.example",
+            "unlink maintenance service-5000km from rider@acme.example",
+            "update user rider@acme.example",
+        ]
+    );
+    env.apply(&third).await;
+    assert!(!linked(&env, rider, ObjectType::Maintenance, id(&service)));
+    assert!(!linked(&env, rider, ObjectType::Command, id(&stop)));
+    assert!(
+        find(&env, "commands", "description", "engine-stop")
+            .await
+            .is_some()
+    );
+    replan_is_empty(&env, &third).await;
+}
+
+const WORKDAYS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:1\r\nDTSTART:20260105T060000Z\r\nDTEND:20260105T180000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+const WEEKENDS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:2\r\nDTSTART:20260103T000000Z\r\nDTEND:20260104T235900Z\r\nRRULE:FREQ=WEEKLY;BYDAY=SA,SU\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+/// A fleet file written to `dir` with the calendar files beside it, loaded from its path.
+fn load_in(
+    dir: &std::path::Path,
+    yaml: &str,
+    calendars: &[(&str, &str)],
+) -> Result<fleetform::config::Loaded, fleetform::config::Problems> {
+    for (path, text) in calendars {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write calendar");
+    }
+    let path = dir.join("fleet.yaml");
+    std::fs::write(&path, yaml).expect("write fleet file");
+    fleetform::config::load(&path)
+}
+
+fn data(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Calendars (`calendars:`), their files read beside the fleet file: created from the file,
+/// an unmarked one adopted with its attributes kept, updated when the file changes, linked to
+/// a user and used by a notification by name, pruned, and a broken file refused where it is
+/// named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendars_come_from_files_beside_the_fleet_file() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        calendars_round(env_version(version).await).await;
+    }
+}
+
+async fn calendars_round(env: Env) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    env.admin(
+        reqwest::Method::POST,
+        "/api/calendars",
+        Some(json!({"name": "holidays", "data": data(WEEKENDS), "attributes": {"region": "AT"}})),
+    )
+    .await;
+    let yaml = file(
+        r#"calendars:
+  workdays: { file: calendars/workdays.ics }
+  holidays: {}
+notifications:
+  theft-alarm: { type: alarm, calendar: workdays }
+users:
+  - email: rider@acme.example
+    calendars: [workdays]
+"#,
+    );
+    let loaded = load_in(dir.path(), &yaml, &[("calendars/workdays.ics", WORKDAYS)])
+        .unwrap_or_else(|p| panic!("{p}"));
+    let plan = env.plan_desired(&loaded.desired).await;
+    let got = lines(&plan);
+    assert!(
+        got.contains(&"create calendar workdays".to_string()),
+        "{got:#?}"
+    );
+    assert!(
+        plan.actions.iter().any(|a| matches!(
+            a,
+            // The adoption writes the object's applied record, nothing else.
+            Action::UpdateObject { key, adopt: true, changes, .. } if key == "holidays"
+                && changes.iter().all(|c| c.field.name() == "attributes.fleetformApplied")
+        )),
+        "adopted: {got:#?}"
+    );
+    env.apply_desired(&loaded.desired).await;
+    let workdays = find(&env, "calendars", "name", "workdays").await;
+    assert_eq!(workdays.as_ref().expect("workdays")["data"], data(WORKDAYS));
+    assert_eq!(
+        workdays.as_ref().expect("workdays")["attributes"]["fleetform"],
+        "acme-bikes"
+    );
+    let holidays = find(&env, "calendars", "name", "holidays")
+        .await
+        .expect("holidays");
+    assert_eq!(holidays["data"], data(WEEKENDS), "unmanaged, kept");
+    assert_eq!(holidays["attributes"]["region"], "AT", "unmanaged, kept");
+    let theft = find(&env, "notifications", "description", "theft-alarm")
+        .await
+        .expect("theft");
+    assert_eq!(theft["calendarId"], id(&workdays));
+    let rider = env.user_id("rider@acme.example").await;
+    assert!(linked(&env, rider, ObjectType::Calendar, id(&workdays)));
+    assert!(env.plan_desired(&loaded.desired).await.actions.is_empty());
+
+    // The file changes: the calendar is updated in place with the new text.
+    let loaded = load_in(dir.path(), &yaml, &[("calendars/workdays.ics", WEEKENDS)])
+        .unwrap_or_else(|p| panic!("{p}"));
+    let plan = env.plan_desired(&loaded.desired).await;
+    assert_eq!(lines(&plan), ["update calendar workdays"]);
+    env.apply_desired(&loaded.desired).await;
+    let after = find(&env, "calendars", "name", "workdays").await;
+    assert_eq!(id(&after), id(&workdays), "updated in place");
+    assert_eq!(after.as_ref().expect("after")["data"], data(WEEKENDS));
+
+    // A broken file is refused where the fleet file names it.
+    let err = load_in(
+        dir.path(),
+        &yaml,
+        &[("calendars/workdays.ics", "BEGIN:VCALENDAR\nEND:VCALENDAR\n")],
+    )
+    .expect_err("no event");
+    let text = err.to_string();
+    assert!(
+        text.contains("fleet.yaml:6:21: calendar workdays: the calendar holds no event"),
+        "{text}"
+    );
+    let missing = load_in(
+        dir.path(),
+        &yaml.replace("workdays.ics", "nowhere.ics"),
+        &[],
+    )
+    .expect_err("missing file");
+    assert!(
+        missing
+            .to_string()
+            .contains("calendar workdays: `file` \"calendars/nowhere.ics\": can't read"),
+        "{missing}"
+    );
+
+    // Left out: the marked calendar is deleted, the notification no longer names it, the
+    // adopted one (now marked) too.
+    let pruned = file(
+        "calendars: {}\nnotifications:\n  theft-alarm: { type: alarm, calendar: null }\nusers:\n  - email: rider@acme.example\n    calendars: []\n",
+    );
+    let loaded = load_in(dir.path(), &pruned, &[]).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(
+        lines(&env.plan_desired(&loaded.desired).await),
+        [
+            "delete calendar holidays",
+            "delete calendar workdays",
+            "unlink calendar workdays from rider@acme.example",
+            "update notification theft-alarm",
+            // fleetform's applied record: the rider's calendar list changed.
+            "update user rider@acme.example",
+        ]
+    );
+    env.apply_desired(&loaded.desired).await;
+    assert!(find(&env, "calendars", "name", "workdays").await.is_none());
+    assert!(env.plan_desired(&loaded.desired).await.actions.is_empty());
+}
+
+/// Deleting a saved command deletes the notifications that use it on the server: the plan
+/// refuses it, naming the notification where the file defines it, instead of cascading.
+#[tokio::test]
+async fn a_command_a_notification_uses_is_never_deleted_under_it() {
+    let env = crate::e2e::env().await;
+    let yaml = file(
+        "commands:\n  engine-stop: { type: engineStop }\nnotifications:\n  theft-alarm: { type: alarm, command: engine-stop }\n",
+    );
+    env.apply(&yaml).await;
+    // A notification made by hand uses the command too; the file then drops the command (and
+    // its own notification, which the plan deletes with it).
+    let stop = find(&env, "commands", "description", "engine-stop").await;
+    env.admin(
+        reqwest::Method::POST,
+        "/api/notifications",
+        Some(json!({"description": "by hand", "type": "alarm", "commandId": id(&stop)})),
+    )
+    .await;
+    let err = env
+        .plan_as(&env.admin, &file("commands: {}\n"))
+        .await
+        .expect_err("the server would delete the notification made by hand");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(
+            "notification by hand: uses the saved command engine-stop, which this plan deletes"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Traccar would delete this notification"),
+        "{text}"
+    );
+    assert!(
+        find(&env, "commands", "description", "engine-stop")
+            .await
+            .is_some(),
+        "nothing written"
+    );
+}
+
+/// Export writes the new sections, users' lists and the calendars' files beside the file it
+/// writes; planning the exported file changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_the_new_sections_and_the_round_trip_plans_nothing() {
+    let env = crate::e2e::env().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = file(
+        r#"drivers:
+  max: { uniqueId: DRV-0001 }
+maintenance:
+  service: { type: odometer, start: 10, period: 5000000 }
+commands:
+  engine-stop: { type: engineStop, textChannel: true }
+calendars:
+  "work days": { file: calendars/workdays.ics }
+notifications:
+  theft-alarm: { type: alarm, alarms: [sos, movement], notificators: [web], always: true, calendar: "work days", command: engine-stop }
+users:
+  - email: rider@acme.example
+    drivers: [max]
+    maintenance: [service]
+    commands: [engine-stop]
+    calendars: ["work days"]
+    notifications: [theft-alarm]
+"#,
+    );
+    let loaded = load_in(dir.path(), &yaml, &[("calendars/workdays.ics", WORKDAYS)])
+        .unwrap_or_else(|p| panic!("{p}"));
+    env.apply_desired(&loaded.desired).await;
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let path = out.path().join("exported.yaml");
+    let run = crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes", "--output"])
+            .arg(&path)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&path).expect("exported");
+    for section in [
+        "drivers:",
+        "maintenance:",
+        "commands:",
+        "calendars:",
+        "notifications:",
+    ] {
+        assert!(
+            text.contains(&format!("\n{section}\n")),
+            "{section}: {text}"
+        );
+    }
+    assert!(
+        text.contains("    file: \"calendars/work_days.ics\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("    alarms: [\"movement\",\"sos\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    notifications: [\"theft-alarm\"]"),
+        "{text}"
+    );
+    assert!(text.contains("    calendars: [\"work days\"]"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("calendars/work_days.ics")).expect("calendar"),
+        WORKDAYS
+    );
+    let exported = fleetform::config::load(&path).unwrap_or_else(|p| panic!("{p}\n{text}"));
+    let plan = env.plan_desired(&exported.desired).await;
+    assert!(
+        plan.actions.is_empty(),
+        "round trip: {:?}\n{text}",
+        plan.actions
+    );
+    // A second export refuses to overwrite the calendar file without --force.
+    let again = crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes", "--output"])
+            .arg(out.path().join("other.yaml"))
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    );
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    // To standard output, the calendars' files would have no place: refused.
+    let stdout = crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes"])
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    );
+    assert_ne!(stdout.code, 0);
+    assert!(
+        stdout.stderr.contains("pass --output FILE"),
+        "{}",
+        stdout.stderr
+    );
+}
+
+/// Computed attributes (`computedAttributes:`): created and updated as the file says (what it
+/// does not manage kept), never adopted (they cannot carry the marker) nor deleted, refused
+/// for a manager and for an expression that does not parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn computed_attributes_are_created_and_updated_but_never_deleted() {
+    let env = crate::e2e::env().await;
+    env.admin(
+        reqwest::Method::POST,
+        "/api/attributes/computed",
+        Some(json!({"description": "alarm flag", "attribute": "alarm", "expression": "ignition ? 'sos' : null", "type": "string", "priority": 10})),
+    )
+    .await;
+    let yaml = file(
+        "computedAttributes:\n  speed-kmh: { attribute: speedKmh, expression: \"speed * 1.852\", type: number }\n  alarm flag: { type: string }\n",
+    );
+    assert_eq!(
+        lines(&env.plan(&yaml).await),
+        ["create computedAttribute speed-kmh"],
+        "an unmarked one that matches is not adopted: nothing to mark"
+    );
+    env.apply(&yaml).await;
+    let speed = find(&env, "attributes/computed", "description", "speed-kmh").await;
+    let speed_json = speed.as_ref().expect("created");
+    assert_eq!(speed_json["expression"], "speed * 1.852");
+    assert!(speed_json.get("attributes").is_none(), "{speed_json}");
+    replan_is_empty(&env, &yaml).await;
+
+    let second = file(
+        "computedAttributes:\n  alarm flag: { expression: \"ignition && alarm != null\", type: boolean }\n",
+    );
+    assert_eq!(
+        lines(&env.plan(&second).await),
+        ["update computedAttribute alarm flag"],
+        "speed-kmh left the section: never deleted"
+    );
+    env.apply(&second).await;
+    let alarm = find(&env, "attributes/computed", "description", "alarm flag")
+        .await
+        .expect("kept");
+    assert_eq!(alarm["type"], "boolean");
+    assert_eq!(alarm["priority"], 10, "unmanaged, kept");
+    assert_eq!(alarm["attribute"], "alarm", "unmanaged, kept");
+    assert!(
+        find(&env, "attributes/computed", "description", "speed-kmh")
+            .await
+            .is_some()
+    );
+
+    let err = fleetform::config::parse(
+        &file("computedAttributes:\n  broken: { attribute: x, expression: \"1 +* (\", type: number }\n"),
+        "fleet.yaml",
+    )
+    .expect_err("does not parse");
+    assert!(
+        err.to_string().contains(
+            "fleet.yaml:6:39: computedAttribute broken: the expression does not parse: unexpected `*` at column 4"
+        ),
+        "{err}"
+    );
+    let err = env
+        .plan_as(&env.manager, &yaml)
+        .await
+        .expect_err("a manager may not");
+    assert!(
+        format!("{err:#}").contains("only an administrator may create computed attributes"),
+        "{err:#}"
+    );
+
+    // Exported with `--scope all` only (no stamp tells them this fleet's), and the exported
+    // file plans nothing about them.
+    let export = |scope: &str| {
+        crate::e2e::run(
+            crate::e2e::bin()
+                .args(["export", "--fleet", "acme-bikes", "--scope", scope])
+                .env("TRACCAR_URL", &env.url)
+                .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+                .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+        )
+    };
+    let managed = export("managed");
+    assert_eq!(managed.code, 0, "{}", managed.stderr);
+    assert!(
+        !managed.stdout.contains("computedAttributes:"),
+        "{}",
+        managed.stdout
+    );
+    let all = export("all");
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    assert!(
+        all.stdout.contains("\ncomputedAttributes:\n"),
+        "{}",
+        all.stdout
+    );
+    assert!(
+        all.stdout.contains("    expression: \"speed * 1.852\""),
+        "{}",
+        all.stdout
+    );
+    let plan = env.plan(&all.stdout).await;
+    assert!(
+        plan.actions.iter().all(|a| a
+            .object()
+            .is_none_or(|(kind, _)| kind.name() != "computedAttribute")),
+        "{:?}",
+        plan.actions
+    );
+}
+
+/// What the new sections cost: per kind read one list (`all=true`) and, with `manager:`, the
+/// billing account's list; one more list per user giving a list of the kind; notifications'
+/// references read the kinds they name (calendars, commands) even without their sections; no
+/// kind is read without a reason.
+#[tokio::test]
+async fn each_kind_costs_one_list_and_is_read_only_when_needed() {
+    let env = env_version(TraccarVersion::V6_14).await;
+    let yaml = file(
+        "notifications:\n  n: { type: alarm }\nusers:\n  - email: a@acme.example\n    drivers: []\n  - email: b@acme.example\n    drivers: []\n",
+    );
+    env.sandbox.reset_stats();
+    env.plan(&yaml).await;
+    let stats = env.sandbox.stats().by_route;
+    let count = |route: &str| stats.get(route).copied().unwrap_or(0);
+    // The list, and the billing account's.
+    assert_eq!(count("GET /api/notifications"), 2, "{stats:#?}");
+    // The list and the billing account's; a and b are new, so they have no links to read.
+    assert_eq!(count("GET /api/drivers"), 2, "{stats:#?}");
+    // Named by notifications: read once, to resolve names.
+    assert_eq!(count("GET /api/calendars"), 1, "{stats:#?}");
+    assert_eq!(count("GET /api/commands"), 1, "{stats:#?}");
+    for route in [
+        "GET /api/maintenance",
+        "GET /api/attributes/computed",
+        "GET /api/geofences",
+    ] {
+        assert_eq!(count(route), 0, "{route}: {stats:#?}");
+    }
+    // Existing users giving a list: one more list each.
+    env.apply(&yaml).await;
+    env.sandbox.reset_stats();
+    env.plan(&yaml).await;
+    let stats = env.sandbox.stats().by_route;
+    assert_eq!(
+        stats.get("GET /api/drivers"),
+        Some(&4),
+        "list, billing account, a, b: {stats:#?}"
+    );
+}
+
+/// `unmanaged:` names the new lists like the old ones: a user may not list them then, and
+/// they are not read.
+#[tokio::test]
+async fn unmanaged_lists_of_the_new_kinds_are_neither_listed_nor_read() {
+    let err = fleetform::config::parse(
+        &file("unmanaged: [notifications]\nusers:\n  - email: a@acme.example\n    notifications: [n]\n"),
+        "fleet.yaml",
+    )
+    .expect_err("listed while unmanaged");
+    assert!(
+        err.to_string().contains(
+            "fleet.yaml:8:5: `notifications` is listed, but `unmanaged` says this file does not manage notification links"
+        ),
+        "{err}"
+    );
+    let env = env_version(TraccarVersion::V6_14).await;
+    env.apply(&file("users:\n  - email: a@acme.example\n"))
+        .await;
+    env.sandbox.reset_stats();
+    env.plan(&file(
+        "unmanaged: [drivers]\nusers:\n  - email: a@acme.example\n",
+    ))
+    .await;
+    let stats = env.sandbox.stats().by_route;
+    assert!(!stats.contains_key("GET /api/drivers"), "{stats:#?}");
+}
+
+/// Run as the billing account (a manager), on 6.14 and 6.9: what it creates stays linked to it
+/// (the creator link, kept), it links the objects to the users it manages, a notification
+/// names its own command, and the re-plan (reading the lists linked to the manager and its
+/// users' lists per user) is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_as_the_billing_account_the_new_kinds_stay_linked_to_it() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        let env = env_version(version).await;
+        let yaml = "version: 1\nfleet: acme-bikes\ndrivers:\n  max: { uniqueId: DRV-7 }\ncommands:\n  stop: { type: engineStop }\nnotifications:\n  theft: { type: alarm, command: stop, notificators: [web] }\nusers:\n  - email: rider@acme.example\n    drivers: [max]\n    notifications: [theft]\n";
+        let report = env.apply_as(&env.manager, yaml).await;
+        assert!(report.is_success(), "{:?}", report.failed);
+        let manager = env.user_id(fleetform::cmd::demo::DEMO_MANAGER).await;
+        let rider = env.user_id("rider@acme.example").await;
+        let max = find(&env, "drivers", "name", "max").await;
+        let theft = find(&env, "notifications", "description", "theft").await;
+        let stop = find(&env, "commands", "description", "stop").await;
+        assert!(
+            linked(&env, manager, ObjectType::Driver, id(&max)),
+            "creator"
+        );
+        assert!(
+            linked(&env, manager, ObjectType::Notification, id(&theft)),
+            "creator"
+        );
+        assert!(
+            linked(&env, manager, ObjectType::Command, id(&stop)),
+            "creator"
+        );
+        assert!(linked(&env, rider, ObjectType::Driver, id(&max)));
+        assert!(linked(&env, rider, ObjectType::Notification, id(&theft)));
+        assert_eq!(theft.as_ref().expect("theft")["commandId"], id(&stop));
+        let again = env.plan_as(&env.manager, yaml).await.expect("plan");
+        assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+    }
+}
+
+/// A saved plan keeps the users' later lists (`desired_lists`): `apply --plan` notices a
+/// driver link made by hand since the plan (and refuses), and applies a fresh one exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plans_carry_the_later_lists_and_notice_their_changes() {
+    use std::path::Path;
+    let env = crate::e2e::env().await;
+    let bin = |args: &[&str], paths: &[&Path]| {
+        crate::e2e::run(
+            crate::e2e::bin()
+                .args(args)
+                .args(paths)
+                .env("TRACCAR_URL", &env.url)
+                .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+                .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+        )
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_path = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    let drivers = "drivers:\n  a: { uniqueId: DRV-A }\n  b: { uniqueId: DRV-B }\n";
+    env.apply(&file(&format!(
+        "{drivers}users:\n  - email: rider@acme.example\n"
+    )))
+    .await;
+    let yaml = file(&format!(
+        "{drivers}users:\n  - email: rider@acme.example\n    drivers: [a]\n"
+    ));
+    std::fs::write(&file_path, &yaml).expect("write");
+    let plan = bin(&["plan", "--out"], &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let text = std::fs::read_to_string(&saved).expect("saved");
+    let json: Json = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        json["scope"]["desired_lists"],
+        json!({"driver": {"rider@acme.example": ["a"]}}),
+        "{text}"
+    );
+
+    let rider = env.user_id("rider@acme.example").await;
+    let b = id(&find(&env, "drivers", "name", "b").await);
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(json!({"userId": rider, "driverId": b})),
+    )
+    .await;
+    let apply = bin(&["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(
+        apply.stderr.contains("rider@acme.example"),
+        "{}",
+        apply.stderr
+    );
+    let a = id(&find(&env, "drivers", "name", "a").await);
+    assert!(
+        !linked(&env, rider, ObjectType::Driver, a),
+        "nothing applied"
+    );
+
+    let plan = bin(&["plan", "--out"], &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let apply = bin(&["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert!(linked(&env, rider, ObjectType::Driver, a));
+    assert!(!linked(&env, rider, ObjectType::Driver, b));
+    replan_is_empty(&env, &yaml).await;
+}
