@@ -49,6 +49,114 @@ const FIRST_NEW_DEVICE: usize = 3;
 const GEOFENCES: [&str; 3] = ["Z1", "Z2", "Z3"];
 const RIDERS: [&str; 2] = ["rider1@fleet.test", "rider2@fleet.test"];
 
+/// The later kinds the case may hold two objects of each (their keys), with how the API
+/// creates one by hand and how the file writes an entry: drivers, maintenance, saved commands
+/// and notifications. Calendars need a file beside the fleet file and are left to
+/// `tests/kinds.rs`; a notification's saved command (whose delete deletes the notification)
+/// to the cascade property in `backend/traccar/rules.rs`.
+struct Later {
+    section: &'static str,
+    path: &'static str,
+    /// The JSON key of the key.
+    key: &'static str,
+    names: [&'static str; 2],
+    /// The rest of the body of one made by hand.
+    by_hand: fn(&str) -> Json,
+    /// The entry's fields in the file, from a drawn text.
+    entry: fn(&str, &str) -> String,
+}
+
+const LATER: [Later; 4] = [
+    Later {
+        section: "drivers",
+        path: "/api/drivers",
+        key: "name",
+        names: ["drv-a", "drv-b"],
+        by_hand: |name| json!({"uniqueId": format!("L-{name}")}),
+        entry: |name, text| format!("uniqueId: U-{name}-{text}"),
+    },
+    Later {
+        section: "maintenance",
+        path: "/api/maintenance",
+        key: "name",
+        names: ["service-a", "service-b"],
+        by_hand: |_| json!({"type": "odometer", "start": 0, "period": 1000}),
+        entry: |_, text| format!("type: odometer, start: 0, period: {}", 1000 * text.len()),
+    },
+    Later {
+        section: "commands",
+        path: "/api/commands",
+        key: "description",
+        names: ["stop-a", "stop-b"],
+        by_hand: |_| json!({"type": "engineStop", "textChannel": false}),
+        entry: |_, text| {
+            let ty = if text.len() % 2 == 0 {
+                "engineStop"
+            } else {
+                "engineResume"
+            };
+            format!("type: {ty}")
+        },
+    },
+    Later {
+        section: "notifications",
+        path: "/api/notifications",
+        key: "description",
+        names: ["alarm-a", "alarm-b"],
+        by_hand: |_| {
+            json!({"type": "alarm", "always": false, "notificators": "web",
+            "attributes": {"alarms": "sos"}})
+        },
+        entry: |_, text| {
+            let alarms = if text.len() % 2 == 0 {
+                "[sos]"
+            } else {
+                "[movement, sos]"
+            };
+            format!("type: alarm, alarms: {alarms}, notificators: [web]")
+        },
+    },
+];
+
+/// One later kind in a case: who holds its two objects before the apply, the entries the file
+/// gives (index and drawn text; `None`: no section), and each rider's list (`None`: none).
+#[derive(Clone, Debug)]
+struct LaterCase {
+    live: Vec<Owner>,
+    file: Option<Vec<(usize, String)>>,
+    riders: Vec<Option<Vec<usize>>>,
+}
+
+fn later_case() -> impl Strategy<Value = LaterCase> {
+    (
+        proptest::collection::vec(owner(), 2),
+        proptest::option::weighted(
+            0.7,
+            proptest::collection::vec((0usize..2, "[a-z]{1,4}"), 0..3),
+        ),
+        proptest::collection::vec(
+            proptest::option::weighted(0.6, proptest::collection::vec(0usize..2, 0..3)),
+            2,
+        ),
+    )
+        .prop_map(|(live, file, riders)| LaterCase { live, file, riders })
+}
+
+impl LaterCase {
+    /// The entries the file gives, never another fleet's object.
+    fn entries(&self) -> Option<BTreeMap<usize, String>> {
+        self.file.as_ref().map(|entries| {
+            let mut out = BTreeMap::new();
+            for (i, text) in entries {
+                if self.live[*i] != Owner::Other {
+                    out.entry(*i).or_insert_with(|| text.clone());
+                }
+            }
+            out
+        })
+    }
+}
+
 /// Who holds an object the case builds before the apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Owner {
@@ -108,6 +216,8 @@ struct Case {
     geofences: Option<Vec<Entry>>,
     /// Per rider: device, group and geofence picks (indices; filtered to what the file allows).
     riders: Vec<RiderPicks>,
+    /// The later kinds, in `LATER`'s order.
+    later: Vec<LaterCase>,
     /// Per rider, whether it exists before the apply (this fleet's, managed by the billing
     /// account) and its direct device and group links then (indices; only objects that exist).
     live_riders: Vec<Option<(Vec<usize>, Vec<usize>)>>,
@@ -161,6 +271,7 @@ fn case() -> impl Strategy<Value = Case> {
             ),
             2,
         ),
+        proptest::collection::vec(later_case(), LATER.len()),
     )
         .prop_map(
             |(
@@ -175,6 +286,7 @@ fn case() -> impl Strategy<Value = Case> {
                 geofences,
                 riders,
                 live_riders,
+                later,
             )| Case {
                 version,
                 mode,
@@ -187,6 +299,7 @@ fn case() -> impl Strategy<Value = Case> {
                 geofences,
                 riders,
                 live_riders,
+                later,
             },
         )
 }
@@ -331,6 +444,20 @@ impl Case {
                 ));
             }
         }
+        for (kind, case) in LATER.iter().zip(&self.later) {
+            let Some(entries) = case.entries() else {
+                continue;
+            };
+            out.push_str(&format!("{}:", kind.section));
+            if entries.is_empty() {
+                out.push_str(" {}");
+            }
+            out.push('\n');
+            for (i, text) in entries {
+                let name = kind.names[i];
+                out.push_str(&format!("  {name}: {{ {} }}\n", (kind.entry)(name, &text)));
+            }
+        }
         out.push_str("users:\n");
         for (rider, (devices, links, zones)) in RIDERS.iter().zip(&self.riders) {
             out.push_str(&format!("  - email: {rider}\n"));
@@ -356,6 +483,24 @@ impl Case {
                 "    groups: [{}]\n",
                 links.into_iter().collect::<Vec<_>>().join(", ")
             ));
+            let rider_index = RIDERS.iter().position(|r| r == rider).unwrap_or(0);
+            for (kind, case) in LATER.iter().zip(&self.later) {
+                let Some(picks) = &case.riders[rider_index] else {
+                    continue;
+                };
+                // Objects that stay: those the file's section lists.
+                let entries = case.entries().unwrap_or_default();
+                let listed: BTreeSet<&str> = picks
+                    .iter()
+                    .filter(|i| entries.contains_key(*i))
+                    .map(|&i| kind.names[i])
+                    .collect();
+                out.push_str(&format!(
+                    "    {}: [{}]\n",
+                    kind.section,
+                    listed.into_iter().collect::<Vec<_>>().join(", ")
+                ));
+            }
             if let Some(zones) = zones {
                 // Geofences that stay: those the file lists (the others may be deleted or be
                 // invisible to the billing account).
@@ -503,6 +648,24 @@ async fn build_live(admin: &Caller, manager: &Caller, case: &Case) {
                     )
                     .await;
             }
+        }
+    }
+    for (kind, later) in LATER.iter().zip(&case.later) {
+        for (i, owner) in later.live.iter().enumerate() {
+            if *owner == Owner::Absent {
+                continue;
+            }
+            let mut body = (kind.by_hand)(kind.names[i]);
+            body[kind.key] = json!(kind.names[i]);
+            let mut attributes = attributes(*owner);
+            if let (Some(extra), Some(all)) = (
+                body.get("attributes").and_then(Json::as_object).cloned(),
+                attributes.as_object_mut(),
+            ) {
+                all.extend(extra);
+            }
+            body["attributes"] = attributes;
+            manager.call(Method::POST, kind.path, Some(body)).await;
         }
     }
     for (i, owner) in case.live_geofences.iter().enumerate() {
