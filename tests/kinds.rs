@@ -522,6 +522,14 @@ users:
         .unwrap_or_else(|p| panic!("{p}"));
     env.apply_desired(&loaded.desired).await;
 
+    // Made by hand with what the file cannot hold (a fraction, a negative period): exported
+    // without those fields, which stay unmanaged.
+    env.admin(
+        reqwest::Method::POST,
+        "/api/maintenance",
+        Some(json!({"name": "odd", "type": "hours", "start": 1000.5, "period": -5})),
+    )
+    .await;
     let out = tempfile::tempdir().expect("tempdir");
     let path = out.path().join("exported.yaml");
     let run = crate::e2e::run(
@@ -534,6 +542,10 @@ users:
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = std::fs::read_to_string(&path).expect("exported");
+    assert!(
+        !text.contains("odd"),
+        "unmarked, not exported by default: {text}"
+    );
     for section in [
         "drivers:",
         "maintenance:",
@@ -594,6 +606,30 @@ users:
         stdout.stderr.contains("pass --output FILE"),
         "{}",
         stdout.stderr
+    );
+
+    let everything = out.path().join("all.yaml");
+    let all = crate::e2e::run(
+        crate::e2e::bin()
+            .args([
+                "export",
+                "--fleet",
+                "acme-bikes",
+                "--scope",
+                "all",
+                "--force",
+                "--output",
+            ])
+            .arg(&everything)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    );
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    let text = std::fs::read_to_string(&everything).expect("exported");
+    assert!(
+        text.contains("  \"odd\":\n    type: \"hours\"\n"),
+        "start and period left out: {text}"
     );
 }
 

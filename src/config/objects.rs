@@ -461,6 +461,10 @@ mod tests {
                 "notifications:\n  n: { type: alarm, alarms: sos }\n",
                 "f.yaml:4:29: `alarms`: expected a list",
             ),
+            (
+                "drivers:\n  max: { uniqueId: \" DRV-1\" }\n",
+                "f.yaml:4:20: driver max: the uniqueId \" DRV-1\" is empty or has spaces around it",
+            ),
         ];
         for (text, expected) in table {
             let got = problems(&file(text));

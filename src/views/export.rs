@@ -256,6 +256,19 @@ pub fn files_beside(
     out
 }
 
+/// Whether the file could hold `value` as `field`'s (its type, and an integer's range).
+fn fits(field: &Field, value: &Value) -> bool {
+    let range = match field.spec().map(|spec| spec.ty) {
+        Some(crate::core::model::FieldType::Int { min, max }) => Some(min..=max),
+        _ => None,
+    };
+    match (Value::from_json_as(field, &value.to_json()), range) {
+        (Ok(Value::Int(n)), Some(range)) => range.contains(&n),
+        (Ok(_), _) => true,
+        (Err(_), _) => false,
+    }
+}
+
 /// The object sections of `live` (as `select_objects` chose them), in the backend's order.
 fn object_sections(backend: &'static Description, live: &Live, out: &mut String) {
     let beside = files_beside(backend, live);
@@ -277,7 +290,11 @@ fn object_sections(backend: &'static Description, live: &Live, out: &mut String)
                     {
                         return Some((f, q(path)));
                     }
-                    Some((f.clone(), yaml_value(object.fields.get(&f)?)?))
+                    let value = object.fields.get(&f)?;
+                    // A value the file could not hold (a maintenance's `1000.5` or `-5`, where
+                    // the file has whole numbers from 0) is left out: it stays unmanaged.
+                    fits(&f, value).then_some(())?;
+                    Some((f.clone(), yaml_value(value)?))
                 })
                 .collect();
             if fields.is_empty() {

@@ -605,6 +605,19 @@ fn one_of(what: &str, text: &str, known: &[&str]) -> Result<(), String> {
     ))
 }
 
+/// A driver's `uniqueId` as Traccar stores it: trimmed (observed-objects.md §7), so one with
+/// spaces around it would never match and be rewritten on every run.
+fn check_driver(field: &str, text: &str) -> Result<(), String> {
+    match field {
+        "uniqueId" if text.trim() != text || text.is_empty() => Err(format!(
+            "the uniqueId {text:?} is empty or has spaces around it, which the server drops: \
+             write {:?}",
+            text.trim()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The checks of a notification's fields that Traccar does not make.
 fn check_notification(field: &str, text: &str) -> Result<(), String> {
     match field {
@@ -744,7 +757,7 @@ it). Left out, geofences are not managed.",
         &DRIVER_FIELDS,
         &[],
         DRIVER,
-        None,
+        Some(check_driver),
         &["uniqueId"],
         "Drivers this fleet manages, by name. A driver missing from the server is created; an
 existing one without this fleet's stamp is adopted. A driver stamped with this fleet that
