@@ -599,6 +599,7 @@ fn core(n: usize) {
             owner_targets: Links::new(),
             now: chrono::Utc::now(),
             objects: Default::default(),
+            unnamed: Default::default(),
         };
         reset_peak();
         let heap = heap_start();

@@ -492,6 +492,64 @@ async fn a_command_a_notification_uses_is_never_deleted_under_it() {
     );
 }
 
+/// A notification fleetform cannot name (made by hand without a description, or with one
+/// another shares) still goes with a deleted command on the server: the plan refuses the
+/// delete, saying which notification (by id) and why, and writes nothing.
+#[tokio::test]
+async fn an_unnamed_notification_keeps_its_command_too() {
+    let env = crate::e2e::env().await;
+    env.apply(&file("commands:\n  engine-stop: { type: engineStop }\n"))
+        .await;
+    let stop = find(&env, "commands", "description", "engine-stop").await;
+    let unnamed = env
+        .admin(
+            reqwest::Method::POST,
+            "/api/notifications",
+            Some(json!({"type": "alarm", "commandId": id(&stop)})),
+        )
+        .await;
+    let err = env
+        .plan_as(&env.admin, &file("commands: {}\n"))
+        .await
+        .expect_err("the server would delete the unnamed notification");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(&format!(
+            "command engine-stop: this plan deletes it (it left `commands:`, prune: delete), and \
+             Traccar would delete with it the notification #{} that uses it",
+            unnamed["id"]
+        )),
+        "{text}"
+    );
+    assert!(
+        find(&env, "commands", "description", "engine-stop")
+            .await
+            .is_some(),
+        "nothing written"
+    );
+}
+
+/// Traccar 5.12's notifications have no description, which names them in a fleet file: a
+/// `notifications:` section or a user's `notifications:` list is refused before any write.
+#[tokio::test]
+async fn notifications_are_refused_on_a_server_without_descriptions() {
+    let env = env_version(TraccarVersion::V5_12).await;
+    for yaml in [
+        file("notifications:\n  theft-alarm: { type: alarm }\n"),
+        file("users:\n  - email: rider@acme.example\n    notifications: []\n"),
+    ] {
+        let err = env
+            .plan_as(&env.admin, &yaml)
+            .await
+            .expect_err("5.12 cannot name notifications");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("the server is Traccar 5.12, whose notifications have no description"),
+            "{text}"
+        );
+    }
+}
+
 /// Export writes the new sections, users' lists and the calendars' files beside the file it
 /// writes; planning the exported file changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -305,6 +305,15 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 impl Case {
+    /// The later kinds this case's server has: 5.12's notifications have no description to
+    /// name them by (a plan with them is refused: `tests/kinds.rs`).
+    fn later_kinds(&self) -> impl Iterator<Item = (&'static Later, &LaterCase)> {
+        let version = self.version;
+        LATER.iter().zip(&self.later).filter(move |(kind, _)| {
+            !(kind.section == "notifications" && version == TraccarVersion::V5_12)
+        })
+    }
+
     /// The owner of group `i` before the apply (the seeded ones are unmarked).
     fn group_owner(&self, i: usize) -> Owner {
         if i < 2 {
@@ -444,7 +453,7 @@ impl Case {
                 ));
             }
         }
-        for (kind, case) in LATER.iter().zip(&self.later) {
+        for (kind, case) in self.later_kinds() {
             let Some(entries) = case.entries() else {
                 continue;
             };
@@ -484,7 +493,7 @@ impl Case {
                 links.into_iter().collect::<Vec<_>>().join(", ")
             ));
             let rider_index = RIDERS.iter().position(|r| r == rider).unwrap_or(0);
-            for (kind, case) in LATER.iter().zip(&self.later) {
+            for (kind, case) in self.later_kinds() {
                 let Some(picks) = &case.riders[rider_index] else {
                     continue;
                 };
@@ -650,7 +659,7 @@ async fn build_live(admin: &Caller, manager: &Caller, case: &Case) {
             }
         }
     }
-    for (kind, later) in LATER.iter().zip(&case.later) {
+    for (kind, later) in case.later_kinds() {
         for (i, owner) in later.live.iter().enumerate() {
             if *owner == Owner::Absent {
                 continue;

@@ -406,6 +406,7 @@ mod tests {
                 owner_targets: Default::default(),
                 now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
                 objects: Default::default(),
+                unnamed: Default::default(),
             },
             applied: Mutex::new(Vec::new()),
         }

@@ -1584,6 +1584,7 @@ mod another_backend {
             owner_targets: Default::default(),
             now: chrono::Utc::now(),
             objects: Default::default(),
+            unnamed: Default::default(),
         };
         let actions = crate::core::diff::diff(&loaded.desired, &live);
         assert_eq!(actions.len(), 1, "{actions:?}");

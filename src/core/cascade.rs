@@ -58,14 +58,18 @@ fn lines(
 ) -> Vec<String> {
     let mut out = Vec::new();
     for spec in desired.backend.objects {
-        let Some(objects) = live.objects.get(&spec.kind) else {
-            continue;
-        };
+        // Named objects, then those the server holds without a usable key (`#<id>`).
+        let objects = live
+            .objects
+            .get(&spec.kind)
+            .into_iter()
+            .chain(live.unnamed.get(&spec.kind))
+            .flatten();
         for reference in spec.refs.iter().filter(|r| r.target == kind) {
             let Some(field) = spec.field(reference.field) else {
                 continue;
             };
-            for (other, object) in objects {
+            for (other, object) in objects.clone() {
                 if object.fields.get(&field) != Some(&Value::Text(key.to_string()))
                     || deleted.contains(&(spec.kind, other.as_str()))
                 {

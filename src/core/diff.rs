@@ -368,6 +368,7 @@ pub(crate) mod tests {
                 .single()
                 .unwrap_or_default(),
             objects: Default::default(),
+            unnamed: Default::default(),
         }
     }
 

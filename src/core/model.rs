@@ -447,6 +447,11 @@ pub struct Live {
     /// can see them, by kind and key. Objects whose key several objects share (Traccar's group
     /// names) are left out: `ambiguous` names them.
     pub objects: Objects<LiveObject>,
+    /// Objects the server holds that have no key fleetform can use (a notification without a
+    /// description, a name several objects share), keyed `#<id>`: never managed nor planned,
+    /// but seen by the rules about what a delete takes with it (Traccar deletes the
+    /// notifications that use a deleted saved command, named or not).
+    pub unnamed: Objects<LiveObject>,
 }
 
 /// Which users the fetch must read links for: the file's users and this fleet's marked users.

@@ -989,6 +989,7 @@ mod tests {
                     .unwrap_or_default(),
                 now: Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap(),
                 objects: Default::default(),
+                unnamed: Default::default(),
             };
 
             let mut desired = Desired {

@@ -283,6 +283,7 @@ impl TelematicsBackend {
             ambiguous: Default::default(),
             owner_targets: Default::default(),
             objects: Default::default(),
+            unnamed: Default::default(),
             now: chrono::Utc::now(),
         })
     }

@@ -156,6 +156,7 @@ fn live(role: &str, users: Vec<LiveUser>) -> Live {
         ambiguous: Default::default(),
         owner_targets: Default::default(),
         objects: Default::default(),
+        unnamed: Default::default(),
         now: chrono::Utc
             .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
             .single()

@@ -20,6 +20,7 @@ mod links;
 mod objects;
 mod read;
 pub mod rules;
+mod version;
 mod wire;
 mod write;
 
@@ -109,23 +110,7 @@ pub fn default_concurrency(version: Version) -> usize {
     if version < Version(6, 12, 0) { 64 } else { 32 }
 }
 
-/// A parsed `major.minor.patch` server version; unknown parts are 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version(pub u32, pub u32, pub u32);
-
-impl Version {
-    pub fn parse(s: &str) -> Version {
-        let mut parts = s
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|p| !p.is_empty())
-            .map(|p| p.parse::<u32>().unwrap_or(0));
-        Version(
-            parts.next().unwrap_or(0),
-            parts.next().unwrap_or(0),
-            parts.next().unwrap_or(0),
-        )
-    }
-}
+pub use version::Version;
 
 /// Server ids of the objects the plan names, learnt during `fetch` and `apply`.
 #[derive(Debug, Default)]

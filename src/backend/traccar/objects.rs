@@ -211,6 +211,21 @@ fn id_value(value: Option<&Json>) -> Option<Id> {
     value.and_then(Json::as_i64).filter(|id| *id > 0).map(Id)
 }
 
+/// An object of `kind` without a key fleetform can use (none, or one several objects share),
+/// as `Live::unnamed` holds it: keyed `#<id>`, so the rules that must see every object (what
+/// a delete takes with it) see it too.
+pub(super) fn unnamed_object(
+    kind: ObjectKind,
+    json: &Map<String, Json>,
+    names: &dyn Fn(ObjectKind, Id) -> Option<String>,
+) -> Option<LiveObject> {
+    let wire = WIRES.iter().find(|w| w.kind == kind)?;
+    let id = id_value(json.get("id"))?;
+    let mut labelled = json.clone();
+    labelled.insert(wire.key.into(), json!(format!("#{}", id.0)));
+    live_object(kind, &labelled, names)
+}
+
 /// The model's view of an object of `kind` read as `json`, references named through
 /// `names` (the ids of the target kind and their keys). `None` without a key.
 pub(super) fn live_object(

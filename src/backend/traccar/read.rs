@@ -797,6 +797,7 @@ impl TraccarBackend {
             name.map(|n| n.to_string())
         };
         let mut objects: Objects<LiveObject> = Objects::new();
+        let mut unnamed: Objects<LiveObject> = Objects::new();
         let mut sources: Vec<(ObjectKind, &[JsonObject], bool)> = vec![
             (DEVICE_OBJECT, &device_json[..], whole_devices),
             (GROUP_OBJECT, &group_json[..], whole_groups),
@@ -817,18 +818,29 @@ impl TraccarBackend {
                 .find(|(s, _)| s.wire.kind == kind)
                 .map(|(_, ids)| ids);
             let of_kind = objects.entry(kind).or_default();
-            for object in json
-                .iter()
-                .filter_map(|j| objects::live_object(kind, j, &names))
-            {
-                // A name several groups share names no one object: `ambiguous` says so.
-                if kind == GROUP_OBJECT && ambiguous_groups.contains(&object.key) {
-                    continue;
+            for j in json {
+                let named = objects::live_object(kind, j, &names).filter(|object| {
+                    // A name several objects share names no one of them: `ambiguous` says so.
+                    !(kind == GROUP_OBJECT && ambiguous_groups.contains(&object.key))
+                        && !shared.is_some_and(|ids| {
+                            ids.get(&object.key).is_some_and(|ids| ids.len() > 1)
+                        })
+                        && !object.key.is_empty()
+                });
+                match named {
+                    Some(object) => {
+                        of_kind.insert(object.key.clone(), object);
+                    }
+                    // Never managed, but what a delete takes with it must see it.
+                    None => {
+                        if let Some(object) = objects::unnamed_object(kind, j, &names) {
+                            unnamed
+                                .entry(kind)
+                                .or_default()
+                                .insert(object.key.clone(), object);
+                        }
+                    }
                 }
-                if shared.is_some_and(|ids| ids.get(&object.key).is_some_and(|ids| ids.len() > 1)) {
-                    continue;
-                }
-                of_kind.insert(object.key.clone(), object);
             }
         }
         // Links to simple kinds: per user that lists them (`?userId=` gives the objects linked
@@ -929,6 +941,7 @@ impl TraccarBackend {
             owner_targets,
             now: chrono::Utc::now(),
             objects,
+            unnamed,
         })
     }
 }

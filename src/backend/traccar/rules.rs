@@ -1176,6 +1176,23 @@ fn cascades(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> 
     let notifications = live.objects.get(&NOTIFICATION_OBJECT);
     let mut problems = Vec::new();
     for (_, command) in deleted.iter().filter(|(k, _)| *k == COMMAND_OBJECT) {
+        // Notifications fleetform cannot name (no description, or one several share) go with
+        // the command too: the plan cannot fix them, so the command stays.
+        for (key, notification) in live.unnamed.get(&NOTIFICATION_OBJECT).into_iter().flatten() {
+            if notification.fields.get(&field) == Some(&Value::Text(command.to_string())) {
+                problems.push(Problem {
+                    user: None,
+                    origin: None,
+                    message: format!(
+                        "command {command}: this plan deletes it (it left `commands:`, prune: \
+                         delete), and Traccar would delete with it the notification {key} that \
+                         uses it, which has no description fleetform could name it by (or one \
+                         several share): add the command back under `commands:`, or make that \
+                         notification use another command on the server first"
+                    ),
+                });
+            }
+        }
         for (key, notification) in notifications.into_iter().flatten() {
             let uses = notification.fields.get(&field) == Some(&Value::Text(command.to_string()));
             if !uses || deleted.contains(&(NOTIFICATION_OBJECT, key.as_str())) {
@@ -1209,6 +1226,28 @@ impl Rules for TraccarRules {
                 message: format!(
                     "the account {} is a plain user; run fleetform as an administrator or a manager",
                     account.email
+                ),
+            });
+        }
+        // Notifications are keyed by their description, which Traccar added in 6.6: before it
+        // (5.12) none can be named, and a create with one is refused (`Unrecognized field
+        // "description"`). An unknown version (0) is not refused.
+        let version = super::version::Version::parse(&account.server_version);
+        let notifications = desired.objects.contains_key(&NOTIFICATION_OBJECT)
+            || desired
+                .users
+                .values()
+                .any(|u| u.links.get(&NOTIFICATION).is_some());
+        if notifications && version.0 > 0 && version < super::version::Version(6, 6, 0) {
+            problems.push(Problem {
+                user: None,
+                origin: None,
+                message: format!(
+                    "the server is Traccar {}, whose notifications have no description, and \
+                     fleetform names notifications by it (Traccar 6.6 added it): remove the \
+                     `notifications:` section and the users' `notifications:` lists for this \
+                     server, or upgrade it",
+                    account.server_version
                 ),
             });
         }
