@@ -821,11 +821,10 @@ impl TraccarBackend {
             for j in json {
                 let named = objects::live_object(kind, j, &names).filter(|object| {
                     // A name several objects share names no one of them: `ambiguous` says so.
-                    !(kind == GROUP_OBJECT && ambiguous_groups.contains(&object.key))
-                        && !shared.is_some_and(|ids| {
-                            ids.get(&object.key).is_some_and(|ids| ids.len() > 1)
-                        })
-                        && !object.key.is_empty()
+                    let ambiguous = kind == GROUP_OBJECT && ambiguous_groups.contains(&object.key);
+                    let shared_key = shared
+                        .is_some_and(|ids| ids.get(&object.key).is_some_and(|ids| ids.len() > 1));
+                    !(ambiguous || shared_key || object.key.is_empty())
                 });
                 match named {
                     Some(object) => {
