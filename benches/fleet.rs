@@ -600,6 +600,7 @@ fn core(n: usize) {
             now: chrono::Utc::now(),
             objects: Default::default(),
             unnamed: Default::default(),
+            choices: Default::default(),
         };
         reset_peak();
         let heap = heap_start();

@@ -203,6 +203,7 @@ mod tests {
             now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
             objects: Default::default(),
             unnamed: Default::default(),
+            choices: Default::default(),
         };
         let message = plan(&loaded.desired, &live, &PlanOptions::default())
             .expect_err("unknown devices")

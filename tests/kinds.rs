@@ -529,6 +529,44 @@ async fn an_unnamed_notification_keeps_its_command_too() {
     );
 }
 
+/// A notificator the server is not configured with (Traccar stores any word, and it never
+/// fires) is refused at plan time, at the entry, naming what the server has.
+#[tokio::test]
+async fn notificators_the_server_lacks_are_refused_where_they_are_written() {
+    let env = crate::e2e::env().await;
+    let have: Vec<String> = env
+        .admin(
+            reqwest::Method::GET,
+            "/api/notifications/notificators",
+            None,
+        )
+        .await
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|n| n["type"].as_str().map(str::to_string))
+        .collect();
+    assert!(have.contains(&"web".to_string()), "{have:?}");
+    let mut have = have;
+    have.sort();
+    let err = env
+        .plan_as(
+            &env.admin,
+            &file("notifications:\n  n: { type: alarm, notificators: [web, pigeon] }\n"),
+        )
+        .await
+        .expect_err("pigeon is not a notificator");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(&format!(
+            "fleet.yaml:6:3: notification n: `notificators` lists pigeon, which the server does \
+             not have (it has: {}); remove it, or configure it on the server first",
+            have.join(", ")
+        )),
+        "{text}"
+    );
+}
+
 /// Traccar 5.12's notifications have no description, which names them in a fleet file: a
 /// `notifications:` section or a user's `notifications:` list is refused before any write.
 #[tokio::test]
@@ -813,8 +851,13 @@ async fn each_kind_costs_one_list_and_is_read_only_when_needed() {
     env.plan(&yaml).await;
     let stats = env.sandbox.stats().by_route;
     let count = |route: &str| stats.get(route).copied().unwrap_or(0);
-    // The list, and the billing account's.
+    // The list, and the billing account's; and the server's notificators, to check the file's.
     assert_eq!(count("GET /api/notifications"), 2, "{stats:#?}");
+    assert_eq!(
+        count("GET /api/notifications/notificators"),
+        1,
+        "{stats:#?}"
+    );
     // The list and the billing account's; a and b are new, so they have no links to read.
     assert_eq!(count("GET /api/drivers"), 2, "{stats:#?}");
     // Named by notifications: read once, to resolve names.

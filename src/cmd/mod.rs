@@ -407,6 +407,7 @@ mod tests {
                 now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
                 objects: Default::default(),
                 unnamed: Default::default(),
+                choices: Default::default(),
             },
             applied: Mutex::new(Vec::new()),
         }

@@ -1585,6 +1585,7 @@ mod another_backend {
             now: chrono::Utc::now(),
             objects: Default::default(),
             unnamed: Default::default(),
+            choices: Default::default(),
         };
         let actions = crate::core::diff::diff(&loaded.desired, &live);
         assert_eq!(actions.len(), 1, "{actions:?}");

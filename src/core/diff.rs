@@ -369,6 +369,7 @@ pub(crate) mod tests {
                 .unwrap_or_default(),
             objects: Default::default(),
             unnamed: Default::default(),
+            choices: Default::default(),
         }
     }
 

@@ -452,6 +452,10 @@ pub struct Live {
     /// but seen by the rules about what a delete takes with it (Traccar deletes the
     /// notifications that use a deleted saved command, named or not).
     pub unnamed: Objects<LiveObject>,
+    /// The values the server accepts for a field of an object kind, where the server lists
+    /// them (Traccar's notificators, `GET /api/notifications/notificators`), by kind and field
+    /// name: the plan refuses a value outside them. A field not here is not checked.
+    pub choices: BTreeMap<(ObjectKind, &'static str), BTreeSet<String>>,
 }
 
 /// Which users the fetch must read links for: the file's users and this fleet's marked users.

@@ -227,6 +227,33 @@ pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
                 ));
                 continue;
             }
+            // Values outside what the server lists for the field (`Live::choices`).
+            for (field, value) in &want.fields {
+                let Some(name) = field.spec().map(|s| s.name) else {
+                    continue;
+                };
+                let Some(allowed) = live.choices.get(&(spec.kind, name)) else {
+                    continue;
+                };
+                let words = match value {
+                    Value::Text(text) => vec![text.clone()],
+                    other => other.words(),
+                };
+                let unknown: Vec<String> =
+                    words.into_iter().filter(|w| !allowed.contains(w)).collect();
+                if !unknown.is_empty() {
+                    problem(format!(
+                        "`{name}` lists {}, which the server does not have (it has: {}); \
+                         remove it, or configure it on the server first",
+                        unknown.join(", "),
+                        if allowed.is_empty() {
+                            "none".to_string()
+                        } else {
+                            allowed.iter().cloned().collect::<Vec<_>>().join(", ")
+                        }
+                    ));
+                }
+            }
             if !have.contains_key(key) {
                 for name in spec.required {
                     let given = spec

@@ -990,6 +990,7 @@ mod tests {
                 now: Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap(),
                 objects: Default::default(),
                 unnamed: Default::default(),
+                choices: Default::default(),
             };
 
             let mut desired = Desired {

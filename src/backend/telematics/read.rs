@@ -284,6 +284,7 @@ impl TelematicsBackend {
             owner_targets: Default::default(),
             objects: Default::default(),
             unnamed: Default::default(),
+            choices: Default::default(),
             now: chrono::Utc::now(),
         })
     }

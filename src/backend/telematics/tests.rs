@@ -157,6 +157,7 @@ fn live(role: &str, users: Vec<LiveUser>) -> Live {
         owner_targets: Default::default(),
         objects: Default::default(),
         unnamed: Default::default(),
+        choices: Default::default(),
         now: chrono::Utc
             .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
             .single()

@@ -59,7 +59,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
 use super::objects::Wire;
-use super::rules::{ADMINISTRATOR, DESCRIPTION, DEVICE, DEVICE_OBJECT, GROUP, GROUP_OBJECT, Role};
+use super::rules::{
+    ADMINISTRATOR, DESCRIPTION, DEVICE, DEVICE_OBJECT, GROUP, GROUP_OBJECT, NOTIFICATION_OBJECT,
+    Role,
+};
 use super::wire::{self, Id};
 use super::{TraccarBackend, Version, email_of, id_of, links, objects};
 use crate::core::model::{
@@ -377,6 +380,7 @@ impl TraccarBackend {
             (devices, device_rows, device_json),
             (groups, group_rows, group_json),
             simple_json,
+            notificators,
         ) = tokio::try_join!(
             async { anyhow::Ok(self.api.get::<UserList>("/api/users", &[]).await?) },
             async {
@@ -434,6 +438,24 @@ impl TraccarBackend {
                     anyhow::Ok(json)
                 }
             })),
+            // The notificators this server is configured with (`notificator.types`), when the
+            // file manages notifications: Traccar stores any word, and one it does not have
+            // never fires.
+            async {
+                if !scope.objects.contains_key(&NOTIFICATION_OBJECT) {
+                    return anyhow::Ok(None);
+                }
+                let list: Vec<Json> = self
+                    .api
+                    .get("/api/notifications/notificators", &[])
+                    .await
+                    .context("GET /api/notifications/notificators")?;
+                let types: BTreeSet<String> = list
+                    .iter()
+                    .filter_map(|n| n.get("type").and_then(Json::as_str).map(str::to_string))
+                    .collect();
+                anyhow::Ok(Some(types))
+            },
         )?;
         // Per simple kind, the ids of each key. A key several objects share names no one of
         // them: refused when the file names it.
@@ -941,6 +963,10 @@ impl TraccarBackend {
             now: chrono::Utc::now(),
             objects,
             unnamed,
+            choices: notificators
+                .map(|types| ((NOTIFICATION_OBJECT, "notificators"), types))
+                .into_iter()
+                .collect(),
         })
     }
 }
