@@ -567,6 +567,30 @@ async fn notificators_the_server_lacks_are_refused_where_they_are_written() {
     );
 }
 
+/// Traccar 5.12's computed attributes have no `priority` (6.2 added it; real 5.12 refuses the
+/// field): an entry giving one is refused at plan time, at the entry; without it the create
+/// goes through.
+#[tokio::test]
+async fn a_computed_priority_is_refused_before_6_2() {
+    let env = env_version(TraccarVersion::V5_12).await;
+    let yaml = file(
+        "computedAttributes:\n  speed-kmh: { attribute: speedKmh, expression: \"speed * 1.852\", type: number, priority: 0 }\n",
+    );
+    let err = env
+        .plan_as(&env.admin, &yaml)
+        .await
+        .expect_err("5.12 has no priority");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(
+            "fleet.yaml:6:3: computedAttribute speed-kmh: `priority` is not a field of Traccar 5.12's computed attributes"
+        ),
+        "{text}"
+    );
+    env.apply(&yaml.replace(", priority: 0", "")).await;
+    replan_is_empty(&env, &yaml.replace(", priority: 0", "")).await;
+}
+
 /// Traccar 5.12's notifications have no description, which names them in a fleet file: a
 /// `notifications:` section or a user's `notifications:` list is refused before any write.
 #[tokio::test]

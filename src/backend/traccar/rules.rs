@@ -1251,6 +1251,30 @@ impl Rules for TraccarRules {
                 ),
             });
         }
+        // A computed attribute's `priority` came with Traccar 6.2: 5.12 refuses a body with it
+        // (`Unrecognized field "priority"`, observed on real 5.12).
+        if version.0 > 0 && version < super::version::Version(6, 2, 0) {
+            let priority = DESCRIPTION
+                .object(COMPUTED_OBJECT)
+                .and_then(|spec| spec.field("priority"));
+            for (key, want) in desired.objects.get(&COMPUTED_OBJECT).into_iter().flatten() {
+                if priority
+                    .as_ref()
+                    .is_some_and(|f| want.fields.contains_key(f))
+                {
+                    problems.push(about_object(
+                        desired,
+                        COMPUTED_OBJECT,
+                        key,
+                        format!(
+                            "`priority` is not a field of Traccar {}'s computed attributes (6.2 \
+                             added it; the server refuses it): remove it from the entry",
+                            account.server_version
+                        ),
+                    ));
+                }
+            }
+        }
         // The manager must exist for an admin run to attach new users and check the billing
         // account; a manager run never sees other managers, so it is not checked there.
         let Some(manager) = desired.manager.as_ref().filter(|_| account.role == ADMIN) else {
