@@ -17,13 +17,7 @@ use crate::core::model::{Action, Desired, Live, ObjectKind, OnDelete, Value, lin
 /// The cascade lines of each action of `actions`, in order (empty for every action but an
 /// object delete with consequences).
 pub fn of(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Vec<String>> {
-    let deleted: BTreeSet<(ObjectKind, &str)> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::DeleteObject { kind, key } => Some((*kind, key.as_str())),
-            _ => None,
-        })
-        .collect();
+    let deleted = deleted(actions);
     actions
         .iter()
         .map(|action| match action {
@@ -31,6 +25,17 @@ pub fn of(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Vec<String>
                 lines(desired, live, actions, &deleted, (*kind, key))
             }
             _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// The objects `actions` delete, by kind and key.
+pub fn deleted(actions: &[Action]) -> BTreeSet<(ObjectKind, &str)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteObject { kind, key } => Some((*kind, key.as_str())),
+            _ => None,
         })
         .collect()
 }

@@ -1160,13 +1160,7 @@ fn object_rights(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Prob
 /// while a notification the plan keeps uses it. (Deleting a calendar only clears it from the
 /// objects that use it; `core::objects::check` refuses that for the file's objects.)
 fn cascades(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
-    let deleted: BTreeSet<(ObjectKind, &str)> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::DeleteObject { kind, key } => Some((*kind, key.as_str())),
-            _ => None,
-        })
-        .collect();
+    let deleted = crate::core::cascade::deleted(actions);
     let Some(spec) = DESCRIPTION.object(NOTIFICATION_OBJECT) else {
         return Vec::new();
     };
