@@ -181,6 +181,19 @@ pub(crate) fn read_beside(source: &str, relative: &str) -> Result<String, String
     if path.is_absolute() {
         return Err("write the path relative to the fleet file".into());
     }
+    // Only files in the fleet file's folder or below: a fleet file under review (a pull
+    // request planned in CI) must not make fleetform read, check and show other files of the
+    // machine it runs on.
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(
+            "the path may not leave the fleet file's folder (`..`): put the file beside the \
+             fleet file or below it"
+                .into(),
+        );
+    }
     let base = Path::new(source).parent().unwrap_or(Path::new(""));
     let full = base.join(path);
     let cannot = |e: std::io::Error| format!("can't read {}: {e}", full.display());

@@ -1667,3 +1667,25 @@ fn a_geofence_list_is_managed_only_when_given() {
         ["f.yaml:5:24: geofence `depot` is listed twice in this user's `geofences`: remove one"]
     );
 }
+
+/// A file a fleet file names (a calendar's `file:`) is read only from the fleet file's folder
+/// or below it: an absolute path or one with `..` is refused, and nothing is read.
+#[test]
+fn files_beside_the_fleet_file_stay_beside_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("fleet.yaml");
+    let source = source.to_str().expect("utf-8 path");
+    std::fs::create_dir(dir.path().join("calendars")).expect("mkdir");
+    std::fs::write(dir.path().join("calendars/a.ics"), "text").expect("write");
+    assert_eq!(
+        super::read_beside(source, "calendars/a.ics").as_deref(),
+        Ok("text")
+    );
+    for escaping in ["../a.ics", "calendars/../../a.ics", "/etc/hostname"] {
+        let err = super::read_beside(source, escaping).expect_err(escaping);
+        assert!(
+            err.contains("relative to the fleet file") || err.contains("may not leave"),
+            "{escaping}: {err}"
+        );
+    }
+}
