@@ -142,6 +142,11 @@ pub struct SavedScope {
     /// The object kinds the file manages (its sections), by name, with the keys it lists.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub objects: BTreeMap<String, BTreeSet<String>>,
+    /// The objects whose file entry gives lists of linked objects, by kind, by key, with the
+    /// target kinds of the lists given: `{"device": {"BT-1": ["geofence"]}}`. Absent when no
+    /// entry gives one, so plans saved before keep their bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub object_lists: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl SavedScope {
@@ -184,7 +189,49 @@ impl SavedScope {
                 .iter()
                 .map(|(kind, keys)| (kind.name().to_string(), keys.clone()))
                 .collect(),
+            object_lists: scope
+                .object_lists
+                .iter()
+                .map(|(kind, objects)| {
+                    let objects = objects
+                        .iter()
+                        .map(|(key, kinds)| {
+                            let kinds = kinds.iter().map(|k| k.name().to_string()).collect();
+                            (key.clone(), kinds)
+                        })
+                        .collect();
+                    (kind.name().to_string(), objects)
+                })
+                .collect(),
         }
+    }
+
+    /// The object lists to read, as `backend` names the kinds (names it does not know are
+    /// dropped: the plan's actions cannot name them either).
+    fn object_lists(
+        &self,
+        backend: &'static Description,
+    ) -> BTreeMap<ObjectKind, BTreeMap<String, BTreeSet<ObjectKind>>> {
+        let kind = |name: &str| {
+            backend
+                .objects
+                .iter()
+                .find(|o| o.kind.name() == name)
+                .map(|o| o.kind)
+        };
+        self.object_lists
+            .iter()
+            .filter_map(|(name, objects)| {
+                let objects = objects
+                    .iter()
+                    .map(|(key, kinds)| {
+                        let kinds = kinds.iter().filter_map(|k| kind(k)).collect();
+                        (key.clone(), kinds)
+                    })
+                    .collect();
+                Some((kind(name)?, objects))
+            })
+            .collect()
     }
 
     /// The managed object kinds, as `backend` names them, with the file's keys.
@@ -242,6 +289,7 @@ impl SavedScope {
                                 key: key.clone(),
                                 fields: BTreeMap::new(),
                                 origin: None,
+                                links: BTreeMap::new(),
                             };
                             (key, object)
                         })
@@ -267,6 +315,7 @@ impl SavedScope {
             links_of: None,
             unmanaged: self.unmanaged(backend),
             objects: self.objects(backend),
+            object_lists: self.object_lists(backend),
         }
     }
 
@@ -369,11 +418,20 @@ fn object_fingerprint(object: &LiveObject) -> String {
         .iter()
         .map(|(f, v)| (f.name(), sorted_json(&typed(v))))
         .collect();
-    let canonical = serde_json::json!({
+    let mut canonical = serde_json::json!({
         "key": object.key,
         "marker": object.marker,
         "fields": fields,
     });
+    // The lists read (only for the entries that give them): absent otherwise, so objects
+    // without lists keep the digest plans saved before lists have.
+    if !object.links.is_empty()
+        && let Some(map) = canonical.as_object_mut()
+    {
+        let links: BTreeMap<&str, &BTreeSet<String>> =
+            object.links.iter().map(|(k, v)| (k.name(), v)).collect();
+        map.insert("links".into(), serde_json::json!(links));
+    }
     sha256_hex(canonical.to_string().as_bytes())
 }
 
@@ -842,6 +900,7 @@ mod tests {
             [(
                 "North".to_string(),
                 DesiredObject {
+                    links: Default::default(),
                     key: "North".into(),
                     fields: BTreeMap::new(),
                     origin: None,
@@ -854,6 +913,7 @@ mod tests {
             [(
                 "BT-1".to_string(),
                 DesiredObject {
+                    links: Default::default(),
                     key: "BT-1".into(),
                     fields: [(field(DEVICE_OBJECT, "group"), Value::Text("North".into()))].into(),
                     origin: None,
@@ -867,6 +927,7 @@ mod tests {
             [(
                 "BT-1".to_string(),
                 LiveObject {
+                    links: Default::default(),
                     key: "BT-1".into(),
                     marker: None,
                     fields: [(field(DEVICE_OBJECT, "name"), Value::Text("x".into()))].into(),
@@ -909,6 +970,7 @@ mod tests {
             BTreeMap::from([(
                 "North".to_string(),
                 LiveObject {
+                    links: Default::default(),
                     key: "North".into(),
                     marker: None,
                     fields: BTreeMap::new(),
