@@ -297,7 +297,8 @@ fn entry_list(
             ctx.report(
                 Some(value.pos),
                 what(
-                    "is null: list the linked objects, write [] for none, or leave the key                      out to leave its links as they are",
+                    "is null: list the linked objects, write [] for none, or leave the key \
+                     out to leave its links as they are",
                 ),
             );
             return None;
@@ -322,7 +323,11 @@ fn entry_list(
                 Some(item.pos),
                 what(&format!(
                     "lists {}: name a {} by its key",
-                    item.describe(),
+                    if item.as_text().is_some() {
+                        "an empty name"
+                    } else {
+                        item.describe()
+                    },
                     list.target
                 )),
             );

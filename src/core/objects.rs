@@ -887,6 +887,117 @@ mod tests {
         assert!(again.is_empty(), "{:?}", again.actions);
     }
 
+    /// A device's or group's given lists become links and unlinks (a new object's after its
+    /// create, unlinks first), a list left out is left alone, `[]` removes every link; the
+    /// actions round-trip through their JSON, and applied (simulated) the re-plan is empty.
+    #[test]
+    fn object_lists_link_what_is_missing_and_unlink_extras() {
+        use crate::backend::traccar::rules::GEOFENCE_OBJECT;
+        let links = |lists: Vec<(ObjectKind, &[&str])>| -> BTreeMap<ObjectKind, BTreeSet<String>> {
+            lists.into_iter().map(|(k, t)| (k, set(t))).collect()
+        };
+        let mut d1 = wanted("D1", vec![]);
+        d1.links = links(vec![(GEOFENCE_OBJECT, &["a", "b"])]);
+        let mut d2 = wanted("D2", vec![]);
+        d2.links = links(vec![(GEOFENCE_OBJECT, &["a"])]);
+        let mut g = wanted("G", vec![]);
+        g.links = links(vec![(GEOFENCE_OBJECT, &[])]);
+        let d = with(
+            with(desired(vec![]), DEVICE_OBJECT, vec![d1, d2]),
+            GROUP_OBJECT,
+            vec![g],
+        );
+        let mut have_d1 = held("D1", Some(FLEET), vec![]);
+        // Read: its geofences; its notifications (not in the file) are left alone.
+        have_d1.links = links(vec![
+            (GEOFENCE_OBJECT, &["a", "x"]),
+            (NOTIFICATION_OBJECT, &["n"]),
+        ]);
+        let mut have_g = held("G", Some(FLEET), vec![]);
+        have_g.links = links(vec![(GEOFENCE_OBJECT, &["a"])]);
+        let l = holding(
+            holding(
+                holding(
+                    live("admin", vec![]),
+                    GEOFENCE_OBJECT,
+                    vec![
+                        held("a", Some(FLEET), vec![]),
+                        held("b", Some(FLEET), vec![]),
+                        held("x", None, vec![]),
+                    ],
+                ),
+                DEVICE_OBJECT,
+                vec![have_d1],
+            ),
+            GROUP_OBJECT,
+            vec![have_g],
+        );
+        assert!(check(&d, &l).is_empty(), "{:?}", check(&d, &l));
+        let p = plan(&d, &l).expect("plan");
+        let order: Vec<String> = p.actions.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            order,
+            [
+                "unlink geofence x from device D1",
+                "unlink geofence a from group G",
+                "create device D2",
+                "link geofence b to device D1",
+                "link geofence a to device D2",
+            ]
+        );
+        assert_eq!((p.summary().link, p.summary().unlink), (2, 2));
+        for action in &p.actions {
+            let json = serde_json::to_value(action).expect("json");
+            assert_eq!(Action::from_json(TRACCAR, &json).as_ref(), Ok(action));
+            if let Action::LinkObject { .. } = action {
+                assert_eq!(json["action"], "link_object");
+                assert_eq!(json["target_kind"], "geofence");
+            }
+        }
+        assert_eq!(
+            p.actions[3].needs(TRACCAR),
+            vec![Subject::Object(GEOFENCE_OBJECT, "b".into())]
+        );
+        let after = simulate_plan(&l, &p);
+        let again = plan(&d, &after).expect("plan");
+        assert!(again.is_empty(), "{:?}", again.actions);
+    }
+
+    /// A listed object that exists nowhere, or that the plan deletes, is a problem at the
+    /// entry naming the list.
+    #[test]
+    fn object_lists_name_objects_that_exist_and_stay() {
+        use crate::backend::traccar::rules::GEOFENCE_OBJECT;
+        let mut d1 = wanted("D1", vec![]);
+        d1.links = [(GEOFENCE_OBJECT, set(&["gone", "nowhere", "kept"]))].into();
+        let mut d = with(
+            with(desired(vec![]), DEVICE_OBJECT, vec![d1]),
+            GEOFENCE_OBJECT,
+            vec![wanted("kept", vec![])],
+        );
+        d.prune = Prune::Delete;
+        let l = holding(
+            live("admin", vec![]),
+            GEOFENCE_OBJECT,
+            vec![
+                held("gone", Some(FLEET), vec![]),
+                held("kept", Some(FLEET), vec![]),
+            ],
+        );
+        let got: Vec<String> = check(&d, &l).iter().map(ToString::to_string).collect();
+        let expected = [
+            "f.yaml:2:3: device D1: its `geofences` lists geofence gone, but it left the file's `geofences:` and this plan deletes it",
+            "f.yaml:2:3: device D1: its `geofences` lists geofence nowhere, which does not exist on the server nor in the file",
+        ];
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        for prefix in expected {
+            assert!(
+                got.iter().any(|m| m.starts_with(prefix)),
+                "missing {prefix:?} in {got:#?}"
+            );
+        }
+    }
+
     #[test]
     fn problems_name_the_object_and_what_to_do() {
         let mut user = want("a@x.test");

@@ -815,6 +815,63 @@ mod tests {
     /// saved before them (no key) reads back as before, and their links join a user's
     /// fingerprint under the kind's name.
     #[test]
+    fn object_lists_are_saved_only_where_given() {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GEOFENCE_OBJECT, NOTIFICATION_OBJECT};
+        let entry = |key: &str, lists: Vec<ObjectKind>| DesiredObject {
+            key: key.into(),
+            fields: BTreeMap::new(),
+            origin: None,
+            links: lists.into_iter().map(|k| (k, BTreeSet::new())).collect(),
+        };
+        let mut d = desired(vec![want("a@x.at")]);
+        let plain = Scope::of(&d);
+        d.objects.insert(
+            DEVICE_OBJECT,
+            [
+                (
+                    "BT-1".to_string(),
+                    entry("BT-1", vec![GEOFENCE_OBJECT, NOTIFICATION_OBJECT]),
+                ),
+                ("BT-2".to_string(), entry("BT-2", vec![])),
+            ]
+            .into(),
+        );
+        let scope = Scope::of(&d);
+        let saved = SavedScope::of(&scope);
+        let json = serde_json::to_value(&saved).expect("serializes");
+        assert_eq!(
+            json["object_lists"],
+            serde_json::json!({"device": {"BT-1": ["geofence", "notification"]}})
+        );
+        assert_eq!(saved.to_scope(TRACCAR), scope);
+        // No entry gives a list: the key is absent, so plans keep their bytes.
+        d.objects.insert(
+            DEVICE_OBJECT,
+            [("BT-2".to_string(), entry("BT-2", vec![]))].into(),
+        );
+        let json = serde_json::to_value(SavedScope::of(&Scope::of(&d))).expect("serializes");
+        assert!(json.get("object_lists").is_none(), "{json}");
+        let json = serde_json::to_value(SavedScope::of(&plain)).expect("serializes");
+        assert!(json.get("object_lists").is_none(), "{json}");
+
+        // An object's fingerprint covers the lists read, and only then.
+        let mut o = LiveObject {
+            key: "BT-1".into(),
+            marker: None,
+            fields: BTreeMap::new(),
+            links: BTreeMap::new(),
+        };
+        let canonical = r#"{"key":"BT-1","marker":null,"fields":{}}"#;
+        assert_eq!(object_fingerprint(&o), sha256_hex(canonical.as_bytes()));
+        o.links.insert(GEOFENCE_OBJECT, BTreeSet::new());
+        let empty = object_fingerprint(&o);
+        assert_ne!(empty, sha256_hex(canonical.as_bytes()));
+        o.links
+            .insert(GEOFENCE_OBJECT, ["depot".to_string()].into());
+        assert_ne!(object_fingerprint(&o), empty, "a link changed");
+    }
+
+    #[test]
     fn later_given_only_lists_are_saved_per_kind() {
         use crate::backend::traccar::rules::{DRIVER, NOTIFICATION};
         let mut a = want("a@x.at");
