@@ -561,6 +561,73 @@ mod tests {
         assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
     }
 
+    /// An object's link differences get the object's verdict: its record covers the lists
+    /// the entry gives.
+    #[test]
+    fn object_link_differences_get_the_object_verdict() {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GEOFENCE_OBJECT};
+        use crate::core::model::{DesiredObject, LiveObject};
+        let spec = TRACCAR.object(DEVICE_OBJECT).expect("devices");
+        let entry = |geofences: &[&str]| DesiredObject {
+            links: [(
+                GEOFENCE_OBJECT,
+                geofences.iter().map(|g| g.to_string()).collect(),
+            )]
+            .into(),
+            key: "BT-1".into(),
+            fields: BTreeMap::new(),
+            origin: None,
+        };
+        let file = |geofences: &[&str]| {
+            let mut d = desired(vec![]);
+            d.objects.insert(
+                DEVICE_OBJECT,
+                [("BT-1".to_string(), entry(geofences))].into(),
+            );
+            d
+        };
+        let live_with = |record: Value, geofences: &[&str]| {
+            let mut l = live("admin", vec![]);
+            for g in ["a", "b", "x"] {
+                l.targets
+                    .entry(crate::backend::traccar::rules::GEOFENCE)
+                    .or_default()
+                    .insert(g.to_string());
+            }
+            l.objects.insert(
+                DEVICE_OBJECT,
+                [(
+                    "BT-1".to_string(),
+                    LiveObject {
+                        links: [(
+                            GEOFENCE_OBJECT,
+                            geofences.iter().map(|g| g.to_string()).collect(),
+                        )]
+                        .into(),
+                        key: "BT-1".into(),
+                        marker: Some(FLEET.into()),
+                        fields: [(applied_field(), record)].into(),
+                    },
+                )]
+                .into(),
+            );
+            l
+        };
+        // Applied with [a], then x linked by hand: drift.
+        let applied = object_record_of(spec, &entry(&["a"]));
+        let r = report(&file(&["a"]), &live_with(applied.clone(), &["a", "x"]));
+        assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
+        assert_eq!(r.drift.len(), 1, "{r:?}");
+        assert_eq!(r.drift[0].change, "unlink geofence x");
+        assert_eq!(r.drift[0].object.as_deref(), Some("device BT-1"));
+        // Applied with [a], the server as applied, the file now [a, b]: pending.
+        let r = report(&file(&["a", "b"]), &live_with(applied, &["a"]));
+        assert_eq!(r.exit_code(), EXIT_PENDING, "{r:?}");
+        assert_eq!(r.pending.len(), 1, "{r:?}");
+        assert_eq!(r.pending[0].change, "link geofence b");
+        assert_eq!(r.pending[0].reason, "the file changed since the last apply");
+    }
+
     /// Objects follow their applied record as users do: without one every difference is
     /// pending, said why, and the text names the object; with the record of the file's
     /// current entry a difference is drift; with the record of an older entry, and the object
