@@ -529,10 +529,13 @@ pub fn simulate(
             target_kind,
             target,
         } => {
-            if let Some(object) = live.objects.get_mut(kind).and_then(|o| o.get_mut(key)) {
-                if let Some(targets) = object.links.get_mut(target_kind) {
-                    targets.remove(target);
-                }
+            if let Some(targets) = live
+                .objects
+                .get_mut(kind)
+                .and_then(|o| o.get_mut(key))
+                .and_then(|object| object.links.get_mut(target_kind))
+            {
+                targets.remove(target);
             }
         }
         Action::DeleteObject { kind, key } => {
