@@ -135,11 +135,28 @@ async fn ids(env: &Env) -> Ids {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_and_groups_link_unlink_and_leave_alone_their_objects() {
     for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
-        links_round(env_version(version).await).await;
+        links_round(env_version(version).await, false).await;
     }
+    // Run as the billing account itself (a manager): the per-owner lists and the links work
+    // on what it sees.
+    links_round(env_version(TraccarVersion::V6_14).await, true).await;
 }
 
-async fn links_round(env: Env) {
+fn applied(report: fleetform::apply::Report) {
+    assert!(report.is_success(), "apply failed: {:?}", report.failed);
+}
+
+async fn replan_is_empty_as(
+    env: &Env,
+    who: &fleetform::backend::traccar::api::Credentials,
+    yaml: &str,
+) {
+    let again = env.plan_as(who, yaml).await.expect("plan");
+    assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+}
+
+async fn links_round(env: Env, manager: bool) {
+    let who = if manager { &env.manager } else { &env.admin };
     // New objects linked to an existing device, a new device and a new group: the links run
     // after the creates.
     let yaml = file(
@@ -151,7 +168,7 @@ devices:
   BT-000300: { name: Bike 300, group: Vienna-North, geofences: [] }
 "#,
     );
-    let plan = env.plan(&yaml).await;
+    let plan = env.plan_as(who, &yaml).await.expect("plan");
     let got = lines(&plan);
     for want in [
         "link geofence depot-vienna to device BT-000101",
@@ -173,7 +190,7 @@ devices:
         .count();
     assert_eq!(link_count, 5, "{got:#?}");
     assert!(plan.summary().link >= 5, "counted under link");
-    env.apply(&yaml).await;
+    applied(env.apply_as(who, &yaml).await);
     let i = ids(&env).await;
     assert_eq!(
         linked(&env, ObjectType::Device, i.bike, ObjectType::Geofence),
@@ -192,7 +209,7 @@ devices:
         vec![i.online]
     );
     assert!(linked(&env, ObjectType::Device, i.new_bike, ObjectType::Geofence).is_empty());
-    replan_is_empty(&env, &yaml).await;
+    replan_is_empty_as(&env, who, &yaml).await;
 
     // Linked by hand: an extra geofence of the new device (its list is `[]`: removed), an
     // extra notification of the group (its list is given: removed), an extra notification of
@@ -209,7 +226,7 @@ devices:
         )
         .await;
     }
-    let plan = env.plan(&yaml).await;
+    let plan = env.plan_as(who, &yaml).await.expect("plan");
     assert_eq!(
         object_links(&plan),
         vec![
@@ -218,8 +235,8 @@ devices:
             "unlink notification theft-alarm from group Vienna-North".to_string(),
         ]
     );
-    env.apply(&yaml).await;
-    replan_is_empty(&env, &yaml).await;
+    applied(env.apply_as(who, &yaml).await);
+    replan_is_empty_as(&env, who, &yaml).await;
     assert!(linked(&env, ObjectType::Device, i.new_bike, ObjectType::Geofence).is_empty());
     assert_eq!(
         linked(&env, ObjectType::Group, i.north, ObjectType::Notification),
@@ -242,7 +259,7 @@ devices:
         Some(json!({"deviceId": i.new_bike, "geofenceId": i.vienna})),
     )
     .await;
-    let plan = env.plan(&yaml).await;
+    let plan = env.plan_as(who, &yaml).await.expect("plan");
     assert_eq!(
         object_links(&plan),
         vec![
@@ -251,8 +268,8 @@ devices:
         ],
         "notifications of both and BT-000300's geofences are not managed now"
     );
-    env.apply(&yaml).await;
-    replan_is_empty(&env, &yaml).await;
+    applied(env.apply_as(who, &yaml).await);
+    replan_is_empty_as(&env, who, &yaml).await;
     assert_eq!(
         linked(&env, ObjectType::Device, i.bike, ObjectType::Geofence),
         vec![i.linz]
