@@ -231,6 +231,20 @@ pub async fn before<B: Backend>(
                         .any(|c| !same_value(&c.field, &c.after, have.fields.get(&c.field)))
             }),
             Action::DeleteObject { kind, key } => live_object(&live, *kind, key).is_some(),
+            Action::LinkObject {
+                kind,
+                key,
+                target_kind,
+                target,
+            } => live_object(&live, *kind, key)
+                .is_none_or(|o| !o.links.get(target_kind).is_some_and(|t| t.contains(target))),
+            Action::UnlinkObject {
+                kind,
+                key,
+                target_kind,
+                target,
+            } => live_object(&live, *kind, key)
+                .is_some_and(|o| o.links.get(target_kind).is_some_and(|t| t.contains(target))),
         };
         if !effective {
             return Err(fail(format!("no-op action {action:?}")));

@@ -18,6 +18,7 @@ mod e2e;
 mod faults;
 mod gitops;
 mod kinds;
+mod object_links;
 mod objects;
 mod objects_property;
 mod observations;

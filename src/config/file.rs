@@ -226,7 +226,7 @@ fn field_schema(spec: &FieldSpec) -> serde_json::Value {
 
 /// Adds a backend's object sections (`devices:`, `groups:`) to the schema: a top-level mapping
 /// per kind from keys to entries, each entry a `$defs` definition named after the kind
-/// (`Device`, `Group`) holding the kind's fields and `attributes`.
+/// (`Device`, `Group`) holding the kind's fields, `attributes` and its lists of linked objects.
 fn describe_objects(schema: &mut serde_json::Value, backend: &Description) {
     use serde_json::{Map, Value as J, json};
     for spec in backend.objects {
@@ -242,6 +242,17 @@ fn describe_objects(schema: &mut serde_json::Value, backend: &Description) {
             properties.insert(
                 "attributes".into(),
                 json!({"type": "object", "additionalProperties": true, "description": ATTRIBUTES_DOC}),
+            );
+        }
+        for list in spec.lists {
+            properties.insert(
+                list.file_key.into(),
+                json!({
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1},
+                    "uniqueItems": true,
+                    "description": list.doc,
+                }),
             );
         }
         let entry = json!({

@@ -123,7 +123,7 @@ pub fn check(
                     },
                 );
                 match fields {
-                    Some(fields) => {
+                    Some((fields, links)) => {
                         let origin = Some(ctx.location(key_node.pos));
                         of_kind.insert(
                             key.to_string(),
@@ -131,6 +131,7 @@ pub fn check(
                                 key: key.to_string(),
                                 fields,
                                 origin,
+                                links,
                             },
                         );
                     }
@@ -153,15 +154,20 @@ fn example_key(spec: &ObjectSpec) -> &'static str {
     }
 }
 
-/// The managed fields of one entry; `None` when the entry is neither a mapping nor empty.
+/// The lists of linked objects an entry gives, by target kind.
+type EntryLinks = BTreeMap<ObjectKind, BTreeSet<String>>;
+
+/// The managed fields of one entry and the lists it gives; `None` when the entry is neither
+/// a mapping nor empty.
 fn entry_fields(
     ctx: &mut Context,
     spec: &'static ObjectSpec,
     key: &str,
     entry: &Node,
-) -> Option<BTreeMap<Field, Value>> {
+) -> Option<(BTreeMap<Field, Value>, EntryLinks)> {
+    let mut links = EntryLinks::new();
     match entry.kind {
-        Kind::Null { .. } => return Some(BTreeMap::new()),
+        Kind::Null { .. } => return Some((BTreeMap::new(), links)),
         Kind::Map(_) => {}
         _ => {
             ctx.report(
@@ -201,6 +207,12 @@ fn entry_fields(
             match decode_value::<BTreeMap<String, serde_json::Value>>(name, value) {
                 Ok(map) => attributes = Some(map),
                 Err((pos, message)) => ctx.report(Some(pos), message),
+            }
+            continue;
+        }
+        if let Some(list) = spec.lists.iter().find(|l| l.file_key == name) {
+            if let Some(targets) = entry_list(ctx, spec, key, list, value) {
+                links.insert(list.target, targets);
             }
             continue;
         }
@@ -265,7 +277,73 @@ fn entry_fields(
     }
     // Attributes by the users' rules (reserved keys refused).
     fields.extend(managed_fields(ctx, entry, &[], attributes.as_ref()));
-    Some(fields)
+    Some((fields, links))
+}
+
+/// One list of linked objects (`geofences: [depot]`) as a set of keys, reporting a list that
+/// is not one, empty and repeated entries at the item.
+fn entry_list(
+    ctx: &mut Context,
+    spec: &ObjectSpec,
+    key: &str,
+    list: &crate::core::model::ObjectList,
+    value: &Node,
+) -> Option<BTreeSet<String>> {
+    let name = list.file_key;
+    let what = |n: &str| format!("{} {key}: `{name}` {n}", spec.kind);
+    match value.kind {
+        Kind::Seq(_) => {}
+        Kind::Null { .. } => {
+            ctx.report(
+                Some(value.pos),
+                what(
+                    "is null: list the linked objects, write [] for none, or leave the key \
+                     out to leave its links as they are",
+                ),
+            );
+            return None;
+        }
+        _ => {
+            ctx.report(
+                Some(value.pos),
+                what(&format!(
+                    "must be a list of {} keys (e.g. `[{}]`), not {}",
+                    list.target,
+                    if name == "geofences" { "depot" } else { "..." },
+                    value.describe()
+                )),
+            );
+            return None;
+        }
+    }
+    let mut targets = BTreeSet::new();
+    for item in value.items() {
+        let Some(target) = item.as_text().filter(|t| !t.trim().is_empty()) else {
+            ctx.report(
+                Some(item.pos),
+                what(&format!(
+                    "lists {}: name a {} by its key",
+                    if item.as_text().is_some() {
+                        "an empty name"
+                    } else {
+                        item.describe()
+                    },
+                    list.target
+                )),
+            );
+            continue;
+        };
+        if !targets.insert(target.to_string()) {
+            ctx.report(
+                Some(item.pos),
+                what(&format!(
+                    "lists the {} `{target}` twice: remove one",
+                    list.target
+                )),
+            );
+        }
+    }
+    Some(targets)
 }
 
 /// Every reference to a kind whose section the file gives must name an object in it.

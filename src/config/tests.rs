@@ -1689,3 +1689,50 @@ fn files_beside_the_fleet_file_stay_beside_it() {
         );
     }
 }
+
+/// A device's or group's lists of linked objects: given lists (even `[]`) are kept by target
+/// kind, lists left out are absent (not managed); a list that is not one, null, an empty or
+/// repeated item, or a key no list has, is located.
+#[test]
+fn object_lists_are_read_where_given_and_located_when_wrong() {
+    use crate::backend::traccar::rules::{
+        DEVICE_OBJECT, GEOFENCE_OBJECT, GROUP_OBJECT, NOTIFICATION_OBJECT,
+    };
+    let loaded = ok(&file(
+        "devices:\n  BT-1: { name: Bike, geofences: [depot, 101], notifications: [] }\n  BT-2: {}\ngroups:\n  North: { drivers: [max] }\n",
+    ));
+    let objects = &loaded.desired.objects;
+    let bike = &objects[&DEVICE_OBJECT]["BT-1"];
+    assert_eq!(
+        bike.links,
+        [
+            (
+                GEOFENCE_OBJECT,
+                ["101".to_string(), "depot".to_string()].into()
+            ),
+            (NOTIFICATION_OBJECT, BTreeSet::new()),
+        ]
+        .into()
+    );
+    assert!(objects[&DEVICE_OBJECT]["BT-2"].links.is_empty());
+    let north = &objects[&GROUP_OBJECT]["North"];
+    assert_eq!(north.links.len(), 1, "{:?}", north.links);
+
+    let got = problems(&file(
+        "devices:\n  BT-1: { geofences: depot }\n  BT-2: { geofences: [depot, depot] }\n  BT-3: { geofences: [\"\"] }\n  BT-4: { notifications: null }\n  BT-5: { calendars: [c] }\n",
+    ));
+    let expected = [
+        "f.yaml:4:22: device BT-1: `geofences` must be a list of geofence keys",
+        "f.yaml:5:30: device BT-2: `geofences` lists the geofence `depot` twice: remove one",
+        "f.yaml:6:23: device BT-3: `geofences` lists an empty name: name a geofence by its key",
+        "f.yaml:7:26: device BT-4: `notifications` is null: list the linked objects, write [] for none, or leave the key out",
+        "f.yaml:8:11: unknown key `calendars`",
+    ];
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    for prefix in expected {
+        assert!(
+            got.iter().any(|m| m.starts_with(prefix)),
+            "missing {prefix:?} in {got:#?}"
+        );
+    }
+}

@@ -145,6 +145,7 @@ mod tests {
         (
             key.to_string(),
             LiveObject {
+                links: Default::default(),
                 key: key.into(),
                 marker: None,
                 fields: fields.into_iter().collect(),

@@ -476,6 +476,9 @@ pub struct Scope {
     /// The object kinds the file manages, with the keys the file lists: the fetch reads these
     /// kinds whole (fields, attributes, marker) into `Live::objects`.
     pub objects: BTreeMap<ObjectKind, BTreeSet<String>>,
+    /// The objects whose lists of linked objects the file gives, by kind, by key, with the
+    /// target kinds of the lists it gives: the fetch reads those lists into `LiveObject::links`.
+    pub object_lists: BTreeMap<ObjectKind, BTreeMap<String, BTreeSet<ObjectKind>>>,
 }
 
 impl Scope {
@@ -495,6 +498,19 @@ impl Scope {
                 .objects
                 .iter()
                 .map(|(kind, objects)| (*kind, objects.keys().cloned().collect()))
+                .collect(),
+            object_lists: desired
+                .objects
+                .iter()
+                .map(|(kind, objects)| {
+                    let lists = objects
+                        .iter()
+                        .filter(|(_, o)| !o.links.is_empty())
+                        .map(|(key, o)| (key.clone(), o.links.keys().copied().collect()))
+                        .collect::<BTreeMap<_, _>>();
+                    (*kind, lists)
+                })
+                .filter(|(_, lists)| !lists.is_empty())
                 .collect(),
         }
     }
@@ -688,6 +704,9 @@ pub struct DesiredObject {
     pub fields: BTreeMap<Field, Value>,
     /// Where the object is defined, `file:line:column`, for messages (None in tests).
     pub origin: Option<String>,
+    /// The objects linked to this one, by target kind (`ObjectSpec::lists`), by target key:
+    /// only the lists the entry gives (a list left out is not managed, `[]` means none).
+    pub links: BTreeMap<ObjectKind, BTreeSet<String>>,
 }
 
 /// One object as the server has it.
@@ -700,6 +719,9 @@ pub struct LiveObject {
     /// Every declared field (a reference by the key of its target, `Null` for none) and every
     /// attribute except the marker.
     pub fields: BTreeMap<Field, Value>,
+    /// The objects directly linked to this one, by target kind, by target key: only the lists
+    /// the fetch was asked to read (`Scope::object_lists`).
+    pub links: BTreeMap<ObjectKind, BTreeSet<String>>,
 }
 
 /// What an action is about: a user (its key) or an object (its kind and key). `apply` skips an
@@ -783,6 +805,21 @@ pub enum Action {
     /// Delete an object carrying this fleet's marker that left the file (`prune: delete`, and
     /// only kinds the backend lets fleetform delete: `ObjectSpec::deletable`).
     DeleteObject { kind: ObjectKind, key: String },
+    /// Link the object `target` of `target_kind` to the object `key` of `kind` (one of the
+    /// kind's `ObjectSpec::lists`).
+    LinkObject {
+        kind: ObjectKind,
+        key: String,
+        target_kind: ObjectKind,
+        target: String,
+    },
+    /// Remove that link.
+    UnlinkObject {
+        kind: ObjectKind,
+        key: String,
+        target_kind: ObjectKind,
+        target: String,
+    },
 }
 
 impl fmt::Display for Action {
@@ -805,6 +842,18 @@ impl fmt::Display for Action {
             Action::CreateObject { kind, key, .. } => write!(f, "create {kind} {key}"),
             Action::UpdateObject { kind, key, .. } => write!(f, "update {kind} {key}"),
             Action::DeleteObject { kind, key } => write!(f, "delete {kind} {key}"),
+            Action::LinkObject {
+                kind,
+                key,
+                target_kind,
+                target,
+            } => write!(f, "link {target_kind} {target} to {kind} {key}"),
+            Action::UnlinkObject {
+                kind,
+                key,
+                target_kind,
+                target,
+            } => write!(f, "unlink {target_kind} {target} from {kind} {key}"),
         }
     }
 }
@@ -892,7 +941,10 @@ impl Action {
         json: &serde_json::Value,
     ) -> Result<Option<Action>, String> {
         use serde_json::Value as J;
-        if !matches!(action, "create_object" | "update_object" | "delete_object") {
+        if !matches!(
+            action,
+            "create_object" | "update_object" | "delete_object" | "link_object" | "unlink_object"
+        ) {
             return Ok(None);
         }
         let text = |key: &str| -> Result<String, String> {
@@ -912,6 +964,30 @@ impl Action {
                 .ok_or_else(|| format!("unknown {} field {name:?}", spec.kind))
         };
         let (kind, key) = (spec.kind, text("key")?);
+        if matches!(action, "link_object" | "unlink_object") {
+            let name = text("target_kind")?;
+            let list = spec
+                .lists
+                .iter()
+                .find(|l| l.target.name() == name)
+                .ok_or_else(|| format!("a {} lists no {name:?}", spec.kind))?;
+            let (target_kind, target) = (list.target, text("target")?);
+            return Ok(Some(if action == "link_object" {
+                Action::LinkObject {
+                    kind,
+                    key,
+                    target_kind,
+                    target,
+                }
+            } else {
+                Action::UnlinkObject {
+                    kind,
+                    key,
+                    target_kind,
+                    target,
+                }
+            }));
+        }
         Ok(Some(match action {
             "create_object" => {
                 let mut fields = BTreeMap::new();
@@ -956,7 +1032,9 @@ impl Action {
             | Action::DeleteUser { email } => Some(email),
             Action::CreateObject { .. }
             | Action::UpdateObject { .. }
-            | Action::DeleteObject { .. } => None,
+            | Action::DeleteObject { .. }
+            | Action::LinkObject { .. }
+            | Action::UnlinkObject { .. } => None,
         }
     }
 
@@ -965,7 +1043,9 @@ impl Action {
         match self {
             Action::CreateObject { kind, key, .. }
             | Action::UpdateObject { kind, key, .. }
-            | Action::DeleteObject { kind, key } => Some((*kind, key)),
+            | Action::DeleteObject { kind, key }
+            | Action::LinkObject { kind, key, .. }
+            | Action::UnlinkObject { kind, key, .. } => Some((*kind, key)),
             _ => None,
         }
     }
@@ -997,6 +1077,11 @@ impl Action {
                 .filter(|o| o.link == Some(*kind))
                 .map(|o| Subject::Object(o.kind, target.clone()))
                 .collect(),
+            Action::LinkObject {
+                target_kind,
+                target,
+                ..
+            } => vec![Subject::Object(*target_kind, target.clone())],
             Action::CreateObject { kind, fields, .. } => fields
                 .iter()
                 .filter_map(|(field, value)| reference(*kind, field, value))
@@ -1133,6 +1218,18 @@ pub struct LinkSpec {
     pub doc: &'static str,
 }
 
+/// A list of objects an object of a kind may have linked to it (Traccar's geofences of a
+/// device): the fleet file's entry gives it by the targets' keys.
+#[derive(Debug)]
+pub struct ObjectList {
+    /// The key of the list in the entry, e.g. `geofences`.
+    pub file_key: &'static str,
+    /// The kind of the objects it lists, e.g. `geofence`.
+    pub target: ObjectKind,
+    /// The help text of the list in the schema, for users.
+    pub doc: &'static str,
+}
+
 /// A field of an object kind that names another object by its key (a device's group, a
 /// group's parent): its value is the target's key as text, or `Null` for none.
 #[derive(Debug)]
@@ -1176,6 +1273,9 @@ pub struct ObjectSpec {
     pub fields: &'static [FieldSpec],
     /// Which fields name other objects.
     pub refs: &'static [RefSpec],
+    /// The lists of other objects an entry may link to the object (given only: a list left
+    /// out is not managed).
+    pub lists: &'static [ObjectList],
     /// Objects of this kind have a free-form attribute map (managed key by key); the ownership
     /// marker lives there.
     pub attributes: bool,
@@ -1234,12 +1334,13 @@ impl ObjectSpec {
     }
 
     /// The names an entry of the section may hold, in the order messages and the schema list
-    /// them: the declared fields, then `attributes` where the kind has them.
+    /// them: the declared fields, then `attributes` where the kind has them, then the lists.
     pub fn file_keys(&self) -> Vec<&'static str> {
         let mut keys: Vec<&'static str> = self.fields.iter().map(|s| s.name).collect();
         if self.attributes {
             keys.push("attributes");
         }
+        keys.extend(self.lists.iter().map(|l| l.file_key));
         keys
     }
 }

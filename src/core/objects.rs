@@ -61,6 +61,7 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
                 Some(object) if other_fleet(desired, object) => continue,
                 Some(object) => update(spec, want, object, &mut actions),
             }
+            links(spec, want, have.get(key), &mut actions);
             if let (Some(owner), Some(link)) = (&owner, spec.link)
                 && !owner_sees(desired, live, link, key)
             {
@@ -118,6 +119,38 @@ fn create(spec: &'static ObjectSpec, want: &DesiredObject, actions: &mut Vec<Act
         key: want.key.clone(),
         fields,
     });
+}
+
+/// The links and unlinks that make the lists an entry gives (`DesiredObject::links`) the
+/// object's direct links; a list left out is left alone, and a new object has none yet.
+fn links(
+    spec: &'static ObjectSpec,
+    want: &DesiredObject,
+    have: Option<&LiveObject>,
+    actions: &mut Vec<Action>,
+) {
+    let empty = BTreeSet::new();
+    for (target_kind, targets) in &want.links {
+        let linked = have
+            .and_then(|o| o.links.get(target_kind))
+            .unwrap_or(&empty);
+        for target in targets.difference(linked) {
+            actions.push(Action::LinkObject {
+                kind: spec.kind,
+                key: want.key.clone(),
+                target_kind: *target_kind,
+                target: target.clone(),
+            });
+        }
+        for target in linked.difference(targets) {
+            actions.push(Action::UnlinkObject {
+                kind: spec.kind,
+                key: want.key.clone(),
+                target_kind: *target_kind,
+                target: target.clone(),
+            });
+        }
+    }
 }
 
 fn update(
@@ -189,11 +222,12 @@ fn deleted(desired: &Desired, live: &Live) -> BTreeSet<(ObjectKind, String)> {
 
 /// Every problem with the file's objects that needs no backend rule: an object another
 /// fleet's marker claims, a name several objects share, a new object without a field its kind
-/// requires (`ObjectSpec::required`), a reference to nothing, a user link to an object the
-/// plan deletes.
+/// requires (`ObjectSpec::required`), a reference to nothing, a user link or an object's
+/// listed link to an object the plan deletes, a listed link to nothing.
 pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
     let mut problems = Vec::new();
     let empty = BTreeMap::new();
+    let deleted = deleted(desired, live);
     for spec in desired.backend.objects {
         let Some(wanted) = desired.objects.get(&spec.kind) else {
             continue;
@@ -268,6 +302,49 @@ pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
                     }
                 }
             }
+            for (target_kind, targets) in &want.links {
+                let (Some(target_spec), Some(list)) = (
+                    desired.backend.object(*target_kind),
+                    spec.lists.iter().find(|l| l.target == *target_kind),
+                ) else {
+                    continue;
+                };
+                let known = known(desired, live, *target_kind);
+                let ambiguous = target_spec
+                    .link
+                    .map(|link| linked(&live.ambiguous, link))
+                    .cloned()
+                    .unwrap_or_default();
+                for target in targets {
+                    if ambiguous.contains(target) {
+                        problem(format!(
+                            "its `{}` lists {target_kind} {target}, which is ambiguous: several \
+                             {target_kind}s on the server have this {}; rename them so it is \
+                             unique",
+                            list.file_key, target_spec.key
+                        ));
+                    } else if !known.contains(target) {
+                        problem(format!(
+                            "its `{}` lists {target_kind} {target}, which does not exist on the \
+                             server{}; add it under `{}:` or fix the name",
+                            list.file_key,
+                            if desired.objects.contains_key(target_kind) {
+                                " nor in the file"
+                            } else {
+                                " (or the account cannot see it)"
+                            },
+                            target_spec.section
+                        ));
+                    } else if deleted.contains(&(*target_kind, target.clone())) {
+                        problem(format!(
+                            "its `{}` lists {target_kind} {target}, but it left the file's `{}:` \
+                             and this plan deletes it (prune: delete); add it back there, or \
+                             remove it from the list",
+                            list.file_key, target_spec.section
+                        ));
+                    }
+                }
+            }
             for reference in spec.refs {
                 let Some(field) = spec.field(reference.field) else {
                     continue;
@@ -303,7 +380,6 @@ pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
             }
         }
     }
-    let deleted = deleted(desired, live);
     for want in desired.users.values() {
         for (kind, key) in &deleted {
             let Some(link) = desired.backend.object(*kind).and_then(|s| s.link) else {
@@ -405,6 +481,7 @@ pub fn simulate(
                 key: key.clone(),
                 marker: marked.then(|| fleet.to_string()),
                 fields: BTreeMap::new(),
+                links: BTreeMap::new(),
             };
             for (field, value) in fields {
                 set(&mut object.fields, field, value);
@@ -432,9 +509,44 @@ pub fn simulate(
                 }
             }
         }
+        Action::LinkObject {
+            kind,
+            key,
+            target_kind,
+            target,
+        } => {
+            if let Some(object) = live.objects.get_mut(kind).and_then(|o| o.get_mut(key)) {
+                object
+                    .links
+                    .entry(*target_kind)
+                    .or_default()
+                    .insert(target.clone());
+            }
+        }
+        Action::UnlinkObject {
+            kind,
+            key,
+            target_kind,
+            target,
+        } => {
+            if let Some(targets) = live
+                .objects
+                .get_mut(kind)
+                .and_then(|o| o.get_mut(key))
+                .and_then(|object| object.links.get_mut(target_kind))
+            {
+                targets.remove(target);
+            }
+        }
         Action::DeleteObject { kind, key } => {
             if let Some(objects) = live.objects.get_mut(kind) {
                 objects.remove(key);
+            }
+            // The server drops the deleted object's links with it.
+            for object in live.objects.values_mut().flat_map(|o| o.values_mut()) {
+                if let Some(targets) = object.links.get_mut(kind) {
+                    targets.remove(key);
+                }
             }
             if let Some(link) = backend.object(*kind).and_then(|s| s.link) {
                 for targets in [&mut live.targets, &mut live.owner_targets] {
@@ -500,6 +612,7 @@ mod tests {
 
     pub(crate) fn wanted(key: &str, fields: Vec<(Field, Value)>) -> DesiredObject {
         DesiredObject {
+            links: Default::default(),
             key: key.into(),
             fields: fields.into_iter().collect(),
             origin: Some(format!("f.yaml:{}:3", key.len())),
@@ -508,6 +621,7 @@ mod tests {
 
     pub(crate) fn held(key: &str, marker: Option<&str>, fields: Vec<(Field, Value)>) -> LiveObject {
         LiveObject {
+            links: Default::default(),
             key: key.into(),
             marker: marker.map(str::to_string),
             fields: fields.into_iter().collect(),
@@ -774,6 +888,117 @@ mod tests {
         let after = simulate_plan(&l, &got);
         let again = plan(&d, &after).expect("plan");
         assert!(again.is_empty(), "{:?}", again.actions);
+    }
+
+    /// A device's or group's given lists become links and unlinks (a new object's after its
+    /// create, unlinks first), a list left out is left alone, `[]` removes every link; the
+    /// actions round-trip through their JSON, and applied (simulated) the re-plan is empty.
+    #[test]
+    fn object_lists_link_what_is_missing_and_unlink_extras() {
+        use crate::backend::traccar::rules::GEOFENCE_OBJECT;
+        let links = |lists: Vec<(ObjectKind, &[&str])>| -> BTreeMap<ObjectKind, BTreeSet<String>> {
+            lists.into_iter().map(|(k, t)| (k, set(t))).collect()
+        };
+        let mut d1 = wanted("D1", vec![]);
+        d1.links = links(vec![(GEOFENCE_OBJECT, &["a", "b"])]);
+        let mut d2 = wanted("D2", vec![]);
+        d2.links = links(vec![(GEOFENCE_OBJECT, &["a"])]);
+        let mut g = wanted("G", vec![]);
+        g.links = links(vec![(GEOFENCE_OBJECT, &[])]);
+        let d = with(
+            with(desired(vec![]), DEVICE_OBJECT, vec![d1, d2]),
+            GROUP_OBJECT,
+            vec![g],
+        );
+        let mut have_d1 = held("D1", Some(FLEET), vec![]);
+        // Read: its geofences; its notifications (not in the file) are left alone.
+        have_d1.links = links(vec![
+            (GEOFENCE_OBJECT, &["a", "x"]),
+            (NOTIFICATION_OBJECT, &["n"]),
+        ]);
+        let mut have_g = held("G", Some(FLEET), vec![]);
+        have_g.links = links(vec![(GEOFENCE_OBJECT, &["a"])]);
+        let l = holding(
+            holding(
+                holding(
+                    live("admin", vec![]),
+                    GEOFENCE_OBJECT,
+                    vec![
+                        held("a", Some(FLEET), vec![]),
+                        held("b", Some(FLEET), vec![]),
+                        held("x", None, vec![]),
+                    ],
+                ),
+                DEVICE_OBJECT,
+                vec![have_d1],
+            ),
+            GROUP_OBJECT,
+            vec![have_g],
+        );
+        assert!(check(&d, &l).is_empty(), "{:?}", check(&d, &l));
+        let p = plan(&d, &l).expect("plan");
+        let order: Vec<String> = p.actions.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            order,
+            [
+                "unlink geofence x from device D1",
+                "unlink geofence a from group G",
+                "create device D2",
+                "link geofence b to device D1",
+                "link geofence a to device D2",
+            ]
+        );
+        assert_eq!((p.summary().link, p.summary().unlink), (2, 2));
+        for action in &p.actions {
+            let json = serde_json::to_value(action).expect("json");
+            assert_eq!(Action::from_json(TRACCAR, &json).as_ref(), Ok(action));
+            if let Action::LinkObject { .. } = action {
+                assert_eq!(json["action"], "link_object");
+                assert_eq!(json["target_kind"], "geofence");
+            }
+        }
+        assert_eq!(
+            p.actions[3].needs(TRACCAR),
+            vec![Subject::Object(GEOFENCE_OBJECT, "b".into())]
+        );
+        let after = simulate_plan(&l, &p);
+        let again = plan(&d, &after).expect("plan");
+        assert!(again.is_empty(), "{:?}", again.actions);
+    }
+
+    /// A listed object that exists nowhere, or that the plan deletes, is a problem at the
+    /// entry naming the list.
+    #[test]
+    fn object_lists_name_objects_that_exist_and_stay() {
+        use crate::backend::traccar::rules::GEOFENCE_OBJECT;
+        let mut d1 = wanted("D1", vec![]);
+        d1.links = [(GEOFENCE_OBJECT, set(&["gone", "nowhere", "kept"]))].into();
+        let mut d = with(
+            with(desired(vec![]), DEVICE_OBJECT, vec![d1]),
+            GEOFENCE_OBJECT,
+            vec![wanted("kept", vec![])],
+        );
+        d.prune = Prune::Delete;
+        let l = holding(
+            live("admin", vec![]),
+            GEOFENCE_OBJECT,
+            vec![
+                held("gone", Some(FLEET), vec![]),
+                held("kept", Some(FLEET), vec![]),
+            ],
+        );
+        let got: Vec<String> = check(&d, &l).iter().map(ToString::to_string).collect();
+        let expected = [
+            "f.yaml:2:3: device D1: its `geofences` lists geofence gone, but it left the file's `geofences:` and this plan deletes it",
+            "f.yaml:2:3: device D1: its `geofences` lists geofence nowhere, which does not exist on the server nor in the file",
+        ];
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        for prefix in expected {
+            assert!(
+                got.iter().any(|m| m.starts_with(prefix)),
+                "missing {prefix:?} in {got:#?}"
+            );
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub enum Phase {
 impl Phase {
     pub fn of(action: &Action) -> Phase {
         match action {
-            Action::Unlink { .. } => Phase::Unlink,
+            Action::Unlink { .. } | Action::UnlinkObject { .. } => Phase::Unlink,
             Action::DisableUser { .. } => Phase::Disable,
             Action::DeleteUser { .. } => Phase::Delete,
             Action::DeleteObject { .. } => Phase::DeleteObject,
@@ -34,7 +34,7 @@ impl Phase {
             Action::CreateObject { .. } => Phase::CreateObject,
             Action::UpdateObject { .. } => Phase::UpdateObject,
             Action::CreateUser { .. } => Phase::Create,
-            Action::Link { .. } => Phase::Link,
+            Action::Link { .. } | Action::LinkObject { .. } => Phase::Link,
         }
     }
 

@@ -203,8 +203,8 @@ impl Plan {
                 Action::UpdateUser { .. } => &mut summary.update,
                 Action::DeleteUser { .. } => &mut summary.delete,
                 Action::DisableUser { .. } => &mut summary.disable,
-                Action::Link { .. } => &mut summary.link,
-                Action::Unlink { .. } => &mut summary.unlink,
+                Action::Link { .. } | Action::LinkObject { .. } => &mut summary.link,
+                Action::Unlink { .. } | Action::UnlinkObject { .. } => &mut summary.unlink,
                 Action::CreateObject { .. } => &mut summary.create_object,
                 Action::UpdateObject { .. } => &mut summary.update_object,
                 Action::DeleteObject { .. } => &mut summary.delete_object,
@@ -447,7 +447,9 @@ pub fn simulate(live: &Live, plan: &Plan) -> Live {
             }
             Action::CreateObject { .. }
             | Action::UpdateObject { .. }
-            | Action::DeleteObject { .. } => {}
+            | Action::DeleteObject { .. }
+            | Action::LinkObject { .. }
+            | Action::UnlinkObject { .. } => {}
         }
     }
     next

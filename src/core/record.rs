@@ -17,9 +17,11 @@
 //! record is therefore only refreshed together with a real change.
 //!
 //! Objects (the file's sections) of a kind with attributes carry a record of the same form in
-//! their attributes: the digest of `{"fields": {...}}` over the fields the entry manages (an
-//! object has no link lists of its own). It is stamped, written and dropped from record-only
-//! updates the same way, so `views::drift` tells pending from drift for objects too. A kind
+//! their attributes: the digest of `{"fields": {...}}` over the fields the entry manages, with
+//! the lists of linked objects the entry gives (`{"fields": ..., "geofences": [...]}`, a list
+//! only where given). It is stamped and written the same way, and dropped from record-only
+//! updates unless the plan changes the object's links (then the record is refreshed with
+//! them), so `views::drift` tells pending from drift for objects too. A kind
 //! without attributes has nowhere to keep one: its differences stay pending.
 //!
 
@@ -28,8 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use crate::core::model::{
-    Action, Desired, DesiredObject, DesiredUser, Field, Live, LiveObject, LiveUser, ObjectSpec,
-    Problem, UserKey, Value,
+    Action, Desired, DesiredObject, DesiredUser, Field, Live, LiveObject, LiveUser, ObjectKind,
+    ObjectSpec, Problem, UserKey, Value,
 };
 use crate::core::model::{Description, Links, linked};
 use crate::core::plan::{self, Plan};
@@ -191,31 +193,43 @@ fn object_fields(object: &DesiredObject) -> impl Iterator<Item = (&Field, &Value
     object.fields.iter().filter(|(field, _)| !is_record(field))
 }
 
-/// The digest of a managed object's fields: `{"fields": {...}}` hashed as a user's digest is
-/// (objects have no link lists of their own).
-fn object_digest<'a>(fields: impl Iterator<Item = (&'a Field, &'a Value)>) -> String {
+/// The digest of a managed object's fields and lists: `{"fields": {...}, "geofences": [...]}`
+/// hashed as a user's digest is, a list only where given (`links` holds only those), so
+/// records written before lists existed keep matching.
+fn object_digest<'a>(
+    spec: &ObjectSpec,
+    fields: impl Iterator<Item = (&'a Field, &'a Value)>,
+    links: &BTreeMap<ObjectKind, BTreeSet<String>>,
+) -> String {
     let fields: BTreeMap<String, serde_json::Value> = fields
         .map(|(field, value)| (field.name(), canonical_value(field, value)))
         .collect();
-    let canonical = serde_json::json!({ "fields": fields });
+    let mut canonical = serde_json::Map::new();
+    canonical.insert("fields".into(), serde_json::json!(fields));
+    for list in spec.lists {
+        if let Some(targets) = links.get(&list.target) {
+            canonical.insert(list.file_key.into(), serde_json::json!(targets));
+        }
+    }
+    let canonical = serde_json::Value::Object(canonical);
     let hash = Sha256::digest(canonical.to_string().as_bytes());
     hex::encode(hash.get(..16).unwrap_or_default())
 }
 
 /// The digest of a desired object's state (record excluded).
-pub fn desired_object_digest(object: &DesiredObject) -> String {
-    object_digest(object_fields(object))
+pub fn desired_object_digest(spec: &ObjectSpec, object: &DesiredObject) -> String {
+    object_digest(spec, object_fields(object), &object.links)
 }
 
 /// The record fleetform writes on an object it applies `object` to: the same form as a
 /// user's, `v1:<digest>:<fields>`, in the object's attributes.
-pub fn object_record_of(object: &DesiredObject) -> Value {
+pub fn object_record_of(spec: &ObjectSpec, object: &DesiredObject) -> Value {
     let names: Vec<String> = object_fields(object)
         .map(|(f, _)| f.name().replace('%', "%25").replace(',', "%2C"))
         .collect();
     Value::Text(format!(
         "{RECORD_VERSION}:{}:{}",
-        desired_object_digest(object),
+        desired_object_digest(spec, object),
         names.join(",")
     ))
 }
@@ -227,10 +241,11 @@ pub fn live_object_record(spec: &'static ObjectSpec, object: &LiveObject) -> Opt
     })
 }
 
-/// Whether the live object, projected onto the fields the record covers, is what it records.
-pub fn live_object_matches_record(object: &LiveObject, record: &Record) -> bool {
+/// Whether the live object, projected onto the fields the record covers, is what it records
+/// (with the lists read, which are those the file gives).
+pub fn live_object_matches_record(spec: &ObjectSpec, object: &LiveObject, record: &Record) -> bool {
     let values = projected(&object.fields, record);
-    object_digest(values.iter().map(|(f, v)| (f, v))) == record.digest
+    object_digest(spec, values.iter().map(|(f, v)| (f, v)), &object.links) == record.digest
 }
 
 /// The desired state with every user's record added as a managed attribute, and every
@@ -246,7 +261,7 @@ pub fn stamp(desired: &Desired) -> Desired {
             .into_iter()
             .flat_map(|objects| objects.values_mut())
         {
-            let record = object_record_of(object);
+            let record = object_record_of(spec, object);
             object.fields.insert(applied_field(), record);
         }
     }
@@ -276,10 +291,21 @@ pub fn plan_recorded(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem
         .filter(|a| !record_only(a) && a.object().is_none())
         .map(|a| plan.key(a.email()))
         .collect();
+    // Objects whose links the plan changes.
+    let relinked: BTreeSet<(ObjectKind, String)> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::LinkObject { .. } | Action::UnlinkObject { .. }))
+        .filter_map(|a| a.object().map(|(kind, key)| (kind, key.to_string())))
+        .collect();
     // An object's record is refreshed only with a real change of the object, which the same
-    // update carries; a user's also with its link actions.
+    // update carries, or with its link actions; a user's also with its link actions.
     plan.retain(|a| {
-        !record_only(a) || (a.object().is_none() && busy.contains(&desired.key(a.email())))
+        !record_only(a)
+            || match a.object() {
+                None => busy.contains(&desired.key(a.email())),
+                Some((kind, key)) => relinked.contains(&(kind, key.to_string())),
+            }
     });
     Ok(plan)
 }

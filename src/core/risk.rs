@@ -123,6 +123,8 @@ pub fn risk(action: &Action) -> Risk {
         Action::DisableUser { .. } | Action::DeleteUser { .. } => Risk::AccountRemoved,
         // Without the kind's spec references are not known: see `object_risk`.
         Action::CreateObject { .. } | Action::UpdateObject { .. } => Risk::None,
+        // What an object has linked to it changes no user's access.
+        Action::LinkObject { .. } | Action::UnlinkObject { .. } => Risk::None,
         Action::DeleteObject { .. } => Risk::ObjectRemoved,
     }
 }

@@ -622,6 +622,7 @@ mod tests {
         use crate::core::model::{DesiredObject, LiveObject};
         let marked = |key: String| {
             let object = LiveObject {
+                links: Default::default(),
                 key: key.clone(),
                 marker: Some(FLEET.into()),
                 fields: Default::default(),
@@ -645,6 +646,7 @@ mod tests {
                     .map(|i| {
                         let key = format!("G{i}");
                         let object = DesiredObject {
+                            links: Default::default(),
                             key: key.clone(),
                             fields: Default::default(),
                             origin: None,

@@ -180,6 +180,7 @@ mod tests {
                 .into_iter()
                 .collect();
             let object = DesiredObject {
+                links: Default::default(),
                 key: key.into(),
                 fields,
                 origin: None,

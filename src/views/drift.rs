@@ -205,7 +205,9 @@ pub fn classify(desired: &Desired, live: &Live, plan: &Plan) -> Report {
             }
             Action::CreateObject { .. }
             | Action::UpdateObject { .. }
-            | Action::DeleteObject { .. } => {}
+            | Action::DeleteObject { .. }
+            | Action::LinkObject { .. }
+            | Action::UnlinkObject { .. } => {}
         }
     }
     report
@@ -217,7 +219,7 @@ fn object_verdict(
     desired: &Desired,
     live: &Live,
     (kind, key): (ObjectKind, &str),
-    field: &Field,
+    field: Option<&Field>,
 ) -> Verdict {
     let (Some(spec), Some(want), Some(have)) = (
         desired.backend.object(kind),
@@ -235,11 +237,11 @@ fn object_verdict(
     let Some(record) = live_object_record(spec, have) else {
         return Verdict::Pending("no record of an earlier apply on this object");
     };
-    if record.digest == desired_object_digest(want) {
+    if record.digest == desired_object_digest(spec, want) {
         Verdict::Drift("changed on the server after fleetform applied this file")
-    } else if live_object_matches_record(have, &record) {
+    } else if live_object_matches_record(spec, have, &record) {
         Verdict::Pending("the file changed since the last apply")
-    } else if !record.fields.contains(field) {
+    } else if field.is_some_and(|f| !record.fields.contains(f)) {
         Verdict::Pending("newly managed by the file")
     } else {
         Verdict::Drift(
@@ -276,11 +278,30 @@ fn object_differences(desired: &Desired, live: &Live, action: &Action) -> Vec<(S
             out.extend(changes.iter().filter(|c| !is_record(&c.field)).map(|c| {
                 (
                     format!("{}: {} -> {}", c.field, c.before, c.after),
-                    object_verdict(desired, live, (*kind, key), &c.field),
+                    object_verdict(desired, live, (*kind, key), Some(&c.field)),
                 )
             }));
             out
         }
+        // A link difference gets the object's verdict (its record covers the lists given).
+        Action::LinkObject {
+            kind,
+            key,
+            target_kind,
+            target,
+        } => vec![(
+            format!("link {target_kind} {target}"),
+            object_verdict(desired, live, (*kind, key), None),
+        )],
+        Action::UnlinkObject {
+            kind,
+            key,
+            target_kind,
+            target,
+        } => vec![(
+            format!("unlink {target_kind} {target}"),
+            object_verdict(desired, live, (*kind, key), None),
+        )],
         _ => Vec::new(),
     }
 }
@@ -540,6 +561,73 @@ mod tests {
         assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
     }
 
+    /// An object's link differences get the object's verdict: its record covers the lists
+    /// the entry gives.
+    #[test]
+    fn object_link_differences_get_the_object_verdict() {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GEOFENCE_OBJECT};
+        use crate::core::model::{DesiredObject, LiveObject};
+        let spec = TRACCAR.object(DEVICE_OBJECT).expect("devices");
+        let entry = |geofences: &[&str]| DesiredObject {
+            links: [(
+                GEOFENCE_OBJECT,
+                geofences.iter().map(|g| g.to_string()).collect(),
+            )]
+            .into(),
+            key: "BT-1".into(),
+            fields: BTreeMap::new(),
+            origin: None,
+        };
+        let file = |geofences: &[&str]| {
+            let mut d = desired(vec![]);
+            d.objects.insert(
+                DEVICE_OBJECT,
+                [("BT-1".to_string(), entry(geofences))].into(),
+            );
+            d
+        };
+        let live_with = |record: Value, geofences: &[&str]| {
+            let mut l = live("admin", vec![]);
+            for g in ["a", "b", "x"] {
+                l.targets
+                    .entry(crate::backend::traccar::rules::GEOFENCE)
+                    .or_default()
+                    .insert(g.to_string());
+            }
+            l.objects.insert(
+                DEVICE_OBJECT,
+                [(
+                    "BT-1".to_string(),
+                    LiveObject {
+                        links: [(
+                            GEOFENCE_OBJECT,
+                            geofences.iter().map(|g| g.to_string()).collect(),
+                        )]
+                        .into(),
+                        key: "BT-1".into(),
+                        marker: Some(FLEET.into()),
+                        fields: [(applied_field(), record)].into(),
+                    },
+                )]
+                .into(),
+            );
+            l
+        };
+        // Applied with [a], then x linked by hand: drift.
+        let applied = object_record_of(spec, &entry(&["a"]));
+        let r = report(&file(&["a"]), &live_with(applied.clone(), &["a", "x"]));
+        assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
+        assert_eq!(r.drift.len(), 1, "{r:?}");
+        assert_eq!(r.drift[0].change, "unlink geofence x");
+        assert_eq!(r.drift[0].object.as_deref(), Some("device BT-1"));
+        // Applied with [a], the server as applied, the file now [a, b]: pending.
+        let r = report(&file(&["a", "b"]), &live_with(applied, &["a"]));
+        assert_eq!(r.exit_code(), EXIT_PENDING, "{r:?}");
+        assert_eq!(r.pending.len(), 1, "{r:?}");
+        assert_eq!(r.pending[0].change, "link geofence b");
+        assert_eq!(r.pending[0].reason, "the file changed since the last apply");
+    }
+
     /// Objects follow their applied record as users do: without one every difference is
     /// pending, said why, and the text names the object; with the record of the file's
     /// current entry a difference is drift; with the record of an older entry, and the object
@@ -548,11 +636,10 @@ mod tests {
     fn object_differences_follow_their_record() {
         use crate::backend::traccar::rules::DEVICE_OBJECT;
         use crate::core::model::{DesiredObject, LiveObject};
-        let name = TRACCAR
-            .object(DEVICE_OBJECT)
-            .and_then(|s| s.field("name"))
-            .expect("name");
+        let spec = TRACCAR.object(DEVICE_OBJECT).expect("devices");
+        let name = spec.field("name").expect("name");
         let entry = |key: &str, fields: Vec<(Field, Value)>| DesiredObject {
+            links: Default::default(),
             key: key.into(),
             fields: fields.into_iter().collect(),
             origin: None,
@@ -579,6 +666,7 @@ mod tests {
                 [(
                     "BT-1".to_string(),
                     LiveObject {
+                        links: Default::default(),
                         key: "BT-1".into(),
                         marker: Some(FLEET.into()),
                         fields,
@@ -616,7 +704,7 @@ mod tests {
         );
 
         // fleetform applied this entry, then someone renamed the device: drift.
-        let r = report(&d, &live_with(Some(object_record_of(&bike))));
+        let r = report(&d, &live_with(Some(object_record_of(spec, &bike))));
         assert_eq!(r.exit_code(), EXIT_DRIFT, "{r:?}");
         assert_eq!(r.drift.len(), 1, "{r:?}");
         assert_eq!(r.drift[0].object.as_deref(), Some("device BT-1"));
@@ -633,7 +721,7 @@ mod tests {
             "BT-1",
             vec![(name.clone(), Value::Text("Renamed by hand".into()))],
         );
-        let r = report(&d, &live_with(Some(object_record_of(&old))));
+        let r = report(&d, &live_with(Some(object_record_of(spec, &old))));
         assert_eq!(r.exit_code(), EXIT_PENDING, "{r:?}");
         assert!(
             r.pending

@@ -501,6 +501,7 @@ mod tests {
             (
                 key.to_string(),
                 LiveObject {
+                    links: Default::default(),
                     key: key.into(),
                     marker: marker.map(str::to_string),
                     fields: fields.into_iter().collect(),

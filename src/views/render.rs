@@ -206,6 +206,16 @@ pub fn text_with(
                         )?;
                     }
                 }
+                Action::LinkObject {
+                    target_kind,
+                    target,
+                    ..
+                } => writeln!(out, "      {} {target_kind} {target}", paint(GREEN, "+"))?,
+                Action::UnlinkObject {
+                    target_kind,
+                    target,
+                    ..
+                } => writeln!(out, "      {} {target_kind} {target}", paint(RED, "-"))?,
                 _ => {}
             }
             for line in &assessed.cascades {
@@ -274,7 +284,9 @@ pub fn text_with(
                 | Action::DeleteUser { .. }
                 | Action::CreateObject { .. }
                 | Action::UpdateObject { .. }
-                | Action::DeleteObject { .. } => {}
+                | Action::DeleteObject { .. }
+                | Action::LinkObject { .. }
+                | Action::UnlinkObject { .. } => {}
             }
         }
     }
@@ -436,7 +448,9 @@ fn header<'a>(
             | Action::Unlink { .. }
             | Action::CreateObject { .. }
             | Action::UpdateObject { .. }
-            | Action::DeleteObject { .. } => {}
+            | Action::DeleteObject { .. }
+            | Action::LinkObject { .. }
+            | Action::UnlinkObject { .. } => {}
         }
     }
     // Only links: the user exists and stays as it is.
@@ -587,6 +601,22 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                     }
                     lines += 1;
                 }
+                Action::LinkObject {
+                    target_kind,
+                    target,
+                    ..
+                } => {
+                    writeln!(out, "- link {target_kind} {}", code(target))?;
+                    lines += 1;
+                }
+                Action::UnlinkObject {
+                    target_kind,
+                    target,
+                    ..
+                } => {
+                    writeln!(out, "- unlink {target_kind} {}", code(target))?;
+                    lines += 1;
+                }
                 _ => {}
             }
         }
@@ -689,7 +719,9 @@ pub fn markdown_with(plan: &Plan, notes: &Notes<'_>, out: &mut dyn Write) -> io:
                 }
                 Action::CreateObject { .. }
                 | Action::UpdateObject { .. }
-                | Action::DeleteObject { .. } => {}
+                | Action::DeleteObject { .. }
+                | Action::LinkObject { .. }
+                | Action::UnlinkObject { .. } => {}
             }
         }
         if lines == 0 {

@@ -142,6 +142,11 @@ pub struct SavedScope {
     /// The object kinds the file manages (its sections), by name, with the keys it lists.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub objects: BTreeMap<String, BTreeSet<String>>,
+    /// The objects whose file entry gives lists of linked objects, by kind, by key, with the
+    /// target kinds of the lists given: `{"device": {"BT-1": ["geofence"]}}`. Absent when no
+    /// entry gives one, so plans saved before keep their bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub object_lists: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl SavedScope {
@@ -184,7 +189,49 @@ impl SavedScope {
                 .iter()
                 .map(|(kind, keys)| (kind.name().to_string(), keys.clone()))
                 .collect(),
+            object_lists: scope
+                .object_lists
+                .iter()
+                .map(|(kind, objects)| {
+                    let objects = objects
+                        .iter()
+                        .map(|(key, kinds)| {
+                            let kinds = kinds.iter().map(|k| k.name().to_string()).collect();
+                            (key.clone(), kinds)
+                        })
+                        .collect();
+                    (kind.name().to_string(), objects)
+                })
+                .collect(),
         }
+    }
+
+    /// The object lists to read, as `backend` names the kinds (names it does not know are
+    /// dropped: the plan's actions cannot name them either).
+    fn object_lists(
+        &self,
+        backend: &'static Description,
+    ) -> BTreeMap<ObjectKind, BTreeMap<String, BTreeSet<ObjectKind>>> {
+        let kind = |name: &str| {
+            backend
+                .objects
+                .iter()
+                .find(|o| o.kind.name() == name)
+                .map(|o| o.kind)
+        };
+        self.object_lists
+            .iter()
+            .filter_map(|(name, objects)| {
+                let objects = objects
+                    .iter()
+                    .map(|(key, kinds)| {
+                        let kinds = kinds.iter().filter_map(|k| kind(k)).collect();
+                        (key.clone(), kinds)
+                    })
+                    .collect();
+                Some((kind(name)?, objects))
+            })
+            .collect()
     }
 
     /// The managed object kinds, as `backend` names them, with the file's keys.
@@ -242,6 +289,7 @@ impl SavedScope {
                                 key: key.clone(),
                                 fields: BTreeMap::new(),
                                 origin: None,
+                                links: BTreeMap::new(),
                             };
                             (key, object)
                         })
@@ -267,6 +315,7 @@ impl SavedScope {
             links_of: None,
             unmanaged: self.unmanaged(backend),
             objects: self.objects(backend),
+            object_lists: self.object_lists(backend),
         }
     }
 
@@ -369,11 +418,20 @@ fn object_fingerprint(object: &LiveObject) -> String {
         .iter()
         .map(|(f, v)| (f.name(), sorted_json(&typed(v))))
         .collect();
-    let canonical = serde_json::json!({
+    let mut canonical = serde_json::json!({
         "key": object.key,
         "marker": object.marker,
         "fields": fields,
     });
+    // The lists read (only for the entries that give them): absent otherwise, so objects
+    // without lists keep the digest plans saved before lists have.
+    if !object.links.is_empty()
+        && let Some(map) = canonical.as_object_mut()
+    {
+        let links: BTreeMap<&str, &BTreeSet<String>> =
+            object.links.iter().map(|(k, v)| (k.name(), v)).collect();
+        map.insert("links".into(), serde_json::json!(links));
+    }
     sha256_hex(canonical.to_string().as_bytes())
 }
 
@@ -757,6 +815,63 @@ mod tests {
     /// saved before them (no key) reads back as before, and their links join a user's
     /// fingerprint under the kind's name.
     #[test]
+    fn object_lists_are_saved_only_where_given() {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GEOFENCE_OBJECT, NOTIFICATION_OBJECT};
+        let entry = |key: &str, lists: Vec<ObjectKind>| DesiredObject {
+            key: key.into(),
+            fields: BTreeMap::new(),
+            origin: None,
+            links: lists.into_iter().map(|k| (k, BTreeSet::new())).collect(),
+        };
+        let mut d = desired(vec![want("a@x.at")]);
+        let plain = Scope::of(&d);
+        d.objects.insert(
+            DEVICE_OBJECT,
+            [
+                (
+                    "BT-1".to_string(),
+                    entry("BT-1", vec![GEOFENCE_OBJECT, NOTIFICATION_OBJECT]),
+                ),
+                ("BT-2".to_string(), entry("BT-2", vec![])),
+            ]
+            .into(),
+        );
+        let scope = Scope::of(&d);
+        let saved = SavedScope::of(&scope);
+        let json = serde_json::to_value(&saved).expect("serializes");
+        assert_eq!(
+            json["object_lists"],
+            serde_json::json!({"device": {"BT-1": ["geofence", "notification"]}})
+        );
+        assert_eq!(saved.to_scope(TRACCAR), scope);
+        // No entry gives a list: the key is absent, so plans keep their bytes.
+        d.objects.insert(
+            DEVICE_OBJECT,
+            [("BT-2".to_string(), entry("BT-2", vec![]))].into(),
+        );
+        let json = serde_json::to_value(SavedScope::of(&Scope::of(&d))).expect("serializes");
+        assert!(json.get("object_lists").is_none(), "{json}");
+        let json = serde_json::to_value(SavedScope::of(&plain)).expect("serializes");
+        assert!(json.get("object_lists").is_none(), "{json}");
+
+        // An object's fingerprint covers the lists read, and only then.
+        let mut o = LiveObject {
+            key: "BT-1".into(),
+            marker: None,
+            fields: BTreeMap::new(),
+            links: BTreeMap::new(),
+        };
+        let canonical = r#"{"key":"BT-1","marker":null,"fields":{}}"#;
+        assert_eq!(object_fingerprint(&o), sha256_hex(canonical.as_bytes()));
+        o.links.insert(GEOFENCE_OBJECT, BTreeSet::new());
+        let empty = object_fingerprint(&o);
+        assert_ne!(empty, sha256_hex(canonical.as_bytes()));
+        o.links
+            .insert(GEOFENCE_OBJECT, ["depot".to_string()].into());
+        assert_ne!(object_fingerprint(&o), empty, "a link changed");
+    }
+
+    #[test]
     fn later_given_only_lists_are_saved_per_kind() {
         use crate::backend::traccar::rules::{DRIVER, NOTIFICATION};
         let mut a = want("a@x.at");
@@ -842,6 +957,7 @@ mod tests {
             [(
                 "North".to_string(),
                 DesiredObject {
+                    links: Default::default(),
                     key: "North".into(),
                     fields: BTreeMap::new(),
                     origin: None,
@@ -854,6 +970,7 @@ mod tests {
             [(
                 "BT-1".to_string(),
                 DesiredObject {
+                    links: Default::default(),
                     key: "BT-1".into(),
                     fields: [(field(DEVICE_OBJECT, "group"), Value::Text("North".into()))].into(),
                     origin: None,
@@ -867,6 +984,7 @@ mod tests {
             [(
                 "BT-1".to_string(),
                 LiveObject {
+                    links: Default::default(),
                     key: "BT-1".into(),
                     marker: None,
                     fields: [(field(DEVICE_OBJECT, "name"), Value::Text("x".into()))].into(),
@@ -909,6 +1027,7 @@ mod tests {
             BTreeMap::from([(
                 "North".to_string(),
                 LiveObject {
+                    links: Default::default(),
                     key: "North".into(),
                     marker: None,
                     fields: BTreeMap::new(),

@@ -135,7 +135,9 @@ impl TelematicsBackend {
             )),
             Action::CreateObject { kind, .. }
             | Action::UpdateObject { kind, .. }
-            | Action::DeleteObject { kind, .. } => Err(Failure::Refused(format!(
+            | Action::DeleteObject { kind, .. }
+            | Action::LinkObject { kind, .. }
+            | Action::UnlinkObject { kind, .. } => Err(Failure::Refused(format!(
                 "the telematics service has no {kind} objects"
             ))),
         };

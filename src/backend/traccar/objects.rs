@@ -172,6 +172,29 @@ pub(super) const WIRES: [Wire; 9] = [
     ),
 ];
 
+/// The query and permission key naming an owner of object links (`deviceId`, `groupId`).
+pub(super) fn owner_key(kind: ObjectKind) -> Result<&'static str, Failure> {
+    match kind {
+        DEVICE_OBJECT => Ok("deviceId"),
+        GROUP_OBJECT => Ok("groupId"),
+        other => Err(Failure::Refused(format!(
+            "internal error: a {other} has no linked objects"
+        ))),
+    }
+}
+
+/// The permission key of a kind linked to a device or group (`geofenceId`, ...; a computed
+/// attribute's is `attributeId`).
+fn permission_key(kind: ObjectKind) -> Result<&'static str, Failure> {
+    match kind {
+        COMPUTED_OBJECT => Ok("attributeId"),
+        other => wire_of(other)?
+            .link
+            .map(|(_, key)| key)
+            .ok_or_else(|| Failure::Refused(format!("internal error: {other}s are not linked"))),
+    }
+}
+
 /// The kind users are linked to by `link`, with its wire format.
 pub(super) fn wire_linked_by(link: LinkKind) -> Option<&'static Wire> {
     WIRES
@@ -290,6 +313,7 @@ pub(super) fn live_object(
         key,
         marker: wire::marker(json),
         fields,
+        links: Default::default(),
     })
 }
 
@@ -407,7 +431,98 @@ impl TraccarBackend {
                     .map_err(|e| e.to_string())?;
                 Ok(Applied::Done)
             }
+            Action::LinkObject {
+                kind,
+                key,
+                target_kind,
+                target,
+            } => self.link_object(*kind, key, *target_kind, target).await,
+            Action::UnlinkObject {
+                kind,
+                key,
+                target_kind,
+                target,
+            } => {
+                let (body, _) = self.object_permission(*kind, key, *target_kind, target)?;
+                // DELETE is retried by the client; a missing link answers 204.
+                self.api
+                    .write(Method::DELETE, "/api/permissions", Some(&body))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Applied::Done)
+            }
             _ => Err("internal error: not an object action".into()),
+        }
+    }
+
+    /// The permission linking `target` to the object `key` (owner key first, as Traccar
+    /// requires: `{"deviceId": 1, "geofenceId": 2}`), and the owner's query key and id.
+    fn object_permission(
+        &self,
+        kind: ObjectKind,
+        key: &str,
+        target_kind: ObjectKind,
+        target: &str,
+    ) -> Result<(Json, (&'static str, Id)), Failure> {
+        let owner_key = owner_key(kind)?;
+        let property = permission_key(target_kind)?;
+        let owner = self.object_id(kind, key)?;
+        let target = self.object_id(target_kind, target)?;
+        let mut body = Map::new();
+        body.insert(owner_key.into(), json!(owner.0));
+        body.insert(property.into(), json!(target.0));
+        Ok((Json::Object(body), (owner_key, owner)))
+    }
+
+    /// Links `target` to the object `key`. Traccar stores a duplicate row for a link POSTed
+    /// twice, so a POST whose answer was lost is resolved by reading the owner's list of the
+    /// target kind (`GET <path>?deviceId=N`), never by POSTing again blindly.
+    async fn link_object(
+        &self,
+        kind: ObjectKind,
+        key: &str,
+        target_kind: ObjectKind,
+        target: &str,
+    ) -> Outcome {
+        let (body, (owner_key, owner)) = self.object_permission(kind, key, target_kind, target)?;
+        let wire = wire_of(target_kind)?;
+        let max = self.options.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self
+                .api
+                .write(Method::POST, "/api/permissions", Some(&body))
+                .await
+            {
+                Ok(()) => return Ok(Applied::Done),
+                Err(e) if e.is_retryable() => e,
+                Err(e) => return Err(e.to_string().into()),
+            };
+            let query = [(owner_key, owner.0.to_string())];
+            match self.list(wire.path, &query).await {
+                Ok(list)
+                    if list
+                        .iter()
+                        .any(|o| o.get(wire.key).and_then(Json::as_str) == Some(target)) =>
+                {
+                    return Ok(Applied::Done);
+                }
+                Ok(_) if attempt < max => {
+                    tokio::time::sleep(self.options.retry.delay(attempt, None)).await;
+                }
+                Ok(_) => {
+                    return Err(Failure::Refused(format!(
+                        "{error} (not linked after {attempt} attempts)"
+                    )));
+                }
+                Err(read) => {
+                    return Err(Failure::Refused(format!(
+                        "{error}; whether {target_kind} {target} was linked to {kind} {key} is \
+                         unknown ({read}); the next run finds out"
+                    )));
+                }
+            }
         }
     }
 

@@ -84,7 +84,8 @@ struct Simple {
     /// `unmanaged:`): those users' links are read.
     links: bool,
     /// The list is read at all: the above, or a managed kind refers to objects of this one
-    /// (their names are needed).
+    /// (their names are needed), or a device or group of the file lists objects of this kind
+    /// linked to it (their ids are needed).
     read: bool,
 }
 
@@ -96,7 +97,14 @@ impl Simple {
                 .any(|r| r.target != wire.kind && scope.objects.contains_key(&r.target))
         });
         let managed = scope.objects.contains_key(&wire.kind);
-        let whole = managed || refers;
+        // A kind a device or group lists is read whole too, so the plan can tell which of
+        // the listed objects exist (computed attributes have no user links to tell it).
+        let listed = scope
+            .object_lists
+            .values()
+            .flat_map(BTreeMap::values)
+            .any(|kinds| kinds.contains(&wire.kind));
+        let whole = managed || refers || listed;
         // Users' lists of a given-only kind are managed only for the users that give them.
         let links = wire.link.is_some_and(|(link, _)| {
             !scope.unmanaged.contains(&link)
@@ -116,7 +124,7 @@ impl Simple {
             managed,
             whole,
             links,
-            read: whole || links || referenced,
+            read: whole || links || referenced || listed,
         }
     }
 }
@@ -928,6 +936,48 @@ impl TraccarBackend {
             }
             if let Some(u) = scope_ids.get(&user).and_then(|k| live_users.get_mut(k)) {
                 u.links.insert(link, keys);
+            }
+        }
+        // The objects linked to the devices and groups whose entries give lists: one
+        // `GET <path>?deviceId=N` (or `groupId`) per object and listed kind, which lists its
+        // direct links. An object not on the server has none yet.
+        let mut list_reads: Vec<(ObjectKind, String, Id, ObjectKind)> = Vec::new();
+        {
+            let ids = self.ids();
+            for (kind, of_kind) in &scope.object_lists {
+                for (key, kinds) in of_kind {
+                    let Some(id) = ids.objects.get(kind).and_then(|ids| ids.get(key)) else {
+                        continue;
+                    };
+                    list_reads.extend(kinds.iter().map(|t| (*kind, key.clone(), *id, *t)));
+                }
+            }
+        }
+        let object_lists: Vec<(ObjectKind, String, ObjectKind, BTreeSet<String>)> =
+            stream::iter(list_reads)
+                .map(|(kind, key, id, target)| async move {
+                    let owner = objects::owner_key(kind).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let wire = objects::WIRES
+                        .iter()
+                        .find(|w| w.kind == target)
+                        .context("internal error: no such wire format")?;
+                    let list = self
+                        .list(wire.path, &[(owner, id.0.to_string())])
+                        .await
+                        .with_context(|| format!("GET {}?{owner}={}", wire.path, id.0))?;
+                    let keys = list
+                        .iter()
+                        .filter_map(|o| o.get(wire.key).and_then(Json::as_str))
+                        .map(str::to_string)
+                        .collect();
+                    anyhow::Ok((kind, key, target, keys))
+                })
+                .buffer_unordered(self.concurrency)
+                .try_collect()
+                .await?;
+        for (kind, key, target, keys) in object_lists {
+            if let Some(object) = objects.get_mut(&kind).and_then(|o| o.get_mut(&key)) {
+                object.links.insert(target, keys);
             }
         }
         let mut targets = Links::from([

@@ -69,8 +69,8 @@ use crate::core::model::{
     Action, Desired, Field, LinkKind, Live, Problem, Prune, UserKey, Value, linked,
 };
 use crate::core::model::{
-    Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, ObjectKind, ObjectSpec,
-    OnDelete, RefSpec, RiskClass, Rules, TextCheck,
+    Capabilities, Description, FieldSpec, FieldType, KeySpec, LinkSpec, ObjectKind, ObjectList,
+    ObjectSpec, OnDelete, RefSpec, RiskClass, Rules, TextCheck,
 };
 use std::collections::BTreeSet;
 
@@ -674,6 +674,7 @@ const fn simple_kind(
         key,
         fields,
         refs,
+        lists: &[],
         attributes: true,
         deletable: true,
         link: Some(link),
@@ -684,6 +685,47 @@ const fn simple_kind(
         files: &[],
     }
 }
+
+/// The objects a device or a group may have linked to it (`/api/permissions` pairs with
+/// `deviceId`/`groupId` first, observed-objects.md §10): not calendars (no such table).
+static OWNER_LISTS: [ObjectList; 6] = [
+    ObjectList {
+        file_key: "geofences",
+        target: GEOFENCE_OBJECT,
+        doc: "Geofences linked to it, by name. Given (even `[]`), the complete list of its \
+              direct links; left out, its geofence links are not managed.",
+    },
+    ObjectList {
+        file_key: "notifications",
+        target: NOTIFICATION_OBJECT,
+        doc: "Notifications linked to it, by description. Given (even `[]`), the complete list \
+              of its direct links; left out, not managed.",
+    },
+    ObjectList {
+        file_key: "drivers",
+        target: DRIVER_OBJECT,
+        doc: "Drivers linked to it, by name. Given (even `[]`), the complete list of its direct \
+              links; left out, not managed.",
+    },
+    ObjectList {
+        file_key: "commands",
+        target: COMMAND_OBJECT,
+        doc: "Saved commands linked to it, by description. Given (even `[]`), the complete list \
+              of its direct links; left out, not managed.",
+    },
+    ObjectList {
+        file_key: "maintenance",
+        target: MAINTENANCE_OBJECT,
+        doc: "Maintenance reminders linked to it, by name. Given (even `[]`), the complete list \
+              of its direct links; left out, not managed.",
+    },
+    ObjectList {
+        file_key: "computedAttributes",
+        target: COMPUTED_OBJECT,
+        doc: "Computed attributes linked to it, by description. Given (even `[]`), the complete \
+              list of its direct links; left out, not managed.",
+    },
+];
 
 static OBJECTS: [ObjectSpec; 9] = [
     ObjectSpec {
@@ -696,6 +738,7 @@ static OBJECTS: [ObjectSpec; 9] = [
             target: GROUP_OBJECT,
             on_delete: OnDelete::Clear,
         }],
+        lists: &OWNER_LISTS,
         attributes: true,
         deletable: true,
         link: Some(GROUP),
@@ -719,6 +762,7 @@ stay, without that group). Left out, groups are not managed.",
             target: GROUP_OBJECT,
             on_delete: OnDelete::Clear,
         }],
+        lists: &OWNER_LISTS,
         attributes: true,
         deletable: false,
         link: Some(DEVICE),
@@ -738,6 +782,7 @@ the section is left as it is. Left out, devices are not managed.",
         key: "name",
         fields: &GEOFENCE_FIELDS,
         refs: &[],
+        lists: &[],
         attributes: true,
         deletable: true,
         link: Some(GEOFENCE),
@@ -849,6 +894,7 @@ managed.",
         key: "description",
         fields: &COMPUTED_FIELDS,
         refs: &[],
+        lists: &[],
         // No attributes map on the server: no marker (see the header).
         attributes: false,
         deletable: false,
@@ -1581,6 +1627,7 @@ mod tests {
             objects.insert(
                 key.to_string(),
                 crate::core::model::DesiredObject {
+                    links: Default::default(),
                     key: key.to_string(),
                     fields: Default::default(),
                     origin: Some(format!("f.yaml:{}:3", key.len())),
@@ -1595,6 +1642,7 @@ mod tests {
             objects.insert(
                 key.to_string(),
                 crate::core::model::DesiredObject {
+                    links: Default::default(),
                     key: key.to_string(),
                     fields: Default::default(),
                     origin: None,
@@ -1609,6 +1657,7 @@ mod tests {
         l.objects.entry(DEVICE_OBJECT).or_default().insert(
             "D1".into(),
             crate::core::model::LiveObject {
+                links: Default::default(),
                 key: "D1".into(),
                 marker: None,
                 fields: Default::default(),
@@ -1716,6 +1765,7 @@ mod tests {
             d.objects.entry(kind).or_default().insert(
                 "x".into(),
                 crate::core::model::DesiredObject {
+                    links: Default::default(),
                     key: "x".into(),
                     fields: [(field, Value::Text("custom".into()))].into(),
                     origin: Some("f.yaml:9:3".into()),
@@ -1776,6 +1826,7 @@ mod tests {
                     l.objects.entry(COMMAND_OBJECT).or_default().insert(
                         COMMANDS[i].into(),
                         LiveObject {
+                            links: Default::default(),
                             key: COMMANDS[i].into(),
                             marker: marker.map(str::to_string),
                             fields: [(field(COMMAND_OBJECT, "type"), Value::Text("custom".into()))]
@@ -1797,6 +1848,7 @@ mod tests {
                     l.objects.entry(NOTIFICATION_OBJECT).or_default().insert(
                         NOTIFICATIONS[i].into(),
                         LiveObject {
+                            links: Default::default(),
                             key: NOTIFICATIONS[i].into(),
                             marker: marker.map(str::to_string),
                             fields: [
@@ -1820,6 +1872,7 @@ mod tests {
 
         fn object(key: &str, fields: Vec<(Field, Value)>) -> DesiredObject {
             DesiredObject {
+                links: Default::default(),
                 key: key.into(),
                 fields: fields.into_iter().collect(),
                 origin: None,

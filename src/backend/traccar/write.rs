@@ -180,7 +180,9 @@ impl TraccarBackend {
             }
             Action::CreateObject { .. }
             | Action::UpdateObject { .. }
-            | Action::DeleteObject { .. } => self.apply_object(context, action).await,
+            | Action::DeleteObject { .. }
+            | Action::LinkObject { .. }
+            | Action::UnlinkObject { .. } => self.apply_object(context, action).await,
         }
     }
 

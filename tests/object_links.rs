@@ -1,0 +1,480 @@
+//! The objects linked to devices and groups (`devices: {BT-1: {geofences: [...]}}`) against
+//! the sandbox, which stores a re-POSTed link as a duplicate row as Traccar does: links made
+//! and removed by `/api/permissions`, a list left out left alone, no duplicate rows, a saved
+//! plan with object links, and empty re-plans, on 6.14 and 6.9.
+
+use std::path::Path;
+
+use fleetform::core::model::Action;
+use serde_json::{Value as Json, json};
+use traccar_sandbox::{ObjectType, TraccarVersion};
+
+use crate::e2e::{Env, env_version};
+
+const HEAD: &str = "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nprune: delete\n";
+
+/// The objects every file of these tests manages.
+const OBJECTS: &str = r#"geofences:
+  depot-vienna: { area: "CIRCLE (48.2 16.3, 200)" }
+  depot-linz: { area: "CIRCLE (48.3 14.3, 200)" }
+notifications:
+  theft-alarm: { type: alarm, alarms: [sos], notificators: [web] }
+  online: { type: deviceOnline, notificators: [web] }
+"#;
+
+fn file(rest: &str) -> String {
+    format!("{HEAD}{OBJECTS}{rest}users: []\n")
+}
+
+async fn id_of(env: &Env, path: &str, key: &str, value: &str) -> i64 {
+    env.admin(reqwest::Method::GET, &format!("/api/{path}?all=true"), None)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|o| o[key] == value)
+        .and_then(|o| o["id"].as_i64())
+        .unwrap_or_else(|| panic!("no {path} {value}"))
+}
+
+/// The ids of the objects of `property` linked to the `owner` object `id`, as the sandbox
+/// stores them; asserts that no pair is stored twice.
+fn linked(env: &Env, owner: ObjectType, id: i64, property: ObjectType) -> Vec<i64> {
+    env.sandbox.seed(|store| {
+        let rows = store
+            .links(owner, property)
+            .map(|t| t.rows())
+            .unwrap_or_default();
+        let mut distinct = rows.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(rows.len(), distinct.len(), "duplicate link rows: {rows:?}");
+        let mut out: Vec<i64> = rows
+            .into_iter()
+            .filter(|(o, _)| *o == id)
+            .map(|(_, p)| p)
+            .collect();
+        out.sort();
+        out
+    })
+}
+
+fn lines(plan: &fleetform::core::plan::Plan) -> Vec<String> {
+    let mut lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+    lines.sort();
+    lines
+}
+
+/// The plan's object links and unlinks, sorted; asserts that its other actions are only
+/// updates refreshing the applied record of the objects whose links change.
+fn object_links(plan: &fleetform::core::plan::Plan) -> Vec<String> {
+    for action in &plan.actions {
+        match action {
+            Action::LinkObject { .. } | Action::UnlinkObject { .. } => {}
+            Action::UpdateObject {
+                kind, key, changes, ..
+            } => {
+                assert!(
+                    changes
+                        .iter()
+                        .all(|c| c.field.name() == "attributes.fleetformApplied"),
+                    "{action:?}"
+                );
+                assert!(
+                    plan.actions.iter().any(|a| matches!(
+                        a,
+                        Action::LinkObject { kind: k, key: o, .. }
+                            | Action::UnlinkObject { kind: k, key: o, .. }
+                            if k == kind && o == key
+                    )),
+                    "a record refreshed without a link change: {action:?}"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let mut lines: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::LinkObject { .. } | Action::UnlinkObject { .. }))
+        .map(ToString::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+async fn replan_is_empty(env: &Env, yaml: &str) {
+    let again = env.plan(yaml).await;
+    assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+}
+
+/// Ids of the test's objects, by name.
+struct Ids {
+    bike: i64,
+    new_bike: i64,
+    north: i64,
+    vienna: i64,
+    linz: i64,
+    theft: i64,
+    online: i64,
+}
+
+async fn ids(env: &Env) -> Ids {
+    Ids {
+        bike: id_of(env, "devices", "uniqueId", "BT-000101").await,
+        new_bike: id_of(env, "devices", "uniqueId", "BT-000300").await,
+        north: id_of(env, "groups", "name", "Vienna-North").await,
+        vienna: id_of(env, "geofences", "name", "depot-vienna").await,
+        linz: id_of(env, "geofences", "name", "depot-linz").await,
+        theft: id_of(env, "notifications", "description", "theft-alarm").await,
+        online: id_of(env, "notifications", "description", "online").await,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_and_groups_link_unlink_and_leave_alone_their_objects() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        links_round(env_version(version).await, false).await;
+    }
+    // Run as the billing account itself (a manager): the per-owner lists and the links work
+    // on what it sees.
+    links_round(env_version(TraccarVersion::V6_14).await, true).await;
+}
+
+fn applied(report: fleetform::apply::Report) {
+    assert!(report.is_success(), "apply failed: {:?}", report.failed);
+}
+
+async fn replan_is_empty_as(
+    env: &Env,
+    who: &fleetform::backend::traccar::api::Credentials,
+    yaml: &str,
+) {
+    let again = env.plan_as(who, yaml).await.expect("plan");
+    assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+}
+
+async fn links_round(env: Env, manager: bool) {
+    let who = if manager { &env.manager } else { &env.admin };
+    // New objects linked to an existing device, a new device and a new group: the links run
+    // after the creates.
+    let yaml = file(
+        r#"groups:
+  Vienna: {}
+  Vienna-North: { parent: Vienna, geofences: [depot-vienna], notifications: [online] }
+devices:
+  BT-000101: { name: Bike 101, geofences: [depot-vienna, depot-linz], notifications: [theft-alarm] }
+  BT-000300: { name: Bike 300, group: Vienna-North, geofences: [] }
+"#,
+    );
+    let plan = env.plan_as(who, &yaml).await.expect("plan");
+    let got = lines(&plan);
+    for want in [
+        "link geofence depot-vienna to device BT-000101",
+        "link geofence depot-linz to device BT-000101",
+        "link notification theft-alarm to device BT-000101",
+        "link geofence depot-vienna to group Vienna-North",
+        "link notification online to group Vienna-North",
+    ] {
+        assert!(got.contains(&want.to_string()), "{want}: {got:#?}");
+    }
+    assert!(
+        !got.iter().any(|l| l.contains("to device BT-000300")),
+        "`[]` on a new device links nothing: {got:#?}"
+    );
+    let link_count = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::LinkObject { .. }))
+        .count();
+    assert_eq!(link_count, 5, "{got:#?}");
+    assert!(plan.summary().link >= 5, "counted under link");
+    applied(env.apply_as(who, &yaml).await);
+    let i = ids(&env).await;
+    assert_eq!(
+        linked(&env, ObjectType::Device, i.bike, ObjectType::Geofence),
+        sorted(vec![i.vienna, i.linz])
+    );
+    assert_eq!(
+        linked(&env, ObjectType::Device, i.bike, ObjectType::Notification),
+        vec![i.theft]
+    );
+    assert_eq!(
+        linked(&env, ObjectType::Group, i.north, ObjectType::Geofence),
+        vec![i.vienna]
+    );
+    assert_eq!(
+        linked(&env, ObjectType::Group, i.north, ObjectType::Notification),
+        vec![i.online]
+    );
+    assert!(linked(&env, ObjectType::Device, i.new_bike, ObjectType::Geofence).is_empty());
+    replan_is_empty_as(&env, who, &yaml).await;
+
+    // Linked by hand: an extra geofence of the new device (its list is `[]`: removed), an
+    // extra notification of the group (its list is given: removed), an extra notification of
+    // BT-000101 (its list is given: removed).
+    for (owner, id, property, target) in [
+        ("deviceId", i.new_bike, "geofenceId", i.linz),
+        ("groupId", i.north, "notificationId", i.theft),
+        ("deviceId", i.bike, "notificationId", i.online),
+    ] {
+        env.admin(
+            reqwest::Method::POST,
+            "/api/permissions",
+            Some(json!({ owner: id, property: target })),
+        )
+        .await;
+    }
+    let plan = env.plan_as(who, &yaml).await.expect("plan");
+    assert_eq!(
+        object_links(&plan),
+        vec![
+            "unlink geofence depot-linz from device BT-000300".to_string(),
+            "unlink notification online from device BT-000101".to_string(),
+            "unlink notification theft-alarm from group Vienna-North".to_string(),
+        ]
+    );
+    applied(env.apply_as(who, &yaml).await);
+    replan_is_empty_as(&env, who, &yaml).await;
+    assert!(linked(&env, ObjectType::Device, i.new_bike, ObjectType::Geofence).is_empty());
+    assert_eq!(
+        linked(&env, ObjectType::Group, i.north, ObjectType::Notification),
+        vec![i.online]
+    );
+
+    // Lists left out are left alone; a list changed moves the links; `[]` removes them all.
+    let yaml = file(
+        r#"groups:
+  Vienna: {}
+  Vienna-North: { parent: Vienna, geofences: [] }
+devices:
+  BT-000101: { name: Bike 101, geofences: [depot-linz] }
+  BT-000300: { name: Bike 300, group: Vienna-North }
+"#,
+    );
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(json!({"deviceId": i.new_bike, "geofenceId": i.vienna})),
+    )
+    .await;
+    let plan = env.plan_as(who, &yaml).await.expect("plan");
+    assert_eq!(
+        object_links(&plan),
+        vec![
+            "unlink geofence depot-vienna from device BT-000101".to_string(),
+            "unlink geofence depot-vienna from group Vienna-North".to_string(),
+        ],
+        "notifications of both and BT-000300's geofences are not managed now"
+    );
+    applied(env.apply_as(who, &yaml).await);
+    replan_is_empty_as(&env, who, &yaml).await;
+    assert_eq!(
+        linked(&env, ObjectType::Device, i.bike, ObjectType::Geofence),
+        vec![i.linz]
+    );
+    assert_eq!(
+        linked(&env, ObjectType::Device, i.bike, ObjectType::Notification),
+        vec![i.theft],
+        "left alone"
+    );
+    assert!(linked(&env, ObjectType::Group, i.north, ObjectType::Geofence).is_empty());
+    assert_eq!(
+        linked(&env, ObjectType::Group, i.north, ObjectType::Notification),
+        vec![i.online],
+        "left alone"
+    );
+    assert_eq!(
+        linked(&env, ObjectType::Device, i.new_bike, ObjectType::Geofence),
+        vec![i.vienna],
+        "left alone"
+    );
+}
+
+fn sorted(mut ids: Vec<i64>) -> Vec<i64> {
+    ids.sort();
+    ids
+}
+
+/// A target that is neither in the file nor on the server, or that the plan deletes, is a
+/// plan-time problem naming the object and the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_objects_must_exist_and_stay() {
+    let env = env_version(TraccarVersion::V6_14).await;
+    let missing = file("devices:\n  BT-000101: { geofences: [nowhere] }\n");
+    let problems = env
+        .plan_as(&env.admin, &missing)
+        .await
+        .expect_err("refused");
+    let text = format!("{problems:#}");
+    assert!(
+        text.contains("device BT-000101") && text.contains("geofence nowhere"),
+        "{text}"
+    );
+
+    // Created by this fleet, then dropped from `geofences:` while a device still lists it.
+    env.apply(&file("devices:\n  BT-000101: {}\n")).await;
+    let dropped = format!(
+        "{HEAD}geofences:\n  depot-linz: {{ area: \"CIRCLE (48.3 14.3, 200)\" }}\nusers: []\ndevices:\n  BT-000101: {{ geofences: [depot-vienna] }}\n"
+    );
+    let problems = env
+        .plan_as(&env.admin, &dropped)
+        .await
+        .expect_err("refused");
+    let text = format!("{problems:#}");
+    assert!(
+        text.contains("depot-vienna") && text.contains("deletes it"),
+        "{text}"
+    );
+}
+
+fn fleetform_bin(env: &Env, args: &[&str], paths: &[&Path]) -> crate::e2e::Run {
+    crate::e2e::run(
+        crate::e2e::bin()
+            .args(args)
+            .args(paths)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    )
+}
+
+/// A saved plan with object links and unlinks applies as reviewed (its actions decode
+/// exactly), is refused when a listed link changed since, and a re-plan is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plans_carry_object_links() {
+    let env = env_version(TraccarVersion::V6_14).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file_path = dir.path().join("fleet.yaml");
+    let saved = dir.path().join("plan.json");
+    env.apply(&file("")).await;
+    let bike = id_of(&env, "devices", "uniqueId", "BT-000101").await;
+    let vienna = id_of(&env, "geofences", "name", "depot-vienna").await;
+    let linz = id_of(&env, "geofences", "name", "depot-linz").await;
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(json!({"deviceId": bike, "geofenceId": linz})),
+    )
+    .await;
+    let yaml = file("devices:\n  BT-000101: { geofences: [depot-vienna] }\n");
+    std::fs::write(&file_path, &yaml).expect("write");
+    let args = ["plan", "--out"];
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let json: Json =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("read")).expect("JSON");
+    assert_eq!(
+        json["scope"]["object_lists"],
+        json!({"device": {"BT-000101": ["geofence"]}}),
+        "{json}"
+    );
+
+    // Unlinked by hand since the plan: the plan is stale, nothing is applied.
+    env.admin(
+        reqwest::Method::DELETE,
+        "/api/permissions",
+        Some(json!({"deviceId": bike, "geofenceId": linz})),
+    )
+    .await;
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    assert!(
+        linked(&env, ObjectType::Device, bike, ObjectType::Geofence).is_empty(),
+        "nothing applied"
+    );
+
+    env.admin(
+        reqwest::Method::POST,
+        "/api/permissions",
+        Some(json!({"deviceId": bike, "geofenceId": linz})),
+    )
+    .await;
+    let plan = fleetform_bin(&env, &args, &[&saved, Path::new("-f"), &file_path]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let show = fleetform_bin(&env, &["show"], &[&saved]);
+    assert!(
+        show.stdout.contains("geofence depot-vienna"),
+        "{}",
+        show.stdout
+    );
+    let apply = fleetform_bin(&env, &["apply", "--auto-approve", "--plan"], &[&saved]);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert_eq!(
+        linked(&env, ObjectType::Device, bike, ObjectType::Geofence),
+        vec![vienna]
+    );
+    replan_is_empty(&env, &yaml).await;
+}
+
+/// A hook that injects `fault` into the first request of `route` only.
+fn first(route: &'static str, fault: traccar_sandbox::Fault) -> traccar_sandbox::FaultHook {
+    let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::sync::Arc::new(move |info| {
+        (info.route == route && !fired.swap(true, std::sync::atomic::Ordering::SeqCst))
+            .then(|| fault.clone())
+    })
+}
+
+/// A link whose answer was lost (applied, or not: dropped) is resolved by reading the
+/// device's list: applied, it is not POSTed again (a second POST would store a duplicate
+/// row); not applied, it is sent again. Either way one row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_whose_answer_was_lost_is_read_back_not_sent_twice() {
+    use fleetform::backend::traccar::api::RetryPolicy;
+    use fleetform::backend::traccar::{Options, TraccarBackend};
+    use std::time::Duration;
+    use traccar_sandbox::Fault;
+    for (fault, posts) in [(Fault::AnswerLost, 1), (Fault::Drop, 2)] {
+        let env = env_version(TraccarVersion::V6_14).await;
+        env.apply(&file("")).await;
+        let options = Options {
+            timeout: Duration::from_millis(400),
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(40),
+                max_retry_after: Duration::from_millis(20),
+            },
+            ..Options::default()
+        };
+        let backend = TraccarBackend::connect(&env.url, &env.admin, options)
+            .await
+            .expect("connect");
+        let yaml = file("devices:\n  BT-000101: { geofences: [depot-vienna] }\n");
+        let plan = fleetform::make_plan(&backend, &crate::e2e::fleet(&yaml).desired)
+            .await
+            .expect("plan");
+        env.sandbox
+            .set_fault_hook(Some(first("POST /api/permissions", fault.clone())));
+        let from = env.sandbox.requests().len();
+        let report = fleetform::apply::apply(&backend, &plan, &mut Vec::new()).await;
+        env.sandbox.set_fault_hook(None);
+        assert!(report.is_success(), "{fault:?}: {:?}", report.failed);
+        let routes: Vec<String> = env
+            .sandbox
+            .requests()
+            .into_iter()
+            .skip(from)
+            .map(|r| r.route)
+            .collect();
+        let post_count = routes
+            .iter()
+            .filter(|r| *r == "POST /api/permissions")
+            .count();
+        assert_eq!(post_count, posts, "{fault:?}: {routes:?}");
+        assert!(
+            routes.iter().any(|r| r == "GET /api/geofences"),
+            "{fault:?}: read back: {routes:?}"
+        );
+        let bike = id_of(&env, "devices", "uniqueId", "BT-000101").await;
+        let vienna = id_of(&env, "geofences", "name", "depot-vienna").await;
+        assert_eq!(
+            linked(&env, ObjectType::Device, bike, ObjectType::Geofence),
+            vec![vienna],
+            "{fault:?}"
+        );
+        replan_is_empty(&env, &yaml).await;
+    }
+}
