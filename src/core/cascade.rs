@@ -2,7 +2,7 @@
 //! can show it as lines of their own under the delete instead of leaving it implied: the
 //! objects whose reference to it the server clears (a deleted group leaves its devices and
 //! child groups without one), the objects it deletes with it (`OnDelete::Delete`), and the
-//! links to it it drops (every user linked to the object loses that link).
+//! links to it it drops (every user, device or group linked to the object loses that link).
 //!
 //! Only what the live state shows is listed, and only what the plan does not already do or
 //! undo: an object the plan deletes anyway, a reference the plan moves elsewhere in the same
@@ -95,6 +95,21 @@ fn lines(
                         ));
                     }
                 }
+            }
+        }
+    }
+    // Objects linked to it (a device's geofences) lose that link, unless the plan unlinks it
+    // itself or deletes the object. Only lists the fetch read are known.
+    for (owner_kind, objects) in &live.objects {
+        for (owner, object) in objects {
+            let linked_here = object.links.get(&kind).is_some_and(|t| t.contains(key));
+            let handled = deleted.contains(&(*owner_kind, owner.as_str()))
+                || actions.iter().any(|a| {
+                    matches!(a, Action::UnlinkObject { kind: k, key: o, target_kind, target }
+                        if k == owner_kind && o == owner && *target_kind == kind && target == key)
+                });
+            if linked_here && !handled {
+                out.push(format!("{owner_kind} {owner}: loses its link to it"));
             }
         }
     }
@@ -233,6 +248,17 @@ mod tests {
                 key: "depot".into(),
             },
         ];
+        // A device whose geofence list was read, linked to the geofence the plan deletes.
+        if let Some(bt1) = l
+            .objects
+            .get_mut(&DEVICE_OBJECT)
+            .and_then(|d| d.get_mut("BT-1"))
+        {
+            bt1.links.insert(
+                crate::backend::traccar::rules::GEOFENCE_OBJECT,
+                ["depot".to_string()].into(),
+            );
+        }
         let got = of(&d, &l, &actions);
         assert_eq!(
             got[0],
@@ -244,6 +270,12 @@ mod tests {
         );
         assert!(got[1].is_empty(), "{got:?}");
         assert!(got[2].is_empty() && got[3].is_empty());
-        assert_eq!(got[4], ["ann@x.at: loses its link to it"]);
+        assert_eq!(
+            got[4],
+            [
+                "device BT-1: loses its link to it",
+                "ann@x.at: loses its link to it"
+            ]
+        );
     }
 }
