@@ -195,6 +195,9 @@ struct Entry {
     text: Option<String>,
     /// A geofence's radius.
     radius: u32,
+    /// Groups and devices: the geofences linked to it (indices into `GEOFENCES`, filtered to
+    /// the file's geofences); `None`: the list is not given.
+    zones: Option<Vec<usize>>,
 }
 
 /// A rider's device, group and geofence picks (indices; `None`: no `geofences:` list).
@@ -229,12 +232,14 @@ fn entry(max: usize, refs: usize) -> impl Strategy<Value = Entry> {
         prop_oneof![Just(None), Just(Some(usize::MAX)), (0..refs).prop_map(Some)],
         prop_oneof![Just(None), "[a-z]{1,6}".prop_map(Some)],
         50u32..500,
+        proptest::option::weighted(0.5, proptest::collection::vec(0usize..3, 0..3)),
     )
-        .prop_map(|(index, reference, text, radius)| Entry {
+        .prop_map(|(index, reference, text, radius, zones)| Entry {
             index,
             reference,
             text,
             radius,
+            zones,
         })
 }
 
@@ -312,6 +317,38 @@ impl Case {
         LATER.iter().zip(&self.later).filter(move |(kind, _)| {
             !(kind.section == "notifications" && version == TraccarVersion::V5_12)
         })
+    }
+
+    /// A group's or device's `geofences:` list, when the entry gives one: only geofences the
+    /// file lists (the others may be deleted, or be invisible to the billing account).
+    fn zones(&self, e: &Entry) -> Option<String> {
+        let zones = e.zones.as_ref()?;
+        let file = self.file_geofences()?;
+        let listed: BTreeSet<&str> = zones
+            .iter()
+            .filter(|z| file.contains_key(*z))
+            .map(|&z| GEOFENCES[z])
+            .collect();
+        Some(format!(
+            "geofences: [{}]",
+            listed.into_iter().collect::<Vec<_>>().join(", ")
+        ))
+    }
+
+    /// The groups above group `i` before the apply (Vienna and Graz have none).
+    fn live_ancestors(&self, i: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at = i;
+        while at >= 2 {
+            let (owner, parent) = self.live_groups[at - 2];
+            let exists = |g: usize| g < 2 || self.live_groups[g - 2].0 != Owner::Absent;
+            if owner == Owner::Absent || parent >= at || !exists(parent) {
+                break;
+            }
+            out.push(parent);
+            at = parent;
+        }
+        out
     }
 
     /// The owner of group `i` before the apply (the seeded ones are unmarked).
@@ -410,6 +447,7 @@ impl Case {
                 if let Some(t) = &e.text {
                     fields.push(format!("attributes: {{ depot: {t} }}"));
                 }
+                fields.extend(self.zones(e));
                 out.push_str(&format!("  {}: {{ {} }}\n", GROUPS[*i], fields.join(", ")));
             }
         }
@@ -427,6 +465,7 @@ impl Case {
                 if let Some(t) = &e.text {
                     fields.push(format!("name: Bike {t}"));
                 }
+                fields.extend(self.zones(e));
                 out.push_str(&format!("  {}: {{ {} }}\n", DEVICES[*i], fields.join(", ")));
             }
         }
@@ -483,9 +522,22 @@ impl Case {
                 "    devices: [{}]\n",
                 devices.into_iter().collect::<Vec<_>>().join(", ")
             ));
-            let links: BTreeSet<&str> = links
+            let picked: BTreeSet<usize> = links
                 .iter()
-                .filter(|&&g| self.group_stays(g, groups.as_ref()))
+                .copied()
+                .filter(|&g| self.group_stays(g, groups.as_ref()))
+                .collect();
+            // Not a group the file moves while the rider also lists one of its ancestors: the
+            // one case that takes two applies (README, "nested groups").
+            let links: BTreeSet<&str> = picked
+                .iter()
+                .filter(|&&g| {
+                    let moved = groups
+                        .as_ref()
+                        .and_then(|f| f.get(&g))
+                        .is_some_and(|e| e.reference.is_some());
+                    !(moved && self.live_ancestors(g).iter().any(|a| picked.contains(a)))
+                })
                 .map(|&g| GROUPS[g])
                 .collect();
             out.push_str(&format!(
@@ -689,6 +741,28 @@ async fn build_live(admin: &Caller, manager: &Caller, case: &Case) {
                     "description": "hand-made", "attributes": attributes(*owner)})),
             )
             .await;
+    }
+    // Links made by hand: the seeded device BT-000101 and group Vienna to every geofence the
+    // case holds (a file listing theirs keeps, adds or removes them).
+    let zone_ids = manager.ids("/api/geofences", "name").await;
+    let device = manager.ids("/api/devices", "uniqueId").await[DEVICES[0]];
+    for (i, owner) in case.live_geofences.iter().enumerate() {
+        if *owner == Owner::Absent {
+            continue;
+        }
+        let Some(zone) = zone_ids.get(GEOFENCES[i]) else {
+            continue;
+        };
+        for owner in [
+            json!({"deviceId": device}),
+            json!({"groupId": group_ids["Vienna"]}),
+        ] {
+            let mut body = owner;
+            body["geofenceId"] = json!(zone);
+            manager
+                .call(Method::POST, "/api/permissions", Some(body))
+                .await;
+        }
     }
 }
 

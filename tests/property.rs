@@ -101,6 +101,15 @@ fn objects_after(
                     )));
                 }
             }
+            for (target_kind, targets) in &want.links {
+                let got = have.links.get(target_kind);
+                if got != Some(targets) {
+                    return Err(fail(format!(
+                        "{} {key}: {target_kind} links {got:?}, the file says {targets:?}\n{text}",
+                        spec.kind
+                    )));
+                }
+            }
             if have.marker.as_deref() != Some(desired.fleet.as_str()) {
                 return Err(fail(format!(
                     "{} {key} does not carry fleet {}'s marker: {:?}\n{text}",

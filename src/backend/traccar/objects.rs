@@ -499,7 +499,7 @@ impl TraccarBackend {
                 Err(e) if e.is_retryable() => e,
                 Err(e) => return Err(e.to_string().into()),
             };
-            let query = [(owner_key, owner.0.to_string())];
+            let query = self.owner_query(owner_key, owner);
             match self.list(wire.path, &query).await {
                 Ok(list)
                     if list
@@ -623,6 +623,24 @@ impl TraccarBackend {
             Json::Object(m) if m.get(wire.key).and_then(Json::as_str) == Some(key) => Some(m),
             _ => None,
         }))
+    }
+}
+
+impl TraccarBackend {
+    /// The query of one owner's direct links of a kind, `?deviceId=N` (or `groupId`): with
+    /// `all=true` as administrator, since Traccar otherwise also requires the objects to be
+    /// linked to the caller (`ExtendedObjectResource`; a manager sees its own objects either
+    /// way).
+    pub(super) fn owner_query(
+        &self,
+        owner_key: &'static str,
+        owner: Id,
+    ) -> Vec<(&'static str, String)> {
+        let mut query = vec![(owner_key, owner.0.to_string())];
+        if self.role == super::rules::Role::Admin {
+            query.push(("all", "true".to_string()));
+        }
+        query
     }
 }
 

@@ -940,7 +940,9 @@ impl TraccarBackend {
         }
         // The objects linked to the devices and groups whose entries give lists: one
         // `GET <path>?deviceId=N` (or `groupId`) per object and listed kind, which lists its
-        // direct links. An object not on the server has none yet.
+        // direct links (with `all=true` as administrator: without it Traccar lists only the
+        // objects also linked to the caller, so a geofence the billing account made and linked
+        // would not show; observed on real 6.9.1). An object not on the server has none yet.
         let mut list_reads: Vec<(ObjectKind, String, Id, ObjectKind)> = Vec::new();
         {
             let ids = self.ids();
@@ -962,7 +964,7 @@ impl TraccarBackend {
                         .find(|w| w.kind == target)
                         .context("internal error: no such wire format")?;
                     let list = self
-                        .list(wire.path, &[(owner, id.0.to_string())])
+                        .list(wire.path, &self.owner_query(owner, id))
                         .await
                         .with_context(|| format!("GET {}?{owner}={}", wire.path, id.0))?;
                     let keys = list
