@@ -478,3 +478,54 @@ async fn a_link_whose_answer_was_lost_is_read_back_not_sent_twice() {
         replan_is_empty(&env, &yaml).await;
     }
 }
+
+/// As administrator, an object's list is read whole: a geofence the billing account made and
+/// linked to its device (so not linked to the administrator) counts as linked, and the plan
+/// neither links it again (a duplicate row) nor shows a change. Without `all=true` Traccar
+/// lists only objects also linked to the caller (seen on real 6.9.1).
+#[tokio::test]
+async fn links_the_billing_account_made_are_read_as_administrator() {
+    let env = crate::e2e::env().await;
+    let manager = |method: reqwest::Method, path: &str, body: Json| {
+        let request = reqwest::Client::new()
+            .request(method, format!("{}{path}", env.url))
+            .basic_auth(
+                fleetform::cmd::demo::DEMO_MANAGER,
+                Some(crate::e2e::password(&env.manager)),
+            )
+            .json(&body);
+        async move {
+            let response = request.send().await.expect("request");
+            assert!(response.status().is_success(), "{}", response.status());
+            response.json::<Json>().await.unwrap_or(Json::Null)
+        }
+    };
+    let zone = manager(
+        reqwest::Method::POST,
+        "/api/geofences",
+        json!({"name": "yard", "area": "CIRCLE (48 16, 100)"}),
+    )
+    .await;
+    let device = id_of(&env, "devices", "uniqueId", "BT-000101").await;
+    manager(
+        reqwest::Method::POST,
+        "/api/permissions",
+        json!({"deviceId": device, "geofenceId": zone["id"]}),
+    )
+    .await;
+    let yaml = format!("{HEAD}devices:\n  BT-000101: {{ geofences: [yard] }}\nusers: []\n");
+    let plan = env.plan(&yaml).await;
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::LinkObject { .. } | Action::UnlinkObject { .. })),
+        "{:?}",
+        plan.actions
+    );
+    env.apply(&yaml).await;
+    assert_eq!(
+        linked(&env, ObjectType::Device, device, ObjectType::Geofence),
+        [zone["id"].as_i64().expect("id")]
+    );
+}
