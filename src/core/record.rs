@@ -126,14 +126,15 @@ pub fn desired_digest(backend: &Description, user: &DesiredUser) -> String {
 
 /// The record fleetform writes on a user it applies `user` to.
 pub fn record_of(backend: &Description, user: &DesiredUser) -> Value {
-    let names: Vec<String> = managed_fields(user)
+    record_text(&desired_digest(backend, user), managed_fields(user))
+}
+
+/// `v1:<digest>:<fields>`, the field names escaped (`%` and `,`) and comma-joined.
+fn record_text<'a>(digest: &str, fields: impl Iterator<Item = (&'a Field, &'a Value)>) -> Value {
+    let names: Vec<String> = fields
         .map(|(f, _)| f.name().replace('%', "%25").replace(',', "%2C"))
         .collect();
-    let names = names.join(",");
-    Value::Text(format!(
-        "{RECORD_VERSION}:{}:{names}",
-        desired_digest(backend, user)
-    ))
+    Value::Text(format!("{RECORD_VERSION}:{digest}:{}", names.join(",")))
 }
 
 /// A record read back from a live user.
@@ -224,14 +225,7 @@ pub fn desired_object_digest(spec: &ObjectSpec, object: &DesiredObject) -> Strin
 /// The record fleetform writes on an object it applies `object` to: the same form as a
 /// user's, `v1:<digest>:<fields>`, in the object's attributes.
 pub fn object_record_of(spec: &ObjectSpec, object: &DesiredObject) -> Value {
-    let names: Vec<String> = object_fields(object)
-        .map(|(f, _)| f.name().replace('%', "%25").replace(',', "%2C"))
-        .collect();
-    Value::Text(format!(
-        "{RECORD_VERSION}:{}:{}",
-        desired_object_digest(spec, object),
-        names.join(",")
-    ))
+    record_text(&desired_object_digest(spec, object), object_fields(object))
 }
 
 /// The record a live object of `spec`'s kind carries, if it has a readable one.
