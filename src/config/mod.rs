@@ -13,6 +13,7 @@
 
 mod decode;
 mod env;
+mod fields;
 mod file;
 mod objects;
 mod validate;

@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::decode::{decode_value, suggest, unknown_key};
-use super::validate::{Context, Raw, field_value, managed_fields, raw_value};
+use super::fields::{Context, Raw, field_value, managed_fields, raw_value};
 use super::yaml::{Kind, Node, Pos};
 use crate::core::model::{
     Description, DesiredObject, Field, ObjectKind, ObjectSpec, Objects, Value,
