@@ -131,6 +131,40 @@ impl Env {
         serde_json::from_str(&text).unwrap_or(Json::Null)
     }
 
+    /// Every object of `/api/<path>`, as the administrator lists them (`all=true`).
+    pub async fn all(&self, path: &str) -> Vec<Json> {
+        self.admin(reqwest::Method::GET, &format!("/api/{path}?all=true"), None)
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The object of `/api/<path>` whose `key` is `value`, as the administrator lists them.
+    pub async fn find(&self, path: &str, key: &str, value: &str) -> Option<Json> {
+        self.all(path).await.into_iter().find(|o| o[key] == value)
+    }
+
+    /// The (owner, property) link rows the sandbox stores between two kinds; asserts that no
+    /// pair is stored twice (Traccar stores a re-POSTed link as a duplicate row).
+    pub fn link_rows(
+        &self,
+        owner: traccar_sandbox::ObjectType,
+        property: traccar_sandbox::ObjectType,
+    ) -> Vec<(i64, i64)> {
+        self.sandbox.seed(|store| {
+            let rows = store
+                .links(owner, property)
+                .map(|t| t.rows())
+                .unwrap_or_default();
+            let mut distinct = rows.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(rows.len(), distinct.len(), "duplicate link rows: {rows:?}");
+            rows
+        })
+    }
+
     pub async fn user(&self, email: &str) -> Option<Json> {
         let users = self.admin(reqwest::Method::GET, "/api/users", None).await;
         users

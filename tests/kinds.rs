@@ -19,13 +19,7 @@ fn file(rest: &str) -> String {
 
 /// The object of `/api/<path>` whose `key` is `value`, as the administrator lists them.
 async fn find(env: &Env, path: &str, key: &str, value: &str) -> Option<Json> {
-    env.admin(reqwest::Method::GET, &format!("/api/{path}?all=true"), None)
-        .await
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|o| o[key] == value)
+    env.find(path, key, value).await
 }
 
 fn id(object: &Option<Json>) -> i64 {
@@ -34,17 +28,8 @@ fn id(object: &Option<Json>) -> i64 {
 
 /// Whether the user→object link exists; asserts no pair is stored twice.
 fn linked(env: &Env, user: i64, property: ObjectType, object: i64) -> bool {
-    env.sandbox.seed(|store| {
-        let rows = store
-            .links(ObjectType::User, property)
-            .map(|t| t.rows())
-            .unwrap_or_default();
-        let mut distinct = rows.clone();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(rows.len(), distinct.len(), "duplicate link rows: {rows:?}");
-        rows.contains(&(user, object))
-    })
+    env.link_rows(ObjectType::User, property)
+        .contains(&(user, object))
 }
 
 fn lines(plan: &fleetform::core::plan::Plan) -> Vec<String> {

@@ -27,13 +27,8 @@ fn file(rest: &str) -> String {
 }
 
 async fn id_of(env: &Env, path: &str, key: &str, value: &str) -> i64 {
-    env.admin(reqwest::Method::GET, &format!("/api/{path}?all=true"), None)
+    env.find(path, key, value)
         .await
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|o| o[key] == value)
         .and_then(|o| o["id"].as_i64())
         .unwrap_or_else(|| panic!("no {path} {value}"))
 }
@@ -41,23 +36,14 @@ async fn id_of(env: &Env, path: &str, key: &str, value: &str) -> i64 {
 /// The ids of the objects of `property` linked to the `owner` object `id`, as the sandbox
 /// stores them; asserts that no pair is stored twice.
 fn linked(env: &Env, owner: ObjectType, id: i64, property: ObjectType) -> Vec<i64> {
-    env.sandbox.seed(|store| {
-        let rows = store
-            .links(owner, property)
-            .map(|t| t.rows())
-            .unwrap_or_default();
-        let mut distinct = rows.clone();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(rows.len(), distinct.len(), "duplicate link rows: {rows:?}");
-        let mut out: Vec<i64> = rows
-            .into_iter()
-            .filter(|(o, _)| *o == id)
-            .map(|(_, p)| p)
-            .collect();
-        out.sort();
-        out
-    })
+    let mut out: Vec<i64> = env
+        .link_rows(owner, property)
+        .into_iter()
+        .filter(|(o, _)| *o == id)
+        .map(|(_, p)| p)
+        .collect();
+    out.sort();
+    out
 }
 
 fn lines(plan: &fleetform::core::plan::Plan) -> Vec<String> {

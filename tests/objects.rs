@@ -23,11 +23,7 @@ fn file(rest: &str) -> String {
 
 /// Every object of a kind as the administrator lists them (`all=true`).
 async fn all(env: &Env, kind: &str) -> Vec<Json> {
-    env.admin(reqwest::Method::GET, &format!("/api/{kind}?all=true"), None)
-        .await
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    env.all(kind).await
 }
 
 async fn device(env: &Env, unique_id: &str) -> Option<Json> {
@@ -52,17 +48,8 @@ async fn group_id(env: &Env, name: &str) -> i64 {
 
 /// Whether a user→object link row exists; asserts that no pair is stored twice.
 fn linked(env: &Env, user: i64, property: ObjectType, id: i64) -> bool {
-    env.sandbox.seed(|store| {
-        let rows = store
-            .links(ObjectType::User, property)
-            .map(|t| t.rows())
-            .unwrap_or_default();
-        let mut distinct = rows.clone();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(rows.len(), distinct.len(), "duplicate link rows: {rows:?}");
-        rows.contains(&(user, id))
-    })
+    env.link_rows(ObjectType::User, property)
+        .contains(&(user, id))
 }
 
 /// An object's attributes without fleetform's applied record, which must be there
