@@ -8,6 +8,7 @@ use serde_json::json;
 use traccar_sandbox::TraccarVersion;
 
 use fleetform::cmd::demo::DEMO_MANAGER;
+use fleetform::core::model::Action;
 
 use crate::e2e::{BASE, Env, bin, env, env_version, password, run};
 
@@ -253,6 +254,118 @@ async fn observation_7_nested_groups_never_outlive_the_file() {
         env.apply(&graz).await;
         assert_eq!(visible(&env, uid).await, ["Graz"], "{version:?}");
         let again = env.plan(&graz).await;
+        assert!(again.actions.is_empty(), "{version:?}: {:?}", again.actions);
+    }
+}
+
+/// A user linked to a group sees its child through it, directly linked or not. When the file
+/// moves the child out from under the group and lists both for the user, the child must be
+/// linked in the same run: the read infers links with the tree the plan leaves, not today's.
+#[tokio::test]
+async fn a_child_moved_out_from_under_a_listed_parent_stays_visible() {
+    for version in [TraccarVersion::V6_9, TraccarVersion::V6_14] {
+        let env = nested(version).await;
+        env.apply(&riders(0..1, "    groups: [Vienna]\n")).await;
+        let uid = env.user_id("rider0@acme.example").await;
+        assert_eq!(
+            visible(&env, uid).await,
+            ["Vienna", "Vienna-North"],
+            "{version:?}"
+        );
+        let moved = riders(0..1, MOVED);
+        env.apply(&moved).await;
+        assert_eq!(
+            env.find("groups", "name", "Vienna-North")
+                .await
+                .expect("kept")["groupId"],
+            0,
+            "{version:?}"
+        );
+        assert_eq!(
+            visible(&env, uid).await,
+            ["Vienna", "Vienna-North"],
+            "{version:?}"
+        );
+        let again = env.plan(&moved).await;
+        assert!(again.actions.is_empty(), "{version:?}: {:?}", again.actions);
+    }
+}
+
+/// The rider's groups and the move of `a_child_moved_out_from_under_a_listed_parent...`.
+const MOVED: &str =
+    "    groups: [Vienna, Vienna-North]\ngroups:\n  Vienna-North: { parent: null }\n";
+
+/// A sandbox of `version` with group Vienna-North under the seeded Vienna.
+async fn nested(version: TraccarVersion) -> Env {
+    let env = env_version(version).await;
+    let vienna = env.find("groups", "name", "Vienna").await.expect("Vienna")["id"].clone();
+    env.admin(
+        Method::POST,
+        "/api/groups",
+        Some(json!({"name": "Vienna-North", "groupId": vienna})),
+    )
+    .await;
+    env
+}
+
+/// The billing account sees Vienna-North only through Vienna: moving it to the top level
+/// would take it (and its devices) out of the account, which Traccar accepts. As the manager,
+/// which cannot link itself, the plan is refused with nothing written; as an administrator
+/// with `manager:`, the plan links the group to the manager directly.
+#[tokio::test]
+async fn a_group_the_billing_account_would_lose_is_kept_in_it() {
+    for version in [TraccarVersion::V6_9, TraccarVersion::V6_14] {
+        let env = nested(version).await;
+        let text = plan_error(&env, true, &riders(0..1, MOVED)).await;
+        assert!(
+            text.contains(
+                "group Vienna-North: the plan moves group Vienna-North (parent Vienna -> none), \
+                 which takes Vienna-North and its devices out of what fleet@acme.example sees"
+            ),
+            "{version:?}: {text}"
+        );
+        assert!(text.contains("fleet.yaml:"), "located: {text}");
+        assert_eq!(
+            env.find("groups", "name", "Vienna-North")
+                .await
+                .expect("kept")["groupId"],
+            env.find("groups", "name", "Vienna").await.expect("Vienna")["id"],
+        );
+        // As administrator for the billing account: linked to it in the same run.
+        let with_manager = riders(0..1, MOVED).replace(
+            "fleet: acme-bikes\n",
+            "fleet: acme-bikes\nmanager: fleet@acme.example\n",
+        );
+        let plan = env.plan(&with_manager).await;
+        assert!(
+            plan.actions.iter().any(|a| matches!(
+                a,
+                Action::Link { email, kind, target }
+                    if email == DEMO_MANAGER && kind.name() == "group" && target == "Vienna-North"
+            )),
+            "{version:?}: {:?}",
+            plan.actions
+        );
+        let report = env.apply(&with_manager).await;
+        assert!(report.failed.is_empty(), "{version:?}: {:?}", report.failed);
+        let manager = env.user_id(DEMO_MANAGER).await;
+        assert!(
+            visible(&env, manager)
+                .await
+                .contains(&"Vienna-North".to_string())
+        );
+        assert!(
+            env.plan(&with_manager).await.actions.is_empty(),
+            "{version:?}"
+        );
+        // Under another of the account's groups the manager may move it itself.
+        let back = riders(
+            0..1,
+            &MOVED.replace("parent: null }", "parent: Graz }\n  Graz: {}"),
+        );
+        let report = env.apply_as(&env.manager, &back).await;
+        assert!(report.failed.is_empty(), "{version:?}: {:?}", report.failed);
+        let again = env.plan_as(&env.manager, &back).await.expect("plans");
         assert!(again.actions.is_empty(), "{version:?}: {:?}", again.actions);
     }
 }

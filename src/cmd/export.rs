@@ -75,6 +75,7 @@ pub async fn run_with<B: Backend>(
         unmanaged: Default::default(),
         objects: kinds.clone(),
         object_lists: Default::default(),
+        tree: Default::default(),
     };
     // The listing names the fleet: a backend that proves ownership by fleet (telematics) can
     // only tell this fleet's users with it. It reads the links of this fleet's marked users,

@@ -479,6 +479,11 @@ pub struct Scope {
     /// The objects whose lists of linked objects the file gives, by kind, by key, with the
     /// target kinds of the lists it gives: the fetch reads those lists into `LiveObject::links`.
     pub object_lists: BTreeMap<ObjectKind, BTreeMap<String, BTreeSet<ObjectKind>>>,
+    /// For kinds that nest (a reference to their own kind, Traccar's groups' `parent`), the
+    /// parent each file entry gives, by kind, by key (`None`: top level); entries that leave the
+    /// reference out are absent. Servers whose link reads depend on the tree (Traccar's group
+    /// links, seen through parents) need the tree the plan leaves behind, not only today's.
+    pub tree: BTreeMap<ObjectKind, BTreeMap<String, Option<String>>>,
 }
 
 impl Scope {
@@ -512,7 +517,36 @@ impl Scope {
                 })
                 .filter(|(_, lists)| !lists.is_empty())
                 .collect(),
+            tree: Scope::tree_of(desired),
         }
+    }
+
+    /// `Scope::tree` of a file: each nesting reference its entries give.
+    fn tree_of(desired: &Desired) -> BTreeMap<ObjectKind, BTreeMap<String, Option<String>>> {
+        let mut tree: BTreeMap<ObjectKind, BTreeMap<String, Option<String>>> = BTreeMap::new();
+        for spec in desired.backend.objects {
+            let Some(objects) = desired.objects.get(&spec.kind) else {
+                continue;
+            };
+            for nesting in spec.refs.iter().filter(|r| r.target == spec.kind) {
+                let Some(field) = spec.field(nesting.field) else {
+                    continue;
+                };
+                for (key, object) in objects {
+                    let Some(value) = object.fields.get(&field) else {
+                        continue;
+                    };
+                    let parent = match value {
+                        Value::Text(parent) => Some(parent.clone()),
+                        _ => None,
+                    };
+                    tree.entry(spec.kind)
+                        .or_default()
+                        .insert(key.clone(), parent);
+                }
+            }
+        }
+        tree
     }
 
     /// Whether a live user is in scope: one of the file's users or this fleet's marked users.
@@ -1382,6 +1416,13 @@ pub trait Rules: Send + Sync {
 
     /// Whether the acting account becomes a manager of the users it creates (simulation).
     fn creator_manages(&self, live: &Live) -> bool;
+
+    /// Links to the owner (`owner`) that `actions` make necessary: objects the plan's other
+    /// changes would take out of the owner's sight (Traccar: a group moved out from under the
+    /// manager's groups). The engine adds them to the plan.
+    fn owner_keeps(&self, _desired: &Desired, _live: &Live, _actions: &[Action]) -> Vec<Action> {
+        Vec::new()
+    }
 }
 
 /// Everything a backend tells the engine about itself.

@@ -19,7 +19,9 @@
 //! - The billing account. As administrator with `manager:` (`Rules::owner`), every object of a
 //!   kind users link to (`ObjectSpec::link`) that the manager does not see yet is linked to it
 //!   (`Action::Link` for the manager), so the fleet stays in the billing account; a run as the
-//!   manager needs no link (the server links the creator).
+//!   manager needs no link (the server links the creator). The backend adds the links its
+//!   rules know the plan's other changes need (`Rules::owner_keeps`: Traccar's group moved out
+//!   from under the manager's groups).
 //! - Names several objects share (`Live::ambiguous`) are never created or updated: the file
 //!   cannot say which one it means, so `check` reports them.
 //! - Order inside a phase (`waves`): a create or update that needs (`Action::needs`) an object
@@ -85,6 +87,8 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Action> {
             }
         }
     }
+    let keeps = desired.backend.rules.owner_keeps(desired, live, &actions);
+    actions.extend(keeps);
     actions
 }
 

@@ -147,6 +147,12 @@ pub struct SavedScope {
     /// entry gives one, so plans saved before keep their bytes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub object_lists: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+    /// `Scope::tree`: the parent each entry of a nesting kind gives, by kind, by key (`null`:
+    /// top level), `{"group": {"Vienna-North": "Vienna"}}`; apply infers group links with the
+    /// tree the plan leaves. Absent when no entry gives one, so plans saved before keep their
+    /// bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tree: BTreeMap<String, BTreeMap<String, Option<String>>>,
 }
 
 impl SavedScope {
@@ -202,6 +208,11 @@ impl SavedScope {
                         .collect();
                     (kind.name().to_string(), objects)
                 })
+                .collect(),
+            tree: scope
+                .tree
+                .iter()
+                .map(|(kind, parents)| (kind.name().to_string(), parents.clone()))
                 .collect(),
         }
     }
@@ -316,6 +327,14 @@ impl SavedScope {
             unmanaged: self.unmanaged(backend),
             objects: self.objects(backend),
             object_lists: self.object_lists(backend),
+            tree: self
+                .tree
+                .iter()
+                .filter_map(|(name, parents)| {
+                    let spec = backend.objects.iter().find(|o| o.kind.name() == name)?;
+                    Some((spec.kind, parents.clone()))
+                })
+                .collect(),
         }
     }
 
@@ -814,6 +833,64 @@ mod tests {
     /// `desired_lists`, `[]` included, next to `desired_geofences` (whose key stays); a plan
     /// saved before them (no key) reads back as before, and their links join a user's
     /// fingerprint under the kind's name.
+    #[test]
+    fn group_parents_are_saved_only_where_given() {
+        use crate::backend::traccar::rules::{DEVICE_OBJECT, GROUP_OBJECT};
+        let entry = |key: &str, fields: Vec<(&str, Value)>| DesiredObject {
+            key: key.into(),
+            fields: fields
+                .into_iter()
+                .map(|(f, v)| {
+                    let kind = if f == "parent" {
+                        GROUP_OBJECT
+                    } else {
+                        DEVICE_OBJECT
+                    };
+                    let spec = TRACCAR.object(kind).expect("kind");
+                    (spec.field(f).expect("field"), v)
+                })
+                .collect(),
+            origin: None,
+            links: BTreeMap::new(),
+        };
+        let mut d = desired(vec![want("a@x.at")]);
+        d.objects.insert(
+            GROUP_OBJECT,
+            [
+                (
+                    "North".to_string(),
+                    entry("North", vec![("parent", Value::Text("Vienna".into()))]),
+                ),
+                (
+                    "Top".to_string(),
+                    entry("Top", vec![("parent", Value::Null)]),
+                ),
+                ("Plain".to_string(), entry("Plain", vec![])),
+            ]
+            .into(),
+        );
+        d.objects.insert(
+            DEVICE_OBJECT,
+            [(
+                "BT-1".to_string(),
+                entry("BT-1", vec![("group", Value::Text("North".into()))]),
+            )]
+            .into(),
+        );
+        let scope = Scope::of(&d);
+        let saved = SavedScope::of(&scope);
+        let json = serde_json::to_value(&saved).expect("serializes");
+        // Only a kind's references to its own kind: a device's group is not a tree.
+        assert_eq!(
+            json["tree"],
+            serde_json::json!({"group": {"North": "Vienna", "Top": null}})
+        );
+        assert_eq!(saved.to_scope(TRACCAR), scope);
+        d.objects.remove(&GROUP_OBJECT);
+        let json = serde_json::to_value(SavedScope::of(&Scope::of(&d))).expect("serializes");
+        assert!(json.get("tree").is_none(), "{json}");
+    }
+
     #[test]
     fn object_lists_are_saved_only_where_given() {
         use crate::backend::traccar::rules::{DEVICE_OBJECT, GEOFENCE_OBJECT, NOTIFICATION_OBJECT};

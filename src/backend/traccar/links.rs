@@ -1,4 +1,5 @@
-//! Inference of a user's direct group links on servers that cannot list them.
+//! Inference of a user's direct group links on servers that cannot list them, and the
+//! groups a plan's moves would take out of the billing account's sight (`owner_keeps`).
 //!
 //! Traccar up to 6.14.5 has no exact read of user→group links: `GET /api/groups?userId=X`
 //! returns the linked groups *plus* their children and grandchildren, and the only listing
@@ -8,12 +9,13 @@
 //! - a group in R whose parent and grandparent are not in R can only be visible through its own
 //!   link: it is a *known* direct link;
 //! - a nested group in R that the file lists counts as linked when one of its two nearest
-//!   ancestors is in R and listed in the file too (the user keeps seeing it either way);
-//! - a nested group in R that the file lists, whose visible ancestors are all going away, is
-//!   *uncertain*: it is reported as unlinked so the plan links it, and the backend links it with
+//!   ancestors is in R and listed in the file too, and stays one of its two nearest ancestors
+//!   in the tree the plan leaves (the file's `parent:`s): the user keeps seeing it either way;
+//! - a nested group in R that the file lists, whose visible ancestors are all going away (or
+//!   stop being its ancestors because the file moves it or them), is *uncertain*: it is reported as unlinked so the plan links it, and the backend links it with
 //!   DELETE then POST so that no duplicate row is created if it was linked after all;
-//! - a nested group in R that the file does not list, with a visible ancestor the file lists,
-//!   is left alone: the user sees it through that ancestor whether or not it is also linked
+//! - a nested group in R that the file does not list, with a visible ancestor the file lists
+//!   and keeps above it, is left alone: the user sees it through that ancestor whether or not it is also linked
 //!   directly, and no read can tell the two apart;
 //! - a nested group in R that the file does not list, whose visible ancestors the file does not
 //!   list either, *may* be linked directly: it counts as linked, so the plan unlinks it in the
@@ -26,7 +28,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::rules::{ADMIN, GROUP, GROUP_OBJECT, MANAGER_ROLE};
 use super::wire::Id;
+use crate::core::model::{Action, Desired, Live, Problem, UserKey, Value, linked};
 
 /// The inferred direct links and the subset that must be re-linked with DELETE then POST.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -35,34 +39,43 @@ pub struct Inferred {
     pub uncertain: BTreeSet<Id>,
 }
 
+/// A group's two nearest ancestors in `parents` (a group link shows three levels).
+fn ancestors<T: Ord + Clone>(parents: &BTreeMap<T, Option<T>>, g: &T) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(2);
+    let mut cur = g.clone();
+    for _ in 0..2 {
+        match parents.get(&cur).cloned().flatten() {
+            Some(p) => {
+                out.push(p.clone());
+                cur = p;
+            }
+            None => break,
+        }
+    }
+    out
+}
+
 /// `visible`: the ids `GET /api/groups?userId=X` returned; `parents`: every group's parent;
+/// `after`: every group's parent once the plan is applied (`parents` with the file's moves);
 /// `desired`: the ids of the groups the file lists for the user.
 pub fn infer_group_links(
     visible: &BTreeSet<Id>,
     parents: &BTreeMap<Id, Option<Id>>,
+    after: &BTreeMap<Id, Option<Id>>,
     desired: &BTreeSet<Id>,
 ) -> Inferred {
-    let ancestors = |g: Id| -> Vec<Id> {
-        let mut out = Vec::with_capacity(2);
-        let mut cur = g;
-        for _ in 0..2 {
-            match parents.get(&cur).copied().flatten() {
-                Some(p) => {
-                    out.push(p);
-                    cur = p;
-                }
-                None => break,
-            }
-        }
-        out
-    };
     let mut result = Inferred::default();
     for &g in visible {
-        let visible_ancestors: Vec<Id> = ancestors(g)
+        let visible_ancestors: Vec<Id> = ancestors(parents, &g)
             .into_iter()
             .filter(|a| visible.contains(a))
             .collect();
-        let listed_ancestor = visible_ancestors.iter().any(|a| desired.contains(a));
+        // A listed ancestor the plan keeps above the group: the user sees the group through it
+        // before and after, linked directly or not.
+        let kept_above = ancestors(after, &g);
+        let listed_ancestor = visible_ancestors
+            .iter()
+            .any(|a| desired.contains(a) && kept_above.contains(a));
         if visible_ancestors.is_empty() {
             result.linked.insert(g);
         } else if desired.contains(&g) {
@@ -80,19 +93,217 @@ pub fn infer_group_links(
 
 /// The groups a user linked to `direct` sees: those groups, their children and grandchildren
 /// (Traccar expands a group link three levels deep).
-pub fn visible_groups(direct: &BTreeSet<Id>, parents: &BTreeMap<Id, Option<Id>>) -> BTreeSet<Id> {
+pub fn visible_groups<T: Ord + Clone>(
+    direct: &BTreeSet<T>,
+    parents: &BTreeMap<T, Option<T>>,
+) -> BTreeSet<T> {
     parents
         .keys()
-        .copied()
-        .filter(|&g| {
-            let mut current = Some(g);
-            (0..3).any(|_| match current {
-                Some(c) => {
-                    current = parents.get(&c).copied().flatten();
-                    direct.contains(&c)
+        .filter(|g| direct.contains(*g) || ancestors(parents, g).iter().any(|a| direct.contains(a)))
+        .cloned()
+        .collect()
+}
+
+/// The billing account's groups must stay its own (the seed: a device unlinked from it stops
+/// working). A manager sees a group through its own link or one on the group's parent or
+/// grandparent, so a plan that moves a group (`parent:`) can take it, with its devices, out of
+/// the billing account's sight: Traccar accepts the move (it checks only the new parent) and
+/// the account loses the group; any later request about it is refused (`Group access
+/// denied`). As administrator with `manager:`, the plan links such a group to the manager
+/// directly (`owner_keeps`); as the manager credential, which cannot link itself, the plan is
+/// refused at the entry of the group that moves (`groups_leaving_the_owner`).
+///
+/// The holder's direct links cannot all be read (see the header): a group it sees with no
+/// seen ancestor above it is linked directly; others count as seen only through their
+/// ancestors, which errs towards a link too many (admin) or a refusal (manager), never a loss.
+struct Leaving {
+    /// Groups the holder sees today and would not after the plan, each with the group whose
+    /// move causes it (itself or an ancestor) and that move's parents, before and after.
+    groups: Vec<(String, String, Option<String>, Option<String>)>,
+    /// The tree after the plan, and the holder's direct links (known, and the plan's).
+    after: BTreeMap<String, Option<String>>,
+    direct: BTreeSet<String>,
+}
+
+fn leaving(desired: &Desired, live: &Live, actions: &[Action]) -> Option<Leaving> {
+    let seen = match (live.account.role.as_str(), &desired.manager) {
+        (MANAGER_ROLE, _) => linked(&live.targets, GROUP),
+        (ADMIN, Some(_)) => live.owner_targets.get(&GROUP)?,
+        _ => return None,
+    };
+    let spec = desired.backend.object(GROUP_OBJECT)?;
+    let groups = live.objects.get(&GROUP_OBJECT)?;
+    let parent = spec.field("parent")?;
+    let parent_of = |value: Option<&Value>| match value {
+        Some(Value::Text(p)) => Some(p.clone()),
+        _ => None,
+    };
+    let now: BTreeMap<String, Option<String>> = groups
+        .iter()
+        .map(|(key, g)| (key.clone(), parent_of(g.fields.get(&parent))))
+        .collect();
+    let mut after = now.clone();
+    let mut direct: BTreeSet<String> = seen
+        .iter()
+        .filter(|g| !ancestors(&now, *g).iter().any(|a| seen.contains(a)))
+        .cloned()
+        .collect();
+    let mut moved: BTreeMap<&str, (Option<String>, Option<String>)> = BTreeMap::new();
+    let mut deleted: BTreeSet<&str> = BTreeSet::new();
+    for action in actions {
+        match action {
+            // The plan's new groups are linked to the holder (the creator link, or the link
+            // `core::objects` adds for `manager:`).
+            Action::CreateObject {
+                kind: GROUP_OBJECT,
+                key,
+                fields,
+            } => {
+                after.insert(key.clone(), parent_of(fields.get(&parent)));
+                direct.insert(key.clone());
+            }
+            Action::UpdateObject {
+                kind: GROUP_OBJECT,
+                key,
+                changes,
+                ..
+            } => {
+                if let Some(change) = changes.iter().find(|c| c.field == parent) {
+                    let to = parent_of(Some(&change.after));
+                    moved.insert(key, (parent_of(Some(&change.before)), to.clone()));
+                    after.insert(key.clone(), to);
                 }
-                None => false,
-            })
+            }
+            Action::DeleteObject {
+                kind: GROUP_OBJECT,
+                key,
+            } => {
+                deleted.insert(key);
+            }
+            Action::Link {
+                email,
+                kind: GROUP,
+                target,
+            } if Some(&UserKey::new(email)) == desired.manager.as_ref() => {
+                direct.insert(target.clone());
+            }
+            _ => {}
+        }
+    }
+    let still = visible_groups(&direct, &after);
+    let groups = seen
+        .iter()
+        .filter(|g| !still.contains(*g) && !deleted.contains(g.as_str()))
+        .filter_map(|group| {
+            // The move that takes it away: its own, or an ancestor's.
+            let cause = std::iter::once(group.clone())
+                .chain(ancestors(&now, group))
+                .find(|g| moved.contains_key(g.as_str()))?;
+            let (from, to) = moved[cause.as_str()].clone();
+            Some((group.clone(), cause, from, to))
+        })
+        .collect();
+    Some(Leaving {
+        groups,
+        after,
+        direct,
+    })
+}
+
+/// As administrator with `manager:`: links to the manager for the groups the plan's moves
+/// would take out of its sight, the topmost of each moved subtree only (a link shows the
+/// group's children and grandchildren too).
+pub fn owner_keeps(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Action> {
+    let Some(manager) = desired
+        .manager
+        .as_ref()
+        .filter(|_| live.account.role == ADMIN)
+    else {
+        return Vec::new();
+    };
+    let Some(Leaving {
+        groups,
+        after,
+        mut direct,
+    }) = leaving(desired, live, actions)
+    else {
+        return Vec::new();
+    };
+    let email = live
+        .users
+        .get(manager)
+        .map_or_else(|| manager.to_string(), |user| user.email.clone());
+    let mut lost: BTreeSet<String> = groups.into_iter().map(|(g, ..)| g).collect();
+    let mut links = Vec::new();
+    while !lost.is_empty() {
+        let top: Vec<String> = lost
+            .iter()
+            .filter(|g| !ancestors(&after, *g).iter().any(|a| lost.contains(a)))
+            .cloned()
+            .collect();
+        if top.is_empty() {
+            break;
+        }
+        for group in top {
+            direct.insert(group.clone());
+            links.push(Action::Link {
+                email: email.clone(),
+                kind: GROUP,
+                target: group,
+            });
+        }
+        let still = visible_groups(&direct, &after);
+        lost.retain(|g| !still.contains(g));
+    }
+    links
+}
+
+/// Moves that would take groups out of the billing account's sight and that the plan does not
+/// make up for (see `owner_keeps`): refused at the entry of the group that moves.
+pub fn groups_leaving_the_owner(
+    desired: &Desired,
+    live: &Live,
+    actions: &[Action],
+) -> Vec<Problem> {
+    let Some(leaving) = leaving(desired, live, actions) else {
+        return Vec::new();
+    };
+    let holder = match live.account.role.as_str() {
+        MANAGER_ROLE => live.account.email.clone(),
+        _ => desired
+            .manager
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    };
+    let name = |p: &Option<String>| p.clone().unwrap_or_else(|| "none".to_string());
+    leaving
+        .groups
+        .iter()
+        .map(|(group, cause, from, to)| {
+            let through = if cause == group {
+                String::new()
+            } else {
+                format!(" (it is under group {cause}, which the plan moves)")
+            };
+            let origin = desired
+                .objects
+                .get(&GROUP_OBJECT)
+                .and_then(|o| o.get(cause.as_str()))
+                .and_then(|o| o.origin.clone());
+            Problem {
+                user: None,
+                origin,
+                message: format!(
+                    "group {group}: the plan moves group {cause} (parent {} -> {}), which takes \
+                     {group}{through} and its devices out of what {holder} sees (a group link \
+                     shows the group, its children and grandchildren); the fleet must stay in \
+                     the billing account. Keep it under one of {holder}'s groups, or have an \
+                     administrator link {group} to {holder} directly first",
+                    name(from),
+                    name(to),
+                ),
+            }
         })
         .collect()
 }
@@ -128,7 +339,7 @@ mod tests {
 
     #[test]
     fn flat_groups_are_exact() {
-        let r = infer_group_links(&ids(&[1, 5]), &tree(), &ids(&[5]));
+        let r = infer_group_links(&ids(&[1, 5]), &tree(), &tree(), &ids(&[5]));
         assert_eq!(r.linked, ids(&[1, 5]));
         assert!(r.uncertain.is_empty());
     }
@@ -136,7 +347,7 @@ mod tests {
     #[test]
     fn children_seen_through_a_listed_parent_are_not_links() {
         // linked to 1: sees 1, 2, 3.
-        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &ids(&[1]));
+        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &tree(), &ids(&[1]));
         assert_eq!(r.linked, ids(&[1]));
     }
 
@@ -144,22 +355,52 @@ mod tests {
     fn children_of_a_parent_that_goes_away_go_with_it() {
         // Sees 1, 2, 3 and the file lists only 5: 2 and 3 may be linked directly too, so they
         // are unlinked with 1 and nothing stays visible.
-        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &ids(&[5]));
+        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &tree(), &ids(&[5]));
         assert_eq!(r.linked, ids(&[1, 2, 3]));
         assert!(r.uncertain.is_empty());
     }
 
     #[test]
     fn a_listed_child_under_a_listed_parent_counts_as_linked() {
-        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &ids(&[1, 2]));
+        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &tree(), &ids(&[1, 2]));
         assert_eq!(r.linked, ids(&[1, 2]));
         assert!(r.uncertain.is_empty());
     }
 
     #[test]
     fn a_listed_child_whose_parent_goes_away_is_relinked() {
-        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &ids(&[2]));
+        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &tree(), &ids(&[2]));
         assert_eq!(r.linked, ids(&[1]));
         assert_eq!(r.uncertain, ids(&[2]));
+    }
+
+    #[test]
+    fn a_listed_child_the_file_moves_away_from_a_listed_parent_is_relinked() {
+        // Linked to 1 (sees 1, 2, 3); the file lists 1 and 2 and moves 2 to the top level.
+        // Through 1 the user sees 2 today, not after the move: 2 may not be linked directly.
+        let mut after = tree();
+        after.insert(Id(2), None);
+        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &after, &ids(&[1, 2]));
+        assert_eq!(r.linked, ids(&[1]));
+        assert_eq!(r.uncertain, ids(&[2]));
+        // Moved but still under 1 (as grandchild, via 5 under 1): still seen through 1.
+        let mut after = tree();
+        after.insert(Id(5), Some(Id(1)));
+        after.insert(Id(2), Some(Id(5)));
+        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &after, &ids(&[1, 2]));
+        assert_eq!(r.linked, ids(&[1, 2]));
+        assert!(r.uncertain.is_empty());
+    }
+
+    #[test]
+    fn an_unlisted_child_the_file_moves_away_from_a_listed_parent_is_unlinked() {
+        // Sees 1, 2, 3; the file lists 1 only and moves 2 to the top level: a direct link to
+        // 2 would outlive the move, so 2 counts as linked and the plan unlinks it.
+        let mut after = tree();
+        after.insert(Id(2), None);
+        // 3 moves with 2, away from 1: the same holds for it.
+        let r = infer_group_links(&ids(&[1, 2, 3]), &tree(), &after, &ids(&[1]));
+        assert_eq!(r.linked, ids(&[1, 2, 3]));
+        assert!(r.uncertain.is_empty());
     }
 }

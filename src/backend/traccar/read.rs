@@ -522,6 +522,18 @@ impl TraccarBackend {
             groups.iter().map(|g| (g.id, g.name.as_str())).collect();
         let parents: BTreeMap<Id, Option<Id>> =
             groups.iter().map(|g| (g.id, g.parent_id())).collect();
+        // The tree the plan leaves: today's, with the file's `parent:`s (a parent the plan
+        // creates has no id yet and cannot be above anything the user sees today: none).
+        let unique = |name: &str| match group_names.get(name).map(Vec::as_slice) {
+            Some([only]) => Some(*only),
+            _ => None,
+        };
+        let mut after = parents.clone();
+        for (name, parent) in scope.tree.get(&GROUP_OBJECT).into_iter().flatten() {
+            if let Some(id) = unique(name) {
+                after.insert(id, parent.as_deref().and_then(unique));
+            }
+        }
 
         // Users: every visible one; a manager does not see itself in the list.
         let mut listed = users.0;
@@ -700,9 +712,11 @@ impl TraccarBackend {
                     // Groups the acting account cannot see itself (linked by an administrator)
                     // still count: the plan must show them, since it cannot unlink them.
                     let mut parents = parents.clone();
+                    let mut after = after.clone();
                     let mut names: HashMap<Id, &str> = HashMap::new();
                     for g in list.iter().filter(|g| !group_by_id.contains_key(&g.id)) {
                         parents.insert(g.id, g.parent_id());
+                        after.insert(g.id, g.parent_id());
                         names.insert(g.id, g.name.as_str());
                     }
                     let name_of = |g: &Id| group_by_id.get(g).or_else(|| names.get(g)).copied();
@@ -720,7 +734,7 @@ impl TraccarBackend {
                             None => names.iter().find(|(_, n)| **n == name).map(|(id, _)| *id),
                         })
                         .collect();
-                    let inferred = links::infer_group_links(&visible, &parents, &desired);
+                    let inferred = links::infer_group_links(&visible, &parents, &after, &desired);
                     if let Some(u) = live_users.get_mut(key) {
                         for g in &inferred.linked {
                             if let Some(name) = name_of(g) {

@@ -1382,11 +1382,18 @@ impl Rules for TraccarRules {
         })
     }
 
+    fn owner_keeps(&self, desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Action> {
+        super::links::owner_keeps(desired, live, actions)
+    }
+
     fn check_actions(&self, desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
         let mut problems = user_limit(desired, live, actions);
         problems.extend(unseen_links(desired, live, actions));
         problems.extend(object_rights(desired, live, actions));
         problems.extend(cascades(desired, live, actions));
+        problems.extend(super::links::groups_leaving_the_owner(
+            desired, live, actions,
+        ));
         if live.account.role != MANAGER_ROLE {
             return problems;
         }
