@@ -135,6 +135,34 @@ async fn non_admin_group_parent_must_be_visible() {
     assert!(t.ids(Auth::Basic(&u), "/api/groups").await.contains(&child));
 }
 
+/// Observed on real 6.9.1 (issue 12, stop 21): a manager that sees a group only through its
+/// parent may move it to the top level (the PUT checks the new parent only: none); the group
+/// then leaves its list, and its next PUT of the group is refused.
+#[tokio::test]
+async fn a_manager_may_move_a_group_out_of_its_own_sight() {
+    let t = target().await;
+    let m = t.manager(-1, -1).await;
+    let parent = t.group(t.admin(), 0).await;
+    let child = t.group(t.admin(), parent).await;
+    t.link(t.admin(), json!({"userId": m.id, "groupId": parent}))
+        .await
+        .expect(204);
+    assert!(t.ids(Auth::Basic(&m), "/api/groups").await.contains(&child));
+    let mut body = t.fetch(&format!("/api/groups/{child}")).await;
+    body["groupId"] = json!(0);
+    t.put(
+        Auth::Basic(&m),
+        &format!("/api/groups/{child}"),
+        body.clone(),
+    )
+    .await
+    .expect(200);
+    assert!(!t.ids(Auth::Basic(&m), "/api/groups").await.contains(&child));
+    t.put(Auth::Basic(&m), &format!("/api/groups/{child}"), body)
+        .await
+        .expect_error(400, "java.lang.SecurityException: Group access denied");
+}
+
 /// observed-objects.md §11-§12 and observed-api.md: a group's PUT replaces its parent
 /// (`groupId`) and attributes; the parent must be a group the caller has.
 #[tokio::test]
