@@ -28,15 +28,27 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::rules::{ADMIN, GROUP, GROUP_OBJECT, MANAGER_ROLE};
-use super::wire::Id;
-use crate::core::model::{Action, Desired, Live, Problem, UserKey, Value, linked};
+use crate::core::model::{
+    Action, Desired, LinkKind, LiveObject, ObjectKind, Problem, UserKey, Value,
+};
+
+/// The live groups, by name.
+type Objects = BTreeMap<String, LiveObject>;
 
 /// The inferred direct links and the subset that must be re-linked with DELETE then POST.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Inferred {
-    pub linked: BTreeSet<Id>,
-    pub uncertain: BTreeSet<Id>,
+#[derive(Debug, PartialEq, Eq)]
+pub struct Inferred<T> {
+    pub linked: BTreeSet<T>,
+    pub uncertain: BTreeSet<T>,
+}
+
+impl<T> Default for Inferred<T> {
+    fn default() -> Self {
+        Inferred {
+            linked: BTreeSet::new(),
+            uncertain: BTreeSet::new(),
+        }
+    }
 }
 
 /// A group's two nearest ancestors in `parents` (a group link shows three levels).
@@ -58,34 +70,34 @@ fn ancestors<T: Ord + Clone>(parents: &BTreeMap<T, Option<T>>, g: &T) -> Vec<T> 
 /// `visible`: the ids `GET /api/groups?userId=X` returned; `parents`: every group's parent;
 /// `after`: every group's parent once the plan is applied (`parents` with the file's moves);
 /// `desired`: the ids of the groups the file lists for the user.
-pub fn infer_group_links(
-    visible: &BTreeSet<Id>,
-    parents: &BTreeMap<Id, Option<Id>>,
-    after: &BTreeMap<Id, Option<Id>>,
-    desired: &BTreeSet<Id>,
-) -> Inferred {
+pub fn infer_group_links<T: Ord + Clone>(
+    visible: &BTreeSet<T>,
+    parents: &BTreeMap<T, Option<T>>,
+    after: &BTreeMap<T, Option<T>>,
+    desired: &BTreeSet<T>,
+) -> Inferred<T> {
     let mut result = Inferred::default();
-    for &g in visible {
-        let visible_ancestors: Vec<Id> = ancestors(parents, &g)
+    for g in visible {
+        let visible_ancestors: Vec<T> = ancestors(parents, g)
             .into_iter()
             .filter(|a| visible.contains(a))
             .collect();
         // A listed ancestor the plan keeps above the group: the user sees the group through it
         // before and after, linked directly or not.
-        let kept_above = ancestors(after, &g);
+        let kept_above = ancestors(after, g);
         let listed_ancestor = visible_ancestors
             .iter()
             .any(|a| desired.contains(a) && kept_above.contains(a));
         if visible_ancestors.is_empty() {
-            result.linked.insert(g);
-        } else if desired.contains(&g) {
+            result.linked.insert(g.clone());
+        } else if desired.contains(g) {
             if listed_ancestor {
-                result.linked.insert(g);
+                result.linked.insert(g.clone());
             } else {
-                result.uncertain.insert(g);
+                result.uncertain.insert(g.clone());
             }
         } else if !listed_ancestor {
-            result.linked.insert(g);
+            result.linked.insert(g.clone());
         }
     }
     result
@@ -125,15 +137,30 @@ struct Leaving {
     direct: BTreeSet<String>,
 }
 
-fn leaving(desired: &Desired, live: &Live, actions: &[Action]) -> Option<Leaving> {
-    let seen = match (live.account.role.as_str(), &desired.manager) {
-        (MANAGER_ROLE, _) => linked(&live.targets, GROUP),
-        (ADMIN, Some(_)) => live.owner_targets.get(&GROUP)?,
-        _ => return None,
-    };
-    let spec = desired.backend.object(GROUP_OBJECT)?;
-    let groups = live.objects.get(&GROUP_OBJECT)?;
-    let parent = spec.field("parent")?;
+/// The account that must keep the fleet's groups, as the backend's rules name it.
+pub struct Holder<'a> {
+    /// Its email, as the server spells it.
+    pub email: String,
+    /// The groups it sees today (its links, their children and grandchildren).
+    pub seen: &'a BTreeSet<String>,
+    /// Whether the acting account may link groups to it (an administrator: yes; the holder
+    /// itself: no).
+    pub may_link: bool,
+    /// The link kind of groups, their object kind and the name of their parent field.
+    pub link: LinkKind,
+    pub kind: ObjectKind,
+    pub parent: &'static str,
+}
+
+fn leaving(
+    desired: &Desired,
+    groups: &Objects,
+    actions: &[Action],
+    holder: &Holder,
+) -> Option<Leaving> {
+    let (seen, group_kind) = (holder.seen, holder.kind);
+    let spec = desired.backend.object(group_kind)?;
+    let parent = spec.field(holder.parent)?;
     let parent_of = |value: Option<&Value>| match value {
         Some(Value::Text(p)) => Some(p.clone()),
         _ => None,
@@ -154,37 +181,27 @@ fn leaving(desired: &Desired, live: &Live, actions: &[Action]) -> Option<Leaving
         match action {
             // The plan's new groups are linked to the holder (the creator link, or the link
             // `core::objects` adds for `manager:`).
-            Action::CreateObject {
-                kind: GROUP_OBJECT,
-                key,
-                fields,
-            } => {
+            Action::CreateObject { kind, key, fields } if *kind == group_kind => {
                 after.insert(key.clone(), parent_of(fields.get(&parent)));
                 direct.insert(key.clone());
             }
             Action::UpdateObject {
-                kind: GROUP_OBJECT,
-                key,
-                changes,
-                ..
-            } => {
+                kind, key, changes, ..
+            } if *kind == group_kind => {
                 if let Some(change) = changes.iter().find(|c| c.field == parent) {
                     let to = parent_of(Some(&change.after));
                     moved.insert(key, (parent_of(Some(&change.before)), to.clone()));
                     after.insert(key.clone(), to);
                 }
             }
-            Action::DeleteObject {
-                kind: GROUP_OBJECT,
-                key,
-            } => {
+            Action::DeleteObject { kind, key } if *kind == group_kind => {
                 deleted.insert(key);
             }
             Action::Link {
                 email,
-                kind: GROUP,
+                kind,
                 target,
-            } if Some(&UserKey::new(email)) == desired.manager.as_ref() => {
+            } if *kind == holder.link && UserKey::new(email) == UserKey::new(&holder.email) => {
                 direct.insert(target.clone());
             }
             _ => {}
@@ -213,26 +230,23 @@ fn leaving(desired: &Desired, live: &Live, actions: &[Action]) -> Option<Leaving
 /// As administrator with `manager:`: links to the manager for the groups the plan's moves
 /// would take out of its sight, the topmost of each moved subtree only (a link shows the
 /// group's children and grandchildren too).
-pub fn owner_keeps(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Action> {
-    let Some(manager) = desired
-        .manager
-        .as_ref()
-        .filter(|_| live.account.role == ADMIN)
-    else {
+pub fn owner_keeps(
+    desired: &Desired,
+    groups: &Objects,
+    actions: &[Action],
+    holder: &Holder,
+) -> Vec<Action> {
+    if !holder.may_link {
         return Vec::new();
-    };
+    }
     let Some(Leaving {
         groups,
         after,
         mut direct,
-    }) = leaving(desired, live, actions)
+    }) = leaving(desired, groups, actions, holder)
     else {
         return Vec::new();
     };
-    let email = live
-        .users
-        .get(manager)
-        .map_or_else(|| manager.to_string(), |user| user.email.clone());
     let mut lost: BTreeSet<String> = groups.into_iter().map(|(g, ..)| g).collect();
     let mut links = Vec::new();
     while !lost.is_empty() {
@@ -247,8 +261,8 @@ pub fn owner_keeps(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Ac
         for group in top {
             direct.insert(group.clone());
             links.push(Action::Link {
-                email: email.clone(),
-                kind: GROUP,
+                email: holder.email.clone(),
+                kind: holder.link,
                 target: group,
             });
         }
@@ -262,20 +276,15 @@ pub fn owner_keeps(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Ac
 /// make up for (see `owner_keeps`): refused at the entry of the group that moves.
 pub fn groups_leaving_the_owner(
     desired: &Desired,
-    live: &Live,
+    groups: &Objects,
     actions: &[Action],
+    holder: &Holder,
 ) -> Vec<Problem> {
-    let Some(leaving) = leaving(desired, live, actions) else {
+    let Some(leaving) = leaving(desired, groups, actions, holder) else {
         return Vec::new();
     };
-    let holder = match live.account.role.as_str() {
-        MANAGER_ROLE => live.account.email.clone(),
-        _ => desired
-            .manager
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    };
+    let group_kind = holder.kind;
+    let holder = &holder.email;
     let name = |p: &Option<String>| p.clone().unwrap_or_else(|| "none".to_string());
     leaving
         .groups
@@ -288,7 +297,7 @@ pub fn groups_leaving_the_owner(
             };
             let origin = desired
                 .objects
-                .get(&GROUP_OBJECT)
+                .get(&group_kind)
                 .and_then(|o| o.get(cause.as_str()))
                 .and_then(|o| o.origin.clone());
             Problem {
@@ -311,6 +320,7 @@ pub fn groups_leaving_the_owner(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::traccar::wire::Id;
 
     fn ids(v: &[i64]) -> BTreeSet<Id> {
         v.iter().map(|i| Id(*i)).collect()

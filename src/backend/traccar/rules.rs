@@ -74,6 +74,8 @@ use crate::core::model::{
 };
 use std::collections::BTreeSet;
 
+use super::links;
+
 /// The acting account's roles, as `Account::role` spells them.
 pub const ADMIN: &str = "admin";
 pub const MANAGER_ROLE: &str = "manager";
@@ -1255,6 +1257,34 @@ fn cascades(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> 
     problems
 }
 
+/// The account that must keep the fleet's groups (`links::groups_leaving_the_owner`): the
+/// acting manager, or the `manager:` of an administrator's run (which may link groups to it).
+fn holder<'a>(desired: &Desired, live: &'a Live) -> Option<links::Holder<'a>> {
+    let (email, seen, may_link) = match (live.account.role.as_str(), &desired.manager) {
+        (MANAGER_ROLE, _) => (
+            live.account.email.clone(),
+            linked(&live.targets, GROUP),
+            false,
+        ),
+        (ADMIN, Some(manager)) => (
+            live.users
+                .get(manager)
+                .map_or_else(|| manager.to_string(), |user| user.email.clone()),
+            live.owner_targets.get(&GROUP)?,
+            true,
+        ),
+        _ => return None,
+    };
+    Some(links::Holder {
+        email,
+        seen,
+        may_link,
+        link: GROUP,
+        kind: GROUP_OBJECT,
+        parent: "parent",
+    })
+}
+
 impl Rules for TraccarRules {
     fn check(&self, desired: &Desired, live: &Live) -> Vec<Problem> {
         let account = &live.account;
@@ -1383,7 +1413,10 @@ impl Rules for TraccarRules {
     }
 
     fn owner_keeps(&self, desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Action> {
-        super::links::owner_keeps(desired, live, actions)
+        match (holder(desired, live), live.objects.get(&GROUP_OBJECT)) {
+            (Some(holder), Some(groups)) => links::owner_keeps(desired, groups, actions, &holder),
+            _ => Vec::new(),
+        }
     }
 
     fn check_actions(&self, desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> {
@@ -1391,9 +1424,13 @@ impl Rules for TraccarRules {
         problems.extend(unseen_links(desired, live, actions));
         problems.extend(object_rights(desired, live, actions));
         problems.extend(cascades(desired, live, actions));
-        problems.extend(super::links::groups_leaving_the_owner(
-            desired, live, actions,
-        ));
+        if let (Some(holder), Some(groups)) =
+            (holder(desired, live), live.objects.get(&GROUP_OBJECT))
+        {
+            problems.extend(links::groups_leaving_the_owner(
+                desired, groups, actions, &holder,
+            ));
+        }
         if live.account.role != MANAGER_ROLE {
             return problems;
         }
