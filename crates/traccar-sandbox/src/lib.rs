@@ -70,6 +70,7 @@
 mod auth;
 mod errors;
 pub mod faults;
+mod object_type;
 mod objects;
 mod routes;
 mod rules;
