@@ -1,11 +1,12 @@
-//! The object kinds beyond users, devices and groups that an operator manages by hand:
-//! geofences, notifications, calendars, computed attributes, drivers, saved commands and
-//! maintenance (shared/traccar/observed-objects.md). This module owns their rows and their
-//! tables inside the store; `table.rs` owns the store's operations on them: what the database
-//! enforces (NOT NULL columns checked in table order, the drivers' unique `uniqueId`, the
-//! foreign keys of `calendarId` and `commandId`), the SQL their H2 errors quote, and the cascades of deleting one (§13): a deleted calendar clears
-//! `calendarId` on geofences, notifications and devices; a deleted saved command deletes the
-//! notifications whose `commandId` points at it; every deleted object loses its link rows.
+//! The object kinds beyond users, devices and groups that an operator manages by hand: geofences,
+//! notifications, calendars, computed attributes, drivers, saved commands and maintenance
+//! (shared/traccar/observed-objects.md). This module owns their rows and their tables inside the
+//! store; `table.rs` owns the store's operations on them: what the database enforces (NOT NULL
+//! columns checked in table order, the drivers' unique `uniqueId`, the foreign keys of `calendarId`
+//! and `commandId`), the SQL their H2 errors quote, and the cascades of deleting one (§13): a
+//! deleted calendar clears `calendarId` on geofences, notifications and devices; a deleted saved
+//! command deletes the notifications whose `commandId` points at it; every deleted object loses its
+//! link rows.
 //!
 //! It must not decide who may do what (`rules.rs`), nor read or write JSON (`objects/wire.rs`),
 //! nor serve HTTP (`routes/objects.rs`). Orders and scheduled reports are not modelled.
