@@ -739,52 +739,95 @@ users:
 }
 
 /// Computed attributes (`computedAttributes:`): created and updated as the file says (what it
-/// does not manage kept), never adopted (they cannot carry the marker) nor deleted, refused
-/// for a manager and for an expression that does not parse.
+/// does not manage kept), stamped with a comment ending the expression (Traccar gives them no
+/// attributes), adopted, pruned when stamped with this fleet only; refused for a manager and
+/// for an expression that does not parse; exported without the stamp.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn computed_attributes_are_created_and_updated_but_never_deleted() {
+async fn computed_attributes_carry_the_marker_in_their_expression() {
     let env = crate::e2e::env().await;
-    env.admin(
-        reqwest::Method::POST,
-        "/api/attributes/computed",
-        Some(json!({"description": "alarm flag", "attribute": "alarm", "expression": "ignition ? 'sos' : null", "type": "string", "priority": 10})),
-    )
-    .await;
+    let post = |description: &str, expression: &str| json!({"description": description, "attribute": "alarm", "expression": expression, "type": "string", "priority": 10});
+    for (description, expression) in [
+        ("alarm flag", "ignition ? 'sos' : null"),
+        ("by hand", "1"),
+        ("other fleet's", "2 /* fleetform:other-fleet */"),
+    ] {
+        env.admin(
+            reqwest::Method::POST,
+            "/api/attributes/computed",
+            Some(post(description, expression)),
+        )
+        .await;
+    }
     let yaml = file(
         "computedAttributes:\n  speed-kmh: { attribute: speedKmh, expression: \"speed * 1.852\", type: number }\n  alarm flag: { type: string }\n",
     );
+    let plan = env.plan(&yaml).await;
     assert_eq!(
-        lines(&env.plan(&yaml).await),
-        ["create computedAttribute speed-kmh"],
-        "an unmarked one that matches is not adopted: nothing to mark"
+        lines(&plan),
+        [
+            "create computedAttribute speed-kmh",
+            "update computedAttribute alarm flag"
+        ],
+    );
+    assert!(
+        plan.actions.iter().any(|a| matches!(
+            a,
+            fleetform::core::model::Action::UpdateObject { adopt: true, changes, .. } if changes.is_empty()
+        )),
+        "an unmarked one that matches is adopted: {:?}",
+        plan.actions
     );
     env.apply(&yaml).await;
-    let speed = find(&env, "attributes/computed", "description", "speed-kmh").await;
-    let speed_json = speed.as_ref().expect("created");
-    assert_eq!(speed_json["expression"], "speed * 1.852");
-    assert!(speed_json.get("attributes").is_none(), "{speed_json}");
+    let expression = |o: Option<Json>| o.expect("exists")["expression"].clone();
+    assert_eq!(
+        expression(find(&env, "attributes/computed", "description", "speed-kmh").await),
+        "speed * 1.852 /* fleetform:acme-bikes */"
+    );
+    let alarm = find(&env, "attributes/computed", "description", "alarm flag").await;
+    assert_eq!(
+        alarm.as_ref().expect("kept")["expression"],
+        "ignition ? 'sos' : null /* fleetform:acme-bikes */"
+    );
+    assert!(alarm.expect("kept").get("attributes").is_none());
     replan_is_empty(&env, &yaml).await;
 
+    // An update keeps the stamp; one that leaves the section is deleted only when stamped
+    // with this fleet (prune: delete): neither the one made by hand nor another fleet's.
     let second = file(
         "computedAttributes:\n  alarm flag: { expression: \"ignition && alarm != null\", type: boolean }\n",
     );
     assert_eq!(
         lines(&env.plan(&second).await),
-        ["update computedAttribute alarm flag"],
-        "speed-kmh left the section: never deleted"
+        [
+            "delete computedAttribute speed-kmh",
+            "update computedAttribute alarm flag"
+        ],
     );
     env.apply(&second).await;
     let alarm = find(&env, "attributes/computed", "description", "alarm flag")
         .await
         .expect("kept");
     assert_eq!(alarm["type"], "boolean");
+    assert_eq!(
+        alarm["expression"],
+        "ignition && alarm != null /* fleetform:acme-bikes */"
+    );
     assert_eq!(alarm["priority"], 10, "unmanaged, kept");
     assert_eq!(alarm["attribute"], "alarm", "unmanaged, kept");
     assert!(
         find(&env, "attributes/computed", "description", "speed-kmh")
             .await
-            .is_some()
+            .is_none()
     );
+    assert_eq!(
+        expression(find(&env, "attributes/computed", "description", "by hand").await),
+        "1"
+    );
+    assert_eq!(
+        expression(find(&env, "attributes/computed", "description", "other fleet's").await),
+        "2 /* fleetform:other-fleet */"
+    );
+    replan_is_empty(&env, &second).await;
 
     let err = fleetform::config::parse(
         &file("computedAttributes:\n  broken: { attribute: x, expression: \"1 +* (\", type: number }\n"),
@@ -806,8 +849,8 @@ async fn computed_attributes_are_created_and_updated_but_never_deleted() {
         "{err:#}"
     );
 
-    // Exported with `--scope all` only (no stamp tells them this fleet's), and the exported
-    // file plans nothing about them.
+    // Exported without the stamp: this fleet's with `--scope managed`, the unstamped one too
+    // with `--scope all` (never another fleet's); each exported file plans nothing about them.
     let export = |scope: &str| {
         crate::e2e::run(
             crate::e2e::bin()
@@ -817,33 +860,38 @@ async fn computed_attributes_are_created_and_updated_but_never_deleted() {
                 .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
         )
     };
-    let managed = export("managed");
-    assert_eq!(managed.code, 0, "{}", managed.stderr);
-    assert!(
-        !managed.stdout.contains("computedAttributes:"),
-        "{}",
-        managed.stdout
-    );
-    let all = export("all");
-    assert_eq!(all.code, 0, "{}", all.stderr);
-    assert!(
-        all.stdout.contains("\ncomputedAttributes:\n"),
-        "{}",
-        all.stdout
-    );
-    assert!(
-        all.stdout.contains("    expression: \"speed * 1.852\""),
-        "{}",
-        all.stdout
-    );
-    let plan = env.plan(&all.stdout).await;
-    assert!(
-        plan.actions.iter().all(|a| a
-            .object()
-            .is_none_or(|(kind, _)| kind.name() != "computedAttribute")),
-        "{:?}",
-        plan.actions
-    );
+    for (scope, by_hand) in [("managed", false), ("all", true)] {
+        let run = export(scope);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let text = &run.stdout;
+        assert!(text.contains("\ncomputedAttributes:\n"), "{text}");
+        assert!(
+            text.contains("    expression: \"ignition && alarm != null\"\n"),
+            "{text}"
+        );
+        assert!(!text.contains("fleetform:"), "no stamp: {text}");
+        assert!(!text.contains("other fleet's"), "{text}");
+        assert_eq!(text.contains("by hand"), by_hand, "{text}");
+        // Nothing changes; with `all`, the unstamped one is adopted, as every kind's are.
+        let plan = env.plan(text).await;
+        assert!(
+            plan.actions.iter().all(|a| match a {
+                fleetform::core::model::Action::UpdateObject {
+                    kind,
+                    key,
+                    adopt,
+                    changes,
+                } if kind.name() == "computedAttribute" => {
+                    *adopt && changes.is_empty() && key == "by hand"
+                }
+                other => other
+                    .object()
+                    .is_none_or(|(kind, _)| kind.name() != "computedAttribute"),
+            }),
+            "{scope}: {:?}",
+            plan.actions
+        );
+    }
 }
 
 /// What the new sections cost: per kind read one list (`all=true`) and, with `manager:`, the

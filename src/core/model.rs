@@ -1311,8 +1311,12 @@ pub struct ObjectSpec {
     /// out is not managed).
     pub lists: &'static [ObjectList],
     /// Objects of this kind have a free-form attribute map (managed key by key); the ownership
-    /// marker lives there.
+    /// marker and the applied record live there.
     pub attributes: bool,
+    /// Objects of this kind can carry the fleet's ownership marker (in their attributes, or
+    /// where the backend keeps it for a kind without them): they are adopted when found
+    /// unmarked, and only marked ones are deleted.
+    pub marked: bool,
     /// Whether fleetform may delete an object of this kind that carries the fleet's marker and
     /// left the file (`prune: delete`). Never for devices: a deleted device takes its history
     /// with it.

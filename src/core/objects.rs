@@ -174,8 +174,8 @@ fn update(
             after: value.clone(),
         })
         .collect();
-    // A kind without attributes has no marker to add: it is never adopted.
-    let adopt = have.marker.is_none() && spec.attributes;
+    // A kind that cannot carry the marker is never adopted.
+    let adopt = have.marker.is_none() && spec.marked;
     if !changes.is_empty() || adopt {
         actions.push(Action::UpdateObject {
             kind: spec.kind,
@@ -480,7 +480,7 @@ pub fn simulate(
     };
     match action {
         Action::CreateObject { kind, key, fields } => {
-            let marked = backend.object(*kind).is_some_and(|s| s.attributes);
+            let marked = backend.object(*kind).is_some_and(|s| s.marked);
             let mut object = LiveObject {
                 key: key.clone(),
                 marker: marked.then(|| fleet.to_string()),

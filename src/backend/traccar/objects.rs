@@ -74,6 +74,59 @@ pub(super) struct Wire {
     /// Declared text fields sent as base64 under another key: (model field, JSON key) (a
     /// calendar's iCalendar `file` is its `data`).
     base64: &'static [(&'static str, &'static str)],
+    /// A kind without attributes keeps the fleet's marker as a comment ending this text field
+    /// (a computed attribute's `expression`, see `COMMENT_MARKER`); `None`: in `attributes`.
+    marker_in: Option<&'static str>,
+}
+
+/// The marker of a kind without attributes: a block comment ending a text field,
+/// `speed * 1.852 /* fleetform:acme-bikes */`. Traccar's expression language ignores it
+/// (observed on real 6.9.1: `POST /api/attributes/computed/test` gives the same value with
+/// and without it).
+const COMMENT_MARKER: (&str, &str) = ("/* fleetform:", "*/");
+
+/// `text` without a trailing marker comment, and the fleet it names.
+fn split_comment_marker(text: &str) -> (&str, Option<&str>) {
+    let trimmed = text.trim_end();
+    if let Some(body) = trimmed.strip_suffix(COMMENT_MARKER.1)
+        && let Some(at) = body.rfind(COMMENT_MARKER.0)
+    {
+        let fleet = body[at + COMMENT_MARKER.0.len()..].trim();
+        if !fleet.is_empty() && !fleet.contains(char::is_whitespace) {
+            return (body[..at].trim_end(), Some(fleet));
+        }
+    }
+    (text, None)
+}
+
+/// `text` ending with this fleet's marker comment (any other marker comment replaced).
+fn with_comment_marker(text: &str, fleet: &str) -> String {
+    let (bare, _) = split_comment_marker(text);
+    format!("{bare} {}{fleet} {}", COMMENT_MARKER.0, COMMENT_MARKER.1)
+}
+
+/// The fleet an object's marker names, where its kind keeps it.
+fn marker_of(wire: &Wire, json: &Map<String, Json>) -> Option<String> {
+    match wire.marker_in {
+        Some(field) => json
+            .get(field)
+            .and_then(Json::as_str)
+            .and_then(|text| split_comment_marker(text).1)
+            .map(str::to_string),
+        None => wire::marker(json),
+    }
+}
+
+/// Stamps an object with this fleet's marker, where its kind keeps it.
+fn set_marker_of(wire: &Wire, json: &mut Map<String, Json>, fleet: &str) {
+    match wire.marker_in {
+        Some(field) => {
+            let text = json.get(field).and_then(Json::as_str).unwrap_or_default();
+            let marked = with_comment_marker(text, fleet);
+            json.insert(field.into(), Json::String(marked));
+        }
+        None => wire::set_marker(json, fleet),
+    }
 }
 
 /// A simple kind's wire format; `link`: the link kind and permission key users are linked to
@@ -94,6 +147,7 @@ const fn simple(
         default_name: false,
         in_attributes: &[],
         base64: &[],
+        marker_in: None,
     }
 }
 
@@ -108,6 +162,7 @@ pub(super) const WIRES: [Wire; 9] = [
         default_name: true,
         in_attributes: &[],
         base64: &[],
+        marker_in: None,
     },
     Wire {
         kind: GROUP_OBJECT,
@@ -119,6 +174,7 @@ pub(super) const WIRES: [Wire; 9] = [
         default_name: false,
         in_attributes: &[],
         base64: &[],
+        marker_in: None,
     },
     simple(
         GEOFENCE_OBJECT,
@@ -164,12 +220,15 @@ pub(super) const WIRES: [Wire; 9] = [
         )
     },
     // Users may be linked to computed attributes, but the file does not manage those links.
-    simple(
-        COMPUTED_OBJECT,
-        "/api/attributes/computed",
-        "description",
-        None,
-    ),
+    Wire {
+        marker_in: Some("expression"),
+        ..simple(
+            COMPUTED_OBJECT,
+            "/api/attributes/computed",
+            "description",
+            None,
+        )
+    },
 ];
 
 /// The query and permission key naming an owner of object links (`deviceId`, `groupId`).
@@ -259,6 +318,20 @@ pub(super) fn live_object(
     let wire = WIRES.iter().find(|w| w.kind == kind)?;
     let spec = DESCRIPTION.object(kind)?;
     let key = json.get(wire.key)?.as_str()?.to_string();
+    let marker = marker_of(wire, json);
+    // A marker comment is fleetform's, not part of the field the file compares.
+    let unmarked;
+    let json = match wire.marker_in {
+        Some(field) => {
+            let mut copy = json.clone();
+            if let Some(Json::String(text)) = copy.get_mut(field) {
+                *text = split_comment_marker(text).0.to_string();
+            }
+            unmarked = copy;
+            &unmarked
+        }
+        None => json,
+    };
     let mut fields = BTreeMap::new();
     for field in spec.scalars() {
         let Some((name, reference)) = json_key(wire, &field) else {
@@ -311,7 +384,7 @@ pub(super) fn live_object(
     }
     Some(LiveObject {
         key,
-        marker: wire::marker(json),
+        marker,
         fields,
         links: Default::default(),
     })
@@ -408,13 +481,17 @@ impl TraccarBackend {
                 let path = format!("{}/{}", wire.path, id.0);
                 let mut object: Map<String, Json> =
                     self.api.get(&path, &[]).await.map_err(|e| e.to_string())?;
+                let had = marker_of(wire, &object);
                 self.set_object_fields(
                     wire,
                     &mut object,
                     changes.iter().map(|c| (&c.field, &c.after)),
                 )?;
-                if *adopt {
-                    wire::set_marker(&mut object, context.fleet);
+                // A marker in a field the file writes is put back (in `attributes` it stays).
+                match (adopt, had) {
+                    (true, _) => set_marker_of(wire, &mut object, context.fleet),
+                    (false, Some(fleet)) => set_marker_of(wire, &mut object, &fleet),
+                    (false, None) => {}
                 }
                 self.api
                     .write(Method::PUT, &path, Some(&Json::Object(object)))
@@ -540,17 +617,19 @@ impl TraccarBackend {
         if wire.default_name {
             body.insert("name".into(), json!(key));
         }
-        // A kind without attributes (computed attributes) refuses the key and has no marker.
-        let marked = DESCRIPTION.object(kind).is_some_and(|spec| spec.attributes);
-        if marked {
+        // A kind without attributes (computed attributes) refuses the key; its marker, if it
+        // can carry one, goes where `Wire::marker_in` says.
+        let spec = DESCRIPTION.object(kind);
+        if spec.is_some_and(|spec| spec.attributes) {
             body.insert("attributes".into(), json!({}));
         }
+        let marked = spec.is_some_and(|spec| spec.marked);
         self.set_object_fields(wire, &mut body, fields)?;
         if wire.default_name && body.get("name").is_none_or(Json::is_null) {
             body.insert("name".into(), json!(key));
         }
         if marked {
-            wire::set_marker(&mut body, fleet);
+            set_marker_of(wire, &mut body, fleet);
         }
         let body = Json::Object(body);
         let max = self.options.retry.max_attempts.max(1);
@@ -580,7 +659,7 @@ impl TraccarBackend {
             };
             match self.find_object(wire, key).await {
                 Ok(Some(found)) => {
-                    if wire::marker(&found).as_deref() != Some(fleet) {
+                    if marker_of(wire, &found).as_deref() != Some(fleet) {
                         return Err(Failure::Refused(format!(
                             "{error}; meanwhile a {kind} {key} appeared that this fleet did not \
                              create; it is left alone"
@@ -654,4 +733,44 @@ fn key_taken(error: &ApiError, key: &str) -> bool {
         && ["unique index", "duplicate entry", "duplicate key", "23505"]
             .iter()
             .any(|w| message.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_comment_marker_ends_the_text_and_is_read_back() {
+        let marked = with_comment_marker("speed * 1.852", "acme-bikes");
+        assert_eq!(marked, "speed * 1.852 /* fleetform:acme-bikes */");
+        assert_eq!(
+            split_comment_marker(&marked),
+            ("speed * 1.852", Some("acme-bikes"))
+        );
+        // Another fleet's stamp is replaced, never doubled; trailing blanks do not matter.
+        assert_eq!(
+            with_comment_marker("a /* fleetform:other */  ", "acme"),
+            "a /* fleetform:acme */"
+        );
+        // The user's own comments are the expression's.
+        for text in ["a /* note */", "a // fleetform:acme", "a /* fleetform: */", "a"] {
+            assert_eq!(split_comment_marker(text), (text, None), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_computed_attribute_read_has_its_marker_apart_from_its_expression() {
+        let json = json!({"id": 3, "description": "speed-kmh", "attribute": "speedKmh",
+            "expression": "speed * 1.852 /* fleetform:acme */", "type": "number"});
+        let Json::Object(json) = json else {
+            unreachable!("an object literal")
+        };
+        let object = live_object(COMPUTED_OBJECT, &json, &|_, _| None).expect("read");
+        assert_eq!(object.marker.as_deref(), Some("acme"));
+        let spec = DESCRIPTION.object(COMPUTED_OBJECT).expect("kind");
+        assert_eq!(
+            object.fields.get(&spec.field("expression").expect("field")),
+            Some(&Value::Text("speed * 1.852".into()))
+        );
+    }
 }

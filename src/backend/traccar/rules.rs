@@ -57,11 +57,13 @@
 //!   managed, so the rule sees them). Deleting a calendar only clears it from its users
 //!   (`calendarId` 0); the file's own references to a calendar must be in its section.
 //! - Computed attributes (`computedAttributes:`, observed-objects.md §6) have no `attributes`
-//!   map (Traccar refuses one), so no marker can prove that fleetform created one, and marking
-//!   the description (a prefix) would change what the user wrote. So ownership is never
-//!   claimed: they are created and updated as the file says, never adopted (nothing to mark),
-//!   never deleted (`deletable: false`: one that leaves the section stays), and another
-//!   fleet's cannot be told apart. Only an administrator may write them (`Administrator
+//!   map (Traccar refuses one), and marking the description (their key) would change what the
+//!   user wrote. The marker is a block comment ending the expression, `speed * 1.852 /*
+//!   fleetform:acme-bikes */` (`objects::COMMENT_MARKER`): Traccar's JEXL ignores comments
+//!   (observed on real 6.9.1: `POST /api/attributes/computed/test` answers the same value with
+//!   and without it). The read strips it, so the file's expression compares without it, and
+//!   every write puts it back; so they are adopted, and deleted like the other kinds. There is
+//!   no applied record (no attributes): their drift is always "pending". Only an administrator may write them (`Administrator
 //!   access required`): `object_rights` refuses them for a manager. The loader checks that the
 //!   `expression` parses (`jexl.rs`) and `type` is string, number or boolean.
 
@@ -678,6 +680,7 @@ const fn simple_kind(
         refs,
         lists: &[],
         attributes: true,
+        marked: true,
         deletable: true,
         link: Some(link),
         check,
@@ -742,6 +745,7 @@ static OBJECTS: [ObjectSpec; 9] = [
         }],
         lists: &OWNER_LISTS,
         attributes: true,
+        marked: true,
         deletable: true,
         link: Some(GROUP),
         check: None,
@@ -766,6 +770,7 @@ stay, without that group). Left out, groups are not managed.",
         }],
         lists: &OWNER_LISTS,
         attributes: true,
+        marked: true,
         deletable: false,
         link: Some(DEVICE),
         check: None,
@@ -786,6 +791,7 @@ the section is left as it is. Left out, devices are not managed.",
         refs: &[],
         lists: &[],
         attributes: true,
+        marked: true,
         deletable: true,
         link: Some(GEOFENCE),
         check: Some(check_geofence),
@@ -897,17 +903,20 @@ managed.",
         fields: &COMPUTED_FIELDS,
         refs: &[],
         lists: &[],
-        // No attributes map on the server: no marker (see the header).
+        // No attributes map on the server: the marker is a comment ending the expression (see
+        // the header).
         attributes: false,
-        deletable: false,
+        marked: true,
+        deletable: true,
         link: None,
         check: Some(check_computed),
         required: &["attribute", "expression", "type"],
         doc: "Computed attributes this fleet manages, by description (administrators only). One
-missing from the server is created; an existing one is updated. Traccar gives them no
-attributes, so they carry no fleet stamp: fleetform never deletes one (one that leaves the
-section is left as it is), and cannot tell another fleet's. Left out, computed attributes
-are not managed.",
+missing from the server is created; an existing one without this fleet's stamp is adopted.
+Traccar gives them no attributes, so the stamp is a comment ending the expression
+(`speed * 1.852 /* fleetform:acme-bikes */`), which Traccar's expression language ignores.
+One stamped with this fleet that leaves the section is deleted with `prune: delete`. Left
+out, computed attributes are not managed.",
         entry_doc: "One computed attribute. Fields left out are not managed.",
         files: &[],
     },
