@@ -60,8 +60,8 @@
 //!   map (Traccar refuses one), and marking the description (their key) would change what the
 //!   user wrote. The marker is a block comment ending the expression, `speed * 1.852 /*
 //!   fleetform:acme-bikes */` (`objects::COMMENT_MARKER`): Traccar's JEXL ignores comments
-//!   (observed on real 6.9.1: `POST /api/attributes/computed/test` answers the same value with
-//!   and without it). The read strips it, so the file's expression compares without it, and
+//!   (observed on real 5.12, 6.9.1 and 6.14.4: `POST /api/attributes/computed/test` answers
+//!   the same value with and without it). The read strips it, so the file's expression compares without it, and
 //!   every write puts it back; so they are adopted, and deleted like the other kinds. There is
 //!   no applied record (no attributes): their drift is always "pending". Only an administrator may write them (`Administrator
 //!   access required`): `object_rights` refuses them for a manager. The loader checks that the
