@@ -297,6 +297,7 @@ impl SavedScope {
                     (kind, objects)
                 })
                 .collect(),
+            field_origins: BTreeMap::new(),
         }
     }
 
