@@ -466,7 +466,7 @@ static NOTIFICATION_FIELDS: [FieldSpec; 6] = [
         "alarms",
         FieldType::List,
         RiskClass::Profile,
-        "For type `alarm`: the alarm keys that fire it, e.g. `[sos, movement]`.",
+        "For type `alarm` only: the alarm keys that fire it, e.g. `[sos, movement]`; checked at\nplan time against the keys of the server's version (README \"Alarm keys\").",
     ),
     text(
         "calendar",
