@@ -514,6 +514,7 @@ fn core(n: usize) {
         safety: Safety::default(),
         unmanaged: Default::default(),
         objects: Default::default(),
+        field_origins: Default::default(),
         users: (0..n)
             .map(|u| {
                 let mut fields = desired_fields.clone();

@@ -597,6 +597,97 @@ async fn notifications_are_refused_on_a_server_without_descriptions() {
     }
 }
 
+/// `fleetform plan` in `dir` on `fleet.yaml`, as the sandbox's administrator.
+fn plan_in(env: &Env, dir: &std::path::Path) -> crate::e2e::Run {
+    crate::e2e::run(
+        crate::e2e::bin()
+            .current_dir(dir)
+            .args(["plan", "-f", "fleet.yaml"])
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+    )
+}
+
+/// A notification's alarm keys are judged by the server's version (`alarms.rs`): on 6.9.1 a
+/// misspelt key is refused by `fleetform plan` at the key in the list, with the closest key;
+/// alarms on a notification of another type are refused at the list; the corrected file
+/// applies. On a server newer than every table (the sandbox's 6.14.5), a key no table has
+/// plans (it may be the newer server's own) and only a case-only misspelling is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarm_keys_are_checked_by_the_servers_version() {
+    let env = env_version(TraccarVersion::V6_9).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = file(
+        "notifications:\n  theft-alarm: { type: alarm, alarms: [movement, sosx] }\n  online: { type: deviceOnline, alarms: [sos] }\n",
+    );
+    std::fs::write(dir.path().join("fleet.yaml"), &yaml).expect("write");
+    let run = plan_in(&env, dir.path());
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "fleet.yaml:6:50: notification theft-alarm: `alarms`: `sosx` is not an alarm key of \
+             Traccar 6.9.1, so the notification would never fire for it; did you mean `sos`? \
+             use one of: accident, bonnet,"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("org.traccar.model.Position"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "fleet.yaml:7:33: notification online: `alarms` is for notifications of type `alarm`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        find(&env, "notifications", "description", "theft-alarm")
+            .await
+            .is_none(),
+        "nothing written"
+    );
+    let fixed = yaml
+        .replace("sosx", "sos")
+        .replace(", alarms: [sos] }", " }");
+    env.apply(&fixed).await;
+    let theft = find(&env, "notifications", "description", "theft-alarm")
+        .await
+        .expect("created");
+    assert_eq!(theft["attributes"]["alarms"], "movement,sos");
+    replan_is_empty(&env, &fixed).await;
+
+    let newer = crate::e2e::env().await;
+    let yaml = file("notifications:\n  theft-alarm: { type: alarm, alarms: [batteryTheft] }\n");
+    std::fs::write(dir.path().join("fleet.yaml"), &yaml).expect("write");
+    let run = plan_in(&newer, dir.path());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("alarms: [\"batteryTheft\"]"),
+        "{}",
+        run.stdout
+    );
+    std::fs::write(
+        dir.path().join("fleet.yaml"),
+        yaml.replace("batteryTheft", "SOS"),
+    )
+    .expect("write");
+    let run = plan_in(&newer, dir.path());
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "fleet.yaml:6:40: notification theft-alarm: `alarms`: `SOS` is not an alarm key of \
+             Traccar 6.14.5: did you mean `sos`?"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
 /// Export writes the new sections, users' lists and the calendars' files beside the file it
 /// writes; planning the exported file changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,8 @@ use super::decode::{decode_value, suggest, unknown_key};
 use super::fields::{Context, Raw, field_value, managed_fields, raw_value};
 use super::yaml::{Kind, Node, Pos};
 use crate::core::model::{
-    Description, DesiredObject, Field, ObjectKind, ObjectSpec, Objects, Value,
+    Description, DesiredObject, Field, FieldOrigins, FieldType, ObjectKind, ObjectSpec, Objects,
+    Value,
 };
 
 /// A section as one file gives it: the file's index and the section's value.
@@ -143,6 +144,53 @@ pub fn check(
     check_references(ctx, backend, &objects, &places);
     check_cycles(ctx, backend, &objects, &places);
     complete.then_some(objects)
+}
+
+/// Where each object's list fields (`FieldType::List`, a notification's `alarms`) and their
+/// items are written, for plan-time problems about one item (`Desired::field_origins`): the
+/// rules that judge an item by the server's version run after the file is loaded. Entries
+/// that do not read as a mapping of lists are left out (their problems are reported by
+/// `check`).
+pub fn field_origins(
+    ctx: &mut Context,
+    backend: &'static Description,
+    sections: &BTreeMap<ObjectKind, Vec<Section<'_>>>,
+) -> FieldOrigins {
+    let mut origins = FieldOrigins::new();
+    for spec in backend.objects {
+        let lists: Vec<&'static str> = spec
+            .fields
+            .iter()
+            .filter(|f| f.ty == FieldType::List)
+            .map(|f| f.name)
+            .collect();
+        if lists.is_empty() {
+            continue;
+        }
+        for &(file, section) in sections.get(&spec.kind).into_iter().flatten() {
+            ctx.select(file);
+            for (key_node, entry) in section.entries() {
+                let Some(key) = key_node.as_text() else {
+                    continue;
+                };
+                for &name in &lists {
+                    let Some((name_node, value)) = entry.get(name) else {
+                        continue;
+                    };
+                    let at = |item: Option<String>| (spec.kind, key.to_string(), name, item);
+                    origins.insert(at(None), ctx.location(name_node.pos));
+                    for item in value.items() {
+                        if let Some(text) = item.as_text() {
+                            origins
+                                .entry(at(Some(text.to_string())))
+                                .or_insert_with(|| ctx.location(item.pos));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    origins
 }
 
 /// An example key for messages: `Vienna` for names, `BT-000101` for ids.

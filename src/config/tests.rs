@@ -96,6 +96,7 @@ users:
                 },
             )]),
             objects: Default::default(),
+            field_origins: Default::default(),
         },
         server_url: Some("https://traccar.example.com".into()),
         server_instance: None,

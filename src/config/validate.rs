@@ -161,6 +161,7 @@ pub fn validate_docs(
     check_unmanaged(ctx, &users, &top.unmanaged, top.backend);
     let users = check_users(ctx, &users, &roles, top.manager.as_ref(), top.backend);
     let objects = super::objects::check(ctx, top.backend, &sections);
+    let field_origins = super::objects::field_origins(ctx, top.backend, &sections);
     if !complete {
         return None;
     }
@@ -175,6 +176,7 @@ pub fn validate_docs(
             unmanaged: top.unmanaged,
             users: users?,
             objects: objects?,
+            field_origins,
         },
         Server {
             url: top.server_url,

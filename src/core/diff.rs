@@ -342,6 +342,7 @@ pub(crate) mod tests {
                 .map(|u| (UserKey::new(&u.email), u))
                 .collect(),
             objects: Default::default(),
+            field_origins: Default::default(),
         }
     }
 

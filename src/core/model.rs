@@ -350,7 +350,15 @@ pub struct Desired {
     /// The objects the file manages, by kind, for the kinds whose section the file gives (a
     /// kind that is absent is not managed at all), by key.
     pub objects: Objects<DesiredObject>,
+    /// Where the file writes objects' list fields and their items (`FieldOrigins`), for plan
+    /// time problems about one item (a notification's alarm key). Empty when the desired state
+    /// does not come from a file.
+    pub field_origins: FieldOrigins,
 }
+
+/// Where a list field of an object (`item` None: the field's key) or one of its items is
+/// written, `file:line:column`, by (kind, object key, field name, item).
+pub type FieldOrigins = BTreeMap<(ObjectKind, String, &'static str, Option<String>), String>;
 
 impl Desired {
     /// The key of a user named `raw`, by the backend's rule.

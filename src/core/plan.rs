@@ -1005,6 +1005,7 @@ mod tests {
                 unmanaged: Default::default(),
                 users: BTreeMap::new(),
                 objects: Default::default(),
+                field_origins: Default::default(),
             };
             for mut user in desired_users {
                 let key = UserKey::new(&user.email);

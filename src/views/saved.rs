@@ -308,6 +308,7 @@ impl SavedScope {
                     (kind, objects)
                 })
                 .collect(),
+            field_origins: BTreeMap::new(),
         }
     }
 

@@ -11,6 +11,7 @@
 //!   per device when a fleet has fewer devices than users.
 //! - Everything else used here exists from 5.1 on.
 
+mod alarms;
 pub mod api;
 pub mod area;
 mod audit;

@@ -49,9 +49,10 @@
 //!   carries the marker in `attributes`; only marked objects are deleted, unmarked ones the
 //!   file names are adopted. Traccar validates almost nothing, so the loader checks what it
 //!   can: a notification's `type` and a saved command's `type` against the lists 6.9.1 serves
-//!   (`NOTIFICATION_TYPES`, `COMMAND_TYPES`; the alarm keys have no list in the notes and are
-//!   not checked, nor are `notificators` against the server's configured ones), and a
-//!   calendar's file as iCalendar (`ical.rs`). Deleting a saved command deletes the
+//!   (`NOTIFICATION_TYPES`, `COMMAND_TYPES`), and a calendar's file as iCalendar (`ical.rs`).
+//!   A notification's `alarms` keys are checked at plan time against the server's version
+//!   (`alarms.rs`: per-release tables read from the release jars), and refused on a
+//!   notification whose type is not `alarm`. Deleting a saved command deletes the
 //!   notifications that use it (FK cascade): `cascades` refuses such a plan while a
 //!   notification the plan keeps uses it (notifications are read whenever commands are
 //!   managed, so the rule sees them). Deleting a calendar only clears it from its users
@@ -469,7 +470,7 @@ static NOTIFICATION_FIELDS: [FieldSpec; 6] = [
         "alarms",
         FieldType::List,
         RiskClass::Profile,
-        "For type `alarm`: the alarm keys that fire it, e.g. `[sos, movement]`.",
+        "For type `alarm` only: the alarm keys that fire it, e.g. `[sos, movement]`; checked at\nplan time against the keys of the server's version (README \"Alarm keys\").",
     ),
     text(
         "calendar",
@@ -1330,6 +1331,8 @@ impl Rules for TraccarRules {
                 ),
             });
         }
+        // A notification's alarm keys, by the server's version (`alarms.rs`).
+        problems.extend(super::alarms::check(desired, live));
         // A computed attribute's `priority` came with Traccar 6.2: 5.12 refuses a body with it
         // (`Unrecognized field "priority"`, observed on real 5.12).
         if version.0 > 0 && version < super::version::Version(6, 2, 0) {
