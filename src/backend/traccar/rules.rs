@@ -54,8 +54,10 @@
 //!   calendar's file as iCalendar (`ical.rs`). Deleting a saved command deletes the
 //!   notifications that use it (FK cascade): `cascades` refuses such a plan while a
 //!   notification the plan keeps uses it (notifications are read whenever commands are
-//!   managed, so the rule sees them). Deleting a calendar only clears it from its users
-//!   (`calendarId` 0); the file's own references to a calendar must be in its section.
+//!   managed, so the rule sees them). Deleting a calendar only clears it from the
+//!   notifications, geofences and devices that name it (`calendarId` 0: `OnDelete::Clear`,
+//!   which the plan shows as cascade lines); the file's own references to a calendar must be
+//!   in its section.
 //! - Computed attributes (`computedAttributes:`, observed-objects.md §6) have no `attributes`
 //!   map (Traccar refuses one), so no marker can prove that fleetform created one, and marking
 //!   the description (a prefix) would change what the user wrote. So ownership is never
@@ -332,10 +334,26 @@ const fn text(name: &'static str, doc: &'static str) -> FieldSpec {
     }
 }
 
-/// A device's fields (Traccar's JSON names, except `group`: the `groupId` as the group's
-/// name). `expirationTime`, `calendarId` and the read-only fields are not managed; updates
-/// carry them over as the server has them.
-static DEVICE_FIELDS: [FieldSpec; 7] = [
+/// The `calendar` reference of a device or a geofence (its `calendarId`, by the calendar's
+/// name; observed-objects.md §2, §12).
+const fn calendar_field() -> FieldSpec {
+    text(
+        "calendar",
+        "The calendar during which it is active, by name. `null`: always. Deleting that\ncalendar on the server clears it (the plan shows it).",
+    )
+}
+
+/// A device's or a geofence's calendar: cleared (calendarId 0) when the calendar is deleted.
+const CALENDAR_REF: RefSpec = RefSpec {
+    field: "calendar",
+    target: CALENDAR_OBJECT,
+    on_delete: OnDelete::Clear,
+};
+
+/// A device's fields (Traccar's JSON names, except `group` and `calendar`: the `groupId` and
+/// `calendarId` as the target's name). `expirationTime` and the read-only fields are not
+/// managed; updates carry them over as the server has them.
+static DEVICE_FIELDS: [FieldSpec; 8] = [
     FieldSpec {
         nullable: false,
         ..text(
@@ -361,6 +379,7 @@ or its grandparent see the device.",
         RiskClass::Profile,
         "A disabled device is kept, with its history, but the server refuses its positions.",
     ),
+    calendar_field(),
 ];
 
 /// A group's fields besides its name (the key).
@@ -371,7 +390,7 @@ children and grandchildren, and their devices.",
 )];
 
 /// A geofence's fields besides its name (the key).
-static GEOFENCE_FIELDS: [FieldSpec; 2] = [
+static GEOFENCE_FIELDS: [FieldSpec; 3] = [
     FieldSpec {
         nullable: false,
         ..text(
@@ -380,6 +399,7 @@ static GEOFENCE_FIELDS: [FieldSpec; 2] = [
         )
     },
     text("description", "Description. `null`: none."),
+    calendar_field(),
 ];
 
 /// A field every new object needs (a NOT NULL column): never `null`.
@@ -757,11 +777,14 @@ stay, without that group). Left out, groups are not managed.",
         section: "devices",
         key: "uniqueId",
         fields: &DEVICE_FIELDS,
-        refs: &[RefSpec {
-            field: "group",
-            target: GROUP_OBJECT,
-            on_delete: OnDelete::Clear,
-        }],
+        refs: &[
+            RefSpec {
+                field: "group",
+                target: GROUP_OBJECT,
+                on_delete: OnDelete::Clear,
+            },
+            CALENDAR_REF,
+        ],
         lists: &OWNER_LISTS,
         attributes: true,
         deletable: false,
@@ -781,7 +804,7 @@ the section is left as it is. Left out, devices are not managed.",
         section: "geofences",
         key: "name",
         fields: &GEOFENCE_FIELDS,
-        refs: &[],
+        refs: &[CALENDAR_REF],
         lists: &[],
         attributes: true,
         deletable: true,
