@@ -460,7 +460,8 @@ async fn apply_loaded_as(
 
 /// A device's and a geofence's `calendar` (their `calendarId`, by name), on 6.14 and 6.9 as
 /// administrator and as the billing account: set from the file, kept when the file leaves it
-/// out (the PUT carries it over), cleared by `null`, and cleared by the server when the
+/// out (the PUT carries it over), cleared by `null`, exported with the calendar's file and
+/// planned back to nothing, and cleared by the server when the
 /// calendar is deleted, which the plan shows under the delete, for a geofence and for a device
 /// whose section the file does not even give.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -509,6 +510,63 @@ devices:
     );
     let again = plan_loaded_as(&env, who, &loaded.desired).await;
     assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+
+    // Export writes both references and the calendar's file they name; the exported file
+    // plans nothing.
+    let out = tempfile::tempdir().expect("tempdir");
+    let path = out.path().join("exported.yaml");
+    let (email, password) = if manager {
+        (fleetform::cmd::demo::DEMO_MANAGER, &env.manager)
+    } else {
+        (fleetform::cmd::demo::DEMO_ADMIN, &env.admin)
+    };
+    let run = crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes", "--output"])
+            .arg(&path)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", email)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(password)),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&path).expect("exported");
+    let exported = fleetform::config::load(&path).unwrap_or_else(|p| panic!("{p}\n{text}"));
+    let calendar_field = |section: &str, key: &str| {
+        let (kind, objects) = exported
+            .desired
+            .objects
+            .iter()
+            .find(|(kind, _)| kind.name() == section)
+            .unwrap_or_else(|| panic!("no {section}: {text}"));
+        let field = exported
+            .desired
+            .backend
+            .object(*kind)
+            .and_then(|spec| spec.field("calendar"))
+            .expect("declared");
+        objects[key].fields.get(&field).cloned()
+    };
+    let workdays_name = Some(fleetform::core::model::Value::Text("workdays".into()));
+    assert_eq!(
+        calendar_field("geofence", "depot-vienna"),
+        workdays_name,
+        "{text}"
+    );
+    assert_eq!(
+        calendar_field("device", "BT-000101"),
+        workdays_name,
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("calendars/workdays.ics")).expect("calendar"),
+        WORKDAYS
+    );
+    let again = plan_loaded_as(&env, who, &exported.desired).await;
+    assert!(
+        again.actions.is_empty(),
+        "round trip: {:?}\n{text}",
+        again.actions
+    );
 
     // Left out, the geofence's calendar is kept (read-modify-write); `null` clears the
     // device's.
