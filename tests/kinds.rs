@@ -632,6 +632,35 @@ geofences:
     assert_eq!(calendar_of("devices", "uniqueId", "BT-000101").await, 0);
     let again = plan_loaded_as(&env, who, &loaded.desired).await;
     assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+
+    // A calendar the administrator made, linked to no one: the administrator may name it;
+    // the billing account cannot see it (Traccar would refuse: `Calendar access denied`), so
+    // its plan says so before any write.
+    env.admin(
+        reqwest::Method::POST,
+        "/api/calendars",
+        Some(json!({"name": "admins", "data": data(WORKDAYS)})),
+    )
+    .await;
+    let foreign = file("devices:\n  BT-000101: { calendar: admins }\n");
+    let loaded = load_in(dir.path(), &foreign, &[]).unwrap_or_else(|p| panic!("{p}"));
+    let backend = env.backend(who).await;
+    match fleetform::make_plan(&backend, &loaded.desired).await {
+        Ok(plan) => {
+            assert!(!manager, "the billing account's plan: {:?}", plan.actions);
+            assert_eq!(lines(&plan), ["update device BT-000101"]);
+        }
+        Err(err) => {
+            assert!(manager, "{err:#}");
+            assert!(
+                format!("{err:#}").contains(
+                    "device BT-000101: its calendar admins does not exist on the server (or the \
+                     account cannot see it)"
+                ),
+                "{err:#}"
+            );
+        }
+    }
 }
 
 /// Deleting a saved command deletes the notifications that use it on the server: the plan
