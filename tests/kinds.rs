@@ -436,6 +436,233 @@ users:
     assert!(env.plan_desired(&loaded.desired).await.actions.is_empty());
 }
 
+/// Plans a fleet loaded from a path as `who` (the billing account or the administrator).
+async fn plan_loaded_as(
+    env: &Env,
+    who: &fleetform::backend::traccar::api::Credentials,
+    desired: &fleetform::core::model::Desired,
+) -> fleetform::core::plan::Plan {
+    let backend = env.backend(who).await;
+    fleetform::make_plan(&backend, desired).await.expect("plan")
+}
+
+/// Plans and applies a fleet loaded from a path as `who`; asserts success.
+async fn apply_loaded_as(
+    env: &Env,
+    who: &fleetform::backend::traccar::api::Credentials,
+    desired: &fleetform::core::model::Desired,
+) {
+    let backend = env.backend(who).await;
+    let plan = fleetform::make_plan(&backend, desired).await.expect("plan");
+    let report = fleetform::apply::apply(&backend, &plan, &mut Vec::new()).await;
+    assert!(report.is_success(), "apply failed: {:?}", report.failed);
+}
+
+/// A device's and a geofence's `calendar` (their `calendarId`, by name), on 6.14 and 6.9 as
+/// administrator and as the billing account: set from the file, kept when the file leaves it
+/// out (the PUT carries it over), cleared by `null`, exported with the calendar's file and
+/// planned back to nothing, and cleared by the server when the
+/// calendar is deleted, which the plan shows under the delete, for a geofence and for a device
+/// whose section the file does not even give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_and_geofences_name_their_calendar() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        calendar_refs_round(env_version(version).await, false).await;
+    }
+    calendar_refs_round(env_version(TraccarVersion::V6_14).await, true).await;
+}
+
+async fn calendar_refs_round(env: Env, manager: bool) {
+    let who = if manager { &env.manager } else { &env.admin };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ics = [("calendars/workdays.ics", WORKDAYS)];
+    let yaml = file(
+        r#"calendars:
+  workdays: { file: calendars/workdays.ics }
+geofences:
+  depot-vienna: { area: "CIRCLE (48.2082 16.3738, 200)", description: Main depot, calendar: workdays }
+devices:
+  BT-000101: { name: Bike 101, calendar: workdays }
+"#,
+    );
+    let loaded = load_in(dir.path(), &yaml, &ics).unwrap_or_else(|p| panic!("{p}"));
+    let got = lines(&plan_loaded_as(&env, who, &loaded.desired).await);
+    for want in [
+        "create calendar workdays",
+        "create geofence depot-vienna",
+        "update device BT-000101",
+    ] {
+        assert!(got.contains(&want.to_string()), "{want}: {got:#?}");
+    }
+    apply_loaded_as(&env, who, &loaded.desired).await;
+    let workdays = id(&find(&env, "calendars", "name", "workdays").await);
+    let calendar_of = |path: &'static str, key: &'static str, value: &'static str| {
+        let env = &env;
+        async move { find(env, path, key, value).await.expect("object")["calendarId"].clone() }
+    };
+    assert_eq!(
+        calendar_of("geofences", "name", "depot-vienna").await,
+        workdays
+    );
+    assert_eq!(
+        calendar_of("devices", "uniqueId", "BT-000101").await,
+        workdays
+    );
+    let again = plan_loaded_as(&env, who, &loaded.desired).await;
+    assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+
+    // Export writes both references and the calendar's file they name; the exported file
+    // plans nothing.
+    let out = tempfile::tempdir().expect("tempdir");
+    let path = out.path().join("exported.yaml");
+    let (email, password) = if manager {
+        (fleetform::cmd::demo::DEMO_MANAGER, &env.manager)
+    } else {
+        (fleetform::cmd::demo::DEMO_ADMIN, &env.admin)
+    };
+    let run = crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes", "--output"])
+            .arg(&path)
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", email)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(password)),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&path).expect("exported");
+    let exported = fleetform::config::load(&path).unwrap_or_else(|p| panic!("{p}\n{text}"));
+    let calendar_field = |section: &str, key: &str| {
+        let (kind, objects) = exported
+            .desired
+            .objects
+            .iter()
+            .find(|(kind, _)| kind.name() == section)
+            .unwrap_or_else(|| panic!("no {section}: {text}"));
+        let field = exported
+            .desired
+            .backend
+            .object(*kind)
+            .and_then(|spec| spec.field("calendar"))
+            .expect("declared");
+        objects[key].fields.get(&field).cloned()
+    };
+    let workdays_name = Some(fleetform::core::model::Value::Text("workdays".into()));
+    assert_eq!(
+        calendar_field("geofence", "depot-vienna"),
+        workdays_name,
+        "{text}"
+    );
+    assert_eq!(
+        calendar_field("device", "BT-000101"),
+        workdays_name,
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("calendars/workdays.ics")).expect("calendar"),
+        WORKDAYS
+    );
+    let again = plan_loaded_as(&env, who, &exported.desired).await;
+    assert!(
+        again.actions.is_empty(),
+        "round trip: {:?}\n{text}",
+        again.actions
+    );
+
+    // Left out, the geofence's calendar is kept (read-modify-write); `null` clears the
+    // device's.
+    let edited = file(
+        r#"calendars:
+  workdays: { file: calendars/workdays.ics }
+geofences:
+  depot-vienna: { area: "CIRCLE (48.2082 16.3738, 200)", description: Depot }
+devices:
+  BT-000101: { name: Bike 101, calendar: null }
+"#,
+    );
+    let loaded = load_in(dir.path(), &edited, &ics).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(
+        lines(&plan_loaded_as(&env, who, &loaded.desired).await),
+        ["update device BT-000101", "update geofence depot-vienna"]
+    );
+    apply_loaded_as(&env, who, &loaded.desired).await;
+    assert_eq!(
+        calendar_of("geofences", "name", "depot-vienna").await,
+        workdays
+    );
+    assert_eq!(calendar_of("devices", "uniqueId", "BT-000101").await, 0);
+
+    // The device uses the calendar again, set by hand; the file deletes the calendar and no
+    // longer gives devices: the plan shows both objects the server clears it on.
+    let mut bike = find(&env, "devices", "uniqueId", "BT-000101")
+        .await
+        .expect("bike");
+    bike["calendarId"] = json!(workdays);
+    let path = format!("/api/devices/{}", bike["id"]);
+    env.admin(reqwest::Method::PUT, &path, Some(bike)).await;
+    let pruned = file(
+        "calendars: {}
+geofences:
+  depot-vienna: { area: \"CIRCLE (48.2082 16.3738, 200)\" }
+",
+    );
+    let loaded = load_in(dir.path(), &pruned, &[]).unwrap_or_else(|p| panic!("{p}"));
+    let plan = plan_loaded_as(&env, who, &loaded.desired).await;
+    assert_eq!(lines(&plan), ["delete calendar workdays"]);
+    let (_, assessed) = plan.steps().next().expect("the delete");
+    // In the backend's order of kinds, then the links the server drops with it (the billing
+    // account's).
+    assert_eq!(
+        assessed.cascades[..2],
+        [
+            "device BT-000101: calendar workdays -> none",
+            "geofence depot-vienna: calendar workdays -> none"
+        ],
+        "{:#?}",
+        assessed.cascades
+    );
+    assert!(
+        assessed.cascades[2..]
+            .iter()
+            .all(|line| line.ends_with(": loses its link to it")),
+        "{:#?}",
+        assessed.cascades
+    );
+    apply_loaded_as(&env, who, &loaded.desired).await;
+    assert_eq!(calendar_of("geofences", "name", "depot-vienna").await, 0);
+    assert_eq!(calendar_of("devices", "uniqueId", "BT-000101").await, 0);
+    let again = plan_loaded_as(&env, who, &loaded.desired).await;
+    assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
+
+    // A calendar the administrator made, linked to no one: the administrator may name it;
+    // the billing account cannot see it (Traccar would refuse: `Calendar access denied`), so
+    // its plan says so before any write.
+    env.admin(
+        reqwest::Method::POST,
+        "/api/calendars",
+        Some(json!({"name": "admins", "data": data(WORKDAYS)})),
+    )
+    .await;
+    let foreign = file("devices:\n  BT-000101: { calendar: admins }\n");
+    let loaded = load_in(dir.path(), &foreign, &[]).unwrap_or_else(|p| panic!("{p}"));
+    let backend = env.backend(who).await;
+    match fleetform::make_plan(&backend, &loaded.desired).await {
+        Ok(plan) => {
+            assert!(!manager, "the billing account's plan: {:?}", plan.actions);
+            assert_eq!(lines(&plan), ["update device BT-000101"]);
+        }
+        Err(err) => {
+            assert!(manager, "{err:#}");
+            assert!(
+                format!("{err:#}").contains(
+                    "device BT-000101: its calendar admins does not exist on the server (or the \
+                     account cannot see it)"
+                ),
+                "{err:#}"
+            );
+        }
+    }
+}
+
 /// Deleting a saved command deletes the notifications that use it on the server: the plan
 /// refuses it, naming the notification where the file defines it, instead of cascading.
 #[tokio::test]

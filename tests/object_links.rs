@@ -278,6 +278,176 @@ devices:
     );
 }
 
+/// The binary's export to standard output, as `who` (the administrator or the billing
+/// account).
+fn export_as(env: &Env, manager: bool) -> String {
+    let (email, who) = if manager {
+        (fleetform::cmd::demo::DEMO_MANAGER, &env.manager)
+    } else {
+        (fleetform::cmd::demo::DEMO_ADMIN, &env.admin)
+    };
+    let run = crate::e2e::run(
+        crate::e2e::bin()
+            .args(["export", "--fleet", "acme-bikes"])
+            .env("TRACCAR_URL", &env.url)
+            .env("TRACCAR_EMAIL", email)
+            .env("TRACCAR_PASSWORD", crate::e2e::password(who)),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stdout
+}
+
+/// `text` with the line `    <key>: ...` of the entry `"<entry>"` replaced by `line`.
+fn edit_list(text: &str, entry: &str, key: &str, line: &str) -> String {
+    let start = text
+        .find(&format!("\n  \"{entry}\":\n"))
+        .unwrap_or_else(|| panic!("no entry {entry}: {text}"));
+    let from = start
+        + text[start..]
+            .find(&format!("\n    {key}: "))
+            .unwrap_or_else(|| panic!("no {key} in {entry}: {text}"))
+        + 1;
+    let to = from + text[from..].find('\n').expect("line end");
+    format!("{}{line}{}", &text[..from], &text[to..])
+}
+
+/// Export writes every exported device's and group's lists of linked objects, `[]` included,
+/// naming what the server links (a hand-made link, and an unmarked geofence that the
+/// `managed` export leaves out of `geofences:`), so the exported file plans nothing; an edit
+/// of an exported list plans exactly that link and unlink. As administrator on 6.14 and 6.9,
+/// and as the billing account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_devices_and_groups_lists_and_the_round_trip_plans_nothing() {
+    for version in [TraccarVersion::V6_14, TraccarVersion::V6_9] {
+        export_lists_round(env_version(version).await, false).await;
+    }
+    export_lists_round(env_version(TraccarVersion::V6_14).await, true).await;
+}
+
+async fn export_lists_round(env: Env, manager: bool) {
+    use fleetform::backend::traccar::rules::{
+        DEVICE_OBJECT, DRIVER_OBJECT, GEOFENCE_OBJECT, GROUP_OBJECT, NOTIFICATION_OBJECT,
+    };
+    let who = if manager { &env.manager } else { &env.admin };
+    let yaml = file(
+        r#"groups:
+  Vienna: {}
+  Vienna-North: { parent: Vienna, geofences: [depot-vienna], notifications: [online] }
+devices:
+  BT-000101: { name: Bike 101, geofences: [depot-vienna, depot-linz], notifications: [theft-alarm] }
+  BT-000300: { name: Bike 300, group: Vienna-North, geofences: [] }
+"#,
+    );
+    applied(env.apply_as(who, &yaml).await);
+    // Drawn and linked by hand, unmarked; the billing account sees it too.
+    let hand = env
+        .admin(
+            reqwest::Method::POST,
+            "/api/geofences",
+            Some(json!({"name": "hand-drawn", "area": "CIRCLE (48.1 16.1, 50)"})),
+        )
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    let i = ids(&env).await;
+    let billing = env.user_id(fleetform::cmd::demo::DEMO_MANAGER).await;
+    for (owner, id) in [("deviceId", i.bike), ("userId", billing)] {
+        env.admin(
+            reqwest::Method::POST,
+            "/api/permissions",
+            Some(json!({ owner: id, "geofenceId": hand })),
+        )
+        .await;
+    }
+
+    let text = export_as(&env, manager);
+    let loaded =
+        fleetform::config::parse(&text, "exported.yaml").unwrap_or_else(|p| panic!("{p}\n{text}"));
+    let objects = &loaded.desired.objects;
+    let list = |kind, key: &str, target| -> Vec<String> {
+        let object = &objects[&kind][key];
+        object
+            .links
+            .get(&target)
+            .unwrap_or_else(|| panic!("{kind} {key} has no {target} list: {text}"))
+            .iter()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        list(DEVICE_OBJECT, "BT-000101", GEOFENCE_OBJECT),
+        ["depot-linz", "depot-vienna", "hand-drawn"]
+    );
+    assert_eq!(
+        list(DEVICE_OBJECT, "BT-000101", NOTIFICATION_OBJECT),
+        ["theft-alarm"]
+    );
+    assert!(list(DEVICE_OBJECT, "BT-000300", GEOFENCE_OBJECT).is_empty());
+    assert!(list(DEVICE_OBJECT, "BT-000300", NOTIFICATION_OBJECT).is_empty());
+    assert_eq!(
+        list(GROUP_OBJECT, "Vienna-North", GEOFENCE_OBJECT),
+        ["depot-vienna"]
+    );
+    assert_eq!(
+        list(GROUP_OBJECT, "Vienna-North", NOTIFICATION_OBJECT),
+        ["online"]
+    );
+    assert!(list(GROUP_OBJECT, "Vienna", GEOFENCE_OBJECT).is_empty());
+    assert!(
+        !objects[&DEVICE_OBJECT]["BT-000101"]
+            .links
+            .contains_key(&DRIVER_OBJECT),
+        "the server has no driver: no list: {text}"
+    );
+    assert!(
+        !objects[&GEOFENCE_OBJECT].contains_key("hand-drawn"),
+        "unmarked: linked, not exported under `managed`: {text}"
+    );
+    let again = env.plan_as(who, &text).await.expect("plan");
+    assert!(
+        again.actions.is_empty(),
+        "round trip: {:?}\n{text}",
+        again.actions
+    );
+
+    // An edit of the exported lists plans exactly its link and unlink.
+    let edited = edit_list(
+        &text,
+        "BT-000101",
+        "geofences",
+        "    geofences: [\"depot-linz\", \"depot-vienna\"]",
+    );
+    let edited = edit_list(
+        &edited,
+        "BT-000300",
+        "notifications",
+        "    notifications: [\"online\"]",
+    );
+    let plan = env.plan_as(who, &edited).await.expect("plan");
+    assert_eq!(
+        object_links(&plan),
+        [
+            "link notification online to device BT-000300",
+            "unlink geofence hand-drawn from device BT-000101",
+        ]
+    );
+    applied(env.apply_as(who, &edited).await);
+    assert_eq!(
+        linked(&env, ObjectType::Device, i.bike, ObjectType::Geofence),
+        sorted(vec![i.vienna, i.linz])
+    );
+    assert_eq!(
+        linked(
+            &env,
+            ObjectType::Device,
+            i.new_bike,
+            ObjectType::Notification
+        ),
+        vec![i.online]
+    );
+    replan_is_empty_as(&env, who, &edited).await;
+}
+
 fn sorted(mut ids: Vec<i64>) -> Vec<i64> {
     ids.sort();
     ids

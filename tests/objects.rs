@@ -425,8 +425,9 @@ async fn references_to_nothing_are_refused_where_they_are_written() {
     );
 }
 
-/// Managing devices and groups costs no read: they come with the lists already read. Writes:
-/// one POST per create, a GET and a PUT per update, links to the manager in bulk.
+/// Managing devices and groups costs one read, the calendars' list (the names of the devices'
+/// `calendar`), made alongside the others: devices and groups come with the lists already
+/// read. Writes: one POST per create, a GET and a PUT per update, links to the manager in bulk.
 #[tokio::test]
 async fn objects_cost_one_request_per_write_and_none_per_read() {
     let env = env_version(TraccarVersion::V6_14).await;
@@ -446,6 +447,7 @@ async fn objects_cost_one_request_per_write_and_none_per_read() {
         ("GET /api/users", 2), // the list, and the manager's managed users
         ("GET /api/devices", 1),
         ("GET /api/groups", 1),
+        ("GET /api/calendars", 1),
         ("GET /api/permissions", 2),
         ("POST /api/groups", 2),
         ("POST /api/devices", 1),
@@ -459,7 +461,7 @@ async fn objects_cost_one_request_per_write_and_none_per_read() {
     .collect();
     assert_eq!(env.sandbox.stats().by_route, expected);
 
-    // A plan with the sections reads exactly what one without them reads.
+    // A plan with the sections reads exactly what one without them reads, and the calendars.
     let plain = "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\n";
     let mut reads = Vec::new();
     for yaml in [plain.to_string(), yaml] {
@@ -471,6 +473,8 @@ async fn objects_cost_one_request_per_write_and_none_per_read() {
         assert!(plan.actions.is_empty(), "{:?}", plan.actions);
         reads.push(env.sandbox.stats().by_route);
     }
+    assert_eq!(reads[1].get("GET /api/calendars"), Some(&1));
+    reads[1].remove("GET /api/calendars");
     assert_eq!(reads[0], reads[1]);
 }
 

@@ -1,7 +1,8 @@
 //! `fleetform export`: lists the users a fleet manages (or every user it may manage), reads
 //! their links (their given-only lists too), and writes a fleet file that plans no changes
-//! (`views::export`), with the objects it manages (or may manage), and the calendars' files
-//! beside `--output`. Never writes to the server.
+//! (`views::export`), with the objects it manages (or may manage) and their devices' and
+//! groups' lists of linked objects, and the calendars' files beside `--output`. Never writes
+//! to the server.
 
 use anyhow::{Context, bail};
 
@@ -63,7 +64,7 @@ pub async fn run_with<B: Backend>(
         .filter(|spec| spec.given_only)
         .map(|spec| (spec.kind, Default::default()))
         .collect();
-    let scope = |fleet: &str, emails: std::collections::BTreeSet<_>| Scope {
+    let scope = |fleet: &str, emails: std::collections::BTreeSet<_>, object_lists| Scope {
         fleet: fleet.to_string(),
         desired_links: emails
             .iter()
@@ -74,14 +75,14 @@ pub async fn run_with<B: Backend>(
         links_of: None,
         unmanaged: Default::default(),
         objects: kinds.clone(),
-        object_lists: Default::default(),
+        object_lists,
         tree: Default::default(),
     };
     // The listing names the fleet: a backend that proves ownership by fleet (telematics) can
     // only tell this fleet's users with it. It reads the links of this fleet's marked users,
     // which are exactly the users `managed` exports, so that scope needs no second read.
     let listed = backend
-        .fetch(&scope(&args.fleet, Default::default()))
+        .fetch(&scope(&args.fleet, Default::default(), Default::default()))
         .await
         .context("listing users")?;
     let which = match args.scope {
@@ -89,8 +90,12 @@ pub async fn run_with<B: Backend>(
         ExportScope::All => export::Which::All,
     };
     let users = export::select(backend.description(), &listed, &args.fleet, which);
+    // The lists of linked objects of the devices and groups the listing shows will be
+    // exported: read by the second fetch (one request per object and listed kind).
+    let (chosen, _) = export::select_objects(backend.description(), &listed, &args.fleet, which);
+    let object_lists = export::object_lists(backend.description(), &listed, &chosen);
     let mut live = backend
-        .fetch(&scope(&args.fleet, users.clone()))
+        .fetch(&scope(&args.fleet, users.clone(), object_lists))
         .await
         .context("reading the exported users' links")?;
     let (objects, notes) = export::select_objects(backend.description(), &live, &args.fleet, which);

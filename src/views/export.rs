@@ -29,6 +29,15 @@
 //!   a path, and `files_beside` gives those files for the command to write.
 //! - Users' lists of every kind, given-only ones (geofences, drivers, ...) where the user has
 //!   links of the kind (the command reads them for every exported user).
+//! - Devices' and groups' lists of linked objects (`ObjectSpec::lists`: geofences,
+//!   notifications, ...), so the file is the whole truth: every exported device and group
+//!   gets every list of a kind the account sees objects of (`object_lists` says which the
+//!   command reads), `[]` included, so a link made by hand later shows in plans; a kind the
+//!   account sees none of gets no list (nothing could be linked to it yet). A list names what
+//!   is linked, whichever scope exported the target (a link does not claim the object: under
+//!   `managed` an unmarked geofence stays out of `geofences:` but stays linked). A list with a
+//!   target the file cannot name (a name several objects share, none at all, one the account
+//!   cannot read) is left out, and `notes` says so: it stays unmanaged, as before.
 //! - The YAML is written by hand (strings as JSON-quoted scalars, which YAML reads as is) and
 //!   then checked with `config::parse`, so export never hands out a file fleetform refuses.
 
@@ -202,9 +211,75 @@ pub fn select_objects(
             }
         }
     }
+    // Lists naming a target the file cannot name (see the design comment) are left out.
+    for spec in backend.objects {
+        for (key, object) in chosen.get_mut(&spec.kind).into_iter().flatten() {
+            object.links.retain(|target_kind, targets| {
+                let named = live.objects.get(target_kind);
+                let unnamed: Vec<&String> = targets
+                    .iter()
+                    .filter(|t| t.is_empty() || named.is_none_or(|o| !o.contains_key(*t)))
+                    .collect();
+                if unnamed.is_empty() {
+                    return true;
+                }
+                let file_key = spec
+                    .lists
+                    .iter()
+                    .find(|l| l.target == *target_kind)
+                    .map_or("", |l| l.file_key);
+                notes.push(format!(
+                    "Not exported: the {file_key} list of {} {key}, linked to {} {:?}, which                      this file cannot name (several share the name, or it has none); its links                      stay as they are.",
+                    spec.kind,
+                    target_kind,
+                    unnamed
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                false
+            });
+        }
+    }
     notes.sort();
     notes.dedup();
     (chosen, notes)
+}
+
+/// The lists of linked objects the command reads for the `chosen` objects (as `select_objects`
+/// chose them from `live`), as `Scope::object_lists` holds them: for each chosen object of a
+/// kind with lists, every target kind `live` holds objects of (named or not).
+pub fn object_lists(
+    backend: &'static Description,
+    live: &Live,
+    chosen: &Objects<LiveObject>,
+) -> BTreeMap<ObjectKind, BTreeMap<String, BTreeSet<ObjectKind>>> {
+    let held = |kind: &ObjectKind| {
+        [&live.objects, &live.unnamed]
+            .iter()
+            .any(|objects| objects.get(kind).is_some_and(|o| !o.is_empty()))
+    };
+    let mut out = BTreeMap::new();
+    for spec in backend.objects {
+        let kinds: BTreeSet<ObjectKind> = spec
+            .lists
+            .iter()
+            .map(|l| l.target)
+            .filter(|kind| held(kind))
+            .collect();
+        let Some(objects) = chosen.get(&spec.kind).filter(|_| !kinds.is_empty()) else {
+            continue;
+        };
+        let lists: BTreeMap<String, BTreeSet<ObjectKind>> = objects
+            .keys()
+            .map(|key| (key.clone(), kinds.clone()))
+            .collect();
+        if !lists.is_empty() {
+            out.insert(spec.kind, lists);
+        }
+    }
+    out
 }
 
 /// The files the exported fleet file names beside it (a calendar's iCalendar `file`), by the
@@ -297,13 +372,22 @@ fn object_sections(backend: &'static Description, live: &Live, out: &mut String)
                     Some((f.clone(), yaml_value(value)?))
                 })
                 .collect();
-            if fields.is_empty() {
+            // The lists read for it (`object_lists`), in the backend's order.
+            let lists: Vec<(&str, &BTreeSet<String>)> = spec
+                .lists
+                .iter()
+                .filter_map(|l| Some((l.file_key, object.links.get(&l.target)?)))
+                .collect();
+            if fields.is_empty() && lists.is_empty() {
                 let _ = writeln!(out, "  {}: {{}}", q(key));
                 continue;
             }
             let _ = writeln!(out, "  {}:", q(key));
             for (field, value) in fields {
                 let _ = writeln!(out, "    {field}: {value}");
+            }
+            for (file_key, targets) in lists {
+                let _ = writeln!(out, "    {file_key}: {}", list(targets));
             }
         }
     }
@@ -589,5 +673,119 @@ mod tests {
         let (all, _) = select_objects(TRACCAR, &l, FLEET, Which::All);
         assert_eq!(all[&GROUP_OBJECT].len(), 3, "never another fleet's");
         assert_eq!(all[&DEVICE_OBJECT].len(), 2);
+    }
+
+    #[test]
+    fn devices_and_groups_get_every_list_of_a_kind_the_server_has() {
+        use crate::backend::traccar::rules::{
+            DEVICE_OBJECT, DRIVER_OBJECT, GEOFENCE_OBJECT, GROUP_OBJECT, NOTIFICATION_OBJECT,
+        };
+        let object = |key: &str, marker: Option<&str>, links: Vec<(ObjectKind, &[&str])>| {
+            (
+                key.to_string(),
+                LiveObject {
+                    links: links
+                        .into_iter()
+                        .map(|(kind, keys)| (kind, keys.iter().map(|k| k.to_string()).collect()))
+                        .collect(),
+                    key: key.into(),
+                    marker: marker.map(str::to_string),
+                    fields: Default::default(),
+                },
+            )
+        };
+        let mut l = live("admin", vec![]);
+        // An unmarked geofence (not exported under `managed`, still named by the lists), and
+        // a notification without a description: the server has both kinds, but no driver.
+        l.objects
+            .insert(GEOFENCE_OBJECT, [object("depot", None, vec![])].into());
+        l.unnamed
+            .insert(NOTIFICATION_OBJECT, [object("#5", None, vec![])].into());
+        l.objects.insert(
+            DEVICE_OBJECT,
+            [
+                object("D1", Some(FLEET), vec![]),
+                object("D2", Some(FLEET), vec![]),
+                object("D3", None, vec![]),
+            ]
+            .into(),
+        );
+        l.objects
+            .insert(GROUP_OBJECT, [object("G", Some(FLEET), vec![])].into());
+        let (chosen, _) = select_objects(TRACCAR, &l, FLEET, Which::Managed);
+        let lists = object_lists(TRACCAR, &l, &chosen);
+        let both: BTreeSet<ObjectKind> = [GEOFENCE_OBJECT, NOTIFICATION_OBJECT].into();
+        assert_eq!(
+            lists[&DEVICE_OBJECT],
+            [
+                ("D1".to_string(), both.clone()),
+                ("D2".to_string(), both.clone())
+            ]
+            .into(),
+            "the chosen devices only, no driver list"
+        );
+        assert_eq!(lists[&GROUP_OBJECT], [("G".to_string(), both)].into());
+        assert!(!lists[&DEVICE_OBJECT]["D1"].contains(&DRIVER_OBJECT));
+
+        // What the second read found: D2 is linked to a geofence the file cannot name (one of
+        // two sharing a name, kept out of `live.objects`).
+        l.objects.insert(
+            DEVICE_OBJECT,
+            [
+                object(
+                    "D1",
+                    Some(FLEET),
+                    vec![(GEOFENCE_OBJECT, &["depot"]), (NOTIFICATION_OBJECT, &[])],
+                ),
+                object(
+                    "D2",
+                    Some(FLEET),
+                    vec![(GEOFENCE_OBJECT, &["shared"]), (NOTIFICATION_OBJECT, &[])],
+                ),
+            ]
+            .into(),
+        );
+        let (chosen, notes) = select_objects(TRACCAR, &l, FLEET, Which::Managed);
+        assert_eq!(notes.len(), 1, "{notes:#?}");
+        assert!(
+            notes[0].starts_with(
+                "Not exported: the geofences list of device D2, linked to geofence \"shared\""
+            ),
+            "{notes:#?}"
+        );
+        let mut exported = l.clone();
+        exported.objects = chosen;
+        let server = Server {
+            url: "https://traccar.example.com",
+            instance: None,
+        };
+        let file = fleet_file(
+            TRACCAR,
+            &exported,
+            (FLEET, &server),
+            &Default::default(),
+            false,
+            "t",
+        )
+        .expect("valid");
+        assert!(
+            file.contains(
+                "devices:\n  \"D1\":\n    geofences: [\"depot\"]\n    notifications: []\n  \"D2\":\n    notifications: []\n"
+            ),
+            "{file}"
+        );
+        assert!(
+            !file.contains("\ngeofences:"),
+            "the geofence is not exported: {file}"
+        );
+        let loaded = config::parse(&file, "t").expect("parses");
+        let d1 = &loaded.desired.objects[&DEVICE_OBJECT]["D1"];
+        assert_eq!(d1.links[&GEOFENCE_OBJECT], set(&["depot"]));
+        assert!(d1.links[&NOTIFICATION_OBJECT].is_empty(), "given, empty");
+        let d2 = &loaded.desired.objects[&DEVICE_OBJECT]["D2"];
+        assert!(
+            !d2.links.contains_key(&GEOFENCE_OBJECT),
+            "left out: unmanaged"
+        );
     }
 }

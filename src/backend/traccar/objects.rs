@@ -14,8 +14,8 @@
 //! Traccar facts relied on (../shared/traccar/observed-objects.md §1, §12; API-NOTES.md §6, §7):
 //! - `PUT /api/<kind>/{id}` replaces the whole object and the body's `id` decides which, so an
 //!   update reads the object (`GET /api/<kind>/{id}`) right before it writes it back with only
-//!   the managed keys changed: `expirationTime`, `calendarId`, attributes fleetform does not
-//!   manage and fields it does not know survive.
+//!   the managed keys changed: `expirationTime`, a `calendarId` the file leaves out,
+//!   attributes fleetform does not manage and fields it does not know survive.
 //! - A reference is an id (`groupId`, 0 or null for none); the model names it by the target's
 //!   key, so ids are looked up in `Ids` (filled by the fetch, and by creates as they happen:
 //!   a group created in an earlier wave is known to its children and devices).
@@ -156,7 +156,7 @@ pub(super) const WIRES: [Wire; 9] = [
         kind: DEVICE_OBJECT,
         path: "/api/devices",
         key: "uniqueId",
-        refs: &[("group", "groupId")],
+        refs: &[("group", "groupId"), ("calendar", "calendarId")],
         link: Some((DEVICE, "deviceId")),
         simple: false,
         default_name: true,
@@ -176,12 +176,15 @@ pub(super) const WIRES: [Wire; 9] = [
         base64: &[],
         marker_in: None,
     },
-    simple(
-        GEOFENCE_OBJECT,
-        "/api/geofences",
-        "name",
-        Some((GEOFENCE, "geofenceId")),
-    ),
+    Wire {
+        refs: &[("calendar", "calendarId")],
+        ..simple(
+            GEOFENCE_OBJECT,
+            "/api/geofences",
+            "name",
+            Some((GEOFENCE, "geofenceId")),
+        )
+    },
     simple(
         DRIVER_OBJECT,
         "/api/drivers",

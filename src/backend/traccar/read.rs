@@ -362,9 +362,19 @@ impl TraccarBackend {
         // request per user in scope).
         let group_links = !scope.unmanaged.contains(&GROUP);
         // Devices and groups the file manages are read whole (attributes and every field), in
-        // the same request: managing them costs no request.
-        let whole_devices = scope.objects.contains_key(&DEVICE_OBJECT);
-        let whole_groups = scope.objects.contains_key(&GROUP_OBJECT);
+        // the same request: managing them costs no request. So are they when they refer to a
+        // kind the file manages (a device's calendar): a delete of that calendar clears it on
+        // them, and the plan lists those devices under it.
+        let read_whole = |kind: ObjectKind| {
+            scope.objects.contains_key(&kind)
+                || DESCRIPTION.object(kind).is_some_and(|spec| {
+                    spec.refs
+                        .iter()
+                        .any(|r| r.target != kind && scope.objects.contains_key(&r.target))
+                })
+        };
+        let whole_devices = read_whole(DEVICE_OBJECT);
+        let whole_groups = read_whole(GROUP_OBJECT);
         let whole: Vec<(&str, String)> = all
             .iter()
             .filter(|(key, _)| *key != "excludeAttributes")

@@ -55,8 +55,10 @@
 //!   notification whose type is not `alarm`. Deleting a saved command deletes the
 //!   notifications that use it (FK cascade): `cascades` refuses such a plan while a
 //!   notification the plan keeps uses it (notifications are read whenever commands are
-//!   managed, so the rule sees them). Deleting a calendar only clears it from its users
-//!   (`calendarId` 0); the file's own references to a calendar must be in its section.
+//!   managed, so the rule sees them). Deleting a calendar only clears it from the
+//!   notifications, geofences and devices that name it (`calendarId` 0: `OnDelete::Clear`,
+//!   which the plan shows as cascade lines); the file's own references to a calendar must be
+//!   in its section.
 //! - Computed attributes (`computedAttributes:`, observed-objects.md §6) have no `attributes`
 //!   map (Traccar refuses one), and marking the description (their key) would change what the
 //!   user wrote. The marker is a block comment ending the expression, `speed * 1.852 /*
@@ -337,10 +339,26 @@ const fn text(name: &'static str, doc: &'static str) -> FieldSpec {
     }
 }
 
-/// A device's fields (Traccar's JSON names, except `group`: the `groupId` as the group's
-/// name). `expirationTime`, `calendarId` and the read-only fields are not managed; updates
-/// carry them over as the server has them.
-static DEVICE_FIELDS: [FieldSpec; 7] = [
+/// The `calendar` reference of a device or a geofence (its `calendarId`, by the calendar's
+/// name; observed-objects.md §2, §12).
+const fn calendar_field() -> FieldSpec {
+    text(
+        "calendar",
+        "The calendar during which it is active, by name. `null`: always. Deleting that\ncalendar on the server clears it (the plan shows it).",
+    )
+}
+
+/// A device's or a geofence's calendar: cleared (calendarId 0) when the calendar is deleted.
+const CALENDAR_REF: RefSpec = RefSpec {
+    field: "calendar",
+    target: CALENDAR_OBJECT,
+    on_delete: OnDelete::Clear,
+};
+
+/// A device's fields (Traccar's JSON names, except `group` and `calendar`: the `groupId` and
+/// `calendarId` as the target's name). `expirationTime` and the read-only fields are not
+/// managed; updates carry them over as the server has them.
+static DEVICE_FIELDS: [FieldSpec; 8] = [
     FieldSpec {
         nullable: false,
         ..text(
@@ -366,6 +384,7 @@ or its grandparent see the device.",
         RiskClass::Profile,
         "A disabled device is kept, with its history, but the server refuses its positions.",
     ),
+    calendar_field(),
 ];
 
 /// A group's fields besides its name (the key).
@@ -376,7 +395,7 @@ children and grandchildren, and their devices.",
 )];
 
 /// A geofence's fields besides its name (the key).
-static GEOFENCE_FIELDS: [FieldSpec; 2] = [
+static GEOFENCE_FIELDS: [FieldSpec; 3] = [
     FieldSpec {
         nullable: false,
         ..text(
@@ -385,6 +404,7 @@ static GEOFENCE_FIELDS: [FieldSpec; 2] = [
         )
     },
     text("description", "Description. `null`: none."),
+    calendar_field(),
 ];
 
 /// A field every new object needs (a NOT NULL column): never `null`.
@@ -764,11 +784,14 @@ stay, without that group). Left out, groups are not managed.",
         section: "devices",
         key: "uniqueId",
         fields: &DEVICE_FIELDS,
-        refs: &[RefSpec {
-            field: "group",
-            target: GROUP_OBJECT,
-            on_delete: OnDelete::Clear,
-        }],
+        refs: &[
+            RefSpec {
+                field: "group",
+                target: GROUP_OBJECT,
+                on_delete: OnDelete::Clear,
+            },
+            CALENDAR_REF,
+        ],
         lists: &OWNER_LISTS,
         attributes: true,
         marked: true,
@@ -789,7 +812,7 @@ the section is left as it is. Left out, devices are not managed.",
         section: "geofences",
         key: "name",
         fields: &GEOFENCE_FIELDS,
-        refs: &[],
+        refs: &[CALENDAR_REF],
         lists: &[],
         attributes: true,
         marked: true,

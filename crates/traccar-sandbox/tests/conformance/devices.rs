@@ -349,19 +349,21 @@ async fn exclude_attributes_empties_attributes_from_6_10() {
 }
 
 /// observed-objects.md §12: PUT writes every field (name, uniqueId, groupId, category, phone,
-/// model, contact, disabled, attributes) and resets what it leaves out.
+/// model, contact, disabled, calendarId, attributes) and resets what it leaves out.
 #[tokio::test]
 async fn device_put_writes_every_field_and_resets_the_omitted_ones() {
     let t = target().await;
     let g = t.group(t.admin(), 0).await;
+    let calendar = t.calendar(t.admin()).await;
     let (id, unique_id) = t.device(t.admin()).await;
-    let full = json!({"id": id, "name": "dev-admin-a2", "uniqueId": unique_id, "groupId": g, "category": "car", "phone": "+100", "model": "X1", "contact": "Bob", "disabled": true, "attributes": {"speedLimit": 30}});
+    let full = json!({"id": id, "name": "dev-admin-a2", "uniqueId": unique_id, "groupId": g, "calendarId": calendar, "category": "car", "phone": "+100", "model": "X1", "contact": "Bob", "disabled": true, "attributes": {"speedLimit": 30}});
     let r = t.put(t.admin(), &format!("/api/devices/{id}"), full).await;
     r.expect(200);
     let v = t.fetch(&format!("/api/devices/{id}")).await;
     for (field, value) in [
         ("name", json!("dev-admin-a2")),
         ("groupId", json!(g)),
+        ("calendarId", json!(calendar)),
         ("category", json!("car")),
         ("phone", json!("+100")),
         ("model", json!("X1")),
@@ -381,6 +383,7 @@ async fn device_put_writes_every_field_and_resets_the_omitted_ones() {
     let v = t.fetch(&format!("/api/devices/{id}")).await;
     for (field, value) in [
         ("groupId", json!(0)),
+        ("calendarId", json!(0)),
         ("category", Value::Null),
         ("phone", Value::Null),
         ("model", Value::Null),
