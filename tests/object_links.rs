@@ -519,3 +519,65 @@ async fn links_the_billing_account_made_are_read_as_administrator() {
         [zone["id"].as_i64().expect("id")]
     );
 }
+
+/// Traccar applies a bulk in order and stops at the first refusal: in a batch of device
+/// links the links before the refused one are found by reading the devices' lists back, the
+/// refused one fails with the server's message, and the rest is sent again; no row twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_object_link_fails_alone_and_the_rest_of_its_batch_is_applied() {
+    use fleetform::backend::traccar::TraccarBackend;
+    let env = env_version(TraccarVersion::V6_14).await;
+    env.apply(&file("")).await;
+    let yaml = file(
+        "devices:\n  BT-000101: { geofences: [depot-vienna] }\n  BT-000102: { geofences: [depot-linz] }\n  BT-000103: { geofences: [depot-vienna] }\n",
+    );
+    let backend = TraccarBackend::connect(&env.url, &env.manager, crate::e2e::fast_options())
+        .await
+        .expect("connect");
+    let plan = fleetform::make_plan(&backend, &crate::e2e::fleet(&yaml).desired)
+        .await
+        .expect("plan");
+    // After planning, the billing account loses depot-linz (the middle item of the batch).
+    let (vienna, linz) = (
+        id_of(&env, "geofences", "name", "depot-vienna").await,
+        id_of(&env, "geofences", "name", "depot-linz").await,
+    );
+    env.sandbox.seed(|s| {
+        let manager = s
+            .users()
+            .find(|u| u.email.as_deref() == Some(fleetform::cmd::demo::DEMO_MANAGER))
+            .expect("manager")
+            .id;
+        s.delete_link(ObjectType::User, manager, ObjectType::Geofence, linz);
+    });
+    let from = env.sandbox.requests().len();
+    let report = fleetform::apply::apply(&backend, &plan, &mut Vec::new()).await;
+    let failed: Vec<String> = report
+        .failed
+        .iter()
+        .map(|(a, m)| format!("{a}: {m}"))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "link geofence depot-linz to device BT-000102: POST /api/permissions/bulk -> 400: Geofence access denied"
+        ],
+    );
+    let bulk = routes_after(&env.sandbox, from)
+        .iter()
+        .filter(|r| *r == "POST /api/permissions/bulk")
+        .count();
+    assert_eq!(bulk, 2, "the batch, then what was after the refused item");
+    for (device, expected) in [
+        ("BT-000101", vec![vienna]),
+        ("BT-000102", vec![]),
+        ("BT-000103", vec![vienna]),
+    ] {
+        let id = id_of(&env, "devices", "uniqueId", device).await;
+        assert_eq!(
+            linked(&env, ObjectType::Device, id, ObjectType::Geofence),
+            expected,
+            "{device}"
+        );
+    }
+}
