@@ -227,6 +227,40 @@ impl Env {
     }
 }
 
+/// Options for fault tests: a short timeout and quick retries, so a lost answer costs
+/// milliseconds.
+pub fn fast_options() -> Options {
+    Options {
+        timeout: std::time::Duration::from_millis(400),
+        retry: fleetform::backend::traccar::api::RetryPolicy {
+            max_attempts: 5,
+            base_delay: std::time::Duration::from_millis(5),
+            max_delay: std::time::Duration::from_millis(40),
+            max_retry_after: std::time::Duration::from_millis(20),
+        },
+        ..Options::default()
+    }
+}
+
+/// A hook that injects `fault` into the first request of `route` only.
+pub fn first(route: &'static str, fault: traccar_sandbox::Fault) -> traccar_sandbox::FaultHook {
+    let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::sync::Arc::new(move |info| {
+        (info.route == route && !fired.swap(true, std::sync::atomic::Ordering::SeqCst))
+            .then(|| fault.clone())
+    })
+}
+
+/// The routes of the requests the sandbox served after the first `from`, in order.
+pub fn routes_after(sandbox: &Sandbox, from: usize) -> Vec<String> {
+    sandbox
+        .requests()
+        .into_iter()
+        .skip(from)
+        .map(|r| r.route)
+        .collect()
+}
+
 pub const BASE: &str = r#"
 version: 1
 fleet: acme-bikes

@@ -26,7 +26,7 @@ use fleetform::core::model::{UserKey, linked};
 use traccar_sandbox::faults::{self, Kind};
 use traccar_sandbox::{FaultHook, ObjectType, Sandbox, SandboxConfig, Store, TraccarVersion};
 
-use crate::e2e::fleet;
+use crate::e2e::{fast_options, first, fleet, routes_after};
 
 /// The most runs a faulted apply may need to converge.
 const MAX_RUNS: usize = 5;
@@ -60,19 +60,6 @@ fn fleet_file(new: bool) -> String {
 }
 
 /// Short timeouts and backoffs, so that slow answers and retries cost milliseconds.
-fn fast_options() -> Options {
-    Options {
-        timeout: Duration::from_millis(400),
-        retry: RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(40),
-            max_retry_after: Duration::from_millis(20),
-        },
-        ..Options::default()
-    }
-}
-
 /// A user's direct access, as tokens `D:<uniqueId>` and `G:<group name>`.
 type Access = BTreeSet<String>;
 
@@ -857,24 +844,6 @@ async fn ctrl_c_starts_no_new_link_batch() {
 }
 
 // ---- what the client sends after one precise fault ----
-
-/// A hook that injects `fault` into the first request of `route` only.
-fn first(route: &'static str, fault: traccar_sandbox::Fault) -> FaultHook {
-    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    Arc::new(move |info| {
-        (info.route == route && !fired.swap(true, std::sync::atomic::Ordering::SeqCst))
-            .then(|| fault.clone())
-    })
-}
-
-fn routes_after(sandbox: &Sandbox, from: usize) -> Vec<String> {
-    sandbox
-        .requests()
-        .into_iter()
-        .skip(from)
-        .map(|r| r.route)
-        .collect()
-}
 
 const ONE_USER: &str = "version: 1\nfleet: acme-bikes\nusers:\n  - email: new@acme.example\n    devices: [BT-000101, BT-000102]\n";
 

@@ -9,7 +9,7 @@ use fleetform::core::model::Action;
 use serde_json::{Value as Json, json};
 use traccar_sandbox::{ObjectType, TraccarVersion};
 
-use crate::e2e::{Env, env_version};
+use crate::e2e::{Env, env_version, first, routes_after};
 
 const HEAD: &str = "version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\nprune: delete\n";
 
@@ -564,74 +564,78 @@ async fn saved_plans_carry_object_links() {
     replan_is_empty(&env, &yaml).await;
 }
 
-/// A hook that injects `fault` into the first request of `route` only.
-fn first(route: &'static str, fault: traccar_sandbox::Fault) -> traccar_sandbox::FaultHook {
-    let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    std::sync::Arc::new(move |info| {
-        (info.route == route && !fired.swap(true, std::sync::atomic::Ordering::SeqCst))
-            .then(|| fault.clone())
-    })
-}
-
-/// A link whose answer was lost (applied, or not: dropped) is resolved by reading the
-/// device's list: applied, it is not POSTed again (a second POST would store a duplicate
-/// row); not applied, it is sent again. Either way one row.
+/// A link batch whose answer was lost (applied, or not: dropped) is resolved by reading the
+/// devices' lists back: applied, it is not POSTed again (a second POST would store duplicate
+/// rows); not applied, it is sent again. Either way one row per link, in bulk batches (one per
+/// key set: device→geofence, device→notification) and one request per link (`--no-bulk`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_whose_answer_was_lost_is_read_back_not_sent_twice() {
-    use fleetform::backend::traccar::api::RetryPolicy;
     use fleetform::backend::traccar::{Options, TraccarBackend};
-    use std::time::Duration;
     use traccar_sandbox::Fault;
-    for (fault, posts) in [(Fault::AnswerLost, 1), (Fault::Drop, 2)] {
-        let env = env_version(TraccarVersion::V6_14).await;
-        env.apply(&file("")).await;
-        let options = Options {
-            timeout: Duration::from_millis(400),
-            retry: RetryPolicy {
-                max_attempts: 5,
-                base_delay: Duration::from_millis(5),
-                max_delay: Duration::from_millis(40),
-                max_retry_after: Duration::from_millis(20),
-            },
-            ..Options::default()
+    let yaml = file(
+        "devices:\n  BT-000101: { geofences: [depot-vienna, depot-linz], notifications: [theft-alarm] }\n  BT-000102: { geofences: [depot-vienna] }\n",
+    );
+    for bulk in [true, false] {
+        // Bulk: two batches (the geofence links, the notification link); without: four POSTs.
+        let (route, requests) = if bulk {
+            ("POST /api/permissions/bulk", 2)
+        } else {
+            ("POST /api/permissions", 4)
         };
-        let backend = TraccarBackend::connect(&env.url, &env.admin, options)
-            .await
-            .expect("connect");
-        let yaml = file("devices:\n  BT-000101: { geofences: [depot-vienna] }\n");
-        let plan = fleetform::make_plan(&backend, &crate::e2e::fleet(&yaml).desired)
-            .await
-            .expect("plan");
-        env.sandbox
-            .set_fault_hook(Some(first("POST /api/permissions", fault.clone())));
-        let from = env.sandbox.requests().len();
-        let report = fleetform::apply::apply(&backend, &plan, &mut Vec::new()).await;
-        env.sandbox.set_fault_hook(None);
-        assert!(report.is_success(), "{fault:?}: {:?}", report.failed);
-        let routes: Vec<String> = env
-            .sandbox
-            .requests()
-            .into_iter()
-            .skip(from)
-            .map(|r| r.route)
-            .collect();
-        let post_count = routes
-            .iter()
-            .filter(|r| *r == "POST /api/permissions")
-            .count();
-        assert_eq!(post_count, posts, "{fault:?}: {routes:?}");
-        assert!(
-            routes.iter().any(|r| r == "GET /api/geofences"),
-            "{fault:?}: read back: {routes:?}"
-        );
-        let bike = id_of(&env, "devices", "uniqueId", "BT-000101").await;
-        let vienna = id_of(&env, "geofences", "name", "depot-vienna").await;
-        assert_eq!(
-            linked(&env, ObjectType::Device, bike, ObjectType::Geofence),
-            vec![vienna],
-            "{fault:?}"
-        );
-        replan_is_empty(&env, &yaml).await;
+        for (fault, resent) in [(Fault::AnswerLost, 0), (Fault::Drop, 1)] {
+            let env = env_version(TraccarVersion::V6_14).await;
+            env.apply(&file("")).await;
+            let options = Options {
+                bulk,
+                ..crate::e2e::fast_options()
+            };
+            let backend = TraccarBackend::connect(&env.url, &env.admin, options)
+                .await
+                .expect("connect");
+            let plan = fleetform::make_plan(&backend, &crate::e2e::fleet(&yaml).desired)
+                .await
+                .expect("plan");
+            env.sandbox
+                .set_fault_hook(Some(first(route, fault.clone())));
+            let from = env.sandbox.requests().len();
+            let report = fleetform::apply::apply(&backend, &plan, &mut Vec::new()).await;
+            env.sandbox.set_fault_hook(None);
+            assert!(report.is_success(), "{fault:?}: {:?}", report.failed);
+            let routes = routes_after(&env.sandbox, from);
+            let post_count = routes.iter().filter(|r| *r == route).count();
+            assert_eq!(
+                post_count,
+                requests + resent,
+                "bulk {bulk}, {fault:?}: {routes:?}"
+            );
+            // The device's list of the faulted batch's kind.
+            assert!(
+                routes
+                    .iter()
+                    .any(|r| r == "GET /api/geofences" || r == "GET /api/notifications"),
+                "bulk {bulk}, {fault:?}: read back: {routes:?}"
+            );
+            let bike = id_of(&env, "devices", "uniqueId", "BT-000101").await;
+            let bike2 = id_of(&env, "devices", "uniqueId", "BT-000102").await;
+            let vienna = id_of(&env, "geofences", "name", "depot-vienna").await;
+            let linz = id_of(&env, "geofences", "name", "depot-linz").await;
+            let theft = id_of(&env, "notifications", "description", "theft-alarm").await;
+            // `linked` asserts there is no duplicate row.
+            assert_eq!(
+                linked(&env, ObjectType::Device, bike, ObjectType::Geofence),
+                sorted(vec![vienna, linz]),
+                "bulk {bulk}, {fault:?}"
+            );
+            assert_eq!(
+                linked(&env, ObjectType::Device, bike2, ObjectType::Geofence),
+                vec![vienna]
+            );
+            assert_eq!(
+                linked(&env, ObjectType::Device, bike, ObjectType::Notification),
+                vec![theft]
+            );
+            replan_is_empty(&env, &yaml).await;
+        }
     }
 }
 
@@ -684,4 +688,66 @@ async fn links_the_billing_account_made_are_read_as_administrator() {
         linked(&env, ObjectType::Device, device, ObjectType::Geofence),
         [zone["id"].as_i64().expect("id")]
     );
+}
+
+/// Traccar applies a bulk in order and stops at the first refusal: in a batch of device
+/// links the links before the refused one are found by reading the devices' lists back, the
+/// refused one fails with the server's message, and the rest is sent again; no row twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_object_link_fails_alone_and_the_rest_of_its_batch_is_applied() {
+    use fleetform::backend::traccar::TraccarBackend;
+    let env = env_version(TraccarVersion::V6_14).await;
+    env.apply(&file("")).await;
+    let yaml = file(
+        "devices:\n  BT-000101: { geofences: [depot-vienna] }\n  BT-000102: { geofences: [depot-linz] }\n  BT-000103: { geofences: [depot-vienna] }\n",
+    );
+    let backend = TraccarBackend::connect(&env.url, &env.manager, crate::e2e::fast_options())
+        .await
+        .expect("connect");
+    let plan = fleetform::make_plan(&backend, &crate::e2e::fleet(&yaml).desired)
+        .await
+        .expect("plan");
+    // After planning, the billing account loses depot-linz (the middle item of the batch).
+    let (vienna, linz) = (
+        id_of(&env, "geofences", "name", "depot-vienna").await,
+        id_of(&env, "geofences", "name", "depot-linz").await,
+    );
+    env.sandbox.seed(|s| {
+        let manager = s
+            .users()
+            .find(|u| u.email.as_deref() == Some(fleetform::cmd::demo::DEMO_MANAGER))
+            .expect("manager")
+            .id;
+        s.delete_link(ObjectType::User, manager, ObjectType::Geofence, linz);
+    });
+    let from = env.sandbox.requests().len();
+    let report = fleetform::apply::apply(&backend, &plan, &mut Vec::new()).await;
+    let failed: Vec<String> = report
+        .failed
+        .iter()
+        .map(|(a, m)| format!("{a}: {m}"))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "link geofence depot-linz to device BT-000102: POST /api/permissions/bulk -> 400: Geofence access denied"
+        ],
+    );
+    let bulk = routes_after(&env.sandbox, from)
+        .iter()
+        .filter(|r| *r == "POST /api/permissions/bulk")
+        .count();
+    assert_eq!(bulk, 2, "the batch, then what was after the refused item");
+    for (device, expected) in [
+        ("BT-000101", vec![vienna]),
+        ("BT-000102", vec![]),
+        ("BT-000103", vec![vienna]),
+    ] {
+        let id = id_of(&env, "devices", "uniqueId", device).await;
+        assert_eq!(
+            linked(&env, ObjectType::Device, id, ObjectType::Geofence),
+            expected,
+            "{device}"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use fleetform::apply;
 use fleetform::backend::traccar::api::Credentials;
 use fleetform::backend::traccar::{Options, TraccarBackend};
-use traccar_sandbox::TraccarVersion;
+use traccar_sandbox::{ObjectType, TraccarVersion};
 
 use crate::e2e::{Env, env_version, fleet};
 
@@ -576,4 +576,100 @@ async fn a_no_change_plan_with_group_links_unmanaged_reads_no_group_links() {
             .expect("plan");
         assert!(plan.actions.is_empty(), "{version:?}: {:?}", plan.actions);
     }
+}
+
+/// Devices' and groups' object links as the demo's 12 devices and 2 groups list them: each
+/// device two geofences and one notification, each group one geofence, each user one geofence.
+fn object_fleet(device_geofences: &[&str]) -> String {
+    let mut yaml =
+        String::from("version: 1\nfleet: acme-bikes\nmanager: fleet@acme.example\ngeofences:\n");
+    for g in ["yard", "depot", "river"] {
+        yaml.push_str(&format!("  {g}: {{ area: \"CIRCLE (48.2 16.3, 200)\" }}\n"));
+    }
+    yaml.push_str("notifications:\n  theft: { type: alarm, alarms: [sos], notificators: [web] }\n");
+    yaml.push_str("devices:\n");
+    for n in 101..=112 {
+        yaml.push_str(&format!(
+            "  BT-000{n}: {{ geofences: [{}], notifications: [theft] }}\n",
+            device_geofences.join(", ")
+        ));
+    }
+    yaml.push_str("groups:\n  Vienna: { geofences: [river] }\n  Graz: { geofences: [river] }\n");
+    yaml.push_str("users:\n");
+    for i in 0..3 {
+        yaml.push_str(&format!(
+            "  - email: rider{i}@acme.example\n    geofences: [yard]\n"
+        ));
+    }
+    yaml
+}
+
+/// The requests of `route` in `got`.
+fn count(got: &BTreeMap<String, u64>, route: &str) -> u64 {
+    got.get(route).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn object_links_go_in_bulk_batches_of_the_batch_size() {
+    // 24 device→geofence, 12 device→notification, 2 group→geofence and 3 user→geofence links:
+    // per key set ceil(n / 5) bulk requests, 5 + 3 + 1 + 1. As administrator, 3 more: the new
+    // users handed to the billing account, and the new geofences and notification linked to
+    // it (two key sets); the billing account itself owns what it creates.
+    // Then every device drops one geofence: 12 unlinks in ceil(12 / 5) = 3 bulk DELETEs.
+    let linked = object_fleet(&["yard", "depot"]);
+    let fewer = object_fleet(&["yard"]);
+    for (version, manager) in [
+        (TraccarVersion::V6_14, false),
+        // 5.12 is left out: its notifications have no description to name them by.
+        (TraccarVersion::V6_9, false),
+        (TraccarVersion::V6_14, true),
+    ] {
+        let env = env_version(version).await;
+        let credentials = if manager { &env.manager } else { &env.admin };
+        let options = Options {
+            batch_size: 5,
+            ..Options::default()
+        };
+        let got = apply_requests(&env, credentials, &linked, options.clone()).await;
+        let label = format!("{version:?}, manager {manager}");
+        let billing = if manager { 0 } else { 1 + 1 + 1 };
+        assert_eq!(
+            count(&got, "POST /api/permissions/bulk"),
+            5 + 3 + 1 + 1 + billing,
+            "{label}: {got:?}"
+        );
+        assert_eq!(count(&got, "POST /api/permissions"), 0, "{label}");
+        let got = apply_requests(&env, credentials, &fewer, options).await;
+        assert_eq!(
+            count(&got, "DELETE /api/permissions/bulk"),
+            3,
+            "{label}: {got:?}"
+        );
+        assert_eq!(count(&got, "DELETE /api/permissions"), 0, "{label}");
+        // The links as the file lists them, no duplicate row: nothing left to plan.
+        let b = backend(&env, credentials, Options::default()).await;
+        let plan = fleetform::make_plan(&b, &fleet(&fewer).desired)
+            .await
+            .expect("plan");
+        assert!(plan.actions.is_empty(), "{label}: {:?}", plan.actions);
+        env.link_rows(ObjectType::Device, ObjectType::Geofence);
+        env.link_rows(ObjectType::Device, ObjectType::Notification);
+    }
+}
+
+#[tokio::test]
+async fn without_bulk_every_object_link_is_its_own_request() {
+    let env = env_version(TraccarVersion::V6_14).await;
+    let options = Options {
+        bulk: false,
+        ..Options::default()
+    };
+    let got = apply_requests(&env, &env.admin, &object_fleet(&["yard", "depot"]), options).await;
+    // The object links, and as administrator the 3 new users, 3 geofences and 1 notification
+    // linked to the billing account.
+    assert_eq!(
+        count(&got, "POST /api/permissions"),
+        24 + 12 + 2 + 3 + (3 + 3 + 1)
+    );
+    assert_eq!(count(&got, "POST /api/permissions/bulk"), 0);
 }

@@ -511,39 +511,23 @@ impl TraccarBackend {
                     .map_err(|e| e.to_string())?;
                 Ok(Applied::Done)
             }
-            Action::LinkObject {
-                kind,
-                key,
-                target_kind,
-                target,
-            } => self.link_object(*kind, key, *target_kind, target).await,
-            Action::UnlinkObject {
-                kind,
-                key,
-                target_kind,
-                target,
-            } => {
-                let (body, _) = self.object_permission(*kind, key, *target_kind, target)?;
-                // DELETE is retried by the client; a missing link answers 204.
-                self.api
-                    .write(Method::DELETE, "/api/permissions", Some(&body))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(Applied::Done)
+            // Object links go in `/api/permissions/bulk` batches with the users' (`write.rs`).
+            Action::LinkObject { .. } | Action::UnlinkObject { .. } => {
+                Err("internal error: object links are applied in batches".into())
             }
             _ => Err("internal error: not an object action".into()),
         }
     }
 
     /// The permission linking `target` to the object `key` (owner key first, as Traccar
-    /// requires: `{"deviceId": 1, "geofenceId": 2}`), and the owner's query key and id.
-    fn object_permission(
+    /// requires: `{"deviceId": 1, "geofenceId": 2}`), with the owner's and the target's ids.
+    pub(super) fn object_permission(
         &self,
         kind: ObjectKind,
         key: &str,
         target_kind: ObjectKind,
         target: &str,
-    ) -> Result<(Json, (&'static str, Id)), Failure> {
+    ) -> Result<(Json, Id, Id), Failure> {
         let owner_key = owner_key(kind)?;
         let property = permission_key(target_kind)?;
         let owner = self.object_id(kind, key)?;
@@ -551,59 +535,22 @@ impl TraccarBackend {
         let mut body = Map::new();
         body.insert(owner_key.into(), json!(owner.0));
         body.insert(property.into(), json!(target.0));
-        Ok((Json::Object(body), (owner_key, owner)))
+        Ok((Json::Object(body), owner, target))
     }
 
-    /// Links `target` to the object `key`. Traccar stores a duplicate row for a link POSTed
-    /// twice, so a POST whose answer was lost is resolved by reading the owner's list of the
-    /// target kind (`GET <path>?deviceId=N`), never by POSTing again blindly.
-    async fn link_object(
+    /// The ids of the objects of `target_kind` linked directly to the `owner_kind` object
+    /// `owner`: `GET <path>?deviceId=N` (or `groupId`; `all=true` as administrator), the read
+    /// a failed object-link batch is checked with. `None` when the read failed.
+    pub(super) async fn objects_linked_to(
         &self,
-        kind: ObjectKind,
-        key: &str,
+        owner_kind: ObjectKind,
+        owner: Id,
         target_kind: ObjectKind,
-        target: &str,
-    ) -> Outcome {
-        let (body, (owner_key, owner)) = self.object_permission(kind, key, target_kind, target)?;
-        let wire = wire_of(target_kind)?;
-        let max = self.options.retry.max_attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let error = match self
-                .api
-                .write(Method::POST, "/api/permissions", Some(&body))
-                .await
-            {
-                Ok(()) => return Ok(Applied::Done),
-                Err(e) if e.is_retryable() => e,
-                Err(e) => return Err(e.to_string().into()),
-            };
-            let query = self.owner_query(owner_key, owner);
-            match self.list(wire.path, &query).await {
-                Ok(list)
-                    if list
-                        .iter()
-                        .any(|o| o.get(wire.key).and_then(Json::as_str) == Some(target)) =>
-                {
-                    return Ok(Applied::Done);
-                }
-                Ok(_) if attempt < max => {
-                    tokio::time::sleep(self.options.retry.delay(attempt, None)).await;
-                }
-                Ok(_) => {
-                    return Err(Failure::Refused(format!(
-                        "{error} (not linked after {attempt} attempts)"
-                    )));
-                }
-                Err(read) => {
-                    return Err(Failure::Refused(format!(
-                        "{error}; whether {target_kind} {target} was linked to {kind} {key} is \
-                         unknown ({read}); the next run finds out"
-                    )));
-                }
-            }
-        }
+    ) -> Option<Vec<Id>> {
+        let wire = wire_of(target_kind).ok()?;
+        let query = self.owner_query(owner_key(owner_kind).ok()?, owner);
+        let list = self.list(wire.path, &query).await.ok()?;
+        Some(list.iter().filter_map(|o| id_value(o.get("id"))).collect())
     }
 
     async fn create_object(

@@ -1,5 +1,8 @@
 //! Writing plan phases to a Traccar server: creates, read-modify-write updates, deletes, and
-//! links in `/api/permissions/bulk` batches. Only `apply` calls into this file.
+//! links in `/api/permissions/bulk` batches: users' links (to devices, groups, the simple
+//! kinds, their manager) and devices' and groups' links to objects (`{deviceId, geofenceId}`)
+//! share one batch path (`apply_links`, `link_batch`, `unlink_batch`), one batch per key set
+//! (`LinkSet`), as Traccar requires. Only `apply` calls into this file.
 //!
 //! Failure paths: reads, PUTs and DELETEs are retried by the client (`api.rs`); POSTs are not,
 //! because Traccar would create a second user or a duplicate link row. A create or a link batch
@@ -16,7 +19,9 @@ use super::rules::{DEVICE, GROUP, MANAGER, field_named};
 use super::wire::{self, Id};
 use super::{TraccarBackend, email_of, id_of, objects, random_password};
 use crate::backend::{Applied, Failure, Outcome, PhaseContext};
-use crate::core::model::{Action, DISABLED_AT_ATTRIBUTE, Field, LinkKind, UserKey, Value};
+use crate::core::model::{
+    Action, DISABLED_AT_ATTRIBUTE, Field, LinkKind, ObjectKind, UserKey, Value,
+};
 use crate::core::plan;
 
 impl TraccarBackend {
@@ -31,7 +36,10 @@ impl TraccarBackend {
         let mut singles: Vec<usize> = Vec::new();
         for (i, a) in actions.iter().enumerate() {
             match a {
-                Action::Link { .. } | Action::Unlink { .. } => links.push(i),
+                Action::Link { .. }
+                | Action::Unlink { .. }
+                | Action::LinkObject { .. }
+                | Action::UnlinkObject { .. } => links.push(i),
                 _ => singles.push(i),
             }
         }
@@ -175,14 +183,15 @@ impl TraccarBackend {
                     },
                 }
             }
-            Action::Link { .. } | Action::Unlink { .. } => {
+            Action::Link { .. }
+            | Action::Unlink { .. }
+            | Action::LinkObject { .. }
+            | Action::UnlinkObject { .. } => {
                 Err("internal error: links are applied in batches".into())
             }
             Action::CreateObject { .. }
             | Action::UpdateObject { .. }
-            | Action::DeleteObject { .. }
-            | Action::LinkObject { .. }
-            | Action::UnlinkObject { .. } => self.apply_object(context, action).await,
+            | Action::DeleteObject { .. } => self.apply_object(context, action).await,
         }
     }
 
@@ -305,23 +314,13 @@ impl TraccarBackend {
             };
             items.push(LinkItem {
                 index,
-                user,
+                owner: user,
                 target: manager,
                 body: json!({"userId": manager.0, "managedUserId": user.0}),
             });
         }
-        let batch_size = if self.options.bulk {
-            self.options.batch_size.max(1)
-        } else {
-            1
-        };
-        let mut chunks: Vec<Vec<LinkItem>> = Vec::new();
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            chunks.push(items.by_ref().take(batch_size).collect());
-        }
-        let results: Vec<Vec<(usize, Outcome)>> = stream::iter(chunks)
-            .map(|chunk| self.link_batch(context, MANAGER, chunk))
+        let results: Vec<Vec<(usize, Outcome)>> = stream::iter(self.chunks(items))
+            .map(|chunk| self.link_batch(context, LinkSet::User(MANAGER), chunk))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
@@ -387,8 +386,8 @@ impl TraccarBackend {
         Ok(Applied::Done)
     }
 
-    /// The permission object of a link: owner key first, as Traccar requires.
-    fn link_item(&self, index: usize, action: &Action) -> Result<(LinkKind, LinkItem), Failure> {
+    /// The permission object of a link and its key set: owner key first, as Traccar requires.
+    fn link_item(&self, index: usize, action: &Action) -> Result<(LinkSet, LinkItem), Failure> {
         let (email, kind, target) = match action {
             Action::Link {
                 email,
@@ -400,6 +399,34 @@ impl TraccarBackend {
                 kind,
                 target,
             } => (email, *kind, target),
+            Action::LinkObject {
+                kind,
+                key,
+                target_kind,
+                target,
+            }
+            | Action::UnlinkObject {
+                kind,
+                key,
+                target_kind,
+                target,
+            } => {
+                let (body, owner, target) =
+                    self.object_permission(*kind, key, *target_kind, target)?;
+                let set = LinkSet::Object {
+                    owner: *kind,
+                    target: *target_kind,
+                };
+                return Ok((
+                    set,
+                    LinkItem {
+                        index,
+                        owner,
+                        target,
+                        body,
+                    },
+                ));
+            }
             _ => return Err(Failure::Refused("internal error: not a link".into())),
         };
         let user = self.user_id(email)?;
@@ -417,10 +444,10 @@ impl TraccarBackend {
                 body.insert("userId".into(), json!(manager.0));
                 body.insert("managedUserId".into(), json!(user.0));
                 return Ok((
-                    kind,
+                    LinkSet::User(kind),
                     LinkItem {
                         index,
-                        user,
+                        owner: user,
                         target: manager,
                         body: Json::Object(body),
                     },
@@ -446,18 +473,18 @@ impl TraccarBackend {
         body.insert("userId".into(), json!(user.0));
         body.insert(key.into(), json!(id.0));
         Ok((
-            kind,
+            LinkSet::User(kind),
             LinkItem {
                 index,
-                user,
+                owner: user,
                 target: id,
                 body: Json::Object(body),
             },
         ))
     }
 
-    /// Applies links and unlinks in `/api/permissions/bulk` batches of one key set (see
-    /// `link_batch` and `unlink_batch` for what happens when a batch fails).
+    /// Applies links and unlinks (users' and objects') in `/api/permissions/bulk` batches of
+    /// one key set (see `link_batch` and `unlink_batch` for what happens when a batch fails).
     async fn apply_links(
         &self,
         context: &PhaseContext<'_>,
@@ -465,27 +492,25 @@ impl TraccarBackend {
         indices: &[usize],
     ) -> Vec<(usize, Outcome)> {
         let mut results = Vec::new();
-        let mut batches: BTreeMap<(bool, LinkKind), Vec<LinkItem>> = BTreeMap::new();
+        let mut batches: BTreeMap<(bool, LinkSet), Vec<LinkItem>> = BTreeMap::new();
         let mut relink: Vec<LinkItem> = Vec::new();
         for &i in indices {
             let action = &actions[i];
             match self.link_item(i, action) {
                 Err(e) => results.push((i, Err(e))),
-                Ok((kind, item)) => {
-                    let is_link = matches!(action, Action::Link { .. });
-                    let uncertain = is_link
-                        && kind == GROUP
-                        && self.ids().uncertain_groups.contains(&(
-                            UserKey::new(action.email()),
-                            match action {
-                                Action::Link { target, .. } => target.clone(),
-                                _ => String::new(),
-                            },
-                        ));
+                Ok((set, item)) => {
+                    let is_link = matches!(action, Action::Link { .. } | Action::LinkObject { .. });
+                    let uncertain = match action {
+                        Action::Link { email, target, .. } if set == LinkSet::User(GROUP) => self
+                            .ids()
+                            .uncertain_groups
+                            .contains(&(UserKey::new(email), target.clone())),
+                        _ => false,
+                    };
                     if uncertain {
                         relink.push(item);
                     } else {
-                        batches.entry((is_link, kind)).or_default().push(item);
+                        batches.entry((is_link, set)).or_default().push(item);
                     }
                 }
             }
@@ -502,26 +527,23 @@ impl TraccarBackend {
                     Some(&Json::Array(bodies)),
                 )
                 .await;
-            batches.entry((true, GROUP)).or_default().extend(relink);
+            batches
+                .entry((true, LinkSet::User(GROUP)))
+                .or_default()
+                .extend(relink);
         }
-        let mut chunks: Vec<(bool, LinkKind, Vec<LinkItem>)> = Vec::new();
-        // Without bulk (`--no-bulk`, the benchmark's baseline) every link is its own request.
-        let batch_size = if self.options.bulk {
-            self.options.batch_size.max(1)
-        } else {
-            1
-        };
-        for ((is_link, kind), items) in batches {
-            let mut items = items.into_iter().peekable();
-            while items.peek().is_some() {
-                let chunk: Vec<LinkItem> = items.by_ref().take(batch_size).collect();
-                chunks.push((is_link, kind, chunk));
-            }
+        let mut chunks: Vec<(bool, LinkSet, Vec<LinkItem>)> = Vec::new();
+        for ((is_link, set), items) in batches {
+            chunks.extend(
+                self.chunks(items)
+                    .into_iter()
+                    .map(|chunk| (is_link, set, chunk)),
+            );
         }
         let chunk_results: Vec<Vec<(usize, Outcome)>> = stream::iter(chunks)
-            .map(|(is_link, kind, chunk)| async move {
+            .map(|(is_link, set, chunk)| async move {
                 let results = if is_link {
-                    self.link_batch(context, kind, chunk).await
+                    self.link_batch(context, set, chunk).await
                 } else {
                     self.unlink_batch(context, chunk).await
                 };
@@ -533,6 +555,22 @@ impl TraccarBackend {
             .await;
         results.extend(chunk_results.into_iter().flatten());
         results
+    }
+
+    /// `items` cut into batches of `--batch-size`; without bulk (`--no-bulk`, the benchmark's
+    /// baseline) every link is its own request.
+    fn chunks(&self, items: Vec<LinkItem>) -> Vec<Vec<LinkItem>> {
+        let batch_size = if self.options.bulk {
+            self.options.batch_size.max(1)
+        } else {
+            1
+        };
+        let mut chunks = Vec::new();
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            chunks.push(items.by_ref().take(batch_size).collect());
+        }
+        chunks
     }
 
     /// The request for a batch: `/api/permissions/bulk` with an array, or, without bulk
@@ -593,7 +631,9 @@ impl TraccarBackend {
     /// Links are POSTs, and Traccar inserts a duplicate row for a link that exists, so a failed
     /// batch is never sent again blindly. After a failure the links are read back (one
     /// `GET /api/permissions` listing where the server has an exact one, otherwise
-    /// `GET /api/devices?userId=` per user of the batch): what is there is done, and only what
+    /// `GET /api/devices?userId=` per user of the batch, and for object links
+    /// `GET /api/geofences?deviceId=` per device or group of the batch, `all=true` as
+    /// administrator): what is there is done, and only what
     /// is missing is sent again. Traccar applies a bulk in order and stops at the first refusal,
     /// so after a refusal the first missing item is the refused one: it fails with the server's
     /// message and the rest goes on. Where links cannot be read back exactly (group links before
@@ -602,7 +642,7 @@ impl TraccarBackend {
     async fn link_batch(
         &self,
         context: &PhaseContext<'_>,
-        kind: LinkKind,
+        set: LinkSet,
         batch: Vec<LinkItem>,
     ) -> Vec<(usize, Outcome)> {
         let max = self.options.retry.max_attempts.max(1);
@@ -650,11 +690,11 @@ impl TraccarBackend {
                 refusals += 1;
                 last_refusal = error.to_string();
             }
-            match self.present_links(kind, &batch).await {
+            match self.present_links(set, &batch).await {
                 Some(present) => {
                     let (done, missing): (Vec<LinkItem>, Vec<LinkItem>) = batch
                         .into_iter()
-                        .partition(|i| present.contains(&(i.user, i.target)));
+                        .partition(|i| present.contains(&(i.owner, i.target)));
                     if !done.is_empty() {
                         refusals = 0;
                     }
@@ -703,9 +743,20 @@ impl TraccarBackend {
         out
     }
 
-    /// The (user, target) links of this kind that exist for the users of `items`, read exactly;
-    /// `None` when the server cannot list them exactly or the read failed.
-    async fn present_links(&self, kind: LinkKind, items: &[LinkItem]) -> Option<HashSet<(Id, Id)>> {
+    /// The (owner, target) links of this key set that exist for the owners of `items`, read
+    /// exactly; `None` when the server cannot list them exactly or the read failed.
+    async fn present_links(&self, set: LinkSet, items: &[LinkItem]) -> Option<HashSet<(Id, Id)>> {
+        let kind = match set {
+            LinkSet::Object { owner, target } => {
+                // Per device or group of the batch: its list of the target kind.
+                return self
+                    .per_owner(items, |id| async move {
+                        self.objects_linked_to(owner, id, target).await
+                    })
+                    .await;
+            }
+            LinkSet::User(kind) => kind,
+        };
         match kind {
             DEVICE if self.has_permission_listing() => self
                 .list_permissions("deviceId")
@@ -715,27 +766,16 @@ impl TraccarBackend {
             kind if kind != GROUP && kind != MANAGER => {
                 // Devices on servers without the listing, and every simple kind: per user.
                 let path = objects::wire_linked_by(kind)?.path;
-                let users: BTreeSet<Id> = items.iter().map(|i| i.user).collect();
-                let lists: Vec<(Id, Vec<Json>)> = stream::iter(users)
-                    .map(|user| async move {
-                        let query = [("userId", user.0.to_string())];
-                        let list = self.list(path, &query).await?;
-                        anyhow::Ok((user, list))
-                    })
-                    .buffer_unordered(self.concurrency)
-                    .try_collect()
-                    .await
-                    .ok()?;
-                Some(
-                    lists
-                        .into_iter()
-                        .flat_map(|(user, list)| {
-                            list.into_iter().filter_map(move |d| {
-                                Some((user, Id(d.get("id").and_then(Json::as_i64)?)))
-                            })
-                        })
-                        .collect(),
-                )
+                self.per_owner(items, |user| async move {
+                    let query = [("userId", user.0.to_string())];
+                    let list = self.list(path, &query).await.ok()?;
+                    Some(
+                        list.iter()
+                            .filter_map(|d| Some(Id(d.get("id").and_then(Json::as_i64)?)))
+                            .collect(),
+                    )
+                })
+                .await
             }
             GROUP if self.has_group_listing() => self
                 .list_permissions("groupId")
@@ -757,6 +797,31 @@ impl TraccarBackend {
             _ => None,
         }
     }
+
+    /// The links of the owners of `items`, read with `read` once per owner (`--concurrency` at
+    /// a time); `None` when one read failed.
+    async fn per_owner<F, R>(&self, items: &[LinkItem], read: F) -> Option<HashSet<(Id, Id)>>
+    where
+        F: Fn(Id) -> R,
+        R: std::future::Future<Output = Option<Vec<Id>>>,
+    {
+        let owners: BTreeSet<Id> = items.iter().map(|i| i.owner).collect();
+        let lists: Vec<(Id, Vec<Id>)> = stream::iter(owners)
+            .map(|owner| {
+                let list = read(owner);
+                async move { list.await.map(|l| (owner, l)).ok_or(()) }
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await
+            .ok()?;
+        Some(
+            lists
+                .into_iter()
+                .flat_map(|(owner, list)| list.into_iter().map(move |target| (owner, target)))
+                .collect(),
+        )
+    }
 }
 
 /// An update slice reads the user list (one request) instead of each user (one request per
@@ -768,12 +833,28 @@ const USERS_PER_UPDATE_FOR_LIST: usize = 100;
 /// rest of the batch fails with the last refusal instead of being tried item by item.
 const MAX_REFUSALS_IN_A_ROW: u32 = 3;
 
-/// One link or unlink of a batch: the action's index, the ids and the permission body.
+/// One link or unlink of a batch: the action's index, the owner's id (the user; for a
+/// managed-user link, the managed user; a device or group), the target's id and the permission
+/// body.
 struct LinkItem {
     index: usize,
-    user: Id,
+    owner: Id,
     target: Id,
     body: Json,
+}
+
+/// The key set of a batch: Traccar takes one key set per `/api/permissions/bulk` request
+/// (`checkPermissionTypes`, a 400 before anything is written otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum LinkSet {
+    /// Users' links of one kind: `{userId, deviceId}`, `{userId, geofenceId}`, ...; a managed
+    /// user's `{userId: manager, managedUserId}`.
+    User(LinkKind),
+    /// Links of `target` objects to devices or groups: `{deviceId, geofenceId}`, ...
+    Object {
+        owner: ObjectKind,
+        target: ObjectKind,
+    },
 }
 
 /// Whether a refused create failed on the unique email constraint: the email belongs to a user

@@ -278,6 +278,63 @@ async fn bulk_is_not_transactional() {
     );
 }
 
+/// Object links (owner a device, property a geofence) follow the same bulk rules as users'
+/// links: one key set, checked and applied item by item, the items before a refusal stay
+/// applied (fleetform's object-link batches rely on it; observed for user→device items,
+/// observed-api.md "manager bulk", and `PermissionsResource` runs one loop for every pair).
+#[tokio::test]
+async fn bulk_object_links_are_not_transactional() {
+    let t = target().await;
+    let m = t.manager(5, 5).await;
+    let (own, _) = t.device(Auth::Basic(&m)).await;
+    let (own2, _) = t.device(Auth::Basic(&m)).await;
+    let (foreign, _) = t.device(t.admin()).await;
+    let zone = t.geofence(Auth::Basic(&m)).await;
+    t.post(
+        Auth::Basic(&m),
+        "/api/permissions/bulk",
+        json!([{"deviceId": own, "geofenceId": zone}, {"deviceId": own2, "geofenceId": zone}]),
+    )
+    .await
+    .expect(204);
+    let r = t
+        .post(
+            Auth::Basic(&m),
+            "/api/permissions/bulk",
+            json!([{"deviceId": own, "geofenceId": zone}, {"deviceId": foreign, "geofenceId": zone}]),
+        )
+        .await;
+    r.expect_error(400, "java.lang.SecurityException: Device access denied");
+    assert!(
+        t.ids(
+            t.admin(),
+            &format!("/api/geofences?deviceId={foreign}&all=true")
+        )
+        .await
+        .is_empty(),
+        "the refused item was not applied"
+    );
+    // The first item was applied again: a second row of the pair, which one DELETE removes.
+    t.call(
+        Auth::Basic(&m),
+        reqwest::Method::DELETE,
+        "/api/permissions/bulk",
+        Some(json!([{"deviceId": own, "geofenceId": zone}])),
+    )
+    .await
+    .expect(204);
+    assert!(
+        t.ids(Auth::Basic(&m), &format!("/api/geofences?deviceId={own}"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        t.ids(Auth::Basic(&m), &format!("/api/geofences?deviceId={own2}"))
+            .await,
+        vec![zone]
+    );
+}
+
 #[tokio::test]
 async fn manager_links_visible_devices_to_managed_users_only() {
     let t = target().await;
