@@ -525,6 +525,25 @@ mod tests {
     #[allow(unused_imports, reason = "not every test module needs both")]
     use crate::testing::{DEVICE, GROUP, TRACCAR, tf};
 
+    /// The fleet file exported from `live` with `chosen` as its objects.
+    fn file_of(live: &Live, chosen: Objects<LiveObject>) -> String {
+        let mut exported = live.clone();
+        exported.objects = chosen;
+        let server = Server {
+            url: "https://traccar.example.com",
+            instance: None,
+        };
+        fleet_file(
+            TRACCAR,
+            &exported,
+            (FLEET, &server),
+            &Default::default(),
+            false,
+            "t",
+        )
+        .expect("valid")
+    }
+
     #[test]
     fn exports_a_valid_file_with_roles() {
         let mut a = have("a@x.at", Some(FLEET));
@@ -644,21 +663,7 @@ mod tests {
             notes[1].starts_with("Not exported: the group of device D1 (\"Theirs\")"),
             "{notes:#?}"
         );
-        let mut exported = l.clone();
-        exported.objects = chosen;
-        let server = Server {
-            url: "https://traccar.example.com",
-            instance: None,
-        };
-        let file = fleet_file(
-            TRACCAR,
-            &exported,
-            (FLEET, &server),
-            &Default::default(),
-            false,
-            "t",
-        )
-        .expect("valid");
+        let file = file_of(&l, chosen);
         assert!(
             file.contains(
                 "devices:\n  \"D1\":\n    name: \"Bike \\\"1\\\"\"\n    disabled: false\n"
@@ -753,21 +758,7 @@ mod tests {
             ),
             "{notes:#?}"
         );
-        let mut exported = l.clone();
-        exported.objects = chosen;
-        let server = Server {
-            url: "https://traccar.example.com",
-            instance: None,
-        };
-        let file = fleet_file(
-            TRACCAR,
-            &exported,
-            (FLEET, &server),
-            &Default::default(),
-            false,
-            "t",
-        )
-        .expect("valid");
+        let file = file_of(&l, chosen);
         assert!(
             file.contains(
                 "devices:\n  \"D1\":\n    geofences: [\"depot\"]\n    notifications: []\n  \"D2\":\n    notifications: []\n"
