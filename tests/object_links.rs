@@ -141,19 +141,21 @@ async fn replan_is_empty_as(
     assert!(again.actions.is_empty(), "re-plan: {:?}", again.actions);
 }
 
-async fn links_round(env: Env, manager: bool) {
-    let who = if manager { &env.manager } else { &env.admin };
-    // New objects linked to an existing device, a new device and a new group: the links run
-    // after the creates.
-    let yaml = file(
-        r#"groups:
+/// Groups and devices with lists of linked objects: new objects linked to an existing device,
+/// a new device and a new group.
+const LINKED: &str = r#"groups:
   Vienna: {}
   Vienna-North: { parent: Vienna, geofences: [depot-vienna], notifications: [online] }
 devices:
   BT-000101: { name: Bike 101, geofences: [depot-vienna, depot-linz], notifications: [theft-alarm] }
   BT-000300: { name: Bike 300, group: Vienna-North, geofences: [] }
-"#,
-    );
+"#;
+
+async fn links_round(env: Env, manager: bool) {
+    let who = if manager { &env.manager } else { &env.admin };
+    // New objects linked to an existing device, a new device and a new group: the links run
+    // after the creates.
+    let yaml = file(LINKED);
     let plan = env.plan_as(who, &yaml).await.expect("plan");
     let got = lines(&plan);
     for want in [
@@ -329,15 +331,7 @@ async fn export_lists_round(env: Env, manager: bool) {
         DEVICE_OBJECT, DRIVER_OBJECT, GEOFENCE_OBJECT, GROUP_OBJECT, NOTIFICATION_OBJECT,
     };
     let who = if manager { &env.manager } else { &env.admin };
-    let yaml = file(
-        r#"groups:
-  Vienna: {}
-  Vienna-North: { parent: Vienna, geofences: [depot-vienna], notifications: [online] }
-devices:
-  BT-000101: { name: Bike 101, geofences: [depot-vienna, depot-linz], notifications: [theft-alarm] }
-  BT-000300: { name: Bike 300, group: Vienna-North, geofences: [] }
-"#,
-    );
+    let yaml = file(LINKED);
     applied(env.apply_as(who, &yaml).await);
     // Drawn and linked by hand, unmarked; the billing account sees it too.
     let hand = env
