@@ -24,7 +24,6 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use decode::suggest;
 pub use env::Redactions;
 pub use file::{
     FLEET_NAME_PATTERN, FileRole, FileSafety, FileUser, FleetFile, PRUNE_AFTER_PATTERN, Server,

@@ -12,4 +12,5 @@ pub(crate) mod record;
 pub(crate) mod risk;
 pub(crate) mod safety;
 pub mod secret;
+pub(crate) mod suggest;
 pub(crate) mod target;

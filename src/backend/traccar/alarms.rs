@@ -27,9 +27,8 @@
 //!   Traccar compares exactly and no release has two keys that differ only in case, so such a
 //!   key never fires. Any other key is accepted as the server's own.
 
-use super::rules::{DESCRIPTION, NOTIFICATION_OBJECT};
 use super::version::Version;
-use crate::core::model::{Desired, Live, Problem, Value};
+use crate::core::model::{Desired, Live, ObjectKind, Problem, Value};
 
 /// The alarm keys of Traccar 5.12, 6.9.1 and 6.14.4 (the same in all three), sorted.
 const KEYS_5_12_TO_6_14_4: [&str; 38] = [
@@ -137,7 +136,7 @@ pub fn check_key(reported: &str, key: &str) -> Result<(), String> {
             if known.contains(&key) {
                 return Ok(());
             }
-            let close = crate::config::suggest(key, &known)
+            let close = crate::core::suggest::suggest(key, &known)
                 .map(|k| format!("did you mean `{k}`? "))
                 .unwrap_or_default();
             let from = match releases {
@@ -182,8 +181,9 @@ pub fn check_key(reported: &str, key: &str) -> Result<(), String> {
 /// on a notification whose type (the file's, else the server's) is not `alarm`, at the list.
 /// Traccar ignores `alarms` for other types, so such a list is a mistake (a wrong type, or a
 /// list left behind); `[]` is accepted, it only clears the stored keys.
-pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
-    let Some(spec) = DESCRIPTION.object(NOTIFICATION_OBJECT) else {
+/// `notification`: the backend's notification kind (its fields `alarms` and `type`).
+pub fn check(desired: &Desired, live: &Live, notification: ObjectKind) -> Vec<Problem> {
+    let Some(spec) = desired.backend.object(notification) else {
         return Vec::new();
     };
     let (Some(alarms), Some(ty)) = (spec.field("alarms"), spec.field("type")) else {
@@ -191,18 +191,13 @@ pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
     };
     let reported = &live.account.server_version;
     let mut problems = Vec::new();
-    for (key, want) in desired
-        .objects
-        .get(&NOTIFICATION_OBJECT)
-        .into_iter()
-        .flatten()
-    {
+    for (key, want) in desired.objects.get(&notification).into_iter().flatten() {
         let Some(list) = want.fields.get(&alarms) else {
             continue;
         };
         let origin = |item: Option<&str>| {
             let at = (
-                NOTIFICATION_OBJECT,
+                notification,
                 key.clone(),
                 "alarms",
                 item.map(str::to_string),
@@ -216,7 +211,7 @@ pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
         let words = list.words();
         let kind = want.fields.get(&ty).or_else(|| {
             live.objects
-                .get(&NOTIFICATION_OBJECT)
+                .get(&notification)
                 .and_then(|objects| objects.get(key))
                 .and_then(|object| object.fields.get(&ty))
         });
@@ -228,7 +223,7 @@ pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
                 user: None,
                 origin: origin(None),
                 message: format!(
-                    "{NOTIFICATION_OBJECT} {key}: `alarms` is for notifications of type `alarm`, \
+                    "{notification} {key}: `alarms` is for notifications of type `alarm`, \
                      and this one's type is `{kind}` (Traccar ignores the keys for it): remove \
                      `alarms`, or set `type: alarm`"
                 ),
@@ -239,7 +234,7 @@ pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
                 problems.push(Problem {
                     user: None,
                     origin: origin(Some(&word)),
-                    message: format!("{NOTIFICATION_OBJECT} {key}: `alarms`: {why}"),
+                    message: format!("{notification} {key}: `alarms`: {why}"),
                 });
             }
         }
@@ -250,6 +245,9 @@ pub fn check(desired: &Desired, live: &Live) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The notification kind, as Traccar's description names it.
+    const NOTIFICATION: ObjectKind = ObjectKind("notification");
 
     #[test]
     fn the_tables_are_sorted_without_repeats_and_oldest_first() {
@@ -367,8 +365,8 @@ mod tests {
     fn problems(version: &str, notifications: &str) -> Vec<String> {
         let text = format!("version: 1\nfleet: f\nnotifications:\n{notifications}");
         let loaded = crate::config::parse(&text, "f.yaml").expect("loads");
-        let spec = DESCRIPTION
-            .object(NOTIFICATION_OBJECT)
+        let spec = crate::testing::TRACCAR
+            .object(NOTIFICATION)
             .expect("notifications");
         let hand = crate::core::model::LiveObject {
             key: "by-hand".into(),
@@ -393,11 +391,11 @@ mod tests {
             ambiguous: Default::default(),
             owner_targets: Default::default(),
             now: chrono::Utc::now(),
-            objects: [(NOTIFICATION_OBJECT, [("by-hand".to_string(), hand)].into())].into(),
+            objects: [(NOTIFICATION, [("by-hand".to_string(), hand)].into())].into(),
             unnamed: Default::default(),
             choices: Default::default(),
         };
-        check(&loaded.desired, &live)
+        check(&loaded.desired, &live, NOTIFICATION)
             .iter()
             .map(|p| format!("{}: {}", p.origin.as_deref().unwrap_or("-"), p.message))
             .collect()

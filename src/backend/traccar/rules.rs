@@ -1355,7 +1355,7 @@ impl Rules for TraccarRules {
             });
         }
         // A notification's alarm keys, by the server's version (`alarms.rs`).
-        problems.extend(super::alarms::check(desired, live));
+        problems.extend(super::alarms::check(desired, live, NOTIFICATION_OBJECT));
         // A computed attribute's `priority` came with Traccar 6.2: 5.12 refuses a body with it
         // (`Unrecognized field "priority"`, observed on real 5.12).
         if version.0 > 0 && version < super::version::Version(6, 2, 0) {
