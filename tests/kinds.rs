@@ -704,6 +704,56 @@ async fn a_command_a_notification_uses_is_never_deleted_under_it() {
     );
 }
 
+/// A kept notification the file switches to another command (or none) while the old command
+/// leaves `commands:`: one apply. The plan updates the notification before it deletes the
+/// command (Traccar would delete the notification with it), and lists no cascade for it.
+#[tokio::test]
+async fn a_notification_switched_away_from_a_command_survives_its_delete() {
+    for (to, command) in [("engine-resume", Some("engine-resume")), ("null", None)] {
+        let env = crate::e2e::env().await;
+        env.apply(&file(
+            "commands:\n  engine-stop: { type: engineStop }\n  engine-resume: { type: engineResume }\nnotifications:\n  theft-alarm: { type: alarm, command: engine-stop }\n",
+        ))
+        .await;
+        let yaml = file(&format!(
+            "commands:\n  engine-resume: {{ type: engineResume }}\nnotifications:\n  theft-alarm: {{ type: alarm, command: {to} }}\n"
+        ));
+        let plan = env.plan(&yaml).await;
+        let order: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            order,
+            [
+                "update notification theft-alarm",
+                "delete command engine-stop"
+            ],
+            "{to}"
+        );
+        assert!(
+            plan.steps()
+                .flat_map(|(_, assessed)| &assessed.cascades)
+                .all(|line| !line.contains("notification")),
+            "{to}: no notification goes with the command: {:?}",
+            plan.steps()
+                .map(|(_, a)| a.cascades.clone())
+                .collect::<Vec<_>>()
+        );
+        let report = env.apply(&yaml).await;
+        assert!(report.failed.is_empty(), "{to}: {:?}", report.failed);
+        let alarm = find(&env, "notifications", "description", "theft-alarm")
+            .await
+            .expect("the notification survives");
+        let resume = find(&env, "commands", "description", "engine-resume").await;
+        let want = command.map_or(0, |_| id(&resume));
+        assert_eq!(alarm["commandId"], want, "{to}");
+        assert!(
+            find(&env, "commands", "description", "engine-stop")
+                .await
+                .is_none()
+        );
+        replan_is_empty(&env, &yaml).await;
+    }
+}
+
 /// A notification fleetform cannot name (made by hand without a description, or with one
 /// another shares) still goes with a deleted command on the server: the plan refuses the
 /// delete, saying which notification (by id) and why, and writes nothing.

@@ -88,6 +88,8 @@ fn lines(
                         ));
                     }
                     OnDelete::Clear => {}
+                    // Switched away first (`plan::late_delete`): it stays.
+                    OnDelete::Delete if moved(actions, (spec.kind, other), reference.field) => {}
                     OnDelete::Delete => {
                         out.push(format!(
                             "{} {other} is deleted with it (its {} is {key})",

@@ -31,6 +31,10 @@
 //! target, so the same inputs always give the same plan, byte for byte. The one exception,
 //! object creates and updates that need another of the same phase (a group and its parent),
 //! run in waves (`core::objects::waves`), each wave a phase of its own in `Plan::phases`.
+//! Deletes of a kind whose deletion deletes the objects that name it (Traccar's saved commands
+//! take their notifications with them) run after the object updates (`late_delete`), a
+//! second DeleteObject run: a kept notification the plan switches to another command must be
+//! switched before the old command goes.
 //!
 //! Design: refusals. `plan` first collects every problem with the inputs (unknown devices and
 //! groups, users fleetform never manages, users of another fleet, what the acting role cannot
@@ -252,6 +256,22 @@ pub fn plan(desired: &Desired, live: &Live) -> Result<Plan, Vec<Problem>> {
     Ok(plan)
 }
 
+/// Whether `action` deletes an object of a kind whose deletion deletes the objects that name
+/// it (`OnDelete::Delete`, Traccar's saved commands and the notifications that use them): it
+/// runs after the object updates, so that an object the plan keeps and switches away from it
+/// is not deleted with it. Such kinds have no unique field another new object could need
+/// freed first, and a later delete only keeps what every user had before a little longer.
+pub(crate) fn late_delete(backend: &Description, action: &Action) -> bool {
+    let Action::DeleteObject { kind, .. } = action else {
+        return false;
+    };
+    backend.objects.iter().any(|spec| {
+        spec.refs
+            .iter()
+            .any(|r| r.target == *kind && r.on_delete == crate::core::model::OnDelete::Delete)
+    })
+}
+
 /// Puts `actions` in execution order (see the design comment).
 pub(crate) fn sort(backend: &Description, actions: &mut Vec<Action>) {
     let waves = crate::core::objects::waves(backend, actions);
@@ -264,9 +284,10 @@ pub(crate) fn sort(backend: &Description, actions: &mut Vec<Action>) {
     actions.extend(keyed.into_iter().map(|(_, a)| a));
 }
 
-type OrderKey = (Phase, usize, Subject, Option<LinkKind>, String);
+type OrderKey = (Phase, bool, usize, Subject, Option<LinkKind>, String);
 
 /// Phase, then wave, then user or object, then link kind and target: see the design comment.
+/// A late delete (`late_delete`) runs after the object updates, in a delete phase of its own.
 fn order_key(backend: &Description, action: &Action, wave: usize) -> OrderKey {
     let (kind, target) = match action {
         Action::Link { kind, target, .. } | Action::Unlink { kind, target, .. } => {
@@ -274,8 +295,14 @@ fn order_key(backend: &Description, action: &Action, wave: usize) -> OrderKey {
         }
         _ => (None, String::new()),
     };
+    let late = late_delete(backend, action);
     (
-        Phase::of(action),
+        if late {
+            Phase::UpdateObject
+        } else {
+            Phase::of(action)
+        },
+        late,
         wave,
         action.subject(backend),
         kind,

@@ -1270,7 +1270,13 @@ fn cascades(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> 
         }
         for (key, notification) in notifications.into_iter().flatten() {
             let uses = notification.fields.get(&field) == Some(&Value::Text(command.to_string()));
-            if !uses || deleted.contains(&(NOTIFICATION_OBJECT, key.as_str())) {
+            // A notification the plan switches to another command (or none) is switched
+            // before the command goes (`plan::late_delete`).
+            let switched = actions.iter().any(|a| {
+                matches!(a, Action::UpdateObject { kind: NOTIFICATION_OBJECT, key: k, changes, .. }
+                    if k == key && changes.iter().any(|c| c.field == field))
+            });
+            if !uses || switched || deleted.contains(&(NOTIFICATION_OBJECT, key.as_str())) {
                 continue;
             }
             problems.push(about_object(
@@ -1280,9 +1286,8 @@ fn cascades(desired: &Desired, live: &Live, actions: &[Action]) -> Vec<Problem> 
                 format!(
                     "uses the saved command {command}, which this plan deletes (it left \
                      `commands:`, prune: delete); Traccar would delete this notification with \
-                     it (the plan deletes objects before it updates others): add the command \
-                     back under `commands:`, apply a file where the notification uses another \
-                     `command` (or `null`), then remove the command"
+                     it: add the command back under `commands:`, or give the notification \
+                     another `command` (or `null`) in the file"
                 ),
             ));
         }
@@ -2035,7 +2040,12 @@ mod tests {
                 let command = field(NOTIFICATION_OBJECT, "command");
                 let cascades = l.objects.get(&NOTIFICATION_OBJECT).into_iter().flatten().any(
                     |(key, n)| {
+                        // One the file gives a `command` is switched before the delete.
+                        let switched = d.objects[&NOTIFICATION_OBJECT]
+                            .get(key)
+                            .is_some_and(|o| o.fields.contains_key(&command));
                         !gone(NOTIFICATION_OBJECT, key)
+                            && !switched
                             && matches!(n.fields.get(&command), Some(Value::Text(c)) if gone(COMMAND_OBJECT, c))
                     },
                 );
