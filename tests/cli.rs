@@ -12,12 +12,7 @@ use crate::e2e::{BASE as FLEET, Env, Run, bin, env, password, run};
 
 /// Runs the binary as the demo administrator against `env`, in `dir`.
 fn fleetform(env: &Env, dir: &Path, args: &[&str]) -> Run {
-    run(bin()
-        .current_dir(dir)
-        .args(args)
-        .env("TRACCAR_URL", &env.url)
-        .env("TRACCAR_EMAIL", DEMO_ADMIN)
-        .env("TRACCAR_PASSWORD", password(&env.admin)))
+    run(env.admin_bin().current_dir(dir).args(args))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,12 +149,10 @@ async fn verbose_names_the_credential_used_and_the_ones_ignored_never_a_value() 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("fleet.yaml"), FLEET).expect("write");
     let token = "bm90OnVzZWQ="; // base64 of not:used
-    let r = run(bin()
+    let r = run(env
+        .admin_bin()
         .current_dir(dir.path())
         .args(["plan", "-v"])
-        .env("TRACCAR_URL", &env.url)
-        .env("TRACCAR_EMAIL", DEMO_ADMIN)
-        .env("TRACCAR_PASSWORD", password(&env.admin))
         .env("TRACCAR_AUTH_TOKEN", token));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(

@@ -662,6 +662,17 @@ pub fn bin() -> Command {
     cmd
 }
 
+impl Env {
+    /// The binary, logged in to this sandbox as its administrator.
+    pub fn admin_bin(&self) -> Command {
+        let mut cmd = bin();
+        cmd.env("TRACCAR_URL", &self.url)
+            .env("TRACCAR_EMAIL", DEMO_ADMIN)
+            .env("TRACCAR_PASSWORD", password(&self.admin));
+        cmd
+    }
+}
+
 /// What a run of the binary printed, and its exit code.
 pub struct Run {
     pub code: i32,

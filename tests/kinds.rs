@@ -877,12 +877,9 @@ async fn notifications_are_refused_on_a_server_without_descriptions() {
 /// `fleetform plan` in `dir` on `fleet.yaml`, as the sandbox's administrator.
 fn plan_in(env: &Env, dir: &std::path::Path) -> crate::e2e::Run {
     crate::e2e::run(
-        crate::e2e::bin()
+        env.admin_bin()
             .current_dir(dir)
-            .args(["plan", "-f", "fleet.yaml"])
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+            .args(["plan", "-f", "fleet.yaml"]),
     )
 }
 
@@ -1006,12 +1003,9 @@ users:
     let out = tempfile::tempdir().expect("tempdir");
     let path = out.path().join("exported.yaml");
     let run = crate::e2e::run(
-        crate::e2e::bin()
+        env.admin_bin()
             .args(["export", "--fleet", "acme-bikes", "--output"])
-            .arg(&path)
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+            .arg(&path),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = std::fs::read_to_string(&path).expect("exported");
@@ -1057,23 +1051,14 @@ users:
     );
     // A second export refuses to overwrite the calendar file without --force.
     let again = crate::e2e::run(
-        crate::e2e::bin()
+        env.admin_bin()
             .args(["export", "--fleet", "acme-bikes", "--output"])
-            .arg(out.path().join("other.yaml"))
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+            .arg(out.path().join("other.yaml")),
     );
     assert_ne!(again.code, 0);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
     // To standard output, the calendars' files would have no place: refused.
-    let stdout = crate::e2e::run(
-        crate::e2e::bin()
-            .args(["export", "--fleet", "acme-bikes"])
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
-    );
+    let stdout = crate::e2e::run(env.admin_bin().args(["export", "--fleet", "acme-bikes"]));
     assert_ne!(stdout.code, 0);
     assert!(
         stdout.stderr.contains("pass --output FILE"),
@@ -1083,7 +1068,7 @@ users:
 
     let everything = out.path().join("all.yaml");
     let all = crate::e2e::run(
-        crate::e2e::bin()
+        env.admin_bin()
             .args([
                 "export",
                 "--fleet",
@@ -1093,10 +1078,7 @@ users:
                 "--force",
                 "--output",
             ])
-            .arg(&everything)
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+            .arg(&everything),
     );
     assert_eq!(all.code, 0, "{}", all.stderr);
     let text = std::fs::read_to_string(&everything).expect("exported");
@@ -1221,11 +1203,8 @@ async fn computed_attributes_carry_the_marker_in_their_expression() {
     // with `--scope all` (never another fleet's); each exported file plans nothing about them.
     let export = |scope: &str| {
         crate::e2e::run(
-            crate::e2e::bin()
-                .args(["export", "--fleet", "acme-bikes", "--scope", scope])
-                .env("TRACCAR_URL", &env.url)
-                .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-                .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+            env.admin_bin()
+                .args(["export", "--fleet", "acme-bikes", "--scope", scope]),
         )
     };
     for (scope, by_hand) in [("managed", false), ("all", true)] {
@@ -1376,16 +1355,8 @@ async fn run_as_the_billing_account_the_new_kinds_stay_linked_to_it() {
 async fn saved_plans_carry_the_later_lists_and_notice_their_changes() {
     use std::path::Path;
     let env = crate::e2e::env().await;
-    let bin = |args: &[&str], paths: &[&Path]| {
-        crate::e2e::run(
-            crate::e2e::bin()
-                .args(args)
-                .args(paths)
-                .env("TRACCAR_URL", &env.url)
-                .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-                .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
-        )
-    };
+    let bin =
+        |args: &[&str], paths: &[&Path]| crate::e2e::run(env.admin_bin().args(args).args(paths));
     let dir = tempfile::tempdir().expect("tempdir");
     let file_path = dir.path().join("fleet.yaml");
     let saved = dir.path().join("plan.json");

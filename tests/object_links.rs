@@ -480,14 +480,7 @@ async fn listed_objects_must_exist_and_stay() {
 }
 
 fn fleetform_bin(env: &Env, args: &[&str], paths: &[&Path]) -> crate::e2e::Run {
-    crate::e2e::run(
-        crate::e2e::bin()
-            .args(args)
-            .args(paths)
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
-    )
+    crate::e2e::run(env.admin_bin().args(args).args(paths))
 }
 
 /// A saved plan with object links and unlinks applies as reviewed (its actions decode

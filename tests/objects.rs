@@ -542,12 +542,9 @@ async fn a_create_whose_answer_was_lost_is_found_not_sent_twice() {
 /// The binary's export, as the demo administrator.
 fn export(env: &Env, args: &[&str]) -> crate::e2e::Run {
     crate::e2e::run(
-        crate::e2e::bin()
+        env.admin_bin()
             .args(["export", "--fleet", "acme-bikes"])
-            .args(args)
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
+            .args(args),
     )
 }
 
@@ -619,14 +616,7 @@ users:
 
 /// The binary as the demo administrator, with files.
 fn fleetform_bin(env: &Env, args: &[&str], paths: &[&std::path::Path]) -> crate::e2e::Run {
-    crate::e2e::run(
-        crate::e2e::bin()
-            .args(args)
-            .args(paths)
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
-    )
+    crate::e2e::run(env.admin_bin().args(args).args(paths))
 }
 
 /// A saved plan with object actions applies as reviewed, and is refused, with nothing applied,

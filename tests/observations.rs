@@ -10,7 +10,7 @@ use traccar_sandbox::TraccarVersion;
 use fleetform::cmd::demo::DEMO_MANAGER;
 use fleetform::core::model::Action;
 
-use crate::e2e::{BASE, Env, bin, env, env_version, password, run};
+use crate::e2e::{BASE, Env, env, env_version, run};
 
 /// A fleet file as the manager credential writes it, with `users` riders and `extra` appended.
 fn riders(range: std::ops::Range<usize>, extra: &str) -> String {
@@ -441,12 +441,10 @@ async fn observation_9_drift_names_who_changed_a_user_and_when() {
         let file = dir.path().join("fleet.yaml");
         std::fs::write(&file, BASE).expect("write");
         let drift = |format: &str| {
-            run(bin()
+            run(env
+                .admin_bin()
                 .args(["drift", "--format", format, "-f"])
-                .arg(&file)
-                .env("TRACCAR_URL", &env.url)
-                .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-                .env("TRACCAR_PASSWORD", password(&env.admin)))
+                .arg(&file))
         };
         let json_run = drift("json");
         let end = chrono::Utc::now();

@@ -366,14 +366,7 @@ async fn link_changes_update_the_applied_records_with_one_read_of_the_user_list(
 
 /// Runs the binary as the demo administrator against `env`, in `dir`.
 fn fleetform_in(env: &Env, dir: &std::path::Path, args: &[&str]) -> crate::e2e::Run {
-    crate::e2e::run(
-        crate::e2e::bin()
-            .current_dir(dir)
-            .args(args)
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", fleetform::cmd::demo::DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", crate::e2e::password(&env.admin)),
-    )
+    crate::e2e::run(env.admin_bin().current_dir(dir).args(args))
 }
 
 /// The requests that read (everything but the writes of the apply).

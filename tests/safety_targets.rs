@@ -2,11 +2,10 @@
 //! refusal and its override, `--target`, several files with `${VAR}`, the markdown report, and
 //! `pruneAfter` reading the disabled-at attribute the backend records.
 
-use fleetform::cmd::demo::DEMO_ADMIN;
 use fleetform::core::model::{Action, DISABLED_AT_ATTRIBUTE};
 use serde_json::Value as Json;
 
-use crate::e2e::{Env, Run, bin, env, password, run};
+use crate::e2e::{Env, Run, env, run};
 
 const TWO_USERS: &str = r#"
 version: 1
@@ -27,11 +26,9 @@ const NO_USERS: &str =
 
 /// Runs the binary as the demo admin against `env`'s sandbox.
 fn fleetform(env: &Env, args: &[&str]) -> Run {
-    run(bin()
+    run(env
+        .admin_bin()
         .args(args)
-        .env("TRACCAR_URL", &env.url)
-        .env("TRACCAR_EMAIL", DEMO_ADMIN)
-        .env("TRACCAR_PASSWORD", password(&env.admin))
         .env("RIDER_NAME", "Max from the environment"))
 }
 

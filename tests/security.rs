@@ -407,13 +407,11 @@ async fn substituted_values_stay_out_of_errors_and_server_answers() {
     let file = dir.path().join("fleet.yaml");
     let fleetform = |args: &[&str], text: &str| {
         std::fs::write(&file, text).expect("write");
-        run(bin()
+        run(env
+            .admin_bin()
             .args(args)
             .arg("-f")
             .arg(&file)
-            .env("TRACCAR_URL", &env.url)
-            .env("TRACCAR_EMAIL", DEMO_ADMIN)
-            .env("TRACCAR_PASSWORD", password(&env.admin))
             .env("WHO", who)
             .env("LONGNAME", &long)
             .env("DEV", device))

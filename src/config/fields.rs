@@ -264,6 +264,9 @@ pub(super) fn managed_fields(
                 DISABLED_AT_ATTRIBUTE => {
                     "fleetform records there when it disabled the user (for `pruneAfter`)"
                 }
+                crate::core::record::APPLIED_ATTRIBUTE => {
+                    "fleetform records what it last applied there (for `fleetform drift`)"
+                }
                 _ => "",
             };
             if !why.is_empty() {
@@ -274,19 +277,6 @@ pub(super) fn managed_fields(
                 ctx.report(
                     Some(pos),
                     format!("the attribute `{key}` is reserved: {why}; use another key"),
-                );
-                continue;
-            }
-            if key == crate::core::record::APPLIED_ATTRIBUTE {
-                let pos = node
-                    .get("attributes")
-                    .and_then(|(_, attrs)| attrs.get(key))
-                    .map_or(node.pos, |(k, _)| k.pos);
-                ctx.report(
-                    Some(pos),
-                    format!(
-                        "the attribute `{key}` is reserved: fleetform records what it last applied there (for `fleetform drift`); use another key"
-                    ),
                 );
                 continue;
             }
